@@ -1,0 +1,49 @@
+#!/bin/sh
+# deps.sh: install every build and test dependency of meterd (Debian 12).
+# Idempotent: installs only what is missing, and is a no-op the second time.
+# Usage: deploy/deps.sh [--build-only]
+set -eu
+
+BUILD_PKGS="build-essential cmake pkg-config clang-format
+  libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
+  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev"
+TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind jq"
+
+pkgs="$BUILD_PKGS"
+[ "${1:-}" = "--build-only" ] || pkgs="$pkgs $TEST_PKGS"
+
+missing=""
+for p in $pkgs; do
+  # dpkg -s, not apt's exit code: unrelated post-install failures must not hide a missing package
+  dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "deps: installing:$missing"
+  # a fresh machine has no package lists; refresh them when any are absent or the install fails
+  if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+    $SUDO apt-get update -q
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -q --no-install-recommends $missing || {
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends $missing || true
+  }
+  # prometheus and zookeeper start services on install; we only want their binaries
+  for p in $missing; do
+    dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || {
+      echo "deps: $p failed to install (apt-get install $p)" >&2; exit 1; }
+  done
+fi
+
+if [ "${1:-}" != "--build-only" ]; then
+  # nodejs + npm for the Etsy statsd daemon used by integration tests
+  if ! command -v npm >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+fi
+echo "deps: ok"
