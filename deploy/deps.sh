@@ -45,5 +45,12 @@ if [ "${1:-}" != "--build-only" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
   fi
+  # Etsy's statsd daemon, pinned, in a cache folder the test harness knows
+  cache=${METERD_CACHE:-$HOME/.cache/meterd}
+  if [ ! -f "$cache/statsd/node_modules/statsd/stats.js" ]; then
+    mkdir -p "$cache/statsd"
+    npm install --silent --no-audit --no-fund --prefix "$cache/statsd" statsd@0.9.0 >/dev/null
+    [ -f "$cache/statsd/node_modules/statsd/stats.js" ] || { echo "deps: npm statsd@0.9.0 failed" >&2; exit 1; }
+  fi
 fi
 echo "deps: ok"
