@@ -6,8 +6,8 @@ set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config clang-format
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
-  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev"
-TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind jq"
+  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
+TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind"
 
 pkgs="$BUILD_PKGS"
 [ "${1:-}" = "--build-only" ] || pkgs="$pkgs $TEST_PKGS"
