@@ -39,14 +39,15 @@
 #include <unistd.h>
 
 #define MX_SHARDS        16
-#define MX_SHARD_DGRAMS  64 /* datagrams a shard buffers; past that, lines are dropped */
-#define MX_KICK_DGRAMS   8  /* wake the flush thread when a shard holds this many */
+#define MX_SHARD_BYTES   (256 * 1024) /* a shard's buffer: ~1.3 ms of 2M calls/s... */
+#define MX_SHARD_DGRAMS  (MX_SHARD_BYTES / METRICS_PAYLOAD_MIN)
+#define MX_KICK_BYTES    (32 * 1024) /* wake the flush thread when a shard holds this much */
 #define MX_LINE_MAX      (METRICS_NAME_MAX + 80)
 #define MX_SENDMMSG_MAX  64
 
 typedef struct shard {
     pthread_mutex_t mu;
-    char *buf;        /* MX_SHARD_DGRAMS * payload bytes, allocated on first use */
+    char *buf;        /* max_dgrams * payload bytes, allocated on first use */
     size_t len;       /* bytes used */
     size_t open_len;  /* bytes of the datagram being filled (the last one) */
     unsigned ndgrams; /* closed datagrams */
@@ -58,6 +59,7 @@ typedef struct shard {
 
 struct mx_statsd {
     size_t payload;
+    unsigned max_dgrams, kick_dgrams; /* per shard */
     int interval_ms;
     int fd;
     struct sockaddr_storage addr;
@@ -190,21 +192,37 @@ static void kick(mx_statsd *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Appends one unit (one line, or a negative gauge's two) to a shard. */
+static void flush_shard(mx_statsd *s, shard *sh);
+
+/*
+ * Appends one unit (one line, or a negative gauge's two) to a shard. A full
+ * shard means the flush thread is late (descheduled, or a burst): the caller
+ * then sends its own shard if no flush is under way (non-blocking sendmmsg,
+ * bounded work), else drops the line and counts it. It never waits.
+ */
 static void append(mx_statsd *s, shard *sh, const char *unit, size_t len)
 {
-    bool wake = false;
+    bool wake = false, helped = false;
     pthread_mutex_lock(&sh->mu);
     /* only a negative gauge with a very long name in a tiny payload is that big */
     if (len > s->payload) goto drop;
-    if (!sh->buf && !(sh->buf = malloc(MX_SHARD_DGRAMS * s->payload))) goto drop;
+    if (!sh->buf && !(sh->buf = malloc(s->max_dgrams * s->payload))) goto drop;
+retry:;
     size_t need = sh->open_len ? len + 1 : len;
     if (sh->open_len + need > s->payload) {
-        if (sh->ndgrams + 1 >= MX_SHARD_DGRAMS) goto drop;
+        if (sh->ndgrams + 1 >= s->max_dgrams) {
+            if (helped || pthread_mutex_trylock(&s->flush_mu) != 0) goto drop;
+            pthread_mutex_unlock(&sh->mu);
+            flush_shard(s, sh);
+            pthread_mutex_unlock(&s->flush_mu);
+            helped = true;
+            pthread_mutex_lock(&sh->mu);
+            goto retry;
+        }
         sh->ends[sh->ndgrams++] = (uint32_t)sh->len;
         sh->open_len = 0;
         need = len;
-        if (sh->ndgrams >= MX_KICK_DGRAMS && !sh->kicked) wake = sh->kicked = true;
+        if (sh->ndgrams >= s->kick_dgrams && !sh->kicked) wake = sh->kicked = true;
     }
     char *p = sh->buf + sh->len;
     if (sh->open_len) *p++ = '\n';
@@ -275,28 +293,32 @@ static void send_all(mx_statsd *s, char *buf, const uint32_t *ends, unsigned n)
     }
 }
 
+/* Called with flush_mu held: swaps the shard's buffer for the spare, sends it. */
+static void flush_shard(mx_statsd *s, shard *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    if (!sh->len) {
+        pthread_mutex_unlock(&sh->mu);
+        return;
+    }
+    unsigned n = sh->ndgrams;
+    memcpy(s->spare_ends, sh->ends, n * sizeof sh->ends[0]);
+    if (sh->open_len) s->spare_ends[n++] = (uint32_t)sh->len;
+    char *full = sh->buf;
+    sh->buf = s->spare;
+    s->spare = full;
+    sh->len = sh->open_len = 0;
+    sh->ndgrams = 0;
+    sh->kicked = false;
+    pthread_mutex_unlock(&sh->mu);
+    send_all(s, s->spare, s->spare_ends, n);
+}
+
 void mx_statsd_flush(mx_statsd *s)
 {
     pthread_mutex_lock(&s->flush_mu);
-    for (unsigned k = 0; k < MX_SHARDS; k++) {
-        shard *sh = &s->shards[k];
-        pthread_mutex_lock(&sh->mu);
-        if (!sh->len) {
-            pthread_mutex_unlock(&sh->mu);
-            continue;
-        }
-        unsigned n = sh->ndgrams;
-        memcpy(s->spare_ends, sh->ends, n * sizeof sh->ends[0]);
-        if (sh->open_len) s->spare_ends[n++] = (uint32_t)sh->len;
-        char *full = sh->buf;
-        sh->buf = s->spare;
-        s->spare = full;
-        sh->len = sh->open_len = 0;
-        sh->ndgrams = 0;
-        sh->kicked = false;
-        pthread_mutex_unlock(&sh->mu);
-        send_all(s, s->spare, s->spare_ends, n);
-    }
+    for (unsigned k = 0; k < MX_SHARDS; k++)
+        flush_shard(s, &s->shards[k]);
     pthread_mutex_unlock(&s->flush_mu);
 }
 
@@ -362,6 +384,10 @@ mx_statsd *mx_statsd_create(const metrics_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     s->payload = cfg->payload_size;
+    s->max_dgrams = (unsigned)(MX_SHARD_BYTES / s->payload);
+    if (s->max_dgrams < 4) s->max_dgrams = 4;
+    s->kick_dgrams = (unsigned)(MX_KICK_BYTES / s->payload);
+    if (s->kick_dgrams < 1) s->kick_dgrams = 1;
     s->interval_ms = cfg->flush_interval_ms;
     memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
     s->addrlen = res->ai_addrlen;
@@ -388,7 +414,7 @@ mx_statsd *mx_statsd_create(const metrics_config *cfg, char *err, size_t errlen)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    s->spare = malloc(MX_SHARD_DGRAMS * s->payload);
+    s->spare = malloc(s->max_dgrams * s->payload);
     int rc = s->spare ? pthread_create(&s->thread, NULL, flush_main, s) : ENOMEM;
     if (rc != 0) {
         mx_err(err, errlen, "metrics: statsd flush thread: %s", strerror(rc));
