@@ -1,30 +1,35 @@
 /*
  * statsd.c: the statsd backend: wire format, per-thread-ish buffering and the
- * flush thread that owns the one UDP socket.
+ * flush thread; one UDP socket per registry.
  *
  * The caller formats its line on its own stack (no snprintf on the common
  * path), then appends it under the mutex of one of MX_SHARDS shards chosen
  * by a hash of the calling thread: threads rarely share a shard, so the lock
- * is uncontended and costs ~20 ns. A shard's buffer is a run of datagrams
- * already cut at line boundaries (payload_size bytes at most, lines joined
- * by '\n'), so a negative gauge's two lines ("g:0|g\ng:-5|g") always travel
- * in one datagram, in order. The caller never touches the network: when a
- * shard holds MX_KICK_DGRAMS full datagrams it wakes the flush thread, and
- * the flush thread also runs every flush_interval_ms. It swaps the shard's
- * buffer for an empty one (O(1) under the lock) and sends the datagrams with
- * sendmmsg(MSG_DONTWAIT) on an unconnected socket (no ECONNREFUSED from a
- * stopped daemon). If it falls behind, shards fill and new lines are dropped
- * and counted: metrics are lost, the caller is never slowed.
+ * is uncontended. A shard's buffer is a run of datagrams already cut at line
+ * boundaries (payload_size bytes at most, lines joined by '\n'), so a
+ * negative gauge's two lines ("g:0|g\ng:-5|g") always travel in one
+ * datagram, in order.
+ *
+ * Sending: the flush thread wakes every flush_interval_ms, or as soon as a
+ * shard holds MX_KICK_BYTES, swaps the shard's buffer for its empty spare
+ * (O(1) under the shard's mutex) and sends the batch with one
+ * sendmmsg(MSG_DONTWAIT) on an unconnected socket: a stopped daemon costs no
+ * error and no wait, and a full socket buffer loses datagrams (counted), it
+ * never blocks. Only a caller emitting faster than the flush thread drains
+ * (millions of lines a second) finds its shard full; it then sends that
+ * shard itself, the same non-blocking way, instead of dropping: the work is
+ * bounded (one batch of MX_SHARD_BYTES) and never waits on the network. A
+ * per-shard send mutex keeps each shard's batches in order.
  *
  * Sampling is decided here, in the client, as statsd expects: the line is
  * sent with probability rate and carries |@rate so the server scales it.
  * The random draw is a splitmix64 over a per-shard atomic counter: lock-free,
  * no global state.
  *
- * Versus the reference implementation the seed describes: |@ not @ (parsers
- * reject "v|c@0.5"); negative gauges preceded by 0 (statsd reads a leading
- * '-' as a decrement); one socket and batched datagrams instead of a socket
- * per metric.
+ * Versus the reference implementation the seed describes: "|c|@0.5", not
+ * "|c@0.5" (statsd 0.9 reads the latter as an unsampled 1: it undercounts);
+ * negative gauges preceded by 0 (statsd reads a leading '-' as a decrement);
+ * one socket and batched datagrams instead of a socket per metric.
  */
 #include "metrics/internal.h"
 
@@ -39,13 +44,16 @@
 #include <unistd.h>
 
 #define MX_SHARDS        16
-#define MX_SHARD_BYTES   (256 * 1024) /* a shard's buffer: ~1.3 ms of 2M calls/s... */
+#define MX_SHARD_BYTES   (64 * 1024) /* one batch: 45 datagrams of 1432 bytes */
 #define MX_SHARD_DGRAMS  (MX_SHARD_BYTES / METRICS_PAYLOAD_MIN)
-#define MX_KICK_BYTES    (32 * 1024) /* wake the flush thread when a shard holds this much */
+#define MX_KICK_BYTES    (16 * 1024) /* wake the flush thread when a shard holds this much */
 #define MX_LINE_MAX      (METRICS_NAME_MAX + 80)
 #define MX_SENDMMSG_MAX  64
 
 typedef struct shard {
+    pthread_mutex_t send_mu; /* taken before mu: one sender per shard, batches in order */
+    char *spare;             /* under send_mu: the batch being sent, or empty */
+    uint32_t spare_ends[MX_SHARD_DGRAMS + 1];
     pthread_mutex_t mu;
     char *buf;        /* max_dgrams * payload bytes, allocated on first use */
     size_t len;       /* bytes used */
@@ -71,9 +79,6 @@ struct mx_statsd {
     pthread_mutex_t mu; /* stop, kick, cond */
     pthread_cond_t cond;
     bool stop, kick;
-    pthread_mutex_t flush_mu; /* one flush at a time: datagrams of a shard go out in order */
-    char *spare;
-    uint32_t spare_ends[MX_SHARD_DGRAMS + 1];
     _Atomic uint64_t sent, send_dropped;
 };
 
@@ -194,41 +199,39 @@ static void kick(mx_statsd *s)
 
 static void flush_shard(mx_statsd *s, shard *sh);
 
-/*
- * Appends one unit (one line, or a negative gauge's two) to a shard. A full
- * shard means the flush thread is late (descheduled, or a burst): the caller
- * then sends its own shard if no flush is under way (non-blocking sendmmsg,
- * bounded work), else drops the line and counts it. It never waits.
- */
+/* Appends one unit (one line, or a negative gauge's two) to a shard. */
 static void append(mx_statsd *s, shard *sh, const char *unit, size_t len)
 {
-    bool wake = false, helped = false;
+    bool wake = false;
     pthread_mutex_lock(&sh->mu);
     /* only a negative gauge with a very long name in a tiny payload is that big */
     if (len > s->payload) goto drop;
-    if (!sh->buf && !(sh->buf = malloc(s->max_dgrams * s->payload))) goto drop;
-retry:;
-    size_t need = sh->open_len ? len + 1 : len;
-    if (sh->open_len + need > s->payload) {
-        if (sh->ndgrams + 1 >= s->max_dgrams) {
-            if (helped || pthread_mutex_trylock(&s->flush_mu) != 0) goto drop;
-            pthread_mutex_unlock(&sh->mu);
-            flush_shard(s, sh);
-            pthread_mutex_unlock(&s->flush_mu);
-            helped = true;
-            pthread_mutex_lock(&sh->mu);
-            goto retry;
+    if (!sh->buf) {
+        sh->buf = malloc(s->max_dgrams * s->payload);
+        sh->spare = malloc(s->max_dgrams * s->payload);
+        if (!sh->buf || !sh->spare) goto drop; /* both freed at destroy */
+    }
+    for (int attempt = 0;; attempt++) {
+        size_t need = sh->open_len ? len + 1 : len;
+        if (sh->open_len + need <= s->payload) break; /* fits the open datagram */
+        if (sh->ndgrams + 1 < s->max_dgrams) {        /* close it, open the next */
+            sh->ends[sh->ndgrams++] = (uint32_t)sh->len;
+            sh->open_len = 0;
+            if (sh->ndgrams >= s->kick_dgrams && !sh->kicked) wake = sh->kicked = true;
+            break;
         }
-        sh->ends[sh->ndgrams++] = (uint32_t)sh->len;
-        sh->open_len = 0;
-        need = len;
-        if (sh->ndgrams >= s->kick_dgrams && !sh->kicked) wake = sh->kicked = true;
+        if (attempt) goto drop; /* refilled by another thread while we sent */
+        /* full: the flush thread is behind; send this shard ourselves */
+        pthread_mutex_unlock(&sh->mu);
+        flush_shard(s, sh);
+        pthread_mutex_lock(&sh->mu);
     }
     char *p = sh->buf + sh->len;
     if (sh->open_len) *p++ = '\n';
     memcpy(p, unit, len);
-    sh->len += need;
-    sh->open_len += need;
+    size_t used = (size_t)(p - (sh->buf + sh->len)) + len;
+    sh->len += used;
+    sh->open_len += used;
     sh->lines++;
     pthread_mutex_unlock(&sh->mu);
     if (wake) kick(s);
@@ -293,33 +296,34 @@ static void send_all(mx_statsd *s, char *buf, const uint32_t *ends, unsigned n)
     }
 }
 
-/* Called with flush_mu held: swaps the shard's buffer for the spare, sends it. */
+/* Swaps the shard's buffer for its spare and sends the full one. */
 static void flush_shard(mx_statsd *s, shard *sh)
 {
+    pthread_mutex_lock(&sh->send_mu);
     pthread_mutex_lock(&sh->mu);
-    if (!sh->len) {
+    if (!sh->len || !sh->spare) {
         pthread_mutex_unlock(&sh->mu);
+        pthread_mutex_unlock(&sh->send_mu);
         return;
     }
     unsigned n = sh->ndgrams;
-    memcpy(s->spare_ends, sh->ends, n * sizeof sh->ends[0]);
-    if (sh->open_len) s->spare_ends[n++] = (uint32_t)sh->len;
+    memcpy(sh->spare_ends, sh->ends, n * sizeof sh->ends[0]);
+    if (sh->open_len) sh->spare_ends[n++] = (uint32_t)sh->len;
     char *full = sh->buf;
-    sh->buf = s->spare;
-    s->spare = full;
+    sh->buf = sh->spare;
+    sh->spare = full;
     sh->len = sh->open_len = 0;
     sh->ndgrams = 0;
     sh->kicked = false;
     pthread_mutex_unlock(&sh->mu);
-    send_all(s, s->spare, s->spare_ends, n);
+    send_all(s, sh->spare, sh->spare_ends, n);
+    pthread_mutex_unlock(&sh->send_mu);
 }
 
 void mx_statsd_flush(mx_statsd *s)
 {
-    pthread_mutex_lock(&s->flush_mu);
     for (unsigned k = 0; k < MX_SHARDS; k++)
         flush_shard(s, &s->shards[k]);
-    pthread_mutex_unlock(&s->flush_mu);
 }
 
 static void *flush_main(void *arg)
@@ -404,18 +408,17 @@ mx_statsd *mx_statsd_create(const metrics_config *cfg, char *err, size_t errlen)
     clock_gettime(CLOCK_REALTIME, &now);
     for (unsigned k = 0; k < MX_SHARDS; k++) {
         pthread_mutex_init(&s->shards[k].mu, NULL);
+        pthread_mutex_init(&s->shards[k].send_mu, NULL);
         atomic_init(&s->shards[k].rng, (uint64_t)now.tv_nsec * 0x2545F4914F6CDD1DULL +
                                            (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL + k);
     }
     pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->flush_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    s->spare = malloc(s->max_dgrams * s->payload);
-    int rc = s->spare ? pthread_create(&s->thread, NULL, flush_main, s) : ENOMEM;
+    int rc = pthread_create(&s->thread, NULL, flush_main, s);
     if (rc != 0) {
         mx_err(err, errlen, "metrics: statsd flush thread: %s", strerror(rc));
         mx_statsd_destroy(s);
@@ -437,13 +440,13 @@ void mx_statsd_destroy(mx_statsd *s)
     }
     for (unsigned k = 0; k < MX_SHARDS; k++) {
         pthread_mutex_destroy(&s->shards[k].mu);
+        pthread_mutex_destroy(&s->shards[k].send_mu);
         free(s->shards[k].buf);
+        free(s->shards[k].spare);
     }
     pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->cond);
     close(s->fd);
-    free(s->spare);
     free(s);
 }
 
