@@ -43,6 +43,15 @@ static int unquote(const char *value, char *out, size_t cap)
     return 0;
 }
 
+/* Copies a string already checked to fit (memcpy: no truncation warnings). */
+static void set_str(char *dst, size_t cap, const char *v)
+{
+    size_t n = strlen(v);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+}
+
 static int parse_bool(const char *v, bool *out)
 {
     static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
@@ -94,7 +103,7 @@ int metrics_config_set(metrics_config *cfg, const char *key, const char *value, 
                    v);
             return -1;
         }
-        snprintf(cfg->statsd_host, sizeof cfg->statsd_host, "%s", v);
+        set_str(cfg->statsd_host, sizeof cfg->statsd_host, v);
     } else if (strcmp(key, "statsd_port") == 0) {
         if (parse_long(v, 1, 65535, &n) != 0) {
             mx_err(err, errlen, "[metrics] statsd_port = \"%s\": expected a port 1..65535", v);
@@ -122,14 +131,14 @@ int metrics_config_set(metrics_config *cfg, const char *key, const char *value, 
             mx_err(err, errlen, "[metrics] %s", why);
             return -1;
         }
-        snprintf(cfg->global_prefix, sizeof cfg->global_prefix, "%s", v);
+        set_str(cfg->global_prefix, sizeof cfg->global_prefix, v);
     } else if (strcmp(key, "host_name") == 0) {
         if (strlen(v) >= sizeof cfg->host_name) {
             mx_err(err, errlen, "[metrics] host_name: longer than %zu bytes",
                    sizeof cfg->host_name - 1);
             return -1;
         }
-        snprintf(cfg->host_name, sizeof cfg->host_name, "%s", v);
+        set_str(cfg->host_name, sizeof cfg->host_name, v);
     } else if (strcmp(key, "statsd_payload_size") == 0) {
         if (parse_long(v, METRICS_PAYLOAD_MIN, METRICS_PAYLOAD_MAX, &n) != 0) {
             mx_err(err, errlen,

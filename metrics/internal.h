@@ -41,16 +41,16 @@ struct metrics_metric {
     char *name;        /* "full.name" */
     char *prom_name;   /* prometheus: sanitised, suffix included */
     /* prometheus values, updated with relaxed atomics */
-    _Atomic int64_t value;     /* counter total; timer count */
-    _Atomic uint64_t fvalue;   /* gauge: bits of a double */
-    _Atomic int64_t sum_ns;    /* timer: sum in nanoseconds */
+    _Atomic int64_t value;       /* counter total; timer count */
+    _Atomic uint64_t fvalue;     /* gauge: bits of a double */
+    _Atomic int64_t sum_ns;      /* timer: sum in nanoseconds */
     struct metrics_metric *next; /* registry's list, registration order */
 };
 
 struct metrics_logger {
     metrics_registry *reg;
     metrics_backend backend;
-    char *prefix; /* "[gp.][host.]prefix" as it starts every full name; may be "" */
+    char *prefix;      /* "[gp.][host.]prefix" as it starts every full name; may be "" */
     char *prom_prefix; /* "[gp.]prefix" : prometheus leaves the host to the instance label */
     mx_table by_name;  /* short name -> metric; guarded by reg->lock */
     struct metrics_logger *next;
@@ -61,7 +61,7 @@ typedef struct mx_statsd mx_statsd;
 struct metrics_registry {
     metrics_config cfg;
     metrics_backend backend;
-    char host[256]; /* sanitised, reversed if asked; "" when not prepended */
+    char host[256];        /* sanitised, reversed if asked; "" when not prepended */
     pthread_rwlock_t lock; /* loggers, metrics, tables */
     metrics_logger *loggers;
     metrics_metric *metrics;

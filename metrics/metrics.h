@@ -111,10 +111,8 @@ int metrics_check_name(const char *name, char *err, size_t errlen);
  */
 metrics_metric *metrics_counter_get(metrics_logger *log, const char *name, char *err,
                                     size_t errlen);
-metrics_metric *metrics_gauge_get(metrics_logger *log, const char *name, char *err,
-                                  size_t errlen);
-metrics_metric *metrics_timer_get(metrics_logger *log, const char *name, char *err,
-                                  size_t errlen);
+metrics_metric *metrics_gauge_get(metrics_logger *log, const char *name, char *err, size_t errlen);
+metrics_metric *metrics_timer_get(metrics_logger *log, const char *name, char *err, size_t errlen);
 
 /* The full dotted name as sent to statsd, e.g. "gp.com.example.host.meterd.agent.polls". */
 const char *metrics_metric_name(const metrics_metric *m);
@@ -135,8 +133,7 @@ int metrics_timer_sampled(metrics_metric *m, double ms, double sample_rate);
 /* ---- by name, as in the seed (a lookup per call; use handles in hot loops) ---- */
 
 int metrics_send_gauge(metrics_logger *log, const char *name, double value, double sample_rate);
-int metrics_send_counter(metrics_logger *log, const char *name, int64_t delta,
-                         double sample_rate);
+int metrics_send_counter(metrics_logger *log, const char *name, int64_t delta, double sample_rate);
 int metrics_send_timer(metrics_logger *log, const char *name, double ms, double sample_rate);
 
 /* ---- prometheus backend: exposition text for the agent's /metrics ---- */
@@ -193,13 +190,13 @@ void metrics_scope_end(metrics_scope *s);
  * enclosing loop. When that matters, use the statement forms below.
  */
 #define METRICS_TIMED(m)                                                                           \
-    for (metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                     \
-             __attribute__((cleanup(metrics_scope_end))) = metrics_scope_timer_begin(m);          \
+    for (metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                      \
+             __attribute__((cleanup(metrics_scope_end))) = metrics_scope_timer_begin(m);           \
          METRICS_CAT_(metrics_scope_, __LINE__).active;                                            \
          METRICS_CAT_(metrics_scope_, __LINE__).active = 0)
 #define METRICS_COUNTED(m)                                                                         \
-    for (metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                     \
-             __attribute__((cleanup(metrics_scope_end))) = metrics_scope_counter_begin(m);        \
+    for (metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                      \
+             __attribute__((cleanup(metrics_scope_end))) = metrics_scope_counter_begin(m);         \
          METRICS_CAT_(metrics_scope_, __LINE__).active;                                            \
          METRICS_CAT_(metrics_scope_, __LINE__).active = 0)
 
@@ -209,7 +206,7 @@ void metrics_scope_end(metrics_scope *s);
  * METRICS_COUNT_SCOPE(m); counts 1 here (kept for symmetry with the seed).
  */
 #define METRICS_TIME_SCOPE(m)                                                                      \
-    metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                          \
+    metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                           \
         __attribute__((cleanup(metrics_scope_end))) = metrics_scope_timer_begin(m)
 #define METRICS_COUNT_SCOPE(m) ((void)metrics_counter((m), 1))
 

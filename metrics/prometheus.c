@@ -60,8 +60,7 @@ static int render_one(const metrics_metric *m, metrics_write_fn write, void *arg
         n = snprintf(text, sizeof text,
                      "# HELP %s meterd self-metric %s (timer, in seconds)\n"
                      "# TYPE %s summary\n%s_count %lld\n%s_sum %s\n",
-                     m->prom_name, m->name, m->prom_name, m->prom_name, count, m->prom_name,
-                     num);
+                     m->prom_name, m->name, m->prom_name, m->prom_name, count, m->prom_name, num);
         break;
     }
     }

@@ -37,7 +37,8 @@ metrics_registry *metrics_registry_create(const metrics_config *cfg, char *err, 
         mx_err(err, errlen, "[metrics] %s", why);
         return NULL;
     }
-    if (cfg->backend == METRICS_BACKEND_STATSD && (cfg->statsd_port < 1 || cfg->statsd_port > 65535)) {
+    if (cfg->backend == METRICS_BACKEND_STATSD &&
+        (cfg->statsd_port < 1 || cfg->statsd_port > 65535)) {
         mx_err(err, errlen, "[metrics] statsd_port = %d: expected 1..65535", cfg->statsd_port);
         return NULL;
     }
@@ -211,8 +212,8 @@ static metrics_metric *create_metric(metrics_logger *log, const char *name, enum
     metrics_metric *other = mx_table_get(&reg->metric_by_prom, prom);
     if (other) {
         mx_err(err, errlen,
-               "metric name \"%s\": collides with \"%s\" once sanitised for prometheus (%s)",
-               full, other->name, prom);
+               "metric name \"%s\": collides with \"%s\" once sanitised for prometheus (%s)", full,
+               other->name, prom);
         goto fail;
     }
     m = calloc(1, sizeof *m);
@@ -285,8 +286,7 @@ rejected:
     return NULL;
 }
 
-metrics_metric *metrics_counter_get(metrics_logger *log, const char *name, char *err,
-                                    size_t errlen)
+metrics_metric *metrics_counter_get(metrics_logger *log, const char *name, char *err, size_t errlen)
 {
     return metric_get(log, name, MX_COUNTER, err, errlen);
 }

@@ -43,12 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MX_SHARDS        16
-#define MX_SHARD_BYTES   (64 * 1024) /* one batch: 45 datagrams of 1432 bytes */
-#define MX_SHARD_DGRAMS  (MX_SHARD_BYTES / METRICS_PAYLOAD_MIN)
-#define MX_KICK_BYTES    (16 * 1024) /* wake the flush thread when a shard holds this much */
-#define MX_LINE_MAX      (METRICS_NAME_MAX + 80)
-#define MX_SENDMMSG_MAX  64
+#define MX_SHARDS       16
+#define MX_SHARD_BYTES  (64 * 1024) /* one batch: 45 datagrams of 1432 bytes */
+#define MX_SHARD_DGRAMS (MX_SHARD_BYTES / METRICS_PAYLOAD_MIN)
+#define MX_KICK_BYTES   (16 * 1024) /* wake the flush thread when a shard holds this much */
+#define MX_LINE_MAX     (METRICS_NAME_MAX + 80)
+#define MX_SENDMMSG_MAX 64
 
 typedef struct shard {
     pthread_mutex_t send_mu; /* taken before mu: one sender per shard, batches in order */
@@ -274,9 +274,10 @@ static void send_all(mx_statsd *s, char *buf, const uint32_t *ends, unsigned n)
         for (; batch < MX_SENDMMSG_MAX && i + batch < n; batch++) {
             uint32_t end = ends[i + batch];
             iov[batch] = (struct iovec){buf + start, end - start};
-            msgs[batch] = (struct mmsghdr){
-                .msg_hdr = {.msg_name = &s->addr, .msg_namelen = s->addrlen,
-                            .msg_iov = &iov[batch], .msg_iovlen = 1}};
+            msgs[batch] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->addr,
+                                                       .msg_namelen = s->addrlen,
+                                                       .msg_iov = &iov[batch],
+                                                       .msg_iovlen = 1}};
             start = end;
         }
         unsigned done = 0;
@@ -368,7 +369,8 @@ mx_statsd *mx_statsd_create(const metrics_config *cfg, char *err, size_t errlen)
     }
     char port[16];
     snprintf(port, sizeof port, "%d", cfg->statsd_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(cfg->statsd_host, port, &hints, &res);

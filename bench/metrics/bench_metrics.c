@@ -110,7 +110,8 @@ static double noop_ns(long n, bool by_name)
 static double prom_ns(long n)
 {
     metrics_registry *r = make(METRICS_BACKEND_PROMETHEUS, 0);
-    metrics_metric *m = metrics_counter_get(metrics_get_logger(r, "meterd.agent"), "polls", NULL, 0);
+    metrics_metric *m =
+        metrics_counter_get(metrics_get_logger(r, "meterd.agent"), "polls", NULL, 0);
     double t0 = now_s();
     for (long i = 0; i < n; i++)
         metrics_counter(m, 1);

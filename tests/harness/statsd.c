@@ -37,8 +37,8 @@ int th_statsd_start(th_statsd *s, char *why, size_t cap)
     char stats_js[512];
     memset(s, 0, sizeof *s);
     if (!th_statsd_installed(stats_js, sizeof stats_js)) {
-        snprintf(why, cap,
-                 "statsd daemon not installed (%s, /usr/bin/node): run deploy/deps.sh", stats_js);
+        snprintf(why, cap, "statsd daemon not installed (%s, /usr/bin/node): run deploy/deps.sh",
+                 stats_js);
         return 1;
     }
     for (int attempt = 0; attempt < 3; attempt++) {

@@ -85,12 +85,14 @@ static void expect_error(const char *key, const char *value, const char *needle)
 static void test_config_errors(void **state)
 {
     (void)state;
-    expect_error("backend", "graphite", "[metrics] backend = \"graphite\": expected noop, statsd or prometheus");
+    expect_error("backend", "graphite",
+                 "[metrics] backend = \"graphite\": expected noop, statsd or prometheus");
     expect_error("statsd_port", "0", "expected a port 1..65535");
     expect_error("statsd_port", "70000", "expected a port 1..65535");
     expect_error("statsd_port", "81x", "statsd_port = \"81x\"");
     expect_error("statsd_host", "", "expected a host name or address");
-    expect_error("prepend_host", "maybe", "[metrics] prepend_host = \"maybe\": expected true or false");
+    expect_error("prepend_host", "maybe",
+                 "[metrics] prepend_host = \"maybe\": expected true or false");
     expect_error("prepend_host_reverse", "2", "prepend_host_reverse = \"2\"");
     expect_error("global_prefix", "a..b", "global_prefix \"a..b\": empty component at byte 2");
     expect_error("global_prefix", "a b", "character ' ' at byte 2");
@@ -121,7 +123,8 @@ static void test_names(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(metrics_check_name(bad[i][0], err, sizeof err), -1);
-        if (!strstr(err, bad[i][1])) fail_msg("\"%s\": \"%s\" lacks \"%s\"", bad[i][0], err, bad[i][1]);
+        if (!strstr(err, bad[i][1]))
+            fail_msg("\"%s\": \"%s\" lacks \"%s\"", bad[i][0], err, bad[i][1]);
     }
     char longname[300];
     memset(longname, 'a', sizeof longname - 1);
@@ -320,7 +323,8 @@ static void test_prometheus_writer_stops(void **state)
         metrics_counter_get(l, n, NULL, 0);
     }
     /* a leading digit is guarded: Prometheus names cannot start with one */
-    assert_int_equal(metrics_counter(metrics_counter_get(metrics_get_logger(r, ""), "9lives", NULL, 0), 4), 0);
+    assert_int_equal(
+        metrics_counter(metrics_counter_get(metrics_get_logger(r, ""), "9lives", NULL, 0), 4), 0);
     assert_true(prom_value(r, "_9lives_total") == 4);
     int calls = 0;
     assert_int_equal(metrics_render_prometheus(r, stop_writer, &calls), 7);

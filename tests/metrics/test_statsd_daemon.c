@@ -65,10 +65,13 @@ static void test_daemon_receives(void **state)
     metrics_config_init(&cfg);
     char err[256], port[16];
     snprintf(port, sizeof port, "%d", d.port);
-    const char *opts[][2] = {{"backend", "statsd"},     {"statsd_host", "127.0.0.1"},
-                             {"statsd_port", port},     {"prepend_host", "true"},
+    const char *opts[][2] = {{"backend", "statsd"},
+                             {"statsd_host", "127.0.0.1"},
+                             {"statsd_port", port},
+                             {"prepend_host", "true"},
                              {"prepend_host_reverse", "true"},
-                             {"global_prefix", "it"},   {"host_name", "host.example.com"},
+                             {"global_prefix", "it"},
+                             {"host_name", "host.example.com"},
                              {"statsd_flush_interval_ms", "10"}};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (metrics_config_set(&cfg, opts[i][0], opts[i][1], err, sizeof err) != 0)

@@ -300,7 +300,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     metrics_logger *log = metrics_get_logger(w->reg, "threads");
     for (int i = 0; i < w->calls; i++) {
-        if (i % 500 == 0) metrics_flush(w->reg); /* pace: the test counts every line */
+        if (i % 500 == 0) metrics_flush(w->reg);     /* pace: the test counts every line */
         metrics_send_counter(log, "shared", 1, 1.0); /* registration races too */
         metrics_send_timer(log, "t", 2, 1.0);
     }
@@ -325,7 +325,8 @@ static void test_threads(void **state)
     assert_int_equal(st.lines, 2 * T * CALLS);
     metrics_flush(f->reg);
     long counted = 0, timed = 0;
-    for (int64_t t0 = time(NULL); (counted < T * CALLS || timed < T * CALLS) && time(NULL) - t0 < 10;) {
+    for (int64_t t0 = time(NULL);
+         (counted < T * CALLS || timed < T * CALLS) && time(NULL) - t0 < 10;) {
         udp_sink_wait(&f->sink, 1, 100);
         char *got = udp_sink_take(&f->sink, NULL);
         for (char *save = NULL, *l = strtok_r(got, "\n\x1e", &save); l;
@@ -370,7 +371,7 @@ static void test_daemon_down(void **state)
 {
     fixture *f = *state;
     udp_sink_stop(&f->sink);
-    udp_sink_start(&f->sink);    /* a fresh one for teardown; then send to */
+    udp_sink_start(&f->sink);          /* a fresh one for teardown; then send to */
     f->cfg.statsd_port = f->sink.port; /* a port nobody listens on any more: */
     udp_sink_stop(&f->sink);
     udp_sink_start(&f->sink);

@@ -15,7 +15,7 @@ typedef struct udp_sink {
     pthread_t thread;
     pthread_mutex_t mu;
     bool stop;
-    char *data;    /* every datagram received, each followed by "\x1e" (record separator) */
+    char *data; /* every datagram received, each followed by "\x1e" (record separator) */
     size_t len, cap;
     size_t count;  /* datagrams */
     size_t maxlen; /* largest datagram */
