@@ -102,6 +102,14 @@ metrics_logger *metrics_get_logger_ex(metrics_registry *reg, const char *prefix,
  */
 int metrics_check_name(const char *name, char *err, size_t errlen);
 
+/*
+ * Makes a valid name out of text the caller does not control (a pollster or
+ * publisher name, a host): characters outside [A-Za-z0-9_-] become '_',
+ * empty components are dropped ("a..b:c." -> "a.b_c"). out may be "" if
+ * nothing is left.
+ */
+void metrics_sanitize_name(const char *in, char *out, size_t cap);
+
 /* ---- handles: register once, emit many times ---- */
 
 /*

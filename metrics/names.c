@@ -125,6 +125,11 @@ void mx_host_component(const char *host, bool reverse, char *out, size_t cap)
     out[o] = 0;
 }
 
+void metrics_sanitize_name(const char *in, char *out, size_t cap)
+{
+    mx_host_component(in ? in : "", false, out, cap);
+}
+
 /*
  * Prometheus spelling: [a-z0-9_] with '.'/'-' as '_', a leading digit
  * guarded by '_', and the type's suffix appended unless already there.

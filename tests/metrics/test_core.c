@@ -131,6 +131,13 @@ static void test_names(void **state)
     longname[sizeof longname - 1] = 0;
     assert_int_equal(metrics_check_name(longname, err, sizeof err), -1);
     assert_non_null(strstr(err, "299 bytes, at most 255"));
+
+    char out[64];
+    metrics_sanitize_name("hardware.ipmi..fan:speed/rpm.", out, sizeof out);
+    assert_string_equal(out, "hardware.ipmi.fan_speed_rpm");
+    assert_int_equal(metrics_check_name(out, err, sizeof err), 0);
+    metrics_sanitize_name("...", out, sizeof out);
+    assert_string_equal(out, "");
 }
 
 static metrics_registry *make(metrics_backend b, const char *global_prefix)
