@@ -225,6 +225,23 @@ static void test_sample_rates(void **state)
     check_rate(f, 0.01, "s.c:1|c|@0.01");
     check_rate(f, 1.0 / 3, "s.c:1|c|@0.333333333");
     check_rate(f, 0.9, "s.c:1|c|@0.9");
+    /* gauges and timers carry the rate the same way */
+    metrics_logger *log = metrics_get_logger(f->reg, "s");
+    for (int i = 0; i < 64; i++) {
+        metrics_send_gauge(log, "g", 3, 0.5);
+        metrics_send_gauge(log, "n", -3, 0.5);
+        metrics_send_timer(log, "t", 7, 0.5);
+    }
+    size_t n;
+    char *got = flush_take(f, 1, &n);
+    int lines = 0;
+    for (char *save = NULL, *l = strtok_r(got, "\n\x1e", &save); l;
+         l = strtok_r(NULL, "\n\x1e", &save), lines++)
+        if (strcmp(l, "s.g:3|g|@0.5") && strcmp(l, "s.n:0|g|@0.5") && strcmp(l, "s.n:-3|g|@0.5") &&
+            strcmp(l, "s.t:7|ms|@0.5"))
+            fail_msg("unexpected line %s", l);
+    assert_true(lines > 0);
+    free(got);
 }
 
 /* Lines are packed into datagrams of at most payload_size, never split. */
