@@ -79,7 +79,10 @@ typedef struct metrics_metric metrics_metric;
  */
 metrics_registry *metrics_registry_create(const metrics_config *cfg, char *err, size_t errlen);
 
-/* Flushes what is buffered, stops the flush thread, frees every logger and metric. */
+/*
+ * Flushes what is buffered, stops the flush thread, frees every logger and
+ * metric. No other thread may still be using the registry or its handles.
+ */
 void metrics_registry_destroy(metrics_registry *reg);
 
 metrics_backend metrics_registry_backend(const metrics_registry *reg);
@@ -129,7 +132,8 @@ const char *metrics_metric_name(const metrics_metric *m);
  * Emit. sample_rate in (0, 1]: the call is sent with that probability and the
  * line carries |@rate so statsd scales it back (in-process backends record
  * every call exactly). Return 0 (recorded, buffered or sampled out) or -1 on
- * an invalid value.
+ * an invalid value. The noop backend checks nothing here: it returns 0 after
+ * one branch (names were checked at registration).
  */
 int metrics_counter(metrics_metric *m, int64_t delta);
 int metrics_counter_sampled(metrics_metric *m, int64_t delta, double sample_rate);

@@ -206,10 +206,10 @@ static void append(mx_statsd *s, shard *sh, const char *unit, size_t len)
     pthread_mutex_lock(&sh->mu);
     /* only a negative gauge with a very long name in a tiny payload is that big */
     if (len > s->payload) goto drop;
-    if (!sh->buf) {
-        sh->buf = malloc(s->max_dgrams * s->payload);
-        sh->spare = malloc(s->max_dgrams * s->payload);
-        if (!sh->buf || !sh->spare) goto drop; /* both freed at destroy */
+    if (!sh->buf || !sh->spare) { /* first use (spare: no sender uses it while NULL) */
+        if (!sh->buf) sh->buf = malloc(s->max_dgrams * s->payload);
+        if (!sh->spare) sh->spare = malloc(s->max_dgrams * s->payload);
+        if (!sh->buf || !sh->spare) goto drop; /* out of memory: retried next call */
     }
     for (int attempt = 0;; attempt++) {
         size_t need = sh->open_len ? len + 1 : len;
