@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,47 @@ static void test_prometheus_writer_stops(void **state)
     metrics_registry_destroy(r);
 }
 
+typedef struct prom_worker {
+    metrics_registry *reg;
+    int calls;
+} prom_worker;
+
+static void *prom_worker_main(void *arg)
+{
+    prom_worker *w = arg;
+    metrics_logger *l = metrics_get_logger(w->reg, "mt");
+    for (int i = 0; i < w->calls; i++) {
+        metrics_send_counter(l, "c", 1, 1.0); /* registers on first use, racing */
+        metrics_send_timer(l, "t", 0.5, 1.0);
+        metrics_send_gauge(l, "g", i, 1.0);
+    }
+    return NULL;
+}
+
+/* Threads update while another renders: totals exact, text always whole. */
+static void test_prometheus_threads(void **state)
+{
+    (void)state;
+    metrics_registry *r = make(METRICS_BACKEND_PROMETHEUS, "");
+    enum { T = 4, CALLS = 5000 };
+    prom_worker w = {r, CALLS};
+    pthread_t th[T];
+    for (int i = 0; i < T; i++)
+        pthread_create(&th[i], NULL, prom_worker_main, &w);
+    for (int i = 0; i < 20; i++) {
+        char *text = metrics_render_prometheus_text(r, NULL);
+        assert_non_null(text);
+        free(text);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    assert_true(prom_value(r, "mt_c_total") == T * CALLS);
+    assert_true(prom_value(r, "mt_t_seconds_count") == T * CALLS);
+    assert_true(fabs(prom_value(r, "mt_t_seconds_sum") - T * CALLS * 0.0005) < 1e-9);
+    assert_true(prom_value(r, "mt_g") == CALLS - 1);
+    metrics_registry_destroy(r);
+}
+
 /* ---- scoped blocks ---- */
 
 static void spin_ms(int ms)
@@ -450,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_noop),
         cmocka_unit_test(test_prometheus_text),
         cmocka_unit_test(test_prometheus_writer_stops),
+        cmocka_unit_test(test_prometheus_threads),
         cmocka_unit_test(test_scopes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
