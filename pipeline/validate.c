@@ -16,8 +16,9 @@
  * or to a built-in default sink (prometheus://) when the file defines none;
  * duplicate mapping keys are errors (PyYAML silently keeps the last one, a
  * classic source of "my change did nothing"); unknown keys and transformers
- * are warnings (Ceilometer ignores them). Names are any non-empty text
- * without control characters.
+ * are warnings (Ceilometer ignores them), except keys starting with "x-"
+ * (extension fields, a place to keep anchors), which are ignored silently.
+ * Names are any non-empty text without control characters.
  *
  * It reports everything it can in one pass: a bad source does not stop the
  * next one from being checked. At the end the diagnostics are sorted by
@@ -110,7 +111,8 @@ static bool check_keys(vctx *v, const pl_node *map, const char *const *allowed, 
                 break;
             }
         }
-        bool known = false;
+        /* "x-" keys are extension fields (the docker-compose convention), a home for anchors */
+        bool known = strncmp(k->value, "x-", 2) == 0;
         for (size_t a = 0; allowed[a]; a++)
             if (strcmp(allowed[a], k->value) == 0) known = true;
         if (!known) {
@@ -157,18 +159,18 @@ static char *text_of(vctx *v, const pl_node *n, const char *what, bool name)
 }
 
 /* A list of strings. A null value is an empty list when null_ok. */
-static bool string_list(vctx *v, const pl_node *n, const char *key, const char *item_what,
-                        bool null_ok, char ***out, size_t *nout)
+static bool string_list(vctx *v, const pl_node *n, const char *key, const char *list_what,
+                        const char *item_what, bool null_ok, char ***out, size_t *nout)
 {
     *out = NULL;
     *nout = 0;
     if (is_null(n)) {
         if (null_ok) return true;
-        ERR(v, n, "expected a list of %s for '%s', found an empty value", item_what, key);
+        ERR(v, n, "expected a list of %s for '%s', found an empty value", list_what, key);
         return false;
     }
     if (n->kind != PL_SEQ) {
-        ERR(v, n, "expected a list of %s for '%s', found %s", item_what, key, pl_kind_name(n));
+        ERR(v, n, "expected a list of %s for '%s', found %s", list_what, key, pl_kind_name(n));
         return false;
     }
     *out = calloc(n->n_kids ? n->n_kids : 1, sizeof **out);
@@ -347,7 +349,7 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
             q1(v, label));
         ok = false;
     } else {
-        if (!string_list(v, meters, "meters", "meter names", false, &s->meters, &s->n_meters))
+        if (!string_list(v, meters, "meters", "meter names", "a meter name", false, &s->meters, &s->n_meters))
             ok = false;
         if (meters->kind == PL_SEQ) {
             if (!check_meters(v, meters, label)) ok = false;
@@ -357,16 +359,16 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
 
     const pl_node *res = map_get(n, "resources");
     if (res &&
-        !string_list(v, res, "resources", "resource URLs", true, &s->resources, &s->n_resources)) {
+        !string_list(v, res, "resources", "resource URLs", "a resource URL", true, &s->resources, &s->n_resources)) {
         ok = false;
     }
     const pl_node *disc = map_get(n, "discovery");
-    if (disc && !string_list(v, disc, "discovery", "discovery names", true, &s->discovery,
+    if (disc && !string_list(v, disc, "discovery", "discovery names", "a discovery name", true, &s->discovery,
                              &s->n_discovery)) {
         ok = false;
     }
     const pl_node *sinks = map_get(n, "sinks");
-    if (sinks && !string_list(v, sinks, "sinks", "sink names", true, &s->sinks, &s->n_sinks))
+    if (sinks && !string_list(v, sinks, "sinks", "sink names", "a sink name", true, &s->sinks, &s->n_sinks))
         ok = false;
     aux->sinks_node = sinks && sinks->kind == PL_SEQ ? sinks : NULL;
     aux->ok = ok;
