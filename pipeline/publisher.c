@@ -215,8 +215,7 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
     const char *at = sep ? memchr(sep + 3, '@', (size_t)(auth_end - sep - 3)) : NULL;
     if (at != NULL) {
         char shown[PL_QUOTE_MAX * 2];
-        snprintf(shown, sizeof shown, "%.*s***%.*s", (int)(sep + 3 - url), url, PL_QUOTE_MAX,
-                 at);
+        snprintf(shown, sizeof shown, "%.*s***%.*s", (int)(sep + 3 - url), url, PL_QUOTE_MAX, at);
         c.url = pl_quote(shown, strlen(shown), c.q, sizeof c.q);
         return perr(&c, "%s",
                     "credentials in a publisher URL are refused: secrets never live in a "

@@ -349,7 +349,8 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
             q1(v, label));
         ok = false;
     } else {
-        if (!string_list(v, meters, "meters", "meter names", "a meter name", false, &s->meters, &s->n_meters))
+        if (!string_list(v, meters, "meters", "meter names", "a meter name", false, &s->meters,
+                         &s->n_meters))
             ok = false;
         if (meters->kind == PL_SEQ) {
             if (!check_meters(v, meters, label)) ok = false;
@@ -358,17 +359,18 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     }
 
     const pl_node *res = map_get(n, "resources");
-    if (res &&
-        !string_list(v, res, "resources", "resource URLs", "a resource URL", true, &s->resources, &s->n_resources)) {
+    if (res && !string_list(v, res, "resources", "resource URLs", "a resource URL", true,
+                            &s->resources, &s->n_resources)) {
         ok = false;
     }
     const pl_node *disc = map_get(n, "discovery");
-    if (disc && !string_list(v, disc, "discovery", "discovery names", "a discovery name", true, &s->discovery,
-                             &s->n_discovery)) {
+    if (disc && !string_list(v, disc, "discovery", "discovery names", "a discovery name", true,
+                             &s->discovery, &s->n_discovery)) {
         ok = false;
     }
     const pl_node *sinks = map_get(n, "sinks");
-    if (sinks && !string_list(v, sinks, "sinks", "sink names", "a sink name", true, &s->sinks, &s->n_sinks))
+    if (sinks &&
+        !string_list(v, sinks, "sinks", "sink names", "a sink name", true, &s->sinks, &s->n_sinks))
         ok = false;
     aux->sinks_node = sinks && sinks->kind == PL_SEQ ? sinks : NULL;
     aux->ok = ok;
