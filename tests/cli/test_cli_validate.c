@@ -41,6 +41,9 @@ static run_result run(const char *args)
     buf[n] = '\0';
     int st = pclose(f);
     assert_true(WIFEXITED(st));
+    /* in a sanitizer build, a finding must fail the test even when the exit code matches */
+    if (strstr(buf, "Sanitizer") != NULL || strstr(buf, "runtime error:") != NULL)
+        fail_msg("meterctl %s: sanitizer report:\n%s", args, buf);
     return (run_result){WEXITSTATUS(st), buf};
 }
 
