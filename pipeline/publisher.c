@@ -45,7 +45,7 @@ typedef struct {
     const char *file;
     int line, col;
     pipeline_diags *d;
-    char q[PL_QUOTE_MAX * 4 + 8];
+    char q[PL_QUOTE_MAX * 4 + 8], qh[PL_QUOTE_MAX * 4 + 8];
     const char *url;
 } ctx;
 
@@ -54,7 +54,7 @@ static void pwarn(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2,
 
 static int perr(ctx *c, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -65,12 +65,17 @@ static int perr(ctx *c, const char *fmt, ...)
 
 static void pwarn(ctx *c, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     pl_diag(c->d, c->file, PIPELINE_WARNING, c->line, c->col, "publisher '%s': %s", c->url, msg);
+}
+
+static const char *quoted_host(ctx *c, const pipeline_publisher *p)
+{
+    return pl_quote(p->host, strlen(p->host), c->qh, sizeof c->qh);
 }
 
 static int oom(ctx *c)
@@ -123,7 +128,7 @@ static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *
         if (p->host == NULL) return oom(c);
         struct in6_addr in6;
         if (inet_pton(AF_INET6, p->host, &in6) != 1)
-            return perr(c, "expected an IPv6 address inside [ ], found '%s'", p->host);
+            return perr(c, "expected an IPv6 address inside [ ], found '%s'", quoted_host(c, p));
         size_t rest = n - (size_t)(close - a) - 1;
         if (rest > 0) {
             if (close[1] != ':') return perr(c, "%s", "expected ':port' or '/' after ']'");
@@ -136,7 +141,7 @@ static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *
         if (p->host == NULL) return oom(c);
         if (colon) port = colon + 1;
         if (hlen > 0 && !valid_hostname(p->host))
-            return perr(c, "expected a host name or IP address, found '%s'", p->host);
+            return perr(c, "expected a host name or IP address, found '%s'", quoted_host(c, p));
     }
     if (port != NULL) {
         size_t plen = (size_t)(a + n - port);
@@ -172,7 +177,8 @@ static int check_scheme_rules(ctx *c, const scheme_info *si, pipeline_publisher 
         return 0;
     case PIPELINE_PUB_FILE:
         if (p->host[0] && strcmp(p->host, "localhost") != 0)
-            return perr(c, "expected file:///absolute/path (no host), found host '%s'", p->host);
+            return perr(c, "expected file:///absolute/path (no host), found host '%s'",
+                        quoted_host(c, p));
         if (has_port) return perr(c, "%s", "a file publisher takes no port");
         if (p->path[0] != '/' || p->path[1] == '\0')
             return perr(c, "%s", "expected file:///absolute/path");

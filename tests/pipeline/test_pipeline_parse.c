@@ -403,6 +403,44 @@ static void test_utf16_and_bom(void **state)
     pipeline_diags_free(&d);
 }
 
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        if (n < 0) return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80) return false;
+    }
+    return true;
+}
+
+/* Messages quote user text bounded and escaped, and never cut a character in two. */
+static void test_messages_bounded_utf8(void **state)
+{
+    (void)state;
+    char text[4096] = "sources: [{name: \"";
+    for (int i = 0; i < 300; i++)
+        strcat(text, "\xc3\xa9"); /* 'é' */
+    strcat(text, "\\x07\", interval: 1, meters: [\"");
+    for (int i = 0; i < 300; i++)
+        strcat(text, "\xe6\x97\xa5"); /* a 3-byte character */
+    strcat(text, "\"], sinks: [x]}]");
+    pipeline_diags d = tu_parse_bad(text);
+    for (size_t i = 0; i < d.count; i++) {
+        assert_true(valid_utf8(d.items[i].message));
+        assert_true(strlen(d.items[i].message) < 512);
+        assert_null(strchr(d.items[i].message, '\n'));
+        assert_null(strchr(d.items[i].message, '\a'));
+    }
+    pipeline_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_hostile_mutations),
         cmocka_unit_test(test_utf16_and_bom),
+        cmocka_unit_test(test_messages_bounded_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
