@@ -51,12 +51,18 @@ static void utf8_trim_tail(char *s)
 void pl_diag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
              const char *fmt, ...)
 {
-    if (d == NULL) return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_vdiag(d, file, sev, line, col, fmt, ap);
     va_end(ap);
+}
+
+void pl_vdiag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
+              const char *fmt, va_list ap)
+{
+    if (d == NULL) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     utf8_trim_tail(msg);
     pipeline_diag item = {.severity = sev,
                           .file = strdup(file ? file : "<buffer>"),

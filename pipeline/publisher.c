@@ -52,25 +52,32 @@ typedef struct {
 static int perr(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pwarn(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int perr(ctx *c, const char *fmt, ...)
+/* Every message names the URL first (redacted and quoted in c->url). */
+static void vdiag(ctx *c, pipeline_severity sev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vdiag(ctx *c, pipeline_severity sev, const char *fmt, va_list ap)
 {
     char msg[400];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_diag(c->d, c->file, sev, c->line, c->col, "publisher '%s': %s", c->url, msg);
+}
+
+static int perr(ctx *c, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vdiag(c, PIPELINE_ERROR, fmt, ap);
     va_end(ap);
-    pl_diag(c->d, c->file, PIPELINE_ERROR, c->line, c->col, "publisher '%s': %s", c->url, msg);
     return -1;
 }
 
 static void pwarn(ctx *c, const char *fmt, ...)
 {
-    char msg[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vdiag(c, PIPELINE_WARNING, fmt, ap);
     va_end(ap);
-    pl_diag(c->d, c->file, PIPELINE_WARNING, c->line, c->col, "publisher '%s': %s", c->url, msg);
 }
 
 static const char *quoted_host(ctx *c, const pipeline_publisher *p)

@@ -50,12 +50,10 @@ static void tree_error(builder *b, int line, int col, const char *fmt, ...)
 
 static void tree_error(builder *b, int line, int col, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_vdiag(b->d, b->file, PIPELINE_ERROR, line, col, fmt, ap);
     va_end(ap);
-    pl_diag(b->d, b->file, PIPELINE_ERROR, line, col, "%s", msg);
     b->failed = true;
 }
 
