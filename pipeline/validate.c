@@ -261,6 +261,8 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
             if (!first_in) first_in = m;
         }
         if (strcmp(m->value, "*") == 0 && !star) star = m;
+        if (strcmp(m->value, "!*") == 0)
+            WARN(v, m, "source '%s' excludes every meter ('!*'): it polls nothing", q1(v, src));
     }
     if (first_in && first_ex) {
         const pl_node *at = first_in->line > first_ex->line || (first_in->line == first_ex->line &&

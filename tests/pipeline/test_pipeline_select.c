@@ -124,6 +124,16 @@ static void test_is_supported(void **state)
     assert_int_equal(tu_first_error(&d)->column, 35);
     pipeline_diags_free(&d);
     assert_false(pipeline_source_selects(NULL, "cpu"));
+    /* '!*' is legal in Ceilometer and selects nothing: a warning, not an error */
+    const char *none = "sources: [{name: s, interval: 1, meters: ['!*']}]";
+    pipeline *q = NULL;
+    pipeline_diags w = {0};
+    assert_int_equal(pipeline_parse(none, strlen(none), "n", NULL, &q, &w), 0);
+    assert_false(pipeline_source_selects(&q->sources[0], "cpu"));
+    assert_int_equal(w.count, 1);
+    assert_non_null(strstr(w.items[0].message, "polls nothing"));
+    pipeline_free(q);
+    pipeline_diags_free(&w);
 }
 
 int main(void)
