@@ -71,6 +71,7 @@ struct coord {
     int64_t seen_connects;
     unsigned retry; /* flags to retry at retry_at_ms */
     int64_t retry_at_ms;
+    int retry_delay_ms;
 
     /* session bookkeeping (under mu) */
     coord_state_t state;

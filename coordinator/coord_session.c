@@ -29,7 +29,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define RETRY_MS 250
+#define RETRY_MS     250
+#define RETRY_MAX_MS 5000
 
 int64_t coord_now_ms(void)
 {
@@ -187,7 +188,10 @@ int coord_ensure_path(coord_t *c, zhandle_t *zh, const char *path)
         bool last = *s == 0;
         if (*s != '/' && !last) continue;
         *s = 0;
-        int rc = zoo_create(zh, buf, NULL, -1, &c->acl, ZOO_PERSISTENT, NULL, 0);
+        /* look first: creating an existing node we may not write is ZNOAUTH */
+        struct Stat st;
+        int rc = zoo_exists(zh, buf, 0, &st);
+        if (rc == ZNONODE) rc = zoo_create(zh, buf, NULL, -1, &c->acl, ZOO_PERSISTENT, NULL, 0);
         if (rc != ZOK && rc != ZNODEEXISTS) {
             coord_log(c, COORD_LOG_WARN, "cannot create %s: %s", buf, zerror(rc));
             return coord_zerr(rc);
@@ -411,8 +415,13 @@ static void *event_thread(void *arg)
 
         pthread_mutex_lock(&c->mu);
         if (failed && c->zk_state == ZOO_CONNECTED_STATE) {
+            /* back off while it keeps failing (an ACL problem will not heal fast) */
+            c->retry_delay_ms = c->retry_delay_ms ? c->retry_delay_ms * 2 : RETRY_MS;
+            if (c->retry_delay_ms > RETRY_MAX_MS) c->retry_delay_ms = RETRY_MAX_MS;
             c->retry |= failed;
-            c->retry_at_ms = coord_now_ms() + RETRY_MS;
+            c->retry_at_ms = coord_now_ms() + c->retry_delay_ms;
+        } else if (connected && !failed) {
+            c->retry_delay_ms = 0;
         }
         if (connected && !failed && !c->retry && !c->dirty && c->state == COORD_CONNECTED) {
             c->ready = true;
