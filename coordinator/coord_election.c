@@ -128,6 +128,9 @@ int coord_election_run(coord_t *c, zhandle_t *zh)
                 cands[n++] = (candidate){seq, kids.data[i]};
         }
         qsort(cands, n, sizeof *cands, cmp_candidate);
+        for (size_t i = 0; i < n; i++)
+            coord_log(c, COORD_LOG_DEBUG, "candidate %zu: %s (mine: %s)", i, cands[i].name,
+                      c->elect_node);
         long me = -1;
         for (size_t i = 0; c->candidate && i < n; i++)
             if (strcmp(cands[i].name, c->elect_node) == 0) me = (long)i;

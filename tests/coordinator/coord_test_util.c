@@ -70,7 +70,8 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
 static void on_log(void *arg, int level, const char *msg)
 {
     tnode *n = arg;
-    if (level <= COORD_LOG_INFO) fprintf(stderr, "[%s] %s\n", n->name, msg);
+    if (level <= (getenv("COORD_DEBUG") ? COORD_LOG_DEBUG : COORD_LOG_INFO))
+        fprintf(stderr, "[%s] %s\n", n->name, msg);
 }
 
 int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
