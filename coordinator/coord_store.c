@@ -110,6 +110,22 @@ static int with_zh(coord_t *c, zhandle_t **zh)
     return *zh ? COORD_OK : COORD_ENOCONN;
 }
 
+/*
+ * For multi(): libzookeeper_mt 3.8 leaks a synchronous multi's per-op
+ * completion list when the connection drops while it is outstanding (its
+ * free_completions() frees the entry, not the list). Not sending one we know
+ * cannot succeed keeps that to the rare race; see docs/COORDINATION.md.
+ */
+static int with_connected_zh(coord_t *c, zhandle_t **zh)
+{
+    int rc = with_zh(c, zh);
+    if (rc == COORD_OK && zoo_state(*zh) != ZOO_CONNECTED_STATE) {
+        coord_zh_release(c);
+        rc = COORD_ENOCONN;
+    }
+    return rc;
+}
+
 int coord_revision_read(coord_t *c, coord_revision_t *out)
 {
     zhandle_t *zh;
@@ -214,7 +230,7 @@ int coord_revision_push(coord_t *c, int64_t expected, const void *body, size_t l
         return COORD_ETOOBIG;
     }
     zhandle_t *zh;
-    rc = with_zh(c, &zh);
+    rc = with_connected_zh(c, &zh);
     if (rc != COORD_OK) {
         free(data);
         return rc;
@@ -268,7 +284,7 @@ int coord_assignment_write(coord_t *c, int64_t expected_epoch, const void *table
     pthread_mutex_unlock(&c->mu);
     if (!leader) return COORD_ENOTLEADER;
     zhandle_t *zh;
-    int rc = with_zh(c, &zh);
+    int rc = with_connected_zh(c, &zh);
     if (rc != COORD_OK) return rc;
     struct Stat st;
     zoo_op_t ops[2];
