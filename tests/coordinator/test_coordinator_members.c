@@ -32,6 +32,27 @@ static int teardown(void **state)
     return 0;
 }
 
+static bool running_cond(void *arg)
+{
+    coord_members_t s;
+    if (coord_members_get(arg, &s) != COORD_OK) return false;
+    bool ok = s.count == 1 && strcmp(s.members[0].info.state, "running") == 0;
+    coord_members_free(&s);
+    return ok;
+}
+
+struct rejoin {
+    tnode *obs;
+    int64_t old_session;
+};
+
+static bool rejoined_cond(void *arg)
+{
+    struct rejoin *r = arg;
+    int64_t s = tnode_member_session(r->obs, "a");
+    return s != 0 && s != r->old_session;
+}
+
 static void test_join_leave_visible(void **state)
 {
     (void)state;
@@ -66,7 +87,7 @@ static void test_join_leave_visible(void **state)
     assert_true(tpercentile(join_ms, N, 99) < 2000);
 
     /* a snapshot carries its zxid, which moves forward */
-    coord_members_t s1, s2 = {0};
+    coord_members_t s1, s2;
     assert_int_equal(coord_members_get(obs.c, &s1), 0);
     assert_int_equal(s1.count, 1);
     assert_string_equal(s1.members[0].id, "a");
@@ -80,13 +101,8 @@ static void test_join_leave_visible(void **state)
     snprintf(info.state, sizeof info.state, "running");
     snprintf(info.applied_sha256, sizeof info.applied_sha256, "%064d", 0);
     assert_int_equal(coord_member_update(a.c, &info), 0);
-    bool seen = false;
-    for (int64_t end = th_now_ms() + 5000; !seen && th_now_ms() < end;) {
-        coord_members_free(&s2);
-        assert_int_equal(coord_members_get(obs.c, &s2), 0);
-        seen = s2.count == 1 && strcmp(s2.members[0].info.state, "running") == 0;
-    }
-    assert_true(seen);
+    assert_true(th_wait_until(running_cond, obs.c, 5000));
+    assert_int_equal(coord_members_get(obs.c, &s2), 0);
     assert_true(s2.zxid > s1.zxid);
     assert_int_equal(s2.members[0].info.weight, 3);
     assert_int_equal(s2.members[0].info.owned, 99);
@@ -104,12 +120,8 @@ static void test_join_leave_visible(void **state)
     coord_get_status(twin.c, &st);
     assert_false(st.joined); /* never steals a live member's node */
     tnode_close(&a);
-    bool rejoined = false;
-    for (int64_t end = th_now_ms() + 5000; !rejoined && th_now_ms() < end;) {
-        int64_t s = tnode_member_session(&obs, "a");
-        rejoined = s != 0 && s != held_by;
-    }
-    assert_true(rejoined);
+    struct rejoin rj = {&obs, held_by};
+    assert_true(th_wait_until(rejoined_cond, &rj, 5000));
     tnode_close(&twin);
     tnode_close(&obs);
 }

@@ -59,6 +59,17 @@ static bool log_has(th_proc *p, const char *text)
     return found;
 }
 
+struct logwait {
+    th_proc *p;
+    const char *text;
+};
+
+static bool log_cond(void *arg)
+{
+    struct logwait *w = arg;
+    return log_has(w->p, w->text);
+}
+
 static void test_kill9_node_vanishes(void **state)
 {
     (void)state;
@@ -135,9 +146,8 @@ static void test_leader_killed_failover(void **state)
         tnode_leader(&obs, &l);
         snprintf(me, sizeof me, "leader %s me", l.member_id);
         int idx = round + 1;
-        for (int64_t end = th_now_ms() + 2000; !log_has(&p[idx], me) && th_now_ms() < end;)
-            ;
-        assert_true(log_has(&p[idx], me)); /* the new leader knows it leads */
+        struct logwait w = {&p[idx], me};
+        assert_true(th_wait_until(log_cond, &w, 2000)); /* the new leader knows it leads */
     }
     printf("{\"leader_failover_ms\":[%.0f,%.0f],\"session_timeout_ms\":%d}\n", failover[0],
            failover[1], TIMEOUT_MS);

@@ -165,6 +165,13 @@ static bool epoch3_cond(void *arg)
     return epoch_is(arg, 3);
 }
 
+static bool leads_cond(void *arg)
+{
+    coord_status_t st;
+    coord_get_status(arg, &st);
+    return st.is_leader;
+}
+
 static void test_assignment(void **state)
 {
     (void)state;
@@ -211,11 +218,7 @@ static void test_assignment(void **state)
     /* the leader leaves cleanly: the follower leads at once and may write */
     tnode_close(&l);
     assert_true(tnode_wait_leader(&obs, "l", 5000));
-    for (int64_t end = th_now_ms() + 5000; th_now_ms() < end;) {
-        coord_get_status(f.c, &st);
-        if (st.is_leader) break;
-    }
-    assert_true(st.is_leader);
+    assert_true(th_wait_until(leads_cond, f.c, 5000));
     assert_int_equal(coord_assignment_write(f.c, 2, "T3", 2, &epoch), 0);
     assert_true(th_wait_until(epoch3_cond, &obs, 5000));
     tnode_close(&f);
