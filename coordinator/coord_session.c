@@ -258,6 +258,9 @@ static int new_session(coord_t *c)
     c->ready = false;
     c->elect_node[0] = 0;
     c->zk_state = 0;
+    /* watches die with a session: every member's data must be read (and
+     * watched) again, not served from the cache */
+    c->members_all_stale = true;
     new_guid(c->guid);
     c->zh =
         zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, NULL, c, 0, zk_log_cb);

@@ -28,6 +28,15 @@ static void on_leader(void *arg, const coord_leader_t *l)
     fflush(stdout);
 }
 
+static void on_members(void *arg, const coord_members_t *m)
+{
+    (void)arg;
+    printf("members %zu\n", m->count);
+    for (size_t i = 0; i < m->count; i++)
+        printf("member %s %s\n", m->members[i].id, m->members[i].info.state);
+    fflush(stdout);
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
     (void)arg;
@@ -59,7 +68,7 @@ int main(int argc, char **argv)
         .candidate = atoi(argv[5]) != 0,
         .endpoint = argc > 6 ? argv[6] : NULL,
         .info = &info,
-        .cb = {.state = on_state, .leader = on_leader, .log = on_log},
+        .cb = {.state = on_state, .members = on_members, .leader = on_leader, .log = on_log},
     };
     char err[256];
     coord_t *c = coord_open(&cfg, err, sizeof err);

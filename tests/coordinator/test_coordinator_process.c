@@ -93,11 +93,14 @@ static void test_kill9_node_vanishes(void **state)
 static void test_sigstop_expiry_rejoin(void **state)
 {
     (void)state;
-    tnode obs;
+    tnode obs, d;
     assert_int_equal(tnode_open(&obs, &zk, "p2", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&d, &zk, "p2", &(tnode_opts){.member_id = "d1"}), 0);
     th_proc p;
     spawn_member(&p, "p2", "s1", true);
     assert_true(tnode_wait_member(&obs, "s1", true, 10000));
+    struct logwait w = {&p, "member d1 starting"};
+    assert_true(th_wait_until(log_cond, &w, 5000));
     int64_t first = tnode_member_session(&obs, "s1");
     th_signal(&p, SIGSTOP);
     assert_true(tnode_wait_member(&obs, "s1", false, TIMEOUT_MS * 3));
@@ -111,9 +114,16 @@ static void test_sigstop_expiry_rejoin(void **state)
     assert_true(log_has(&p, "state expired"));
     /* it stands in the election again */
     assert_true(tnode_wait_leader(&obs, NULL, 5000));
+    /* its watches were re-armed in the new session: it sees d1's next update */
+    coord_member_info_t info = {.weight = 1};
+    snprintf(info.state, sizeof info.state, "after-expiry");
+    assert_int_equal(coord_member_update(d.c, &info), 0);
+    w.text = "member d1 after-expiry";
+    assert_true(th_wait_until(log_cond, &w, 5000));
     printf("{\"sigcont_to_rejoined_ms\":%lld}\n", (long long)rejoin);
     assert_int_equal(th_stop(&p, SIGTERM, 5000), 0);
     assert_true(log_has(&p, "closed"));
+    tnode_close(&d);
     tnode_close(&obs);
 }
 
