@@ -172,6 +172,11 @@ static bool leads_cond(void *arg)
     return st.is_leader;
 }
 
+static bool follows_cond(void *arg)
+{
+    return !leads_cond(arg);
+}
+
 static void test_assignment(void **state)
 {
     (void)state;
@@ -223,6 +228,51 @@ static void test_assignment(void **state)
     assert_true(th_wait_until(epoch3_cond, &obs, 5000));
     tnode_close(&f);
     tnode_close(&obs);
+}
+
+/* Someone deletes the leader's election node: from then on its writes fail
+ * (the multi's check), and the next candidate leads and writes. */
+static void test_deposed_leader_cannot_write(void **state)
+{
+    (void)state;
+    tnode l, f;
+    assert_int_equal(tnode_open(&l, &zk, "a2", &(tnode_opts){.member_id = "l", .candidate = true}),
+                     0);
+    assert_int_equal(coord_wait_ready(l.c, 10000), 0);
+    assert_int_equal(tnode_open(&f, &zk, "a2", &(tnode_opts){.member_id = "f", .candidate = true}),
+                     0);
+    assert_int_equal(coord_wait_ready(f.c, 10000), 0);
+    assert_true(th_wait_until(leads_cond, l.c, 5000));
+    int64_t epoch;
+    assert_int_equal(coord_assignment_write(l.c, 0, "T1", 2, &epoch), 0);
+
+    zhandle_t *zh = tzk_connect(&zk, NULL);
+    assert_non_null(zh);
+    struct String_vector kids;
+    assert_int_equal(zoo_get_children(zh, "/meterd-test/a2/election", 0, &kids), ZOK);
+    int deleted = 0;
+    for (int i = 0; i < kids.count; i++) {
+        char path[512], buf[512];
+        int blen = sizeof buf - 1;
+        snprintf(path, sizeof path, "/meterd-test/a2/election/%s", kids.data[i]);
+        assert_int_equal(zoo_get(zh, path, 0, buf, &blen, NULL), ZOK);
+        buf[blen] = 0;
+        if (strstr(buf, "\"member\":\"l\"")) {
+            assert_int_equal(zoo_delete(zh, path, -1), ZOK);
+            deleted++;
+        }
+    }
+    deallocate_String_vector(&kids);
+    assert_int_equal(deleted, 1);
+    /* whether or not l has noticed yet, its write cannot land */
+    assert_int_equal(coord_assignment_write(l.c, 1, "T2", 2, &epoch), COORD_ENOTLEADER);
+    assert_true(th_wait_until(leads_cond, f.c, 5000));
+    assert_int_equal(coord_assignment_write(f.c, 1, "T2", 2, &epoch), 0);
+    assert_int_equal(epoch, 2);
+    assert_true(th_wait_until(follows_cond, l.c, 5000)); /* it stood again, behind f */
+    zookeeper_close(zh);
+    tnode_close(&f);
+    tnode_close(&l);
 }
 
 static void test_acl(void **state)
@@ -279,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revisions),
         cmocka_unit_test(test_assignment),
+        cmocka_unit_test(test_deposed_leader_cannot_write),
         cmocka_unit_test(test_acl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
