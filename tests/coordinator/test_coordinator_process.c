@@ -162,7 +162,7 @@ static void test_leader_killed_failover(void **state)
     printf("{\"leader_failover_ms\":[%.0f,%.0f],\"session_timeout_ms\":%d}\n", failover[0],
            failover[1], TIMEOUT_MS);
     for (int i = 0; i < N - 1; i++)
-        assert_true(failover[i] <= TIMEOUT_MS * 1.5);
+        assert_true(failover[i] <= TIMEOUT_MS + 1500); /* + one 500 ms tick + load */
     th_stop(&p[N - 1], SIGTERM, 5000);
     tnode_close(&obs);
 }
