@@ -66,18 +66,13 @@ const char *coord_state_name(coord_state_t s)
     }
 }
 
-static void sha256_hex(const void *data, size_t len, char out[65])
+void coord_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-void coord_sha256_hex(const void *data, size_t len, char out[65])
-{
-    sha256_hex(data, len, out);
 }
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out)
@@ -248,7 +243,7 @@ int coord_revision_decode(const void *data, size_t len, coord_revision_t *out, c
     if (body_len < 0 || (uint64_t)body_len != have)
         return bad(err, errcap, NULL, "\"body_len\" does not match the stored body");
     char sha[65];
-    sha256_hex(nl + 1, have, sha);
+    coord_sha256_hex(nl + 1, have, sha);
     if (strcmp(sha, out->sha256) != 0)
         return bad(err, errcap, NULL, "body does not match its \"sha256\"");
     out->body = malloc(have + 1);
