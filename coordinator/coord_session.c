@@ -1,0 +1,632 @@
+/*
+ * coord_session.c: the coord_t handle, its ZooKeeper session and its event
+ * thread.
+ *
+ * ZooKeeper's multi-threaded client runs watchers on its completion thread,
+ * where a synchronous call would deadlock and a slow callback would stall
+ * every other notification. So watchers here only set dirty flags (one bit
+ * per view, coalescing bursts: ten membership changes cost one re-read) and
+ * the handle's own event thread does the work: re-reads with fresh one-shot
+ * watches, and calls the user's callbacks. Reading the whole view again on
+ * every change is simpler and more robust than applying deltas: a missed or
+ * duplicated notification cannot leave the view wrong.
+ *
+ * Expiry: the old zhandle is dead (every call answers ZINVALIDSTATE), so the
+ * event thread closes it and creates a new one under the write side of
+ * zlock; per-session state (joined, election node) is reset while the last
+ * known views are kept until fresh ones arrive. After every (re)connection
+ * the thread re-syncs everything: watches set before a disconnection are
+ * restored by the client library, but an operation that failed meanwhile is
+ * simply redone.
+ */
+#include "coord_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define RETRY_MS     250
+#define RETRY_MAX_MS 5000
+
+int64_t coord_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void coord_log(coord_t *c, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->cb.log)
+        c->cb.log(c->cb_arg, level, msg);
+    else if (level <= COORD_LOG_WARN)
+        fprintf(stderr, "coordinator[%s]: %s\n", c->group, msg);
+}
+
+/* The client library's own log has no per-handle context: keep its warnings
+ * and errors on stderr and drop its chatter. */
+static void zk_log_cb(const char *msg)
+{
+    if (strstr(msg, "ZOO_ERROR") || strstr(msg, "ZOO_WARN")) fprintf(stderr, "%s\n", msg);
+}
+
+int coord_zerr(int zrc)
+{
+    switch (zrc) {
+    case ZOK:
+        return COORD_OK;
+    case ZBADVERSION:
+    case ZNODEEXISTS:
+        return COORD_ECONFLICT;
+    case ZNONODE:
+        return COORD_ENOENT;
+    case ZNOAUTH:
+    case ZAUTHFAILED:
+    case ZINVALIDACL:
+        return COORD_ENOAUTH;
+    case ZCONNECTIONLOSS:
+    case ZOPERATIONTIMEOUT:
+    case ZINVALIDSTATE:
+    case ZSESSIONEXPIRED:
+    case ZSESSIONMOVED:
+    case ZCLOSING:
+        return COORD_ENOCONN;
+    case ZBADARGUMENTS:
+        return COORD_EINVAL;
+    default:
+        return COORD_ESYS;
+    }
+}
+
+zhandle_t *coord_zh_acquire(coord_t *c)
+{
+    pthread_rwlock_rdlock(&c->zlock);
+    if (c->zh) return c->zh;
+    pthread_rwlock_unlock(&c->zlock);
+    return NULL;
+}
+
+void coord_zh_release(coord_t *c)
+{
+    pthread_rwlock_unlock(&c->zlock);
+}
+
+void coord_mark_dirty(coord_t *c, unsigned flags)
+{
+    pthread_mutex_lock(&c->mu);
+    c->dirty |= flags;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static bool under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Runs on ZooKeeper's completion thread: flag, never block, never call back. */
+void coord_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    coord_t *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    if (zh != c->zh) goto out; /* an old session's last words */
+    if (type == ZOO_SESSION_EVENT) {
+        if (state == ZOO_CONNECTED_STATE && c->zk_state != ZOO_CONNECTED_STATE) c->zk_connects++;
+        c->zk_state = state;
+        c->dirty |= DIRTY_SESSION;
+    } else if (path) {
+        if (strcmp(path, c->pipeline_path) == 0)
+            c->dirty |= DIRTY_PIPELINE;
+        else if (strcmp(path, c->assignment_path) == 0)
+            c->dirty |= DIRTY_ASSIGNMENT;
+        else if (strcmp(path, c->members_dir) == 0)
+            c->dirty |= DIRTY_MEMBERS;
+        else if (under(path, c->members_dir)) {
+            c->dirty |= DIRTY_MEMBERS;
+            if (c->is_member && strcmp(path, c->member_path) == 0) c->dirty |= DIRTY_JOIN;
+            char **grown = realloc(c->dirty_members, (c->ndirty_members + 1) * sizeof *grown);
+            char *name = strdup(path + strlen(c->members_dir) + 1);
+            if (grown) c->dirty_members = grown;
+            if (grown && name)
+                c->dirty_members[c->ndirty_members++] = name;
+            else {
+                free(name);
+                c->members_all_stale = true;
+            }
+        } else if (under(path, c->election_dir) || strcmp(path, c->election_dir) == 0)
+            c->dirty |= DIRTY_ELECTION;
+    }
+    pthread_cond_broadcast(&c->cond);
+out:
+    pthread_mutex_unlock(&c->mu);
+}
+
+int coord_get_node(coord_t *c, zhandle_t *zh, const char *path, bool watch, size_t cap, char **buf,
+                   size_t *len, struct Stat *stat)
+{
+    size_t want = cap < 4096 ? cap : 4096;
+    *buf = NULL;
+    *len = 0;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        char *b = malloc(want + 1);
+        if (!b) return COORD_ESYS;
+        int blen = (int)want;
+        int rc = zoo_wget(zh, path, watch ? coord_watcher : NULL, watch ? c : NULL, b, &blen, stat);
+        if (rc != ZOK) {
+            free(b);
+            return coord_zerr(rc);
+        }
+        if (blen < 0) blen = 0; /* a node without data */
+        if ((size_t)stat->dataLength <= want) {
+            b[blen] = 0;
+            *buf = b;
+            *len = (size_t)blen;
+            return COORD_OK;
+        }
+        free(b);
+        if ((size_t)stat->dataLength > cap) return COORD_ETOOBIG;
+        want = (size_t)stat->dataLength; /* grew meanwhile: read again */
+    }
+    return COORD_ECONFLICT;
+}
+
+int coord_ensure_path(coord_t *c, zhandle_t *zh, const char *path)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1;; s++) {
+        bool last = *s == 0;
+        if (*s != '/' && !last) continue;
+        *s = 0;
+        /* look first: creating an existing node we may not write is ZNOAUTH */
+        struct Stat st;
+        int rc = zoo_exists(zh, buf, 0, &st);
+        if (rc == ZNONODE) rc = zoo_create(zh, buf, NULL, -1, &c->acl, ZOO_PERSISTENT, NULL, 0);
+        if (rc != ZOK && rc != ZNODEEXISTS) {
+            coord_log(c, COORD_LOG_WARN, "cannot create %s: %s", buf, zerror(rc));
+            return coord_zerr(rc);
+        }
+        if (last) return COORD_OK;
+        *s = '/';
+    }
+}
+
+static void set_state(coord_t *c, coord_state_t st)
+{
+    pthread_mutex_lock(&c->mu);
+    bool changed = c->state != st;
+    c->state = st;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    if (changed) {
+        coord_log(c, st == COORD_CONNECTED ? COORD_LOG_INFO : COORD_LOG_WARN, "session %s",
+                  coord_state_name(st));
+        if (c->cb.state) c->cb.state(c->cb_arg, st);
+    }
+}
+
+void coord_deliver_leader(coord_t *c, const coord_leader_t *l)
+{
+    pthread_mutex_lock(&c->mu);
+    bool changed = !c->leader_delivered || memcmp(&c->leader, l, sizeof *l) != 0;
+    c->leader = *l;
+    c->leader_delivered = true;
+    pthread_mutex_unlock(&c->mu);
+    if (!changed) return;
+    coord_log(c, COORD_LOG_INFO, "leader: %s%s", l->known ? l->member_id : "(none)",
+              l->is_me ? " (me)" : "");
+    if (c->cb.leader) c->cb.leader(c->cb_arg, l);
+}
+
+static void new_guid(char out[33])
+{
+    unsigned char r[16] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* no entropy: time and address still make collisions unlikely */
+        int64_t t = coord_now_ms();
+        memcpy(r, &t, sizeof t);
+        uintptr_t a = (uintptr_t)out;
+        memcpy(r + 8, &a, sizeof a < 8 ? sizeof a : 8);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+/* Closes the dead handle (if any) and starts a fresh session. */
+static int new_session(coord_t *c)
+{
+    pthread_rwlock_wrlock(&c->zlock);
+    zhandle_t *old = c->zh;
+    if (old) {
+        pthread_mutex_lock(&c->mu);
+        c->zh = NULL;
+        pthread_mutex_unlock(&c->mu);
+        zookeeper_close(old);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->joined = false;
+    c->ready = false;
+    c->elect_node[0] = 0;
+    c->zk_state = 0;
+    /* watches die with a session: every member's data must be read (and
+     * watched) again, not served from the cache */
+    c->members_all_stale = true;
+    new_guid(c->guid);
+    c->zh =
+        zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, NULL, c, 0, zk_log_cb);
+    int err = errno;
+    zhandle_t *zh = c->zh;
+    pthread_mutex_unlock(&c->mu);
+    if (zh && c->auth[0]) {
+        int rc = zoo_add_auth(zh, "digest", c->auth, (int)strlen(c->auth), NULL, NULL);
+        if (rc != ZOK) coord_log(c, COORD_LOG_ERROR, "adding credentials: %s", zerror(rc));
+    }
+    pthread_rwlock_unlock(&c->zlock);
+    if (!zh) {
+        coord_log(c, COORD_LOG_ERROR, "cannot create a ZooKeeper handle for %s: %s", c->url.hosts,
+                  strerror(err));
+        return COORD_ESYS;
+    }
+    return COORD_OK;
+}
+
+static void handle_session(coord_t *c, int zstate, unsigned *flags)
+{
+    if (zstate == ZOO_CONNECTED_STATE) {
+        zhandle_t *zh = coord_zh_acquire(c);
+        int64_t sid = 0;
+        int timeout = 0;
+        if (zh) {
+            const clientid_t *id = zoo_client_id(zh);
+            sid = id ? id->client_id : 0;
+            timeout = zoo_recv_timeout(zh);
+            coord_zh_release(c);
+        }
+        pthread_mutex_lock(&c->mu);
+        int64_t connects = c->zk_connects - c->seen_connects;
+        c->seen_connects = c->zk_connects;
+        if (c->ever_connected && sid == c->session_id && connects > 0) c->reconnects += connects;
+        c->session_id = sid;
+        c->negotiated_timeout_ms = timeout;
+        c->ever_connected = true;
+        c->connected_at_ms = coord_now_ms();
+        pthread_mutex_unlock(&c->mu);
+        *flags |= DIRTY_ALL;
+        set_state(c, COORD_CONNECTED);
+    } else if (zstate == ZOO_EXPIRED_SESSION_STATE) {
+        pthread_mutex_lock(&c->mu);
+        c->expiries++;
+        if (c->state == COORD_CONNECTED) /* went unnoticed: it expired a timeout ago */
+            c->last_confirmed_ms = coord_now_ms() - c->negotiated_timeout_ms;
+        pthread_mutex_unlock(&c->mu);
+        set_state(c, COORD_EXPIRED);
+        coord_leader_t none = {0};
+        pthread_mutex_lock(&c->mu);
+        bool was_leader = c->leader.is_me;
+        pthread_mutex_unlock(&c->mu);
+        if (was_leader) coord_deliver_leader(c, &none); /* no longer ours to act on */
+        if (new_session(c) != COORD_OK) {
+            pthread_mutex_lock(&c->mu);
+            c->retry |= DIRTY_SESSION;
+            c->retry_at_ms = coord_now_ms() + RETRY_MS;
+            pthread_mutex_unlock(&c->mu);
+        }
+    } else if (zstate == ZOO_AUTH_FAILED_STATE) {
+        coord_log(c, COORD_LOG_ERROR, "ZooKeeper refused our credentials");
+        set_state(c, COORD_AUTH_FAILED);
+    } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
+        pthread_mutex_lock(&c->mu);
+        bool was = c->state == COORD_CONNECTED;
+        if (was) {
+            /*
+             * The client declares a connection lost after 2/3 of the timeout
+             * without hearing from the server (or at once if the socket
+             * closed): assume the worst, the last word was that long ago.
+             */
+            c->last_confirmed_ms = coord_now_ms() - c->negotiated_timeout_ms * 2 / 3;
+        }
+        c->ready = false;
+        pthread_mutex_unlock(&c->mu);
+        if (was) set_state(c, COORD_DISCONNECTED);
+    }
+}
+
+/* Brings every view up to date; returns the flags that failed (to retry). */
+static unsigned sync_views(coord_t *c, unsigned flags)
+{
+    zhandle_t *zh = coord_zh_acquire(c);
+    if (!zh) return flags;
+    unsigned failed = 0;
+    int rc = COORD_OK;
+    if (!c->tree_ready) {
+        const char *dirs[] = {c->members_dir, c->election_dir, c->revisions_dir, c->pipeline_path,
+                              c->assignment_path};
+        for (size_t i = 0; i < sizeof dirs / sizeof *dirs && rc == COORD_OK; i++)
+            rc = coord_ensure_path(c, zh, dirs[i]);
+        if (rc == COORD_OK) c->tree_ready = true;
+    }
+    if (rc == COORD_OK && c->is_member && (!c->joined || c->info_dirty || (flags & DIRTY_JOIN)))
+        rc = coord_members_join(c, zh, flags & DIRTY_JOIN);
+    if (rc != COORD_OK) {
+        failed = flags | DIRTY_JOIN;
+    } else {
+        if ((flags & DIRTY_MEMBERS) && coord_members_refresh(c, zh) != COORD_OK)
+            failed |= DIRTY_MEMBERS;
+        if ((flags & DIRTY_ELECTION) && coord_election_run(c, zh) != COORD_OK)
+            failed |= DIRTY_ELECTION;
+        if ((flags & DIRTY_PIPELINE) && coord_store_refresh_pipeline(c, zh) != COORD_OK)
+            failed |= DIRTY_PIPELINE;
+        if ((flags & DIRTY_ASSIGNMENT) && coord_store_refresh_assignment(c, zh) != COORD_OK)
+            failed |= DIRTY_ASSIGNMENT;
+    }
+    coord_zh_release(c);
+    return failed;
+}
+
+static void *event_thread(void *arg)
+{
+    coord_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->stop && !c->dirty && !(c->retry && coord_now_ms() >= c->retry_at_ms)) {
+            if (c->retry) {
+                int64_t at = c->retry_at_ms;
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t wait = at - coord_now_ms();
+                if (wait < 0) wait = 0;
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+            } else {
+                pthread_cond_wait(&c->cond, &c->mu);
+            }
+        }
+        if (c->stop) break;
+        unsigned flags = c->dirty;
+        if (c->retry && coord_now_ms() >= c->retry_at_ms) {
+            flags |= c->retry;
+            c->retry = 0;
+        }
+        c->dirty = 0;
+        int zstate = c->zk_state;
+        pthread_mutex_unlock(&c->mu);
+
+        if (flags & DIRTY_SESSION) {
+            if (zstate == 0 && !c->zh) zstate = ZOO_EXPIRED_SESSION_STATE; /* retry a new handle */
+            handle_session(c, zstate, &flags);
+        }
+        pthread_mutex_lock(&c->mu);
+        bool connected = c->state == COORD_CONNECTED && c->zk_state == ZOO_CONNECTED_STATE;
+        pthread_mutex_unlock(&c->mu);
+        unsigned failed = 0;
+        if (connected && (flags & ~DIRTY_SESSION)) failed = sync_views(c, flags & ~DIRTY_SESSION);
+
+        pthread_mutex_lock(&c->mu);
+        if (failed && c->zk_state == ZOO_CONNECTED_STATE) {
+            /* back off while it keeps failing (an ACL problem will not heal fast) */
+            c->retry_delay_ms = c->retry_delay_ms ? c->retry_delay_ms * 2 : RETRY_MS;
+            if (c->retry_delay_ms > RETRY_MAX_MS) c->retry_delay_ms = RETRY_MAX_MS;
+            c->retry |= failed;
+            c->retry_at_ms = coord_now_ms() + c->retry_delay_ms;
+        } else if (connected && !failed) {
+            c->retry_delay_ms = 0;
+        }
+        if (connected && !failed && !c->retry && !c->dirty && c->state == COORD_CONNECTED) {
+            c->ready = true;
+            pthread_cond_broadcast(&c->cond);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static int build_paths(coord_t *c, char *err, size_t errcap)
+{
+    int n = snprintf(c->base, sizeof c->base, "%s/%s", c->url.chroot, c->group);
+    if (n < 0 || (size_t)n >= sizeof c->base) {
+        snprintf(err, errcap, "chroot + group too long");
+        return COORD_EINVAL;
+    }
+    snprintf(c->members_dir, sizeof c->members_dir, "%s/members", c->base);
+    snprintf(c->election_dir, sizeof c->election_dir, "%s/election", c->base);
+    snprintf(c->revisions_dir, sizeof c->revisions_dir, "%s/revisions", c->base);
+    snprintf(c->pipeline_path, sizeof c->pipeline_path, "%s/pipeline", c->base);
+    snprintf(c->assignment_path, sizeof c->assignment_path, "%s/assignment", c->base);
+    if (c->is_member)
+        snprintf(c->member_path, sizeof c->member_path, "%s/%s", c->members_dir, c->member_id);
+    return COORD_OK;
+}
+
+/* A path segment we create: no '/', not "." or "..", printable, bounded. */
+static bool good_segment(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len >= max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return false;
+    for (; *s; s++)
+        if (*s == '/' || *s <= ' ' || *s == 0x7f) return false;
+    return true;
+}
+
+static int check_config(const coord_config_t *cfg, char *err, size_t errcap)
+{
+    if (!cfg->group || !good_segment(cfg->group, 128)) {
+        snprintf(err, errcap, "group must be one non-empty path segment (no '/', spaces)");
+        return COORD_EINVAL;
+    }
+    if (cfg->member_id && !good_segment(cfg->member_id, 128)) {
+        snprintf(err, errcap, "member id \"%s\" must be one path segment under 128 bytes",
+                 cfg->member_id);
+        return COORD_EINVAL;
+    }
+    if (cfg->session_timeout_ms && cfg->session_timeout_ms < COORD_SESSION_TIMEOUT_MIN_MS) {
+        snprintf(err, errcap, "session timeout %d ms is below the minimum of %d ms",
+                 cfg->session_timeout_ms, COORD_SESSION_TIMEOUT_MIN_MS);
+        return COORD_EINVAL;
+    }
+    if (cfg->auth && (!strchr(cfg->auth, ':') || strlen(cfg->auth) >= 256)) {
+        snprintf(err, errcap, "auth must be \"user:secret\" (under 256 bytes)");
+        return COORD_EINVAL;
+    }
+    if (cfg->keep_revisions < 0 || cfg->keep_revisions > 10000) {
+        snprintf(err, errcap, "keep_revisions must be between 1 and 10000");
+        return COORD_EINVAL;
+    }
+    if (cfg->endpoint && strlen(cfg->endpoint) >= 256) {
+        snprintf(err, errcap, "endpoint too long");
+        return COORD_EINVAL;
+    }
+    return COORD_OK;
+}
+
+coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errcap = sizeof dummy;
+    }
+    if (!cfg) {
+        snprintf(err, errcap, "no configuration");
+        return NULL;
+    }
+    coord_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (coord_url_parse(cfg->backend_url, &c->url, err, errcap) != COORD_OK ||
+        check_config(cfg, err, errcap) != COORD_OK) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->group, sizeof c->group, "%s", cfg->group);
+    c->is_member = cfg->member_id != NULL;
+    if (c->is_member) snprintf(c->member_id, sizeof c->member_id, "%s", cfg->member_id);
+    c->candidate = c->is_member && cfg->candidate;
+    if (cfg->endpoint) snprintf(c->endpoint, sizeof c->endpoint, "%s", cfg->endpoint);
+    if (cfg->auth) snprintf(c->auth, sizeof c->auth, "%s", cfg->auth);
+    c->session_timeout_ms =
+        cfg->session_timeout_ms ? cfg->session_timeout_ms : COORD_SESSION_TIMEOUT_DEFAULT_MS;
+    c->keep_revisions = cfg->keep_revisions ? cfg->keep_revisions : COORD_KEEP_REVISIONS_DEFAULT;
+    c->max_node_bytes = cfg->max_node_bytes ? cfg->max_node_bytes : COORD_MAX_NODE_DEFAULT;
+    c->cb = cfg->cb;
+    c->cb_arg = cfg->cb_arg;
+    if (cfg->info) c->info = *cfg->info;
+    c->info_dirty = false;
+    c->pipeline_version = -1;
+    c->assignment_version = -1;
+    if (build_paths(c, err, errcap) != COORD_OK) {
+        free(c);
+        return NULL;
+    }
+    if (c->auth[0]) {
+        /* creator (any id we authenticated as) may do all; others may read */
+        c->acl_entries[0] = (struct ACL){ZOO_PERM_ALL, {"auth", ""}};
+        c->acl_entries[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};
+        c->acl = (struct ACL_vector){2, c->acl_entries};
+    } else {
+        c->acl = ZOO_OPEN_ACL_UNSAFE;
+    }
+    c->state = COORD_CONNECTING;
+    pthread_rwlock_init(&c->zlock, NULL);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (new_session(c) != COORD_OK) {
+        snprintf(err, errcap, "cannot create a ZooKeeper client for %s", c->url.hosts);
+        coord_close(c);
+        return NULL;
+    }
+    if (pthread_create(&c->thread, NULL, event_thread, c) != 0) {
+        snprintf(err, errcap, "cannot start the coordinator thread");
+        coord_close(c);
+        return NULL;
+    }
+    c->thread_started = true;
+    return c;
+}
+
+void coord_close(coord_t *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    if (c->thread_started) pthread_join(c->thread, NULL);
+    pthread_rwlock_wrlock(&c->zlock);
+    zhandle_t *zh = c->zh;
+    pthread_mutex_lock(&c->mu);
+    c->zh = NULL;
+    c->state = COORD_CLOSED;
+    pthread_mutex_unlock(&c->mu);
+    /* closing the session deletes our ephemeral nodes at once: a clean leave */
+    if (zh) zookeeper_close(zh);
+    pthread_rwlock_unlock(&c->zlock);
+    coord_members_clear(c);
+    pthread_rwlock_destroy(&c->zlock);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+int coord_wait_ready(coord_t *c, int timeout_ms)
+{
+    int64_t deadline = coord_now_ms() + timeout_ms;
+    pthread_mutex_lock(&c->mu);
+    while (!c->ready && c->state != COORD_AUTH_FAILED) {
+        int64_t left = deadline - coord_now_ms();
+        if (left <= 0) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+    }
+    int rc = c->ready ? COORD_OK : c->state == COORD_AUTH_FAILED ? COORD_ENOAUTH : COORD_ETIMEOUT;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void coord_get_status(coord_t *c, coord_status_t *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&c->mu);
+    st->state = c->state;
+    st->session_id = c->session_id;
+    st->session_timeout_ms =
+        c->negotiated_timeout_ms ? c->negotiated_timeout_ms : c->session_timeout_ms;
+    if (c->state == COORD_CONNECTED)
+        st->unconfirmed_ms = 0;
+    else if (c->ever_connected)
+        st->unconfirmed_ms = coord_now_ms() - c->last_confirmed_ms;
+    else
+        st->unconfirmed_ms = INT64_MAX; /* never confirmed at all */
+    st->expiries = c->expiries;
+    st->reconnects = c->reconnects;
+    st->joined = c->joined;
+    st->is_leader = c->leader.is_me;
+    pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,241 @@
+/*
+ * coord_test_util.c: test nodes recording their callbacks, a raw ZooKeeper
+ * client, percentiles. See coord_test_util.h.
+ */
+#include "coord_test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void turl(th_zk *z, char *out, size_t cap)
+{
+    snprintf(out, cap, "zookeeper://%s/meterd-test", z->hosts);
+}
+
+static void on_state(void *arg, coord_state_t st)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    n->state = st;
+    n->state_calls++;
+    if (st == COORD_EXPIRED) n->expired_seen++;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void on_members(void *arg, const coord_members_t *m)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    coord_members_free(&n->members);
+    n->members = *m;
+    n->members.members = malloc((m->count ? m->count : 1) * sizeof *m->members);
+    if (m->count) memcpy(n->members.members, m->members, m->count * sizeof *m->members);
+    n->members_calls++;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void on_leader(void *arg, const coord_leader_t *l)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    n->leader = *l;
+    n->leader_calls++;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void on_revision(void *arg, const coord_revision_t *r)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    coord_revision_free(&n->rev);
+    n->rev = *r;
+    n->rev.body = malloc(r->body_len + 1);
+    memcpy(n->rev.body, r->body, r->body_len + 1);
+    n->rev_calls++;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void on_assignment(void *arg, const void *table, size_t len, int64_t epoch)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    n->table_len = len < sizeof n->table ? len : sizeof n->table;
+    memcpy(n->table, table, n->table_len);
+    n->epoch = epoch;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void on_log(void *arg, int level, const char *msg)
+{
+    tnode *n = arg;
+    if (level <= (getenv("COORD_DEBUG") ? COORD_LOG_DEBUG : COORD_LOG_INFO))
+        fprintf(stderr, "[%s] %s\n", n->name, msg);
+}
+
+int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
+{
+    memset(n, 0, sizeof *n);
+    pthread_mutex_init(&n->mu, NULL);
+    snprintf(n->name, sizeof n->name, "%s", o->member_id ? o->member_id : "observer");
+    char url[512], err[256];
+    turl(z, url, sizeof url);
+    coord_member_info_t info = {.pid = 1, .weight = 1};
+    snprintf(info.host, sizeof info.host, "test-%s", n->name);
+    snprintf(info.namespaces, sizeof info.namespaces, "central");
+    snprintf(info.state, sizeof info.state, "starting");
+    coord_config_t cfg = {
+        .backend_url = url,
+        .group = group,
+        .member_id = o->member_id,
+        .session_timeout_ms = o->timeout_ms ? o->timeout_ms : 2000,
+        .auth = o->auth,
+        .keep_revisions = o->keep,
+        .candidate = o->candidate,
+        .endpoint = o->endpoint,
+        .info = &info,
+        .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
+        .cb_arg = n,
+    };
+    n->c = coord_open(&cfg, err, sizeof err);
+    if (!n->c) {
+        fprintf(stderr, "coord_open: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+void tnode_close(tnode *n)
+{
+    coord_close(n->c);
+    n->c = NULL;
+    coord_members_free(&n->members);
+    coord_revision_free(&n->rev);
+    pthread_mutex_destroy(&n->mu);
+}
+
+int64_t tnode_member_session(tnode *n, const char *id)
+{
+    int64_t s = 0;
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < n->members.count; i++)
+        if (strcmp(n->members.members[i].id, id) == 0) s = n->members.members[i].session;
+    pthread_mutex_unlock(&n->mu);
+    return s;
+}
+
+bool tnode_has_member(tnode *n, const char *id)
+{
+    return tnode_member_session(n, id) != 0;
+}
+
+size_t tnode_member_count(tnode *n)
+{
+    pthread_mutex_lock(&n->mu);
+    size_t k = n->members.count;
+    pthread_mutex_unlock(&n->mu);
+    return k;
+}
+
+void tnode_leader(tnode *n, coord_leader_t *out)
+{
+    pthread_mutex_lock(&n->mu);
+    *out = n->leader;
+    pthread_mutex_unlock(&n->mu);
+}
+
+coord_state_t tnode_state(tnode *n)
+{
+    pthread_mutex_lock(&n->mu);
+    coord_state_t s = n->state;
+    pthread_mutex_unlock(&n->mu);
+    return s;
+}
+
+struct mwait {
+    tnode *n;
+    const char *id;
+    bool present;
+    coord_state_t st;
+};
+
+static bool member_cond(void *arg)
+{
+    struct mwait *w = arg;
+    return tnode_has_member(w->n, w->id) == w->present;
+}
+
+bool tnode_wait_member(tnode *n, const char *id, bool present, int timeout_ms)
+{
+    struct mwait w = {n, id, present, 0};
+    return th_wait_until(member_cond, &w, timeout_ms);
+}
+
+static bool leader_cond(void *arg)
+{
+    struct mwait *w = arg;
+    coord_leader_t l;
+    tnode_leader(w->n, &l);
+    return l.known && l.member_id[0] && (!w->id || strcmp(l.member_id, w->id) != 0);
+}
+
+bool tnode_wait_leader(tnode *n, const char *not_this, int timeout_ms)
+{
+    struct mwait w = {n, not_this, true, 0};
+    return th_wait_until(leader_cond, &w, timeout_ms);
+}
+
+static bool state_cond(void *arg)
+{
+    struct mwait *w = arg;
+    return tnode_state(w->n) == w->st;
+}
+
+bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms)
+{
+    struct mwait w = {n, NULL, true, st};
+    return th_wait_until(state_cond, &w, timeout_ms);
+}
+
+static void quiet_log(const char *msg)
+{
+    (void)msg;
+}
+
+static void auth_done(int rc, const void *data)
+{
+    (void)rc;
+    (void)data;
+}
+
+zhandle_t *tzk_connect(th_zk *z, const char *auth)
+{
+    zhandle_t *zh = zookeeper_init2(z->hosts, NULL, 4000, NULL, NULL, 0, quiet_log);
+    if (!zh) return NULL;
+    if (auth) zoo_add_auth(zh, "digest", auth, (int)strlen(auth), auth_done, NULL);
+    int64_t deadline = th_now_ms() + 10000;
+    while (zoo_state(zh) != ZOO_CONNECTED_STATE && th_now_ms() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
+        zookeeper_close(zh);
+        return NULL;
+    }
+    return zh;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double tpercentile(double *v, size_t n, double p)
+{
+    if (n == 0) return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}

