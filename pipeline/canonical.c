@@ -1,0 +1,192 @@
+/* canonical.c -- the canonical form of a pipeline and its sha256 digests.
+ *
+ * Two files that mean the same thing must hash the same, whatever their
+ * formatting, key order, comments, quoting or anchors. So the digest is
+ * taken over a serialisation of the *parsed* pipeline, never of the text:
+ * compact JSON (jansson, keys sorted, no spaces), one object
+ *   {"sinks":[{"name":..,"publishers":[url..]}..],
+ *    "sources":[{"discovery":[..],"interval":N,"meters":[..],"name":..,
+ *                "resources":[..],"sinks":[..]}..],
+ *    "version":1}
+ * What is a set in Ceilometer's semantics is sorted (bytewise) and
+ * de-duplicated: sources and sinks (by name: their order never matters),
+ * meters (is_supported uses any/all), resources and discovery (Ceilometer
+ * hashes them as a frozenset and drops duplicate resources), a source's sink
+ * names, a sink's publisher URLs. Intervals are integers (60 and "60" are
+ * the same, as int() makes them in Ceilometer). Defaults are resolved before
+ * hashing: a source with no sinks lists "default", and the built-in default
+ * sink appears in full, so spelling the default out hashes the same as
+ * leaving it implicit. Ignored input (unknown keys, transformers) is not
+ * hashed. "version" names this canonical scheme; changing the scheme
+ * changes it.
+ *
+ * Each source and sink also gets its own digest (sha256 of its object alone)
+ * so that a diff is a comparison of 32 bytes per entry.
+ */
+#include "pipeline/internal.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PL_CANONICAL_VERSION 1
+
+int pl_strcmp_p(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t pl_sort_unique(char **v, size_t n)
+{
+    if (n < 2) return n;
+    qsort(v, n, sizeof *v, pl_strcmp_p);
+    size_t o = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(v[i], v[o - 1]) == 0)
+            free(v[i]);
+        else
+            v[o++] = v[i];
+    }
+    return o;
+}
+
+static int pub_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pipeline_publisher *)a)->url, ((const pipeline_publisher *)b)->url);
+}
+
+static int source_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pipeline_source *)a)->name, ((const pipeline_source *)b)->name);
+}
+
+static int sink_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pipeline_sink *)a)->name, ((const pipeline_sink *)b)->name);
+}
+
+static int sha256(const char *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 0;
+    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -1;
+}
+
+static json_t *string_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* Serialises obj compactly with sorted keys and hashes it; steals obj. */
+static int digest_of(json_t *obj, unsigned char out[32])
+{
+    if (obj == NULL) return -1;
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(obj);
+    if (text == NULL) return -1;
+    int rc = sha256(text, strlen(text), out);
+    free(text);
+    return rc;
+}
+
+/* Appends obj to arr and stores its digest; consumes obj. */
+static int append_digest(json_t *arr, json_t *obj, unsigned char out[32])
+{
+    if (obj == NULL) return -1;
+    if (json_array_append(arr, obj) != 0) {
+        json_decref(obj);
+        return -1;
+    }
+    return digest_of(obj, out);
+}
+
+static json_t *source_json(const pipeline_source *s)
+{
+    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "name", s->name, "interval",
+                     (json_int_t)s->interval, "meters", string_array(s->meters, s->n_meters),
+                     "resources", string_array(s->resources, s->n_resources), "discovery",
+                     string_array(s->discovery, s->n_discovery), "sinks",
+                     string_array(s->sinks, s->n_sinks));
+}
+
+static json_t *sink_json(const pipeline_sink *k)
+{
+    json_t *urls = json_array();
+    for (size_t i = 0; urls != NULL && i < k->n_publishers; i++) {
+        if (json_array_append_new(urls, json_string(k->publishers[i].url)) != 0) {
+            json_decref(urls);
+            return NULL;
+        }
+    }
+    return json_pack("{s:s, s:o}", "name", k->name, "publishers", urls);
+}
+
+static void sort_publishers(pipeline_sink *k)
+{
+    if (k->n_publishers < 2) return;
+    qsort(k->publishers, k->n_publishers, sizeof *k->publishers, pub_cmp);
+    size_t o = 1;
+    for (size_t i = 1; i < k->n_publishers; i++) {
+        if (strcmp(k->publishers[i].url, k->publishers[o - 1].url) == 0)
+            pl_publisher_clear(&k->publishers[i]);
+        else
+            k->publishers[o++] = k->publishers[i];
+    }
+    k->n_publishers = o;
+}
+
+int pl_canonicalise(pipeline *p)
+{
+    for (size_t i = 0; i < p->n_sources; i++) {
+        pipeline_source *s = &p->sources[i];
+        s->n_meters = pl_sort_unique(s->meters, s->n_meters);
+        s->n_resources = pl_sort_unique(s->resources, s->n_resources);
+        s->n_discovery = pl_sort_unique(s->discovery, s->n_discovery);
+        s->n_sinks = pl_sort_unique(s->sinks, s->n_sinks);
+    }
+    for (size_t i = 0; i < p->n_sinks; i++)
+        sort_publishers(&p->sinks[i]);
+    if (p->n_sources > 1) qsort(p->sources, p->n_sources, sizeof *p->sources, source_cmp);
+    if (p->n_sinks > 1) qsort(p->sinks, p->n_sinks, sizeof *p->sinks, sink_cmp);
+
+    json_t *sources = json_array(), *sinks = json_array();
+    int rc = sources && sinks ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < p->n_sources; i++) {
+        rc = append_digest(sources, source_json(&p->sources[i]), p->sources[i].digest);
+    }
+    for (size_t i = 0; rc == 0 && i < p->n_sinks; i++) {
+        rc = append_digest(sinks, sink_json(&p->sinks[i]), p->sinks[i].digest);
+    }
+    if (rc != 0) {
+        json_decref(sources);
+        json_decref(sinks);
+        return -1;
+    }
+    json_t *doc = json_pack("{s:o, s:o, s:i}", "sources", sources, "sinks", sinks, "version",
+                            PL_CANONICAL_VERSION);
+    if (doc == NULL) return -1;
+    p->canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (p->canonical == NULL) return -1;
+    p->canonical_len = strlen(p->canonical);
+    if (sha256(p->canonical, p->canonical_len, p->sha256) != 0) return -1;
+    pipeline_digest_hex(p->sha256, p->sha256_hex);
+    return 0;
+}
+
+void pipeline_digest_hex(const unsigned char digest[32], char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[64] = '\0';
+}

@@ -1,0 +1,121 @@
+/* diag.c -- the diagnostics list: errors and warnings with file:line:column.
+ *
+ * Every problem the module finds becomes one pipeline_diag the caller owns.
+ * Messages never carry the position prefix (so a JSON client gets clean
+ * fields); pipeline_diags_format adds it in the compiler style that editors
+ * and CI annotators understand ("file:line:col: error: ..."). User text is
+ * quoted through pl_quote, which bounds its length and escapes control and
+ * non-printable bytes, so a hostile pipeline cannot forge extra output lines
+ * or terminal escapes in an operator's terminal or log.
+ *
+ * Allocation failure while recording a diagnostic degrades to a fixed
+ * message in a preallocated slot when possible; it never aborts.
+ */
+#include "pipeline/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int diag_push(pipeline_diags *d, pipeline_diag item)
+{
+    /* capacity is implicit: 8, then doubled whenever count reaches a power of two */
+    if (d->count == 0 || (d->count >= 8 && (d->count & (d->count - 1)) == 0)) {
+        size_t cap = d->count ? d->count * 2 : 8;
+        pipeline_diag *n = realloc(d->items, cap * sizeof *n);
+        if (n == NULL) return -1;
+        d->items = n;
+    }
+    d->items[d->count++] = item;
+    if (item.severity == PIPELINE_ERROR) d->errors++;
+    return 0;
+}
+
+void pl_diag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
+             const char *fmt, ...)
+{
+    if (d == NULL) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pipeline_diag item = {.severity = sev,
+                          .file = strdup(file ? file : "<buffer>"),
+                          .line = line,
+                          .column = col,
+                          .message = strdup(msg)};
+    if (item.file == NULL || item.message == NULL || diag_push(d, item) != 0) {
+        free(item.file);
+        free(item.message);
+        /* Still count the error so callers never mistake a failed run for success. */
+        if (sev == PIPELINE_ERROR) d->errors++;
+    }
+}
+
+void pl_diag_oom(pipeline_diags *d, const char *file)
+{
+    pl_diag(d, file, PIPELINE_ERROR, 0, 0, "out of memory");
+}
+
+const char *pl_quote(const char *s, size_t len, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    size_t i = 0;
+    for (; i < len && o + 5 < cap && i < PL_QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\'' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        } else {
+            /* UTF-8 continuation and lead bytes pass through: libyaml already
+             * checked the text is valid UTF-8. */
+            buf[o++] = (char)c;
+        }
+    }
+    if (i < len && o + 4 <= cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+void pipeline_diags_free(pipeline_diags *d)
+{
+    if (d == NULL) return;
+    for (size_t i = 0; i < d->count; i++) {
+        free(d->items[i].file);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    d->items = NULL;
+    d->count = d->errors = 0;
+}
+
+int pipeline_diags_format(const pipeline_diags *d, char *buf, size_t cap)
+{
+    size_t need = 0;
+    if (cap > 0) buf[0] = '\0';
+    for (size_t i = 0; d != NULL && i < d->count; i++) {
+        const pipeline_diag *it = &d->items[i];
+        const char *sev = it->severity == PIPELINE_ERROR ? "error" : "warning";
+        int n;
+        char *dst = need < cap ? buf + need : NULL;
+        size_t room = need < cap ? cap - need : 0;
+        if (it->line > 0)
+            n = snprintf(dst, room, "%s:%d:%d: %s: %s\n", it->file, it->line, it->column, sev,
+                         it->message);
+        else
+            n = snprintf(dst, room, "%s: %s: %s\n", it->file, sev, it->message);
+        if (n < 0) return -1;
+        need += (size_t)n;
+    }
+    return need > (size_t)2147483647 ? -1 : (int)need;
+}

@@ -1,0 +1,206 @@
+/* pipeline.h -- the public API of meterd's pipeline module.
+ *
+ * A pipeline is Ceilometer's polling.yaml, unchanged (`sources:` with `name`,
+ * `interval`, `meters`, `resources`, `discovery`), plus Ceilometer's pipeline
+ * style `sinks:` with `publishers:` (a source may name its `sinks:`). This
+ * module parses one with libyaml, validates it with Ceilometer's rules,
+ * reports every problem with file:line:column, selects meters exactly as
+ * Ceilometer's Source.is_supported does, computes a canonical form and its
+ * sha256, and diffs two revisions per source and per sink (the basis of the
+ * graceful reload: unchanged sources keep their running pollsters).
+ *
+ * It knows nothing of ZooKeeper, threads or files beyond reading one; it has
+ * no global state, so every call is safe from any thread on distinct objects.
+ * docs/PIPELINE.md describes the format, the rules and every decision.
+ */
+#ifndef METERD_PIPELINE_H
+#define METERD_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- limits (a zeroed pipeline_options field means "use the default") ---- */
+#define PIPELINE_DEFAULT_MAX_BYTES   (16u * 1024u * 1024u) /* whole document */
+#define PIPELINE_DEFAULT_MAX_DEPTH   64                    /* nested collections */
+#define PIPELINE_DEFAULT_MAX_NODES   2000000               /* nodes after alias expansion */
+#define PIPELINE_DEFAULT_MAX_SOURCES 10000
+#define PIPELINE_DEFAULT_INTERVAL    600      /* s; old Ceilometer's default */
+#define PIPELINE_MAX_INTERVAL        31536000 /* s; one year */
+#define PIPELINE_DEFAULT_SINK        "default"
+#define PIPELINE_DEFAULT_PUBLISHER   "prometheus://"
+
+/* ---- diagnostics ---- */
+typedef enum { PIPELINE_ERROR, PIPELINE_WARNING } pipeline_severity;
+
+typedef struct {
+    pipeline_severity severity;
+    char *file;    /* as given to pipeline_parse ("<buffer>" when NULL) */
+    int line;      /* 1-based */
+    int column;    /* 1-based, in characters as libyaml counts them */
+    char *message; /* what is wrong and what was expected; no file/line prefix */
+} pipeline_diag;
+
+typedef struct {
+    pipeline_diag *items; /* in the order found: by position within each pass */
+    size_t count;
+    size_t errors; /* items with severity PIPELINE_ERROR */
+} pipeline_diags;
+
+/* A zeroed pipeline_diags is an empty list; free it with pipeline_diags_free. */
+void pipeline_diags_free(pipeline_diags *d);
+
+/* Writes one "file:line:col: error: message\n" line per item (severity
+ * "warning" for warnings). Returns the length it needed, excluding the NUL,
+ * like snprintf: the output is truncated (and NUL-terminated) when >= cap. */
+int pipeline_diags_format(const pipeline_diags *d, char *buf, size_t cap);
+
+/* ---- the parsed pipeline ---- */
+typedef enum {
+    PIPELINE_PUB_PROMETHEUS, /* prometheus://   served on the agent's /metrics */
+    PIPELINE_PUB_FILE,       /* file:///path    JSON lines */
+    PIPELINE_PUB_UDP,        /* udp://host[:port]     (port default 4952, as Ceilometer) */
+    PIPELINE_PUB_STATSD,     /* statsd://host[:port]  (port default 8125) */
+    PIPELINE_PUB_HTTP,       /* http://host[:port]/path  JSON batches (port default 80) */
+    PIPELINE_PUB_HTTPS,      /* https://host[:port]/path (port default 443) */
+    PIPELINE_PUB_FOREIGN     /* well-formed but not ours (notifier://, gnocchi://...):
+                                accepted with a warning, the agent drops its samples */
+} pipeline_publisher_kind;
+
+typedef struct {
+    pipeline_publisher_kind kind;
+    char *url;    /* verbatim from the file */
+    char *scheme; /* lower-cased */
+    char *host;   /* "" when absent; IPv6 without brackets */
+    char *path;   /* "" when absent */
+    char *query;  /* "" when absent; without the '?' */
+    int port;     /* explicit or the scheme's default; 0 when none applies */
+    int line, column;
+} pipeline_publisher;
+
+typedef struct {
+    char *name;
+    pipeline_publisher *publishers; /* sorted by url, duplicates removed */
+    size_t n_publishers;
+    bool builtin;             /* the built-in default sink (no `default` sink in the file) */
+    unsigned char digest[32]; /* sha256 of this sink's canonical JSON */
+    int line, column;         /* 0 for the built-in default sink */
+} pipeline_sink;
+
+typedef struct {
+    char *name;
+    int64_t interval; /* seconds, > 0 */
+    char **meters;    /* sorted, duplicates removed; "!x" excludes */
+    size_t n_meters;
+    char **resources; /* sorted, duplicates removed */
+    size_t n_resources;
+    char **discovery; /* sorted, duplicates removed */
+    size_t n_discovery;
+    char **sinks; /* resolved: never empty ("default" when the file names none) */
+    size_t n_sinks;
+    unsigned char digest[32]; /* sha256 of this source's canonical JSON (own fields only) */
+    int line, column;
+} pipeline_source;
+
+typedef struct pipeline {
+    pipeline_source *sources; /* sorted by name */
+    size_t n_sources;
+    pipeline_sink *sinks; /* sorted by name; includes the built-in default when used */
+    size_t n_sinks;
+    char *canonical; /* canonical JSON text, NUL-terminated */
+    size_t canonical_len;
+    unsigned char sha256[32]; /* of canonical */
+    char sha256_hex[65];
+} pipeline;
+
+typedef struct {
+    /* Meter names the caller can poll. When set, included meters that are not
+     * known and patterns that match none are warnings (never errors). */
+    const char *const *known_meters;
+    size_t n_known_meters;
+    size_t max_bytes;   /* default PIPELINE_DEFAULT_MAX_BYTES */
+    int max_depth;      /* default PIPELINE_DEFAULT_MAX_DEPTH */
+    size_t max_nodes;   /* default PIPELINE_DEFAULT_MAX_NODES */
+    size_t max_sources; /* default PIPELINE_DEFAULT_MAX_SOURCES */
+} pipeline_options;
+
+/* Parse and validate buf[0..len) (need not be NUL-terminated). filename only
+ * labels diagnostics (NULL: "<buffer>"); opt may be NULL for the defaults.
+ * Returns 0 and sets *out when there is no error; otherwise returns -1 and
+ * sets *out to NULL. Errors and warnings are appended to *diags either way
+ * (diags may be NULL when the caller does not want them). */
+int pipeline_parse(const char *buf, size_t len, const char *filename, const pipeline_options *opt,
+                   pipeline **out, pipeline_diags *diags);
+
+/* Reads path (at most max_bytes) and parses it; I/O errors are diagnostics
+ * at line 0, column 0. */
+int pipeline_load_file(const char *path, const pipeline_options *opt, pipeline **out,
+                       pipeline_diags *diags);
+
+void pipeline_free(pipeline *p);
+
+/* Ceilometer's Source.is_supported: exclusions first ("!x" patterns), then
+ * inclusions; a list of only exclusions allows everything else. Patterns are
+ * Python fnmatch globs: *, ?, [seq], [!seq], case-sensitive, no escapes. */
+bool pipeline_source_selects(const pipeline_source *s, const char *meter);
+
+/* One glob pattern against one name, with the semantics above. */
+bool pipeline_glob_match(const char *pattern, const char *name);
+
+const pipeline_source *pipeline_source_find(const pipeline *p, const char *name);
+const pipeline_sink *pipeline_sink_find(const pipeline *p, const char *name);
+
+/* ---- revisions: what changed between two pipelines ---- */
+typedef enum {
+    PIPELINE_UNCHANGED,
+    PIPELINE_CHANGED,
+    PIPELINE_ADDED,
+    PIPELINE_REMOVED
+} pipeline_change;
+
+typedef struct {
+    const char *name; /* points into old_p or new_p */
+    pipeline_change change;
+    const pipeline_source *old_src, *new_src; /* NULL when added / removed */
+} pipeline_source_delta;
+
+typedef struct {
+    const char *name;
+    pipeline_change change;
+    const pipeline_sink *old_sink, *new_sink;
+} pipeline_sink_delta;
+
+typedef struct {
+    pipeline_source_delta *sources; /* sorted by name */
+    size_t n_sources;
+    pipeline_sink_delta *sinks; /* sorted by name */
+    size_t n_sinks;
+    size_t n_changes; /* entries that are not PIPELINE_UNCHANGED */
+} pipeline_diff;
+
+/* A source is CHANGED only when its own fields change (name, interval, meters,
+ * resources, discovery, sink names); a sink when its publishers change. So a
+ * publisher edit swaps publishers without touching pollsters. old_p may be
+ * NULL (everything ADDED). The deltas point into both pipelines: keep them
+ * alive while the diff is used. Returns 0, or -1 on allocation failure. */
+int pipeline_diff_compute(const pipeline *old_p, const pipeline *new_p, pipeline_diff *out);
+void pipeline_diff_free(pipeline_diff *d);
+
+const char *pipeline_change_name(pipeline_change c); /* "unchanged", "changed"... */
+
+/* ---- helpers ---- */
+/* The embedded default pipeline (Ceilometer's shipped default: every meter
+ * every 600 s, to the default sink), for an agent with no pipeline file. */
+const char *pipeline_default_yaml(void);
+
+void pipeline_digest_hex(const unsigned char digest[32], char out[65]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* METERD_PIPELINE_H */

@@ -1,0 +1,286 @@
+/* publisher.c -- publisher URLs: split, checked per scheme, defaults filled.
+ *
+ * A publisher is a URL (RFC 3986 shape: scheme://authority/path?query).
+ * meterd implements six schemes and checks them strictly, because a typo in
+ * a host or port would otherwise surface only as samples silently lost on
+ * the agents after a push:
+ *   prometheus://            served on the agent's /metrics (host/path: warning, ignored)
+ *   file:///absolute/path    JSON lines (host empty or "localhost", no port)
+ *   udp://host[:port]        port default 4952, Ceilometer's udp publisher default
+ *   statsd://host[:port]     port default 8125
+ *   http(s)://host[:port]/p  port default 80 / 443, path default "/"
+ * Hosts are DNS names, IPv4 literals or bracketed IPv6 literals; ports are
+ * 1-65535. Credentials (user:pass@) are refused: secrets never live in a
+ * pipeline, which is pushed to ZooKeeper and printed in diffs.
+ *
+ * Any other well-formed scheme (notifier://, gnocchi://, monasca://...) is
+ * "foreign": accepted with a warning so Ceilometer's own files still load;
+ * the agent drops what would go to it. Like Ceilometer's Sink, a bare word
+ * with no "://" is read as "word://" (its "old format without URL").
+ */
+#include "pipeline/internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *scheme;
+    pipeline_publisher_kind kind;
+    int default_port;
+} scheme_info;
+
+static const scheme_info schemes[] = {
+    {"prometheus", PIPELINE_PUB_PROMETHEUS, 0},
+    {"file", PIPELINE_PUB_FILE, 0},
+    {"udp", PIPELINE_PUB_UDP, 4952},
+    {"statsd", PIPELINE_PUB_STATSD, 8125},
+    {"http", PIPELINE_PUB_HTTP, 80},
+    {"https", PIPELINE_PUB_HTTPS, 443},
+};
+
+typedef struct {
+    const char *file;
+    int line, col;
+    pipeline_diags *d;
+    char q[PL_QUOTE_MAX * 4 + 8];
+    const char *url;
+} ctx;
+
+static int perr(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pwarn(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int perr(ctx *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pl_diag(c->d, c->file, PIPELINE_ERROR, c->line, c->col, "publisher '%s': %s", c->url, msg);
+    return -1;
+}
+
+static void pwarn(ctx *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pl_diag(c->d, c->file, PIPELINE_WARNING, c->line, c->col, "publisher '%s': %s", c->url, msg);
+}
+
+static bool valid_scheme(const char *s, size_t n)
+{
+    if (n == 0 || !isalpha((unsigned char)s[0])) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '-' && s[i] != '.')
+            return false;
+    return true;
+}
+
+static bool valid_hostname(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-') return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)h[i];
+        if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_') return false;
+        if (ch == '.' && h[i + 1] == '.') return false;
+    }
+    return true;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *r = malloc(n + 1);
+    if (r != NULL) {
+        memcpy(r, s, n);
+        r[n] = '\0';
+    }
+    return r;
+}
+
+/* authority = host [":" port]; host = name | IPv4 | "[" IPv6 "]" */
+static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *p)
+{
+    if (memchr(a, '@', n) != NULL)
+        return perr(c, "%s",
+                    "credentials in a publisher URL are refused: secrets never live in a "
+                    "pipeline (reference them by name from a 0600 file)");
+    const char *port = NULL;
+    size_t hlen;
+    if (n > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', n);
+        if (close == NULL) return perr(c, "%s", "expected ']' to close the IPv6 address");
+        hlen = (size_t)(close - a - 1);
+        p->host = dup_n(a + 1, hlen);
+        if (p->host == NULL) return -1;
+        struct in6_addr in6;
+        if (inet_pton(AF_INET6, p->host, &in6) != 1)
+            return perr(c, "expected an IPv6 address inside [ ], found '%s'", p->host);
+        size_t rest = n - (size_t)(close - a) - 1;
+        if (rest > 0) {
+            if (close[1] != ':') return perr(c, "%s", "expected ':port' or '/' after ']'");
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(a, ':', n);
+        hlen = colon ? (size_t)(colon - a) : n;
+        p->host = dup_n(a, hlen);
+        if (p->host == NULL) return -1;
+        if (colon) port = colon + 1;
+        if (hlen > 0 && !valid_hostname(p->host))
+            return perr(c, "expected a host name or IP address, found '%s'", p->host);
+    }
+    if (port != NULL) {
+        size_t plen = (size_t)(a + n - port);
+        if (plen == 0) return perr(c, "%s", "expected a port number after ':'");
+        long v = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (!isdigit((unsigned char)port[i]) || plen > 5) {
+                char tmp[16];
+                snprintf(tmp, sizeof tmp, "%.*s", (int)(plen < 10 ? plen : 10), port);
+                return perr(c, "expected a port number 1-65535, found '%s'", tmp);
+            }
+            v = v * 10 + (port[i] - '0');
+        }
+        if (v < 1 || v > 65535) {
+            char tmp[16];
+            snprintf(tmp, sizeof tmp, "%ld", v);
+            return perr(c, "port %s is out of range: expected 1-65535", tmp);
+        }
+        p->port = (int)v;
+    }
+    return 0;
+}
+
+static int check_scheme_rules(ctx *c, const scheme_info *si, pipeline_publisher *p, bool has_port)
+{
+    switch (si->kind) {
+    case PIPELINE_PUB_PROMETHEUS:
+        if (p->host[0] || has_port || (p->path[0] && strcmp(p->path, "/") != 0))
+            pwarn(c, "%s",
+                  "host, port and path are ignored: meterd serves these samples on the "
+                  "agent's /metrics (Ceilometer's push-gateway form is not supported)");
+        p->port = 0;
+        return 0;
+    case PIPELINE_PUB_FILE:
+        if (p->host[0] && strcmp(p->host, "localhost") != 0)
+            return perr(c, "expected file:///absolute/path (no host), found host '%s'", p->host);
+        if (has_port) return perr(c, "%s", "a file publisher takes no port");
+        if (p->path[0] != '/' || p->path[1] == '\0')
+            return perr(c, "%s", "expected file:///absolute/path");
+        return 0;
+    case PIPELINE_PUB_UDP:
+    case PIPELINE_PUB_STATSD:
+        if (!p->host[0])
+            return perr(c, "expected %s://host[:port], the host is missing", si->scheme);
+        if (p->path[0] && strcmp(p->path, "/") != 0)
+            return perr(c, "%s", "a udp/statsd publisher takes no path");
+        break;
+    case PIPELINE_PUB_HTTP:
+    case PIPELINE_PUB_HTTPS:
+        if (!p->host[0])
+            return perr(c, "expected %s://host[:port]/path, the host is missing", si->scheme);
+        if (!p->path[0]) {
+            free(p->path);
+            p->path = strdup("/");
+            if (p->path == NULL) return -1;
+        }
+        break;
+    case PIPELINE_PUB_FOREIGN:
+        break;
+    }
+    if (!has_port) p->port = si->default_port;
+    return 0;
+}
+
+int pl_publisher_parse(const char *url, int line, int col, const char *file, pipeline_publisher *p,
+                       pipeline_diags *d)
+{
+    ctx c = {.file = file, .line = line, .col = col, .d = d};
+    c.url = pl_quote(url, strlen(url), c.q, sizeof c.q);
+    memset(p, 0, sizeof *p);
+    p->line = line;
+    p->column = col;
+
+    const char *sep = strstr(url, "://");
+    size_t slen = sep ? (size_t)(sep - url) : strlen(url);
+    if (!valid_scheme(url, slen)) {
+        if (sep == NULL)
+            return perr(&c, "%s",
+                        "expected a URL such as prometheus://, file:///path, udp://host:port, "
+                        "statsd://host:port or http(s)://host/path");
+        return perr(&c, "%s",
+                    "the scheme must start with a letter and hold only letters, digits, "
+                    "'+', '-' and '.'");
+    }
+    size_t ulen = strlen(url);
+    p->url = sep ? strdup(url) : malloc(ulen + 4);
+    p->scheme = dup_n(url, slen);
+    if (p->url == NULL || p->scheme == NULL) goto oom;
+    if (sep == NULL) {
+        memcpy(p->url, url, ulen);
+        memcpy(p->url + ulen, "://", 4);
+        pwarn(&c, "old publisher form without '://' read as '%s://' (as Ceilometer does)",
+              p->scheme);
+    }
+    for (char *s = p->scheme; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+
+    const scheme_info *si = NULL;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strcmp(schemes[i].scheme, p->scheme) == 0) si = &schemes[i];
+    const char *rest = sep ? sep + 3 : "";
+    if (si == NULL) {
+        p->kind = PIPELINE_PUB_FOREIGN;
+        p->host = strdup("");
+        p->path = strdup(rest);
+        p->query = strdup("");
+        if (p->host == NULL || p->path == NULL || p->query == NULL) goto oom;
+        pwarn(&c,
+              "scheme '%s' is not implemented by meterd: accepted for Ceilometer "
+              "compatibility, its samples are dropped",
+              p->scheme);
+        return 0;
+    }
+    p->kind = si->kind;
+    for (const char *s = rest; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return perr(&c, "%s", "whitespace or control characters in the URL");
+    if (strchr(rest, '#') != NULL) return perr(&c, "%s", "a URL fragment ('#') is not allowed");
+    const char *q = strchr(rest, '?');
+    size_t before_q = q ? (size_t)(q - rest) : strlen(rest);
+    p->query = strdup(q ? q + 1 : "");
+    const char *slash = memchr(rest, '/', before_q);
+    size_t alen = slash ? (size_t)(slash - rest) : before_q;
+    p->path = slash ? dup_n(slash, before_q - alen) : strdup("");
+    if (p->query == NULL || p->path == NULL) goto oom;
+    if (parse_authority(&c, rest, alen, p) != 0) {
+        if (p->host == NULL) goto oom;
+        return -1;
+    }
+    bool has_port = p->port != 0;
+    if (check_scheme_rules(&c, si, p, has_port) != 0) {
+        if (p->path == NULL) goto oom;
+        return -1;
+    }
+    return 0;
+oom:
+    pl_diag_oom(d, file);
+    return -1;
+}
+
+void pl_publisher_clear(pipeline_publisher *p)
+{
+    free(p->url);
+    free(p->scheme);
+    free(p->host);
+    free(p->path);
+    free(p->query);
+    memset(p, 0, sizeof *p);
+}
