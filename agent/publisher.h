@@ -53,6 +53,12 @@ typedef struct publisher_plugin {
     /* Optional: appends Prometheus exposition text (prometheus: /metrics). */
     void (*render)(void *self, strbuf *out);
     void (*close)(void *self);
+    /*
+     * Optional, added for bounded close: called from another thread when the
+     * drain deadline passes while publish() may be blocked (http: a receiver
+     * that holds the connection); publish() must then return soon.
+     */
+    void (*cancel)(void *self);
 } publisher_plugin;
 
 /* The table of built-in plugins, NULL-terminated. */
@@ -95,6 +101,14 @@ const char *publisher_url_string(const publisher *p);
 
 /* Drains (bounded by flush_timeout_ms), stops the thread, closes, frees. */
 void publisher_close(publisher *p);
+
+/*
+ * Process-wide set-up of the libraries publishers use (curl_global_init).
+ * Call once from main() (and from tests) before any thread starts and before
+ * publisher_open; publisher_global_cleanup() once at exit. 0 or -1.
+ */
+int publisher_global_init(void);
+void publisher_global_cleanup(void);
 
 /* Parses a URL into parts stored in buf (cap bytes). 0 or -1 with err. */
 int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap, char *err,
