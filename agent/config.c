@@ -225,7 +225,7 @@ static int handler(void *user, const char *section, const char *name, const char
 
 static int finish(parse_state *ps, int rc)
 {
-    if (rc > 0 && ps->nerrors == 0) {
+    if (rc > 0) { /* the handler never fails, so this is a syntax error */
         ps->line = rc;
         add_error(ps, "syntax error: expected [section] or name = value");
     } else if (rc < 0 && ps->nerrors == 0) {

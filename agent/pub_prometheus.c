@@ -62,8 +62,8 @@ struct prom_family {
 
 typedef struct prom_pub {
     pthread_mutex_t mu;
-    pub_map series; /* name + labels → prom_series */
-    pub_map fams;   /* name → prom_family */
+    pub_map series;   /* name + labels → prom_series */
+    pub_map fams;     /* name → prom_family */
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
@@ -84,8 +84,9 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
         return -1;
     }
     if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
-        snprintf(err, errlen, "prometheus:// takes no host or path (served on the agent's "
-                              "/metrics); options go in ?max_age=&stale_intervals=&prefix=");
+        snprintf(err, errlen,
+                 "prometheus:// takes no host or path (served on the agent's "
+                 "/metrics); options go in ?max_age=&stale_intervals=&prefix=");
         return -1;
     }
     prom_pub *p = calloc(1, sizeof *p);
@@ -157,8 +158,7 @@ static void put_label_value(strbuf *out, const char *v)
 /* Sanitised label name into out; prefixed when it would clash or is reserved. */
 static void put_label_name(strbuf *out, const char *k)
 {
-    if (strcmp(k, "resource") == 0 || strcmp(k, "source") == 0 || strncmp(k, "__", 2) == 0 ||
-        !*k)
+    if (strcmp(k, "resource") == 0 || strcmp(k, "source") == 0 || strncmp(k, "__", 2) == 0 || !*k)
         strbuf_puts(out, "exported_");
     else if (*k >= '0' && *k <= '9')
         strbuf_putc(out, '_');
