@@ -138,7 +138,7 @@ static const pollster_plugin host_pressure = {
 
 static const char *const load_meters[] = {
     "host.load.1min",     "host.load.5min",   "host.load.15min",
-    "host.procs.running", "host.procs.count", NULL,
+    "host.procs.runnable", "host.procs.entities", NULL,
 };
 
 static int load_poll(void *state, const poll_target *t, const poll_env *env, sample_batch *out,
