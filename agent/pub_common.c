@@ -334,8 +334,7 @@ pub_map_entry *pub_map_get(const pub_map *m, const char *key, size_t keylen)
     if (!m->nbuckets) return NULL;
     uint64_t h = hash_bytes(key, keylen);
     for (pub_map_entry *e = m->b[h & (m->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == h && strlen(e->key) == keylen && memcmp(e->key, key, keylen) == 0)
-            return e;
+        if (e->hash == h && strlen(e->key) == keylen && memcmp(e->key, key, keylen) == 0) return e;
     return NULL;
 }
 

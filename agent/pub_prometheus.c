@@ -29,8 +29,10 @@
  *
  * Staleness: a series not updated for `stale_intervals` (default 3) times its
  * observed update interval, or for `max_age` seconds (default 600) whichever
- * comes first, is dropped — so a removed target disappears. Swept at each
- * render and every 10 s of publishing.
+ * comes first, is dropped — so a removed target disappears. The interval rule
+ * never fires before `min_age` seconds (default 10): two updates in one burst
+ * (a retried poll) would otherwise measure a tiny interval and make a live
+ * series flicker. Swept at each render and every 10 s of publishing.
  */
 #include "agent/pub_common.h"
 #include "agent/publisher.h"
@@ -62,21 +64,22 @@ struct prom_family {
 
 typedef struct prom_pub {
     pthread_mutex_t mu;
-    pub_map series; /* name + labels → prom_series */
-    pub_map fams;   /* name → prom_family */
+    pub_map series;   /* name + labels → prom_series */
+    pub_map fams;     /* name → prom_family */
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
-    int64_t max_age_ms, stale_intervals, last_sweep_ms;
+    int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
 static int prom_open(const publisher_url *u, void **self, char *err, size_t errlen)
 {
-    static const char *const known[] = {"max_age", "stale_intervals", "prefix", NULL};
-    long max_age = 600, stale = 3;
+    static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
+    long max_age = 600, min_age = 10, stale = 3;
     char prefix[64] = "meterd";
     if (pub_query_check(u->query, known, err, errlen) != 0 ||
         pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0 ||
+        pub_query_int(u->query, "min_age", 0, 86400, &min_age, err, errlen) != 0 ||
         pub_query_int(u->query, "stale_intervals", 0, 1000, &stale, err, errlen) != 0)
         return -1;
     if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
@@ -84,8 +87,9 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
         return -1;
     }
     if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
-        snprintf(err, errlen, "prometheus:// takes no host or path (served on the agent's "
-                              "/metrics); options go in ?max_age=&stale_intervals=&prefix=");
+        snprintf(err, errlen,
+                 "prometheus:// takes no host or path (served on the agent's "
+                 "/metrics); options: max_age, min_age, stale_intervals, prefix");
         return -1;
     }
     prom_pub *p = calloc(1, sizeof *p);
@@ -102,6 +106,7 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
             *c = '_';
     snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
     p->max_age_ms = max_age * 1000;
+    p->min_age_ms = min_age * 1000;
     p->stale_intervals = stale;
     p->last_sweep_ms = pub_mono_ms();
     *self = p;
@@ -157,8 +162,7 @@ static void put_label_value(strbuf *out, const char *v)
 /* Sanitised label name into out; prefixed when it would clash or is reserved. */
 static void put_label_name(strbuf *out, const char *k)
 {
-    if (strcmp(k, "resource") == 0 || strcmp(k, "source") == 0 || strncmp(k, "__", 2) == 0 ||
-        !*k)
+    if (strcmp(k, "resource") == 0 || strcmp(k, "source") == 0 || strncmp(k, "__", 2) == 0 || !*k)
         strbuf_puts(out, "exported_");
     else if (*k >= '0' && *k <= '9')
         strbuf_putc(out, '_');
@@ -323,9 +327,11 @@ static void sweep(prom_pub *p, int64_t now)
         for (size_t j = 0; j < f->n; j++) {
             prom_series *se = f->v[j];
             int64_t limit = p->max_age_ms;
-            if (se->interval_ms > 0 && p->stale_intervals > 0 &&
-                se->interval_ms * p->stale_intervals < limit)
-                limit = se->interval_ms * p->stale_intervals;
+            if (se->interval_ms > 0 && p->stale_intervals > 0) {
+                int64_t by_interval = se->interval_ms * p->stale_intervals;
+                if (by_interval < p->min_age_ms) by_interval = p->min_age_ms;
+                if (by_interval < limit) limit = by_interval;
+            }
             if (now - se->updated_ms > limit) {
                 pub_map_del(&p->series, se->entry);
                 free(se);

@@ -37,8 +37,12 @@
 #include <time.h>
 
 const publisher_plugin *const publisher_plugins[] = {
-    &pub_prometheus_plugin, &pub_file_plugin,  &pub_udp_plugin,
-    &pub_statsd_plugin,     &pub_http_plugin,  &pub_https_plugin,
+    &pub_prometheus_plugin,
+    &pub_file_plugin,
+    &pub_udp_plugin,
+    &pub_statsd_plugin,
+    &pub_http_plugin,
+    &pub_https_plugin,
     NULL,
 };
 
@@ -288,7 +292,8 @@ publisher *publisher_open(const char *url, const publisher_options *opt, char *e
     if (!p->opt.queue_batches) p->opt.queue_batches = 1024;
     if (p->opt.retry_initial_ms <= 0) p->opt.retry_initial_ms = 100;
     if (p->opt.retry_max_ms <= 0) p->opt.retry_max_ms = 30000;
-    if (p->opt.retry_max_ms < p->opt.retry_initial_ms) p->opt.retry_max_ms = p->opt.retry_initial_ms;
+    if (p->opt.retry_max_ms < p->opt.retry_initial_ms)
+        p->opt.retry_max_ms = p->opt.retry_initial_ms;
     if (p->opt.flush_timeout_ms <= 0) p->opt.flush_timeout_ms = 5000;
 
     if (publisher_url_parse(url, &p->u, p->ubuf, cap, err, errlen) != 0) goto fail;

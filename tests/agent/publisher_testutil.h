@@ -32,7 +32,7 @@ void tu_udp_close(tu_udp *u);
 typedef struct tu_http {
     int listen_fd, port;
     pthread_t thread;
-    atomic_int status;  /* reply status; 0 = hold: read requests, never answer */
+    atomic_int status; /* reply status; 0 = hold: read requests, never answer */
     atomic_bool stop;
     pthread_mutex_t mu;
     char **bodies; /* bodies of the requests answered 2xx, in order */

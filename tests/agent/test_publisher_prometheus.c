@@ -148,7 +148,7 @@ static bool gone(void *arg)
 static void test_stale_by_interval(void **state)
 {
     (void)state;
-    publisher *p = open_prom("?stale_intervals=3");
+    publisher *p = open_prom("?stale_intervals=3&min_age=0");
     submit1(p, "a", "removed", 1);
     submit1(p, "a", "kept", 1);
     int64_t t0 = th_now_ms();
@@ -236,10 +236,8 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exposition),
-        cmocka_unit_test(test_type_conflict_and_prefix),
-        cmocka_unit_test(test_stale_by_interval),
-        cmocka_unit_test(test_stale_by_max_age),
+        cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
+        cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,9 +32,8 @@ static int promtool(const char *text, char *out, size_t cap)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static publisher *fill(const char *const *names, const sample_type *types,
-                       const char *const *units, const double *values, size_t n,
-                       const sample_label *labels, size_t nl)
+static publisher *fill(const char *const *names, const sample_type *types, const char *const *units,
+                       const double *values, size_t n, const sample_label *labels, size_t nl)
 {
     char err[256];
     publisher *p = publisher_open("prometheus://", NULL, err, sizeof err);
@@ -57,12 +56,15 @@ static void test_promtool_accepts(void **state)
 {
     (void)state;
     if (system("command -v promtool >/dev/null 2>&1") != 0) skip();
-    const char *names[] = {"host.pressure.cpu.some.avg10", "cpu", "memory.usage",
-                           "network.incoming.bytes", "hardware.ipmi.fan", "disk.device.read.requests",
+    const char *names[] = {"host.pressure.cpu.some.avg10",
+                           "cpu",
+                           "memory.usage",
+                           "network.incoming.bytes",
+                           "hardware.ipmi.fan",
+                           "disk.device.read.requests",
                            "power"};
-    const sample_type types[] = {SAMPLE_GAUGE,      SAMPLE_CUMULATIVE, SAMPLE_GAUGE,
-                                 SAMPLE_CUMULATIVE, SAMPLE_GAUGE,      SAMPLE_CUMULATIVE,
-                                 SAMPLE_DELTA};
+    const sample_type types[] = {SAMPLE_GAUGE, SAMPLE_CUMULATIVE, SAMPLE_GAUGE, SAMPLE_CUMULATIVE,
+                                 SAMPLE_GAUGE, SAMPLE_CUMULATIVE, SAMPLE_DELTA};
     const char *units[] = {"%", "ns", "MB", "B", "RPM", "request", "W\nnewline \\"};
     const double values[] = {0.25, 1e300, 0.0 / 0.0, 42, 1.0 / 0.0, 7, -1e-300};
     sample_label labels[] = {{"cpu", "0"},
@@ -93,8 +95,8 @@ static void test_promtool_parses_hostile(void **state)
     (void)state;
     if (system("command -v promtool >/dev/null 2>&1") != 0) skip();
     const char *names[] = {"cpu:util|x y", "9lives", "a-b/c", "x_total", "é.ü"};
-    const sample_type types[] = {SAMPLE_DELTA, SAMPLE_GAUGE, SAMPLE_CUMULATIVE,
-                                 SAMPLE_CUMULATIVE, SAMPLE_GAUGE};
+    const sample_type types[] = {SAMPLE_DELTA, SAMPLE_GAUGE, SAMPLE_CUMULATIVE, SAMPLE_CUMULATIVE,
+                                 SAMPLE_GAUGE};
     const char *units[] = {"ns\nnewline", "\\", "B", "1", ""};
     const double values[] = {-1e-300, 0.0 / 0.0, 1e300, 42, 3};
     sample_label labels[] = {{"__name__", "no"}, {"weird key!", "v"}, {"9", "x"}};

@@ -53,8 +53,8 @@ static void test_values_exact(void **state)
         json_t *o = json_array_get(arr, i);
         assert_true(json_number_value(json_object_get(o, "value")) == vals[i]);
         assert_string_equal(json_string_value(json_object_get(o, "resource")), "res");
-        assert_string_equal(
-            json_string_value(json_object_get(json_object_get(o, "labels"), "k")), "v");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(o, "labels"), "k")),
+                            "v");
     }
     json_decref(arr);
     publisher_close(p);

@@ -64,8 +64,8 @@ static void test_url_parse(void **state)
     parse_ok("file:///var/log/m.jsonl", "file", NULL, 0, "/var/log/m.jsonl", "");
     parse_ok("udp://10.0.0.1:4952", "udp", "10.0.0.1", 4952, "", "");
     parse_ok("statsd://[::1]:8125?prefix=x", "statsd", "::1", 8125, "", "prefix=x");
-    parse_ok("HTTPS://collector.example:8443/v1/ingest?timeout=5&a=b", "https",
-             "collector.example", 8443, "/v1/ingest", "timeout=5&a=b");
+    parse_ok("HTTPS://collector.example:8443/v1/ingest?timeout=5&a=b", "https", "collector.example",
+             8443, "/v1/ingest", "timeout=5&a=b");
     parse_ok("http://h/p", "http", "h", 0, "/p", "");
     parse_ok("prometheus://", "prometheus", NULL, 0, "", "");
     parse_ok("prometheus://?max_age=600", "prometheus", NULL, 0, "", "max_age=600");
