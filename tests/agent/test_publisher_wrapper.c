@@ -69,6 +69,8 @@ static void test_url_parse(void **state)
     parse_ok("http://h/p", "http", "h", 0, "/p", "");
     parse_ok("prometheus://", "prometheus", NULL, 0, "", "");
     parse_ok("prometheus://?max_age=600", "prometheus", NULL, 0, "", "max_age=600");
+    parse_ok("https://user:secret@h:8443/p?token=x", "https", "h", 8443, "/p", "token=x");
+    parse_ok("http://user@[::1]:80", "http", "::1", 80, "", "");
     parse_bad("no-scheme", "expected scheme://");
     parse_bad("://x", "expected scheme://");
     parse_bad("ud p://x:1", "invalid character");
@@ -77,6 +79,16 @@ static void test_url_parse(void **state)
     parse_bad("udp://h:12x", "port");
     parse_bad("udp://::1:5", "brackets");
     parse_bad("udp://[::1:5", "unterminated");
+    /* credentials never reach a message */
+    char err2[256] = "";
+    publisher_url u2;
+    char buf2[256];
+    assert_int_equal(publisher_url_parse("http://me:secret@h:0/x?token=abc", &u2, buf2, sizeof buf2,
+                                         err2, sizeof err2),
+                     -1);
+    assert_null(strstr(err2, "secret"));
+    assert_null(strstr(err2, "abc"));
+    assert_non_null(strstr(err2, "http://***@h:0/x?..."));
     publisher_url u;
     char small[8], err[128];
     assert_int_equal(publisher_url_parse("udp://longhost:1", &u, small, sizeof small, err, 128),
@@ -171,7 +183,7 @@ static void test_concurrent_accounting(void **state)
     assert_int_equal(lines, st.samples);
 }
 
-/* Submits after close started are dropped, not queued (no use after free). */
+/* Flush with nothing queued returns at once; stats follow a publish. */
 static void test_flush_empty_and_stats(void **state)
 {
     (void)state;
