@@ -131,8 +131,8 @@ int main(int argc, char **argv)
     printf("\"file_tmp_batches\":%ld,", file_batches);
     print_result("file_tmp", &file, ",");
     print_result("prometheus", &prom, ",");
-    printf("\"prometheus_render\":{\"series\":%d,\"cpu_ms\":%.3f,\"bytes\":%zu}}\n",
-           POOL * samples, render_ms, s.len);
+    printf("\"prometheus_render\":{\"series\":%d,\"cpu_ms\":%.3f,\"bytes\":%zu}}\n", POOL * samples,
+           render_ms, s.len);
     strbuf_free(&s);
     for (int r = 0; r < POOL; r++)
         sample_batch_unref(pool[r]);
