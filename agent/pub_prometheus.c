@@ -243,6 +243,13 @@ static void put_help_text(strbuf *out, const char *s)
         (out) = lo_;                                                                               \
     } while (0)
 
+static void insert_at(void **v, size_t *n, size_t at, void *item)
+{
+    memmove(v + at + 1, v + at, (*n - at) * sizeof *v);
+    v[at] = item;
+    (*n)++;
+}
+
 static bool grow_ptrs(void ***v, size_t *cap, size_t n)
 {
     if (n < *cap) return true;
@@ -284,13 +291,11 @@ static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const
     e->value = f;
     size_t at;
     LOWER_BOUND(p->fv, p->nf, name, f->name, at);
-    memmove(p->fv + at + 1, p->fv + at, (p->nf - at) * sizeof *p->fv);
-    p->fv[at] = f;
-    p->nf++;
+    insert_at((void **)p->fv, &p->nf, at, f);
     return f;
 }
 
-static prom_series *new_series(prom_pub *p, prom_family *f, pub_map_entry *e, size_t nlen)
+static prom_series *new_series(prom_family *f, pub_map_entry *e, size_t nlen)
 {
     prom_series *se = calloc(1, sizeof *se);
     if (!se || !grow_ptrs((void ***)&f->v, &f->cap, f->n)) {
@@ -303,10 +308,7 @@ static prom_series *new_series(prom_pub *p, prom_family *f, pub_map_entry *e, si
     e->value = se;
     size_t at;
     LOWER_BOUND(f->v, f->n, labels, se->labels, at);
-    memmove(f->v + at + 1, f->v + at, (f->n - at) * sizeof *f->v);
-    f->v[at] = se;
-    f->n++;
-    (void)p;
+    insert_at((void **)f->v, &f->n, at, se);
     return se;
 }
 
@@ -379,7 +381,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
                 continue;
             }
             e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
-            se = e ? new_series(p, f, e, nlen) : NULL;
+            se = e ? new_series(f, e, nlen) : NULL;
             if (!se) {
                 if (e) pub_map_del(&p->series, e);
                 if (f && f->n == 0) {

@@ -7,6 +7,7 @@
  * connection and went silent. poll() with short timeouts lets stop() end it.
  */
 #include "publisher_testutil.h"
+#include "agent/publisher.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,19 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+int tu_global_setup(void **state)
+{
+    (void)state;
+    return publisher_global_init();
+}
+
+int tu_global_teardown(void **state)
+{
+    (void)state;
+    publisher_global_cleanup();
+    return 0;
+}
 
 sample_batch *tu_batch(size_t n, double base)
 {

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* cmocka group setup/teardown: publisher_global_init / _cleanup. */
+int tu_global_setup(void **state);
+int tu_global_teardown(void **state);
+
 /* A batch of n gauges "m.<i>" = base + i, resource "r1", source "src". */
 sample_batch *tu_batch(size_t n, double base);
 

@@ -20,19 +20,6 @@
 
 #include <cmocka.h>
 
-static int setup(void **state)
-{
-    (void)state;
-    return publisher_global_init();
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    publisher_global_cleanup();
-    return 0;
-}
-
 static publisher *open_http(int port, const char *query, const publisher_options *o)
 {
     char url[256], err[256] = "";
@@ -263,5 +250,5 @@ int main(void)
         cmocka_unit_test(test_silent_receiver),
         cmocka_unit_test(test_receiver_down),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_global_setup, tu_global_teardown);
 }

@@ -19,19 +19,6 @@
 
 #include <cmocka.h>
 
-static int setup(void **state)
-{
-    (void)state;
-    return publisher_global_init();
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    publisher_global_cleanup();
-    return 0;
-}
-
 static void parse_ok(const char *url, const char *scheme, const char *host, int port,
                      const char *path, const char *query)
 {
@@ -241,5 +228,5 @@ int main(void)
         cmocka_unit_test(test_flush_empty_and_stats),
         cmocka_unit_test(test_close_bounded),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_global_setup, tu_global_teardown);
 }
