@@ -164,7 +164,9 @@ static void *http_main(void *arg)
     while (!atomic_load(&h->stop)) {
         if (!wait_readable(h, h->listen_fd)) break;
         int fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) serve(h, fd);
+        if (fd < 0) continue;
+        atomic_fetch_add(&h->connections, 1);
+        serve(h, fd);
     }
     return NULL;
 }
@@ -175,6 +177,7 @@ int tu_http_start(tu_http *h, int status)
     atomic_init(&h->status, status);
     atomic_init(&h->stop, false);
     atomic_init(&h->requests, 0);
+    atomic_init(&h->connections, 0);
     pthread_mutex_init(&h->mu, NULL);
     h->listen_fd = bound_socket(SOCK_STREAM, &h->port);
     if (h->listen_fd < 0 || listen(h->listen_fd, 16) != 0) return -1;

@@ -41,7 +41,8 @@ typedef struct tu_http {
     pthread_mutex_t mu;
     char **bodies; /* bodies of the requests answered 2xx, in order */
     size_t n_bodies, cap_bodies;
-    atomic_int requests; /* requests read, whatever the answer */
+    atomic_int requests;    /* requests read, whatever the answer */
+    atomic_int connections; /* connections accepted */
 } tu_http;
 
 int tu_http_start(tu_http *h, int status);

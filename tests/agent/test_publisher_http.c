@@ -98,6 +98,7 @@ static void test_batch_delivered(void **state)
     assert_int_equal(s.batches, 2);
     assert_int_equal(s.samples, 5);
     assert_int_equal(s.failures, 0);
+    assert_int_equal(atomic_load(&h.connections), 1); /* kept alive */
     publisher_close(p);
     tu_http_stop(&h);
 }
