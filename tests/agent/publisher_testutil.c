@@ -126,6 +126,9 @@ static void serve(tu_http *h, int fd)
             len += (size_t)n;
         }
         size_t hlen = total - clen;
+        pthread_mutex_lock(&h->mu);
+        snprintf(h->last_head, sizeof h->last_head, "%.*s", (int)hlen, buf);
+        pthread_mutex_unlock(&h->mu);
         atomic_fetch_add(&h->requests, 1);
         int status;
         while ((status = atomic_load(&h->status)) == 0 && !atomic_load(&h->stop)) {

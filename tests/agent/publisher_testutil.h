@@ -43,6 +43,7 @@ typedef struct tu_http {
     size_t n_bodies, cap_bodies;
     atomic_int requests;    /* requests read, whatever the answer */
     atomic_int connections; /* connections accepted */
+    char last_head[2048];   /* request line and headers of the last request (mu) */
 } tu_http;
 
 int tu_http_start(tu_http *h, int status);

@@ -99,6 +99,11 @@ static void test_batch_delivered(void **state)
     assert_int_equal(s.samples, 5);
     assert_int_equal(s.failures, 0);
     assert_int_equal(atomic_load(&h.connections), 1); /* kept alive */
+    pthread_mutex_lock(&h.mu);
+    /* our option is removed, the receiver's parameter passed on */
+    assert_non_null(strstr(h.last_head, "POST /ingest?tenant=a%20b HTTP/1.1\r\n"));
+    assert_non_null(strcasestr(h.last_head, "\r\nContent-Type: application/json\r\n"));
+    pthread_mutex_unlock(&h.mu);
     publisher_close(p);
     tu_http_stop(&h);
 }
