@@ -198,6 +198,20 @@ int pub_udp_open(pub_udp *u, const char *host, int port, char *err, size_t errle
     return 0;
 }
 
+void *pub_udp_new(size_t size, const char *host, int port, char *err, size_t errlen)
+{
+    pub_udp *u = calloc(1, size);
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (pub_udp_open(u, host, port, err, errlen) != 0) {
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
 int pub_udp_send(pub_udp *u, const void *data, size_t len)
 {
     ssize_t n;

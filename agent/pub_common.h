@@ -61,6 +61,12 @@ typedef struct pub_udp {
 /* Resolves host:port once (IPv4 or IPv6) and opens a non-blocking socket. */
 int pub_udp_open(pub_udp *u, const char *host, int port, char *err, size_t errlen);
 
+/*
+ * calloc(size) of a plugin struct whose FIRST member is a pub_udp, opened to
+ * host:port. NULL with err set.
+ */
+void *pub_udp_new(size_t size, const char *host, int port, char *err, size_t errlen);
+
 /* One non-blocking sendto; 0, or -1 with errno kept. */
 int pub_udp_send(pub_udp *u, const void *data, size_t len);
 void pub_udp_close(pub_udp *u);

@@ -29,8 +29,10 @@
  *
  * Staleness: a series not updated for `stale_intervals` (default 3) times its
  * observed update interval, or for `max_age` seconds (default 600) whichever
- * comes first, is dropped — so a removed target disappears. Swept at each
- * render and every 10 s of publishing.
+ * comes first, is dropped — so a removed target disappears. The interval rule
+ * never fires before `min_age` seconds (default 10): two updates in one burst
+ * (a retried poll) would otherwise measure a tiny interval and make a live
+ * series flicker. Swept at each render and every 10 s of publishing.
  */
 #include "agent/pub_common.h"
 #include "agent/publisher.h"
@@ -67,16 +69,17 @@ typedef struct prom_pub {
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
-    int64_t max_age_ms, stale_intervals, last_sweep_ms;
+    int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
 static int prom_open(const publisher_url *u, void **self, char *err, size_t errlen)
 {
-    static const char *const known[] = {"max_age", "stale_intervals", "prefix", NULL};
-    long max_age = 600, stale = 3;
+    static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
+    long max_age = 600, min_age = 10, stale = 3;
     char prefix[64] = "meterd";
     if (pub_query_check(u->query, known, err, errlen) != 0 ||
         pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0 ||
+        pub_query_int(u->query, "min_age", 0, 86400, &min_age, err, errlen) != 0 ||
         pub_query_int(u->query, "stale_intervals", 0, 1000, &stale, err, errlen) != 0)
         return -1;
     if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
@@ -86,7 +89,7 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
     if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
         snprintf(err, errlen,
                  "prometheus:// takes no host or path (served on the agent's "
-                 "/metrics); options go in ?max_age=&stale_intervals=&prefix=");
+                 "/metrics); options: max_age, min_age, stale_intervals, prefix");
         return -1;
     }
     prom_pub *p = calloc(1, sizeof *p);
@@ -103,6 +106,7 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
             *c = '_';
     snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
     p->max_age_ms = max_age * 1000;
+    p->min_age_ms = min_age * 1000;
     p->stale_intervals = stale;
     p->last_sweep_ms = pub_mono_ms();
     *self = p;
@@ -239,6 +243,13 @@ static void put_help_text(strbuf *out, const char *s)
         (out) = lo_;                                                                               \
     } while (0)
 
+static void insert_at(void **v, size_t *n, size_t at, void *item)
+{
+    memmove(v + at + 1, v + at, (*n - at) * sizeof *v);
+    v[at] = item;
+    (*n)++;
+}
+
 static bool grow_ptrs(void ***v, size_t *cap, size_t n)
 {
     if (n < *cap) return true;
@@ -280,13 +291,11 @@ static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const
     e->value = f;
     size_t at;
     LOWER_BOUND(p->fv, p->nf, name, f->name, at);
-    memmove(p->fv + at + 1, p->fv + at, (p->nf - at) * sizeof *p->fv);
-    p->fv[at] = f;
-    p->nf++;
+    insert_at((void **)p->fv, &p->nf, at, f);
     return f;
 }
 
-static prom_series *new_series(prom_pub *p, prom_family *f, pub_map_entry *e, size_t nlen)
+static prom_series *new_series(prom_family *f, pub_map_entry *e, size_t nlen)
 {
     prom_series *se = calloc(1, sizeof *se);
     if (!se || !grow_ptrs((void ***)&f->v, &f->cap, f->n)) {
@@ -299,10 +308,7 @@ static prom_series *new_series(prom_pub *p, prom_family *f, pub_map_entry *e, si
     e->value = se;
     size_t at;
     LOWER_BOUND(f->v, f->n, labels, se->labels, at);
-    memmove(f->v + at + 1, f->v + at, (f->n - at) * sizeof *f->v);
-    f->v[at] = se;
-    f->n++;
-    (void)p;
+    insert_at((void **)f->v, &f->n, at, se);
     return se;
 }
 
@@ -323,9 +329,11 @@ static void sweep(prom_pub *p, int64_t now)
         for (size_t j = 0; j < f->n; j++) {
             prom_series *se = f->v[j];
             int64_t limit = p->max_age_ms;
-            if (se->interval_ms > 0 && p->stale_intervals > 0 &&
-                se->interval_ms * p->stale_intervals < limit)
-                limit = se->interval_ms * p->stale_intervals;
+            if (se->interval_ms > 0 && p->stale_intervals > 0) {
+                int64_t by_interval = se->interval_ms * p->stale_intervals;
+                if (by_interval < p->min_age_ms) by_interval = p->min_age_ms;
+                if (by_interval < limit) limit = by_interval;
+            }
             if (now - se->updated_ms > limit) {
                 pub_map_del(&p->series, se->entry);
                 free(se);
@@ -373,7 +381,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
                 continue;
             }
             e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
-            se = e ? new_series(p, f, e, nlen) : NULL;
+            se = e ? new_series(f, e, nlen) : NULL;
             if (!se) {
                 if (e) pub_map_del(&p->series, e);
                 if (f && f->n == 0) {

@@ -45,7 +45,7 @@ typedef struct baseline {
 } baseline;
 
 typedef struct statsd_pub {
-    pub_udp sock;
+    pub_udp sock; /* first: pub_udp_new */
     pub_pack pack;
     strbuf name, rec;
     char prefix[128];
@@ -66,15 +66,8 @@ static int statsd_open(const publisher_url *u, void **self, char *err, size_t er
         snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
         return -1;
     }
-    statsd_pub *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (pub_udp_open(&p->sock, u->host, u->port, err, errlen) != 0) {
-        free(p);
-        return -1;
-    }
+    statsd_pub *p = pub_udp_new(sizeof *p, u->host, u->port, err, errlen);
+    if (!p) return -1;
     pub_pack_init(&p->pack, (size_t)payload, 0, '\n', 0);
     strbuf_init(&p->name);
     strbuf_init(&p->rec);

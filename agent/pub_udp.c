@@ -20,7 +20,7 @@
 #include <stdlib.h>
 
 typedef struct udp_pub {
-    pub_udp sock;
+    pub_udp sock; /* first: pub_udp_new */
     pub_pack pack;
     strbuf one;
     pub_ts_cache tc;
@@ -33,15 +33,8 @@ static int udp_open(const publisher_url *u, void **self, char *err, size_t errle
     if (pub_query_check(u->query, known, err, errlen) != 0 ||
         pub_query_int(u->query, "payload", 64, 65507, &payload, err, errlen) != 0)
         return -1;
-    udp_pub *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (pub_udp_open(&p->sock, u->host, u->port, err, errlen) != 0) {
-        free(p);
-        return -1;
-    }
+    udp_pub *p = pub_udp_new(sizeof *p, u->host, u->port, err, errlen);
+    if (!p) return -1;
     pub_pack_init(&p->pack, (size_t)payload, '[', ',', ']');
     strbuf_init(&p->one);
     pub_ts_cache_init(&p->tc);

@@ -72,6 +72,24 @@ struct publisher {
 
 /* ---- URL parsing ---- */
 
+/*
+ * The URL for messages: no "user:password@" and no query, which may carry
+ * credentials or tokens (no secrets in logs).
+ */
+static const char *shown(const char *url, char *out, size_t cap)
+{
+    if (!url) return "(null)";
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    size_t head = (size_t)(auth - url);
+    const char *tail = at ? at + 1 : auth;
+    snprintf(out, cap, "%.*s%s%.*s%s", (int)head, url, at ? "***@" : "", (int)strcspn(tail, "?#"),
+             tail, strpbrk(tail, "?#") ? "?..." : "");
+    return out;
+}
+
 static char *put(char **w, char *end, const char *s, size_t n)
 {
     if (*w + n + 1 > end) return NULL;
@@ -86,15 +104,16 @@ int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap
                         size_t errlen)
 {
     memset(u, 0, sizeof *u);
-    char *w = buf, *end = buf + cap;
+    char *w = buf, *end = buf + cap, showbuf[256];
+    const char *show = shown(url, showbuf, sizeof showbuf);
     const char *sep = url ? strstr(url, "://") : NULL;
     if (!sep || sep == url) {
-        snprintf(err, errlen, "publisher '%s': expected scheme://...", url ? url : "(null)");
+        snprintf(err, errlen, "publisher '%s': expected scheme://...", show);
         return -1;
     }
     for (const char *c = url; c < sep; c++) {
         if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.') {
-            snprintf(err, errlen, "publisher '%s': invalid character in scheme", url);
+            snprintf(err, errlen, "publisher '%s': invalid character in scheme", show);
             return -1;
         }
     }
@@ -114,18 +133,21 @@ int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap
     /* authority: up to the first '/' (file:///path has an empty one) */
     const char *slash = memchr(rest, '/', (size_t)(restend - rest));
     const char *aend = slash ? slash : restend;
-    const char *hs = rest, *he = aend, *portstr = NULL;
+    const char *at = NULL; /* userinfo stays in url (curl uses it), not in host */
+    for (const char *c = rest; c < aend; c++)
+        if (*c == '@') at = c;
+    const char *hs = at ? at + 1 : rest, *he = aend, *portstr = NULL;
     if (hs < aend && *hs == '[') {
         const char *rb = memchr(hs, ']', (size_t)(aend - hs));
         if (!rb) {
-            snprintf(err, errlen, "publisher '%s': unterminated [IPv6] address", url);
+            snprintf(err, errlen, "publisher '%s': unterminated [IPv6] address", show);
             return -1;
         }
         hs++;
         he = rb;
         if (rb + 1 < aend) {
             if (rb[1] != ':') {
-                snprintf(err, errlen, "publisher '%s': expected :port after ]", url);
+                snprintf(err, errlen, "publisher '%s': expected :port after ]", show);
                 return -1;
             }
             portstr = rb + 2;
@@ -134,7 +156,7 @@ int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap
         const char *colon = memchr(hs, ':', (size_t)(aend - hs));
         if (colon) {
             if (memchr(colon + 1, ':', (size_t)(aend - colon - 1))) {
-                snprintf(err, errlen, "publisher '%s': IPv6 addresses need [brackets]", url);
+                snprintf(err, errlen, "publisher '%s': IPv6 addresses need [brackets]", show);
                 return -1;
             }
             he = colon;
@@ -151,7 +173,7 @@ int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap
         for (; c < aend && isdigit((unsigned char)*c) && port <= 65535; c++)
             port = port * 10 + (*c - '0');
         if (c != aend || c == portstr || port < 1 || port > 65535) {
-            snprintf(err, errlen, "publisher '%s': port must be a number in [1, 65535]", url);
+            snprintf(err, errlen, "publisher '%s': port must be a number in [1, 65535]", show);
             return -1;
         }
         u->port = (int)port;
@@ -272,6 +294,7 @@ static void free_publisher(publisher *p)
 
 publisher *publisher_open(const char *url, const publisher_options *opt, char *err, size_t errlen)
 {
+    char showbuf[256];
     publisher *p = calloc(1, sizeof *p);
     size_t cap = (url ? strlen(url) : 0) * 2 + 16;
     if (!p || !(p->ubuf = malloc(cap))) {
@@ -303,12 +326,13 @@ publisher *publisher_open(const char *url, const publisher_options *opt, char *e
         snprintf(err, errlen,
                  "publisher '%s': unknown scheme '%s' (known: prometheus, file, udp, statsd, "
                  "http, https)",
-                 url, p->u.scheme);
+                 shown(url, showbuf, sizeof showbuf), p->u.scheme);
         goto fail;
     }
     char perr[256] = "";
     if (p->plug->open(&p->u, &p->self, perr, sizeof perr) != 0) {
-        snprintf(err, errlen, "publisher '%s': %s", url, perr[0] ? perr : "open failed");
+        snprintf(err, errlen, "publisher '%s': %s", shown(url, showbuf, sizeof showbuf),
+                 perr[0] ? perr : "open failed");
         goto fail;
     }
     if (p->plug->inline_publish) return p;
@@ -316,7 +340,8 @@ publisher *publisher_open(const char *url, const publisher_options *opt, char *e
     p->qcap = p->opt.queue_batches;
     p->q = calloc(p->qcap, sizeof *p->q);
     if (!p->q || pthread_create(&p->thread, NULL, worker, p) != 0) {
-        snprintf(err, errlen, "publisher '%s': cannot start its thread", url);
+        snprintf(err, errlen, "publisher '%s': cannot start its thread",
+                 shown(url, showbuf, sizeof showbuf));
         p->plug->close(p->self);
         goto fail;
     }

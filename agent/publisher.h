@@ -97,6 +97,7 @@ void publisher_flush(publisher *p, int timeout_ms);
 void publisher_reopen(publisher *p);
 void publisher_render(publisher *p, strbuf *out);
 void publisher_get_stats(publisher *p, publisher_stats *out);
+/* The URL as written: it may hold credentials (user:password@, ?token=). */
 const char *publisher_url_string(const publisher *p);
 
 /* Drains (bounded by flush_timeout_ms), stops the thread, closes, frees. */
