@@ -72,6 +72,13 @@ static void wait_requests(tu_http *h, size_t n)
     assert_true(th_wait_until(has_requests, &c, 10000));
 }
 
+static bool two_batches_counted(void *arg)
+{
+    publisher_stats s;
+    publisher_get_stats(arg, &s);
+    return s.batches >= 2;
+}
+
 static void test_batch_delivered(void **state)
 {
     (void)state;
@@ -93,6 +100,8 @@ static void test_batch_delivered(void **state)
     json_decref(arr);
     free(body);
     assert_true(first_value(&h, 1) == 20);
+    /* the receiver answers before the publisher counts: wait for the count */
+    assert_true(th_wait_until(two_batches_counted, p, 5000));
     publisher_stats s;
     publisher_get_stats(p, &s);
     assert_int_equal(s.batches, 2);
