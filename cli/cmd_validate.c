@@ -65,15 +65,31 @@ static int check_one(const char *path, pipeline **out, pipeline_diags *d)
     return rc;
 }
 
+/* A JSON string; text that is not UTF-8 (a file name from argv) is kept
+ * readable with '?' for its non-ASCII bytes rather than dropped. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j != NULL) return j;
+    char *copy = strdup(s);
+    if (copy == NULL) return NULL;
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80) *c = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static json_t *diag_list(const pipeline_diags *d, pipeline_severity sev)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < d->count; i++) {
         const pipeline_diag *it = &d->items[i];
         if (it->severity != sev) continue;
-        json_array_append_new(
-            a, json_pack("{s:i, s:i, s:s, s:s}", "line", it->line, "column", it->column, "severity",
-                         sev == PIPELINE_ERROR ? "error" : "warning", "message", it->message));
+        json_array_append_new(a, json_pack("{s:i, s:i, s:s, s:o}", "line", it->line, "column",
+                                           it->column, "severity",
+                                           sev == PIPELINE_ERROR ? "error" : "warning", "message",
+                                           jstr(it->message)));
     }
     return a;
 }
@@ -154,8 +170,8 @@ int cli_cmd_validate(int argc, char **argv, FILE *out, FILE *err)
         if (fmt == CLI_OUT_TEXT) {
             print_text(out, argv[i], p, &d);
         } else if (files != NULL) {
-            json_t *o = json_pack("{s:s, s:b, s:o, s:o, s:o}", "file", argv[i], "ok", ok, "sha256",
-                                  p ? json_string(p->sha256_hex) : json_null(), "errors",
+            json_t *o = json_pack("{s:o, s:b, s:o, s:o, s:o}", "file", jstr(argv[i]), "ok", ok,
+                                  "sha256", p ? json_string(p->sha256_hex) : json_null(), "errors",
                                   diag_list(&d, PIPELINE_ERROR), "warnings",
                                   diag_list(&d, PIPELINE_WARNING));
             if (o != NULL && p != NULL) {

@@ -31,15 +31,39 @@ static int diag_push(pipeline_diags *d, pipeline_diag item)
     return 0;
 }
 
+/* Bytes in the UTF-8 sequence led by c (1 for ASCII and for stray bytes). */
+static size_t utf8_len(unsigned char c)
+{
+    return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+}
+
+/* Cuts an incomplete UTF-8 sequence off the end of s (left by a truncating
+ * snprintf), so messages stay valid UTF-8 for JSON clients. */
+static void utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
+        i--;
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xc0 && i - 1 + utf8_len((unsigned char)s[i - 1]) > n)
+        s[i - 1] = '\0';
+}
+
 void pl_diag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
              const char *fmt, ...)
 {
-    if (d == NULL) return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_vdiag(d, file, sev, line, col, fmt, ap);
     va_end(ap);
+}
+
+void pl_vdiag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
+              const char *fmt, va_list ap)
+{
+    if (d == NULL) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_trim_tail(msg);
     pipeline_diag item = {.severity = sev,
                           .file = strdup(file ? file : "<buffer>"),
                           .line = line,
@@ -61,23 +85,29 @@ void pl_diag_oom(pipeline_diags *d, const char *file)
 const char *pl_quote(const char *s, size_t len, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    size_t i = 0;
-    for (; i < len && o + 5 < cap && i < PL_QUOTE_MAX; i++) {
+    size_t o = 0, i = 0;
+    while (i < len && i < PL_QUOTE_MAX) {
         unsigned char c = (unsigned char)s[i];
+        size_t step = utf8_len(c);
+        if (i + step > len) step = 1;
+        if (o + step + 5 > cap) break; /* room for the sequence, "..." and NUL */
         if (c == '\'' || c == '\\') {
             buf[o++] = '\\';
             buf[o++] = (char)c;
         } else if (c < 0x20 || c == 0x7f) {
+            if (o + 9 > cap) break;
             buf[o++] = '\\';
             buf[o++] = 'x';
             buf[o++] = hex[c >> 4];
             buf[o++] = hex[c & 15];
         } else {
-            /* UTF-8 continuation and lead bytes pass through: libyaml already
-             * checked the text is valid UTF-8. */
-            buf[o++] = (char)c;
+            /* a whole UTF-8 sequence or nothing: never cut a character in two */
+            memcpy(buf + o, s + i, step);
+            o += step;
+            i += step;
+            continue;
         }
+        i++;
     }
     if (i < len && o + 4 <= cap) {
         memcpy(buf + o, "...", 3);

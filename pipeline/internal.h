@@ -53,6 +53,8 @@ typedef struct {
 /* diag.c */
 void pl_diag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void pl_vdiag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
+              const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 void pl_diag_oom(pipeline_diags *d, const char *file);
 const char *pl_quote(const char *s, size_t len, char *buf, size_t cap);
 

@@ -37,6 +37,7 @@ static void limits_from(const pipeline_options *opt, pl_limits *lim)
     memset(lim, 0, sizeof *lim);
     lim->max_bytes = opt && opt->max_bytes ? opt->max_bytes : PIPELINE_DEFAULT_MAX_BYTES;
     lim->max_depth = opt && opt->max_depth > 0 ? opt->max_depth : PIPELINE_DEFAULT_MAX_DEPTH;
+    if (lim->max_depth > 100000) lim->max_depth = 100000; /* the builder allocates a stack */
     lim->max_nodes = opt && opt->max_nodes ? opt->max_nodes : PIPELINE_DEFAULT_MAX_NODES;
     lim->max_sources = opt && opt->max_sources ? opt->max_sources : PIPELINE_DEFAULT_MAX_SOURCES;
     if (opt) {

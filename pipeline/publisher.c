@@ -45,32 +45,50 @@ typedef struct {
     const char *file;
     int line, col;
     pipeline_diags *d;
-    char q[PL_QUOTE_MAX * 4 + 8];
+    char q[PL_QUOTE_MAX * 4 + 8], qh[PL_QUOTE_MAX * 4 + 8];
     const char *url;
 } ctx;
 
 static int perr(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pwarn(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Every message names the URL first (redacted and quoted in c->url). */
+static void vdiag(ctx *c, pipeline_severity sev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vdiag(ctx *c, pipeline_severity sev, const char *fmt, va_list ap)
+{
+    char msg[400];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_diag(c->d, c->file, sev, c->line, c->col, "publisher '%s': %s", c->url, msg);
+}
+
 static int perr(ctx *c, const char *fmt, ...)
 {
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vdiag(c, PIPELINE_ERROR, fmt, ap);
     va_end(ap);
-    pl_diag(c->d, c->file, PIPELINE_ERROR, c->line, c->col, "publisher '%s': %s", c->url, msg);
     return -1;
 }
 
 static void pwarn(ctx *c, const char *fmt, ...)
 {
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vdiag(c, PIPELINE_WARNING, fmt, ap);
     va_end(ap);
-    pl_diag(c->d, c->file, PIPELINE_WARNING, c->line, c->col, "publisher '%s': %s", c->url, msg);
+}
+
+static const char *quoted_host(ctx *c, const pipeline_publisher *p)
+{
+    return pl_quote(p->host, strlen(p->host), c->qh, sizeof c->qh);
+}
+
+static int oom(ctx *c)
+{
+    pl_diag_oom(c->d, c->file);
+    return -1;
 }
 
 static bool valid_scheme(const char *s, size_t n)
@@ -107,10 +125,6 @@ static char *dup_n(const char *s, size_t n)
 /* authority = host [":" port]; host = name | IPv4 | "[" IPv6 "]" */
 static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *p)
 {
-    if (memchr(a, '@', n) != NULL)
-        return perr(c, "%s",
-                    "credentials in a publisher URL are refused: secrets never live in a "
-                    "pipeline (reference them by name from a 0600 file)");
     const char *port = NULL;
     size_t hlen;
     if (n > 0 && a[0] == '[') {
@@ -118,10 +132,10 @@ static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *
         if (close == NULL) return perr(c, "%s", "expected ']' to close the IPv6 address");
         hlen = (size_t)(close - a - 1);
         p->host = dup_n(a + 1, hlen);
-        if (p->host == NULL) return -1;
+        if (p->host == NULL) return oom(c);
         struct in6_addr in6;
         if (inet_pton(AF_INET6, p->host, &in6) != 1)
-            return perr(c, "expected an IPv6 address inside [ ], found '%s'", p->host);
+            return perr(c, "expected an IPv6 address inside [ ], found '%s'", quoted_host(c, p));
         size_t rest = n - (size_t)(close - a) - 1;
         if (rest > 0) {
             if (close[1] != ':') return perr(c, "%s", "expected ':port' or '/' after ']'");
@@ -131,10 +145,10 @@ static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *
         const char *colon = memchr(a, ':', n);
         hlen = colon ? (size_t)(colon - a) : n;
         p->host = dup_n(a, hlen);
-        if (p->host == NULL) return -1;
+        if (p->host == NULL) return oom(c);
         if (colon) port = colon + 1;
         if (hlen > 0 && !valid_hostname(p->host))
-            return perr(c, "expected a host name or IP address, found '%s'", p->host);
+            return perr(c, "expected a host name or IP address, found '%s'", quoted_host(c, p));
     }
     if (port != NULL) {
         size_t plen = (size_t)(a + n - port);
@@ -170,7 +184,8 @@ static int check_scheme_rules(ctx *c, const scheme_info *si, pipeline_publisher 
         return 0;
     case PIPELINE_PUB_FILE:
         if (p->host[0] && strcmp(p->host, "localhost") != 0)
-            return perr(c, "expected file:///absolute/path (no host), found host '%s'", p->host);
+            return perr(c, "expected file:///absolute/path (no host), found host '%s'",
+                        quoted_host(c, p));
         if (has_port) return perr(c, "%s", "a file publisher takes no port");
         if (p->path[0] != '/' || p->path[1] == '\0')
             return perr(c, "%s", "expected file:///absolute/path");
@@ -189,7 +204,7 @@ static int check_scheme_rules(ctx *c, const scheme_info *si, pipeline_publisher 
         if (!p->path[0]) {
             free(p->path);
             p->path = strdup("/");
-            if (p->path == NULL) return -1;
+            if (p->path == NULL) return oom(c);
         }
         break;
     case PIPELINE_PUB_FOREIGN:
@@ -203,12 +218,23 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
                        pipeline_diags *d)
 {
     ctx c = {.file = file, .line = line, .col = col, .d = d};
-    c.url = pl_quote(url, strlen(url), c.q, sizeof c.q);
     memset(p, 0, sizeof *p);
     p->line = line;
     p->column = col;
 
     const char *sep = strstr(url, "://");
+    /* user:password@ never reaches a message: show it as "***@" */
+    const char *auth_end = sep ? sep + 3 + strcspn(sep + 3, "/?#") : NULL;
+    const char *at = sep ? memchr(sep + 3, '@', (size_t)(auth_end - sep - 3)) : NULL;
+    if (at != NULL) {
+        char shown[PL_QUOTE_MAX * 2];
+        snprintf(shown, sizeof shown, "%.*s***%.*s", (int)(sep + 3 - url), url, PL_QUOTE_MAX, at);
+        c.url = pl_quote(shown, strlen(shown), c.q, sizeof c.q);
+        return perr(&c, "%s",
+                    "credentials in a publisher URL are refused: secrets never live in a "
+                    "pipeline (reference them by name from a 0600 file)");
+    }
+    c.url = pl_quote(url, strlen(url), c.q, sizeof c.q);
     size_t slen = sep ? (size_t)(sep - url) : strlen(url);
     if (!valid_scheme(url, slen)) {
         if (sep == NULL)
@@ -223,14 +249,14 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
     p->url = sep ? strdup(url) : malloc(ulen + 4);
     p->scheme = dup_n(url, slen);
     if (p->url == NULL || p->scheme == NULL) goto oom;
+    for (char *s = p->scheme; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
     if (sep == NULL) {
         memcpy(p->url, url, ulen);
         memcpy(p->url + ulen, "://", 4);
         pwarn(&c, "old publisher form without '://' read as '%s://' (as Ceilometer does)",
               p->scheme);
     }
-    for (char *s = p->scheme; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
 
     const scheme_info *si = NULL;
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
@@ -260,16 +286,9 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
     size_t alen = slash ? (size_t)(slash - rest) : before_q;
     p->path = slash ? dup_n(slash, before_q - alen) : strdup("");
     if (p->query == NULL || p->path == NULL) goto oom;
-    if (parse_authority(&c, rest, alen, p) != 0) {
-        if (p->host == NULL) goto oom;
-        return -1;
-    }
-    bool has_port = p->port != 0;
-    if (check_scheme_rules(&c, si, p, has_port) != 0) {
-        if (p->path == NULL) goto oom;
-        return -1;
-    }
-    return 0;
+    if (parse_authority(&c, rest, alen, p) != 0) return -1;
+    if (p->host[0] == '\0' && p->port != 0) return perr(&c, "%s", "a port without a host");
+    return check_scheme_rules(&c, si, p, p->port != 0);
 oom:
     pl_diag_oom(d, file);
     return -1;

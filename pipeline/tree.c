@@ -50,12 +50,10 @@ static void tree_error(builder *b, int line, int col, const char *fmt, ...)
 
 static void tree_error(builder *b, int line, int col, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    pl_vdiag(b->d, b->file, PIPELINE_ERROR, line, col, fmt, ap);
     va_end(ap);
-    pl_diag(b->d, b->file, PIPELINE_ERROR, line, col, "%s", msg);
     b->failed = true;
 }
 
@@ -237,13 +235,21 @@ static void parser_error(builder *b, const yaml_parser_t *p)
 {
     int line, col;
     if (p->error == YAML_READER_ERROR) {
-        offset_position(b->buf, b->len, p->problem_offset, &line, &col);
+        /* libyaml points at the offending byte; for a broken sequence, point
+         * at the byte that started it, which is what an editor shows. */
+        size_t off = p->problem_offset;
+        if (strstr(p->problem, "trailing") != NULL) {
+            while (off > 0 && off <= b->len && ((unsigned char)b->buf[off - 1] & 0xc0) == 0x80)
+                off--;
+            if (off > 0) off--;
+        }
+        offset_position(b->buf, b->len, off, &line, &col);
         char msg[160];
-        if (p->problem_value != -1)
+        if (off < b->len)
             snprintf(msg, sizeof msg, "%s (byte 0x%02x at offset %zu)", p->problem,
-                     (unsigned)p->problem_value & 0xff, p->problem_offset);
+                     (unsigned char)b->buf[off], off);
         else
-            snprintf(msg, sizeof msg, "%s (at offset %zu)", p->problem, p->problem_offset);
+            snprintf(msg, sizeof msg, "%s (at offset %zu)", p->problem, off);
         tree_error(b, line, col, "not valid UTF-8 text: %s; a pipeline must be UTF-8", msg);
         return;
     }

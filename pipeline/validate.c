@@ -16,8 +16,9 @@
  * or to a built-in default sink (prometheus://) when the file defines none;
  * duplicate mapping keys are errors (PyYAML silently keeps the last one, a
  * classic source of "my change did nothing"); unknown keys and transformers
- * are warnings (Ceilometer ignores them). Names are any non-empty text
- * without control characters.
+ * are warnings (Ceilometer ignores them), except keys starting with "x-"
+ * (extension fields, a place to keep anchors), which are ignored silently.
+ * Names are any non-empty text without control characters.
  *
  * It reports everything it can in one pass: a bad source does not stop the
  * next one from being checked. At the end the diagnostics are sorted by
@@ -110,7 +111,8 @@ static bool check_keys(vctx *v, const pl_node *map, const char *const *allowed, 
                 break;
             }
         }
-        bool known = false;
+        /* "x-" keys are extension fields (the docker-compose convention), a home for anchors */
+        bool known = strncmp(k->value, "x-", 2) == 0;
         for (size_t a = 0; allowed[a]; a++)
             if (strcmp(allowed[a], k->value) == 0) known = true;
         if (!known) {
@@ -157,18 +159,18 @@ static char *text_of(vctx *v, const pl_node *n, const char *what, bool name)
 }
 
 /* A list of strings. A null value is an empty list when null_ok. */
-static bool string_list(vctx *v, const pl_node *n, const char *key, const char *item_what,
-                        bool null_ok, char ***out, size_t *nout)
+static bool string_list(vctx *v, const pl_node *n, const char *key, const char *list_what,
+                        const char *item_what, bool null_ok, char ***out, size_t *nout)
 {
     *out = NULL;
     *nout = 0;
     if (is_null(n)) {
         if (null_ok) return true;
-        ERR(v, n, "expected a list of %s for '%s', found an empty value", item_what, key);
+        ERR(v, n, "expected a list of %s for '%s', found an empty value", list_what, key);
         return false;
     }
     if (n->kind != PL_SEQ) {
-        ERR(v, n, "expected a list of %s for '%s', found %s", item_what, key, pl_kind_name(n));
+        ERR(v, n, "expected a list of %s for '%s', found %s", list_what, key, pl_kind_name(n));
         return false;
     }
     *out = calloc(n->n_kids ? n->n_kids : 1, sizeof **out);
@@ -259,6 +261,8 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
             if (!first_in) first_in = m;
         }
         if (strcmp(m->value, "*") == 0 && !star) star = m;
+        if (strcmp(m->value, "!*") == 0)
+            WARN(v, m, "source '%s' excludes every meter ('!*'): it polls nothing", q1(v, src));
     }
     if (first_in && first_ex) {
         const pl_node *at = first_in->line > first_ex->line || (first_in->line == first_ex->line &&
@@ -347,7 +351,8 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
             q1(v, label));
         ok = false;
     } else {
-        if (!string_list(v, meters, "meters", "meter names", false, &s->meters, &s->n_meters))
+        if (!string_list(v, meters, "meters", "meter names", "a meter name", false, &s->meters,
+                         &s->n_meters))
             ok = false;
         if (meters->kind == PL_SEQ) {
             if (!check_meters(v, meters, label)) ok = false;
@@ -356,17 +361,18 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     }
 
     const pl_node *res = map_get(n, "resources");
-    if (res &&
-        !string_list(v, res, "resources", "resource URLs", true, &s->resources, &s->n_resources)) {
+    if (res && !string_list(v, res, "resources", "resource URLs", "a resource URL", true,
+                            &s->resources, &s->n_resources)) {
         ok = false;
     }
     const pl_node *disc = map_get(n, "discovery");
-    if (disc && !string_list(v, disc, "discovery", "discovery names", true, &s->discovery,
-                             &s->n_discovery)) {
+    if (disc && !string_list(v, disc, "discovery", "discovery names", "a discovery name", true,
+                             &s->discovery, &s->n_discovery)) {
         ok = false;
     }
     const pl_node *sinks = map_get(n, "sinks");
-    if (sinks && !string_list(v, sinks, "sinks", "sink names", true, &s->sinks, &s->n_sinks))
+    if (sinks &&
+        !string_list(v, sinks, "sinks", "sink names", "a sink name", true, &s->sinks, &s->n_sinks))
         ok = false;
     aux->sinks_node = sinks && sinks->kind == PL_SEQ ? sinks : NULL;
     aux->ok = ok;
@@ -435,10 +441,50 @@ static bool parse_sink(vctx *v, const pl_node *n, pipeline_sink *k)
     return ok;
 }
 
-static int find_sink(const pipeline *p, const char *name)
+static const char *sink_name(vctx *v, size_t i);
+
+/* Names sorted with their positions in the file order: duplicate detection
+ * and sink lookup in O(n log n), so 10,000 sources cost milliseconds. */
+typedef struct {
+    const char *name;
+    size_t idx;
+} name_ix;
+
+static int name_ix_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < p->n_sinks; i++)
-        if (p->sinks[i].name && strcmp(p->sinks[i].name, name) == 0) return (int)i;
+    const name_ix *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Sorted index of the non-NULL names; *n_out entries. NULL on OOM. */
+static name_ix *name_index(vctx *v, size_t n, const char *(*name_at)(vctx *, size_t), size_t *n_out)
+{
+    name_ix *ix = calloc(n + 1, sizeof *ix);
+    size_t m = 0;
+    if (ix == NULL) {
+        v->oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (name_at(v, i) != NULL) ix[m++] = (name_ix){name_at(v, i), i};
+    qsort(ix, m, sizeof *ix, name_ix_cmp);
+    *n_out = m;
+    return ix;
+}
+
+static int find_sink(const name_ix *ix, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix[mid].name, name);
+        if (c == 0) return (int)ix[mid].idx;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
@@ -467,8 +513,12 @@ static bool link_sinks(vctx *v, source_aux *aux)
 {
     pipeline *p = v->p;
     bool ok = true, need_builtin = false;
+    size_t n_ix = 0;
+    name_ix *ix = name_index(v, p->n_sinks, sink_name, &n_ix);
     bool *used = calloc(p->n_sinks + 1, sizeof *used);
-    if (used == NULL) {
+    if (ix == NULL || used == NULL) {
+        free(ix);
+        free(used);
         v->oom = true;
         return false;
     }
@@ -485,7 +535,7 @@ static bool link_sinks(vctx *v, source_aux *aux)
             s->n_sinks = 1;
         }
         for (size_t j = 0; j < s->n_sinks; j++) {
-            int at = find_sink(p, s->sinks[j]);
+            int at = find_sink(ix, n_ix, s->sinks[j]);
             if (at >= 0) {
                 used[at] = true;
             } else if (strcmp(s->sinks[j], PIPELINE_DEFAULT_SINK) == 0) {
@@ -511,6 +561,7 @@ static bool link_sinks(vctx *v, source_aux *aux)
             pl_diag(v->d, v->file, PIPELINE_WARNING, p->sinks[i].line, p->sinks[i].column,
                     "sink '%s' is not used by any source", q1(v, p->sinks[i].name));
     free(used);
+    free(ix);
     if (ok && need_builtin && !add_builtin_sink(v)) ok = false;
     return ok;
 }
@@ -519,24 +570,25 @@ static bool check_unique(vctx *v, const char *what, size_t n,
                          const char *(*name_at)(vctx *, size_t),
                          void (*pos_at)(vctx *, size_t, int *, int *))
 {
+    size_t m = 0;
+    name_ix *ix = name_index(v, n, name_at, &m);
+    if (ix == NULL) return false;
     bool ok = true;
-    for (size_t i = 1; i < n; i++) {
-        const char *a = name_at(v, i);
-        if (a == NULL) continue;
-        for (size_t j = 0; j < i; j++) {
-            const char *b = name_at(v, j);
-            if (b == NULL || strcmp(a, b) != 0) continue;
-            int l1, c1, l2, c2;
-            pos_at(v, j, &l1, &c1);
-            pos_at(v, i, &l2, &c2);
-            pl_diag(v->d, v->file, PIPELINE_ERROR, l2, c2,
-                    "duplicate %s name '%s' (first at line %d, column %d) (Ceilometer: "
-                    "'Duplicated %s names')",
-                    what, q1(v, a), l1, c1, what);
-            ok = false;
-            break;
+    for (size_t i = 1, first = 0; i < m; i++) {
+        if (strcmp(ix[i].name, ix[first].name) != 0) {
+            first = i; /* the lowest index of a run of equal names is the original */
+            continue;
         }
+        int l1, c1, l2, c2;
+        pos_at(v, ix[first].idx, &l1, &c1);
+        pos_at(v, ix[i].idx, &l2, &c2);
+        pl_diag(v->d, v->file, PIPELINE_ERROR, l2, c2,
+                "duplicate %s name '%s' (first at line %d, column %d) (Ceilometer: "
+                "'Duplicated %s names')",
+                what, q1(v, ix[i].name), l1, c1, what);
+        ok = false;
     }
+    free(ix);
     return ok;
 }
 

@@ -1,0 +1,186 @@
+/* test_cli_validate.c -- `meterctl validate` as an operator runs it: exit
+ * codes (0 valid, 1 invalid, 2 usage), text and JSON output, the whole
+ * invalid corpus with its expected line:column, standard input. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#define DATA MeterdTestData "/pipeline/"
+
+typedef struct {
+    int status;
+    char *out; /* stdout and stderr together */
+} run_result;
+
+/* Runs `meterctl ARGS` through the shell (args are trusted test literals). */
+static run_result run(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", MeterctlPath, args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(f);
+    assert_true(WIFEXITED(st));
+    /* in a sanitizer build, a finding must fail the test even when the exit code matches */
+    if (strstr(buf, "Sanitizer") != NULL || strstr(buf, "runtime error:") != NULL)
+        fail_msg("meterctl %s: sanitizer report:\n%s", args, buf);
+    return (run_result){WEXITSTATUS(st), buf};
+}
+
+static void expect(const char *args, int status, const char *fragment)
+{
+    run_result r = run(args);
+    if (r.status != status || (fragment && strstr(r.out, fragment) == NULL))
+        fail_msg("meterctl %s: exit %d (expected %d), output:\n%s\n(expected '%s')", args, r.status,
+                 status, r.out, fragment ? fragment : "");
+    free(r.out);
+}
+
+static void test_usage(void **state)
+{
+    (void)state;
+    expect("--help", 0, "validate");
+    expect("--version", 0, "meterctl 0.1.0");
+    expect("", 2, "usage: meterctl");
+    expect("frobnicate", 2, "unknown command 'frobnicate'");
+    expect("validate", 2, "no FILE given");
+    expect("validate --help", 0, "usage: meterctl validate");
+    expect("validate -o yaml " DATA "valid/full.yaml", 2, "unknown output format 'yaml'");
+    expect("validate -o", 2, "needs a value");
+    expect("validate --bogus x", 2, "unknown option '--bogus'");
+}
+
+static void test_ceilometer_files(void **state)
+{
+    (void)state;
+    const char *files[] = {
+        "polling.yaml",  "polling_all.yaml",           "polling-all_pollsters.yaml",
+        "pipeline.yaml", "pipeline-transformers.yaml", "example_pipeline-monasca.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, "validate " DATA "ceilometer/%s", files[i]);
+        run_result r = run(args);
+        assert_int_equal(r.status, 0);
+        /* the last line is "ok <sha256> FILE" */
+        const char *ok = strstr(r.out, "ok ");
+        assert_non_null(ok);
+        assert_int_equal(strspn(ok + 3, "0123456789abcdef"), 64);
+        assert_non_null(strstr(ok, files[i]));
+        free(r.out);
+    }
+}
+
+static void test_invalid_corpus(void **state)
+{
+    (void)state;
+    FILE *t = fopen(DATA "invalid/expected.txt", "r");
+    assert_non_null(t);
+    char line[1024];
+    int cases = 0;
+    while (fgets(line, sizeof line, t)) {
+        char file[256], frag[256];
+        int l, c;
+        if (line[0] == '#' || sscanf(line, "%255[^\t]\t%d:%d\t%255[^\n]", file, &l, &c, frag) != 4)
+            continue;
+        char args[1024], want[600];
+        snprintf(args, sizeof args, "validate " DATA "invalid/%s", file);
+        snprintf(want, sizeof want, "%s:%d:%d: error: ", file, l, c);
+        run_result r = run(args);
+        if (r.status != 1 || strstr(r.out, want) == NULL || strstr(r.out, frag) == NULL)
+            fail_msg("%s: exit %d, output:\n%s\nexpected '%s' and '%s'", file, r.status, r.out,
+                     want, frag);
+        free(r.out);
+        cases++;
+    }
+    fclose(t);
+    assert_true(cases >= 40);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    run_result r =
+        run("validate -o json " DATA "valid/full.yaml " DATA "invalid/67-many-errors.yaml");
+    assert_int_equal(r.status, 1);
+    json_error_t err;
+    json_t *doc = json_loads(r.out, 0, &err);
+    if (doc == NULL) fail_msg("not JSON (%s):\n%s", err.text, r.out);
+    assert_false(json_is_true(json_object_get(doc, "ok")));
+    json_t *files = json_object_get(doc, "files");
+    assert_int_equal(json_array_size(files), 2);
+    json_t *good = json_array_get(files, 0);
+    assert_true(json_is_true(json_object_get(good, "ok")));
+    assert_int_equal(strlen(json_string_value(json_object_get(good, "sha256"))), 64);
+    assert_int_equal(json_integer_value(json_object_get(good, "sources")), 3);
+    json_t *bad = json_array_get(files, 1);
+    assert_false(json_is_true(json_object_get(bad, "ok")));
+    assert_true(json_is_null(json_object_get(bad, "sha256")));
+    json_t *errors = json_object_get(bad, "errors");
+    assert_int_equal(json_array_size(errors), 5);
+    json_t *e0 = json_array_get(errors, 0);
+    assert_int_equal(json_integer_value(json_object_get(e0, "line")), 3);
+    assert_int_equal(json_integer_value(json_object_get(e0, "column")), 17);
+    assert_string_equal(json_string_value(json_object_get(e0, "severity")), "error");
+    assert_non_null(strstr(json_string_value(json_object_get(e0, "message")), "> 0"));
+    assert_int_equal(json_array_size(json_object_get(bad, "warnings")), 1);
+    json_decref(doc);
+    free(r.out);
+    /* all valid: exit 0 and ok true; --output=json spelling */
+    r = run("validate --output=json " DATA "valid/default-implicit.yaml " DATA
+            "valid/default-explicit.yaml");
+    assert_int_equal(r.status, 0);
+    doc = json_loads(r.out, 0, &err);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(doc, "ok")));
+    files = json_object_get(doc, "files");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(files, 0), "sha256")),
+                        json_string_value(json_object_get(json_array_get(files, 1), "sha256")));
+    json_decref(doc);
+    free(r.out);
+}
+
+static void test_mixed_stdin_strict(void **state)
+{
+    (void)state;
+    expect("validate " DATA "valid/full.yaml " DATA "invalid/01-empty.yaml", 1,
+           "invalid " DATA "invalid/01-empty.yaml (1 error)");
+    expect("validate - < " DATA "ceilometer/polling.yaml", 0, "ok ");
+    expect("validate - < " DATA "invalid/21-mixed-include-exclude.yaml", 1,
+           "<stdin>:7:11: error: ");
+    /* warnings pass, unless --strict */
+    expect("validate " DATA "ceilometer/pipeline.yaml", 0, "warning: ");
+    expect("validate --strict " DATA "ceilometer/pipeline.yaml", 1, "warning: ");
+    expect("validate /nonexistent.yaml", 1, "/nonexistent.yaml: error: cannot open");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_ceilometer_files),
+        cmocka_unit_test(test_invalid_corpus),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_mixed_stdin_strict),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
