@@ -42,6 +42,60 @@ int agent_add_discovery(agent *a, const discovery_plugin *d)
     return 0;
 }
 
+/* [metrics] options go to the metrics library; errors name the config line. */
+static int metrics_setup(agent *a, char *err, size_t errlen)
+{
+    metrics_config mc;
+    metrics_config_init(&mc);
+    snprintf(mc.host_name, sizeof mc.host_name, "%s", a->cfg.host);
+    for (int i = 0; i < a->cfg.n_extra; i++) {
+        const config_kv *kv = &a->cfg.extra[i];
+        if (strcmp(kv->section, "metrics") != 0) continue;
+        char msg[300];
+        if (metrics_config_set(&mc, kv->key, kv->value, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", a->cfg.path[0] ? a->cfg.path : "config", kv->line,
+                     msg);
+            return -1;
+        }
+    }
+    a->mx = metrics_registry_create(&mc, err, errlen);
+    return a->mx ? 0 : -1;
+}
+
+/* Handles for what the agent reports about itself (docs/METRICS.md). */
+static int metrics_handles(agent *a, char *err, size_t errlen)
+{
+    metrics_logger *poll = metrics_get_logger_ex(a->mx, "meterd.agent.poll", err, errlen);
+    metrics_logger *rl = metrics_get_logger_ex(a->mx, "meterd.agent.reload", err, errlen);
+    a->mx_publisher = metrics_get_logger_ex(a->mx, "meterd.agent.publisher", err, errlen);
+    if (!poll || !rl || !a->mx_publisher) return -1;
+    for (size_t i = 0; i < a->n_pollsters; i++) {
+        char base[128], name[160];
+        metrics_sanitize_name(a->pollsters[i]->name, base, sizeof base);
+        snprintf(name, sizeof name, "%s.duration", base);
+        a->m_poll_ms[i] = metrics_timer_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.polls", base);
+        a->m_polls[i] = metrics_counter_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.errors", base);
+        a->m_poll_errors[i] = metrics_counter_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.skipped", base);
+        a->m_poll_skipped[i] = metrics_counter_get(poll, name, err, errlen);
+        if (!a->m_poll_ms[i] || !a->m_polls[i] || !a->m_poll_errors[i] || !a->m_poll_skipped[i])
+            return -1;
+    }
+    a->m_reloads = metrics_counter_get(rl, "applied", err, errlen);
+    a->m_reload_refused = metrics_counter_get(rl, "refused", err, errlen);
+    a->m_reload_apply_ms = metrics_timer_get(rl, "apply_time", err, errlen);
+    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms ? 0 : -1;
+}
+
+static void on_metrics_timer(void *arg)
+{
+    agent *a = arg;
+    sinks_emit_metrics(a);
+    loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
+}
+
 agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
 {
     agent *a = calloc(1, sizeof *a);
@@ -63,6 +117,13 @@ agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     config_publisher_options(cfg, &a->pub_opt);
+    if (metrics_setup(a, err, errlen) != 0) {
+        log_close(&a->log);
+        pthread_mutex_destroy(&a->mu);
+        pthread_mutex_destroy(&a->stats_mu);
+        free(a);
+        return NULL;
+    }
     snprintf(a->pipeline_path, sizeof a->pipeline_path, "%s", cfg->cfg_file);
     for (int i = 0; builtin_pollsters[i]; i++)
         agent_add_pollster(a, builtin_pollsters[i]);
@@ -118,6 +179,10 @@ int agent_start(agent *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (metrics_handles(a, err, errlen) != 0) return -1;
+    loop_timer_init(&a->metrics_timer, on_metrics_timer, a);
+    if (metrics_registry_backend(a->mx) != METRICS_BACKEND_NOOP)
+        loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
     if (a->handle_signals) {
         sigset_t set;
         sigemptyset(&set);
@@ -198,7 +263,10 @@ void agent_free(agent *a)
     http_api_stop(a);
     if (a->loop) scheduler_shutdown(a); /* joins the workers: polls finish and publish */
     workers_free(a->workers);
-    sinks_shutdown(a); /* publishers drain, then close */
+    if (a->mx && a->sinks) sinks_emit_metrics(a); /* last deltas before they close */
+    sinks_shutdown(a);                            /* publishers drain, then close */
+    if (a->loop) loop_timer_cancel(a->loop, &a->metrics_timer);
+    metrics_registry_destroy(a->mx); /* flushes the statsd buffer */
     if (a->loop) reload_shutdown(a);
     if (a->signal_fd >= 0) close(a->signal_fd);
     loop_free(a->loop);

@@ -24,6 +24,7 @@
 #include "agent/pollster.h"
 #include "agent/publisher.h"
 #include "agent/workers.h"
+#include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 
 #include <pthread.h>
@@ -44,6 +45,7 @@ typedef struct task {
     loop_timer timer;
     src_rt *src;
     const pollster_plugin *pp;
+    size_t pp_index;  /* into agent.pollsters, for per-pollster self-metrics */
     const bool *want; /* into src->want, for pp */
     poll_target target;
     void *state;
@@ -122,6 +124,13 @@ struct agent {
     void *owns_ctx;
     uint64_t epoch;
 
+    /* self-metrics (docs/METRICS.md): handles registered once at start */
+    metrics_registry *mx;
+    metrics_metric *m_poll_ms[64], *m_polls[64], *m_poll_errors[64], *m_poll_skipped[64];
+    metrics_metric *m_reloads, *m_reload_refused, *m_reload_apply_ms;
+    metrics_logger *mx_publisher;
+    loop_timer metrics_timer;
+
     /* HTTP API (http_api.c) */
     void *http;
     int api_port;
@@ -162,6 +171,8 @@ void sinks_render(agent *a, strbuf *out);
 void sinks_status_json(agent *a, strbuf *out);
 void sinks_reopen(agent *a);
 void sinks_shutdown(agent *a); /* flush and close everything */
+/* Sends per-publisher deltas (published, dropped, failures) as counters. */
+void sinks_emit_metrics(agent *a);
 
 /* reload.c */
 int reload_init(agent *a, char *err, size_t errlen);

@@ -131,6 +131,12 @@ static void h_metrics(nng_aio *aio)
     sinks_render(a, &body);
     agent_metrics_text(a, &body);
     scheduler_metrics_text(a, &body);
+    if (metrics_registry_backend(a->mx) == METRICS_BACKEND_PROMETHEUS) {
+        size_t len = 0;
+        char *text = metrics_render_prometheus_text(a->mx, &len);
+        if (text) strbuf_append(&body, text, len);
+        free(text);
+    }
     reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
     strbuf_free(&body);
 }

@@ -137,7 +137,7 @@ static const pollster_plugin host_pressure = {
 };
 
 static const char *const load_meters[] = {
-    "host.load.1min",     "host.load.5min",   "host.load.15min",
+    "host.load.1min",      "host.load.5min",      "host.load.15min",
     "host.procs.runnable", "host.procs.entities", NULL,
 };
 

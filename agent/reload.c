@@ -33,6 +33,7 @@ static void refuse(agent *a, const char *msg)
     a->pipeline_error_ms = loop_wall_ms();
     a->reload_failures++;
     pthread_mutex_unlock(&a->mu);
+    metrics_counter(a->m_reload_refused, 1);
     log_error(&a->log, "reload", "pipeline refused, the previous one keeps running: %s", msg);
 }
 
@@ -108,6 +109,8 @@ int reload_apply(agent *a, pipeline *p)
     a->last_apply_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     pthread_mutex_unlock(&a->mu);
     pipeline_free(prev);
+    metrics_counter(a->m_reloads, 1);
+    metrics_timer(a->m_reload_apply_ms, (double)a->last_apply_us / 1000.0);
     log_info(&a->log, "reload",
              "revision %llu (sha256 %.12s) applied in %lld us: %zu sources unchanged, %zu "
              "added, %zu changed, %zu removed%s",

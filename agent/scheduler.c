@@ -132,12 +132,14 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
 static void task_fire(void *arg);
 static void src_drained(void *arg);
 
-static int add_task(src_rt *s, const pollster_plugin *pp, const bool *want, const poll_target *t)
+static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_target *t)
 {
+    const pollster_plugin *pp = s->a->pollsters[pp_index];
     task *k = calloc(1, sizeof *k);
     if (!k) return -1;
     k->src = s;
     k->pp = pp;
+    k->pp_index = pp_index;
     k->want = want;
     k->target.id = strdup(t->id);
     k->target.resource = strdup(t->resource);
@@ -225,7 +227,7 @@ src_rt *src_new(agent *a, const pipeline_source *def)
         target_list targets = {0};
         int rc = source_targets(s, def, pp, &targets);
         for (size_t t = 0; rc == 0 && t < targets.n; t++)
-            rc = add_task(s, pp, want, &targets.v[t]);
+            rc = add_task(s, i, want, &targets.v[t]);
         target_list_free(&targets);
         if (rc != 0) goto fail;
     }
@@ -280,11 +282,11 @@ static void task_run(void *arg)
     sample_batch_unref(b);
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
+    int64_t dur_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     pthread_mutex_lock(&a->stats_mu);
     k->stats.polls++;
     k->stats.last_poll_ms = env.now_ms;
-    k->stats.last_duration_us =
-        (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    k->stats.last_duration_us = dur_us;
     k->stats.last_samples = n;
     if (rc != 0) {
         k->stats.errors++;
@@ -293,6 +295,9 @@ static void task_run(void *arg)
         k->stats.last_error[0] = 0;
     }
     pthread_mutex_unlock(&a->stats_mu);
+    metrics_timer(a->m_poll_ms[k->pp_index], (double)dur_us / 1000.0);
+    metrics_counter(a->m_polls[k->pp_index], 1);
+    if (rc != 0) metrics_counter(a->m_poll_errors[k->pp_index], 1);
     if (rc != 0)
         log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->name, k->target.id, err);
 
@@ -321,8 +326,10 @@ static void task_fire(void *arg)
     if (!k->target.local && a->owns && !a->owns(a->owns_ctx, &k->target)) return;
     if (atomic_load(&k->busy) || missed) {
         pthread_mutex_lock(&a->stats_mu);
-        k->stats.skipped += missed + (atomic_load(&k->busy) ? 1 : 0);
+        uint64_t n = missed + (atomic_load(&k->busy) ? 1 : 0);
+        k->stats.skipped += n;
         pthread_mutex_unlock(&a->stats_mu);
+        metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
         if (atomic_load(&k->busy)) {
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
                       s->name, k->pp->name, k->target.id);

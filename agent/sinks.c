@@ -22,6 +22,9 @@ typedef struct pub_entry {
     atomic_int refs; /* sinks (in any live snapshot) that use it */
     publisher *p;
     char *url;
+    /* self-metrics: what was already reported (loop thread only) */
+    uint64_t reported_samples, reported_dropped, reported_failures;
+    metrics_metric *m_published, *m_dropped, *m_failures;
 } pub_entry;
 
 typedef struct sink_rt {
@@ -347,4 +350,44 @@ void sinks_shutdown(agent *a)
     pthread_cond_destroy(&st->cv);
     free(st);
     a->sinks = NULL;
+}
+
+static void emit_one(agent *a, pub_entry *e)
+{
+    if (!e->m_published) {
+        char scheme[32], name[96];
+        const char *sep = strstr(e->url, "://");
+        size_t n = sep ? (size_t)(sep - e->url) : strlen(e->url);
+        snprintf(scheme, sizeof scheme, "%.*s", (int)(n < 31 ? n : 31), e->url);
+        metrics_sanitize_name(scheme, name, sizeof name);
+        char m[128], err[200];
+        snprintf(m, sizeof m, "%s.samples_published", name);
+        e->m_published = metrics_counter_get(a->mx_publisher, m, err, sizeof err);
+        snprintf(m, sizeof m, "%s.samples_dropped", name);
+        e->m_dropped = metrics_counter_get(a->mx_publisher, m, err, sizeof err);
+        snprintf(m, sizeof m, "%s.failures", name);
+        e->m_failures = metrics_counter_get(a->mx_publisher, m, err, sizeof err);
+    }
+    publisher_stats ps;
+    publisher_get_stats(e->p, &ps);
+    metrics_counter(e->m_published, (int64_t)(ps.samples - e->reported_samples));
+    metrics_counter(e->m_dropped, (int64_t)(ps.dropped_samples - e->reported_dropped));
+    metrics_counter(e->m_failures, (int64_t)(ps.failures - e->reported_failures));
+    e->reported_samples = ps.samples;
+    e->reported_dropped = ps.dropped_samples;
+    e->reported_failures = ps.failures;
+}
+
+void sinks_emit_metrics(agent *a)
+{
+    sinkset *s = set_acquire(a->sinks);
+    for (size_t i = 0; s && i < s->n; i++)
+        for (size_t k = 0; k < s->v[i].n_pubs; k++) {
+            pub_entry *e = s->v[i].pubs[k];
+            bool earlier = find_in_new(s, i, e->url) != NULL;
+            for (size_t j = 0; j < k; j++)
+                earlier |= s->v[i].pubs[j] == e;
+            if (!earlier) emit_one(a, e);
+        }
+    set_release(a->sinks, s);
 }

@@ -50,8 +50,8 @@ static int bench_poll(void *state, const poll_target *t, const poll_env *env, sa
     (void)err;
     (void)errlen;
     for (int i = 0; i < 10; i++)
-        sample_batch_add(out, "bench.value", SAMPLE_GAUGE, "1", (double)i, t->resource,
-                         env->now_ms, NULL, 0);
+        sample_batch_add(out, "bench.value", SAMPLE_GAUGE, "1", (double)i, t->resource, env->now_ms,
+                         NULL, 0);
     return 0;
 }
 
@@ -68,7 +68,8 @@ static char *targets_pipeline(int n, int interval, const char *pub_url)
                                   "sources:\n  - name: bench\n    interval: %d\n"
                                   "    meters: [bench.value]\n    resources:\n",
                                   interval);
-    for (int i = 0; i < n; i++) len += (size_t)snprintf(y + len, cap - len, "      - t%05d\n", i);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(y + len, cap - len, "      - t%05d\n", i);
     snprintf(y + len, cap - len, "sinks:\n  - name: default\n    publishers: ['%s']\n", pub_url);
     return y;
 }
