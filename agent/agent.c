@@ -1,0 +1,279 @@
+/*
+ * agent.c: the agent's life cycle: create, start, run, stop, free.
+ *
+ * Start order: logger, loop, workers, sinks, pipeline (which opens
+ * publishers and starts sources), HTTP API. Stop order is the reverse, and
+ * it is what makes SIGTERM lose nothing already polled: sources stop being
+ * scheduled, in-flight polls finish and publish, then every publisher drains
+ * its queue (bounded by flush_timeout) before it closes.
+ *
+ * Signals are taken synchronously through a signalfd on the loop, so no
+ * handler runs in signal context and no global flag is needed.
+ */
+#include "agent/core.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#ifndef METERD_VERSION
+#define METERD_VERSION "0.0.0"
+#endif
+
+const char *agent_version(void)
+{
+    return METERD_VERSION;
+}
+
+int agent_add_pollster(agent *a, const pollster_plugin *p)
+{
+    if (a->n_pollsters >= sizeof a->pollsters / sizeof a->pollsters[0]) return -1;
+    a->pollsters[a->n_pollsters++] = p;
+    return 0;
+}
+
+int agent_add_discovery(agent *a, const discovery_plugin *d)
+{
+    if (a->n_discoveries >= sizeof a->discoveries / sizeof a->discoveries[0]) return -1;
+    a->discoveries[a->n_discoveries++] = d;
+    return 0;
+}
+
+/* [metrics] options go to the metrics library; errors name the config line. */
+static int metrics_setup(agent *a, char *err, size_t errlen)
+{
+    metrics_config mc;
+    metrics_config_init(&mc);
+    snprintf(mc.host_name, sizeof mc.host_name, "%s", a->cfg.host);
+    for (int i = 0; i < a->cfg.n_extra; i++) {
+        const config_kv *kv = &a->cfg.extra[i];
+        if (strcmp(kv->section, "metrics") != 0) continue;
+        char msg[300];
+        if (metrics_config_set(&mc, kv->key, kv->value, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", a->cfg.path[0] ? a->cfg.path : "config", kv->line,
+                     msg);
+            return -1;
+        }
+    }
+    a->mx = metrics_registry_create(&mc, err, errlen);
+    return a->mx ? 0 : -1;
+}
+
+/* Handles for what the agent reports about itself (docs/METRICS.md). */
+static int metrics_handles(agent *a, char *err, size_t errlen)
+{
+    metrics_logger *poll = metrics_get_logger_ex(a->mx, "meterd.agent.poll", err, errlen);
+    metrics_logger *rl = metrics_get_logger_ex(a->mx, "meterd.agent.reload", err, errlen);
+    a->mx_publisher = metrics_get_logger_ex(a->mx, "meterd.agent.publisher", err, errlen);
+    if (!poll || !rl || !a->mx_publisher) return -1;
+    for (size_t i = 0; i < a->n_pollsters; i++) {
+        char base[128], name[160];
+        metrics_sanitize_name(a->pollsters[i]->name, base, sizeof base);
+        snprintf(name, sizeof name, "%s.duration", base);
+        a->m_poll_ms[i] = metrics_timer_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.polls", base);
+        a->m_polls[i] = metrics_counter_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.errors", base);
+        a->m_poll_errors[i] = metrics_counter_get(poll, name, err, errlen);
+        snprintf(name, sizeof name, "%s.skipped", base);
+        a->m_poll_skipped[i] = metrics_counter_get(poll, name, err, errlen);
+        if (!a->m_poll_ms[i] || !a->m_polls[i] || !a->m_poll_errors[i] || !a->m_poll_skipped[i])
+            return -1;
+    }
+    a->m_reloads = metrics_counter_get(rl, "applied", err, errlen);
+    a->m_reload_refused = metrics_counter_get(rl, "refused", err, errlen);
+    a->m_reload_apply_ms = metrics_timer_get(rl, "apply_time", err, errlen);
+    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms ? 0 : -1;
+}
+
+static void on_metrics_timer(void *arg)
+{
+    agent *a = arg;
+    sinks_emit_metrics(a);
+    loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
+}
+
+agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
+{
+    agent *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->cfg = *cfg;
+    a->signal_fd = -1;
+    a->inotify_fd = -1;
+    a->api_port = -1;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->stats_mu, NULL);
+    if (log_open(&a->log, cfg->log_file, (log_level)log_level_parse(cfg->log_level), err, errlen) !=
+        0) {
+        pthread_mutex_destroy(&a->mu);
+        pthread_mutex_destroy(&a->stats_mu);
+        free(a);
+        return NULL;
+    }
+    config_publisher_options(cfg, &a->pub_opt);
+    if (metrics_setup(a, err, errlen) != 0) {
+        log_close(&a->log);
+        pthread_mutex_destroy(&a->mu);
+        pthread_mutex_destroy(&a->stats_mu);
+        free(a);
+        return NULL;
+    }
+    snprintf(a->pipeline_path, sizeof a->pipeline_path, "%s", cfg->cfg_file);
+    for (int i = 0; builtin_pollsters[i]; i++)
+        agent_add_pollster(a, builtin_pollsters[i]);
+    for (int i = 0; builtin_discoveries[i]; i++)
+        agent_add_discovery(a, builtin_discoveries[i]);
+    a->loop = loop_new();
+    a->workers = workers_new((size_t)cfg->workers);
+    if (!a->loop || !a->workers || sinks_init(a) != 0) {
+        snprintf(err, errlen, "cannot create the event loop or workers (out of resources)");
+        agent_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static int build_known_meters(agent *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_pollsters; i++)
+        n += pollster_meter_count(a->pollsters[i]);
+    free(a->known_meters);
+    a->known_meters = calloc(n ? n : 1, sizeof *a->known_meters);
+    if (!a->known_meters) return -1;
+    a->n_known_meters = 0;
+    for (size_t i = 0; i < a->n_pollsters; i++)
+        for (size_t m = 0; a->pollsters[i]->meters[m]; m++)
+            a->known_meters[a->n_known_meters++] = a->pollsters[i]->meters[m];
+    return 0;
+}
+
+static void on_signal(void *arg, int fd, uint32_t events)
+{
+    (void)events;
+    agent *a = arg;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            log_info(&a->log, "agent", "SIGHUP: reopening logs and files, reloading pipeline");
+            log_reopen(&a->log);
+            sinks_reopen(a);
+            memset(a->file_sha, 0, sizeof a->file_sha); /* reload even if the bytes match */
+            reload_now(a, "SIGHUP");
+        } else {
+            log_info(&a->log, "agent", "signal %u: shutting down", si.ssi_signo);
+            loop_stop(a->loop);
+        }
+    }
+}
+
+int agent_start(agent *a, char *err, size_t errlen)
+{
+    if (build_known_meters(a) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (metrics_handles(a, err, errlen) != 0) return -1;
+    loop_timer_init(&a->metrics_timer, on_metrics_timer, a);
+    if (metrics_registry_backend(a->mx) != METRICS_BACKEND_NOOP)
+        loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
+    if (a->handle_signals) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        a->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (a->signal_fd < 0 || loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a) != 0) {
+            snprintf(err, errlen, "cannot watch signals");
+            return -1;
+        }
+    }
+    if (reload_init(a, err, errlen) != 0) return -1;
+    if (http_api_start(a, err, errlen) != 0) return -1;
+    log_info(&a->log, "agent", "meterd %s started on %s, namespaces %s, pipeline %s",
+             agent_version(), a->cfg.host, a->cfg.namespaces,
+             a->pipeline_path[0] ? a->pipeline_path : "<embedded default>");
+    return 0;
+}
+
+agent *agent_new(const agent_options *opt, char *err, size_t errlen)
+{
+    agent_config cfg;
+    config_defaults(&cfg);
+    if (opt->config_path && config_load(&cfg, opt->config_path, err, errlen) != 0) return NULL;
+    if (opt->namespaces) snprintf(cfg.namespaces, sizeof cfg.namespaces, "%s", opt->namespaces);
+    if (opt->pipeline) snprintf(cfg.cfg_file, sizeof cfg.cfg_file, "%s", opt->pipeline);
+    if (opt->handle_signals) {
+        /* before any thread exists, so every thread inherits the mask */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigaddset(&set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
+    agent *a = agent_new_bare(&cfg, err, errlen);
+    if (!a) return NULL;
+    a->handle_signals = opt->handle_signals;
+    if (agent_start(a, err, errlen) != 0) {
+        agent_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int agent_run(agent *a)
+{
+    return loop_run(a->loop);
+}
+
+void agent_stop(agent *a)
+{
+    loop_stop(a->loop);
+}
+
+static void do_reload(void *arg)
+{
+    agent *a = arg;
+    memset(a->file_sha, 0, sizeof a->file_sha);
+    reload_now(a, "requested");
+}
+
+void agent_request_reload(agent *a)
+{
+    loop_post(a->loop, do_reload, a);
+}
+
+int agent_api_port(const agent *a)
+{
+    return a->api_port;
+}
+
+void agent_free(agent *a)
+{
+    if (!a) return;
+    http_api_stop(a);
+    if (a->loop) scheduler_shutdown(a); /* joins the workers: polls finish and publish */
+    workers_free(a->workers);
+    if (a->mx && a->sinks) sinks_emit_metrics(a); /* last deltas before they close */
+    sinks_shutdown(a);                            /* publishers drain, then close */
+    if (a->loop) loop_timer_cancel(a->loop, &a->metrics_timer);
+    metrics_registry_destroy(a->mx); /* flushes the statsd buffer */
+    if (a->loop) reload_shutdown(a);
+    if (a->signal_fd >= 0) close(a->signal_fd);
+    loop_free(a->loop);
+    free(a->known_meters);
+    log_info(&a->log, "agent", "stopped");
+    log_close(&a->log);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->stats_mu);
+    free(a);
+}

@@ -1,0 +1,298 @@
+/*
+ * config.c: the option table and the ini reader.
+ *
+ * libinih does the parsing; a counting line reader gives the handler the line
+ * it is on, so every error names file:line. Unknown options and sections are
+ * errors (a typo silently ignored is an outage waiting for a page), except in
+ * sections that belong to other modules, which are stored verbatim.
+ */
+#include "agent/config.h"
+#include "agent/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { OPT_STR, OPT_INT, OPT_BOOL } opt_type;
+
+typedef struct option_desc {
+    const char *section, *name;
+    opt_type type;
+    size_t offset, size;
+    const char *def;
+    long min, max;
+    const char *doc;
+} option_desc;
+
+#define STR(sec, n, field, d, doc)                                                                 \
+    {                                                                                              \
+        sec, n, OPT_STR, offsetof(agent_config, field), sizeof(((agent_config *)0)->field), d, 0,  \
+            0, doc                                                                                 \
+    }
+#define INT(sec, n, field, d, lo, hi, doc)                                                         \
+    {                                                                                              \
+        sec, n, OPT_INT, offsetof(agent_config, field), sizeof(int), d, lo, hi, doc                \
+    }
+#define BOOL(sec, n, field, d, doc)                                                                \
+    {                                                                                              \
+        sec, n, OPT_BOOL, offsetof(agent_config, field), sizeof(bool), d, 0, 1, doc                \
+    }
+
+static const option_desc options[] = {
+    STR("DEFAULT", "host", host, "",
+        "Name of this host in samples and member ids (default: gethostname())"),
+    STR("DEFAULT", "namespaces", namespaces, "central,compute",
+        "Pollster namespaces to run: central, compute, ipmi (--namespaces overrides)"),
+    STR("DEFAULT", "log_level", log_level, "info", "debug, info, warning or error"),
+    STR("DEFAULT", "log_file", log_file, "", "Log file (empty: stderr); reopened on SIGHUP"),
+    BOOL("DEFAULT", "reload_pipeline_config", reload_pipeline_config, "true",
+         "Reload the pipeline file when it changes (inotify, plus a periodic check)"),
+    INT("DEFAULT", "pipeline_polling_interval", pipeline_polling_interval, "20", 1, 86400,
+        "Seconds between checks of the pipeline file when inotify misses a change"),
+    STR("DEFAULT", "proc_root", proc_root, "/proc", "Where procfs is mounted (for containers)"),
+    STR("polling", "cfg_file", cfg_file, "",
+        "Pipeline file (Ceilometer polling.yaml + sinks); empty: the embedded default"),
+    INT("polling", "workers", workers, "4", 1, 256, "Poll worker threads"),
+    INT("polling", "drain_timeout", drain_timeout, "10", 0, 3600,
+        "Seconds a changed or removed source may take to finish in-flight polls"),
+    BOOL("api", "enabled", api_enabled, "true", "Serve the HTTP API"),
+    STR("api", "host", api_host, "127.0.0.1",
+        "Address the HTTP API listens on (loopback unless told otherwise)"),
+    INT("api", "port", api_port, "9467", 0, 65535, "HTTP API port (0: any free port)"),
+    INT("publisher", "queue_size", queue_size, "1024", 1, 1000000,
+        "Batches queued per publisher before the oldest is dropped"),
+    INT("publisher", "retry_initial_ms", retry_initial_ms, "100", 1, 600000,
+        "First retry delay of a failing publisher (doubles up to retry_max_ms)"),
+    INT("publisher", "retry_max_ms", retry_max_ms, "30000", 1, 3600000, "Longest retry delay"),
+    INT("publisher", "flush_timeout", flush_timeout, "5", 0, 600,
+        "Seconds a publisher may take to flush at shutdown or when removed"),
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* Sections whose options other modules interpret. */
+static const char *const foreign_sections[] = {"metrics", "coordination", "compute", "ipmi", NULL};
+
+static int set_option(agent_config *c, const option_desc *o, const char *value, char *msg,
+                      size_t msglen)
+{
+    char *field = (char *)c + o->offset;
+    switch (o->type) {
+    case OPT_STR:
+        if (strlen(value) >= o->size) {
+            snprintf(msg, msglen, "value of %s is too long (at most %zu bytes)", o->name,
+                     o->size - 1);
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end) {
+            snprintf(msg, msglen, "%s expects an integer, got \"%s\"", o->name, value);
+            return -1;
+        }
+        if (v < o->min || v > o->max) {
+            snprintf(msg, msglen, "%s must be between %ld and %ld, got %ld", o->name, o->min,
+                     o->max, v);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcmp(value, "1") ||
+            !strcasecmp(value, "on"))
+            *(bool *)field = true;
+        else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcmp(value, "0") ||
+                 !strcasecmp(value, "off"))
+            *(bool *)field = false;
+        else {
+            snprintf(msg, msglen, "%s expects true or false, got \"%s\"", o->name, value);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+void config_defaults(agent_config *c)
+{
+    memset(c, 0, sizeof *c);
+    char msg[256];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        set_option(c, &options[i], options[i].def, msg, sizeof msg);
+    if (gethostname(c->host, sizeof c->host) != 0) snprintf(c->host, sizeof c->host, "localhost");
+    c->host[sizeof c->host - 1] = 0;
+}
+
+typedef struct parse_state {
+    agent_config *c;
+    const char *name;
+    const char *text; /* string source, or NULL for file */
+    FILE *f;
+    int line;
+    char *err;
+    size_t errlen, errused;
+    int nerrors;
+} parse_state;
+
+__attribute__((format(printf, 2, 3))) static void add_error(parse_state *ps, const char *fmt, ...)
+{
+    ps->nerrors++;
+    if (ps->errused + 1 >= ps->errlen) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int n = snprintf(ps->err + ps->errused, ps->errlen - ps->errused, "%s%s:%d: %s",
+                     ps->errused ? "\n" : "", ps->name, ps->line, msg);
+    if (n > 0) ps->errused += (size_t)n;
+    if (ps->errused >= ps->errlen) ps->errused = ps->errlen - 1;
+}
+
+static char *line_reader(char *str, int num, void *stream)
+{
+    parse_state *ps = stream;
+    char *r;
+    if (ps->f) {
+        r = fgets(str, num, ps->f);
+    } else {
+        if (!*ps->text) return NULL;
+        const char *nl = strchr(ps->text, '\n');
+        size_t len = nl ? (size_t)(nl - ps->text + 1) : strlen(ps->text);
+        if (len >= (size_t)num) len = (size_t)num - 1;
+        memcpy(str, ps->text, len);
+        str[len] = 0;
+        ps->text += len;
+        r = str;
+    }
+    if (r) ps->line++;
+    return r;
+}
+
+static bool is_foreign(const char *section)
+{
+    for (int i = 0; foreign_sections[i]; i++)
+        if (!strcmp(section, foreign_sections[i])) return true;
+    return false;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_state *ps = user;
+    const char *sec = *section ? section : "DEFAULT";
+    if (is_foreign(sec)) {
+        agent_config *c = ps->c;
+        if (c->n_extra >= CONFIG_MAX_EXTRA) {
+            add_error(ps, "too many options in [%s] (at most %d)", sec, CONFIG_MAX_EXTRA);
+            return 1;
+        }
+        config_kv *kv = &c->extra[c->n_extra];
+        if (strlen(name) >= sizeof kv->key || strlen(value) >= sizeof kv->value) {
+            add_error(ps, "option %s in [%s] is too long", name, sec);
+            return 1;
+        }
+        snprintf(kv->section, sizeof kv->section, "%s", sec);
+        snprintf(kv->key, sizeof kv->key, "%s", name);
+        snprintf(kv->value, sizeof kv->value, "%s", value);
+        kv->line = ps->line;
+        c->n_extra++;
+        return 1;
+    }
+    bool section_known = false;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (strcmp(options[i].section, sec) != 0) continue;
+        section_known = true;
+        if (strcmp(options[i].name, name) != 0) continue;
+        char msg[400];
+        if (set_option(ps->c, &options[i], value, msg, sizeof msg) != 0) add_error(ps, "%s", msg);
+        return 1;
+    }
+    if (section_known)
+        add_error(ps, "unknown option \"%s\" in [%s] (see meterd --help-config)", name, sec);
+    else
+        add_error(ps, "unknown section [%s] (option \"%s\")", sec, name);
+    return 1; /* keep going: report every problem in one pass */
+}
+
+static int finish(parse_state *ps, int rc)
+{
+    if (rc > 0) { /* the handler never fails, so this is a syntax error */
+        ps->line = rc;
+        add_error(ps, "syntax error: expected [section] or name = value");
+    } else if (rc < 0 && ps->nerrors == 0) {
+        ps->line = 0;
+        add_error(ps, "cannot read the file (out of memory?)");
+    }
+    if (ps->nerrors == 0 && log_level_parse(ps->c->log_level) < 0) {
+        ps->line = 0;
+        add_error(ps, "log_level must be debug, info, warning or error, got \"%s\"",
+                  ps->c->log_level);
+    }
+    return ps->nerrors ? -1 : 0;
+}
+
+int config_load_string(agent_config *c, const char *text, const char *name, char *err,
+                       size_t errlen)
+{
+    parse_state ps = {.c = c, .name = name, .text = text, .err = err, .errlen = errlen};
+    if (errlen) err[0] = 0;
+    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
+    return finish(&ps, rc);
+}
+
+int config_load(agent_config *c, const char *path, char *err, size_t errlen)
+{
+    if (errlen) err[0] = 0;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(c->path, sizeof c->path, "%s", path);
+    parse_state ps = {.c = c, .name = path, .f = f, .err = err, .errlen = errlen};
+    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
+    fclose(f);
+    return finish(&ps, rc);
+}
+
+void config_print_help(FILE *out)
+{
+    const char *section = NULL;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option_desc *o = &options[i];
+        if (!section || strcmp(section, o->section) != 0) {
+            fprintf(out, "%s[%s]\n", section ? "\n" : "", o->section);
+            section = o->section;
+        }
+        fprintf(out, "# %s\n", o->doc);
+        if (o->type == OPT_INT) fprintf(out, "# range: %ld..%ld\n", o->min, o->max);
+        fprintf(out, "%s = %s\n", o->name, o->def);
+    }
+    fprintf(out, "\n# Sections read by other modules: [metrics] [coordination] [compute] [ipmi]"
+                 " (see docs/CONFIG.md)\n");
+}
+
+const char *config_extra(const agent_config *c, const char *section, const char *key)
+{
+    for (int i = c->n_extra - 1; i >= 0; i--)
+        if (!strcmp(c->extra[i].section, section) && !strcmp(c->extra[i].key, key))
+            return c->extra[i].value;
+    return NULL;
+}
+
+void config_publisher_options(const agent_config *c, publisher_options *out)
+{
+    out->queue_batches = (size_t)c->queue_size;
+    out->retry_initial_ms = c->retry_initial_ms;
+    out->retry_max_ms = c->retry_max_ms;
+    out->flush_timeout_ms = c->flush_timeout * 1000;
+}

@@ -1,0 +1,77 @@
+/*
+ * config.h (internal to agent/): meterd.conf, an ini file like
+ * ceilometer.conf. Every option is declared once in a table (config.c) with
+ * its type, default, bounds and one line of documentation; `meterd
+ * --help-config` prints that table, so the docs cannot drift from the code.
+ */
+#ifndef METERD_AGENT_CONFIG_H
+#define METERD_AGENT_CONFIG_H
+
+#include "agent/publisher.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_EXTRA 64
+
+/* Options of sections owned by other modules ([metrics], [coordination]...),
+ * kept verbatim for them to interpret. */
+typedef struct config_kv {
+    char section[32];
+    char key[64];
+    char value[512];
+    int line;
+} config_kv;
+
+typedef struct agent_config {
+    char path[PATH_MAX]; /* the file it came from ("" when built-in defaults) */
+    /* [DEFAULT] */
+    char host[256];
+    char namespaces[256];
+    char log_level[16];
+    char log_file[PATH_MAX];
+    bool reload_pipeline_config;
+    int pipeline_polling_interval; /* s */
+    char proc_root[PATH_MAX];
+    /* [polling] */
+    char cfg_file[PATH_MAX];
+    int workers;
+    int drain_timeout; /* s */
+    /* [api] */
+    bool api_enabled;
+    char api_host[256];
+    int api_port;
+    /* [publisher] */
+    int queue_size;
+    int retry_initial_ms;
+    int retry_max_ms;
+    int flush_timeout; /* s */
+    /* other modules' sections */
+    config_kv extra[CONFIG_MAX_EXTRA];
+    int n_extra;
+} agent_config;
+
+/* Fills every option with its default (host from gethostname). */
+void config_defaults(agent_config *c);
+
+/*
+ * Loads path over the defaults. On error returns -1 and writes every problem,
+ * one "file:line: message" per line, into err.
+ */
+int config_load(agent_config *c, const char *path, char *err, size_t errlen);
+
+/* Same, from a string (tests); name labels errors. */
+int config_load_string(agent_config *c, const char *text, const char *name, char *err,
+                       size_t errlen);
+
+/* Prints every option: section, name, default, documentation. */
+void config_print_help(FILE *out);
+
+/* The value of an extra option, or NULL. */
+const char *config_extra(const agent_config *c, const char *section, const char *key);
+
+/* publisher_options from the [publisher] section. */
+void config_publisher_options(const agent_config *c, publisher_options *out);
+
+#endif

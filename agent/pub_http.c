@@ -1,0 +1,224 @@
+/*
+ * pub_http.c: the http:// and https:// publishers — JSON batches POSTed with
+ * libcurl.
+ *
+ * Body: a JSON array of the batch's samples (the objects of the file
+ * publisher), Content-Type application/json. One CURL easy handle per
+ * publisher, reused, so the connection is kept alive between batches; it runs
+ * inside a one-handle multi stack only so that close() can interrupt a
+ * transfer stuck on a silent receiver at once (curl_multi_wakeup) instead of
+ * waiting for the total timeout.
+ *
+ * Options (removed from the URL; any other query parameters go to the
+ * receiver unchanged): `timeout` total seconds per POST (default 10),
+ * `connect_timeout` seconds (default 2). https verifies the peer certificate
+ * and host name (libcurl's defaults, never turned off here). Redirects are not
+ * followed: a POST body would not survive most of them.
+ *
+ * Outcome: 2xx → PUBLISH_OK; transport errors, 408, 429 and 5xx →
+ * PUBLISH_RETRY (the wrapper backs off and retries); other statuses →
+ * PUBLISH_FAIL (the receiver refuses this batch; retrying cannot help).
+ *
+ * curl_global_init is process-wide and not thread-safe: publisher_global_init()
+ * does it once from main() / the tests.
+ */
+#include "agent/pub_common.h"
+#include "agent/publisher.h"
+
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct http_pub {
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    strbuf body;
+    pub_ts_cache tc;
+    atomic_bool cancelled;
+    char curl_err[CURL_ERROR_SIZE];
+} http_pub;
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    (void)ptr;
+    (void)ud;
+    return size * nmemb;
+}
+
+/* The URL without our own options: "a=1&timeout=5&b=2" → "a=1&b=2". */
+static char *receiver_url(const publisher_url *u, const char *const *ours)
+{
+    strbuf s;
+    strbuf_init(&s);
+    const char *q = strchr(u->url, '?');
+    strbuf_append(&s, u->url, q ? (size_t)(q - u->url) : strlen(u->url));
+    bool first = true;
+    const char *p = u->query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        if (!end) end = p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        size_t klen = (size_t)((eq ? eq : end) - p);
+        bool mine = false;
+        for (size_t i = 0; ours[i]; i++)
+            mine |= strlen(ours[i]) == klen && memcmp(ours[i], p, klen) == 0;
+        if (!mine && end > p) {
+            strbuf_putc(&s, first ? '?' : '&');
+            strbuf_append(&s, p, (size_t)(end - p));
+            first = false;
+        }
+        p = *end ? end + 1 : end;
+    }
+    if (s.failed) {
+        strbuf_free(&s);
+        return NULL;
+    }
+    return s.buf;
+}
+
+static void http_close(void *self)
+{
+    http_pub *h = self;
+    if (h->multi) curl_multi_cleanup(h->multi);
+    if (h->easy) curl_easy_cleanup(h->easy);
+    curl_slist_free_all(h->headers);
+    free(h->url);
+    strbuf_free(&h->body);
+    free(h);
+}
+
+static int http_open(const publisher_url *u, void **self, char *err, size_t errlen)
+{
+    static const char *const ours[] = {"timeout", "connect_timeout", NULL};
+    long timeout = 10, connect_timeout = 2;
+    if (pub_query_int(u->query, "timeout", 1, 3600, &timeout, err, errlen) != 0 ||
+        pub_query_int(u->query, "connect_timeout", 1, 3600, &connect_timeout, err, errlen) != 0)
+        return -1;
+    if (!u->host) {
+        snprintf(err, errlen, "expected %s://host[:port]/path", u->scheme);
+        return -1;
+    }
+    http_pub *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    strbuf_init(&h->body);
+    pub_ts_cache_init(&h->tc);
+    atomic_init(&h->cancelled, false);
+    h->url = receiver_url(u, ours);
+    h->multi = curl_multi_init();
+    h->easy = curl_easy_init();
+    h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *more = h->headers ? curl_slist_append(h->headers, "Expect:") : NULL;
+    if (!h->url || !h->multi || !h->easy || !more) {
+        snprintf(err, errlen, "cannot initialise libcurl (was publisher_global_init called?)");
+        http_close(h);
+        return -1;
+    }
+    h->headers = more;
+    CURL *e = h->easy;
+    CURLcode rc = CURLE_OK;
+    rc |= curl_easy_setopt(e, CURLOPT_URL, h->url);
+    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout * 1000);
+    rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout * 1000);
+    rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "meterd/0.1");
+    rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "libcurl refused an option (URL or protocol not supported?)");
+        http_close(h);
+        return -1;
+    }
+    *self = h;
+    return 0;
+}
+
+static int http_publish(void *self, const sample_batch *b, char *err, size_t errlen)
+{
+    http_pub *h = self;
+    if (atomic_load(&h->cancelled)) {
+        snprintf(err, errlen, "publisher closing");
+        return PUBLISH_RETRY;
+    }
+    strbuf_reset(&h->body);
+    strbuf_putc(&h->body, '[');
+    for (size_t i = 0; i < b->n; i++) {
+        if (i) strbuf_putc(&h->body, ',');
+        pub_json_sample(&h->body, b, &b->v[i], &h->tc);
+    }
+    strbuf_putc(&h->body, ']');
+    if (h->body.failed) {
+        strbuf_free(&h->body);
+        snprintf(err, errlen, "out of memory encoding %zu samples", b->n);
+        return PUBLISH_RETRY;
+    }
+    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, h->body.buf);
+    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body.len);
+    h->curl_err[0] = 0;
+    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+        snprintf(err, errlen, "curl_multi_add_handle failed");
+        return PUBLISH_RETRY;
+    }
+    CURLcode res = CURLE_OK;
+    bool finished = false;
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(h->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(h->multi, &left)))
+            if (m->msg == CURLMSG_DONE) {
+                res = m->data.result;
+                finished = true;
+            }
+        if (finished || mc != CURLM_OK || atomic_load(&h->cancelled)) break;
+        curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+    }
+    long status = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(h->multi, h->easy);
+    if (!finished) {
+        snprintf(err, errlen, "POST interrupted (publisher closing)");
+        return PUBLISH_RETRY;
+    }
+    if (res != CURLE_OK) {
+        snprintf(err, errlen, "POST: %s", h->curl_err[0] ? h->curl_err : curl_easy_strerror(res));
+        return PUBLISH_RETRY;
+    }
+    if (status >= 200 && status < 300) return PUBLISH_OK;
+    snprintf(err, errlen, "POST: HTTP status %ld", status);
+    return (status >= 500 || status == 408 || status == 429) ? PUBLISH_RETRY : PUBLISH_FAIL;
+}
+
+static void http_cancel(void *self)
+{
+    http_pub *h = self;
+    atomic_store(&h->cancelled, true);
+    curl_multi_wakeup(h->multi);
+}
+
+const publisher_plugin pub_http_plugin = {
+    .scheme = "http",
+    .open = http_open,
+    .publish = http_publish,
+    .close = http_close,
+    .cancel = http_cancel,
+};
+
+const publisher_plugin pub_https_plugin = {
+    .scheme = "https",
+    .open = http_open,
+    .publish = http_publish,
+    .close = http_close,
+    .cancel = http_cancel,
+};

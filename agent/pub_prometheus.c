@@ -1,0 +1,464 @@
+/*
+ * pub_prometheus.c: the prometheus:// publisher — the latest value of every
+ * series, rendered as exposition text on the agent's /metrics.
+ *
+ * publish() is a memory update (inline_publish: no queue, no thread), called
+ * from many worker threads at once; render() from HTTP threads. One mutex
+ * guards everything: updates are a hash lookup and a store, and a render of
+ * a few thousand series takes well under a millisecond, so finer locking would
+ * buy nothing measurable.
+ *
+ * Mapping (docs/PUBLISHERS.md has the table):
+ * - family name: `<prefix>_<meter>` (prefix "meterd", `?prefix=`), every
+ *   character outside [a-zA-Z0-9_] becomes '_' (':' is reserved for recording
+ *   rules). Cumulative samples are counters and get `_total` appended (unless
+ *   already there); gauge and delta samples are gauges.
+ * - labels: resource, source, then the sample's labels sorted by name; names
+ *   sanitised to [a-zA-Z_][a-zA-Z0-9_]*, a sample label that would clash
+ *   with resource/source or start with "__" (reserved) gets "exported_"
+ *   prepended, as Prometheus does on scrape; later duplicates are dropped.
+ *   Values escaped (\\ \" \n).
+ * - no timestamps: Prometheus stamps live exporters at scrape time, and an
+ *   explicit old timestamp makes it drop or mis-order series.
+ * Series identity is the family name plus the rendered label set, which is
+ * also the hash key. A family keeps the type it was created with; a sample
+ * of another type under the same name is skipped (and reported).
+ *
+ * Families are kept sorted by name and series by label text, inserting on
+ * creation (rare) so render is a straight walk: stable output for diffing.
+ *
+ * Staleness: a series not updated for `stale_intervals` (default 3) times its
+ * observed update interval, or for `max_age` seconds (default 600) whichever
+ * comes first, is dropped — so a removed target disappears. The interval rule
+ * never fires before `min_age` seconds (default 10): two updates in one burst
+ * (a retried poll) would otherwise measure a tiny interval and make a live
+ * series flicker. Swept at each render and every 10 s of publishing.
+ */
+#include "agent/pub_common.h"
+#include "agent/publisher.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 64
+
+typedef struct prom_family prom_family;
+
+typedef struct prom_series {
+    char *labels; /* "{resource=\"...\",...}" */
+    double value;
+    int64_t updated_ms, interval_ms; /* monotonic */
+    prom_family *fam;
+    pub_map_entry *entry;
+} prom_series;
+
+struct prom_family {
+    char *name, *help;
+    bool counter;
+    prom_series **v; /* sorted by labels */
+    size_t n, cap;
+    pub_map_entry *entry;
+};
+
+typedef struct prom_pub {
+    pthread_mutex_t mu;
+    pub_map series;   /* name + labels → prom_series */
+    pub_map fams;     /* name → prom_family */
+    prom_family **fv; /* sorted by name */
+    size_t nf, capf;
+    char prefix[64];
+    int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
+} prom_pub;
+
+static int prom_open(const publisher_url *u, void **self, char *err, size_t errlen)
+{
+    static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
+    long max_age = 600, min_age = 10, stale = 3;
+    char prefix[64] = "meterd";
+    if (pub_query_check(u->query, known, err, errlen) != 0 ||
+        pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0 ||
+        pub_query_int(u->query, "min_age", 0, 86400, &min_age, err, errlen) != 0 ||
+        pub_query_int(u->query, "stale_intervals", 0, 1000, &stale, err, errlen) != 0)
+        return -1;
+    if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
+        snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
+        return -1;
+    }
+    if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
+        snprintf(err, errlen,
+                 "prometheus:// takes no host or path (served on the agent's "
+                 "/metrics); options: max_age, min_age, stale_intervals, prefix");
+        return -1;
+    }
+    prom_pub *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pub_map_init(&p->series);
+    pub_map_init(&p->fams);
+    for (char *c = prefix; *c; c++)
+        if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+              (*c >= 'A' && *c <= 'Z')))
+            *c = '_';
+    snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
+    p->max_age_ms = max_age * 1000;
+    p->min_age_ms = min_age * 1000;
+    p->stale_intervals = stale;
+    p->last_sweep_ms = pub_mono_ms();
+    *self = p;
+    return 0;
+}
+
+/* ---- names and labels ---- */
+
+static bool name_char(char c, bool first)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (!first && c >= '0' && c <= '9');
+}
+
+static void put_name(strbuf *out, const char *prefix, const char *meter, bool counter)
+{
+    size_t start = out->len;
+    if (prefix[0]) {
+        strbuf_puts(out, prefix);
+        strbuf_putc(out, '_');
+    }
+    for (const char *c = meter; *c; c++)
+        strbuf_putc(out, name_char(*c, false) ? *c : '_');
+    if (out->len == start) strbuf_putc(out, '_');
+    if (!out->failed && !name_char(out->buf[start], true)) {
+        /* a leading digit (empty prefix): shift right by one '_' */
+        strbuf_putc(out, 0);
+        if (!out->failed) {
+            memmove(out->buf + start + 1, out->buf + start, out->len - start - 1);
+            out->buf[start] = '_';
+        }
+    }
+    if (counter && !(out->len - start >= 6 && memcmp(out->buf + out->len - 6, "_total", 6) == 0))
+        strbuf_puts(out, "_total");
+}
+
+static void put_label_value(strbuf *out, const char *v)
+{
+    strbuf_putc(out, '"');
+    for (; *v; v++) {
+        if (*v == '\\')
+            strbuf_puts(out, "\\\\");
+        else if (*v == '"')
+            strbuf_puts(out, "\\\"");
+        else if (*v == '\n')
+            strbuf_puts(out, "\\n");
+        else
+            strbuf_putc(out, *v);
+    }
+    strbuf_putc(out, '"');
+}
+
+/* Sanitised label name into out; prefixed when it would clash or is reserved. */
+static void put_label_name(strbuf *out, const char *k)
+{
+    if (strcmp(k, "resource") == 0 || strcmp(k, "source") == 0 || strncmp(k, "__", 2) == 0 || !*k)
+        strbuf_puts(out, "exported_");
+    else if (*k >= '0' && *k <= '9')
+        strbuf_putc(out, '_');
+    for (const char *c = k; *c; c++)
+        strbuf_putc(out, name_char(*c, false) ? *c : '_');
+}
+
+typedef struct lab {
+    size_t key_off, key_len;
+    const char *value;
+} lab;
+
+static int lab_cmp(const void *a, const void *b, void *base)
+{
+    const lab *x = a, *y = b;
+    const char *keys = base;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(keys + x->key_off, keys + y->key_off, n);
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+/* Appends {resource="..",source="..",k="v",...} for s; keys is scratch. */
+static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
+{
+    strbuf_puts(out, "{resource=");
+    put_label_value(out, s->resource ? s->resource : "");
+    strbuf_puts(out, ",source=");
+    put_label_value(out, b->source ? b->source : "");
+    size_t n = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
+    if (n) {
+        lab v[MAX_LABELS];
+        strbuf_reset(keys);
+        for (size_t i = 0; i < n; i++) {
+            v[i].key_off = keys->len;
+            put_label_name(keys, s->labels[i].key);
+            v[i].key_len = keys->len - v[i].key_off;
+            v[i].value = s->labels[i].value;
+        }
+        if (!keys->failed) {
+            qsort_r(v, n, sizeof *v, lab_cmp, keys->buf);
+            for (size_t i = 0; i < n; i++) {
+                if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
+                strbuf_putc(out, ',');
+                strbuf_append(out, keys->buf + v[i].key_off, v[i].key_len);
+                strbuf_putc(out, '=');
+                put_label_value(out, v[i].value);
+            }
+        }
+    }
+    strbuf_putc(out, '}');
+}
+
+/* ---- the series store (mu held) ---- */
+
+static void put_help_text(strbuf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            strbuf_puts(out, "\\\\");
+        else if (*s == '\n')
+            strbuf_puts(out, "\\n");
+        else
+            strbuf_putc(out, *s);
+    }
+}
+
+/* Index where key would go in a sorted array (binary search). */
+#define LOWER_BOUND(arr, n, field, key, out)                                                       \
+    do {                                                                                           \
+        size_t lo_ = 0, hi_ = (n);                                                                 \
+        while (lo_ < hi_) {                                                                        \
+            size_t mid_ = (lo_ + hi_) / 2;                                                         \
+            if (strcmp((arr)[mid_]->field, (key)) < 0)                                             \
+                lo_ = mid_ + 1;                                                                    \
+            else                                                                                   \
+                hi_ = mid_;                                                                        \
+        }                                                                                          \
+        (out) = lo_;                                                                               \
+    } while (0)
+
+static void insert_at(void **v, size_t *n, size_t at, void *item)
+{
+    memmove(v + at + 1, v + at, (*n - at) * sizeof *v);
+    v[at] = item;
+    (*n)++;
+}
+
+static bool grow_ptrs(void ***v, size_t *cap, size_t n)
+{
+    if (n < *cap) return true;
+    size_t c = *cap ? *cap * 2 : 8;
+    void **nv = realloc(*v, c * sizeof *nv);
+    if (!nv) return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
+static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const sample *s,
+                               bool counter)
+{
+    pub_map_entry *e = pub_map_put(&p->fams, name, nlen);
+    if (!e) return NULL;
+    if (e->value) return e->value;
+    prom_family *f = calloc(1, sizeof *f);
+    strbuf help;
+    strbuf_init(&help);
+    strbuf_puts(&help, "meterd meter ");
+    put_help_text(&help, s->name);
+    if (s->unit && s->unit[0]) {
+        strbuf_puts(&help, " (unit ");
+        put_help_text(&help, s->unit);
+        strbuf_putc(&help, ')');
+    }
+    strbuf_puts(&help, counter ? ", cumulative" : s->type == SAMPLE_DELTA ? ", delta" : ", gauge");
+    if (!f || help.failed || !grow_ptrs((void ***)&p->fv, &p->capf, p->nf)) {
+        free(f);
+        strbuf_free(&help);
+        pub_map_del(&p->fams, e);
+        return NULL;
+    }
+    f->name = e->key;
+    f->help = help.buf;
+    f->counter = counter;
+    f->entry = e;
+    e->value = f;
+    size_t at;
+    LOWER_BOUND(p->fv, p->nf, name, f->name, at);
+    insert_at((void **)p->fv, &p->nf, at, f);
+    return f;
+}
+
+static prom_series *new_series(prom_family *f, pub_map_entry *e, size_t nlen)
+{
+    prom_series *se = calloc(1, sizeof *se);
+    if (!se || !grow_ptrs((void ***)&f->v, &f->cap, f->n)) {
+        free(se);
+        return NULL;
+    }
+    se->labels = e->key + nlen; /* the key is name + labels */
+    se->fam = f;
+    se->entry = e;
+    e->value = se;
+    size_t at;
+    LOWER_BOUND(f->v, f->n, labels, se->labels, at);
+    insert_at((void **)f->v, &f->n, at, se);
+    return se;
+}
+
+static void free_family(prom_pub *p, prom_family *f)
+{
+    pub_map_del(&p->fams, f->entry);
+    free(f->v);
+    free(f->help);
+    free(f);
+}
+
+static void sweep(prom_pub *p, int64_t now)
+{
+    size_t nf = 0;
+    for (size_t i = 0; i < p->nf; i++) {
+        prom_family *f = p->fv[i];
+        size_t n = 0;
+        for (size_t j = 0; j < f->n; j++) {
+            prom_series *se = f->v[j];
+            int64_t limit = p->max_age_ms;
+            if (se->interval_ms > 0 && p->stale_intervals > 0) {
+                int64_t by_interval = se->interval_ms * p->stale_intervals;
+                if (by_interval < p->min_age_ms) by_interval = p->min_age_ms;
+                if (by_interval < limit) limit = by_interval;
+            }
+            if (now - se->updated_ms > limit) {
+                pub_map_del(&p->series, se->entry);
+                free(se);
+            } else {
+                f->v[n++] = se;
+            }
+        }
+        f->n = n;
+        if (n == 0)
+            free_family(p, f);
+        else
+            p->fv[nf++] = f;
+    }
+    p->nf = nf;
+    p->last_sweep_ms = now;
+}
+
+/* ---- plugin functions ---- */
+
+static int prom_publish(void *self, const sample_batch *b, char *err, size_t errlen)
+{
+    prom_pub *p = self;
+    strbuf key, keys;
+    strbuf_init(&key);
+    strbuf_init(&keys);
+    size_t skipped = 0;
+    const char *skipped_name = NULL;
+    int64_t now = pub_mono_ms();
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < b->n; i++) {
+        const sample *s = &b->v[i];
+        bool counter = s->type == SAMPLE_CUMULATIVE;
+        strbuf_reset(&key);
+        put_name(&key, p->prefix, s->name, counter);
+        size_t nlen = key.len;
+        put_labels(&key, &keys, b, s);
+        if (key.failed || keys.failed) break;
+        pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
+        prom_series *se = e ? e->value : NULL;
+        if (!se) {
+            prom_family *f = get_family(p, key.buf, nlen, s, counter);
+            if (f && f->counter != counter) {
+                skipped++;
+                skipped_name = s->name;
+                continue;
+            }
+            e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
+            se = e ? new_series(f, e, nlen) : NULL;
+            if (!se) {
+                if (e) pub_map_del(&p->series, e);
+                if (f && f->n == 0) {
+                    /* keep fv consistent: a family always has series */
+                    size_t at;
+                    LOWER_BOUND(p->fv, p->nf, name, f->name, at);
+                    memmove(p->fv + at, p->fv + at + 1, (p->nf - at - 1) * sizeof *p->fv);
+                    p->nf--;
+                    free_family(p, f);
+                }
+                key.failed = true;
+                break;
+            }
+        } else if (se->updated_ms && now > se->updated_ms) {
+            se->interval_ms = now - se->updated_ms;
+        }
+        se->value = s->value;
+        se->updated_ms = now;
+    }
+    if (now - p->last_sweep_ms >= 10000) sweep(p, now);
+    pthread_mutex_unlock(&p->mu);
+    bool oom = key.failed || keys.failed;
+    strbuf_free(&key);
+    strbuf_free(&keys);
+    if (oom) {
+        snprintf(err, errlen, "out of memory storing series");
+        return PUBLISH_FAIL;
+    }
+    if (skipped) {
+        snprintf(err, errlen, "%zu samples skipped: type differs from the family's (e.g. %s)",
+                 skipped, skipped_name);
+        return PUBLISH_FAIL;
+    }
+    return PUBLISH_OK;
+}
+
+static void prom_render(void *self, strbuf *out)
+{
+    prom_pub *p = self;
+    pthread_mutex_lock(&p->mu);
+    sweep(p, pub_mono_ms());
+    for (size_t i = 0; i < p->nf; i++) {
+        const prom_family *f = p->fv[i];
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+                      f->counter ? "counter" : "gauge");
+        for (size_t j = 0; j < f->n; j++) {
+            strbuf_puts(out, f->name);
+            strbuf_puts(out, f->v[j]->labels);
+            strbuf_putc(out, ' ');
+            strbuf_put_double(out, f->v[j]->value);
+            strbuf_putc(out, '\n');
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void prom_close(void *self)
+{
+    prom_pub *p = self;
+    for (size_t i = 0; i < p->nf; i++) {
+        prom_family *f = p->fv[i];
+        free(f->v);
+        free(f->help);
+        free(f);
+    }
+    free(p->fv);
+    pub_map_free(&p->series, free);
+    pub_map_free(&p->fams, NULL);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+const publisher_plugin pub_prometheus_plugin = {
+    .scheme = "prometheus",
+    .inline_publish = true,
+    .open = prom_open,
+    .publish = prom_publish,
+    .render = prom_render,
+    .close = prom_close,
+};

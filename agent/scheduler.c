@@ -1,0 +1,604 @@
+/*
+ * scheduler.c: source runtimes, their poll tasks, and the cadence.
+ *
+ * A source runtime (src_rt) is what a pipeline source becomes when it runs:
+ * its own copy of the definition, the meter selection computed once per
+ * pollster, and one task per (pollster, target). Unchanged sources survive a
+ * reload as the very same objects; that is the whole point of seed 000.
+ *
+ * Cadence: a task is due at instants k * interval + offset on the wall
+ * clock, where offset is a stable hash of (source, pollster, target). Every
+ * member of a group therefore agrees on when a target is due (the basis of a
+ * handover without duplicates or gaps), the load is spread across the
+ * interval, and a reload does not shift the phase of anything that stayed.
+ * A task whose previous poll is still queued or running when it is due again
+ * is skipped and counted, never queued twice.
+ *
+ * Lifetime: the source list holds one reference, each queued or running poll
+ * another. A retired source stops its timers at once, lets in-flight polls
+ * finish (bounded by drain_timeout) and then hands over to its successor.
+ */
+#include "agent/core.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t mix64(uint64_t h, const char *s)
+{
+    /* FNV-1a over the bytes, then splitmix64's finaliser for avalanche */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    h ^= 0xff; /* separator: ("ab","c") != ("a","bc") */
+    h *= 0x100000001b3ULL;
+    return h;
+}
+
+static int64_t stable_offset(const char *source, const char *pollster, const char *target,
+                             int64_t interval_ms)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = mix64(mix64(mix64(h, source), pollster), target);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return (int64_t)(h % (uint64_t)interval_ms);
+}
+
+static char **dup_strv(char *const *v, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = strdup(v[i]))) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            return NULL;
+        }
+    return out;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool ns_enabled(const agent *a, const char *ns)
+{
+    const char *list = a->cfg.namespaces;
+    size_t len = strlen(ns);
+    for (const char *p = list; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == len && strncmp(p, ns, len) == 0) return true;
+        p = e;
+    }
+    return false;
+}
+
+static const discovery_plugin *find_discovery(const agent *a, const char *name, size_t len)
+{
+    for (size_t i = 0; i < a->n_discoveries; i++)
+        if (strlen(a->discoveries[i]->name) == len &&
+            strncmp(a->discoveries[i]->name, name, len) == 0)
+            return a->discoveries[i];
+    return NULL;
+}
+
+/* Targets for one pollster of a source: resources, else discovery, else the
+ * pollster's default discovery (Ceilometer's order). */
+static int source_targets(src_rt *s, const pipeline_source *def, const pollster_plugin *pp,
+                          target_list *out)
+{
+    agent *a = s->a;
+    if (def->n_resources) {
+        for (size_t i = 0; i < def->n_resources; i++)
+            if (target_list_add(out, def->resources[i], def->resources[i], false) != 0) return -1;
+        return 0;
+    }
+    discovery_env env = {a->cfg.host, a->cfg.proc_root};
+    size_t n_disc = def->n_discovery;
+    for (size_t i = 0; i < (n_disc ? n_disc : 1); i++) {
+        const char *entry = n_disc ? def->discovery[i] : pp->default_discovery;
+        if (!entry) continue;
+        const char *colon = strchr(entry, ':');
+        size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
+        const discovery_plugin *d = find_discovery(a, entry, len);
+        if (!d) {
+            snprintf(s->discovery_error, sizeof s->discovery_error,
+                     "unknown discovery \"%.*s\" in source %s", (int)len, entry, s->name);
+            continue;
+        }
+        char err[200] = "";
+        if (d->discover(&env, colon ? colon + 1 : "", out, err, sizeof err) != 0)
+            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s", d->name,
+                     err);
+    }
+    return 0;
+}
+
+static void task_fire(void *arg);
+static void src_drained(void *arg);
+
+static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_target *t)
+{
+    const pollster_plugin *pp = s->a->pollsters[pp_index];
+    task *k = calloc(1, sizeof *k);
+    if (!k) return -1;
+    k->src = s;
+    k->pp = pp;
+    k->pp_index = pp_index;
+    k->want = want;
+    k->target.id = strdup(t->id);
+    k->target.resource = strdup(t->resource);
+    k->target.local = t->local;
+    k->offset_ms = stable_offset(s->name, pp->name, t->id, s->interval_ms);
+    loop_timer_init(&k->timer, task_fire, k);
+    atomic_init(&k->busy, false);
+    if (!k->target.id || !k->target.resource) goto fail;
+    if (pp->init) {
+        char err[200] = "";
+        if (pp->init(&k->target, &k->state, err, sizeof err) != 0) {
+            snprintf(k->stats.last_error, sizeof k->stats.last_error, "init: %s", err);
+            k->state = NULL;
+        }
+    }
+    task **nv = realloc(s->tasks, (s->n_tasks + 1) * sizeof *nv);
+    if (!nv) goto fail;
+    s->tasks = nv;
+    s->tasks[s->n_tasks++] = k;
+    return 0;
+fail:
+    if (k->state && pp->destroy) pp->destroy(k->state);
+    free(k->target.id);
+    free(k->target.resource);
+    free(k);
+    return -1;
+}
+
+static void src_free(src_rt *s)
+{
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        task *k = s->tasks[i];
+        if (k->state && k->pp->destroy) k->pp->destroy(k->state);
+        free(k->target.id);
+        free(k->target.resource);
+        free(k);
+    }
+    free(s->tasks);
+    free(s->want);
+    free(s->name);
+    free_strv(s->meters, s->n_meters);
+    free_strv(s->sinks, s->n_sinks);
+    free(s);
+}
+
+void src_unref(src_rt *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) src_free(s);
+}
+
+src_rt *src_new(agent *a, const pipeline_source *def)
+{
+    src_rt *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->a = a;
+    atomic_init(&s->refs, 1);
+    atomic_init(&s->inflight, 0);
+    s->state = SRC_PENDING;
+    s->generation = (int64_t)a->revision;
+    s->name = strdup(def->name);
+    s->interval_ms = def->interval * 1000;
+    s->meters = dup_strv(def->meters, def->n_meters);
+    s->n_meters = def->n_meters;
+    s->sinks = dup_strv(def->sinks, def->n_sinks);
+    s->n_sinks = def->n_sinks;
+    memcpy(s->digest, def->digest, sizeof s->digest);
+    loop_timer_init(&s->drain_timer, NULL, NULL);
+    size_t total = 0;
+    for (size_t i = 0; i < a->n_pollsters; i++)
+        total += pollster_meter_count(a->pollsters[i]);
+    s->want = calloc(total ? total : 1, sizeof *s->want);
+    if (!s->name || !s->meters || !s->sinks || !s->want) goto fail;
+
+    size_t base = 0;
+    for (size_t i = 0; i < a->n_pollsters; i++) {
+        const pollster_plugin *pp = a->pollsters[i];
+        size_t nm = pollster_meter_count(pp);
+        bool *want = s->want + base;
+        base += nm;
+        if (!ns_enabled(a, pp->ns)) continue;
+        bool any = false;
+        for (size_t m = 0; m < nm; m++)
+            any |= want[m] = pipeline_source_selects(def, pp->meters[m]);
+        if (!any) continue;
+        target_list targets = {0};
+        int rc = source_targets(s, def, pp, &targets);
+        for (size_t t = 0; rc == 0 && t < targets.n; t++)
+            rc = add_task(s, i, want, &targets.v[t]);
+        target_list_free(&targets);
+        if (rc != 0) goto fail;
+    }
+    return s;
+fail:
+    src_free(s);
+    return NULL;
+}
+
+static int64_t next_due(int64_t now_wall, int64_t interval, int64_t offset)
+{
+    int64_t due = now_wall - now_wall % interval + offset;
+    while (due <= now_wall)
+        due += interval;
+    return due;
+}
+
+static void arm(task *k, int64_t now_wall, int64_t now_mono)
+{
+    loop_timer_at(k->src->a->loop, &k->timer, now_mono + (k->due_wall_ms - now_wall));
+}
+
+void src_start(src_rt *s)
+{
+    agent *a = s->a;
+    s->state = SRC_RUNNING;
+    int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        task *k = s->tasks[i];
+        k->due_wall_ms = next_due(now_wall, s->interval_ms, k->offset_ms);
+        arm(k, now_wall, now_mono);
+    }
+    if (s->discovery_error[0]) log_warn(&a->log, "scheduler", "%s", s->discovery_error);
+    log_info(&a->log, "scheduler", "source %s started: %zu tasks every %" PRId64 " s", s->name,
+             s->n_tasks, s->interval_ms / 1000);
+}
+
+static void task_run(void *arg)
+{
+    task *k = arg;
+    src_rt *s = k->src;
+    agent *a = s->a;
+    poll_env env = {a->cfg.host, a->cfg.proc_root, k->want, loop_wall_ms()};
+    char err[200] = "";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sample_batch *b = sample_batch_new(s->name, a->epoch, env.now_ms);
+    int rc = b ? k->pp->poll(k->state, &k->target, &env, b, err, sizeof err) : -1;
+    if (!b) snprintf(err, sizeof err, "out of memory");
+    size_t n = b ? b->n : 0;
+    if (n) sinks_publish(a, s->sinks, s->n_sinks, b);
+    sample_batch_unref(b);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    int64_t dur_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    pthread_mutex_lock(&a->stats_mu);
+    k->stats.polls++;
+    k->stats.last_poll_ms = env.now_ms;
+    k->stats.last_duration_us = dur_us;
+    k->stats.last_samples = n;
+    if (rc != 0) {
+        k->stats.errors++;
+        snprintf(k->stats.last_error, sizeof k->stats.last_error, "%s", err);
+    } else {
+        k->stats.last_error[0] = 0;
+    }
+    pthread_mutex_unlock(&a->stats_mu);
+    metrics_timer(a->m_poll_ms[k->pp_index], (double)dur_us / 1000.0);
+    metrics_counter(a->m_polls[k->pp_index], 1);
+    if (rc != 0) metrics_counter(a->m_poll_errors[k->pp_index], 1);
+    if (rc != 0)
+        log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->name, k->target.id, err);
+
+    atomic_store(&k->busy, false);
+    if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
+        if (loop_post(a->loop, src_drained, s) == 0) return; /* the post keeps our ref */
+    }
+    src_unref(s);
+}
+
+static void task_fire(void *arg)
+{
+    task *k = arg;
+    src_rt *s = k->src;
+    agent *a = s->a;
+    if (s->state != SRC_RUNNING) return;
+    int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
+    uint64_t missed = 0;
+    k->due_wall_ms += s->interval_ms;
+    while (k->due_wall_ms <= now_wall) { /* the loop was late by whole intervals */
+        k->due_wall_ms += s->interval_ms;
+        missed++;
+    }
+    arm(k, now_wall, now_mono);
+
+    if (!k->target.local && a->owns && !a->owns(a->owns_ctx, &k->target)) return;
+    if (atomic_load(&k->busy) || missed) {
+        pthread_mutex_lock(&a->stats_mu);
+        uint64_t n = missed + (atomic_load(&k->busy) ? 1 : 0);
+        k->stats.skipped += n;
+        pthread_mutex_unlock(&a->stats_mu);
+        metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
+        if (atomic_load(&k->busy)) {
+            log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
+                      s->name, k->pp->name, k->target.id);
+            return;
+        }
+    }
+    atomic_store(&k->busy, true);
+    atomic_fetch_add(&s->inflight, 1);
+    atomic_fetch_add(&s->refs, 1);
+    if (workers_submit(a->workers, task_run, k) != 0) {
+        atomic_store(&k->busy, false);
+        atomic_fetch_sub(&s->inflight, 1);
+        atomic_fetch_sub(&s->refs, 1);
+    }
+}
+
+/* ---- retirement ---- */
+
+static void src_finish(src_rt *s)
+{
+    agent *a = s->a;
+    if (s->state == SRC_DEAD) return;
+    s->state = SRC_DEAD;
+    loop_timer_cancel(a->loop, &s->drain_timer);
+    int left = atomic_load(&s->inflight);
+    if (left)
+        log_warn(&a->log, "scheduler",
+                 "source %s: drain timeout, %d poll(s) still running are abandoned", s->name, left);
+    agent_list_remove(a, s);
+    src_rt *next = s->successor;
+    s->successor = NULL;
+    if (next) src_start(next);
+    src_unref(s); /* the list's reference */
+}
+
+static void src_drained(void *arg)
+{
+    src_rt *s = arg;
+    if (s->state == SRC_DRAINING && atomic_load(&s->inflight) == 0) src_finish(s);
+    src_unref(s);
+}
+
+static void drain_timeout(void *arg)
+{
+    src_finish(arg);
+}
+
+void src_retire(src_rt *s, src_rt *successor)
+{
+    agent *a = s->a;
+    for (size_t i = 0; i < s->n_tasks; i++)
+        loop_timer_cancel(a->loop, &s->tasks[i]->timer);
+    if (s->state == SRC_PENDING) {
+        /* never started, so nothing in flight; it may be waiting as the
+         * successor of a draining source: that one hands over to ours now */
+        for (size_t i = 0; i < a->n_sources; i++)
+            if (a->sources[i]->successor == s) {
+                a->sources[i]->successor = successor;
+                successor = NULL;
+            }
+        s->successor = successor;
+        s->state = SRC_DRAINING;
+        src_finish(s);
+        return;
+    }
+    s->successor = successor;
+    s->state = SRC_DRAINING;
+    if (atomic_load(&s->inflight) == 0) {
+        src_finish(s);
+        return;
+    }
+    loop_timer_init(&s->drain_timer, drain_timeout, s);
+    loop_timer_at(a->loop, &s->drain_timer, loop_now_ms() + (int64_t)a->cfg.drain_timeout * 1000);
+}
+
+/* ---- the source list ---- */
+
+void agent_list_add(agent *a, src_rt *s)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->n_sources == a->cap_sources) {
+        size_t cap = a->cap_sources ? a->cap_sources * 2 : 16;
+        src_rt **nv = realloc(a->sources, cap * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&a->mu);
+            log_error(&a->log, "scheduler", "out of memory adding source %s", s->name);
+            return;
+        }
+        a->sources = nv;
+        a->cap_sources = cap;
+    }
+    a->sources[a->n_sources++] = s;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void agent_list_remove(agent *a, src_rt *s)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_sources; i++)
+        if (a->sources[i] == s) {
+            memmove(&a->sources[i], &a->sources[i + 1], (a->n_sources - i - 1) * sizeof s);
+            a->n_sources--;
+            break;
+        }
+    pthread_mutex_unlock(&a->mu);
+}
+
+src_rt *agent_find_source(agent *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_sources; i++) {
+        src_rt *s = a->sources[i];
+        if ((s->state == SRC_RUNNING || s->state == SRC_PENDING) && !strcmp(s->name, name))
+            return s;
+    }
+    return NULL;
+}
+
+void scheduler_shutdown(agent *a)
+{
+    for (size_t i = 0; i < a->n_sources; i++) {
+        src_rt *s = a->sources[i];
+        for (size_t k = 0; k < s->n_tasks; k++)
+            loop_timer_cancel(a->loop, &s->tasks[k]->timer);
+        loop_timer_cancel(a->loop, &s->drain_timer);
+        s->state = SRC_DEAD;
+        s->successor = NULL; /* it is in the list: released below */
+    }
+    /* in-flight polls finish and publish; nothing new is scheduled */
+    workers_free(a->workers);
+    a->workers = NULL;
+    pthread_mutex_lock(&a->mu);
+    src_rt **list = a->sources;
+    size_t n = a->n_sources;
+    a->sources = NULL;
+    a->n_sources = a->cap_sources = 0;
+    pthread_mutex_unlock(&a->mu);
+    for (size_t i = 0; i < n; i++)
+        src_unref(list[i]);
+    free(list);
+}
+
+/* ---- status ---- */
+
+static const char *state_name(src_state st)
+{
+    switch (st) {
+    case SRC_PENDING:
+        return "pending";
+    case SRC_RUNNING:
+        return "running";
+    case SRC_DRAINING:
+        return "draining";
+    case SRC_DEAD:
+        return "stopped";
+    }
+    return "unknown";
+}
+
+void scheduler_status_json(agent *a, strbuf *out)
+{
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_lock(&a->stats_mu);
+    strbuf_putc(out, '[');
+    for (size_t i = 0; i < a->n_sources; i++) {
+        src_rt *s = a->sources[i];
+        uint64_t polls = 0, errors = 0, skipped = 0;
+        int64_t last = 0;
+        const char *last_error = "";
+        size_t owned = 0;
+        for (size_t k = 0; k < s->n_tasks; k++) {
+            task *t = s->tasks[k];
+            polls += t->stats.polls;
+            errors += t->stats.errors;
+            skipped += t->stats.skipped;
+            if (t->stats.last_poll_ms > last) last = t->stats.last_poll_ms;
+            if (t->stats.last_error[0]) last_error = t->stats.last_error;
+            if (t->target.local || !a->owns || a->owns(a->owns_ctx, &t->target)) owned++;
+        }
+        if (!last_error[0]) last_error = s->discovery_error;
+        char digest[65];
+        pipeline_digest_hex(s->digest, digest);
+        strbuf_printf(out, "%s{\"name\":", i ? "," : "");
+        strbuf_put_json_string(out, s->name);
+        strbuf_printf(out,
+                      ",\"state\":\"%s\",\"interval\":%" PRId64 ",\"sha256\":\"%s\","
+                      "\"tasks\":%zu,\"tasks_owned\":%zu,\"polls\":%" PRIu64 ",\"errors\":%" PRIu64
+                      ",\"skipped\":%" PRIu64 ",\"last_poll_ms\":%" PRId64 ",\"last_error\":",
+                      state_name(s->state), s->interval_ms / 1000, digest, s->n_tasks, owned, polls,
+                      errors, skipped, last);
+        strbuf_put_json_string(out, last_error);
+        strbuf_putc(out, '}');
+    }
+    strbuf_putc(out, ']');
+    pthread_mutex_unlock(&a->stats_mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void scheduler_targets_json(agent *a, strbuf *out)
+{
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_lock(&a->stats_mu);
+    strbuf_putc(out, '[');
+    bool first = true;
+    for (size_t i = 0; i < a->n_sources; i++) {
+        src_rt *s = a->sources[i];
+        for (size_t k = 0; k < s->n_tasks; k++) {
+            task *t = s->tasks[k];
+            bool owned = t->target.local || !a->owns || a->owns(a->owns_ctx, &t->target);
+            strbuf_puts(out, first ? "{\"source\":" : ",{\"source\":");
+            first = false;
+            strbuf_put_json_string(out, s->name);
+            strbuf_puts(out, ",\"pollster\":");
+            strbuf_put_json_string(out, t->pp->name);
+            strbuf_puts(out, ",\"target\":");
+            strbuf_put_json_string(out, t->target.id);
+            strbuf_puts(out, ",\"resource\":");
+            strbuf_put_json_string(out, t->target.resource);
+            strbuf_printf(out,
+                          ",\"local\":%s,\"owned\":%s,\"offset_ms\":%" PRId64
+                          ",\"next_due_ms\":%" PRId64 ",\"polls\":%" PRIu64 ",\"errors\":%" PRIu64
+                          ",\"skipped\":%" PRIu64 ",\"last_poll_ms\":%" PRId64
+                          ",\"last_duration_us\":%" PRId64 ",\"last_samples\":%zu,\"last_error\":",
+                          t->target.local ? "true" : "false", owned ? "true" : "false",
+                          t->offset_ms, t->due_wall_ms, t->stats.polls, t->stats.errors,
+                          t->stats.skipped, t->stats.last_poll_ms, t->stats.last_duration_us,
+                          t->stats.last_samples);
+            strbuf_put_json_string(out, t->stats.last_error);
+            strbuf_putc(out, '}');
+        }
+    }
+    strbuf_putc(out, ']');
+    pthread_mutex_unlock(&a->stats_mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void label_value(strbuf *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            strbuf_putc(out, '\\'), strbuf_putc(out, *v);
+        else if (*v == '\n')
+            strbuf_puts(out, "\\n");
+        else
+            strbuf_putc(out, *v);
+    }
+}
+
+void scheduler_metrics_text(agent *a, strbuf *out)
+{
+    static const char *const names[] = {"meterd_source_polls_total", "meterd_source_errors_total",
+                                        "meterd_source_skipped_total"};
+    static const char *const help[] = {"Polls run per source", "Polls that failed per source",
+                                       "Polls skipped because the previous one overran"};
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_lock(&a->stats_mu);
+    for (int m = 0; m < 3; m++) {
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", names[m], help[m], names[m]);
+        for (size_t i = 0; i < a->n_sources; i++) {
+            src_rt *s = a->sources[i];
+            uint64_t v = 0;
+            for (size_t k = 0; k < s->n_tasks; k++)
+                v += m == 0   ? s->tasks[k]->stats.polls
+                     : m == 1 ? s->tasks[k]->stats.errors
+                              : s->tasks[k]->stats.skipped;
+            strbuf_printf(out, "%s{source=\"", names[m]);
+            label_value(out, s->name);
+            strbuf_printf(out, "\"} %" PRIu64 "\n", v);
+        }
+    }
+    pthread_mutex_unlock(&a->stats_mu);
+    pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,141 @@
+/*
+ * strbuf.c: growable buffer. Doubles its capacity; a failed allocation sets
+ * `failed` and turns later appends into no-ops so callers check once.
+ */
+#include "agent/strbuf.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void strbuf_init(strbuf *s)
+{
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    s->failed = false;
+}
+
+void strbuf_free(strbuf *s)
+{
+    free(s->buf);
+    strbuf_init(s);
+}
+
+void strbuf_reset(strbuf *s)
+{
+    s->len = 0;
+    if (s->buf) s->buf[0] = 0;
+}
+
+static bool reserve(strbuf *s, size_t extra)
+{
+    if (s->failed) return false;
+    if (s->len + extra + 1 <= s->cap) return true;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < s->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) {
+            s->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *nb = realloc(s->buf, cap);
+    if (!nb) {
+        s->failed = true;
+        return false;
+    }
+    s->buf = nb;
+    s->cap = cap;
+    return true;
+}
+
+void strbuf_append(strbuf *s, const char *data, size_t len)
+{
+    if (!reserve(s, len)) return;
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    s->buf[s->len] = 0;
+}
+
+void strbuf_puts(strbuf *s, const char *str)
+{
+    strbuf_append(s, str, strlen(str));
+}
+
+void strbuf_putc(strbuf *s, char c)
+{
+    strbuf_append(s, &c, 1);
+}
+
+void strbuf_printf(strbuf *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        strbuf_append(s, small, (size_t)n);
+        return;
+    }
+    if (!reserve(s, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    s->len += (size_t)n;
+}
+
+void strbuf_put_double(strbuf *s, double v)
+{
+    if (isnan(v)) {
+        strbuf_puts(s, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        strbuf_puts(s, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    if (v == (double)(long long)v && fabs(v) < 1e15) {
+        strbuf_printf(s, "%lld", (long long)v);
+        return;
+    }
+    /* shortest of %.15g/%.17g that reads back exactly */
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (strtod(tmp, NULL) != v) snprintf(tmp, sizeof tmp, "%.17g", v);
+    strbuf_puts(s, tmp);
+}
+
+void strbuf_put_json_string(strbuf *s, const char *str)
+{
+    strbuf_putc(s, '"');
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        switch (*p) {
+        case '"':
+            strbuf_puts(s, "\\\"");
+            break;
+        case '\\':
+            strbuf_puts(s, "\\\\");
+            break;
+        case '\n':
+            strbuf_puts(s, "\\n");
+            break;
+        case '\r':
+            strbuf_puts(s, "\\r");
+            break;
+        case '\t':
+            strbuf_puts(s, "\\t");
+            break;
+        default:
+            if (*p < 0x20)
+                strbuf_printf(s, "\\u%04x", *p);
+            else
+                strbuf_putc(s, (char)*p);
+        }
+    }
+    strbuf_putc(s, '"');
+}

@@ -1,0 +1,14 @@
+# --- agent core: config, loop, scheduler, reload, API, the meterd binary ---
+set(AgentFixture ${CMAKE_CURRENT_SOURCE_DIR}/agent_fixture.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_pollster.c)
+meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent)
+meterd_test(NAME test_agent_loop SOURCES test_agent_loop.c LIBS meterd_agent)
+foreach(t sched reload)
+  meterd_test(NAME test_agent_${t} SOURCES test_agent_${t}.c ${AgentFixture}
+              LIBS meterd_agent meterd_testharness LABELS agent TIMEOUT 120)
+endforeach()
+meterd_test(NAME test_agent_api SOURCES test_agent_api.c ${AgentFixture}
+            LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
+meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
+            LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120)
+target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")

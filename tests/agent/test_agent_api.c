@@ -1,0 +1,131 @@
+/*
+ * test_agent_api.c: the HTTP API of a running agent: /metrics accepted by
+ * the real `promtool check metrics`, /health ok then degraded with the reason
+ * when a revision is refused, /v1/status and /v1/targets as JSON, and the
+ * limits (GET only, no request bodies, unknown paths 404).
+ */
+#include "agent_fixture.h"
+#include "harness/harness.h"
+#include "test_pollster.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pollster_plugin *const extra[] = {&test_pollster, NULL};
+
+static char resp[1 << 20];
+
+/* Sends a raw request; returns the status code, body pointer into resp. */
+static int http(int port, const char *raw, const char **body)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", port, raw, resp, sizeof resp, 5000, NULL);
+    if (n <= 0) return -1;
+    int status = 0;
+    sscanf(resp, "HTTP/1.%*d %d", &status);
+    char *b = strstr(resp, "\r\n\r\n");
+    *body = b ? b + 4 : "";
+    return status;
+}
+
+static int get(int port, const char *path, const char **body)
+{
+    char req[512];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
+    return http(port, req, body);
+}
+
+static bool polled(void *arg)
+{
+    (void)arg;
+    return tp_done("api-target") >= 1;
+}
+
+static bool degraded(void *arg)
+{
+    const char *body;
+    return get(*(int *)arg, "/health", &body) == 200 && strstr(body, "\"degraded\"");
+}
+
+static void test_api(void **state)
+{
+    (void)state;
+    tp_reset();
+    fixture f;
+    fx_start(&f,
+             "sources:\n"
+             "  - name: host\n    interval: 1\n    meters: ['host.*']\n"
+             "  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+             "    resources: [api-target, 'bmc \"quoted\"\\\\x']\n"
+             "sinks:\n  - name: default\n    publishers: ['prometheus://']\n",
+             extra, NULL);
+    int port = agent_api_port(f.a);
+    assert_true(port > 0);
+    assert_true(th_wait_until(polled, NULL, 5000));
+
+    const char *body;
+    assert_int_equal(get(port, "/health", &body), 200);
+    json_t *h = json_loads(body, 0, NULL);
+    assert_non_null(h);
+    assert_string_equal(json_string_value(json_object_get(h, "status")), "ok");
+    json_decref(h);
+
+    /* /metrics through the real promtool */
+    assert_int_equal(get(port, "/metrics", &body), 200);
+    assert_non_null(strstr(body, "meterd_test_clock_value{"));
+    assert_non_null(strstr(body, "meterd_reloads_total 1"));
+    char path[512], cmd[1200];
+    th_write_file("metrics.txt", body, path, sizeof path);
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
+    int rc = system(cmd);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s.out'", path);
+        (void)system(cmd);
+    }
+    assert_int_equal(rc, 0);
+
+    assert_int_equal(get(port, "/v1/status", &body), 200);
+    json_t *st = json_loads(body, 0, NULL);
+    assert_non_null(st);
+    json_t *pl = json_object_get(st, "pipeline");
+    assert_int_equal(json_integer_value(json_object_get(pl, "revision")), 1);
+    assert_int_equal(strlen(json_string_value(json_object_get(pl, "sha256"))), 64);
+    assert_int_equal(json_array_size(json_object_get(st, "sources")), 2);
+    json_decref(st);
+
+    assert_int_equal(get(port, "/v1/targets", &body), 200);
+    json_t *tg = json_loads(body, 0, NULL);
+    assert_non_null(tg);
+    assert_true(json_array_size(tg) >= 3); /* 2 host pollsters + 2 synthetic targets */
+    json_decref(tg);
+
+    assert_int_equal(get(port, "/nope", &body), 404);
+    assert_int_equal(http(port,
+                          "POST /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                          "Content-Length: 5\r\n\r\nhello",
+                          &body),
+                     405);
+    /* garbage instead of HTTP: refused, the agent keeps serving */
+    http(port, "\x01\x02garbage\r\n\r\n", &body);
+    assert_int_equal(get(port, "/health", &body), 200);
+
+    /* a refused revision shows in /health with its file:line:column */
+    fx_write_pipeline(&f, "sources:\n  - name: host\n    interval: -5\n    meters: ['host.*']\n");
+    assert_true(th_wait_until(degraded, &port, 5000));
+    get(port, "/health", &body);
+    assert_non_null(strstr(body, "pipeline.yaml:3:"));
+    fx_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_api)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,104 @@
+/*
+ * test_agent_config.c: meterd.conf parsing: defaults, every error with its
+ * file:line in one pass, other modules' sections kept verbatim.
+ */
+#include "agent/config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    assert_string_equal(c.api_host, "127.0.0.1"); /* loopback unless told otherwise */
+    assert_int_equal(c.api_port, 9467);
+    assert_int_equal(c.workers, 4);
+    assert_true(c.reload_pipeline_config);
+    assert_int_equal(c.pipeline_polling_interval, 20);
+    assert_string_equal(c.log_level, "info");
+    assert_true(c.host[0] != 0);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    char err[1024];
+    const char *text = "# comment\n[DEFAULT]\nhost = node-7\nreload_pipeline_config = False\n"
+                       "[polling]\ncfg_file = /etc/meterd/pipeline.yaml\nworkers = 16\n"
+                       "[api]\nhost = ::1\nport = 0\n"
+                       "[metrics]\nbackend = statsd\nstatsd_port = 8125\n"
+                       "[coordination]\nbackend_url = zookeeper://127.0.0.1:2181/meterd\n";
+    assert_int_equal(config_load_string(&c, text, "m.conf", err, sizeof err), 0);
+    assert_string_equal(c.host, "node-7");
+    assert_false(c.reload_pipeline_config);
+    assert_string_equal(c.cfg_file, "/etc/meterd/pipeline.yaml");
+    assert_int_equal(c.workers, 16);
+    assert_string_equal(c.api_host, "::1");
+    assert_int_equal(c.api_port, 0);
+    assert_string_equal(config_extra(&c, "metrics", "backend"), "statsd");
+    assert_string_equal(config_extra(&c, "coordination", "backend_url"),
+                        "zookeeper://127.0.0.1:2181/meterd");
+    assert_null(config_extra(&c, "metrics", "nope"));
+}
+
+static void test_errors_with_lines(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    char err[2048];
+    const char *text = "[DEFAULT]\n"
+                       "log_level = loud\n" /* 2: bad enum (reported at the end) */
+                       "[polling]\n"
+                       "workers = many\n" /* 4: not an integer */
+                       "workers = 0\n"    /* 5: out of range */
+                       "wokers = 3\n"     /* 6: typo */
+                       "[api]\n"
+                       "enabled = maybe\n" /* 8: not a boolean */
+                       "[bogus]\n"
+                       "x = 1\n"; /* 10: unknown section */
+    assert_int_equal(config_load_string(&c, text, "bad.conf", err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad.conf:4: workers expects an integer, got \"many\""));
+    assert_non_null(strstr(err, "bad.conf:5: workers must be between 1 and 256, got 0"));
+    assert_non_null(strstr(err, "bad.conf:6: unknown option \"wokers\" in [polling]"));
+    assert_non_null(strstr(err, "bad.conf:8: enabled expects true or false"));
+    assert_non_null(strstr(err, "bad.conf:10: unknown section [bogus]"));
+}
+
+static void test_syntax_error_and_missing_file(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    char err[1024];
+    assert_int_equal(config_load_string(&c, "[api\nport = 1\n", "s.conf", err, sizeof err), -1);
+    assert_non_null(strstr(err, "s.conf:1:"));
+    assert_int_equal(config_load(&c, "/nonexistent/meterd.conf", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/meterd.conf: cannot open"));
+    /* binary garbage: an error, never a crash */
+    char garbage[512];
+    for (size_t i = 0; i < sizeof garbage - 1; i++)
+        garbage[i] = (char)(1 + (i * 37) % 255);
+    garbage[sizeof garbage - 1] = 0;
+    config_defaults(&c);
+    assert_int_equal(config_load_string(&c, garbage, "g.conf", err, sizeof err), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors_with_lines),
+        cmocka_unit_test(test_syntax_error_and_missing_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/*
+ * test_publisher_prometheus.c: prometheus:// keeps the latest value per
+ * series and renders exposition text: exact output for names, labels,
+ * escapes, counters vs gauges, sorted families; stale series expire (by
+ * observed interval and by max_age); concurrent updates and renders.
+ * promtool's verdict on the same text is test_publisher_promtool.
+ */
+#include "agent/publisher.h"
+#include "harness/harness.h"
+#include "publisher_testutil.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+static publisher *open_prom(const char *query)
+{
+    char url[256], err[256] = "";
+    snprintf(url, sizeof url, "prometheus://%s", query);
+    publisher *p = publisher_open(url, NULL, err, sizeof err);
+    if (!p) fail_msg("open %s: %s", url, err);
+    return p;
+}
+
+static void add(sample_batch *b, const char *name, sample_type t, const char *unit, double v,
+                const char *res, const sample_label *l, size_t nl)
+{
+    assert_int_equal(sample_batch_add(b, name, t, unit, v, res, 1, l, nl), 0);
+}
+
+static char *render(publisher *p)
+{
+    strbuf s;
+    strbuf_init(&s);
+    publisher_render(p, &s);
+    strbuf_putc(&s, 0); /* an empty render still yields "" */
+    return s.buf;
+}
+
+static void test_exposition(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    sample_batch *b = sample_batch_new("src", 0, 0);
+    sample_label cpu[] = {{"mode", "user"}, {"cpu", "0"}};
+    add(b, "host.cpu.util", SAMPLE_GAUGE, "%", 12.5, "node-1", cpu, 2);
+    add(b, "host.pressure.cpu.some.avg10", SAMPLE_GAUGE, "%", 0.25, "node-1", NULL, 0);
+    add(b, "net.bytes", SAMPLE_CUMULATIVE, "B", 1e6, "node-1", NULL, 0);
+    add(b, "req_total", SAMPLE_CUMULATIVE, "1", 3, "node-1", NULL, 0);
+    add(b, "disk.ops", SAMPLE_DELTA, "1", -2, "node-1", NULL, 0);
+    sample_label weird[] = {{"resource", "clash"}, {"9bad-key", "x"}, {"__r", "y"}};
+    add(b, "temp", SAMPLE_GAUGE, "C", 41, "bmc \"a\"\\b\nc", weird, 3);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+    /* a newer value replaces, a new resource adds a series */
+    b = sample_batch_new("src", 0, 0);
+    add(b, "host.cpu.util", SAMPLE_GAUGE, "%", 13, "node-1", cpu, 2);
+    add(b, "host.cpu.util", SAMPLE_GAUGE, "%", 1, "a-node", cpu, 2);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+
+    char *text = render(p);
+    const char *want =
+        "# HELP meterd_disk_ops meterd meter disk.ops (unit 1), delta\n"
+        "# TYPE meterd_disk_ops gauge\n"
+        "meterd_disk_ops{resource=\"node-1\",source=\"src\"} -2\n"
+        "# HELP meterd_host_cpu_util meterd meter host.cpu.util (unit %), gauge\n"
+        "# TYPE meterd_host_cpu_util gauge\n"
+        "meterd_host_cpu_util{resource=\"a-node\",source=\"src\",cpu=\"0\",mode=\"user\"} 1\n"
+        "meterd_host_cpu_util{resource=\"node-1\",source=\"src\",cpu=\"0\",mode=\"user\"} 13\n"
+        "# HELP meterd_host_pressure_cpu_some_avg10 meterd meter host.pressure.cpu.some.avg10 "
+        "(unit %), gauge\n"
+        "# TYPE meterd_host_pressure_cpu_some_avg10 gauge\n"
+        "meterd_host_pressure_cpu_some_avg10{resource=\"node-1\",source=\"src\"} 0.25\n"
+        "# HELP meterd_net_bytes_total meterd meter net.bytes (unit B), cumulative\n"
+        "# TYPE meterd_net_bytes_total counter\n"
+        "meterd_net_bytes_total{resource=\"node-1\",source=\"src\"} 1000000\n"
+        "# HELP meterd_req_total meterd meter req_total (unit 1), cumulative\n"
+        "# TYPE meterd_req_total counter\n"
+        "meterd_req_total{resource=\"node-1\",source=\"src\"} 3\n"
+        "# HELP meterd_temp meterd meter temp (unit C), gauge\n"
+        "# TYPE meterd_temp gauge\n"
+        "meterd_temp{resource=\"bmc \\\"a\\\"\\\\b\\nc\",source=\"src\",_9bad_key=\"x\","
+        "exported___r=\"y\",exported_resource=\"clash\"} 41\n";
+    assert_string_equal(text, want);
+    free(text);
+    publisher_stats st;
+    publisher_get_stats(p, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.samples, 8);
+    publisher_close(p);
+}
+
+static void test_type_conflict_and_prefix(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("?prefix=&max_age=60");
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    add(b, "1x_total", SAMPLE_GAUGE, "", 1, "r", NULL, 0);
+    add(b, "1x", SAMPLE_CUMULATIVE, "", 2, "q", NULL, 0); /* same family, other type */
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+    char *text = render(p);
+    assert_string_equal(text, "# HELP _1x_total meterd meter 1x_total, gauge\n"
+                              "# TYPE _1x_total gauge\n"
+                              "_1x_total{resource=\"r\",source=\"s\"} 1\n");
+    free(text);
+    publisher_stats st;
+    publisher_get_stats(p, &st);
+    assert_non_null(strstr(st.last_error, "type differs"));
+    publisher_close(p);
+
+    char err[256];
+    assert_null(publisher_open("prometheus://host:9090", NULL, err, sizeof err));
+    assert_null(publisher_open("prometheus://?max_age=0", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "max_age"));
+}
+
+static void submit1(publisher *p, const char *name, const char *res, double v)
+{
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    sample_batch_add(b, name, SAMPLE_GAUGE, "", v, res, 0, NULL, 0);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+}
+
+typedef struct {
+    publisher *p;
+    const char *needle;
+} gone_arg;
+
+static bool gone(void *arg)
+{
+    gone_arg *g = arg;
+    char *text = render(g->p);
+    bool r = !strstr(text, g->needle);
+    free(text);
+    return r;
+}
+
+static void test_stale_by_interval(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("?stale_intervals=3&min_age=0");
+    submit1(p, "a", "removed", 1);
+    submit1(p, "a", "kept", 1);
+    int64_t t0 = th_now_ms();
+    nanosleep(&(struct timespec){.tv_nsec = 40 * 1000000}, NULL); /* the interval itself */
+    submit1(p, "a", "removed", 2); /* interval ~40 ms: stale after ~120 ms */
+    char *text = render(p);
+    assert_non_null(strstr(text, "resource=\"removed\""));
+    free(text);
+    gone_arg g = {p, "resource=\"removed\""};
+    assert_true(th_wait_until(gone, &g, 3000));
+    assert_true(th_now_ms() - t0 >= 100);
+    text = render(p);
+    /* seen once: only max_age (600 s) applies */
+    assert_non_null(strstr(text, "resource=\"kept\""));
+    free(text);
+    publisher_close(p);
+}
+
+static void test_stale_by_max_age(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("?max_age=1");
+    submit1(p, "b", "x", 1);
+    int64_t t0 = th_now_ms();
+    gone_arg g = {p, "meterd_b"};
+    assert_true(th_wait_until(gone, &g, 5000));
+    assert_true(th_now_ms() - t0 >= 900);
+    char *text = render(p);
+    assert_string_equal(text, ""); /* the family went with its last series */
+    free(text);
+    submit1(p, "b", "x", 2); /* and comes back */
+    text = render(p);
+    assert_non_null(strstr(text, "meterd_b{resource=\"x\",source=\"s\"} 2\n"));
+    free(text);
+    publisher_close(p);
+}
+
+typedef struct {
+    publisher *p;
+    int id;
+} worker_arg;
+
+static void *update_thread(void *arg)
+{
+    worker_arg *w = arg;
+    char res[16];
+    snprintf(res, sizeof res, "r%d", w->id);
+    for (int i = 0; i < 300; i++) {
+        sample_batch *b = sample_batch_new("s", 0, 0);
+        for (int j = 0; j < 5; j++) {
+            char name[16];
+            snprintf(name, sizeof name, "m%d", j);
+            sample_batch_add(b, name, SAMPLE_CUMULATIVE, "", i, res, 0, NULL, 0);
+        }
+        publisher_submit(w->p, b);
+        sample_batch_unref(b);
+        if (i % 50 == 0) free(render(w->p));
+    }
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    enum { T = 4 };
+    pthread_t th[T];
+    worker_arg w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker_arg){p, i};
+        pthread_create(&th[i], NULL, update_thread, &w[i]);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    char *text = render(p);
+    size_t series = 0;
+    for (const char *c = text; (c = strstr(c, "_total{")); c++)
+        series++;
+    assert_int_equal(series, 5 * T);
+    assert_non_null(strstr(text, "meterd_m4_total{resource=\"r3\",source=\"s\"} 299\n"));
+    free(text);
+    publisher_close(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
+        cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
+        cmocka_unit_test(test_concurrent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
