@@ -65,8 +65,8 @@ int reload_apply(agent *a, pipeline *p)
         return -1;
     }
     size_t kept = 0, started = 0, replaced = 0, stopped = 0;
+    /* readers see the new number only once everything below is in place */
     uint64_t revision = a->revision + 1;
-    a->revision = revision;
     for (size_t i = 0; i < d.n_sources; i++) {
         const pipeline_source_delta *sd = &d.sources[i];
         src_rt *old = sd->old_src ? agent_find_source(a, sd->name) : NULL;
@@ -102,6 +102,7 @@ int reload_apply(agent *a, pipeline *p)
     pthread_mutex_lock(&a->mu);
     pipeline *prev = a->pipe;
     a->pipe = p;
+    a->revision = revision;
     a->applied_ms = loop_wall_ms();
     a->pipeline_error[0] = 0;
     a->reloads++;

@@ -198,7 +198,7 @@ src_rt *src_new(agent *a, const pipeline_source *def)
     atomic_init(&s->refs, 1);
     atomic_init(&s->inflight, 0);
     s->state = SRC_PENDING;
-    s->generation = (int64_t)a->revision;
+    s->generation = (int64_t)a->revision + 1; /* the revision being applied */
     s->name = strdup(def->name);
     s->interval_ms = def->interval * 1000;
     s->meters = dup_strv(def->meters, def->n_meters);

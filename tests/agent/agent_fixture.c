@@ -40,7 +40,12 @@ void fx_start(fixture *f, const char *pipeline_yaml, const pollster_plugin *cons
               const char *extra_conf)
 {
     memset(f, 0, sizeof *f);
-    if (th_path(f->pipeline_path, sizeof f->pipeline_path, "pipeline.yaml") != 0) abort();
+    /* a file per fixture: an agent left running by a failed test must not
+     * see the next test's pipeline */
+    static int serial;
+    char rel[64];
+    snprintf(rel, sizeof rel, "agent%d/pipeline.yaml", ++serial);
+    if (th_path(f->pipeline_path, sizeof f->pipeline_path, rel) != 0) abort();
     fx_write_pipeline(f, pipeline_yaml);
     snprintf(f->conf_text, sizeof f->conf_text,
              "[DEFAULT]\nhost = test-host\nlog_level = %s\n"

@@ -98,8 +98,10 @@ static void test_one_of_500_changed(void **state)
     int untouched = 0;
     for (int i = 0; i < N_SOURCES; i++) {
         if (i == 250) continue;
+        /* same objects, and the same phase: a task may have fired meanwhile,
+         * which moves its next due instant by whole intervals only */
         if (after->src[i] == before->src[i] && after->task[i] == before->task[i] &&
-            after->due[i] == before->due[i])
+            (after->due[i] - before->due[i]) % 30000 == 0)
             untouched++;
     }
     assert_int_equal(untouched, N_SOURCES - 1);
