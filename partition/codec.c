@@ -235,8 +235,8 @@ typedef struct rbuf {
 static int need(rbuf *r, size_t n, const char *what)
 {
     if (r->len - r->off >= n) return 0;
-    seterr(r->err, r->errlen, "truncated at byte %zu: %s needs %zu bytes, %zu left", r->off,
-           what, n, r->len - r->off);
+    seterr(r->err, r->errlen, "truncated at byte %zu: %s needs %zu bytes, %zu left", r->off, what,
+           n, r->len - r->off);
     return -1;
 }
 
@@ -260,8 +260,8 @@ static int get_varint(rbuf *r, uint32_t *v, const char *what)
         acc |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
             if (acc > UINT32_MAX || (i > 0 && b == 0)) {
-                seterr(r->err, r->errlen, "byte %zu: %s is an overlong or oversized varint",
-                       start, what);
+                seterr(r->err, r->errlen, "byte %zu: %s is an overlong or oversized varint", start,
+                       what);
                 return -1;
             }
             *v = (uint32_t)acc;
@@ -321,8 +321,9 @@ static int read_members(rbuf *r, partition_member *m, char *ids, uint32_t n)
         memcpy(id, r->p + r->off, idlen);
         id[idlen] = '\0';
         if (i > 0 && strcmp(m[i - 1].id, id) >= 0)
-            return bad(r, at, "member %u id \"%.64s\" is not after \"%.64s\" (duplicate or unsorted)",
-                       i, id, m[i - 1].id);
+            return bad(r, at,
+                       "member %u id \"%.64s\" is not after \"%.64s\" (duplicate or unsorted)", i,
+                       id, m[i - 1].id);
         r->off += idlen;
         at = r->off;
         uint32_t w = 0;

@@ -104,9 +104,8 @@ typedef struct partition_plan_stats {
  * with err set (no members, bad or duplicate id, bad weight, load too big,
  * out of memory). stats may be NULL. */
 int partition_plan(const partition_table *prev, const partition_member *members, size_t n,
-                   const uint32_t *slot_load, const partition_options *opt,
-                   partition_table **next, partition_plan_stats *stats, char *err,
-                   size_t errlen);
+                   const uint32_t *slot_load, const partition_options *opt, partition_table **next,
+                   partition_plan_stats *stats, char *err, size_t errlen);
 
 /* ---- diff --------------------------------------------------------------- */
 

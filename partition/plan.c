@@ -20,11 +20,11 @@
  *    within about the smallest orphan's load. Empty orphans go to the member
  *    with the fewest slots per weight, so slot counts stay sane for when
  *    targets arrive.
- * 4. Repair, and only where the bound is broken: a member over hi gives the
- *    smallest slot that brings it back under hi to the member furthest below
- *    its ideal; a member under lo (a newcomer) is filled towards its ideal
- *    from the members furthest above theirs, each giving the slot closest to
- *    its own excess. Nobody within the bound and at or under its share ever
+ * 4. Repair, and only where the bound is broken: a member under lo (a
+ *    newcomer) is filled up to its ideal from the members furthest above
+ *    theirs, each giving the slot closest to its own excess; then a member
+ *    over hi gives the smallest slot that brings it back under hi to the
+ *    member furthest below its ideal. Nobody within the bound and at or under its share ever
  *    loses a slot. Every move must lower sum(e^2 / w) (e = load - ideal), so
  *    the repair terminates; a cap bounds it anyway.
  *
@@ -146,9 +146,9 @@ typedef struct plan {
     uint32_t n;
     const uint32_t *w;
     uint16_t *owner;
-    uint32_t ld[S];               /* effective load per slot */
-    int32_t next[S], prev[S];     /* per-member doubly linked slot lists */
-    int32_t *head;                /* member -> first slot, -1 if none */
+    uint32_t ld[S];           /* effective load per slot */
+    int32_t next[S], prev[S]; /* per-member doubly linked slot lists */
+    int32_t *head;            /* member -> first slot, -1 if none */
     uint32_t *nslots;
     int64_t *load, *ideal, *lo, *hi;
     heap hp[H_COUNT];
@@ -249,6 +249,28 @@ static void set_stuck(plan *p, uint32_t m)
     heap_remove(&p->hp[H_UNDER], m);
 }
 
+/* Moves d's slots to r, in d's list order, each no bigger than what is left
+ * of budget and each improving. One pass instead of one scan per slot: a
+ * newcomer in a small group needs thousands of slots. Returns slots moved. */
+static uint32_t move_bulk(plan *p, uint32_t d, uint32_t r, int64_t budget)
+{
+    uint32_t moved = 0;
+    for (int32_t s = p->head[d], nx; s >= 0 && budget > 0; s = nx) {
+        nx = p->next[s];
+        int64_t l = p->ld[s];
+        if (l == 0 || l > budget || !improves(p, d, r, l)) continue;
+        plan_move(p, (uint32_t)s, r);
+        budget -= l;
+        moved++;
+    }
+    return moved;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* d is over hi: shed the least that brings it back within its bound. */
 static bool repair_over(plan *p, uint32_t d)
 {
@@ -257,7 +279,8 @@ static bool repair_over(plan *p, uint32_t d)
     int64_t need = p->load[d] - p->hi[d];
     int64_t room = p->hi[r] - p->load[r];
     int32_t s = pick_slot(p, d, r, need, room, need); /* cures, r stays within */
-    if (s < 0) s = pick_slot(p, d, r, 1, room, room); /* progress, r stays within */
+    if (s < 0 && move_bulk(p, d, r, min64(need, room)) > 0) return true;
+    if (s < 0) s = pick_slot(p, d, r, 1, room, room);         /* progress, r stays within */
     if (s < 0) s = pick_slot(p, d, r, need, INT64_MAX, need); /* cures; r may cascade */
     if (s < 0) return false;
     plan_move(p, (uint32_t)s, r);
@@ -270,10 +293,10 @@ static bool repair_under(plan *p, uint32_t r)
     uint32_t d = p->hp[H_EXCESS].h[0];
     int64_t excess = p->load[d] - p->ideal[d];
     if (d == r || excess <= 0) return false;
-    int64_t gap = p->ideal[r] - p->load[r];
-    int64_t want = excess < gap ? excess : gap;
-    int64_t max = p->load[d] - p->lo[d];
-    if (p->hi[r] - p->load[r] < max) max = p->hi[r] - p->load[r];
+    int64_t want = min64(excess, p->ideal[r] - p->load[r]);
+    int64_t max = min64(p->load[d] - p->lo[d], p->hi[r] - p->load[r]);
+    /* whole slots that fit what both sides want, then the closest one */
+    if (move_bulk(p, d, r, min64(want, max)) > 0) return true;
     int32_t s = pick_slot(p, d, r, 1, max, want);
     if (s < 0) return false;
     plan_move(p, (uint32_t)s, r);
@@ -286,15 +309,16 @@ static void repair(plan *p, uint32_t cap)
         heap *o = &p->hp[H_OVER], *u = &p->hp[H_UNDER];
         int64_t ko = o->n ? o->key[o->h[0]] : 0, ku = u->n ? u->key[u->h[0]] : 0;
         if (ko <= 0 && ku <= 0) return;
-        if (ko >= ku) {
-            uint32_t d = o->h[0];
-            if (!repair_over(p, d)) set_stuck(p, d);
-        } else {
+        if (ku > 0) {
+            /* first, and to the ideal rather than just to lo: a newcomer gets
+             * its fair share, taken from those furthest above theirs */
             uint32_t r = u->h[0];
-            /* fill to the ideal, not just to lo: a newcomer gets its fair share */
             while (p->moves < cap && p->load[r] < p->ideal[r] && repair_under(p, r)) {
             }
             if (p->load[r] < p->lo[r]) set_stuck(p, r);
+        } else {
+            uint32_t d = o->h[0];
+            if (!repair_over(p, d)) set_stuck(p, d);
         }
     }
 }
@@ -395,8 +419,7 @@ static int plan_alloc(plan *p, uint32_t n)
     p->lo = calloc(n, sizeof *p->lo);
     p->hi = calloc(n, sizeof *p->hi);
     p->stuck = calloc(n, sizeof *p->stuck);
-    if (!p->head || !p->nslots || !p->load || !p->ideal || !p->lo || !p->hi || !p->stuck)
-        return -1;
+    if (!p->head || !p->nslots || !p->load || !p->ideal || !p->lo || !p->hi || !p->stuck) return -1;
     memset(p->head, 0xff, n * sizeof *p->head);
     for (int i = 0; i < H_COUNT; i++)
         if (heap_init(&p->hp[i], n) != 0) return -1;
@@ -418,9 +441,8 @@ static void plan_free(plan *p)
 }
 
 int partition_plan(const partition_table *prev, const partition_member *members, size_t n,
-                   const uint32_t *slot_load, const partition_options *opt,
-                   partition_table **next, partition_plan_stats *stats, char *err,
-                   size_t errlen)
+                   const uint32_t *slot_load, const partition_options *opt, partition_table **next,
+                   partition_plan_stats *stats, char *err, size_t errlen)
 {
     partition_options defaults;
     if (!opt) {

@@ -187,8 +187,7 @@ static partition_table *plan(const partition_table *prev, const group *g, const 
     return next;
 }
 
-static void table_balance(const partition_table *tb, const targets *t, double *maxr,
-                          double *minr)
+static void table_balance(const partition_table *tb, const targets *t, double *maxr, double *minr)
 {
     uint64_t *load = malloc(tb->n_members * sizeof *load);
     partition_member_loads(tb, t->load, load);
@@ -275,8 +274,7 @@ static json_t *ours_case(size_t nm, const targets *t)
     group_add(&gj, 1);
     partition_table *t2 = plan(t0, &gj, t, &st);
     double share = (double)t->n / (double)(nm + 1);
-    json_object_set_new(o, "join_moved_ratio",
-                        json_real(round4((double)moved(t0, t2, t) / share)));
+    json_object_set_new(o, "join_moved_ratio", json_real(round4((double)moved(t0, t2, t) / share)));
     table_balance(t2, t, &mx, &mn);
     json_object_set_new(o, "join_max_mean", json_real(round4(mx)));
     json_object_set_new(o, "join_min_mean", json_real(round4(mn)));
@@ -292,9 +290,8 @@ static json_t *ours_case(size_t nm, const targets *t)
     for (uint32_t i = 0; i < tw->n_members; i++)
         if (i != (uint32_t)partition_member_index(tw, gw.id[0])) rest += (double)lw[i];
     rest /= (double)(tw->n_members - 1);
-    json_object_set_new(
-        o, "weight2_ratio",
-        json_real(round4((double)lw[partition_member_index(tw, gw.id[0])] / rest)));
+    json_object_set_new(o, "weight2_ratio",
+                        json_real(round4((double)lw[partition_member_index(tw, gw.id[0])] / rest)));
 
     /* owner of every target: hash + lookup, then lookup alone */
     unsigned long long sink = 0;
@@ -306,7 +303,8 @@ static json_t *ours_case(size_t nm, const targets *t)
     for (size_t i = 0; i < t->n; i++)
         sink += partition_owner(t0, t->slot[i]);
     double lookup_ms = now_ms() - a;
-    json_object_set_new(o, "owner_ms_per_million", json_real(round4(owner_ms * 1e6 / (double)t->n)));
+    json_object_set_new(o, "owner_ms_per_million",
+                        json_real(round4(owner_ms * 1e6 / (double)t->n)));
     json_object_set_new(o, "lookup_ns", json_real(round4(lookup_ms * 1e6 / (double)t->n)));
     json_object_set_new(o, "table_bytes", json_integer((json_int_t)table_bytes(t0)));
     json_object_set_new(o, "leave_table_bytes", json_integer((json_int_t)table_bytes(t1)));
@@ -449,9 +447,9 @@ static json_t *tooz_case(size_t nm, const targets *t)
     group_add(&gj, 1);
     ring_make(&r1, &gj);
     ring_owners(&r1, t, o1);
-    json_object_set_new(o, "join_moved_ratio",
-                        json_real(round4((double)ring_moved(o0, o1, t->n) /
-                                         ((double)t->n / (double)(nm + 1)))));
+    json_object_set_new(
+        o, "join_moved_ratio",
+        json_real(round4((double)ring_moved(o0, o1, t->n) / ((double)t->n / (double)(nm + 1)))));
     ring_balance(o1, &gj, t, &mx, &mn);
     json_object_set_new(o, "join_max_mean", json_real(round4(mx)));
     json_object_set_new(o, "join_min_mean", json_real(round4(mn)));
@@ -476,7 +474,8 @@ static json_t *tooz_case(size_t nm, const targets *t)
         sink += tooz_ring_lookup(&r0, t->pos[i]);
     double lookup_ms = now_ms() - a;
     if (sink == 42) fprintf(stderr, " ");
-    json_object_set_new(o, "owner_ms_per_million", json_real(round4(owner_ms * 1e6 / (double)t->n)));
+    json_object_set_new(o, "owner_ms_per_million",
+                        json_real(round4(owner_ms * 1e6 / (double)t->n)));
     json_object_set_new(o, "lookup_ns", json_real(round4(lookup_ms * 1e6 / (double)t->n)));
     json_object_set_new(o, "table_bytes", json_null()); /* each member rebuilds the ring */
 

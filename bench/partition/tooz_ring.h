@@ -3,8 +3,8 @@
  *
  * Member m contributes 32 * weight points: the md5 of its id repeated
  * 2, 3, ... times (tooz creates md5(id) and then updates that object with
- * the id once per point), each as a 128-bit big-endian integer. An object goes to the first point strictly
- * above md5(object id) (bisect.bisect), wrapping to the first point.
+ * the id once per point), each as a 128-bit big-endian integer. An object goes to the first point
+ * strictly above md5(object id) (bisect.bisect), wrapping to the first point.
  */
 #ifndef METERD_BENCH_TOOZ_RING_H
 #define METERD_BENCH_TOOZ_RING_H
