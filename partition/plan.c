@@ -9,9 +9,10 @@
  *
  * 1. Ideal: each member's share of the total load, L * w / W, rounded to
  *    integers by largest remainder so the ideals sum to L exactly. The bound
- *    is [lo, hi] = ideal -+ max(tolerance * ideal, slack): a member cannot be
- *    closer to its ideal than slot granularity allows, so slack defaults to
- *    one mean slot load (docs/PARTITION.md says where that binds).
+ *    is [lo, hi] = ideal -+ max(tolerance * ideal, slack) (slack around the
+ *    ideal rounded to an integer): a member cannot be closer to its ideal
+ *    than slot granularity allows, so slack defaults to one mean slot load
+ *    (docs/PARTITION.md says where that binds).
  * 2. No usable previous table: cut the slots, in slot order, into contiguous
  *    ranges at the cumulative ideals. One range per member keeps the encoded
  *    table tiny and each member within about one slot load of its ideal.
@@ -153,6 +154,7 @@ typedef struct plan {
     int64_t *load, *ideal, *lo, *hi;
     heap hp[H_COUNT];
     bool *stuck;
+    bool search_all; /* repair may try every partner, not just the best */
     uint32_t moves;
 } plan;
 
@@ -271,26 +273,23 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* d is over hi: shed the least that brings it back within its bound. */
-static bool repair_over(plan *p, uint32_t d)
+/* One repair move from d to r for an over-violator d. */
+static bool shed_to(plan *p, uint32_t d, uint32_t r)
 {
-    uint32_t r = p->hp[H_DEFICIT].h[0];
-    if (r == d) return false;
     int64_t need = p->load[d] - p->hi[d];
     int64_t room = p->hi[r] - p->load[r];
     int32_t s = pick_slot(p, d, r, need, room, need); /* cures, r stays within */
     if (s < 0 && move_bulk(p, d, r, min64(need, room)) > 0) return true;
-    if (s < 0) s = pick_slot(p, d, r, 1, room, room);         /* progress, r stays within */
+    if (s < 0) s = pick_slot(p, d, r, 1, room, room); /* progress, r stays within */
     if (s < 0) s = pick_slot(p, d, r, need, INT64_MAX, need); /* cures; r may cascade */
     if (s < 0) return false;
     plan_move(p, (uint32_t)s, r);
     return true;
 }
 
-/* r is under lo: fill it towards its ideal from those above theirs. */
-static bool repair_under(plan *p, uint32_t r)
+/* One repair move from d to an under-violator r. */
+static bool fill_from(plan *p, uint32_t d, uint32_t r)
 {
-    uint32_t d = p->hp[H_EXCESS].h[0];
     int64_t excess = p->load[d] - p->ideal[d];
     if (d == r || excess <= 0) return false;
     int64_t want = min64(excess, p->ideal[r] - p->load[r]);
@@ -301,6 +300,29 @@ static bool repair_under(plan *p, uint32_t r)
     if (s < 0) return false;
     plan_move(p, (uint32_t)s, r);
     return true;
+}
+
+/* d is over hi: shed the least that brings it back within its bound, to the
+ * member furthest below its ideal, else to any below its ideal (a member's
+ * slots may all be too big for the first: slot granularity). */
+static bool repair_over(plan *p, uint32_t d)
+{
+    uint32_t r = p->hp[H_DEFICIT].h[0];
+    if (r != d && shed_to(p, d, r)) return true;
+    for (uint32_t i = 0; p->search_all && i < p->n; i++)
+        if (i != d && i != r && p->load[i] < p->ideal[i] && shed_to(p, d, i)) return true;
+    return false;
+}
+
+/* r is under lo: fill it towards its ideal from the member furthest above
+ * its own, else from any above its own. */
+static bool repair_under(plan *p, uint32_t r)
+{
+    uint32_t d = p->hp[H_EXCESS].h[0];
+    if (fill_from(p, d, r)) return true;
+    for (uint32_t i = 0; p->search_all && i < p->n; i++)
+        if (i != d && i != r && p->load[i] > p->ideal[i] && fill_from(p, i, r)) return true;
+    return false;
 }
 
 static void repair(plan *p, uint32_t cap)
@@ -374,8 +396,11 @@ static int cmp_rem(const void *a, const void *b)
     return x->m < y->m ? -1 : x->m > y->m;
 }
 
-/* lo/hi: ideal * (1 -+ ppm / 1e6), exact, or ideal -+ slack rounded outwards
- * (integer loads cannot sit at a fractional ideal), whichever is wider. */
+/* lo/hi: ideal * (1 -+ ppm / 1e6), exact, or the ideal rounded to the
+ * nearest integer -+ slack, whichever is wider. Rounding first keeps the
+ * slack bound still when a join or leave nudges the mean by a fraction of a
+ * target: exact ideal -+ 1 would turn every member sitting at 9 with a mean
+ * of 10 into a violator the moment the mean becomes 10.01. */
 static int set_bounds(plan *p, uint64_t total, uint32_t ppm, int64_t slack)
 {
     uint64_t W = 0;
@@ -399,8 +424,8 @@ static int set_bounds(plan *p, uint64_t total, uint32_t ppm, int64_t slack)
         u128 lw = (u128)total * p->w[i];
         int64_t hi_tol = (int64_t)(lw * (1000000u + ppm) / den);
         int64_t lo_tol = (int64_t)((lw * (1000000u - ppm) + den - 1) / den);
-        int64_t floor_ideal = (int64_t)(lw / W), ceil_ideal = (int64_t)((lw + W - 1) / W);
-        int64_t hi_slack = ceil_ideal + slack, lo_slack = floor_ideal - slack;
+        int64_t nearest = (int64_t)((2 * lw + W) / (2 * (u128)W));
+        int64_t hi_slack = nearest + slack, lo_slack = nearest - slack;
         p->hi[i] = hi_tol > hi_slack ? hi_tol : hi_slack;
         p->lo[i] = lo_tol < lo_slack ? lo_tol : lo_slack;
         p->stuck[i] = false;
@@ -504,11 +529,13 @@ int partition_plan(const partition_table *prev, const partition_member *members,
         /* everything moves anyway: aim at the tolerance alone first */
         if (set_bounds(p, total, opt->tolerance_ppm, 0) != 0) goto oom;
         assign_ranges(p);
-        repair(p, 4 * S);
+        repair(p, 4 * S); /* best effort: often below slot granularity */
         if (set_bounds(p, total, opt->tolerance_ppm, slack) != 0) goto oom;
+        p->search_all = true;
         repair(p, 8 * S);
     } else {
         if (set_bounds(p, total, opt->tolerance_ppm, slack) != 0) goto oom;
+        p->search_all = true;
         assign_orphans(p, orphans, n_orphans);
         after_orphans = p->moves;
         repair(p, after_orphans + 4 * S);

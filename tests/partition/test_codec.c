@@ -37,7 +37,7 @@ static void reseal(uint8_t *buf, size_t len)
 static partition_table *sample(size_t n, bool scattered)
 {
     partition_member m[300];
-    char ids[300][16];
+    char ids[300][32];
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "node-%03zu", i);
         m[i] = (partition_member){ids[i], (uint32_t)(1 + i % 3)};

@@ -40,7 +40,7 @@ static void loads_for(uint32_t *load, int n)
 
 typedef struct group {
     size_t n;
-    char ids[2048][24];
+    char ids[2048][40];
     partition_member m[2048];
 } group;
 

@@ -5,7 +5,7 @@
  *  - the table names exactly the current members; departed members own
  *    nothing (their slots all went to survivors);
  *  - every member is within the documented bound of its ideal
- *    L * w / W: max(1 % of ideal, ceil(L / slots) + 1 for integer rounding);
+ *    L * w / W: max(1 % of ideal, ceil(L / slots) + 0.5 for integer rounding);
  *  - a member that stays and loses slots was above its ideal share (with
  *    what it gained in the same step), so nobody at or under its share is
  *    robbed;
@@ -96,7 +96,7 @@ static void check_step(const world *w, const partition_table *prev, const partit
     uint64_t *load = calloc(t->n_members, sizeof *load);
     partition_member_loads(t, w->load, load);
     double W = (double)weight_sum(w), L = (double)w->total;
-    double slack = ceil(L / S) + 1;
+    double slack = ceil(L / S) + 0.5;
     for (uint32_t i = 0; i < t->n_members; i++) {
         double ideal = L * t->weights[i] / W;
         double tol = fmax(ideal * 0.01, slack);
