@@ -29,6 +29,7 @@
  * canonical form, so equal tables have equal bytes.
  */
 #include "partition/partition.h"
+#include "partition/errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,17 +42,6 @@
 #define ENC_PACKED  1
 #define HEADER_LEN  32
 #define TRAILER_LEN 4
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Bitwise CRC32C: a few KB per table change does not deserve a table. */
 static uint32_t crc32c(const uint8_t *p, size_t len)

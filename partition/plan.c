@@ -34,26 +34,14 @@
  * give the same table on any machine.
  */
 #include "partition/partition.h"
+#include "partition/errbuf.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 __extension__ typedef unsigned __int128 u128;
 
 #define S PARTITION_SLOTS
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void partition_options_init(partition_options *opt)
 {
@@ -280,7 +268,7 @@ static bool shed_to(plan *p, uint32_t d, uint32_t r)
     int64_t room = p->hi[r] - p->load[r];
     int32_t s = pick_slot(p, d, r, need, room, need); /* cures, r stays within */
     if (s < 0 && move_bulk(p, d, r, min64(need, room)) > 0) return true;
-    if (s < 0) s = pick_slot(p, d, r, 1, room, room); /* progress, r stays within */
+    if (s < 0) s = pick_slot(p, d, r, 1, room, room);         /* progress, r stays within */
     if (s < 0) s = pick_slot(p, d, r, need, INT64_MAX, need); /* cures; r may cascade */
     if (s < 0) return false;
     plan_move(p, (uint32_t)s, r);
