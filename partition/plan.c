@@ -25,9 +25,10 @@
  *    newcomer) is filled up to its ideal from the members furthest above
  *    theirs, each giving the slot closest to its own excess; then a member
  *    over hi gives the smallest slot that brings it back under hi to the
- *    member furthest below its ideal. Nobody within the bound and at or under its share ever
- *    loses a slot. Every move must lower sum(e^2 / w) (e = load - ideal), so
- *    the repair terminates; a cap bounds it anyway.
+ *    member furthest below its ideal; if all its slots are too big for
+ *    that, it swaps one for a lighter slot of a member below its ideal. Nobody within the bound and
+ * at or under its share ever loses a slot. Every move must lower sum(e^2 / w) (e = load - ideal),
+ * so the repair terminates; a cap bounds it anyway.
  *
  * Determinism: integer arithmetic only (the bounds use 128-bit products),
  * members in id order, every tie broken by the lower index. The same inputs
@@ -290,6 +291,41 @@ static bool fill_from(plan *p, uint32_t d, uint32_t r)
     return true;
 }
 
+/* Last resort for d over hi when every slot it has is too big to give away:
+ * swap one of its slots for a lighter one of a member below its ideal, the
+ * pair with the least load moved that cures d and keeps the other within
+ * hi. Only for members of few slots (that is when granularity bites), so
+ * the pair search stays small. */
+#define SWAP_MAX_SLOTS 64
+
+static bool swap_down(plan *p, uint32_t d)
+{
+    if (p->nslots[d] > SWAP_MAX_SLOTS) return false;
+    int64_t need = p->load[d] - p->hi[d];
+    int32_t best_a = -1, best_b = -1;
+    int64_t best_cost = INT64_MAX;
+    for (uint32_t r = 0; r < p->n; r++) {
+        if (r == d || p->load[r] >= p->ideal[r] || p->nslots[r] > SWAP_MAX_SLOTS) continue;
+        int64_t room = p->hi[r] - p->load[r];
+        for (int32_t a = p->head[d]; a >= 0; a = p->next[a])
+            for (int32_t b = p->head[r]; b >= 0; b = p->next[b]) {
+                int64_t delta = (int64_t)p->ld[a] - p->ld[b];
+                int64_t cost = (int64_t)p->ld[a] + p->ld[b];
+                if (delta < need || delta > room || !improves(p, d, r, delta)) continue;
+                if (cost < best_cost) {
+                    best_cost = cost;
+                    best_a = a;
+                    best_b = b;
+                }
+            }
+    }
+    if (best_a < 0) return false;
+    uint32_t r = p->owner[best_b];
+    plan_move(p, (uint32_t)best_a, r);
+    plan_move(p, (uint32_t)best_b, d);
+    return true;
+}
+
 /* d is over hi: shed the least that brings it back within its bound, to the
  * member furthest below its ideal, else to any below its ideal (a member's
  * slots may all be too big for the first: slot granularity). */
@@ -299,7 +335,7 @@ static bool repair_over(plan *p, uint32_t d)
     if (r != d && shed_to(p, d, r)) return true;
     for (uint32_t i = 0; p->search_all && i < p->n; i++)
         if (i != d && i != r && p->load[i] < p->ideal[i] && shed_to(p, d, i)) return true;
-    return false;
+    return p->search_all && swap_down(p, d);
 }
 
 /* r is under lo: fill it towards its ideal from the member furthest above
