@@ -467,6 +467,47 @@ static void test_diff(void **state)
     free(g);
 }
 
+/* A member made only of slots heavier than its excess cannot shed one: it
+ * swaps one for a lighter slot of a member below its ideal. 300 members own
+ * slots round-robin; each should hold 5; m000 holds 3+3, m001 holds 2+2. */
+static void test_swap_when_slots_too_heavy(void **state)
+{
+    (void)state;
+    static char ids[300][8];
+    static partition_member m[300];
+    static uint32_t load[S];
+    memset(load, 0, sizeof load);
+    for (int i = 0; i < 300; i++) {
+        snprintf(ids[i], sizeof ids[i], "m%03d", i);
+        m[i] = (partition_member){ids[i], 1};
+        load[i] = 5;
+    }
+    load[0] = load[300] = 3;
+    load[1] = load[301] = 2;
+    partition_table *prev = partition_table_new(m, 300, NULL, 0);
+    for (uint32_t s = 0; s < S; s++)
+        prev->owner[s] = (uint16_t)(s % 300);
+    prev->epoch = 41;
+    partition_options o;
+    partition_options_init(&o);
+    o.tolerance_ppm = 0;
+    o.slack = 0;
+    o.effective_ms = 1700000000123;
+    partition_table *t = NULL;
+    partition_plan_stats st;
+    char err[256];
+    assert_int_equal(partition_plan(prev, m, 300, load, &o, &t, &st, err, sizeof err), 0);
+    assert_true(st.bound_met);
+    assert_int_equal(load_of(t, load, "m000"), 5);
+    assert_int_equal(load_of(t, load, "m001"), 5);
+    assert_int_equal(st.slots_moved, 2);
+    assert_int_equal(st.load_moved, 5);
+    assert_int_equal(t->epoch, 42);
+    assert_int_equal(t->effective_ms, 1700000000123);
+    partition_table_free(prev);
+    partition_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_zero_load),
         cmocka_unit_test(test_everyone_replaced),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_swap_when_slots_too_heavy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
