@@ -10,8 +10,9 @@
  *    what it gained in the same step), so nobody at or under its share is
  *    robbed;
  *  - the same inputs in another order give the same table;
- *  - over a sequence, the targets moved stay close to the sum of the ideal
- *    movements (departed members' load + newcomers' fair shares).
+ *  - over a sequence, the targets moved stay within 5 % (plus two slots'
+ *    load per step) of the sum of the ideal movements (departed members'
+ *    load + newcomers' fair shares).
  */
 #include "partition/partition.h"
 
@@ -26,7 +27,7 @@
 #include <cmocka.h>
 
 #define S         PARTITION_SLOTS
-#define MAX_GROUP 128
+#define MAX_GROUP 512
 
 static uint64_t rng(uint64_t *s)
 {
@@ -145,7 +146,7 @@ static void run_sequence(uint64_t seed, int steps)
 {
     world *w = calloc(1, sizeof *w);
     w->seed = seed;
-    size_t n0 = 2 + rng(&w->seed) % 60;
+    size_t n0 = 2 + rng(&w->seed) % (seed % 3 == 0 ? 400 : 60);
     for (size_t i = 0; i < n0; i++)
         add_member(w);
     add_targets(w, 5000 + rng(&w->seed) % 150000);
@@ -180,9 +181,14 @@ static void run_sequence(uint64_t seed, int steps)
         partition_table_free(t);
         t = nx;
     }
-    /* movement: membership changes cost close to their ideal; growth adds at
-     * most a few slots per member over the whole sequence */
-    double allowance = 1.15 * ideal + (double)w->total * 0.02;
+    /* movement: the sum of ideals (departed members' load, newcomers' fair
+     * shares) + 5 %, plus at most two slots' load per step for granularity
+     * (measured: 1.000-1.002 with many slots per member, up to 1.18 with a
+     * few targets per member) */
+    uint32_t max_slot = 0;
+    for (uint32_t s = 0; s < S; s++)
+        if (w->load[s] > max_slot) max_slot = w->load[s];
+    double allowance = 1.05 * ideal + 2.0 * max_slot * steps;
     if (moved > allowance)
         fail_msg("seed %llu: moved %.0f targets, ideal %.0f", (unsigned long long)seed, moved,
                  ideal);
