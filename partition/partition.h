@@ -90,7 +90,7 @@ typedef struct partition_options {
 void partition_options_init(partition_options *opt);
 
 typedef struct partition_plan_stats {
-    uint32_t slots_moved;  /* slots whose owner id changed (vs prev) */
+    uint32_t slots_moved;  /* slots whose owner id changed (vs prev; 0 without) */
     uint64_t load_moved;   /* sum of their loads */
     uint32_t slots_orphan; /* of those, slots of departed members */
     uint64_t load_orphan;

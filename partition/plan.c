@@ -15,20 +15,24 @@
  *    (docs/PARTITION.md says where that binds).
  * 2. No usable previous table: cut the slots, in slot order, into contiguous
  *    ranges at the cumulative ideals. One range per member keeps the encoded
- *    table tiny and each member within about one slot load of its ideal.
+ *    table tiny and each member within about one slot load of its ideal;
+ *    everything moves anyway, so a repair against the tolerance alone
+ *    follows (best effort), then one against the full bound.
  * 3. Orphans (slots of departed members) must move: largest first, each to
  *    the member furthest below its ideal (LPT), which lands every survivor
  *    within about the smallest orphan's load. Empty orphans go to the member
  *    with the fewest slots per weight, so slot counts stay sane for when
  *    targets arrive.
- * 4. Repair, and only where the bound is broken: a member under lo (a
- *    newcomer) is filled up to its ideal from the members furthest above
- *    theirs, each giving the slot closest to its own excess; then a member
- *    over hi gives the smallest slot that brings it back under hi to the
- *    member furthest below its ideal; if all its slots are too big for
- *    that, it swaps one for a lighter slot of a member below its ideal. Nobody within the bound and
- * at or under its share ever loses a slot. Every move must lower sum(e^2 / w) (e = load - ideal),
- * so the repair terminates; a cap bounds it anyway.
+ * 4. Repair, and only where the bound is broken. A member under lo (a
+ *    newcomer) is filled up to its ideal, not just to lo, from the members
+ *    furthest above theirs: whole slots that fit the donor's excess, then
+ *    the one closest to what is left. Then a member over hi gives the
+ *    smallest slot that brings it back under hi to the member furthest
+ *    below its ideal; if every slot it has is too big for that, it swaps one
+ *    for a lighter slot of a member below its ideal. A member within the
+ *    bound and at or under its share never gives up load. Every move lowers
+ *    sum(e^2 / w) (e = load - ideal), so repair terminates; a cap bounds it
+ *    anyway.
  *
  * Determinism: integer arithmetic only (the bounds use 128-bit products),
  * members in id order, every tie broken by the lower index. The same inputs
