@@ -70,6 +70,7 @@ struct cluster_group {
     bool stopped; /* coord closed: posted events are dropped */
 
     pthread_mutex_t mu; /* the tables, read by owns() on other threads */
+    bool synced;        /* the stored table (or its absence) is known */
     partition_table *cur, *next;
     int32_t my_cur, my_next;
     int64_t next_effective_ms;
@@ -245,6 +246,10 @@ static bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
     }
     bool owned = true;
     pthread_mutex_lock(&cg->mu);
+    if (!cg->synced) { /* just joined: the group's table may exist; don't guess */
+        pthread_mutex_unlock(&cg->mu);
+        return false;
+    }
     const partition_table *tb = cg->cur;
     int32_t me = cg->my_cur;
     if (cg->next && due_ms >= cg->next_effective_ms) {
@@ -367,13 +372,18 @@ static void promote(void *arg)
     struct cluster_group *cg = arg;
     if (cg->stopped) return;
     pthread_mutex_lock(&cg->mu);
-    if (cg->next && loop_wall_ms() >= cg->next_effective_ms) {
+    int64_t early = cg->next ? cg->next_effective_ms - loop_wall_ms() : 0;
+    if (cg->next && early <= 0) {
         partition_table_free(cg->cur);
         cg->cur = cg->next;
         cg->my_cur = cg->my_next;
         cg->next = NULL;
     }
     pthread_mutex_unlock(&cg->mu);
+    if (early > 0) { /* the monotonic timer ran ahead of the wall clock */
+        loop_timer_at(cg->a->loop, &cg->effective_timer, loop_now_ms() + early);
+        return;
+    }
     publish_info(cg);
 }
 
@@ -442,7 +452,7 @@ typedef struct cluster_event {
 
 static void free_members(partition_member *m, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; m && i < n; i++)
         free((char *)m[i].id);
     free(m);
 }
@@ -470,39 +480,109 @@ static bool verify_signature(struct cluster_group *cg, const coord_revision_t *r
     return true;
 }
 
-static void apply_revision(struct cluster_group *cg, const coord_revision_t *r)
+/* Verifies, validates and applies one revision. 0, or -1 with why set. */
+static int try_revision(struct cluster_group *cg, const coord_revision_t *r, char *why,
+                        size_t whylen)
 {
     agent *a = cg->a;
     agent_group *g = cg->g;
-    if (r->number <= cg->applied_rev) return; /* already have it (both paths delivered) */
-    cg->applied_rev = r->number;
-    char why[512] = "";
     char name[64];
     snprintf(name, sizeof name, "revision-%" PRId64 ".yaml", r->number);
     pipeline *p = NULL;
-    if (!verify_signature(cg, r, why, sizeof why))
+    if (!verify_signature(cg, r, why, whylen)) {
         reload_refuse(g, why);
-    else if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL)
-        snprintf(why, sizeof why, "%s", g->pipeline_error);
-    else if (reload_apply(g, p) != 0)
-        snprintf(why, sizeof why, "%s", g->pipeline_error);
-    if (why[0]) {
+        return -1;
+    }
+    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL ||
+        reload_apply(g, p) != 0) {
+        snprintf(why, whylen, "%s", g->pipeline_error);
+        return -1;
+    }
+    pthread_mutex_lock(&a->mu);
+    g->revision = (uint64_t)r->number;
+    snprintf(g->revision_sha, sizeof g->revision_sha, "%s", r->sha256);
+    pthread_mutex_unlock(&a->mu);
+    cg->info.applied_revision = r->number;
+    snprintf(cg->info.applied_sha256, sizeof cg->info.applied_sha256, "%s", r->sha256);
+    log_info(&a->log, "cluster", "%s: revision %" PRId64 " (%.12s, by %s) applied", cg->member_id,
+             r->number, r->sha256, r->author[0] ? r->author : "?");
+    schedule_replan(cg, 0); /* the target set may have changed */
+    return 0;
+}
+
+/*
+ * A member that has applied nothing yet (it just started) and is handed a
+ * revision it must refuse runs what the rest of the group runs: the newest
+ * kept revision that it can apply, since the others refused the same one.
+ */
+static void fall_back(struct cluster_group *cg, int64_t refused)
+{
+    int64_t numbers[64];
+    size_t count = 0;
+    if (coord_revision_list(cg->c, numbers, 64, &count) != 0) return;
+    if (count > 64) count = 64;
+    for (size_t i = count; i-- > 0;) {
+        if (numbers[i] >= refused) continue;
+        coord_revision_t old = {0};
+        char why[512];
+        if (coord_revision_get(cg->c, numbers[i], &old) != 0) continue;
+        int rc = try_revision(cg, &old, why, sizeof why);
+        coord_revision_free(&old);
+        if (rc == 0) return;
+    }
+}
+
+static void apply_revision(struct cluster_group *cg, const coord_revision_t *r)
+{
+    if (r->number <= cg->applied_rev) return; /* already have it (both paths delivered) */
+    cg->applied_rev = r->number;
+    char why[512] = "";
+    if (try_revision(cg, r, why, sizeof why) == 0) {
+        snprintf(cg->info.state, sizeof cg->info.state, "running");
+        cg->info.last_error[0] = 0;
+    } else {
+        if (cg->info.applied_revision == 0) fall_back(cg, r->number);
         snprintf(cg->info.state, sizeof cg->info.state, "rejected");
         snprintf(cg->info.last_error, sizeof cg->info.last_error, "revision %" PRId64 ": %s",
                  r->number, why);
-    } else {
-        pthread_mutex_lock(&a->mu);
-        g->revision = (uint64_t)r->number;
-        snprintf(g->revision_sha, sizeof g->revision_sha, "%s", r->sha256);
-        pthread_mutex_unlock(&a->mu);
-        cg->info.applied_revision = r->number;
-        snprintf(cg->info.applied_sha256, sizeof cg->info.applied_sha256, "%s", r->sha256);
-        snprintf(cg->info.state, sizeof cg->info.state, "running");
-        cg->info.last_error[0] = 0;
-        log_info(&a->log, "cluster", "%s: revision %" PRId64 " (%.12s, by %s) applied",
-                 cg->member_id, r->number, r->sha256, r->author[0] ? r->author : "?");
-        schedule_replan(cg, 0); /* the target set may have changed */
+        /* the refusal stays visible in /health until a revision applies */
+        pthread_mutex_lock(&cg->a->mu);
+        snprintf(cg->g->pipeline_error, sizeof cg->g->pipeline_error, "%s", cg->info.last_error);
+        pthread_mutex_unlock(&cg->a->mu);
     }
+    publish_info(cg);
+}
+
+static void install_bytes(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
+{
+    partition_table *t = NULL;
+    char err[300];
+    if (partition_table_decode(buf, len, &t, err, sizeof err) != 0) {
+        log_error(&cg->a->log, "cluster",
+                  "%s: slot table epoch %" PRId64 " is malformed, keeping the previous one: %s",
+                  cg->member_id, epoch, err);
+        return;
+    }
+    unsigned char sha[32];
+    SHA256(buf, len, sha);
+    char hex[65];
+    pipeline_digest_hex(sha, hex);
+    install_table(cg, t, epoch, hex);
+}
+
+/* First contact: read the stored table (if any) before owning anything. */
+static void sync_table(struct cluster_group *cg)
+{
+    if (cg->synced) return;
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t epoch = 0;
+    if (coord_assignment_read(cg->c, &buf, &len, &epoch) != 0) return; /* retried next event */
+    if (len && epoch > cg->epoch) install_bytes(cg, buf, len, epoch);
+    free(buf);
+    pthread_mutex_lock(&cg->mu);
+    cg->synced = true;
+    pthread_mutex_unlock(&cg->mu);
     publish_info(cg);
 }
 
@@ -519,10 +599,12 @@ static void on_event(void *arg)
             cg->state = ev->state;
             break;
         case EV_MEMBERS:
+            sync_table(cg);
             free_members(cg->members, cg->n_members);
             cg->members = ev->members;
             cg->n_members = ev->n_members;
             ev->members = NULL;
+            ev->n_members = 0;
             schedule_replan(cg, 20); /* joins and leaves often come in bursts */
             break;
         case EV_LEADER:
@@ -530,26 +612,18 @@ static void on_event(void *arg)
                 log_info(&a->log, "cluster", "%s: %s", cg->member_id,
                          ev->is_leader ? "elected leader" : "no longer leader");
             cg->is_leader = ev->is_leader;
+            sync_table(cg);
             schedule_replan(cg, 0); /* a new leader continues from the stored table */
             break;
         case EV_REVISION:
             apply_revision(cg, &ev->rev);
             break;
         case EV_ASSIGNMENT: {
-            partition_table *t = NULL;
-            char err[300];
-            if (partition_table_decode(ev->table, ev->table_len, &t, err, sizeof err) != 0) {
-                log_error(&a->log, "cluster",
-                          "%s: slot table epoch %" PRId64
-                          " is malformed, keeping the previous one: %s",
-                          cg->member_id, ev->epoch, err);
-                break;
-            }
-            unsigned char sha[32];
-            SHA256(ev->table, ev->table_len, sha);
-            char hex[65];
-            pipeline_digest_hex(sha, hex);
-            install_table(cg, t, ev->epoch, hex);
+            if (ev->epoch <= cg->epoch) break; /* already read it at first contact */
+            install_bytes(cg, ev->table, ev->table_len, ev->epoch);
+            pthread_mutex_lock(&cg->mu);
+            cg->synced = true;
+            pthread_mutex_unlock(&cg->mu);
             publish_info(cg);
             schedule_replan(cg, 20); /* members may have changed since it was planned */
             break;
