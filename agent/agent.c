@@ -124,14 +124,17 @@ agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
         free(a);
         return NULL;
     }
-    snprintf(a->pipeline_path, sizeof a->pipeline_path, "%s", cfg->cfg_file);
+    a->inotify_fd = -1;
+    loop_timer_init(&a->reload_timer, NULL, NULL);
+    loop_timer_init(&a->metrics_timer, NULL, NULL);
+    loop_timer_init(&a->cluster_timer, NULL, NULL);
     for (int i = 0; builtin_pollsters[i]; i++)
         agent_add_pollster(a, builtin_pollsters[i]);
     for (int i = 0; builtin_discoveries[i]; i++)
         agent_add_discovery(a, builtin_discoveries[i]);
     a->loop = loop_new();
     a->workers = workers_new((size_t)cfg->workers);
-    if (!a->loop || !a->workers || sinks_init(a) != 0) {
+    if (!a->loop || !a->workers) {
         snprintf(err, errlen, "cannot create the event loop or workers (out of resources)");
         agent_free(a);
         return NULL;
@@ -154,6 +157,45 @@ static int build_known_meters(agent *a)
     return 0;
 }
 
+agent_group *agent_group_add(agent *a, const char *name, const char *ns)
+{
+    if (a->n_groups >= AGENT_MAX_GROUPS) return NULL;
+    agent_group *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->a = a;
+    snprintf(g->name, sizeof g->name, "%s", name);
+    snprintf(g->ns, sizeof g->ns, "%s", ns ? ns : "");
+    if (sinks_init(g) != 0) {
+        free(g);
+        return NULL;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->groups[a->n_groups++] = g;
+    pthread_mutex_unlock(&a->mu);
+    return g;
+}
+
+static bool in_list(const char *list, const char *item)
+{
+    size_t len = strlen(item);
+    for (const char *p = list; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == len && strncmp(p, item, len) == 0) return true;
+        p = e;
+    }
+    return false;
+}
+
+bool agent_ns_enabled(const agent *a, const agent_group *g, const char *ns)
+{
+    if (g->ns[0]) return strcmp(g->ns, ns) == 0;
+    return in_list(a->cfg.namespaces, ns);
+}
+
 static void on_signal(void *arg, int fd, uint32_t events)
 {
     (void)events;
@@ -164,8 +206,10 @@ static void on_signal(void *arg, int fd, uint32_t events)
             log_info(&a->log, "agent", "SIGHUP: reopening logs and files, reloading pipeline");
             log_reopen(&a->log);
             sinks_reopen(a);
-            memset(a->file_sha, 0, sizeof a->file_sha); /* reload even if the bytes match */
-            reload_now(a, "SIGHUP");
+            if (!cluster_enabled(a)) { /* cluster groups follow ZooKeeper, not files */
+                memset(a->groups[0]->file_sha, 0, 32); /* reload even if the bytes match */
+                reload_now(a->groups[0], "SIGHUP");
+            }
         } else {
             log_info(&a->log, "agent", "signal %u: shutting down", si.ssi_signo);
             loop_stop(a->loop);
@@ -195,11 +239,23 @@ int agent_start(agent *a, char *err, size_t errlen)
             return -1;
         }
     }
-    if (reload_init(a, err, errlen) != 0) return -1;
+    if (cluster_enabled(a)) {
+        if (cluster_start(a, err, errlen) != 0) return -1;
+    } else {
+        agent_group *g = agent_group_add(a, "local", NULL);
+        if (!g) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(g->pipeline_path, sizeof g->pipeline_path, "%s", a->cfg.cfg_file);
+        if (reload_init(a, err, errlen) != 0) return -1;
+    }
     if (http_api_start(a, err, errlen) != 0) return -1;
-    log_info(&a->log, "agent", "meterd %s started on %s, namespaces %s, pipeline %s",
-             agent_version(), a->cfg.host, a->cfg.namespaces,
-             a->pipeline_path[0] ? a->pipeline_path : "<embedded default>");
+    log_info(&a->log, "agent", "meterd %s started on %s, namespaces %s, %s", agent_version(),
+             a->cfg.host, a->cfg.namespaces,
+             cluster_enabled(a)   ? "cluster mode"
+             : a->cfg.cfg_file[0] ? a->cfg.cfg_file
+                                  : "embedded default pipeline");
     return 0;
 }
 
@@ -243,8 +299,9 @@ void agent_stop(agent *a)
 static void do_reload(void *arg)
 {
     agent *a = arg;
-    memset(a->file_sha, 0, sizeof a->file_sha);
-    reload_now(a, "requested");
+    if (cluster_enabled(a) || !a->n_groups) return;
+    memset(a->groups[0]->file_sha, 0, 32);
+    reload_now(a->groups[0], "requested");
 }
 
 void agent_request_reload(agent *a)
@@ -261,15 +318,20 @@ void agent_free(agent *a)
 {
     if (!a) return;
     http_api_stop(a);
+    cluster_stop(a);                    /* leave the groups: survivors take over at once */
     if (a->loop) scheduler_shutdown(a); /* joins the workers: polls finish and publish */
     workers_free(a->workers);
-    if (a->mx && a->sinks) sinks_emit_metrics(a); /* last deltas before they close */
-    sinks_shutdown(a);                            /* publishers drain, then close */
+    if (a->mx) sinks_emit_metrics(a); /* last deltas before they close */
+    for (size_t i = 0; i < a->n_groups; i++)
+        sinks_shutdown(a->groups[i]); /* publishers drain, then close */
     if (a->loop) loop_timer_cancel(a->loop, &a->metrics_timer);
     metrics_registry_destroy(a->mx); /* flushes the statsd buffer */
     if (a->loop) reload_shutdown(a);
     if (a->signal_fd >= 0) close(a->signal_fd);
-    loop_free(a->loop);
+    loop_free(a->loop); /* runs what was posted: cluster events see `stopped` */
+    cluster_free(a);
+    for (size_t i = 0; i < a->n_groups; i++)
+        free(a->groups[i]);
     free(a->known_meters);
     log_info(&a->log, "agent", "stopped");
     log_close(&a->log);

@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 
 typedef struct src_rt src_rt;
+typedef struct agent_group agent_group;
 typedef struct sink_state sink_state;
 
 typedef struct task_stats {
@@ -59,6 +60,7 @@ typedef enum { SRC_PENDING, SRC_RUNNING, SRC_DRAINING, SRC_DEAD } src_state;
 
 struct src_rt {
     struct agent *a;
+    agent_group *g;
     atomic_int refs;
     atomic_int state;    /* src_state; written by the loop thread only */
     atomic_int inflight; /* polls queued or running */
@@ -78,6 +80,38 @@ struct src_rt {
     char discovery_error[256];
 };
 
+/*
+ * A group: one running pipeline. Standalone, the agent has one ("local",
+ * fed by the pipeline file, every enabled namespace). In cluster mode it has
+ * one per namespace, each fed by its ZooKeeper group's revisions and
+ * restricted to that namespace's pollsters, with its own slot table.
+ */
+struct agent_group {
+    struct agent *a;
+    char name[64];            /* "local", or the ZooKeeper group */
+    char ns[64];              /* namespace filter; "" = every enabled namespace */
+    char pipeline_path[4096]; /* standalone: the file ("" = embedded default) */
+    pipeline *pipe;           /* loop thread; read by HTTP under a->mu */
+    uint64_t revision;        /* standalone: applied count; cluster: ZooKeeper number */
+    char revision_sha[65];    /* cluster: the revision's sha256 (of its body) */
+    int64_t applied_ms;
+    char pipeline_error[2048]; /* why the last revision was refused; "" if it was not */
+    int64_t pipeline_error_ms;
+    uint64_t reloads, reload_failures;
+    int64_t last_apply_us;
+    src_rt **sources; /* under a->mu */
+    size_t n_sources, cap_sources;
+    sink_state *sinks; /* sinks.c */
+    unsigned char file_sha[32];
+    /* which non-local targets this member polls at a due instant (NULL: all) */
+    bool (*owns)(void *ctx, const poll_target *t, int64_t due_wall_ms);
+    void *owns_ctx;
+    uint64_t epoch;
+    struct cluster_group *cluster; /* cluster.c; NULL standalone */
+};
+
+#define AGENT_MAX_GROUPS 8
+
 struct agent {
     agent_config cfg;
     logger log;
@@ -86,7 +120,6 @@ struct agent {
     publisher_options pub_opt;
     bool handle_signals;
     int signal_fd;
-    atomic_bool stopping;
 
     /* plugins: built-ins plus what tests register */
     const pollster_plugin *pollsters[64];
@@ -96,33 +129,15 @@ struct agent {
     const char **known_meters;
     size_t n_known_meters;
 
-    /* pipeline (loop thread) */
-    char pipeline_path[4096]; /* "" = embedded default */
-    pipeline *pipe;
-    uint64_t revision; /* applied revisions, 1 = the first */
-    int64_t applied_ms;
-    char pipeline_error[2048]; /* why the last revision was refused; "" if it was not */
-    int64_t pipeline_error_ms;
-    uint64_t reloads, reload_failures;
-    int64_t last_apply_us;
+    agent_group *groups[AGENT_MAX_GROUPS];
+    size_t n_groups;
 
-    pthread_mutex_t mu; /* the source list, pipeline fields read by HTTP */
-    src_rt **sources;
-    size_t n_sources, cap_sources;
+    pthread_mutex_t mu;       /* every group's source list and pipeline fields */
+    pthread_mutex_t stats_mu; /* per-task statistics */
 
-    pthread_mutex_t stats_mu;
-
-    sink_state *sinks; /* sinks.c */
-
-    /* reload (reload.c) */
+    /* standalone reload (reload.c): watches groups[0]'s file */
     int inotify_fd, inotify_wd;
     loop_timer reload_timer;
-    unsigned char file_sha[32];
-
-    /* cluster hook: which non-local targets this member owns (NULL: all) */
-    bool (*owns)(void *ctx, const poll_target *t);
-    void *owns_ctx;
-    uint64_t epoch;
 
     /* self-metrics (docs/METRICS.md): handles registered once at start */
     metrics_registry *mx;
@@ -130,6 +145,10 @@ struct agent {
     metrics_metric *m_reloads, *m_reload_refused, *m_reload_apply_ms;
     metrics_logger *mx_publisher;
     loop_timer metrics_timer;
+
+    /* cluster mode (cluster.c); NULL standalone */
+    void *cluster_state;
+    loop_timer cluster_timer;
 
     /* HTTP API (http_api.c) */
     void *http;
@@ -141,47 +160,68 @@ int agent_add_pollster(agent *a, const pollster_plugin *p);
 int agent_add_discovery(agent *a, const discovery_plugin *d);
 /* Creates the agent without loading a pipeline (tests add plugins first). */
 agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen);
-/* Loads the pipeline and starts publishers, sources and the API. */
+/* Loads the pipeline(s) and starts publishers, sources and the API. */
 int agent_start(agent *a, char *err, size_t errlen);
+/* Adds a group (loop thread or before start). NULL on ENOMEM or too many. */
+agent_group *agent_group_add(agent *a, const char *name, const char *ns);
+bool agent_ns_enabled(const agent *a, const agent_group *g, const char *ns);
 
 /* scheduler.c (loop thread unless noted) */
-src_rt *src_new(agent *a, const pipeline_source *def);
+src_rt *src_new(agent_group *g, const pipeline_source *def);
 void src_start(src_rt *s);
 /* Stops scheduling; calls successor's start once in-flight polls finish or
  * the drain timeout passes. */
 void src_retire(src_rt *s, src_rt *successor);
 void src_unref(src_rt *s);
-src_rt *agent_find_source(agent *a, const char *name); /* running or pending */
-void agent_list_add(agent *a, src_rt *s);
-void agent_list_remove(agent *a, src_rt *s);
+src_rt *group_find_source(agent_group *g, const char *name); /* running or pending */
+void group_list_add(agent_group *g, src_rt *s);
+void group_list_remove(agent_group *g, src_rt *s);
+/* Number of distinct non-local targets of g owned at due_ms (a->mu held). */
+size_t group_owned_targets(agent_group *g, int64_t at_ms);
 /* Stops everything (shutdown): no new polls; waits for in-flight ones. */
 void scheduler_shutdown(agent *a);
-/* Status JSON fragments (any thread; takes mu and stats_mu). */
-void scheduler_status_json(agent *a, strbuf *out);
+/* Status JSON fragments (any thread; take mu and stats_mu). */
+void scheduler_status_json(agent_group *g, strbuf *out);
 void scheduler_targets_json(agent *a, strbuf *out);
 void scheduler_metrics_text(agent *a, strbuf *out);
 
 /* sinks.c */
-int sinks_init(agent *a);
+int sinks_init(agent_group *g);
 /* Applies a new pipeline's sinks (unchanged ones keep their publishers). */
-int sinks_apply(agent *a, const pipeline *p, char *err, size_t errlen);
+int sinks_apply(agent_group *g, const pipeline *p, char *err, size_t errlen);
 /* Publishes a batch to the named sinks (any thread). */
-void sinks_publish(agent *a, char *const *names, size_t n, sample_batch *b);
+void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b);
 void sinks_render(agent *a, strbuf *out);
-void sinks_status_json(agent *a, strbuf *out);
+void sinks_status_json(agent_group *g, strbuf *out);
 void sinks_reopen(agent *a);
-void sinks_shutdown(agent *a); /* flush and close everything */
+void sinks_shutdown(agent_group *g); /* flush and close everything */
 /* Sends per-publisher deltas (published, dropped, failures) as counters. */
 void sinks_emit_metrics(agent *a);
 
 /* reload.c */
+/* Standalone: loads groups[0]'s file and watches it. */
 int reload_init(agent *a, char *err, size_t errlen);
-/* Loads, validates and applies the pipeline (loop thread). 0 applied or
- * unchanged; -1 refused (a->pipeline_error says why, old one keeps running). */
-int reload_now(agent *a, const char *why);
-/* Applies an already parsed pipeline (cluster mode hands it over). Takes p. */
-int reload_apply(agent *a, pipeline *p);
+/* Loads, validates and applies g's file (loop thread). 0 applied or
+ * unchanged; -1 refused (g->pipeline_error says why, old one keeps running). */
+int reload_now(agent_group *g, const char *why);
+/* Parses a revision body; on error records it as refused and returns NULL. */
+pipeline *reload_parse(agent_group *g, const char *buf, size_t len, const char *name);
+/* Applies a parsed pipeline by diff. Takes p. 0, or -1 refused. */
+int reload_apply(agent_group *g, pipeline *p);
+/* Records a refused revision (log, /health, counters). */
+void reload_refuse(agent_group *g, const char *msg);
 void reload_shutdown(agent *a);
+
+/* cluster.c */
+/* Joins one ZooKeeper group per enabled namespace when [coordination]
+ * backend_url is set; 0 (also when not configured) or -1 with err. */
+int cluster_start(agent *a, char *err, size_t errlen);
+bool cluster_enabled(const agent *a);
+void cluster_status_json(agent_group *g, strbuf *out);
+/* Reasons the cluster makes this agent degraded (JSON strings, comma-led). */
+int cluster_health(agent *a, strbuf *out, int n);
+void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
+void cluster_free(agent *a); /* after the loop is freed */
 
 /* http_api.c */
 int http_api_start(agent *a, char *err, size_t errlen);

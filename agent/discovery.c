@@ -54,10 +54,8 @@ static int local_host_discover(const discovery_env *env, const char *param, targ
     return 0;
 }
 
-static const discovery_plugin local_host = {
+const discovery_plugin discovery_local_host = {
     .name = "local_host",
     .local = true,
     .discover = local_host_discover,
 };
-
-const discovery_plugin *const builtin_discoveries[] = {&local_host, NULL};

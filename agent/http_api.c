@@ -58,38 +58,40 @@ static int health_reasons(agent *a, strbuf *out)
 {
     int n = 0;
     pthread_mutex_lock(&a->mu);
-    if (a->pipeline_error[0]) {
-        strbuf_puts(out, n++ ? "," : "");
-        char msg[2100];
-        snprintf(msg, sizeof msg, "pipeline refused: %s", a->pipeline_error);
-        strbuf_put_json_string(out, msg);
-    }
-    pthread_mutex_unlock(&a->mu);
-    /* sources whose every task failed its last poll */
-    pthread_mutex_lock(&a->mu);
     pthread_mutex_lock(&a->stats_mu);
-    for (size_t i = 0; i < a->n_sources; i++) {
-        src_rt *s = a->sources[i];
-        size_t polled = 0, failing = 0;
-        const char *last = NULL;
-        for (size_t k = 0; k < s->n_tasks; k++) {
-            if (!s->tasks[k]->stats.polls) continue;
-            polled++;
-            if (s->tasks[k]->stats.last_error[0]) {
-                failing++;
-                last = s->tasks[k]->stats.last_error;
-            }
-        }
-        if (polled && failing == polled) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "source %s: every poll failing: %s", s->name, last);
+    for (size_t gi = 0; gi < a->n_groups; gi++) {
+        agent_group *g = a->groups[gi];
+        if (g->pipeline_error[0]) {
+            char msg[2200];
+            snprintf(msg, sizeof msg, "%s: pipeline refused: %s", g->name, g->pipeline_error);
             strbuf_puts(out, n++ ? "," : "");
             strbuf_put_json_string(out, msg);
+        }
+        /* sources whose every task failed its last poll */
+        for (size_t i = 0; i < g->n_sources; i++) {
+            src_rt *s = g->sources[i];
+            size_t polled = 0, failing = 0;
+            const char *last = NULL;
+            for (size_t k = 0; k < s->n_tasks; k++) {
+                if (!s->tasks[k]->stats.polls) continue;
+                polled++;
+                if (s->tasks[k]->stats.last_error[0]) {
+                    failing++;
+                    last = s->tasks[k]->stats.last_error;
+                }
+            }
+            if (polled && failing == polled) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s: source %s: every poll failing: %s", g->name, s->name,
+                         last);
+                strbuf_puts(out, n++ ? "," : "");
+                strbuf_put_json_string(out, msg);
+            }
         }
     }
     pthread_mutex_unlock(&a->stats_mu);
     pthread_mutex_unlock(&a->mu);
-    return n;
+    return cluster_health(a, out, n);
 }
 
 static void h_health(nng_aio *aio)
@@ -108,18 +110,29 @@ static void h_health(nng_aio *aio)
 
 static void agent_metrics_text(agent *a, strbuf *out)
 {
+    static const char *const names[] = {"meterd_pipeline_revision", "meterd_reloads_total",
+                                        "meterd_reload_failures_total",
+                                        "meterd_reload_apply_seconds"};
+    static const char *const help[] = {"Pipeline revision applied (ZooKeeper number in cluster"
+                                       " mode, else revisions since start)",
+                                       "Pipeline revisions applied", "Pipeline revisions refused",
+                                       "Time the last revision took to apply"};
     pthread_mutex_lock(&a->mu);
-    strbuf_printf(out,
-                  "# HELP meterd_pipeline_revision Pipeline revisions applied since start\n"
-                  "# TYPE meterd_pipeline_revision gauge\nmeterd_pipeline_revision %" PRIu64 "\n"
-                  "# HELP meterd_reloads_total Pipeline revisions applied\n"
-                  "# TYPE meterd_reloads_total counter\nmeterd_reloads_total %" PRIu64 "\n"
-                  "# HELP meterd_reload_failures_total Pipeline revisions refused\n"
-                  "# TYPE meterd_reload_failures_total counter\n"
-                  "meterd_reload_failures_total %" PRIu64 "\n"
-                  "# HELP meterd_reload_apply_seconds Time the last revision took to apply\n"
-                  "# TYPE meterd_reload_apply_seconds gauge\nmeterd_reload_apply_seconds %.6f\n",
-                  a->revision, a->reloads, a->reload_failures, (double)a->last_apply_us / 1e6);
+    for (int m = 0; m < 4; m++) {
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m], help[m], names[m],
+                      m == 1 || m == 2 ? "counter" : "gauge");
+        for (size_t gi = 0; gi < a->n_groups; gi++) {
+            agent_group *g = a->groups[gi];
+            strbuf_printf(out, "%s{group=\"%s\"} ", names[m], g->name);
+            if (m == 3)
+                strbuf_printf(out, "%.6f\n", (double)g->last_apply_us / 1e6);
+            else
+                strbuf_printf(out, "%" PRIu64 "\n",
+                              m == 0   ? g->revision
+                              : m == 1 ? g->reloads
+                                       : g->reload_failures);
+        }
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -141,6 +154,38 @@ static void h_metrics(nng_aio *aio)
     strbuf_free(&body);
 }
 
+static void group_status_json(agent_group *g, strbuf *b)
+{
+    agent *a = g->a;
+    strbuf_puts(b, "{\"name\":");
+    strbuf_put_json_string(b, g->name);
+    strbuf_puts(b, ",\"namespace\":");
+    strbuf_put_json_string(b, g->ns);
+    pthread_mutex_lock(&a->mu);
+    strbuf_puts(b, ",\"pipeline\":{\"file\":");
+    strbuf_put_json_string(b, g->cluster            ? ""
+                              : g->pipeline_path[0] ? g->pipeline_path
+                                                    : "<embedded default>");
+    strbuf_printf(b,
+                  ",\"revision\":%" PRIu64 ",\"revision_sha256\":\"%s\",\"sha256\":\"%s\","
+                  "\"applied_ms\":%" PRId64 ",\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64
+                  ",\"last_apply_us\":%" PRId64 ",\"error\":",
+                  g->revision, g->revision_sha, g->pipe ? g->pipe->sha256_hex : "", g->applied_ms,
+                  g->reloads, g->reload_failures, g->last_apply_us);
+    strbuf_put_json_string(b, g->pipeline_error);
+    strbuf_printf(b, ",\"error_ms\":%" PRId64 "}", g->pipeline_error_ms);
+    pthread_mutex_unlock(&a->mu);
+    if (g->cluster) {
+        strbuf_puts(b, ",\"cluster\":");
+        cluster_status_json(g, b);
+    }
+    strbuf_puts(b, ",\"sources\":");
+    scheduler_status_json(g, b);
+    strbuf_puts(b, ",\"output\":");
+    sinks_status_json(g, b);
+    strbuf_putc(b, '}');
+}
+
 static void h_status(nng_aio *aio)
 {
     agent *a = handler_agent(aio);
@@ -150,23 +195,18 @@ static void h_status(nng_aio *aio)
     strbuf_put_json_string(&b, a->cfg.host);
     strbuf_puts(&b, ",\"namespaces\":");
     strbuf_put_json_string(&b, a->cfg.namespaces);
+    strbuf_printf(&b, ",\"mode\":\"%s\",\"groups\":[",
+                  cluster_enabled(a) ? "cluster" : "standalone");
     pthread_mutex_lock(&a->mu);
-    strbuf_puts(&b, ",\"pipeline\":{\"file\":");
-    strbuf_put_json_string(&b, a->pipeline_path[0] ? a->pipeline_path : "<embedded default>");
-    strbuf_printf(&b,
-                  ",\"revision\":%" PRIu64 ",\"sha256\":\"%s\",\"applied_ms\":%" PRId64
-                  ",\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64
-                  ",\"last_apply_us\":%" PRId64 ",\"error\":",
-                  a->revision, a->pipe ? a->pipe->sha256_hex : "", a->applied_ms, a->reloads,
-                  a->reload_failures, a->last_apply_us);
-    strbuf_put_json_string(&b, a->pipeline_error);
-    strbuf_printf(&b, ",\"error_ms\":%" PRId64 "}", a->pipeline_error_ms);
+    size_t n = a->n_groups;
+    agent_group *groups[AGENT_MAX_GROUPS];
+    memcpy(groups, a->groups, n * sizeof groups[0]);
     pthread_mutex_unlock(&a->mu);
-    strbuf_puts(&b, ",\"sources\":");
-    scheduler_status_json(a, &b);
-    strbuf_puts(&b, ",\"output\":");
-    sinks_status_json(a, &b);
-    strbuf_puts(&b, "}\n");
+    for (size_t i = 0; i < n; i++) {
+        if (i) strbuf_putc(&b, ',');
+        group_status_json(groups[i], &b);
+    }
+    strbuf_puts(&b, "]}\n");
     reply(aio, 200, "application/json", &b);
     strbuf_free(&b);
 }

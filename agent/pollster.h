@@ -67,7 +67,10 @@ typedef struct discovery_plugin {
                     size_t errlen);
 } discovery_plugin;
 
-/* Built-in tables, NULL-terminated. */
+/* The built-in plugins (one file each) and their tables (plugins.c),
+ * NULL-terminated. */
+extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp;
+extern const discovery_plugin discovery_local_host;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];
 

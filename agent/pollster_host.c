@@ -128,7 +128,7 @@ static int pressure_poll(void *state, const poll_target *t, const poll_env *env,
     return rc;
 }
 
-static const pollster_plugin host_pressure = {
+const pollster_plugin pollster_host_pressure = {
     .name = "host.pressure",
     .ns = "compute",
     .meters = pressure_meters,
@@ -168,15 +168,13 @@ static int load_poll(void *state, const poll_target *t, const poll_env *env, sam
     return 0;
 }
 
-static const pollster_plugin host_load = {
+const pollster_plugin pollster_host_load = {
     .name = "host.load",
     .ns = "compute",
     .meters = load_meters,
     .default_discovery = "local_host",
     .poll = load_poll,
 };
-
-const pollster_plugin *const builtin_pollsters[] = {&host_pressure, &host_load, NULL};
 
 size_t pollster_meter_count(const pollster_plugin *p)
 {

@@ -26,50 +26,53 @@
 #include <time.h>
 #include <unistd.h>
 
-static void refuse(agent *a, const char *msg)
+void reload_refuse(agent_group *g, const char *msg)
 {
+    agent *a = g->a;
     pthread_mutex_lock(&a->mu);
-    snprintf(a->pipeline_error, sizeof a->pipeline_error, "%s", msg);
-    a->pipeline_error_ms = loop_wall_ms();
-    a->reload_failures++;
+    snprintf(g->pipeline_error, sizeof g->pipeline_error, "%s", msg);
+    g->pipeline_error_ms = loop_wall_ms();
+    g->reload_failures++;
     pthread_mutex_unlock(&a->mu);
     metrics_counter(a->m_reload_refused, 1);
-    log_error(&a->log, "reload", "pipeline refused, the previous one keeps running: %s", msg);
+    log_error(&a->log, "reload", "%s: pipeline refused, the previous one keeps running: %s",
+              g->name, msg);
 }
 
-int reload_apply(agent *a, pipeline *p)
+int reload_apply(agent_group *g, pipeline *p)
 {
+    agent *a = g->a;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (a->pipe && !memcmp(a->pipe->sha256, p->sha256, 32)) {
+    if (g->pipe && !memcmp(g->pipe->sha256, p->sha256, 32)) {
         pipeline_free(p);
         pthread_mutex_lock(&a->mu);
-        a->pipeline_error[0] = 0;
+        g->pipeline_error[0] = 0;
         pthread_mutex_unlock(&a->mu);
         return 0;
     }
     pipeline_diff d;
-    if (pipeline_diff_compute(a->pipe, p, &d) != 0) {
+    if (pipeline_diff_compute(g->pipe, p, &d) != 0) {
         pipeline_free(p);
-        refuse(a, "out of memory computing the diff");
+        reload_refuse(g, "out of memory computing the diff");
         return -1;
     }
-    bool sinks_changed = !a->pipe;
+    bool sinks_changed = !g->pipe;
     for (size_t i = 0; i < d.n_sinks; i++)
         sinks_changed |= d.sinks[i].change != PIPELINE_UNCHANGED;
     char err[512];
-    if (sinks_changed && sinks_apply(a, p, err, sizeof err) != 0) {
+    if (sinks_changed && sinks_apply(g, p, err, sizeof err) != 0) {
         pipeline_diff_free(&d);
         pipeline_free(p);
-        refuse(a, err);
+        reload_refuse(g, err);
         return -1;
     }
     size_t kept = 0, started = 0, replaced = 0, stopped = 0;
     /* readers see the new number only once everything below is in place */
-    uint64_t revision = a->revision + 1;
+    uint64_t revision = g->revision + 1;
     for (size_t i = 0; i < d.n_sources; i++) {
         const pipeline_source_delta *sd = &d.sources[i];
-        src_rt *old = sd->old_src ? agent_find_source(a, sd->name) : NULL;
+        src_rt *old = sd->old_src ? group_find_source(g, sd->name) : NULL;
         switch (sd->change) {
         case PIPELINE_UNCHANGED:
             kept++;
@@ -80,13 +83,13 @@ int reload_apply(agent *a, pipeline *p)
             break;
         case PIPELINE_ADDED:
         case PIPELINE_CHANGED: {
-            src_rt *s = src_new(a, sd->new_src);
+            src_rt *s = src_new(g, sd->new_src);
             if (!s) {
                 log_error(&a->log, "reload", "source %s: out of memory; %s", sd->name,
                           old ? "keeping the old definition" : "not started");
                 break;
             }
-            agent_list_add(a, s);
+            group_list_add(g, s);
             if (old) {
                 src_retire(old, s);
                 replaced++;
@@ -100,23 +103,24 @@ int reload_apply(agent *a, pipeline *p)
     }
     pipeline_diff_free(&d);
     pthread_mutex_lock(&a->mu);
-    pipeline *prev = a->pipe;
-    a->pipe = p;
-    a->revision = revision;
-    a->applied_ms = loop_wall_ms();
-    a->pipeline_error[0] = 0;
-    a->reloads++;
+    pipeline *prev = g->pipe;
+    g->pipe = p;
+    if (!g->cluster) g->revision = revision; /* cluster: ZooKeeper numbers revisions */
+    g->applied_ms = loop_wall_ms();
+    g->pipeline_error[0] = 0;
+    g->reloads++;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    a->last_apply_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    g->last_apply_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    int64_t apply_us = g->last_apply_us;
     pthread_mutex_unlock(&a->mu);
     pipeline_free(prev);
     metrics_counter(a->m_reloads, 1);
-    metrics_timer(a->m_reload_apply_ms, (double)a->last_apply_us / 1000.0);
+    metrics_timer(a->m_reload_apply_ms, (double)apply_us / 1000.0);
     log_info(&a->log, "reload",
-             "revision %llu (sha256 %.12s) applied in %lld us: %zu sources unchanged, %zu "
-             "added, %zu changed, %zu removed%s",
-             (unsigned long long)revision, p->sha256_hex, (long long)a->last_apply_us, kept,
-             started, replaced, stopped, sinks_changed ? ", sinks updated" : "");
+             "%s: pipeline %.12s applied in %lld us: %zu sources unchanged, %zu added, %zu "
+             "changed, %zu removed%s",
+             g->name, p->sha256_hex, (long long)apply_us, kept, started, replaced, stopped,
+             sinks_changed ? ", sinks updated" : "");
     return 0;
 }
 
@@ -162,15 +166,36 @@ static int read_all(const char *path, char **buf, size_t *len, size_t max, char 
     return 0;
 }
 
-int reload_now(agent *a, const char *why)
+pipeline *reload_parse(agent_group *g, const char *buf, size_t len, const char *name)
 {
+    agent *a = g->a;
+    pipeline_options opt = {.known_meters = a->known_meters, .n_known_meters = a->n_known_meters};
+    pipeline *p = NULL;
+    pipeline_diags diags = {0};
+    int rc = pipeline_parse(buf, len, name, &opt, &p, &diags);
+    char text[2048] = "";
+    pipeline_diags_format(&diags, text, sizeof text);
+    size_t tl = strlen(text);
+    if (tl && text[tl - 1] == '\n') text[tl - 1] = 0;
+    pipeline_diags_free(&diags);
+    if (rc != 0) {
+        reload_refuse(g, text[0] ? text : "invalid pipeline");
+        return NULL;
+    }
+    if (text[0]) log_warn(&a->log, "reload", "%s", text);
+    return p;
+}
+
+int reload_now(agent_group *g, const char *why)
+{
+    agent *a = g->a;
     char *buf = NULL;
     size_t len = 0;
     char err[512];
-    const char *name = a->pipeline_path[0] ? a->pipeline_path : "<embedded default>";
-    if (a->pipeline_path[0]) {
-        if (read_all(a->pipeline_path, &buf, &len, PIPELINE_DEFAULT_MAX_BYTES, err, sizeof err)) {
-            refuse(a, err);
+    const char *name = g->pipeline_path[0] ? g->pipeline_path : "<embedded default>";
+    if (g->pipeline_path[0]) {
+        if (read_all(g->pipeline_path, &buf, &len, PIPELINE_DEFAULT_MAX_BYTES, err, sizeof err)) {
+            reload_refuse(g, err);
             return -1;
         }
     } else {
@@ -180,37 +205,24 @@ int reload_now(agent *a, const char *why)
     }
     unsigned char sha[32];
     SHA256((const unsigned char *)buf, len, sha);
-    if (a->pipe && !memcmp(sha, a->file_sha, 32)) {
+    if (g->pipe && !memcmp(sha, g->file_sha, 32)) {
         free(buf);
         return 0; /* same bytes: nothing to do */
     }
-    memcpy(a->file_sha, sha, 32);
-    log_info(&a->log, "reload", "loading %s (%s)", name, why);
-    pipeline_options opt = {.known_meters = a->known_meters, .n_known_meters = a->n_known_meters};
-    pipeline *p = NULL;
-    pipeline_diags diags = {0};
-    int rc = pipeline_parse(buf, len, name, &opt, &p, &diags);
+    memcpy(g->file_sha, sha, 32);
+    log_info(&a->log, "reload", "%s: loading %s (%s)", g->name, name, why);
+    pipeline *p = reload_parse(g, buf, len, name);
     free(buf);
-    char text[2048] = "";
-    pipeline_diags_format(&diags, text, sizeof text);
-    size_t tl = strlen(text);
-    if (tl && text[tl - 1] == '\n') text[tl - 1] = 0;
-    if (rc != 0) {
-        pipeline_diags_free(&diags);
-        refuse(a, text[0] ? text : "invalid pipeline");
-        return -1;
-    }
-    if (text[0]) log_warn(&a->log, "reload", "%s", text);
-    pipeline_diags_free(&diags);
-    return reload_apply(a, p);
+    return p ? reload_apply(g, p) : -1;
 }
 
 static void on_inotify(void *arg, int fd, uint32_t events)
 {
     (void)events;
     agent *a = arg;
+    agent_group *g = a->groups[0];
     _Alignas(struct inotify_event) char buf[4096];
-    char *copy = strdup(a->pipeline_path);
+    char *copy = strdup(g->pipeline_path);
     const char *base = copy ? basename(copy) : "";
     bool hit = false;
     for (;;) {
@@ -223,27 +235,28 @@ static void on_inotify(void *arg, int fd, uint32_t events)
         }
     }
     free(copy);
-    if (hit) reload_now(a, "file changed");
+    if (hit) reload_now(g, "file changed");
 }
 
 static void on_timer(void *arg)
 {
     agent *a = arg;
-    reload_now(a, "periodic check");
+    reload_now(a->groups[0], "periodic check");
     loop_timer_at(a->loop, &a->reload_timer,
                   loop_now_ms() + (int64_t)a->cfg.pipeline_polling_interval * 1000);
 }
 
 int reload_init(agent *a, char *err, size_t errlen)
 {
+    agent_group *g = a->groups[0];
     a->inotify_fd = -1;
     loop_timer_init(&a->reload_timer, on_timer, a);
-    if (reload_now(a, "start") != 0) {
-        snprintf(err, errlen, "%s", a->pipeline_error);
+    if (reload_now(g, "start") != 0) {
+        snprintf(err, errlen, "%s", g->pipeline_error);
         return -1;
     }
-    if (!a->pipeline_path[0] || !a->cfg.reload_pipeline_config) return 0;
-    char *copy = strdup(a->pipeline_path);
+    if (!g->pipeline_path[0] || !a->cfg.reload_pipeline_config) return 0;
+    char *copy = strdup(g->pipeline_path);
     if (!copy) return 0;
     const char *dir = dirname(copy);
     a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -270,6 +283,8 @@ void reload_shutdown(agent *a)
         close(a->inotify_fd);
         a->inotify_fd = -1;
     }
-    pipeline_free(a->pipe);
-    a->pipe = NULL;
+    for (size_t i = 0; i < a->n_groups; i++) {
+        pipeline_free(a->groups[i]->pipe);
+        a->groups[i]->pipe = NULL;
+    }
 }

@@ -72,22 +72,6 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
-static bool ns_enabled(const agent *a, const char *ns)
-{
-    const char *list = a->cfg.namespaces;
-    size_t len = strlen(ns);
-    for (const char *p = list; *p;) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        if ((size_t)(e - p) == len && strncmp(p, ns, len) == 0) return true;
-        p = e;
-    }
-    return false;
-}
-
 static const discovery_plugin *find_discovery(const agent *a, const char *name, size_t len)
 {
     for (size_t i = 0; i < a->n_discoveries; i++)
@@ -190,15 +174,17 @@ void src_unref(src_rt *s)
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) src_free(s);
 }
 
-src_rt *src_new(agent *a, const pipeline_source *def)
+src_rt *src_new(agent_group *g, const pipeline_source *def)
 {
+    agent *a = g->a;
     src_rt *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->a = a;
+    s->g = g;
     atomic_init(&s->refs, 1);
     atomic_init(&s->inflight, 0);
     s->state = SRC_PENDING;
-    s->generation = (int64_t)a->revision + 1; /* the revision being applied */
+    s->generation = (int64_t)g->revision + 1; /* the revision being applied */
     s->name = strdup(def->name);
     s->interval_ms = def->interval * 1000;
     s->meters = dup_strv(def->meters, def->n_meters);
@@ -219,7 +205,7 @@ src_rt *src_new(agent *a, const pipeline_source *def)
         size_t nm = pollster_meter_count(pp);
         bool *want = s->want + base;
         base += nm;
-        if (!ns_enabled(a, pp->ns)) continue;
+        if (!agent_ns_enabled(a, g, pp->ns)) continue;
         bool any = false;
         for (size_t m = 0; m < nm; m++)
             any |= want[m] = pipeline_source_selects(def, pp->meters[m]);
@@ -274,11 +260,11 @@ static void task_run(void *arg)
     char err[200] = "";
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    sample_batch *b = sample_batch_new(s->name, a->epoch, env.now_ms);
+    sample_batch *b = sample_batch_new(s->name, s->g->epoch, env.now_ms);
     int rc = b ? k->pp->poll(k->state, &k->target, &env, b, err, sizeof err) : -1;
     if (!b) snprintf(err, sizeof err, "out of memory");
     size_t n = b ? b->n : 0;
-    if (n) sinks_publish(a, s->sinks, s->n_sinks, b);
+    if (n) sinks_publish(s->g, s->sinks, s->n_sinks, b);
     sample_batch_unref(b);
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
@@ -316,6 +302,7 @@ static void task_fire(void *arg)
     if (s->state != SRC_RUNNING) return;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
     uint64_t missed = 0;
+    int64_t due = k->due_wall_ms; /* the instant this poll belongs to */
     k->due_wall_ms += s->interval_ms;
     while (k->due_wall_ms <= now_wall) { /* the loop was late by whole intervals */
         k->due_wall_ms += s->interval_ms;
@@ -323,7 +310,8 @@ static void task_fire(void *arg)
     }
     arm(k, now_wall, now_mono);
 
-    if (!k->target.local && a->owns && !a->owns(a->owns_ctx, &k->target)) return;
+    agent_group *g = s->g;
+    if (!k->target.local && g->owns && !g->owns(g->owns_ctx, &k->target, due)) return;
     if (atomic_load(&k->busy) || missed) {
         pthread_mutex_lock(&a->stats_mu);
         uint64_t n = missed + (atomic_load(&k->busy) ? 1 : 0);
@@ -358,7 +346,7 @@ static void src_finish(src_rt *s)
     if (left)
         log_warn(&a->log, "scheduler",
                  "source %s: drain timeout, %d poll(s) still running are abandoned", s->name, left);
-    agent_list_remove(a, s);
+    group_list_remove(s->g, s);
     src_rt *next = s->successor;
     s->successor = NULL;
     if (next) src_start(next);
@@ -385,9 +373,10 @@ void src_retire(src_rt *s, src_rt *successor)
     if (s->state == SRC_PENDING) {
         /* never started, so nothing in flight; it may be waiting as the
          * successor of a draining source: that one hands over to ours now */
-        for (size_t i = 0; i < a->n_sources; i++)
-            if (a->sources[i]->successor == s) {
-                a->sources[i]->successor = successor;
+        agent_group *g = s->g;
+        for (size_t i = 0; i < g->n_sources; i++)
+            if (g->sources[i]->successor == s) {
+                g->sources[i]->successor = successor;
                 successor = NULL;
             }
         s->successor = successor;
@@ -405,70 +394,107 @@ void src_retire(src_rt *s, src_rt *successor)
     loop_timer_at(a->loop, &s->drain_timer, loop_now_ms() + (int64_t)a->cfg.drain_timeout * 1000);
 }
 
-/* ---- the source list ---- */
+/* ---- the source lists ---- */
 
-void agent_list_add(agent *a, src_rt *s)
+void group_list_add(agent_group *g, src_rt *s)
 {
+    agent *a = g->a;
     pthread_mutex_lock(&a->mu);
-    if (a->n_sources == a->cap_sources) {
-        size_t cap = a->cap_sources ? a->cap_sources * 2 : 16;
-        src_rt **nv = realloc(a->sources, cap * sizeof *nv);
+    if (g->n_sources == g->cap_sources) {
+        size_t cap = g->cap_sources ? g->cap_sources * 2 : 16;
+        src_rt **nv = realloc(g->sources, cap * sizeof *nv);
         if (!nv) {
             pthread_mutex_unlock(&a->mu);
             log_error(&a->log, "scheduler", "out of memory adding source %s", s->name);
             return;
         }
-        a->sources = nv;
-        a->cap_sources = cap;
+        g->sources = nv;
+        g->cap_sources = cap;
     }
-    a->sources[a->n_sources++] = s;
+    g->sources[g->n_sources++] = s;
     pthread_mutex_unlock(&a->mu);
 }
 
-void agent_list_remove(agent *a, src_rt *s)
+void group_list_remove(agent_group *g, src_rt *s)
 {
-    pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->n_sources; i++)
-        if (a->sources[i] == s) {
-            memmove(&a->sources[i], &a->sources[i + 1], (a->n_sources - i - 1) * sizeof s);
-            a->n_sources--;
+    pthread_mutex_lock(&g->a->mu);
+    for (size_t i = 0; i < g->n_sources; i++)
+        if (g->sources[i] == s) {
+            memmove(&g->sources[i], &g->sources[i + 1], (g->n_sources - i - 1) * sizeof s);
+            g->n_sources--;
             break;
         }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&g->a->mu);
 }
 
-src_rt *agent_find_source(agent *a, const char *name)
+src_rt *group_find_source(agent_group *g, const char *name)
 {
-    for (size_t i = 0; i < a->n_sources; i++) {
-        src_rt *s = a->sources[i];
+    for (size_t i = 0; i < g->n_sources; i++) {
+        src_rt *s = g->sources[i];
         if ((s->state == SRC_RUNNING || s->state == SRC_PENDING) && !strcmp(s->name, name))
             return s;
     }
     return NULL;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+size_t group_owned_targets(agent_group *g, int64_t at_ms)
+{
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < g->n_sources; i++)
+        cap += g->sources[i]->n_tasks;
+    const char **ids = malloc((cap ? cap : 1) * sizeof *ids);
+    if (!ids) return 0;
+    for (size_t i = 0; i < g->n_sources; i++) {
+        src_rt *s = g->sources[i];
+        if (s->state != SRC_RUNNING) continue;
+        for (size_t k = 0; k < s->n_tasks; k++) {
+            task *t = s->tasks[k];
+            if (t->target.local) continue;
+            if (g->owns && !g->owns(g->owns_ctx, &t->target, at_ms)) continue;
+            ids[n++] = t->target.id;
+        }
+    }
+    qsort(ids, n, sizeof *ids, cmp_str);
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0) distinct++;
+    free(ids);
+    return distinct;
+}
+
 void scheduler_shutdown(agent *a)
 {
-    for (size_t i = 0; i < a->n_sources; i++) {
-        src_rt *s = a->sources[i];
-        for (size_t k = 0; k < s->n_tasks; k++)
-            loop_timer_cancel(a->loop, &s->tasks[k]->timer);
-        loop_timer_cancel(a->loop, &s->drain_timer);
-        s->state = SRC_DEAD;
-        s->successor = NULL; /* it is in the list: released below */
+    for (size_t gi = 0; gi < a->n_groups; gi++) {
+        agent_group *g = a->groups[gi];
+        for (size_t i = 0; i < g->n_sources; i++) {
+            src_rt *s = g->sources[i];
+            for (size_t k = 0; k < s->n_tasks; k++)
+                loop_timer_cancel(a->loop, &s->tasks[k]->timer);
+            loop_timer_cancel(a->loop, &s->drain_timer);
+            s->state = SRC_DEAD;
+            s->successor = NULL; /* it is in the list: released below */
+        }
     }
     /* in-flight polls finish and publish; nothing new is scheduled */
     workers_free(a->workers);
     a->workers = NULL;
-    pthread_mutex_lock(&a->mu);
-    src_rt **list = a->sources;
-    size_t n = a->n_sources;
-    a->sources = NULL;
-    a->n_sources = a->cap_sources = 0;
-    pthread_mutex_unlock(&a->mu);
-    for (size_t i = 0; i < n; i++)
-        src_unref(list[i]);
-    free(list);
+    for (size_t gi = 0; gi < a->n_groups; gi++) {
+        agent_group *g = a->groups[gi];
+        pthread_mutex_lock(&a->mu);
+        src_rt **list = g->sources;
+        size_t n = g->n_sources;
+        g->sources = NULL;
+        g->n_sources = g->cap_sources = 0;
+        pthread_mutex_unlock(&a->mu);
+        for (size_t i = 0; i < n; i++)
+            src_unref(list[i]);
+        free(list);
+    }
 }
 
 /* ---- status ---- */
@@ -488,13 +514,15 @@ static const char *state_name(src_state st)
     return "unknown";
 }
 
-void scheduler_status_json(agent *a, strbuf *out)
+void scheduler_status_json(agent_group *g, strbuf *out)
 {
+    agent *a = g->a;
+    int64_t now = loop_wall_ms();
     pthread_mutex_lock(&a->mu);
     pthread_mutex_lock(&a->stats_mu);
     strbuf_putc(out, '[');
-    for (size_t i = 0; i < a->n_sources; i++) {
-        src_rt *s = a->sources[i];
+    for (size_t i = 0; i < g->n_sources; i++) {
+        src_rt *s = g->sources[i];
         uint64_t polls = 0, errors = 0, skipped = 0;
         int64_t last = 0;
         const char *last_error = "";
@@ -506,7 +534,7 @@ void scheduler_status_json(agent *a, strbuf *out)
             skipped += t->stats.skipped;
             if (t->stats.last_poll_ms > last) last = t->stats.last_poll_ms;
             if (t->stats.last_error[0]) last_error = t->stats.last_error;
-            if (t->target.local || !a->owns || a->owns(a->owns_ctx, &t->target)) owned++;
+            if (t->target.local || !g->owns || g->owns(g->owns_ctx, &t->target, now)) owned++;
         }
         if (!last_error[0]) last_error = s->discovery_error;
         char digest[65];
@@ -529,35 +557,41 @@ void scheduler_status_json(agent *a, strbuf *out)
 
 void scheduler_targets_json(agent *a, strbuf *out)
 {
+    int64_t now = loop_wall_ms();
     pthread_mutex_lock(&a->mu);
     pthread_mutex_lock(&a->stats_mu);
     strbuf_putc(out, '[');
     bool first = true;
-    for (size_t i = 0; i < a->n_sources; i++) {
-        src_rt *s = a->sources[i];
-        for (size_t k = 0; k < s->n_tasks; k++) {
-            task *t = s->tasks[k];
-            bool owned = t->target.local || !a->owns || a->owns(a->owns_ctx, &t->target);
-            strbuf_puts(out, first ? "{\"source\":" : ",{\"source\":");
-            first = false;
-            strbuf_put_json_string(out, s->name);
-            strbuf_puts(out, ",\"pollster\":");
-            strbuf_put_json_string(out, t->pp->name);
-            strbuf_puts(out, ",\"target\":");
-            strbuf_put_json_string(out, t->target.id);
-            strbuf_puts(out, ",\"resource\":");
-            strbuf_put_json_string(out, t->target.resource);
-            strbuf_printf(out,
-                          ",\"local\":%s,\"owned\":%s,\"offset_ms\":%" PRId64
-                          ",\"next_due_ms\":%" PRId64 ",\"polls\":%" PRIu64 ",\"errors\":%" PRIu64
-                          ",\"skipped\":%" PRIu64 ",\"last_poll_ms\":%" PRId64
-                          ",\"last_duration_us\":%" PRId64 ",\"last_samples\":%zu,\"last_error\":",
-                          t->target.local ? "true" : "false", owned ? "true" : "false",
-                          t->offset_ms, t->due_wall_ms, t->stats.polls, t->stats.errors,
-                          t->stats.skipped, t->stats.last_poll_ms, t->stats.last_duration_us,
-                          t->stats.last_samples);
-            strbuf_put_json_string(out, t->stats.last_error);
-            strbuf_putc(out, '}');
+    for (size_t gi = 0; gi < a->n_groups; gi++) {
+        agent_group *g = a->groups[gi];
+        for (size_t i = 0; i < g->n_sources; i++) {
+            src_rt *s = g->sources[i];
+            for (size_t k = 0; k < s->n_tasks; k++) {
+                task *t = s->tasks[k];
+                bool owned = t->target.local || !g->owns || g->owns(g->owns_ctx, &t->target, now);
+                strbuf_puts(out, first ? "{\"group\":" : ",{\"group\":");
+                first = false;
+                strbuf_put_json_string(out, g->name);
+                strbuf_puts(out, ",\"source\":");
+                strbuf_put_json_string(out, s->name);
+                strbuf_puts(out, ",\"pollster\":");
+                strbuf_put_json_string(out, t->pp->name);
+                strbuf_puts(out, ",\"target\":");
+                strbuf_put_json_string(out, t->target.id);
+                strbuf_puts(out, ",\"resource\":");
+                strbuf_put_json_string(out, t->target.resource);
+                strbuf_printf(
+                    out,
+                    ",\"local\":%s,\"owned\":%s,\"offset_ms\":%" PRId64 ",\"next_due_ms\":%" PRId64
+                    ",\"polls\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"skipped\":%" PRIu64
+                    ",\"last_poll_ms\":%" PRId64 ",\"last_duration_us\":%" PRId64
+                    ",\"last_samples\":%zu,\"last_error\":",
+                    t->target.local ? "true" : "false", owned ? "true" : "false", t->offset_ms,
+                    t->due_wall_ms, t->stats.polls, t->stats.errors, t->stats.skipped,
+                    t->stats.last_poll_ms, t->stats.last_duration_us, t->stats.last_samples);
+                strbuf_put_json_string(out, t->stats.last_error);
+                strbuf_putc(out, '}');
+            }
         }
     }
     strbuf_putc(out, ']');
@@ -587,17 +621,20 @@ void scheduler_metrics_text(agent *a, strbuf *out)
     pthread_mutex_lock(&a->stats_mu);
     for (int m = 0; m < 3; m++) {
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", names[m], help[m], names[m]);
-        for (size_t i = 0; i < a->n_sources; i++) {
-            src_rt *s = a->sources[i];
-            uint64_t v = 0;
-            for (size_t k = 0; k < s->n_tasks; k++)
-                v += m == 0   ? s->tasks[k]->stats.polls
-                     : m == 1 ? s->tasks[k]->stats.errors
-                              : s->tasks[k]->stats.skipped;
-            strbuf_printf(out, "%s{source=\"", names[m]);
-            label_value(out, s->name);
-            strbuf_printf(out, "\"} %" PRIu64 "\n", v);
-        }
+        for (size_t gi = 0; gi < a->n_groups; gi++)
+            for (size_t i = 0; i < a->groups[gi]->n_sources; i++) {
+                src_rt *s = a->groups[gi]->sources[i];
+                uint64_t v = 0;
+                for (size_t k = 0; k < s->n_tasks; k++)
+                    v += m == 0   ? s->tasks[k]->stats.polls
+                         : m == 1 ? s->tasks[k]->stats.errors
+                                  : s->tasks[k]->stats.skipped;
+                strbuf_printf(out, "%s{group=\"", names[m]);
+                label_value(out, a->groups[gi]->name);
+                strbuf_puts(out, "\",source=\"");
+                label_value(out, s->name);
+                strbuf_printf(out, "\"} %" PRIu64 "\n", v);
+            }
     }
     pthread_mutex_unlock(&a->stats_mu);
     pthread_mutex_unlock(&a->mu);

@@ -118,13 +118,13 @@ static void set_release(sink_state *st, sinkset *s)
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) set_free(st, s);
 }
 
-int sinks_init(agent *a)
+int sinks_init(agent_group *g)
 {
     sink_state *st = calloc(1, sizeof *st);
     if (!st) return -1;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
-    a->sinks = st;
+    g->sinks = st;
     return 0;
 }
 
@@ -144,9 +144,10 @@ static pub_entry *find_in_new(sinkset *s, size_t upto, const char *url)
     return NULL;
 }
 
-int sinks_apply(agent *a, const pipeline *p, char *err, size_t errlen)
+int sinks_apply(agent_group *g, const pipeline *p, char *err, size_t errlen)
 {
-    sink_state *st = a->sinks;
+    agent *a = g->a;
+    sink_state *st = g->sinks;
     sinkset *old = set_acquire(st);
     sinkset *ns = calloc(1, sizeof *ns);
     if (!ns || !(ns->v = calloc(p->n_sinks ? p->n_sinks : 1, sizeof *ns->v))) {
@@ -233,9 +234,9 @@ static sink_rt *find_sink(sinkset *s, const char *name)
     return NULL;
 }
 
-void sinks_publish(agent *a, char *const *names, size_t n, sample_batch *b)
+void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b)
 {
-    sinkset *s = set_acquire(a->sinks);
+    sinkset *s = set_acquire(g->sinks);
     if (!s) return;
     publisher *seen[16];
     size_t n_seen = 0;
@@ -252,13 +253,13 @@ void sinks_publish(agent *a, char *const *names, size_t n, sample_batch *b)
             publisher_submit(p, b);
         }
     }
-    set_release(a->sinks, s);
+    set_release(g->sinks, s);
 }
 
 /* Calls fn once per distinct publisher of the current snapshot. */
-static void each_publisher(agent *a, void (*fn)(publisher *, void *), void *arg)
+static void each_publisher(agent_group *g, void (*fn)(publisher *, void *), void *arg)
 {
-    sinkset *s = set_acquire(a->sinks);
+    sinkset *s = set_acquire(g->sinks);
     if (!s) return;
     for (size_t i = 0; i < s->n; i++)
         for (size_t k = 0; k < s->v[i].n_pubs; k++) {
@@ -269,7 +270,7 @@ static void each_publisher(agent *a, void (*fn)(publisher *, void *), void *arg)
                 earlier |= s->v[i].pubs[j] == e;
             if (!earlier) fn(e->p, arg);
         }
-    set_release(a->sinks, s);
+    set_release(g->sinks, s);
 }
 
 static void render_one(publisher *p, void *arg)
@@ -279,7 +280,8 @@ static void render_one(publisher *p, void *arg)
 
 void sinks_render(agent *a, strbuf *out)
 {
-    each_publisher(a, render_one, out);
+    for (size_t i = 0; i < a->n_groups; i++)
+        each_publisher(a->groups[i], render_one, out);
 }
 
 static void reopen_one(publisher *p, void *arg)
@@ -290,7 +292,8 @@ static void reopen_one(publisher *p, void *arg)
 
 void sinks_reopen(agent *a)
 {
-    each_publisher(a, reopen_one, NULL);
+    for (size_t i = 0; i < a->n_groups; i++)
+        each_publisher(a->groups[i], reopen_one, NULL);
 }
 
 static void status_one(publisher *p, void *arg)
@@ -313,9 +316,9 @@ static void status_one(publisher *p, void *arg)
     strbuf_putc(out, '}');
 }
 
-void sinks_status_json(agent *a, strbuf *out)
+void sinks_status_json(agent_group *g, strbuf *out)
 {
-    sinkset *s = set_acquire(a->sinks);
+    sinkset *s = set_acquire(g->sinks);
     strbuf_puts(out, "{\"sinks\":[");
     for (size_t i = 0; s && i < s->n; i++) {
         strbuf_puts(out, i ? ",{\"name\":" : "{\"name\":");
@@ -327,15 +330,15 @@ void sinks_status_json(agent *a, strbuf *out)
         }
         strbuf_puts(out, "]}");
     }
-    set_release(a->sinks, s);
+    set_release(g->sinks, s);
     strbuf_puts(out, "],\"publishers\":[");
-    each_publisher(a, status_one, out);
+    each_publisher(g, status_one, out);
     strbuf_puts(out, "]}");
 }
 
-void sinks_shutdown(agent *a)
+void sinks_shutdown(agent_group *g)
 {
-    sink_state *st = a->sinks;
+    sink_state *st = g->sinks;
     if (!st) return;
     pthread_mutex_lock(&st->mu);
     sinkset *s = st->cur;
@@ -349,7 +352,7 @@ void sinks_shutdown(agent *a)
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st);
-    a->sinks = NULL;
+    g->sinks = NULL;
 }
 
 static void emit_one(agent *a, pub_entry *e)
@@ -378,9 +381,9 @@ static void emit_one(agent *a, pub_entry *e)
     e->reported_failures = ps.failures;
 }
 
-void sinks_emit_metrics(agent *a)
+static void emit_group(agent *a, agent_group *g)
 {
-    sinkset *s = set_acquire(a->sinks);
+    sinkset *s = set_acquire(g->sinks);
     for (size_t i = 0; s && i < s->n; i++)
         for (size_t k = 0; k < s->v[i].n_pubs; k++) {
             pub_entry *e = s->v[i].pubs[k];
@@ -389,5 +392,11 @@ void sinks_emit_metrics(agent *a)
                 earlier |= s->v[i].pubs[j] == e;
             if (!earlier) emit_one(a, e);
         }
-    set_release(a->sinks, s);
+    set_release(g->sinks, s);
+}
+
+void sinks_emit_metrics(agent *a)
+{
+    for (size_t i = 0; i < a->n_groups; i++)
+        if (a->groups[i]->sinks) emit_group(a, a->groups[i]);
 }

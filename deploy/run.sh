@@ -54,14 +54,14 @@ sleep "${METERD_RUN_SECONDS:-6}"
 
 echo "== GET /health";   get /health
 echo "== GET /v1/status (sources)"
-get /v1/status | jq -c '.pipeline | {revision, sha256}, (.sources[] | {name, interval, tasks, polls, errors})' 2>/dev/null || get /v1/status
+get /v1/status | jq -c '.groups[0] | (.pipeline | {revision, sha256}), (.sources[] | {name, interval, tasks, polls, errors})' 2>/dev/null || get /v1/status
 echo "== GET /metrics (first lines)"; get /metrics | grep -v '^#' | head -8
 echo "== $run/samples.jsonl: $(wc -l < "$run/samples.jsonl") samples, last:"; tail -n 1 "$run/samples.jsonl"
 
 echo "== reload: host_load every 2 s instead of 1 (inotify applies it at once)"
 sed -i 's/interval: 1/interval: 2/' "$run/pipeline.yaml"
 i=0; until get /v1/status | grep -q '"revision":2'; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.05; done
-get /v1/status | jq -c '.pipeline | {revision, last_apply_us}' 2>/dev/null || true
+get /v1/status | jq -c '.groups[0].pipeline | {revision, last_apply_us}' 2>/dev/null || true
 grep 'reload' "$run/meterd.log" | tail -n 2
 
 echo "== stopping (SIGTERM: polls finish, publishers flush)"

@@ -78,7 +78,7 @@ static uint64_t published(fixture *f)
 {
     strbuf b;
     strbuf_init(&b);
-    sinks_status_json(f->a, &b);
+    sinks_status_json(f->a->groups[0], &b);
     uint64_t n = 0;
     const char *p = b.buf ? strstr(b.buf, "\"samples\":") : NULL;
     if (p) n = strtoull(p + 10, NULL, 10);

@@ -107,7 +107,7 @@ typedef struct find_arg {
 static void find_on_loop(agent *a, void *arg)
 {
     find_arg *fa = arg;
-    fa->found = agent_find_source(a, fa->name);
+    fa->found = group_find_source(a->groups[0], fa->name);
 }
 
 src_rt *fx_source(fixture *f, const char *name)
@@ -120,8 +120,8 @@ src_rt *fx_source(fixture *f, const char *name)
 uint64_t fx_revision(fixture *f, char *err, size_t errlen)
 {
     pthread_mutex_lock(&f->a->mu);
-    uint64_t r = f->a->revision;
-    if (err) snprintf(err, errlen, "%s", f->a->pipeline_error);
+    uint64_t r = f->a->groups[0]->revision;
+    if (err) snprintf(err, errlen, "%s", f->a->groups[0]->pipeline_error);
     pthread_mutex_unlock(&f->a->mu);
     return r;
 }

@@ -12,3 +12,7 @@ meterd_test(NAME test_agent_api SOURCES test_agent_api.c ${AgentFixture}
 meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
             LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120)
 target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
+            LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
+            LABELS integration TIMEOUT 180)
+target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")

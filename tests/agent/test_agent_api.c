@@ -80,7 +80,7 @@ static void test_api(void **state)
     /* /metrics through the real promtool */
     assert_int_equal(get(port, "/metrics", &body), 200);
     assert_non_null(strstr(body, "meterd_test_clock_value{"));
-    assert_non_null(strstr(body, "meterd_reloads_total 1"));
+    assert_non_null(strstr(body, "meterd_reloads_total{group=\"local\"} 1"));
     char path[512], cmd[1200];
     th_write_file("metrics.txt", body, path, sizeof path);
     snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
@@ -94,10 +94,13 @@ static void test_api(void **state)
     assert_int_equal(get(port, "/v1/status", &body), 200);
     json_t *st = json_loads(body, 0, NULL);
     assert_non_null(st);
-    json_t *pl = json_object_get(st, "pipeline");
+    assert_string_equal(json_string_value(json_object_get(st, "mode")), "standalone");
+    json_t *g0 = json_array_get(json_object_get(st, "groups"), 0);
+    assert_string_equal(json_string_value(json_object_get(g0, "name")), "local");
+    json_t *pl = json_object_get(g0, "pipeline");
     assert_int_equal(json_integer_value(json_object_get(pl, "revision")), 1);
     assert_int_equal(strlen(json_string_value(json_object_get(pl, "sha256"))), 64);
-    assert_int_equal(json_array_size(json_object_get(st, "sources")), 2);
+    assert_int_equal(json_array_size(json_object_get(g0, "sources")), 2);
     json_decref(st);
 
     assert_int_equal(get(port, "/v1/targets", &body), 200);

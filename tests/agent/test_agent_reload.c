@@ -49,7 +49,7 @@ static void take_snapshot(agent *a, void *arg)
     for (int i = 0; i < N_SOURCES; i++) {
         char name[16];
         snprintf(name, sizeof name, "s%03d", i);
-        src_rt *r = agent_find_source(a, name);
+        src_rt *r = group_find_source(a->groups[0], name);
         s->src[i] = r;
         s->task[i] = r && r->n_tasks ? r->tasks[0] : NULL;
         s->due[i] = r && r->n_tasks ? r->tasks[0]->due_wall_ms : 0;
@@ -108,7 +108,7 @@ static void test_one_of_500_changed(void **state)
     assert_ptr_not_equal(after->src[250], before->src[250]);
     assert_int_equal(after->src[250]->interval_ms, 45000);
     pthread_mutex_lock(&f.a->mu);
-    int64_t apply_us = f.a->last_apply_us;
+    int64_t apply_us = f.a->groups[0]->last_apply_us;
     pthread_mutex_unlock(&f.a->mu);
     printf("# reload of 500 sources, 1 changed: applied in %lld us, seen by the test after "
            "%lld ms (inotify path)\n",

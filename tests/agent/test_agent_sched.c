@@ -39,7 +39,7 @@ typedef struct offsets {
 static void read_offsets(agent *a, void *arg)
 {
     offsets *o = arg;
-    src_rt *s = agent_find_source(a, o->source);
+    src_rt *s = group_find_source(a->groups[0], o->source);
     o->n = 0;
     for (size_t i = 0; s && i < s->n_tasks && i < 8; i++)
         o->offset[o->n++] = s->tasks[i]->offset_ms;
@@ -99,10 +99,11 @@ static size_t skipped_of(fixture *f, const char *source)
     size_t skipped = 0;
     pthread_mutex_lock(&f->a->mu);
     pthread_mutex_lock(&f->a->stats_mu);
-    for (size_t i = 0; i < f->a->n_sources; i++)
-        if (!strcmp(f->a->sources[i]->name, source))
-            for (size_t k = 0; k < f->a->sources[i]->n_tasks; k++)
-                skipped += f->a->sources[i]->tasks[k]->stats.skipped;
+    agent_group *g = f->a->groups[0];
+    for (size_t i = 0; i < g->n_sources; i++)
+        if (!strcmp(g->sources[i]->name, source))
+            for (size_t k = 0; k < g->sources[i]->n_tasks; k++)
+                skipped += g->sources[i]->tasks[k]->stats.skipped;
     pthread_mutex_unlock(&f->a->stats_mu);
     pthread_mutex_unlock(&f->a->mu);
     return skipped;

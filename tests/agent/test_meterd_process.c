@@ -35,9 +35,10 @@ static json_t *status(void)
 static long revision(void)
 {
     json_t *s = status();
-    long r =
-        s ? (long)json_integer_value(json_object_get(json_object_get(s, "pipeline"), "revision"))
-          : -1;
+    long r = s ? (long)json_integer_value(json_object_get(
+                     json_object_get(json_array_get(json_object_get(s, "groups"), 0), "pipeline"),
+                     "revision"))
+               : -1;
     json_decref(s);
     return r;
 }

@@ -1,0 +1,206 @@
+/*
+ * cluster_fixture.c: see cluster_fixture.h.
+ */
+#include "cluster_fixture.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t cf_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cf_start(cluster_fx *f)
+{
+    memset(f, 0, sizeof *f);
+    if (th_zk_start(&f->zk) != 0) abort();
+    snprintf(f->url, sizeof f->url, "zookeeper://%s/meterd", f->zk.hosts);
+    th_path(f->out_path, sizeof f->out_path, "out/samples.jsonl");
+    coord_config_t cc = {.backend_url = f->url, .group = "central", .session_timeout_ms = 4000};
+    char err[300];
+    f->obs = coord_open(&cc, err, sizeof err);
+    if (!f->obs || coord_wait_ready(f->obs, 10000) != 0) {
+        fprintf(stderr, "observer: %s\n", err);
+        abort();
+    }
+}
+
+void cf_node_start(cluster_fx *f, int i, const char *extra)
+{
+    cf_node *n = &f->nodes[i];
+    if (i >= f->n_nodes) f->n_nodes = i + 1;
+    snprintf(n->host, sizeof n->host, "node-%d", i);
+    if (!n->api_port) n->api_port = th_free_port();
+    char rel[64], text[2048];
+    snprintf(rel, sizeof rel, "%s/meterd.conf", n->host);
+    snprintf(text, sizeof text,
+             "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
+             "[polling]\nworkers = 4\n[api]\nport = %d\n"
+             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 500\n%s",
+             n->host, getenv("METERD_TEST_DEBUG") ? "debug" : "info", n->api_port, f->url,
+             extra ? extra : "");
+    if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
+    char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
+    if (th_spawn(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
+}
+
+void cf_stop(cluster_fx *f)
+{
+    for (int i = 0; i < f->n_nodes; i++)
+        if (f->nodes[i].proc.pid) th_stop(&f->nodes[i].proc, SIGTERM, 5000);
+    if (f->obs) coord_close(f->obs);
+    f->obs = NULL;
+    th_zk_stop(&f->zk);
+}
+
+char *cf_pipeline(cluster_fx *f, int n_targets)
+{
+    f->n_targets = n_targets;
+    size_t cap = 512 + (size_t)n_targets * 48;
+    char *y = malloc(cap);
+    size_t len = (size_t)snprintf(y, cap,
+                                  "sources:\n  - name: probes\n    interval: 1\n"
+                                  "    meters: [tcp.connect.up]\n    resources:\n");
+    /* closed loopback ports: refused at once, a cheap real target */
+    for (int i = 0; i < n_targets; i++)
+        len += (size_t)snprintf(y + len, cap - len, "      - tcp://127.0.0.1:%d\n", i + 1);
+    snprintf(y + len, cap - len, "sinks:\n  - name: default\n    publishers: ['file://%s']\n",
+             f->out_path);
+    return y;
+}
+
+int64_t cf_push(cluster_fx *f, const char *body)
+{
+    coord_revision_t cur = {0};
+    int64_t expected = 0, number = 0;
+    if (coord_revision_read(f->obs, &cur) == 0) expected = cur.number;
+    coord_revision_free(&cur);
+    int rc = coord_revision_push(f->obs, expected, body, strlen(body), "test", NULL, &number);
+    if (rc != 0) {
+        fprintf(stderr, "push: %s\n", coord_strerror(rc));
+        abort();
+    }
+    return number;
+}
+
+bool cf_converged(cluster_fx *f, int n, int64_t rev)
+{
+    coord_members_t m = {0};
+    if (coord_members_get(f->obs, &m) != 0) return false;
+    bool ok = (int)m.count == n;
+    int64_t owned = 0;
+    for (size_t i = 0; ok && i < m.count; i++) {
+        const coord_member_info_t *in = &m.members[i].info;
+        ok = in->applied_revision == rev && in->assignment_digest[0] &&
+             !strcmp(in->assignment_digest, m.members[0].info.assignment_digest);
+        owned += in->owned;
+    }
+    ok = ok && owned == f->n_targets;
+    coord_members_free(&m);
+    return ok;
+}
+
+typedef struct conv_arg {
+    cluster_fx *f;
+    int n;
+    int64_t rev;
+} conv_arg;
+
+static bool conv_cond(void *arg)
+{
+    conv_arg *c = arg;
+    return cf_converged(c->f, c->n, c->rev);
+}
+
+bool cf_wait_converged(cluster_fx *f, int n, int64_t rev, int timeout_ms)
+{
+    conv_arg c = {f, n, rev};
+    if (th_wait_until(conv_cond, &c, timeout_ms)) return true;
+    coord_members_t m = {0};
+    if (coord_members_get(f->obs, &m) == 0) {
+        for (size_t i = 0; i < m.count; i++)
+            fprintf(stderr, "# not converged: %s rev %lld owned %lld table %.12s state %s %s\n",
+                    m.members[i].id, (long long)m.members[i].info.applied_revision,
+                    (long long)m.members[i].info.owned, m.members[i].info.assignment_digest,
+                    m.members[i].info.state, m.members[i].info.last_error);
+        coord_members_free(&m);
+    }
+    return false;
+}
+
+int64_t cf_owned(cluster_fx *f, const char *member_id)
+{
+    coord_members_t m = {0};
+    int64_t owned = -1;
+    if (coord_members_get(f->obs, &m) != 0) return -1;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, member_id)) owned = m.members[i].info.owned;
+    coord_members_free(&m);
+    return owned;
+}
+
+static int64_t parse_ts(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out)
+{
+    memset(out, 0, sizeof *out);
+    int n = f->n_targets;
+    int64_t **ts = calloc((size_t)n, sizeof *ts);
+    int *cnt = calloc((size_t)n, sizeof *cnt);
+    FILE *fp = fopen(f->out_path, "r");
+    char line[2048];
+    while (fp && fgets(line, sizeof line, fp)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (!j) continue;
+        const char *res = json_string_value(json_object_get(j, "resource"));
+        int64_t t = parse_ts(json_string_value(json_object_get(j, "timestamp")) ?: "");
+        int port = 0;
+        if (res && sscanf(res, "tcp://127.0.0.1:%d", &port) == 1 && port >= 1 && port <= n &&
+            t >= from_ms && t < to_ms) {
+            int k = port - 1;
+            ts[k] = realloc(ts[k], (size_t)(cnt[k] + 1) * sizeof **ts);
+            ts[k][cnt[k]++] = t;
+        }
+        json_decref(j);
+    }
+    if (fp) fclose(fp);
+    out->min_polls = 1 << 30;
+    out->min_gap_ms = INT64_MAX;
+    for (int k = 0; k < n; k++) {
+        if (cnt[k]) out->targets_seen++;
+        if (cnt[k] < out->min_polls) out->min_polls = cnt[k];
+        if (cnt[k] > out->max_polls) out->max_polls = cnt[k];
+        qsort(ts[k], (size_t)cnt[k], sizeof **ts, cmp_i64);
+        for (int i = 1; i < cnt[k]; i++) {
+            int64_t gap = ts[k][i] - ts[k][i - 1];
+            if (gap < out->min_gap_ms) out->min_gap_ms = gap;
+            if (gap > out->max_gap_ms) out->max_gap_ms = gap;
+        }
+        free(ts[k]);
+    }
+    free(ts);
+    free(cnt);
+}

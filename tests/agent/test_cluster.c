@@ -1,0 +1,146 @@
+/*
+ * test_cluster.c: five real meterd processes in one group against a real
+ * ZooKeeper. A revision pushed once is applied by every member (same sha256);
+ * after convergence every target is polled exactly once per interval by the
+ * group as a whole; an invalid revision written straight into ZooKeeper is
+ * refused by every member, which report it and keep the old one; kill -9 of
+ * a member: the survivors own every slot within the session timeout + 1 s;
+ * restarted with the same member id it gets a share back.
+ */
+#include "cluster_fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define N       5
+#define TARGETS 60
+
+static cluster_fx fx;
+
+typedef struct rej_arg {
+    int n;
+    int64_t rev;
+} rej_arg;
+
+static bool all_rejected(void *arg)
+{
+    rej_arg *r = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "revision %lld:", (long long)r->rev);
+    int n = 0;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].info.state, "rejected") &&
+            !strncmp(m.members[i].info.last_error, prefix, strlen(prefix)) &&
+            m.members[i].info.applied_revision == r->rev - 1)
+            n++;
+    coord_members_free(&m);
+    return n == r->n;
+}
+
+static bool node2_has_share(void *arg)
+{
+    (void)arg;
+    return cf_owned(&fx, "node-2.central") > 0;
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t t_push = cf_wall_ms();
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    assert_int_equal(rev, 1);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    printf("# %d members applied revision %lld and agree on one table %lld ms after the push\n", N,
+           (long long)rev, (long long)(cf_wall_ms() - t_push));
+
+    /* the same sha256 everywhere, the one ZooKeeper holds */
+    coord_revision_t cur = {0};
+    assert_int_equal(coord_revision_read(fx.obs, &cur), 0);
+    coord_members_t m = {0};
+    assert_int_equal(coord_members_get(fx.obs, &m), 0);
+    for (size_t i = 0; i < m.count; i++)
+        assert_string_equal(m.members[i].info.applied_sha256, cur.sha256);
+    coord_members_free(&m);
+    coord_revision_free(&cur);
+
+    /* every target exactly once per interval, group-wide, over 4 intervals */
+    int64_t from = cf_wall_ms() + 1000, to = from + 4000;
+    while (cf_wall_ms() < to + 1500) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the output is what we measure: let it accumulate */
+    }
+    cf_polls p;
+    cf_count_polls(&fx, from, to, &p);
+    printf("# polls per target in 4 s: min %d max %d, gaps %lld..%lld ms, %d targets seen\n",
+           p.min_polls, p.max_polls, (long long)p.min_gap_ms, (long long)p.max_gap_ms,
+           p.targets_seen);
+    assert_int_equal(p.targets_seen, TARGETS);
+    assert_int_equal(p.min_polls, 4);
+    assert_int_equal(p.max_polls, 4);
+    assert_true(p.min_gap_ms >= 800); /* no duplicates */
+
+    /* an invalid revision written straight into ZooKeeper */
+    int64_t bad = cf_push(&fx, "sources:\n  - name: probes\n    interval: 0\n    meters: [x]\n");
+    rej_arg r = {N, bad};
+    assert_true(th_wait_until(all_rejected, &r, 10000));
+
+    /* kill -9 one member: survivors own every slot within timeout + 1 s */
+    int64_t t_kill = cf_wall_ms();
+    th_stop(&fx.nodes[2].proc, SIGKILL, 1000);
+    fx.n_targets = TARGETS;
+    bool ok = false;
+    while (!ok && cf_wall_ms() - t_kill < 3000 + 2000) {
+        coord_members_t mm = {0};
+        if (coord_members_get(fx.obs, &mm) == 0) {
+            int64_t owned = 0;
+            bool same = mm.count == N - 1;
+            for (size_t i = 0; same && i < mm.count; i++) {
+                owned += mm.members[i].info.owned;
+                same = !strcmp(mm.members[i].info.assignment_digest,
+                               mm.members[0].info.assignment_digest);
+            }
+            ok = same && owned == TARGETS;
+            coord_members_free(&mm);
+        }
+        if (!ok) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int64_t failover = cf_wall_ms() - t_kill;
+    printf("# kill -9: survivors own every target after %lld ms (session timeout 2000 ms)\n",
+           (long long)failover);
+    assert_true(ok);
+    assert_true(failover <= 3000);
+
+    /* restarted with the same member id: it rejoins and gets a share back */
+    cf_node_start(&fx, 2, NULL);
+    /* the members keep reporting revision 1 (2 was refused) */
+    assert_true(th_wait_until(node2_has_share, NULL, 15000));
+    assert_true(cf_wait_converged(&fx, N, rev, 15000));
+    int64_t owned = cf_owned(&fx, "node-2.central");
+    printf("# node-2 rejoined with %lld of %d targets\n", (long long)owned, TARGETS);
+    assert_true(owned >= TARGETS / N - 3 && owned <= TARGETS / N + 3);
+    cf_stop(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
