@@ -60,7 +60,7 @@ int cli_parse_output(const char *value, cli_output *out);
 /* ---- cluster.c: options, connection, errors, JSON ---------------------- */
 
 #define CLI_CONNECT_TIMEOUT_MS 5000
-#define CLI_NO_TABLE_NOTE \
+#define CLI_NO_TABLE_NOTE                                                                          \
     "no slot table yet: each member owns every slot until the leader writes one"
 
 typedef struct cli_cluster {
@@ -69,9 +69,9 @@ typedef struct cli_cluster {
     cli_output fmt;
     const char *zk_flag, *conf, *auth_file, *group;
     int connect_timeout_ms;
-    bool verbose;    /* keep the ZooKeeper client's own log on stderr */
-    int saved_err;   /* while connected and quiet: the real stderr (fd), else -1 */
-    FILE *orig_err;  /* err as given by the caller */
+    bool verbose;   /* keep the ZooKeeper client's own log on stderr */
+    int saved_err;  /* while connected and quiet: the real stderr (fd), else -1 */
+    FILE *orig_err; /* err as given by the caller */
     char url[1024];
     char url_from[600]; /* "--zk", "METERD_ZK" or the config file's path */
     char auth[256];     /* "user:secret" from --auth-file; wiped on close */
@@ -108,8 +108,8 @@ void cli_print_json(cli_cluster *k, json_t *doc);
 
 /* "--name VALUE" or "--name=VALUE" (also short alias when given):
  * 1 matched (*val set), 0 not this option, -1 value missing (printed). */
-int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng,
-                  const char *shrt, const char **val);
+int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng, const char *shrt,
+                  const char **val);
 /* Whole-string integer within [min, max]; -1 otherwise. */
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Reads a whole file of at most max bytes; NULL with a sentence in err. */

@@ -37,13 +37,14 @@ void cli_cluster_init(cli_cluster *k, const char *cmd, FILE *out, FILE *err)
 
 void cli_cluster_usage(FILE *f)
 {
-    fprintf(f, "  -g, --group G          the group (required)\n"
-               "      --zk URL           zookeeper://h1:p1,h2:p2/chroot (else $METERD_ZK, else -c)\n"
-               "  -c, --config FILE      meterd.conf: its [coordination] backend_url\n"
-               "      --auth-file FILE   'user:secret' digest credentials (mode 0600), for writes\n"
-               "      --connect-timeout S  seconds to wait for ZooKeeper (default 5)\n"
-               "  -v, --verbose          show the ZooKeeper client's own warnings\n"
-               "  -o, --output FORMAT    text (default) or json\n");
+    fprintf(f,
+            "  -g, --group G          the group (required)\n"
+            "      --zk URL           zookeeper://h1:p1,h2:p2/chroot (else $METERD_ZK, else -c)\n"
+            "  -c, --config FILE      meterd.conf: its [coordination] backend_url\n"
+            "      --auth-file FILE   'user:secret' digest credentials (mode 0600), for writes\n"
+            "      --connect-timeout S  seconds to wait for ZooKeeper (default 5)\n"
+            "  -v, --verbose          show the ZooKeeper client's own warnings\n"
+            "  -o, --output FORMAT    text (default) or json\n");
 }
 
 int cli_fail(cli_cluster *k, int code, const char *fmt, ...)
@@ -70,8 +71,8 @@ void cli_print_json(cli_cluster *k, json_t *doc)
     json_decref(doc);
 }
 
-int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng,
-                  const char *shrt, const char **val)
+int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng, const char *shrt,
+                  const char **val)
 {
     const char *a = argv[*i];
     size_t n = strlen(lng);
@@ -223,8 +224,10 @@ static void quiet_stderr(cli_cluster *k)
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     FILE *f = saved >= 0 ? fdopen(saved, "w") : NULL;
     if (f == NULL || devnull < 0 || dup2(devnull, STDERR_FILENO) < 0) {
-        if (f) fclose(f);
-        else if (saved >= 0) close(saved);
+        if (f)
+            fclose(f);
+        else if (saved >= 0)
+            close(saved);
         if (devnull >= 0) close(devnull);
         return;
     }
@@ -270,16 +273,16 @@ int cli_cluster_connect(cli_cluster *k, bool write)
     snprintf(why, sizeof why, "%s", k->last_log);
     pthread_mutex_unlock(&k->log_mu);
     if (rc == COORD_ENOAUTH)
-        return cli_fail(k, CLI_UNREACHABLE, "ZooKeeper at %s refused our credentials (%s)",
-                        u.hosts, k->auth_file ? k->auth_file : "no --auth-file");
+        return cli_fail(k, CLI_UNREACHABLE, "ZooKeeper at %s refused our credentials (%s)", u.hosts,
+                        k->auth_file ? k->auth_file : "no --auth-file");
     if (st.state == COORD_CONNECTED)
         return cli_fail(k, CLI_UNREACHABLE,
                         "connected to ZooKeeper at %s but cannot read group '%s' under '%s'%s%s "
                         "(unknown group on a protected tree?)",
                         u.hosts, k->group, u.chroot[0] ? u.chroot : "/", why[0] ? ": " : "", why);
-    return cli_fail(k, CLI_UNREACHABLE, "cannot reach ZooKeeper at %s: no session after %d ms (%s)%s%s",
-                    u.hosts, k->connect_timeout_ms, coord_state_name(st.state), why[0] ? "; " : "",
-                    why);
+    return cli_fail(k, CLI_UNREACHABLE,
+                    "cannot reach ZooKeeper at %s: no session after %d ms (%s)%s%s", u.hosts,
+                    k->connect_timeout_ms, coord_state_name(st.state), why[0] ? "; " : "", why);
 }
 
 void cli_cluster_close(cli_cluster *k)
@@ -362,8 +365,8 @@ int cli_read_secret(const char *path, char *out, size_t cap, char *err, size_t e
         explicit_bzero(out, cap);
         return -1;
     }
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' ||
-                     out[n - 1] == '\t'))
+    while (n > 0 &&
+           (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
         n--;
     out[n] = '\0';
     if (n == 0) {

@@ -149,9 +149,9 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
             (json_int_t)v.epoch, "effective_ms",
             v.table ? json_integer((json_int_t)v.table->effective_ms) : json_null(), "effective",
             v.table ? json_string(eff) : json_null(), "digest",
-            v.table ? json_string(v.table_digest) : json_null(), "targets",
-            (json_int_t)v.n_targets, "revision",
-            v.has_rev ? json_integer((json_int_t)v.rev.number) : json_null(), "members", mem);
+            v.table ? json_string(v.table_digest) : json_null(), "targets", (json_int_t)v.n_targets,
+            "revision", v.has_rev ? json_integer((json_int_t)v.rev.number) : json_null(), "members",
+            mem);
         if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
         if (target) json_object_set_new(doc, "target", locate(&k, &v, target, false));
         cli_print_json(&k, doc);
@@ -159,8 +159,8 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
         if (v.table) {
             char eff[48];
             cli_format_ms(v.table->effective_ms, eff, sizeof eff);
-            fprintf(out, "slot table epoch %lld, in force since %s, %zu targets", (long long)v.epoch,
-                    eff, v.n_targets);
+            fprintf(out, "slot table epoch %lld, in force since %s, %zu targets",
+                    (long long)v.epoch, eff, v.n_targets);
         } else {
             fprintf(out, "%s; %zu targets", CLI_NO_TABLE_NOTE, v.n_targets);
         }

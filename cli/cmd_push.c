@@ -28,7 +28,7 @@
 
 typedef struct push_args {
     cli_cluster k;
-    const char *arg; /* FILE (push) or N (rollback) */
+    const char *arg;     /* FILE (push) or N (rollback) */
     int64_t if_revision; /* -1: read the current one */
     const char *sign_key;
     const char *author;
@@ -121,15 +121,15 @@ static int report_invalid(cli_cluster *k, const char *label, const pipeline_diag
             const pipeline_diag *it = &d->items[i];
             if (it->severity != PIPELINE_ERROR) continue;
             json_array_append_new(errs, json_pack("{s:s?, s:i, s:i, s:s?}", "file", it->file,
-                                                  "line", it->line, "column", it->column,
-                                                  "message", it->message));
+                                                  "line", it->line, "column", it->column, "message",
+                                                  it->message));
         }
         char msg[600];
-        snprintf(msg, sizeof msg, "%s is invalid (%zu error%s): nothing written", label,
-                 d->errors, d->errors == 1 ? "" : "s");
+        snprintf(msg, sizeof msg, "%s is invalid (%zu error%s): nothing written", label, d->errors,
+                 d->errors == 1 ? "" : "s");
         fprintf(k->err, "meterctl %s: %s\n", k->cmd, msg);
-        cli_print_json(k, json_pack("{s:s, s:i, s:o}", "error", msg, "exit", CLI_FAILED, "errors",
-                                    errs));
+        cli_print_json(
+            k, json_pack("{s:s, s:i, s:o}", "error", msg, "exit", CLI_FAILED, "errors", errs));
         return CLI_FAILED;
     }
     int need = pipeline_diags_format(d, NULL, 0);
@@ -193,8 +193,8 @@ static json_t *revision_brief(const coord_revision_t *r)
 }
 
 /* The CAS write and what follows; k is connected. */
-static int push_body(push_args *a, cli_wait *w, const char *body, size_t len,
-                     const char *signature, int64_t rollback_of)
+static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, const char *signature,
+                     int64_t rollback_of)
 {
     cli_cluster *k = &a->k;
     int64_t expected = a->if_revision;
@@ -226,8 +226,7 @@ static int push_body(push_args *a, cli_wait *w, const char *body, size_t len,
             snprintf(msg, sizeof msg,
                      "another push won: revision %lld is current (sha256 %.12s, by %s at %s), "
                      "not %lld; nothing written",
-                     (long long)cur.number, cur.sha256, cur.author, cur.time,
-                     (long long)expected);
+                     (long long)cur.number, cur.sha256, cur.author, cur.time, (long long)expected);
         else
             snprintf(msg, sizeof msg, "revision %lld is no longer current; nothing written",
                      (long long)expected);

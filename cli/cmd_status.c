@@ -40,8 +40,8 @@ static void problem(problems *p, const char *member, const char *kind, const cha
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    json_array_append_new(p->list, json_pack("{s:s?, s:s, s:s}", "member", member, "problem",
-                                             kind, "detail", detail));
+    json_array_append_new(p->list, json_pack("{s:s?, s:s, s:s}", "member", member, "problem", kind,
+                                             "detail", detail));
 }
 
 static int32_t slots_of(const partition_table *t, int32_t idx)
@@ -100,9 +100,9 @@ static json_t *table_json(const cli_view *v)
     char eff[48];
     cli_format_ms(v->table->effective_ms, eff, sizeof eff);
     return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I}", "epoch", (json_int_t)v->epoch,
-                     "effective_ms", (json_int_t)v->table->effective_ms, "effective", eff,
-                     "digest", v->table_digest, "members", (json_int_t)v->table->n_members,
-                     "size", (json_int_t)v->table_len);
+                     "effective_ms", (json_int_t)v->table->effective_ms, "effective", eff, "digest",
+                     v->table_digest, "members", (json_int_t)v->table->n_members, "size",
+                     (json_int_t)v->table_len);
 }
 
 static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
@@ -124,7 +124,7 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         fprintf(out, "slots:     %s\n", CLI_NO_TABLE_NOTE);
     }
     fputc('\n', out);
-    static const char *const head[] = {"MEMBER", "HOST",  "STATE",  "APPLIED",
+    static const char *const head[] = {"MEMBER", "HOST",   "STATE", "APPLIED",
                                        "OWNED",  "WEIGHT", "SLOTS", "TABLE"};
     cli_table t;
     cli_table_init(&t, 8, head);
@@ -144,9 +144,14 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
             snprintf(slots, sizeof slots, "all");
             if (m->info.assignment_digest[0]) tab = "stale";
         }
-        const char *row[] = {m->id,   m->info.host[0] ? m->info.host : "-",
+        const char *row[] = {m->id,
+                             m->info.host[0] ? m->info.host : "-",
                              m->info.state[0] ? m->info.state : "-",
-                             applied, owned, weight, slots, tab};
+                             applied,
+                             owned,
+                             weight,
+                             slots,
+                             tab};
         cli_table_add(&t, row);
     }
     if (v->members.count > 0)
@@ -200,13 +205,13 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
                                             : json_integer(PARTITION_SLOTS));
                 json_array_append_new(mem, o);
             }
-            json_t *doc = json_pack(
-                "{s:s, s:o, s:o, s:o, s:o, s:b, s:O}", "group", k.group, "leader",
-                v.leader.known ? json_pack("{s:s, s:s}", "member_id", v.leader.member_id,
-                                           "endpoint", v.leader.endpoint)
-                               : json_null(),
-                "revision", revision_json(&v), "assignment", table_json(&v), "members", mem,
-                "consistent", ok, "problems", p.list);
+            json_t *doc =
+                json_pack("{s:s, s:o, s:o, s:o, s:o, s:b, s:O}", "group", k.group, "leader",
+                          v.leader.known ? json_pack("{s:s, s:s}", "member_id", v.leader.member_id,
+                                                     "endpoint", v.leader.endpoint)
+                                         : json_null(),
+                          "revision", revision_json(&v), "assignment", table_json(&v), "members",
+                          mem, "consistent", ok, "problems", p.list);
             if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
             cli_print_json(&k, doc);
         } else {
@@ -238,8 +243,8 @@ int cli_cmd_members(int argc, char **argv, FILE *out, FILE *err)
     } else if (rc == CLI_OK && v.members.count == 0) {
         fprintf(out, "no live members in group %s\n", k.group);
     } else if (rc == CLI_OK) {
-        static const char *const head[] = {"MEMBER", "HOST",  "PID", "STATE", "APPLIED",
-                                           "SHA256", "OWNED", "WEIGHT", "API", "LAST_ERROR"};
+        static const char *const head[] = {"MEMBER", "HOST",  "PID",    "STATE", "APPLIED",
+                                           "SHA256", "OWNED", "WEIGHT", "API",   "LAST_ERROR"};
         cli_table t;
         cli_table_init(&t, 10, head);
         for (size_t i = 0; i < v.members.count; i++) {

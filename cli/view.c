@@ -26,8 +26,7 @@ static int cmp_str(const void *a, const void *b)
 static void collect_targets(cli_view *v)
 {
     pipeline *p = NULL;
-    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &p, NULL) !=
-        0)
+    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &p, NULL) != 0)
         return; /* the agents refuse it too: no targets anyone polls */
     size_t n = 0;
     for (size_t i = 0; i < p->n_sources; i++)
@@ -119,8 +118,8 @@ json_t *cli_member_json(const coord_member_t *m)
         json_array_append_new(ns, json_string(t));
     char session[32];
     snprintf(session, sizeof session, "0x%llx", (unsigned long long)m->session);
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i}",
-                     "id", m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
+    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i}", "id",
+                     m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
                      "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
                      "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
                      in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",

@@ -169,7 +169,8 @@ static void print_text(cli_wait *w, FILE *out)
         const wmember *m = &w->m[i];
         char applied[32], sha[16], result[600], lat[32];
         snprintf(applied, sizeof applied, "%lld", (long long)m->info.applied_revision);
-        snprintf(sha, sizeof sha, "%.12s", m->info.applied_sha256[0] ? m->info.applied_sha256 : "-");
+        snprintf(sha, sizeof sha, "%.12s",
+                 m->info.applied_sha256[0] ? m->info.applied_sha256 : "-");
         if (m->result == W_REJECTED)
             snprintf(result, sizeof result, "rejected: %s", reject_reason(m));
         else
@@ -195,8 +196,7 @@ static json_t *members_json(cli_wait *w)
             a, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s?, s:o, s:b}", "id", m->id, "host",
                          m->info.host, "applied_revision", (json_int_t)m->info.applied_revision,
                          "applied_sha256", m->info.applied_sha256, "result", result_name(m),
-                         "error", m->result == W_REJECTED ? m->info.last_error : NULL,
-                         "latency_ms",
+                         "error", m->result == W_REJECTED ? m->info.last_error : NULL, "latency_ms",
                          m->result == W_PENDING ? json_null()
                                                 : json_integer((json_int_t)(m->seen_ms - w->t0)),
                          "live", m->live));
@@ -243,7 +243,10 @@ int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int ti
             pending++;
     }
     int code = rejected ? CLI_FAILED : !done ? CLI_TIMEOUT : CLI_OK;
-    const char *verdict = rejected ? "rejected" : !done ? "timeout" : live ? "applied" : "no_members";
+    const char *verdict = rejected ? "rejected"
+                          : !done  ? "timeout"
+                          : live   ? "applied"
+                                   : "no_members";
     if (k->fmt == CLI_OUT_JSON) {
         json_object_set_new(doc, "wait",
                             json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "result", verdict,
