@@ -21,7 +21,8 @@
  *  end u32 CRC32C (Castagnoli) of every byte before it
  *
  * Varints are unsigned LEB128, minimal, at most 5 bytes. The encoder writes
- * whichever owner encoding is smaller: a planned table is a few ranges per
+ * whichever owner encoding is smaller (the decoder insists on that choice
+ * too): a planned table is a few ranges per
  * member (runs: a few KB), a table churned by many changes tends to the
  * packed bound (16384 * b bits: 14 KB at 100 members). The decoder checks
  * the CRC before anything else it parses, then every field, and names the
@@ -121,6 +122,25 @@ static size_t varint_len(uint32_t v)
     return n;
 }
 
+/* The owner encoding a table must use: runs unless packed is smaller. The
+ * decoder asks too, so each table has exactly one valid byte form. */
+static bool choose_runs(const uint16_t *owner, uint32_t n_members, uint32_t *runs_out)
+{
+    uint32_t runs = 0;
+    size_t runs_len = 0;
+    for (uint32_t s = 0; s < PARTITION_SLOTS;) {
+        uint32_t e = s;
+        while (e < PARTITION_SLOTS && owner[e] == owner[s])
+            e++;
+        runs++;
+        runs_len += varint_len(owner[s]) + varint_len(e - s);
+        s = e;
+    }
+    runs_len += varint_len(runs);
+    *runs_out = runs;
+    return runs_len <= (PARTITION_SLOTS * bits_for(n_members) + 7) / 8;
+}
+
 int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len, char *err,
                            size_t errlen)
 {
@@ -136,24 +156,14 @@ int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len,
             seterr(err, errlen, "slot %u names member %u of %u", s, t->owner[s], t->n_members);
             return -1;
         }
-    uint32_t runs = 0;
-    size_t runs_len = 0;
-    for (uint32_t s = 0; s < PARTITION_SLOTS;) {
-        uint32_t e = s;
-        while (e < PARTITION_SLOTS && t->owner[e] == t->owner[s])
-            e++;
-        runs++;
-        runs_len += varint_len(t->owner[s]) + varint_len(e - s);
-        s = e;
-    }
-    runs_len += varint_len(runs);
     unsigned bits = bits_for(t->n_members);
-    size_t packed_len = (PARTITION_SLOTS * bits + 7) / 8;
+    uint32_t runs = 0;
+    bool use_runs = choose_runs(t->owner, t->n_members, &runs);
 
     wbuf w = {0};
     put(&w, MAGIC, 4);
     put_le(&w, VERSION, 1);
-    put_le(&w, runs_len <= packed_len ? ENC_RUNS : ENC_PACKED, 1);
+    put_le(&w, use_runs ? ENC_RUNS : ENC_PACKED, 1);
     put_le(&w, 0, 2);
     put_le(&w, PARTITION_SLOTS, 4);
     put_le(&w, t->epoch, 8);
@@ -172,7 +182,7 @@ int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len,
         put(&w, t->ids[i], n);
         put_varint(&w, t->weights[i]);
     }
-    if (runs_len <= packed_len) {
+    if (use_runs) {
         put_varint(&w, runs);
         for (uint32_t s = 0; s < PARTITION_SLOTS;) {
             uint32_t e = s;
@@ -297,8 +307,12 @@ static int read_header(rbuf *r, uint64_t *enc, uint64_t *epoch, uint64_t *eff, u
     return 0;
 }
 
+/* ids are copied, NUL-terminated, one after another into ids (sized by the
+ * input: r->len + n bytes), so a lying member count cannot make us allocate
+ * more than the input justifies. */
 static int read_members(rbuf *r, partition_member *m, char *ids, uint32_t n)
 {
+    char *id = ids;
     for (uint32_t i = 0; i < n; i++) {
         size_t at = r->off;
         uint64_t idlen = 0;
@@ -307,7 +321,6 @@ static int read_members(rbuf *r, partition_member *m, char *ids, uint32_t n)
         if (need(r, idlen, "member id") != 0) return -1;
         if (memchr(r->p + r->off, 0, idlen))
             return bad(r, r->off, "member %u id contains a NUL byte", i);
-        char *id = ids + (size_t)i * (PARTITION_MAX_ID_LEN + 1);
         memcpy(id, r->p + r->off, idlen);
         id[idlen] = '\0';
         if (i > 0 && strcmp(m[i - 1].id, id) >= 0)
@@ -321,6 +334,7 @@ static int read_members(rbuf *r, partition_member *m, char *ids, uint32_t n)
         if (w < 1 || w > PARTITION_MAX_WEIGHT)
             return bad(r, at, "member %u weight %u is outside 1..%u", i, w, PARTITION_MAX_WEIGHT);
         m[i] = (partition_member){.id = id, .weight = w};
+        id += idlen + 1;
     }
     return 0;
 }
@@ -410,7 +424,7 @@ int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out
         return bad(&r, 28, "member count %llu cannot fit in %zu bytes", (unsigned long long)n,
                    r.len - r.off);
     partition_member *m = malloc(n * sizeof *m);
-    char *ids = malloc(n * (PARTITION_MAX_ID_LEN + 1));
+    char *ids = malloc(r.len + n);
     uint16_t *owner = malloc(PARTITION_SLOTS * sizeof *owner);
     partition_table *t = NULL;
     int rc = -1;
@@ -424,6 +438,12 @@ int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out
         goto done;
     if (r.off != r.len) {
         bad(&r, r.off, "%zu unexpected bytes after the owners", r.len - r.off);
+        goto done;
+    }
+    uint32_t runs = 0;
+    if (choose_runs(owner, (uint32_t)n, &runs) != (enc == ENC_RUNS)) {
+        bad(&r, 5, "owner encoding %s, but %s is smaller (not the canonical form)",
+            enc == ENC_RUNS ? "runs" : "packed", enc == ENC_RUNS ? "packed" : "runs");
         goto done;
     }
     t = partition_table_new(m, n, err, errlen);

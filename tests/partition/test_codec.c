@@ -208,6 +208,15 @@ static void test_structural(void **state)
            "byte 34: member weight is an overlong");
     MUTATE(memset(b + 38, 0xff, 7), "byte 38: run count varint runs past 5 bytes");
 
+    /* the same table packed (1 bit per slot) is valid but not canonical */
+    uint8_t *pk = calloc(1, 38 + S / 8 + 4);
+    memcpy(pk, base, 38);
+    pk[5] = 1;
+    memset(pk + 38 + S / 16, 0xff, S / 16);
+    reseal(pk, 38 + S / 8 + 4);
+    expect_reject(pk, 38 + S / 8 + 4, "byte 5: owner encoding packed, but runs is smaller");
+    free(pk);
+
     /* packed: [38..] 2048 bytes of 1-bit owners */
     partition_member m[] = {{"a", 1}, {"b", 1}, {"c", 1}};
     partition_table *t = partition_table_new(m, 3, NULL, 0);
