@@ -76,14 +76,17 @@ static run_result run_env(const char *env, const char *fmt, ...)
     th_path(errp, sizeof errp, "meterctl.err");
     snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", MeterctlPath, args, outp,
              errp);
+    int64_t t0 = th_now_ms();
     int st = system(cmd);
+    int64_t took = th_now_ms() - t0;
     assert_true(WIFEXITED(st));
     run_result r = {WEXITSTATUS(st), slurp(outp), slurp(errp), NULL};
     if (strstr(r.err, "Sanitizer") != NULL || strstr(r.err, "runtime error:") != NULL)
         fail_msg("meterctl %s: sanitizer report:\n%s", args, r.err);
     r.js = json_loads(r.out, 0, NULL);
     if (getenv("METERD_TEST_SHOW")) /* for a person reading the outputs */
-        printf("$ meterctl %s\n%s%s[exit %d]\n", args, r.out, r.err, r.status);
+        printf("$ meterctl %s\n%s%s[exit %d, %lld ms]\n", args, r.out, r.err, r.status,
+               (long long)took);
     return r;
 }
 
