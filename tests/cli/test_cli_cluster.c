@@ -675,6 +675,36 @@ static void test_push_wait(void **state)
         sim_close(&s[i]);
 }
 
+/* A tree created with credentials: writes need --auth-file, reads do not. */
+static void test_acl(void **state)
+{
+    (void)state;
+    coord_config_t cfg = {.backend_url = url, .group = "secured", .auth = "ops:pw"};
+    char err[256];
+    coord_t *c = coord_open(&cfg, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(coord_wait_ready(c, 10000), COORD_OK);
+    char a[600], auth[600], wrong[600];
+    write_file("acl.yaml", pipeline_b, a, sizeof a, 0644);
+    write_file("ops.auth", "ops:pw\n", auth, sizeof auth, 0600);
+    write_file("wrong.auth", "ops:nope\n", wrong, sizeof wrong, 0600);
+
+    run_result r = run("push '%s' --group secured --zk '%s'", a, url);
+    expect_status(&r, 1, "ZooKeeper refused the write (ACLs): give the group's credentials");
+    run_free(&r);
+    r = run("push '%s' --group secured --zk '%s' --auth-file '%s'", a, url, wrong);
+    expect_status(&r, 1, "wrong credentials in --auth-file");
+    run_free(&r);
+    r = run("push '%s' --group secured --zk '%s' --auth-file '%s'", a, url, auth);
+    expect_status(&r, 0, "revision 1 ");
+    run_free(&r);
+    r = run("revisions --group secured --zk '%s' -o json", url);
+    expect_status(&r, 0, NULL);
+    assert_int_equal(jint(r.js, "current", NULL), 1);
+    run_free(&r);
+    coord_close(c);
+}
+
 static int zk_up(void **state)
 {
     (void)state;
@@ -699,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_errors_and_url_precedence),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_push_wait),
+        cmocka_unit_test(test_acl),
     };
     return cmocka_run_group_tests(tests, zk_up, zk_down);
 }
