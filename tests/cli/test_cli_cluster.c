@@ -74,8 +74,10 @@ static run_result run_env(const char *env, const char *fmt, ...)
     va_end(ap);
     th_path(outp, sizeof outp, "meterctl.out");
     th_path(errp, sizeof errp, "meterctl.err");
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", MeterctlPath, args, outp,
-             errp);
+    /* METERD_TEST_WRAP="valgrind -q --error-exitcode=99" runs meterctl under a tool */
+    const char *wrap = getenv("METERD_TEST_WRAP");
+    snprintf(cmd, sizeof cmd, "%s %s '%s' %s >'%s' 2>'%s'", env ? env : "", wrap ? wrap : "",
+             MeterctlPath, args, outp, errp);
     int64_t t0 = th_now_ms();
     int st = system(cmd);
     int64_t took = th_now_ms() - t0;
