@@ -1,20 +1,40 @@
-/* cli.h -- meterctl's subcommand table, shared by meterctl.c and cmd_*.c.
+/* cli.h -- meterctl's subcommand table and what the cluster commands share.
  *
- * meterctl is one program with subcommands (validate, later push, rollback,
- * status, members, assignment, whohas). Like collectd's plugin table, the
- * dispatcher in meterctl.c knows commands only through this table: a new
- * subcommand is a cmd_<name>.c file plus one line in meterctl.c.
+ * meterctl is one program with subcommands (validate, push, rollback,
+ * revisions, status, members, assignment, whohas). Like collectd's plugin
+ * table, the dispatcher in meterctl.c knows commands only through this table:
+ * a new subcommand is a cmd_<name>.c file plus one line in meterctl.c.
  *
- * Exit codes are shared by every subcommand: 0 success, 1 the request was
- * understood but failed (an invalid pipeline, an unreachable cluster), 2 a
- * usage error.
+ * The cluster commands share one way to find and open ZooKeeper (cluster.c:
+ * --zk > METERD_ZK > -c meterd.conf, observers only, --auth-file for writes),
+ * one reader of a group's whole state (view.c) and one column printer
+ * (table.c), so every command reports the same facts the same way.
+ *
+ * Exit codes are shared by every subcommand (docs/CLI.md): 0 success,
+ * 1 invalid input / rejected / failed, 2 usage, 3 CAS lost, 4 timeout,
+ * 5 inconsistent group, 6 cannot reach ZooKeeper.
  */
 #ifndef METERD_CLI_H
 #define METERD_CLI_H
 
+#include "coordinator/coordinator.h"
+#include "partition/partition.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
-enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1,
+    CLI_USAGE = 2,
+    CLI_CONFLICT = 3,
+    CLI_TIMEOUT = 4,
+    CLI_INCONSISTENT = 5,
+    CLI_UNREACHABLE = 6,
+};
 
 typedef enum { CLI_OUT_TEXT, CLI_OUT_JSON } cli_output;
 
@@ -26,8 +46,132 @@ typedef struct {
 } cli_command;
 
 int cli_cmd_validate(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_revisions(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_members(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err);
 
 /* Parses "-o text|json" / "--output=json" values; -1 when unknown. */
 int cli_parse_output(const char *value, cli_output *out);
+
+/* ---- cluster.c: options, connection, errors, JSON ---------------------- */
+
+#define CLI_CONNECT_TIMEOUT_MS 5000
+#define CLI_NO_TABLE_NOTE                                                                          \
+    "no slot table yet: each member owns every slot until the leader writes one"
+
+typedef struct cli_cluster {
+    const char *cmd; /* "push", for messages */
+    FILE *out, *err;
+    cli_output fmt;
+    const char *zk_flag, *conf, *auth_file, *group;
+    int connect_timeout_ms;
+    bool verbose;   /* keep the ZooKeeper client's own log on stderr */
+    int saved_err;  /* while connected and quiet: the real stderr (fd), else -1 */
+    FILE *orig_err; /* err as given by the caller */
+    char url[1024];
+    char url_from[600]; /* "--zk", "METERD_ZK" or the config file's path */
+    char auth[256];     /* "user:secret" from --auth-file; wiped on close */
+    coord_t *c;
+    /* the coordinator's last warning, for the "cannot reach" sentence */
+    pthread_mutex_t log_mu;
+    char last_log[512];
+    /* optional: a command that watches members (push --wait) */
+    void (*members_cb)(void *arg, const coord_members_t *m);
+    void *members_arg;
+} cli_cluster;
+
+void cli_cluster_init(cli_cluster *k, const char *cmd, FILE *out, FILE *err);
+/* Consumes a shared option at argv[*i] (advancing *i past its value):
+ * 1 consumed, 0 not a shared option, -1 usage error (printed). */
+int cli_cluster_option(cli_cluster *k, int argc, char **argv, int *i);
+/* Checks --group, resolves the URL, opens an observer and waits until it is
+ * ready. CLI_OK, or the exit code after printing why. */
+int cli_cluster_connect(cli_cluster *k, bool write);
+void cli_cluster_close(cli_cluster *k);
+/* Parses the shared options, at most one positional argument (when
+ * positional is not NULL) and one extra "--opt VALUE" (when opt is not NULL).
+ * CLI_OK, CLI_USAGE (printed), or -1 after printing usage for --help. */
+int cli_parse_simple(cli_cluster *k, int argc, char **argv, const char *usage,
+                     const char **positional, const char *opt, const char **opt_val);
+/* The options every cluster command accepts, for usage texts. */
+void cli_cluster_usage(FILE *f);
+
+/* Prints "meterctl CMD: message" on err and, with -o json, {"error":..,
+ * "exit":code} on out; returns code. */
+int cli_fail(cli_cluster *k, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prints doc (sorted keys, indented) on out and frees it. */
+void cli_print_json(cli_cluster *k, json_t *doc);
+
+/* "--name VALUE" or "--name=VALUE" (also short alias when given):
+ * 1 matched (*val set), 0 not this option, -1 value missing (printed). */
+int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng, const char *shrt,
+                  const char **val);
+/* Whole-string integer within [min, max]; -1 otherwise. */
+int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Reads a whole file of at most max bytes; NULL with a sentence in err. */
+char *cli_read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap);
+/* Reads a secret file: must be a regular file of mode 0600 or stricter;
+ * trailing whitespace stripped. 0, or -1 with a sentence in err. */
+int cli_read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap);
+void cli_sha256_hex(const void *buf, size_t len, char out[65]);
+/* ms since the Unix epoch as "2026-11-22T00:10:00.123Z". */
+void cli_format_ms(int64_t ms, char *out, size_t cap);
+int64_t cli_now_ms(void); /* monotonic */
+
+/* ---- view.c: a group's state, read once -------------------------------- */
+
+typedef struct cli_view {
+    coord_members_t members;
+    coord_leader_t leader;
+    bool has_rev;
+    coord_revision_t rev;
+    int64_t epoch; /* assignment node version; 0: no table */
+    unsigned char *table_bytes;
+    size_t table_len;
+    char table_digest[65];  /* sha256 of table_bytes, "" without a table */
+    partition_table *table; /* decoded, NULL without one */
+    char **targets;         /* distinct partitioned targets of the current revision */
+    size_t n_targets;
+} cli_view;
+
+/* Reads everything; with require_known, a group with no member, revision or
+ * table is an error ("unknown group"). CLI_OK or the exit code (printed). */
+int cli_view_load(cli_cluster *k, cli_view *v, bool require_known);
+void cli_view_free(cli_view *v);
+/* The live member with this id, or NULL. */
+const coord_member_t *cli_view_member(const cli_view *v, const char *id);
+/* JSON for a member's node data (stable keys, see docs/CLI.md). */
+json_t *cli_member_json(const coord_member_t *m);
+
+/* ---- table.c: aligned text columns --------------------------------------- */
+
+typedef struct cli_table {
+    size_t ncols, nrows, cap;
+    char **cells; /* row-major, row 0 = headers */
+} cli_table;
+
+void cli_table_init(cli_table *t, size_t ncols, const char *const *headers);
+/* Appends a row of ncols cells (copied; NULL prints as "-"). */
+void cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(const cli_table *t, FILE *f);
+void cli_table_free(cli_table *t);
+
+/* ---- wait.c: push --wait's member watcher ------------------------------ */
+
+/* Create it before connecting and set it as the cluster's members callback
+ * (members_cb = cli_wait_on_members), so no change after the push is missed. */
+typedef struct cli_wait cli_wait;
+cli_wait *cli_wait_new(void);
+void cli_wait_free(cli_wait *w);
+void cli_wait_on_members(void *arg, const coord_members_t *m);
+/* Waits for revision `number`, pushed at monotonic t0 (ms), at most
+ * timeout_ms; prints the table (text) or sets doc's "wait" (json). Returns
+ * 0 all applied, 1 any rejected, 4 timed out with members pending. */
+int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int timeout_ms,
+                 json_t *doc);
 
 #endif /* METERD_CLI_H */

@@ -15,6 +15,14 @@
 static const cli_command commands[] = {
     {"validate", "check pipeline files: prints 'ok <sha256>' or file:line:col errors",
      cli_cmd_validate},
+    {"push", "validate, sign and CAS-write a pipeline revision; --wait for the members",
+     cli_cmd_push},
+    {"rollback", "push revision N's body again as a new revision", cli_cmd_rollback},
+    {"revisions", "list the kept revisions of a group", cli_cmd_revisions},
+    {"status", "leader, slot table, revision, members and a consistency check", cli_cmd_status},
+    {"members", "the live members of a group and what they advertise", cli_cmd_members},
+    {"assignment", "the slot table: slots and targets per member (--target T)", cli_cmd_assignment},
+    {"whohas", "the member that polls target T", cli_cmd_whohas},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -23,9 +31,11 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: meterctl [--help] [--version] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'meterctl COMMAND --help' describes a command. Exit status: 0 ok, 1 failed, "
-               "2 usage.\n");
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n'meterctl COMMAND --help' describes a command. Exit status: 0 ok, 1 invalid,\n"
+            "rejected or failed, 2 usage, 3 CAS lost, 4 timeout, 5 inconsistent, 6 cannot reach\n"
+            "ZooKeeper.\n");
 }
 
 int cli_parse_output(const char *value, cli_output *out)

@@ -1,0 +1,191 @@
+/* cmd_assignment.c -- `meterctl assignment` and `meterctl whohas T`.
+ *
+ * Both are reads of the stored slot table, never guesses: the owner of a
+ * target is table.owner[slot_of(target)], exactly what the members obey
+ * (partition/). Target counts per member use the contract's definition: the
+ * distinct `resources:` of the current revision, each hashed to its slot.
+ * A table may still name a member that died (until the leader replans):
+ * such owners are shown as not live rather than hidden.
+ */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char assignment_usage[] =
+    "usage: meterctl assignment --group G [--target T] [-o json] [options]\n"
+    "  The slot table: epoch, slots and targets per member; --target T: its slot and owner.\n";
+
+static const char whohas_usage[] = "usage: meterctl whohas T --group G [-o json] [options]\n"
+                                   "  The member that polls target T, its slot and the epoch.\n";
+
+static bool is_target(const cli_view *v, const char *t)
+{
+    for (size_t i = 0; i < v->n_targets; i++)
+        if (strcmp(v->targets[i], t) == 0) return true;
+    return false;
+}
+
+/* {"id", "slot", "epoch", "known", "owner": {...} | null} and a text line. */
+static json_t *locate(cli_cluster *k, const cli_view *v, const char *target, bool text)
+{
+    uint32_t slot = partition_slot_of(target, strlen(target));
+    bool known = is_target(v, target);
+    const char *owner = v->table ? partition_owner_id(v->table, target, strlen(target)) : NULL;
+    const coord_member_t *m = owner ? cli_view_member(v, owner) : NULL;
+    if (text) {
+        fprintf(k->out, "target %s: slot %u", target, slot);
+        if (owner)
+            fprintf(k->out, ", owner %s (%s, api %s), epoch %lld", owner,
+                    m ? m->info.host : "not live: its slots move when the leader replans",
+                    m && m->info.api[0] ? m->info.api : "-", (long long)v->epoch);
+        else
+            fprintf(k->out, "; %s", CLI_NO_TABLE_NOTE);
+        if (!known)
+            fprintf(k->out, " [not a target of %s]",
+                    v->has_rev ? "the current revision" : "any revision: none pushed");
+        fputc('\n', k->out);
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s, s:i, s:I, s:b}", "id", target, "slot", (int)slot, "epoch",
+                          (json_int_t)v->epoch, "known", known);
+    if (owner)
+        json_object_set_new(o, "owner",
+                            json_pack("{s:s, s:s?, s:s?, s:b}", "id", owner, "host",
+                                      m ? m->info.host : NULL, "api", m ? m->info.api : NULL,
+                                      "live", m != NULL));
+    else
+        json_object_set_new(o, "owner", json_null());
+    return o;
+}
+
+int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_cluster k;
+    cli_cluster_init(&k, argv[0], out, err);
+    const char *target = NULL;
+    int rc = cli_parse_simple(&k, argc, argv, whohas_usage, &target, NULL, NULL);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    if (target == NULL) {
+        fprintf(err, "meterctl whohas: no target given\n%s", whohas_usage);
+        return CLI_USAGE;
+    }
+    cli_view v = {0};
+    rc = cli_cluster_connect(&k, false);
+    if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
+    if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
+        json_t *doc = locate(&k, &v, target, false);
+        json_object_set_new(doc, "group", json_string(k.group));
+        if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
+        cli_print_json(&k, doc);
+    } else if (rc == CLI_OK) {
+        locate(&k, &v, target, true);
+    }
+    cli_view_free(&v);
+    cli_cluster_close(&k);
+    return rc;
+}
+
+typedef struct member_row {
+    const char *id;
+    int64_t weight;
+    bool live;
+    int64_t slots, targets;
+} member_row;
+
+/* Rows for the table's members, then live members it does not name. */
+static member_row *member_rows(const cli_view *v, size_t *n)
+{
+    size_t cap = v->members.count + (v->table ? v->table->n_members : 0);
+    member_row *r = calloc(cap ? cap : 1, sizeof *r);
+    if (r == NULL) return NULL;
+    *n = 0;
+    if (v->table) {
+        for (uint32_t i = 0; i < v->table->n_members; i++) {
+            const coord_member_t *m = cli_view_member(v, v->table->ids[i]);
+            r[(*n)++] = (member_row){v->table->ids[i], v->table->weights[i], m != NULL, 0, 0};
+        }
+        for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
+            r[v->table->owner[s]].slots++;
+        for (size_t i = 0; i < v->n_targets; i++)
+            r[partition_owner(v->table, partition_slot_of(v->targets[i], strlen(v->targets[i])))]
+                .targets++;
+    }
+    for (size_t i = 0; i < v->members.count; i++) {
+        const coord_member_t *m = &v->members.members[i];
+        if (v->table && partition_member_index(v->table, m->id) >= 0) continue;
+        /* without a table every member owns every slot; with one, a newcomer owns none yet */
+        int64_t w = m->info.weight > 0 ? m->info.weight : 1;
+        r[(*n)++] = (member_row){m->id, w, true, v->table ? 0 : PARTITION_SLOTS,
+                                 v->table ? 0 : (int64_t)v->n_targets};
+    }
+    return r;
+}
+
+int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_cluster k;
+    cli_cluster_init(&k, argv[0], out, err);
+    const char *target = NULL;
+    int rc = cli_parse_simple(&k, argc, argv, assignment_usage, NULL, "--target", &target);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    cli_view v = {0};
+    member_row *rows = NULL;
+    size_t n = 0;
+    rc = cli_cluster_connect(&k, false);
+    if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
+    if (rc == CLI_OK && (rows = member_rows(&v, &n)) == NULL) rc = cli_fail(&k, 1, "out of memory");
+    if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
+        json_t *mem = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(mem, json_pack("{s:s, s:I, s:b, s:I, s:I}", "id", rows[i].id,
+                                                 "weight", (json_int_t)rows[i].weight, "live",
+                                                 rows[i].live, "slots", (json_int_t)rows[i].slots,
+                                                 "targets", (json_int_t)rows[i].targets));
+        char eff[48] = "";
+        if (v.table) cli_format_ms(v.table->effective_ms, eff, sizeof eff);
+        json_t *doc = json_pack(
+            "{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:o}", "group", k.group, "epoch",
+            (json_int_t)v.epoch, "effective_ms",
+            v.table ? json_integer((json_int_t)v.table->effective_ms) : json_null(), "effective",
+            v.table ? json_string(eff) : json_null(), "digest",
+            v.table ? json_string(v.table_digest) : json_null(), "targets", (json_int_t)v.n_targets,
+            "revision", v.has_rev ? json_integer((json_int_t)v.rev.number) : json_null(), "members",
+            mem);
+        if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
+        if (target) json_object_set_new(doc, "target", locate(&k, &v, target, false));
+        cli_print_json(&k, doc);
+    } else if (rc == CLI_OK) {
+        if (v.table) {
+            char eff[48];
+            cli_format_ms(v.table->effective_ms, eff, sizeof eff);
+            fprintf(out, "slot table epoch %lld, in force since %s, %zu targets",
+                    (long long)v.epoch, eff, v.n_targets);
+        } else {
+            fprintf(out, "%s; %zu targets", CLI_NO_TABLE_NOTE, v.n_targets);
+        }
+        if (v.has_rev) fprintf(out, " (revision %lld)", (long long)v.rev.number);
+        fprintf(out, "\n\n");
+        static const char *const head[] = {"MEMBER", "WEIGHT", "LIVE", "SLOTS", "TARGETS"};
+        cli_table t;
+        cli_table_init(&t, 5, head);
+        for (size_t i = 0; i < n; i++) {
+            char w[32], s[32], tg[32];
+            snprintf(w, sizeof w, "%lld", (long long)rows[i].weight);
+            snprintf(s, sizeof s, "%lld", (long long)rows[i].slots);
+            snprintf(tg, sizeof tg, "%lld", (long long)rows[i].targets);
+            const char *row[] = {rows[i].id, w, rows[i].live ? "yes" : "no", s, tg};
+            cli_table_add(&t, row);
+        }
+        cli_table_print(&t, out);
+        cli_table_free(&t);
+        if (target) {
+            fputc('\n', out);
+            locate(&k, &v, target, true);
+        }
+    }
+    free(rows);
+    cli_view_free(&v);
+    cli_cluster_close(&k);
+    return rc;
+}

@@ -1,0 +1,341 @@
+/* cmd_push.c -- `meterctl push FILE` and `meterctl rollback N`.
+ *
+ * push: validate locally with the agents' own parser (a file the agents would
+ * refuse is never written: exit 1, file:line:column on stderr), optionally
+ * sign (HMAC-SHA256 of the body, cluster-contract.md), then one CAS write
+ * from the revision the operator saw (--if-revision N) or the one read just
+ * before. A lost CAS names the winner (number, author, time) and exits 3:
+ * the operator decides, meterctl never retries over someone else's push.
+ *
+ * rollback N: revision N's body pushed again as a new revision (history only
+ * grows, so "what ran when" stays answerable). The stored signature is kept
+ * (same body, same HMAC) unless --sign-key signs again.
+ *
+ * --wait hands over to wait.c; the waiter is hooked to the members callback
+ * before connecting, so no member change after the push can be missed.
+ */
+#include "cli/cli.h"
+#include "pipeline/pipeline.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PUSH_TIMEOUT_DEFAULT_MS 30000
+
+typedef struct push_args {
+    cli_cluster k;
+    const char *arg;     /* FILE (push) or N (rollback) */
+    int64_t if_revision; /* -1: read the current one */
+    const char *sign_key;
+    const char *author;
+    bool wait;
+    int timeout_ms;
+} push_args;
+
+static void push_usage(FILE *f, bool rollback)
+{
+    if (rollback)
+        fprintf(f, "usage: meterctl rollback N --group G [--wait [--timeout S]] [options]\n"
+                   "  Pushes revision N's body again as a new revision.\n");
+    else
+        fprintf(f, "usage: meterctl push FILE --group G [--wait [--timeout S]] [options]\n"
+                   "  Validates FILE, then makes it the group's current revision (CAS).\n");
+    fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
+               "      --timeout S        seconds to wait (default 30)\n"
+               "      --if-revision N    write only if revision N is current (0: none yet)\n"
+               "      --sign-key FILE    sign with HMAC-SHA256 (key file mode 0600)\n"
+               "      --author NAME      recorded with the revision (default user@host)\n");
+    cli_cluster_usage(f);
+    fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
+               "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
+}
+
+static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
+{
+    bool rollback = strcmp(argv[0], "rollback") == 0;
+    memset(a, 0, sizeof *a);
+    cli_cluster_init(&a->k, argv[0], out, err);
+    a->if_revision = -1;
+    a->timeout_ms = PUSH_TIMEOUT_DEFAULT_MS;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r = cli_cluster_option(&a->k, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r > 0) continue;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            push_usage(out, rollback);
+            return -1;
+        }
+        if (strcmp(argv[i], "--wait") == 0) {
+            a->wait = true;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--timeout", NULL, &v)) != 0) {
+            char *end;
+            double s = r > 0 ? strtod(v, &end) : 0;
+            if (r < 0 || *v == '\0' || *end != '\0' || !(s > 0) || s > 86400) {
+                if (r > 0) fprintf(err, "meterctl %s: --timeout wants seconds > 0\n", argv[0]);
+                return CLI_USAGE;
+            }
+            a->timeout_ms = (int)(s * 1000 + 0.5);
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--if-revision", NULL, &v)) != 0) {
+            if (r < 0 || cli_parse_i64(v, 0, INT32_MAX - 1, &a->if_revision) != 0) {
+                if (r > 0)
+                    fprintf(err, "meterctl %s: --if-revision wants a number >= 0\n", argv[0]);
+                return CLI_USAGE;
+            }
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--sign-key", NULL, &v)) != 0) {
+            if (r < 0) return CLI_USAGE;
+            a->sign_key = v;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--author", NULL, &v)) != 0) {
+            if (r < 0) return CLI_USAGE;
+            a->author = v;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(err, "meterctl %s: unknown option '%s'\n", argv[0], argv[i]);
+            push_usage(err, rollback);
+            return CLI_USAGE;
+        } else if (a->arg == NULL) {
+            a->arg = argv[i];
+        } else {
+            fprintf(err, "meterctl %s: one %s only ('%s' is extra)\n", argv[0],
+                    rollback ? "revision" : "FILE", argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    if (a->arg == NULL) {
+        fprintf(err, "meterctl %s: no %s given\n", argv[0], rollback ? "revision N" : "FILE");
+        push_usage(err, rollback);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Diagnostics on stderr (text) or in the error object (json); exit 1. */
+static int report_invalid(cli_cluster *k, const char *label, const pipeline_diags *d)
+{
+    if (k->fmt == CLI_OUT_JSON) {
+        json_t *errs = json_array();
+        for (size_t i = 0; i < d->count; i++) {
+            const pipeline_diag *it = &d->items[i];
+            if (it->severity != PIPELINE_ERROR) continue;
+            json_array_append_new(errs, json_pack("{s:s?, s:i, s:i, s:s?}", "file", it->file,
+                                                  "line", it->line, "column", it->column, "message",
+                                                  it->message));
+        }
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s is invalid (%zu error%s): nothing written", label, d->errors,
+                 d->errors == 1 ? "" : "s");
+        fprintf(k->err, "meterctl %s: %s\n", k->cmd, msg);
+        cli_print_json(
+            k, json_pack("{s:s, s:i, s:o}", "error", msg, "exit", CLI_FAILED, "errors", errs));
+        return CLI_FAILED;
+    }
+    int need = pipeline_diags_format(d, NULL, 0);
+    char *buf = need > 0 ? malloc((size_t)need + 1) : NULL;
+    if (buf != NULL) {
+        pipeline_diags_format(d, buf, (size_t)need + 1);
+        fputs(buf, k->err);
+        free(buf);
+    }
+    fprintf(k->err, "meterctl %s: %s is invalid (%zu error%s): nothing written\n", k->cmd, label,
+            d->errors, d->errors == 1 ? "" : "s");
+    return CLI_FAILED;
+}
+
+static int validate_body(cli_cluster *k, const char *body, size_t len, const char *label)
+{
+    pipeline *p = NULL;
+    pipeline_diags d = {0};
+    int rc = pipeline_parse(body, len, label, NULL, &p, &d);
+    int code = rc == 0 ? CLI_OK : report_invalid(k, label, &d);
+    pipeline_free(p);
+    pipeline_diags_free(&d);
+    return code;
+}
+
+/* "hmac-sha256:<hex>" (cluster-contract.md). */
+static int sign_body(cli_cluster *k, const char *key_file, const void *body, size_t len,
+                     char out[512])
+{
+    char key[4096], err[600];
+    if (cli_read_secret(key_file, key, sizeof key, err, sizeof err) != 0)
+        return cli_fail(k, CLI_USAGE, "--sign-key: %s", err);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    unsigned char *ok = HMAC(EVP_sha256(), key, (int)strlen(key), body, len, md, &mdlen);
+    explicit_bzero(key, sizeof key);
+    if (ok == NULL || mdlen != 32) return cli_fail(k, CLI_FAILED, "HMAC-SHA256 failed");
+    int n = snprintf(out, 512, "hmac-sha256:");
+    for (unsigned i = 0; i < mdlen; i++)
+        n += snprintf(out + n, 512 - (size_t)n, "%02x", md[i]);
+    return CLI_OK;
+}
+
+static void default_author(char *out, size_t cap)
+{
+    const char *user = getenv("USER");
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if ((user == NULL || *user == '\0') &&
+        getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res) == 0 && res != NULL)
+        user = res->pw_name;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    snprintf(out, cap, "%s@%s", user && *user ? user : "unknown", host[0] ? host : "unknown");
+}
+
+static json_t *revision_brief(const coord_revision_t *r)
+{
+    return json_pack("{s:I, s:s, s:s, s:s}", "number", (json_int_t)r->number, "sha256", r->sha256,
+                     "author", r->author, "time", r->time);
+}
+
+/* The CAS write and what follows; k is connected. */
+static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, const char *signature,
+                     int64_t rollback_of)
+{
+    cli_cluster *k = &a->k;
+    int64_t expected = a->if_revision;
+    if (expected < 0) {
+        coord_revision_t cur;
+        int rc = coord_revision_read(k->c, &cur);
+        if (rc == COORD_OK)
+            expected = cur.number;
+        else if (rc == COORD_ENOENT)
+            expected = 0;
+        else
+            return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
+                            "reading the current revision: %s", coord_strerror(rc));
+        coord_revision_free(&cur);
+    }
+    char author[128];
+    if (a->author)
+        snprintf(author, sizeof author, "%s", a->author);
+    else
+        default_author(author, sizeof author);
+    int64_t number = 0;
+    int rc = coord_revision_push(k->c, expected, body, len, author, signature, &number);
+    int64_t t0 = cli_now_ms();
+    if (rc == COORD_ECONFLICT) {
+        coord_revision_t cur;
+        int rrc = coord_revision_read(k->c, &cur);
+        char msg[1024];
+        if (rrc == COORD_OK)
+            snprintf(msg, sizeof msg,
+                     "another push won: revision %lld is current (sha256 %.12s, by %s at %s), "
+                     "not %lld; nothing written",
+                     (long long)cur.number, cur.sha256, cur.author, cur.time, (long long)expected);
+        else
+            snprintf(msg, sizeof msg, "revision %lld is no longer current; nothing written",
+                     (long long)expected);
+        fprintf(k->err, "meterctl %s: %s\n", k->cmd, msg);
+        if (k->fmt == CLI_OUT_JSON)
+            cli_print_json(k, json_pack("{s:s, s:i, s:I, s:o}", "error", msg, "exit", CLI_CONFLICT,
+                                        "expected", (json_int_t)expected, "current",
+                                        rrc == COORD_OK ? revision_brief(&cur) : json_null()));
+        if (rrc == COORD_OK) coord_revision_free(&cur);
+        return CLI_CONFLICT;
+    }
+    if (rc == COORD_ENOAUTH)
+        return cli_fail(k, CLI_FAILED, "ZooKeeper refused the write (ACLs): %s",
+                        a->k.auth_file ? "wrong credentials in --auth-file"
+                                       : "give the group's credentials with --auth-file");
+    if (rc == COORD_ETOOBIG)
+        return cli_fail(k, CLI_FAILED, "the revision (%zu bytes) is larger than a ZooKeeper node",
+                        len);
+    if (rc != COORD_OK)
+        return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
+                        "writing the revision: %s", coord_strerror(rc));
+    char sha[65];
+    cli_sha256_hex(body, len, sha);
+    json_t *doc = NULL;
+    if (k->fmt == CLI_OUT_JSON) {
+        doc = json_pack("{s:s, s:I, s:s, s:s, s:b, s:I}", "group", k->group, "revision",
+                        (json_int_t)number, "sha256", sha, "author", author, "signed",
+                        signature != NULL && signature[0] != '\0', "size", (json_int_t)len);
+        if (rollback_of > 0)
+            json_object_set_new(doc, "rollback_of", json_integer((json_int_t)rollback_of));
+    } else {
+        fprintf(k->out, "revision %lld %s", (long long)number, sha);
+        if (rollback_of > 0) fprintf(k->out, " (rollback of %lld)", (long long)rollback_of);
+        fputc('\n', k->out);
+        fflush(k->out);
+    }
+    int code = CLI_OK;
+    if (a->wait) code = cli_wait_run(w, k, number, t0, a->timeout_ms, doc);
+    if (doc) cli_print_json(k, doc);
+    return code;
+}
+
+static int connect_for_push(push_args *a, cli_wait **w)
+{
+    if (a->wait) {
+        *w = cli_wait_new();
+        if (*w == NULL) return cli_fail(&a->k, CLI_FAILED, "out of memory");
+        a->k.members_cb = cli_wait_on_members;
+        a->k.members_arg = *w;
+    }
+    return cli_cluster_connect(&a->k, true);
+}
+
+int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
+{
+    push_args a;
+    int rc = parse_args(&a, argc, argv, out, err);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    size_t len = 0;
+    char ferr[600];
+    char *body = cli_read_file(a.arg, PIPELINE_DEFAULT_MAX_BYTES, &len, ferr, sizeof ferr);
+    if (body == NULL) return cli_fail(&a.k, CLI_FAILED, "%s", ferr);
+    char sig[512] = "";
+    cli_wait *w = NULL;
+    rc = validate_body(&a.k, body, len, a.arg);
+    if (rc == CLI_OK && a.sign_key) rc = sign_body(&a.k, a.sign_key, body, len, sig);
+    if (rc == CLI_OK) rc = connect_for_push(&a, &w);
+    if (rc == CLI_OK) rc = push_body(&a, w, body, len, sig[0] ? sig : NULL, 0);
+    cli_cluster_close(&a.k); /* before freeing w: its callback may still run */
+    cli_wait_free(w);
+    free(body);
+    return rc;
+}
+
+int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
+{
+    push_args a;
+    int rc = parse_args(&a, argc, argv, out, err);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    int64_t n = 0;
+    if (cli_parse_i64(a.arg, 1, INT32_MAX, &n) != 0) {
+        fprintf(err, "meterctl rollback: '%s' is not a revision number\n", a.arg);
+        return CLI_USAGE;
+    }
+    cli_wait *w = NULL;
+    coord_revision_t old = {0};
+    char sig[512] = "";
+    rc = connect_for_push(&a, &w);
+    if (rc == CLI_OK) {
+        int grc = coord_revision_get(a.k.c, n, &old);
+        if (grc == COORD_ENOENT)
+            rc = cli_fail(&a.k, CLI_FAILED,
+                          "revision %lld is not kept in group %s ('meterctl revisions' lists them)",
+                          (long long)n, a.k.group);
+        else if (grc != COORD_OK)
+            rc = cli_fail(&a.k, grc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
+                          "reading revision %lld: %s", (long long)n, coord_strerror(grc));
+    }
+    char label[64];
+    snprintf(label, sizeof label, "revision %lld", (long long)n);
+    if (rc == CLI_OK) rc = validate_body(&a.k, (const char *)old.body, old.body_len, label);
+    if (rc == CLI_OK && a.sign_key)
+        rc = sign_body(&a.k, a.sign_key, old.body, old.body_len, sig);
+    else if (rc == CLI_OK)
+        snprintf(sig, sizeof sig, "%s", old.signature);
+    if (rc == CLI_OK)
+        rc = push_body(&a, w, (const char *)old.body, old.body_len, sig[0] ? sig : NULL, n);
+    cli_cluster_close(&a.k);
+    cli_wait_free(w);
+    coord_revision_free(&old);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* view.c -- one read of a group's whole state for the inspecting commands.
+ *
+ * status, members, assignment and whohas all need the same facts: the live
+ * members and their node data, the leader, the current revision, the slot
+ * table (raw bytes for the digest members compare against, and decoded) and
+ * the group's partitioned targets. Reading them in one place means every
+ * command answers from the same definitions (cluster-contract.md): targets
+ * are the distinct `resources:` strings of every source of the current
+ * revision, the table's epoch is the assignment node's version.
+ *
+ * The reads are not one atomic snapshot (ZooKeeper has none across nodes);
+ * the members snapshot carries its zxid, and a command run twice converges.
+ */
+#include "cli/cli.h"
+#include "pipeline/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The distinct resources of every source, sorted. */
+static void collect_targets(cli_view *v)
+{
+    pipeline *p = NULL;
+    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &p, NULL) != 0)
+        return; /* the agents refuse it too: no targets anyone polls */
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_sources; i++)
+        n += p->sources[i].n_resources;
+    v->targets = calloc(n ? n : 1, sizeof *v->targets);
+    for (size_t i = 0; v->targets && i < p->n_sources; i++)
+        for (size_t j = 0; j < p->sources[i].n_resources; j++) {
+            char *s = strdup(p->sources[i].resources[j]);
+            if (s) v->targets[v->n_targets++] = s;
+        }
+    pipeline_free(p);
+    if (v->targets == NULL) return;
+    qsort(v->targets, v->n_targets, sizeof *v->targets, cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < v->n_targets; i++) {
+        if (w > 0 && strcmp(v->targets[w - 1], v->targets[i]) == 0)
+            free(v->targets[i]);
+        else
+            v->targets[w++] = v->targets[i];
+    }
+    v->n_targets = w;
+}
+
+int cli_view_load(cli_cluster *k, cli_view *v, bool require_known)
+{
+    memset(v, 0, sizeof *v);
+    int rc = coord_members_get(k->c, &v->members);
+    if (rc != COORD_OK)
+        return cli_fail(k, CLI_UNREACHABLE, "reading members: %s", coord_strerror(rc));
+    coord_leader_get(k->c, &v->leader);
+    rc = coord_revision_read(k->c, &v->rev);
+    if (rc == COORD_OK)
+        v->has_rev = true;
+    else if (rc != COORD_ENOENT)
+        return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
+                        "reading the current revision: %s", coord_strerror(rc));
+    void *bytes = NULL;
+    size_t len = 0;
+    rc = coord_assignment_read(k->c, &bytes, &len, &v->epoch);
+    if (rc != COORD_OK && rc != COORD_ENOENT)
+        return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
+                        "reading the slot table: %s", coord_strerror(rc));
+    v->table_bytes = bytes;
+    v->table_len = len;
+    if (len > 0) {
+        char err[256];
+        cli_sha256_hex(bytes, len, v->table_digest);
+        if (partition_table_decode(bytes, len, &v->table, err, sizeof err) != 0)
+            return cli_fail(k, CLI_FAILED, "the slot table (epoch %lld) is malformed: %s",
+                            (long long)v->epoch, err);
+    } else {
+        v->epoch = 0;
+    }
+    if (require_known && v->members.count == 0 && !v->has_rev && v->table == NULL)
+        return cli_fail(k, CLI_FAILED,
+                        "unknown group '%s' at %s: no members, no revision, no slot table",
+                        k->group, k->url);
+    if (v->has_rev) collect_targets(v);
+    return CLI_OK;
+}
+
+void cli_view_free(cli_view *v)
+{
+    coord_members_free(&v->members);
+    coord_revision_free(&v->rev);
+    free(v->table_bytes);
+    partition_table_free(v->table);
+    for (size_t i = 0; i < v->n_targets; i++)
+        free(v->targets[i]);
+    free(v->targets);
+    memset(v, 0, sizeof *v);
+}
+
+const coord_member_t *cli_view_member(const cli_view *v, const char *id)
+{
+    for (size_t i = 0; i < v->members.count; i++)
+        if (strcmp(v->members.members[i].id, id) == 0) return &v->members.members[i];
+    return NULL;
+}
+
+json_t *cli_member_json(const coord_member_t *m)
+{
+    const coord_member_info_t *in = &m->info;
+    json_t *ns = json_array();
+    char buf[sizeof in->namespaces];
+    snprintf(buf, sizeof buf, "%s", in->namespaces);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        json_array_append_new(ns, json_string(t));
+    char session[32];
+    snprintf(session, sizeof session, "0x%llx", (unsigned long long)m->session);
+    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i}", "id",
+                     m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
+                     "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
+                     "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
+                     in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",
+                     in->assignment_digest, "state", in->state, "last_error", in->last_error,
+                     "session", session, "version", (int)m->version);
+}
