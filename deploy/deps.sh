@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: install every build and test dependency of meterd (Debian 12).
 # Idempotent: installs only what is missing, and is a no-op the second time.
-# Usage: deploy/deps.sh [--build-only]
+# Usage: deploy/deps.sh [--build-only | --cluster]
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config clang-format
@@ -9,8 +9,14 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
 TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind"
 
+# --build-only: what building needs; --cluster: plus ZooKeeper for the local
+# cluster (deploy/run.sh); no flag: everything the tests need too.
 pkgs="$BUILD_PKGS"
-[ "${1:-}" = "--build-only" ] || pkgs="$pkgs $TEST_PKGS"
+case "${1:-}" in
+--build-only) ;;
+--cluster) pkgs="$pkgs zookeeper" ;;
+*) pkgs="$pkgs $TEST_PKGS" ;;
+esac
 
 missing=""
 for p in $pkgs; do
@@ -39,7 +45,7 @@ if [ -n "$missing" ]; then
   done
 fi
 
-if [ "${1:-}" != "--build-only" ]; then
+if [ -z "${1:-}" ]; then
   # nodejs + npm for the Etsy statsd daemon used by integration tests
   if ! command -v npm >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

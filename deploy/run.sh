@@ -1,22 +1,61 @@
-#!/bin/sh
-# run.sh: the main job. Installs what is missing, builds, validates the example
-# pipeline with meterctl, then runs a standalone meterd (a group of one, no
-# ZooKeeper) on a demo pipeline for a few polls, shows its API and output,
-# reloads it with a changed pipeline, and stops it cleanly.
-# Safe to run again. METERD_RUN_SECONDS (default 6) sets how long it polls.
+#!/bin/bash
+# run.sh: the main job. Installs what is missing and builds, then
+#   deploy/run.sh [start]     a local cluster: ZooKeeper (Debian's package) on a
+#                             loopback port, 3 meterd agents in group "central",
+#                             the example pipeline pushed once with meterctl,
+#                             and the assignment printed. It keeps running.
+#   deploy/run.sh stop        stops everything `start` started (by PID) and
+#                             removes its folder.
+#   deploy/run.sh standalone  one agent, no ZooKeeper: validates the example
+#                             pipeline, polls a few seconds, reloads, stops.
+# Safe to run again: `start` first stops a previous run.
 set -eu
 cd "$(dirname "$0")/.."
-deploy/deps.sh --build-only
+top=$PWD
+run=$top/build/run
+mode=${1:-start}
+
+stop_all() {
+  [ -d "$run" ] || return 0
+  for f in "$run"/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
+    i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+free_port() { # a free loopback TCP port, from the kernel's ephemeral range
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null ||
+    shuf -i 20000-29999 -n 1
+}
+
+case "$mode" in
+stop) stop_all; rm -rf "$run"; echo "stopped"; exit 0 ;;
+start | standalone) ;;
+*) echo "usage: deploy/run.sh [start|stop|standalone]" >&2; exit 2 ;;
+esac
+
+if [ "$mode" = start ]; then deploy/deps.sh --cluster; else deploy/deps.sh --build-only; fi
 cmake -S . -B build >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-echo "== built: $(build/agent/meterd --version)"
-
+meterd=$top/build/agent/meterd meterctl=$top/build/cli/meterctl
+echo "== built: $($meterd --version)"
 echo "== meterctl validate deploy/pipeline.yaml"
-build/cli/meterctl validate deploy/pipeline.yaml
+$meterctl validate deploy/pipeline.yaml
 
-run=build/run
+stop_all
 rm -rf "$run"; mkdir -p "$run"
-cat > "$run/pipeline.yaml" <<YAML
+
+wait_port() { # port name: until something accepts TCP on 127.0.0.1:port
+  i=0; until (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
+    i=$((i+1)); [ $i -lt 200 ] || { echo "$2 did not start; see $run" >&2; exit 1; }; sleep 0.05
+  done
+}
+
+if [ "$mode" = standalone ]; then
+  cat > "$run/pipeline.yaml" <<YAML
 sources:
   - name: host_pressure
     interval: 2
@@ -26,44 +65,99 @@ sources:
     meters: ["host.load.*"]
 sinks:
   - name: default
-    publishers: ["prometheus://", "file://$PWD/$run/samples.jsonl"]
+    publishers: ["prometheus://", "file://$run/samples.jsonl"]
 YAML
-cat > "$run/meterd.conf" <<CONF
+  port=$(free_port)
+  printf '[DEFAULT]\nlog_file = %s/meterd.log\n[polling]\ncfg_file = %s/pipeline.yaml\n[api]\nport = %s\n' \
+    "$run" "$run" "$port" > "$run/meterd.conf"
+  echo "== meterd -c $run/meterd.conf (API http://127.0.0.1:$port)"
+  $meterd -c "$run/meterd.conf" >"$run/meterd.out" 2>&1 </dev/null & echo $! > "$run/meterd.pid"
+  wait_port "$port" meterd
+  sleep "${METERD_RUN_SECONDS:-5}"
+  get() { curl -fsS "http://127.0.0.1:$port$1"; }
+  echo "== GET /health"; get /health
+  echo "== GET /v1/status"
+  get /v1/status | jq -c '.groups[0] | (.pipeline | {revision, sha256}), (.sources[] | {name, interval, tasks, polls, errors})'
+  echo "== GET /metrics (first samples)"; get /metrics | grep -v '^#' | head -6
+  echo "== $(wc -l < "$run/samples.jsonl") samples in $run/samples.jsonl"
+  echo "== reload: host_load every 2 s instead of 1 (inotify applies it at once)"
+  sed -i 's/interval: 1/interval: 2/' "$run/pipeline.yaml"
+  i=0; until get /v1/status | grep -q '"revision":2'; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.05; done
+  get /v1/status | jq -c '.groups[0].pipeline | {revision, last_apply_us}'
+  echo "== SIGTERM: polls finish, publishers flush"
+  stop_all
+  tail -n 1 "$run/meterd.log"
+  exit 0
+fi
+
+# ---- the local cluster ----
+zkport=$(free_port)
+mkdir -p "$run/zk/data"
+cat > "$run/zk/zoo.cfg" <<CFG
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$run/zk/data
+clientPort=$zkport
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+minSessionTimeout=1000
+maxSessionTimeout=60000
+4lw.commands.whitelist=*
+CFG
+cp=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/etc/zookeeper/conf
+echo "== ZooKeeper on 127.0.0.1:$zkport"
+java -Xmx128m -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$run/zk/zoo.cfg" \
+  > "$run/zk/zk.log" 2>&1 </dev/null & echo $! > "$run/zk.pid"
+wait_port "$zkport" ZooKeeper
+zk="zookeeper://127.0.0.1:$zkport/meterd"
+
+for i in 1 2 3; do
+  port=$(free_port)
+  cat > "$run/agent$i.conf" <<CONF
 [DEFAULT]
-log_file = $PWD/$run/meterd.log
-[polling]
-cfg_file = $PWD/$run/pipeline.yaml
+host = agent$i
+namespaces = central
+log_file = $run/agent$i.log
 [api]
-host = 127.0.0.1
-port = 0
+port = $port
+[coordination]
+backend_url = $zk
+session_timeout_ms = 4000
 CONF
-
-echo "== starting meterd -c $run/meterd.conf"
-build/agent/meterd -c "$run/meterd.conf" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT INT TERM
-port=""; i=0
-until [ -n "$port" ]; do
-  port=$(sed -n 's|.*api: listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$run/meterd.log" 2>/dev/null | tail -n 1)
-  i=$((i+1)); [ $i -lt 200 ] || { echo "meterd did not start:"; cat "$run/meterd.log"; exit 1; }
-  [ -n "$port" ] || sleep 0.05
+  $meterd -c "$run/agent$i.conf" >"$run/agent$i.out" 2>&1 </dev/null & echo $! > "$run/agent$i.pid"
+  echo "== agent$i: meterd -c $run/agent$i.conf (API http://127.0.0.1:$port)"
 done
-echo "== API on http://127.0.0.1:$port"
-get() { curl -fsS "http://127.0.0.1:$port$1"; }
-sleep "${METERD_RUN_SECONDS:-6}"
 
-echo "== GET /health";   get /health
-echo "== GET /v1/status (sources)"
-get /v1/status | jq -c '.groups[0] | (.pipeline | {revision, sha256}), (.sources[] | {name, interval, tasks, polls, errors})' 2>/dev/null || get /v1/status
-echo "== GET /metrics (first lines)"; get /metrics | grep -v '^#' | head -8
-echo "== $run/samples.jsonl: $(wc -l < "$run/samples.jsonl") samples, last:"; tail -n 1 "$run/samples.jsonl"
+# The demo pipeline: TCP probes of 24 loopback endpoints (ZooKeeper's port is
+# up, the others refuse), partitioned across the group, to one shared file.
+{
+  echo "sources:"
+  echo "  - name: probes"
+  echo "    interval: 5"
+  echo "    meters: ['tcp.connect.*']"
+  echo "    resources:"
+  echo "      - tcp://127.0.0.1:$zkport"
+  for p in $(seq 1 23); do echo "      - tcp://127.0.0.1:$p"; done
+  echo "sinks:"
+  echo "  - name: default"
+  echo "    publishers: ['prometheus://', 'file://$run/samples.jsonl']"
+} > "$run/pipeline.yaml"
 
-echo "== reload: host_load every 2 s instead of 1 (inotify applies it at once)"
-sed -i 's/interval: 1/interval: 2/' "$run/pipeline.yaml"
-i=0; until get /v1/status | grep -q '"revision":2'; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.05; done
-get /v1/status | jq -c '.groups[0].pipeline | {revision, last_apply_us}' 2>/dev/null || true
-grep 'reload' "$run/meterd.log" | tail -n 2
+echo "== meterctl push --group central --wait"
+$meterctl push "$run/pipeline.yaml" --group central --zk "$zk" --wait --timeout 30 --author run.sh
+echo "== meterctl assignment --group central"
+i=0; until $meterctl status --group central --zk "$zk" >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
+$meterctl assignment --group central --zk "$zk"
+echo "== meterctl whohas tcp://127.0.0.1:$zkport --group central"
+$meterctl whohas "tcp://127.0.0.1:$zkport" --group central --zk "$zk"
+echo "== meterctl status --group central"
+$meterctl status --group central --zk "$zk" || true
+cat <<EOF2
 
-echo "== stopping (SIGTERM: polls finish, publishers flush)"
-kill -TERM $pid; wait $pid; trap - EXIT INT TERM
-tail -n 1 "$run/meterd.log"
+The cluster keeps running (logs and samples in $run). Try:
+  $meterctl members --group central --zk $zk
+  kill -9 \$(cat $run/agent2.pid); sleep 5; $meterctl assignment --group central --zk $zk
+Stop everything with: deploy/run.sh stop
+EOF2
