@@ -48,7 +48,10 @@ static void on_leader(void *arg, const coord_leader_t *l)
 static void on_revision(void *arg, const coord_revision_t *r)
 {
     tnode *n = arg;
+    int64_t at = tnow_us();
     pthread_mutex_lock(&n->mu);
+    if (n->rev_calls && r->number <= n->rev.number) n->rev_dupes++;
+    n->rev_at_us = at;
     coord_revision_free(&n->rev);
     n->rev = *r;
     n->rev.body = malloc(r->body_len + 1);
@@ -94,6 +97,9 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
         .keep_revisions = o->keep,
         .candidate = o->candidate,
         .endpoint = o->endpoint,
+        .pubsub_listen = o->pubsub_listen,
+        .pubsub_trust = o->pubsub_trust,
+        .max_node_bytes = o->max_node_bytes,
         .info = &info,
         .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
         .cb_arg = n,
@@ -224,6 +230,18 @@ zhandle_t *tzk_connect(th_zk *z, const char *auth)
         return NULL;
     }
     return zh;
+}
+
+int64_t tnow_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void tnode_status(tnode *n, coord_status_t *st)
+{
+    coord_get_status(n->c, st);
 }
 
 static int cmp_double(const void *a, const void *b)

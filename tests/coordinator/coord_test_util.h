@@ -23,6 +23,8 @@ typedef struct tnode {
     int64_t leader_calls;
     coord_revision_t rev; /* last revision delivered */
     int64_t rev_calls;
+    int64_t rev_at_us; /* CLOCK_MONOTONIC of the last revision callback */
+    int64_t rev_dupes; /* callbacks whose number was not above the previous */
     char table[4096];
     size_t table_len;
     int64_t epoch;
@@ -38,6 +40,9 @@ typedef struct tnode_opts {
     const char *endpoint;
     const char *auth;
     int keep;
+    const char *pubsub_listen;
+    bool pubsub_trust;
+    size_t max_node_bytes;
 } tnode_opts;
 
 /* Opens a node on z's servers under chroot /meterd-test, group g. */
@@ -57,6 +62,9 @@ bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
 
 /* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
 zhandle_t *tzk_connect(th_zk *z, const char *auth);
+
+int64_t tnow_us(void); /* CLOCK_MONOTONIC */
+void tnode_status(tnode *n, coord_status_t *st);
 
 /* p in [0,100] of n samples (sorts them). */
 double tpercentile(double *v, size_t n, double p);
