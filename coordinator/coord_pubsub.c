@@ -131,7 +131,7 @@ int coord_pubsub_init(coord_t *c, char *err, size_t errcap)
     return COORD_OK;
 }
 
-void coord_pubsub_stop_leading(coord_t *c)
+static bool close_pub(coord_t *c)
 {
     pthread_mutex_lock(&c->pub_mu);
     bool was = c->pub_open;
@@ -140,7 +140,12 @@ void coord_pubsub_stop_leading(coord_t *c)
     c->pub_url[0] = 0;
     c->published = 0;
     pthread_mutex_unlock(&c->pub_mu);
-    if (was) coord_log(c, COORD_LOG_INFO, "pub-sub: no longer publishing");
+    return was;
+}
+
+void coord_pubsub_stop_leading(coord_t *c)
+{
+    if (close_pub(c)) coord_log(c, COORD_LOG_INFO, "pub-sub: no longer publishing");
 }
 
 void coord_pubsub_fini(coord_t *c)
@@ -151,7 +156,7 @@ void coord_pubsub_fini(coord_t *c)
     if (c->sub_aio) nng_aio_free(c->sub_aio);
     c->sub_aio = NULL;
     c->sub_open = false;
-    coord_pubsub_stop_leading(c);
+    close_pub(c); /* quietly: the caller's thread, not the event thread */
     coord_revision_free(&c->pending);
 }
 
