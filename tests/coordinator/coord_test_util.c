@@ -4,6 +4,7 @@
  */
 #include "coord_test_util.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,21 @@ int64_t tnow_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *trev_encode(int64_t number, const char *body, size_t *len)
+{
+    coord_revision_t r = {
+        .number = number, .body = (unsigned char *)body, .body_len = strlen(body)};
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(r.sha256 + 2 * i, 3, "%02x", md[i]);
+    snprintf(r.author, sizeof r.author, "mallory");
+    snprintf(r.time, sizeof r.time, "2026-11-22T00:00:00Z");
+    char *out = NULL;
+    return coord_revision_encode(&r, &out, len) == COORD_OK ? out : NULL;
 }
 
 void tnode_status(tnode *n, coord_status_t *st)

@@ -64,6 +64,10 @@ bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
 zhandle_t *tzk_connect(th_zk *z, const char *auth);
 
 int64_t tnow_us(void); /* CLOCK_MONOTONIC */
+
+/* A revision as a leader publishes it (header + body, correct sha256),
+ * author "mallory": what a forger can produce. malloc'd. */
+char *trev_encode(int64_t number, const char *body, size_t *len);
 void tnode_status(tnode *n, coord_status_t *st);
 
 /* p in [0,100] of n samples (sorts them). */

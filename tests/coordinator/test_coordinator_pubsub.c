@@ -22,7 +22,6 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,27 +348,6 @@ static void test_leader_change(void **state)
     tnode_close(&pusher);
 }
 
-static void sha256_hex(const void *d, size_t n, char out[65])
-{
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(d, n, md, &len, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static char *encode(int64_t number, const char *body, size_t *len)
-{
-    coord_revision_t r = {
-        .number = number, .body = (unsigned char *)body, .body_len = strlen(body)};
-    sha256_hex(body, strlen(body), r.sha256);
-    snprintf(r.author, sizeof r.author, "mallory");
-    snprintf(r.time, sizeof r.time, "2026-11-22T00:00:00Z");
-    char *out = NULL;
-    assert_int_equal(coord_revision_encode(&r, &out, len), 0);
-    return out;
-}
-
 static void tsend(nng_socket s, const void *d, size_t n)
 {
     assert_int_equal(nng_send(s, (void *)d, n, 0), 0);
@@ -426,9 +404,9 @@ static void test_junk(void **state)
     assert_true(wait_revs(both, 2, 1, 5000));
 
     size_t f2len, f1len, f99len;
-    char *forged2 = encode(2, "forged\n", &f2len);
-    char *forged1 = encode(1, "forged again\n", &f1len); /* stale number */
-    char *forged99 = encode(99, "far future\n", &f99len);
+    char *forged2 = trev_encode(2, "forged\n", &f2len);
+    char *forged1 = trev_encode(1, "forged again\n", &f1len); /* stale number */
+    char *forged99 = trev_encode(99, "far future\n", &f99len);
     unsigned char garbage[300];
     for (size_t i = 0; i < sizeof garbage; i++)
         garbage[i] = (unsigned char)(i * 131 + 7);

@@ -12,28 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator/coordinator.h"
-
-/* A valid message, as a leader publishes it. */
-static char *valid_encoding(const char *body, size_t *len)
-{
-    coord_revision_t r = {.number = 7, .body = (unsigned char *)body, .body_len = strlen(body)};
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(r.sha256 + 2 * i, 3, "%02x", md[i]);
-    snprintf(r.author, sizeof r.author, "ops");
-    snprintf(r.time, sizeof r.time, "2026-11-22T00:00:00Z");
-    char *enc = NULL;
-    assert_int_equal(coord_revision_encode(&r, &enc, len), 0);
-    return enc;
-}
+#include "coord_test_util.h"
 
 static void test_listen_config(void **state)
 {
@@ -76,7 +59,8 @@ static void test_junk_never_decodes(void **state)
     (void)state;
     const char *body = "sources:\n  - name: cpu\n    interval: 10s\n";
     size_t len = 0;
-    char *enc = valid_encoding(body, &len), err[256];
+    char *enc = trev_encode(7, body, &len), err[256];
+    assert_non_null(enc);
     coord_revision_t out;
     assert_int_equal(coord_revision_decode(enc, len, &out, err, sizeof err), 0);
     assert_int_equal(out.number, 7);
