@@ -110,15 +110,17 @@ int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision
                   "dropped",
                   (long long)hint->number, hint->sha256, st.version, r.sha256);
     }
-    if (is_new) coord_deliver_revision(c, &r, confirmed);
-    if (is_new || c->republish) {
+    /* leading: publish before our own callback, which may take a while
+     * (the agent applies the pipeline there) */
+    if ((is_new || c->republish) && c->pub_open) {
         c->republish = false;
         char *data = NULL;
         size_t len = 0;
-        if (c->pub_open && coord_revision_encode(&r, &data, &len) == COORD_OK)
+        if (coord_revision_encode(&r, &data, &len) == COORD_OK)
             coord_pubsub_publish(c, r.number, data, len);
         free(data);
     }
+    if (is_new) coord_deliver_revision(c, &r, confirmed);
     coord_revision_free(&r);
     return COORD_OK;
 }

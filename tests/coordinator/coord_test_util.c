@@ -58,6 +58,8 @@ static void on_revision(void *arg, const coord_revision_t *r)
     n->rev.body = malloc(r->body_len + 1);
     memcpy(n->rev.body, r->body, r->body_len + 1);
     n->rev_calls++;
+    while (n->hold_at && r->number == n->hold_at && !n->released)
+        pthread_cond_wait(&n->cv, &n->mu);
     pthread_mutex_unlock(&n->mu);
 }
 
@@ -82,6 +84,7 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
 {
     memset(n, 0, sizeof *n);
     pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cv, NULL);
     snprintf(n->name, sizeof n->name, "%s", o->member_id ? o->member_id : "observer");
     char url[512], err[256];
     turl(z, url, sizeof url);
@@ -120,6 +123,7 @@ void tnode_close(tnode *n)
     coord_members_free(&n->members);
     coord_revision_free(&n->rev);
     pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
 }
 
 int64_t tnode_member_session(tnode *n, const char *id)
@@ -253,6 +257,14 @@ char *trev_encode(int64_t number, const char *body, size_t *len)
     snprintf(r.time, sizeof r.time, "2026-11-22T00:00:00Z");
     char *out = NULL;
     return coord_revision_encode(&r, &out, len) == COORD_OK ? out : NULL;
+}
+
+void tnode_release(tnode *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->released = true;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
 }
 
 void tnode_status(tnode *n, coord_status_t *st)

@@ -25,6 +25,11 @@ typedef struct tnode {
     int64_t rev_calls;
     int64_t rev_at_us; /* CLOCK_MONOTONIC of the last revision callback */
     int64_t rev_dupes; /* callbacks whose number was not above the previous */
+    /* the revision callback for number hold_at (0: none) blocks the event
+     * thread until tnode_release(): lets a test line up events */
+    int64_t hold_at;
+    bool released;
+    pthread_cond_t cv;
     char table[4096];
     size_t table_len;
     int64_t epoch;
@@ -69,6 +74,7 @@ int64_t tnow_us(void); /* CLOCK_MONOTONIC */
  * author "mallory": what a forger can produce. malloc'd. */
 char *trev_encode(int64_t number, const char *body, size_t *len);
 void tnode_status(tnode *n, coord_status_t *st);
+void tnode_release(tnode *n);
 
 /* p in [0,100] of n samples (sorts them). */
 double tpercentile(double *v, size_t n, double p);
