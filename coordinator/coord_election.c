@@ -57,10 +57,13 @@ static int create_node(coord_t *c, zhandle_t *zh, struct String_vector *kids)
     for (int i = 0; i < kids->count; i++)
         if (strncmp(kids->data[i], prefix, strlen(prefix)) == 0) {
             snprintf(c->elect_node, sizeof c->elect_node, "%s", kids->data[i]);
+            c->node_endpoint[0] = 0; /* unknown: advertised again if we lead */
             coord_log(c, COORD_LOG_INFO, "found our election node %s again", c->elect_node);
             return COORD_OK;
         }
-    json_t *o = json_pack("{s:s, s:s}", "member", c->member_id, "endpoint", c->endpoint);
+    char endpoint[256];
+    coord_pubsub_advertised(c, endpoint, sizeof endpoint);
+    json_t *o = json_pack("{s:s, s:s}", "member", c->member_id, "endpoint", endpoint);
     char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!data) return COORD_ESYS;
@@ -72,6 +75,7 @@ static int create_node(coord_t *c, zhandle_t *zh, struct String_vector *kids)
     if (zrc != ZOK) return coord_zerr(zrc); /* a retry looks for the guid first */
     const char *base = strrchr(created, '/');
     snprintf(c->elect_node, sizeof c->elect_node, "%.255s", base ? base + 1 : created);
+    snprintf(c->node_endpoint, sizeof c->node_endpoint, "%s", endpoint);
     return COORD_OK;
 }
 
@@ -182,8 +186,10 @@ int coord_election_run(coord_t *c, zhandle_t *zh)
         deallocate_String_vector(&kids);
         if (rc != COORD_OK) return rc;
         if (again) continue;
+        /* leading: PUB open and advertised (fixes l.endpoint); else follow */
+        rc = coord_pubsub_on_leader(c, zh, &l);
         coord_deliver_leader(c, &l);
-        return COORD_OK;
+        return rc;
     }
     return COORD_ECONFLICT; /* churn: the retry timer tries again */
 }

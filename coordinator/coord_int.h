@@ -14,6 +14,7 @@
 
 #include "coordinator/coordinator.h"
 
+#include <nng/nng.h>
 #include <pthread.h>
 #include <zookeeper/zookeeper.h>
 
@@ -25,7 +26,8 @@ enum {
     DIRTY_PIPELINE = 1 << 3,   /* current revision */
     DIRTY_ASSIGNMENT = 1 << 4, /* slot table */
     DIRTY_JOIN = 1 << 5,       /* a stale node holding our member id vanished */
-    DIRTY_ALL = 0x3f,
+    DIRTY_PUBSUB = 1 << 6,     /* a revision (or junk) arrived by pub-sub */
+    DIRTY_ALL = 0x7f,
 };
 
 /* Member cache entry: the snapshot plus whether its data must be re-read. */
@@ -101,8 +103,35 @@ struct coord {
     bool members_delivered;
     coord_leader_t leader;
     bool leader_delivered;
-    int64_t pipeline_version; /* last delivered revision, -1 none */
+    int64_t pipeline_version; /* last delivered revision (either path), -1 none */
+    char delivered_sha[65];   /* its sha256 */
     int64_t assignment_version;
+
+    /* pub-sub fast path (coord_pubsub.c); config immutable after open */
+    char pubsub_listen[256]; /* "" = ZooKeeper only */
+    bool pubsub_trust;
+    /* PUB side: the event thread opens/closes, pushers may send: pub_mu */
+    pthread_mutex_t pub_mu;
+    nng_socket pub;
+    bool pub_open;
+    char pub_url[256];       /* the bound URL we advertise ("" when not leading) */
+    char node_endpoint[256]; /* what our election node advertises (event thread) */
+    int64_t published;       /* highest revision number sent on pub */
+    bool republish;          /* publish the current revision on the next read */
+    /* SUB side: socket and aio live from open to close; the dialer is
+     * replaced by the event thread; the fields below are under mu */
+    nng_socket sub;
+    bool sub_open;
+    nng_aio *sub_aio;
+    nng_dialer dialer;
+    bool dialer_open;
+    int dialer_id;
+    int sub_pipes;            /* connected pipes of the current dialer */
+    char sub_url[256];        /* the endpoint we dial, "" none */
+    coord_revision_t pending; /* newest pub-sub revision not yet handled (number 0: none) */
+    char pubsub_err[256];     /* last malformed message, for the event thread to log */
+    int64_t pubsub_errs_unlogged;
+    int64_t ps_received, ps_delivered, zk_delivered, ps_malformed, ps_unconfirmed, ps_sent;
 };
 
 /* coord_session.c */
@@ -129,8 +158,25 @@ void coord_members_clear(coord_t *c);
 /* coord_election.c */
 int coord_election_run(coord_t *c, zhandle_t *zh);
 
-/* coord_store.c */
-int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh);
+/* coord_store.c: hint = a pub-sub revision to confirm (NULL: a watch fired) */
+int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision_t *hint);
 int coord_store_refresh_assignment(coord_t *c, zhandle_t *zh);
+
+/* coord_pubsub.c (all but coord_pubsub_accept run on the event thread) */
+int coord_pubsub_check_url(const char *url, char *err, size_t errcap);
+int coord_pubsub_init(coord_t *c, char *err, size_t errcap); /* SUB socket, at open */
+void coord_pubsub_fini(coord_t *c);                          /* at close */
+/* After an election: lead (open PUB, advertise its URL in our node, fix
+ * l->endpoint) or follow (close PUB, dial l->endpoint). */
+int coord_pubsub_on_leader(coord_t *c, zhandle_t *zh, coord_leader_t *l);
+void coord_pubsub_stop_leading(coord_t *c);
+/* The endpoint to write in a new election node. */
+void coord_pubsub_advertised(coord_t *c, char *out, size_t cap);
+/* Leader: sends an encoded revision once (numbers not above the last sent are skipped). */
+void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t len);
+/* Handles the parked revision; clears DIRTY_PIPELINE in *flags if it read the node. */
+int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags);
+/* Delivers r (the revision callback) if new, counting the path that won. */
+void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubsub);
 
 #endif

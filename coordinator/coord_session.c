@@ -314,6 +314,7 @@ static void handle_session(coord_t *c, int zstate, unsigned *flags)
         pthread_mutex_lock(&c->mu);
         bool was_leader = c->leader.is_me;
         pthread_mutex_unlock(&c->mu);
+        coord_pubsub_stop_leading(c);
         if (was_leader) coord_deliver_leader(c, &none); /* no longer ours to act on */
         if (new_session(c) != COORD_OK) {
             pthread_mutex_lock(&c->mu);
@@ -364,7 +365,11 @@ static unsigned sync_views(coord_t *c, unsigned flags)
             failed |= DIRTY_MEMBERS;
         if ((flags & DIRTY_ELECTION) && coord_election_run(c, zh) != COORD_OK)
             failed |= DIRTY_ELECTION;
-        if ((flags & DIRTY_PIPELINE) && coord_store_refresh_pipeline(c, zh) != COORD_OK)
+        /* a pub-sub revision first: trusted, it needs no read; confirmed,
+         * its read is the pipeline read (watch re-armed) */
+        if ((flags & DIRTY_PUBSUB) && coord_pubsub_process(c, zh, &flags) != COORD_OK)
+            failed |= DIRTY_PIPELINE; /* the hint is gone; a full re-read covers it */
+        if ((flags & DIRTY_PIPELINE) && coord_store_refresh_pipeline(c, zh, NULL) != COORD_OK)
             failed |= DIRTY_PIPELINE;
         if ((flags & DIRTY_ASSIGNMENT) && coord_store_refresh_assignment(c, zh) != COORD_OK)
             failed |= DIRTY_ASSIGNMENT;
@@ -490,7 +495,7 @@ static int check_config(const coord_config_t *cfg, char *err, size_t errcap)
         snprintf(err, errcap, "endpoint too long");
         return COORD_EINVAL;
     }
-    return COORD_OK;
+    return coord_pubsub_check_url(cfg->pubsub_listen, err, errcap);
 }
 
 coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
@@ -520,6 +525,9 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
     c->candidate = c->is_member && cfg->candidate;
     if (cfg->endpoint) snprintf(c->endpoint, sizeof c->endpoint, "%s", cfg->endpoint);
     if (cfg->auth) snprintf(c->auth, sizeof c->auth, "%s", cfg->auth);
+    if (cfg->pubsub_listen)
+        snprintf(c->pubsub_listen, sizeof c->pubsub_listen, "%s", cfg->pubsub_listen);
+    c->pubsub_trust = cfg->pubsub_trust;
     c->session_timeout_ms =
         cfg->session_timeout_ms ? cfg->session_timeout_ms : COORD_SESSION_TIMEOUT_DEFAULT_MS;
     c->keep_revisions = cfg->keep_revisions ? cfg->keep_revisions : COORD_KEEP_REVISIONS_DEFAULT;
@@ -545,11 +553,16 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
     c->state = COORD_CONNECTING;
     pthread_rwlock_init(&c->zlock, NULL);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->pub_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cond, &ca);
     pthread_condattr_destroy(&ca);
+    if (coord_pubsub_init(c, err, errcap) != COORD_OK) {
+        coord_close(c);
+        return NULL;
+    }
     if (new_session(c) != COORD_OK) {
         snprintf(err, errcap, "cannot create a ZooKeeper client for %s", c->url.hosts);
         coord_close(c);
@@ -572,6 +585,7 @@ void coord_close(coord_t *c)
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->mu);
     if (c->thread_started) pthread_join(c->thread, NULL);
+    coord_pubsub_fini(c); /* the PUB closes before our election node goes */
     pthread_rwlock_wrlock(&c->zlock);
     zhandle_t *zh = c->zh;
     pthread_mutex_lock(&c->mu);
@@ -584,6 +598,7 @@ void coord_close(coord_t *c)
     coord_members_clear(c);
     pthread_rwlock_destroy(&c->zlock);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->pub_mu);
     pthread_cond_destroy(&c->cond);
     free(c);
 }
@@ -628,5 +643,16 @@ void coord_get_status(coord_t *c, coord_status_t *st)
     st->reconnects = c->reconnects;
     st->joined = c->joined;
     st->is_leader = c->leader.is_me;
+    st->pubsub_received = c->ps_received;
+    st->pubsub_delivered = c->ps_delivered;
+    st->zk_delivered = c->zk_delivered;
+    st->pubsub_dropped_malformed = c->ps_malformed;
+    st->pubsub_dropped_unconfirmed = c->ps_unconfirmed;
+    st->pubsub_sent = c->ps_sent;
+    st->pubsub_connected = c->sub_pipes > 0;
+    snprintf(st->pubsub_endpoint, sizeof st->pubsub_endpoint, "%s", c->sub_url);
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->pub_mu);
+    snprintf(st->pubsub_publishing, sizeof st->pubsub_publishing, "%s", c->pub_url);
+    pthread_mutex_unlock(&c->pub_mu);
 }

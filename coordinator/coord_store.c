@@ -59,7 +59,30 @@ static int read_revision(coord_t *c, zhandle_t *zh, const char *path, bool watch
     return rc;
 }
 
-int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh)
+void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubsub)
+{
+    pthread_mutex_lock(&c->mu);
+    c->pipeline_version = r->number;
+    snprintf(c->delivered_sha, sizeof c->delivered_sha, "%s", r->sha256);
+    if (via_pubsub)
+        c->ps_delivered++;
+    else
+        c->zk_delivered++;
+    pthread_mutex_unlock(&c->mu);
+    coord_log(c, COORD_LOG_DEBUG, "revision %lld via %s", (long long)r->number,
+              via_pubsub ? "pub-sub" : "ZooKeeper");
+    if (c->cb.revision) c->cb.revision(c->cb_arg, r);
+}
+
+/*
+ * The ZooKeeper path, and the confirmation of a pub-sub revision (hint): the
+ * node is read either way (with its watch re-armed), and a hint is delivered
+ * only if the node holds exactly it (number and sha256), so ZooKeeper stays
+ * the commit point. A node whose version equals the last delivered number
+ * but whose sha differs can only follow an unconfirmed (pubsub_trust) delivery
+ * of a revision ZooKeeper does not hold: ZooKeeper's copy is delivered then.
+ */
+int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision_t *hint)
 {
     coord_revision_t r;
     struct Stat st;
@@ -67,17 +90,37 @@ int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh)
     if (rc == COORD_ENOENT || rc == COORD_EMALFORMED || rc == COORD_ETOOBIG)
         return COORD_OK; /* nothing usable: keep what we have */
     if (rc != COORD_OK) return rc;
-    bool is_new = st.version != c->pipeline_version;
+    bool is_new = st.version > c->pipeline_version ||
+                  (st.version == c->pipeline_version && strcmp(r.sha256, c->delivered_sha) != 0);
     if (r.number != st.version) {
         coord_log(c, COORD_LOG_WARN,
                   "pipeline header says revision %lld but the node version is %d: ignored",
                   (long long)r.number, st.version);
         is_new = false;
     }
-    if (is_new) {
-        c->pipeline_version = st.version;
-        if (c->cb.revision) c->cb.revision(c->cb_arg, &r);
+    bool confirmed = hint && hint->number == r.number && strcmp(hint->sha256, r.sha256) == 0;
+    if (hint && !confirmed && hint->number >= st.version) {
+        /* not (yet) in ZooKeeper, or forged: a server that lags the
+         * leader's will fire our watch when it catches up */
+        pthread_mutex_lock(&c->mu);
+        c->ps_unconfirmed++;
+        pthread_mutex_unlock(&c->mu);
+        coord_log(c, hint->number == st.version ? COORD_LOG_WARN : COORD_LOG_DEBUG,
+                  "pub-sub revision %lld (%.12s) is not what ZooKeeper holds (%d, %.12s): "
+                  "dropped",
+                  (long long)hint->number, hint->sha256, st.version, r.sha256);
     }
+    /* leading: publish before our own callback, which may take a while
+     * (the agent applies the pipeline there) */
+    if ((is_new || c->republish) && c->pub_open) {
+        c->republish = false;
+        char *data = NULL;
+        size_t len = 0;
+        if (coord_revision_encode(&r, &data, &len) == COORD_OK)
+            coord_pubsub_publish(c, r.number, data, len);
+        free(data);
+    }
+    if (is_new) coord_deliver_revision(c, &r, confirmed);
     coord_revision_free(&r);
     return COORD_OK;
 }
@@ -244,6 +287,8 @@ int coord_revision_push(coord_t *c, int64_t expected, const void *body, size_t l
     zoo_create_op_init(&ops[1], hist, data, (int)dlen, &c->acl, ZOO_PERSISTENT, NULL, 0);
     int zrc = zoo_multi(zh, 2, ops, res);
     if (zrc == ZOK) {
+        /* leading: members get it without waiting for our own watch */
+        coord_pubsub_publish(c, r.number, data, dlen);
         prune_revisions(c, zh, r.number);
         if (number_out) *number_out = r.number;
         coord_log(c, COORD_LOG_INFO, "pushed revision %lld (%s)", (long long)r.number, r.sha256);

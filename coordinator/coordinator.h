@@ -150,15 +150,26 @@ typedef struct coord_callbacks {
 } coord_callbacks_t;
 
 typedef struct coord_config {
-    const char *backend_url;         /* zookeeper://h1:p1,h2:p2/chroot (required) */
-    const char *group;               /* one path segment: "central" (required) */
-    const char *member_id;           /* stable id; NULL: an observer (meterctl, meterproxy) */
-    int session_timeout_ms;          /* 0: COORD_SESSION_TIMEOUT_DEFAULT_MS; min 1000 */
-    const char *auth;                /* "user:secret" digest; NULL: open ACLs (see docs) */
-    int keep_revisions;              /* K; 0: COORD_KEEP_REVISIONS_DEFAULT */
-    size_t max_node_bytes;           /* 0: COORD_MAX_NODE_DEFAULT */
-    bool candidate;                  /* members only: stand in the leader election */
-    const char *endpoint;            /* pub-sub endpoint advertised when leading */
+    const char *backend_url; /* zookeeper://h1:p1,h2:p2/chroot (required) */
+    const char *group;       /* one path segment: "central" (required) */
+    const char *member_id;   /* stable id; NULL: an observer (meterctl, meterproxy) */
+    int session_timeout_ms;  /* 0: COORD_SESSION_TIMEOUT_DEFAULT_MS; min 1000 */
+    const char *auth;        /* "user:secret" digest; NULL: open ACLs (see docs) */
+    int keep_revisions;      /* K; 0: COORD_KEEP_REVISIONS_DEFAULT */
+    size_t max_node_bytes;   /* 0: COORD_MAX_NODE_DEFAULT */
+    bool candidate;          /* members only: stand in the leader election */
+    const char *endpoint;    /* advertised when leading without pubsub_listen */
+    /*
+     * Pub-sub fast path for revisions (docs/COORDINATION.md). An nng URL the
+     * handle listens on while it leads, e.g. "tcp://10.0.0.1:0" (port 0: any;
+     * the bound URL is advertised in the election node and wins over
+     * endpoint); members subscribe to the current leader. NULL or "": no
+     * pub-sub, ZooKeeper only (the same for every member of a group).
+     */
+    const char *pubsub_listen;
+    /* Deliver pub-sub revisions without confirming them with one ZooKeeper
+     * read. Only on a network where nobody can impersonate the leader. */
+    bool pubsub_trust;
     const coord_member_info_t *info; /* initial member data (NULL: empty) */
     coord_callbacks_t cb;
     void *cb_arg;
@@ -190,6 +201,17 @@ typedef struct coord_status {
     int64_t reconnects; /* connections re-established within a session */
     bool joined;
     bool is_leader;
+    /* pub-sub (all 0 / "" without pubsub_listen); each revision is delivered
+     * once, counted under the path that was first */
+    int64_t pubsub_received;            /* messages received, junk included */
+    int64_t pubsub_delivered;           /* revisions delivered first via pub-sub */
+    int64_t zk_delivered;               /* revisions delivered first via ZooKeeper */
+    int64_t pubsub_dropped_malformed;   /* undecodable, bad length or sha256 */
+    int64_t pubsub_dropped_unconfirmed; /* well-formed but not what ZooKeeper holds */
+    int64_t pubsub_sent;                /* leader: revisions published */
+    bool pubsub_connected;              /* a connection to pubsub_endpoint is up */
+    char pubsub_endpoint[256];          /* the leader endpoint we subscribe to, "" none */
+    char pubsub_publishing[256];        /* leader: the URL we publish on, "" none */
 } coord_status_t;
 void coord_get_status(coord_t *c, coord_status_t *st);
 

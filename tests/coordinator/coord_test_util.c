@@ -4,6 +4,7 @@
  */
 #include "coord_test_util.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,17 @@ static void on_leader(void *arg, const coord_leader_t *l)
 static void on_revision(void *arg, const coord_revision_t *r)
 {
     tnode *n = arg;
+    int64_t at = tnow_us();
     pthread_mutex_lock(&n->mu);
+    if (n->rev_calls && r->number <= n->rev.number) n->rev_dupes++;
+    n->rev_at_us = at;
     coord_revision_free(&n->rev);
     n->rev = *r;
     n->rev.body = malloc(r->body_len + 1);
     memcpy(n->rev.body, r->body, r->body_len + 1);
     n->rev_calls++;
+    while (n->hold_at && r->number == n->hold_at && !n->released)
+        pthread_cond_wait(&n->cv, &n->mu);
     pthread_mutex_unlock(&n->mu);
 }
 
@@ -78,6 +84,7 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
 {
     memset(n, 0, sizeof *n);
     pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cv, NULL);
     snprintf(n->name, sizeof n->name, "%s", o->member_id ? o->member_id : "observer");
     char url[512], err[256];
     turl(z, url, sizeof url);
@@ -94,6 +101,9 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
         .keep_revisions = o->keep,
         .candidate = o->candidate,
         .endpoint = o->endpoint,
+        .pubsub_listen = o->pubsub_listen,
+        .pubsub_trust = o->pubsub_trust,
+        .max_node_bytes = o->max_node_bytes,
         .info = &info,
         .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
         .cb_arg = n,
@@ -113,6 +123,7 @@ void tnode_close(tnode *n)
     coord_members_free(&n->members);
     coord_revision_free(&n->rev);
     pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
 }
 
 int64_t tnode_member_session(tnode *n, const char *id)
@@ -224,6 +235,41 @@ zhandle_t *tzk_connect(th_zk *z, const char *auth)
         return NULL;
     }
     return zh;
+}
+
+int64_t tnow_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *trev_encode(int64_t number, const char *body, size_t *len)
+{
+    coord_revision_t r = {
+        .number = number, .body = (unsigned char *)body, .body_len = strlen(body)};
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(r.sha256 + 2 * i, 3, "%02x", md[i]);
+    snprintf(r.author, sizeof r.author, "mallory");
+    snprintf(r.time, sizeof r.time, "2026-11-22T00:00:00Z");
+    char *out = NULL;
+    return coord_revision_encode(&r, &out, len) == COORD_OK ? out : NULL;
+}
+
+void tnode_release(tnode *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->released = true;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void tnode_status(tnode *n, coord_status_t *st)
+{
+    coord_get_status(n->c, st);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -23,6 +23,13 @@ typedef struct tnode {
     int64_t leader_calls;
     coord_revision_t rev; /* last revision delivered */
     int64_t rev_calls;
+    int64_t rev_at_us; /* CLOCK_MONOTONIC of the last revision callback */
+    int64_t rev_dupes; /* callbacks whose number was not above the previous */
+    /* the revision callback for number hold_at (0: none) blocks the event
+     * thread until tnode_release(): lets a test line up events */
+    int64_t hold_at;
+    bool released;
+    pthread_cond_t cv;
     char table[4096];
     size_t table_len;
     int64_t epoch;
@@ -38,6 +45,9 @@ typedef struct tnode_opts {
     const char *endpoint;
     const char *auth;
     int keep;
+    const char *pubsub_listen;
+    bool pubsub_trust;
+    size_t max_node_bytes;
 } tnode_opts;
 
 /* Opens a node on z's servers under chroot /meterd-test, group g. */
@@ -57,6 +67,14 @@ bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
 
 /* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
 zhandle_t *tzk_connect(th_zk *z, const char *auth);
+
+int64_t tnow_us(void); /* CLOCK_MONOTONIC */
+
+/* A revision as a leader publishes it (header + body, correct sha256),
+ * author "mallory": what a forger can produce. malloc'd. */
+char *trev_encode(int64_t number, const char *body, size_t *len);
+void tnode_status(tnode *n, coord_status_t *st);
+void tnode_release(tnode *n);
 
 /* p in [0,100] of n samples (sorts them). */
 double tpercentile(double *v, size_t n, double p);
