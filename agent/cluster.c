@@ -159,8 +159,15 @@ static int load_opts(agent *a, cluster_opts *o, char *err, size_t errlen)
     o->handover_ms = 1000;
     o->on_loss = LOSS_KEEP;
     snprintf(o->member_base, sizeof o->member_base, "%s", a->cfg.host);
-    snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://%s:0",
-             strchr(a->cfg.api_host, ':') ? "127.0.0.1" : a->cfg.api_host);
+    /* the revision fast path listens where the API does; a wildcard API
+     * address cannot be advertised, so the host name stands in for it */
+    const char *ah = a->cfg.api_host;
+    bool wildcard = !strcmp(ah, "0.0.0.0") || !strcmp(ah, "::") || !strcmp(ah, "*");
+    if (strchr(ah, ':') && !wildcard)
+        snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://[%s]:0", ah);
+    else
+        snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://%s:0",
+                 wildcard ? a->cfg.host : ah);
     const char *file = a->cfg.path[0] ? a->cfg.path : "config";
     for (int i = 0; i < a->cfg.n_extra; i++) {
         const config_kv *kv = &a->cfg.extra[i];
@@ -803,6 +810,7 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .auth = cs->opt.auth[0] ? cs->opt.auth : NULL,
             .keep_revisions = cs->opt.keep_revisions,
             .candidate = true,
+            .pubsub_listen = cs->opt.pubsub_listen[0] ? cs->opt.pubsub_listen : NULL,
             .info = info,
             .cb = {cb_state, cb_members, cb_leader, cb_revision, cb_assignment, cb_log},
             .cb_arg = cg,
