@@ -67,14 +67,14 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
 {
     metrics_logger *poll = metrics_get_logger_ex(a->mx, "meterd.agent.poll", err, errlen);
     metrics_logger *rl = metrics_get_logger_ex(a->mx, "meterd.agent.reload", err, errlen);
-    a->mx_publisher = metrics_get_logger_ex(a->mx, "meterd.agent.publisher", err, errlen);
+    a->mx_publisher = metrics_get_logger_ex(a->mx, "meterd.agent.publish", err, errlen);
     if (!poll || !rl || !a->mx_publisher) return -1;
     for (size_t i = 0; i < a->n_pollsters; i++) {
         char base[128], name[160];
         metrics_sanitize_name(a->pollsters[i]->name, base, sizeof base);
         snprintf(name, sizeof name, "%s.duration", base);
         a->m_poll_ms[i] = metrics_timer_get(poll, name, err, errlen);
-        snprintf(name, sizeof name, "%s.polls", base);
+        snprintf(name, sizeof name, "%s.runs", base);
         a->m_polls[i] = metrics_counter_get(poll, name, err, errlen);
         snprintf(name, sizeof name, "%s.errors", base);
         a->m_poll_errors[i] = metrics_counter_get(poll, name, err, errlen);
@@ -83,9 +83,9 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
         if (!a->m_poll_ms[i] || !a->m_polls[i] || !a->m_poll_errors[i] || !a->m_poll_skipped[i])
             return -1;
     }
-    a->m_reloads = metrics_counter_get(rl, "applied", err, errlen);
-    a->m_reload_refused = metrics_counter_get(rl, "refused", err, errlen);
-    a->m_reload_apply_ms = metrics_timer_get(rl, "apply_time", err, errlen);
+    a->m_reloads = metrics_counter_get(rl, "count", err, errlen);
+    a->m_reload_refused = metrics_counter_get(rl, "rejected", err, errlen);
+    a->m_reload_apply_ms = metrics_timer_get(rl, "apply", err, errlen);
     return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms ? 0 : -1;
 }
 

@@ -88,7 +88,7 @@ struct cluster_group {
     coord_state_t state;
     bool fenced_logged;
     uint64_t rebalances, targets_gained, targets_lost;
-    metrics_metric *m_rebalances, *m_gained, *m_lost, *m_expiries, *m_reconnects;
+    metrics_metric *m_rebalances, *m_moved, *m_owned, *m_expiries, *m_reconnects;
     int64_t reported_expiries, reported_reconnects;
 };
 
@@ -282,6 +282,7 @@ static void publish_info(struct cluster_group *cg)
     pthread_mutex_lock(&cg->mu);
     snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s", cg->table_digest);
     pthread_mutex_unlock(&cg->mu);
+    metrics_gauge(cg->m_owned, (double)cg->info.owned);
     int rc = coord_member_update(cg->c, &cg->info);
     if (rc != 0 && rc != COORD_ENOCONN)
         log_warn(&a->log, "cluster", "%s: member update: %s", cg->member_id, coord_strerror(rc));
@@ -429,8 +430,7 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
     cg->targets_gained += gained;
     cg->targets_lost += lost;
     metrics_counter(cg->m_rebalances, 1);
-    metrics_counter(cg->m_gained, gained);
-    metrics_counter(cg->m_lost, lost);
+    metrics_counter(cg->m_moved, gained + lost);
     int64_t wait = t->effective_ms - loop_wall_ms();
     log_info(&a->log, "cluster",
              "%s: slot table epoch %" PRId64 " (%s): slots +%u -%u, in force %s", cg->member_id,
@@ -746,7 +746,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
     a->cluster_state = cs; /* from here on cluster_stop/cluster_free clean up */
     if (load_opts(a, &cs->opt, err, errlen) != 0) return -1;
     static const char *const namespaces[] = {"central", "compute", "ipmi"};
-    metrics_logger *ml = metrics_get_logger(a->mx, "meterd.agent.cluster");
+    metrics_logger *ml = metrics_get_logger(a->mx, "meterd.agent.rebalance");
+    metrics_logger *mz = metrics_get_logger(a->mx, "meterd.coordinator.zk");
     for (size_t i = 0; i < 3; i++) {
         const char *ns = namespaces[i];
         agent_group probe = {.ns = ""};
@@ -777,18 +778,18 @@ int cluster_start(agent *a, char *err, size_t errlen)
             snprintf(err, errlen, "[coordination] member_id: %s", msg);
             return -1;
         }
-        if (ml) {
+        if (ml && mz) {
             char m[96];
-            snprintf(m, sizeof m, "%s.rebalances", ns);
+            snprintf(m, sizeof m, "%s.count", ns);
             cg->m_rebalances = metrics_counter_get(ml, m, msg, sizeof msg);
-            snprintf(m, sizeof m, "%s.slots_gained", ns);
-            cg->m_gained = metrics_counter_get(ml, m, msg, sizeof msg);
-            snprintf(m, sizeof m, "%s.slots_lost", ns);
-            cg->m_lost = metrics_counter_get(ml, m, msg, sizeof msg);
-            snprintf(m, sizeof m, "%s.zk_expiries", ns);
-            cg->m_expiries = metrics_counter_get(ml, m, msg, sizeof msg);
-            snprintf(m, sizeof m, "%s.zk_reconnects", ns);
-            cg->m_reconnects = metrics_counter_get(ml, m, msg, sizeof msg);
+            snprintf(m, sizeof m, "%s.slots_moved", ns);
+            cg->m_moved = metrics_counter_get(ml, m, msg, sizeof msg);
+            snprintf(m, sizeof m, "%s.targets_owned", ns);
+            cg->m_owned = metrics_gauge_get(ml, m, msg, sizeof msg);
+            snprintf(m, sizeof m, "%s.session_expiries", ns);
+            cg->m_expiries = metrics_counter_get(mz, m, msg, sizeof msg);
+            snprintf(m, sizeof m, "%s.reconnects", ns);
+            cg->m_reconnects = metrics_counter_get(mz, m, msg, sizeof msg);
         }
         /* until a revision arrives, run the local file (or the embedded default) */
         snprintf(g->pipeline_path, sizeof g->pipeline_path, "%s", a->cfg.cfg_file);

@@ -364,9 +364,9 @@ static void emit_one(agent *a, pub_entry *e)
         snprintf(scheme, sizeof scheme, "%.*s", (int)(n < 31 ? n : 31), e->url);
         metrics_sanitize_name(scheme, name, sizeof name);
         char m[128], err[200];
-        snprintf(m, sizeof m, "%s.samples_published", name);
+        snprintf(m, sizeof m, "%s.published", name);
         e->m_published = metrics_counter_get(a->mx_publisher, m, err, sizeof err);
-        snprintf(m, sizeof m, "%s.samples_dropped", name);
+        snprintf(m, sizeof m, "%s.dropped", name);
         e->m_dropped = metrics_counter_get(a->mx_publisher, m, err, sizeof err);
         snprintf(m, sizeof m, "%s.failures", name);
         e->m_failures = metrics_counter_get(a->mx_publisher, m, err, sizeof err);

@@ -16,3 +16,5 @@ meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
+            LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)

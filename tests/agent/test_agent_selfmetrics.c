@@ -1,0 +1,103 @@
+/*
+ * test_agent_selfmetrics.c: the agent instrumented with its own metrics
+ * library: with backend = prometheus its figures appear on /metrics (and
+ * promtool accepts the whole page); with backend = statsd they reach the
+ * real Etsy statsd daemon with the documented names.
+ */
+#include "agent_fixture.h"
+#include "harness/harness.h"
+#include "harness/statsd.h"
+#include "test_pollster.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pollster_plugin *const extra[] = {&test_pollster, NULL};
+static const char pipeline_yaml[] =
+    "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+    "    resources: [sm-target]\n"
+    "sinks:\n  - name: default\n    publishers: ['prometheus://']\n";
+
+static bool polled(void *arg)
+{
+    return tp_done("sm-target") >= *(size_t *)arg;
+}
+
+static void test_prometheus_backend(void **state)
+{
+    (void)state;
+    tp_reset();
+    fixture f;
+    fx_start(&f, pipeline_yaml, extra, "[metrics]\nbackend = prometheus\n");
+    size_t two = 2;
+    assert_true(th_wait_until(polled, &two, 6000));
+    static char resp[1 << 18];
+    ssize_t n = th_tcp_request("127.0.0.1", agent_api_port(f.a),
+                               "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               resp, sizeof resp, 5000, NULL);
+    assert_true(n > 0);
+    const char *body = strstr(resp, "\r\n\r\n");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "meterd_agent_poll_test_clock_runs_total "));
+    assert_non_null(strstr(body, "meterd_agent_poll_test_clock_duration_seconds_count "));
+    assert_non_null(strstr(body, "meterd_agent_reload_count_total 1"));
+    char path[512], cmd[1200];
+    th_write_file("selfmetrics.txt", body + 4, path, sizeof path);
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    fx_stop(&f);
+}
+
+static void test_statsd_backend(void **state)
+{
+    (void)state;
+    th_statsd sd;
+    char why[256];
+    if (th_statsd_start(&sd, why, sizeof why) != 0) {
+        fprintf(stderr, "statsd daemon unavailable: %s\n", why);
+        skip();
+    }
+    tp_reset();
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "[metrics]\nbackend = statsd\nstatsd_host = 127.0.0.1\n"
+             "statsd_port = %d\nglobal_prefix = it\n",
+             sd.port);
+    fixture f;
+    fx_start(&f, pipeline_yaml, extra, conf);
+    size_t two = 2;
+    assert_true(th_wait_until(polled, &two, 6000));
+    fx_stop(&f); /* flushes the statsd buffer */
+    static char reply[1 << 16];
+    double v = 0;
+    /* counters arrive by the batch; wait for what stop flushed */
+    for (int i = 0; i < 200; i++) {
+        th_statsd_admin(&sd, "counters", reply, sizeof reply);
+        if (th_statsd_lookup(reply, "it.meterd.agent.poll.test.clock.runs", &v, 1) == 1 && v >= 2)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the daemon's admin view lags its UDP input */
+    }
+    if (v < 2) fprintf(stderr, "statsd counters: %s\n", reply);
+    assert_true(v >= 2);
+    assert_int_equal(th_statsd_lookup(reply, "it.meterd.agent.reload.count", &v, 1), 1);
+    assert_true(v == 1);
+    th_statsd_admin(&sd, "timers", reply, sizeof reply);
+    assert_non_null(strstr(reply, "it.meterd.agent.poll.test.clock.duration"));
+    th_statsd_stop(&sd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prometheus_backend),
+        cmocka_unit_test(test_statsd_backend),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
