@@ -3,7 +3,6 @@
  */
 #include "agent/agent.h"
 #include "agent/config.h"
-#include "agent/publisher.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -68,10 +67,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "meterd: unexpected argument \"%s\"\n", argv[optind]);
         usage(stderr);
         return 2;
-    }
-    if (publisher_global_init() != 0) {
-        fprintf(stderr, "meterd: cannot initialise libcurl\n");
-        return 1;
     }
     char err[4096];
     agent *a = agent_new(&opt, err, sizeof err);

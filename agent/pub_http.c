@@ -19,19 +19,20 @@
  * PUBLISH_RETRY (the wrapper backs off and retries); other statuses →
  * PUBLISH_FAIL (the receiver refuses this batch; retrying cannot help).
  *
- * curl_global_init is process-wide and not thread-safe: publisher_global_init()
- * does it once from main() / the tests.
+ * libcurl is loaded on first use (curl_api.c): an agent without http(s)
+ * publishers never maps it.
  */
 #include "agent/pub_common.h"
 #include "agent/publisher.h"
 
-#include <curl/curl.h>
+#include "agent/curl_api.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct http_pub {
+    const curl_api *api;
     CURLM *multi;
     CURL *easy;
     struct curl_slist *headers;
@@ -83,9 +84,9 @@ static char *receiver_url(const publisher_url *u, const char *const *ours)
 static void http_close(void *self)
 {
     http_pub *h = self;
-    if (h->multi) curl_multi_cleanup(h->multi);
-    if (h->easy) curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    if (h->multi) h->api->multi_cleanup(h->multi);
+    if (h->easy) h->api->easy_cleanup(h->easy);
+    h->api->slist_free_all(h->headers);
     free(h->url);
     strbuf_free(&h->body);
     free(h);
@@ -102,38 +103,41 @@ static int http_open(const publisher_url *u, void **self, char *err, size_t errl
         snprintf(err, errlen, "expected %s://host[:port]/path", u->scheme);
         return -1;
     }
+    const curl_api *api = curl_api_get(err, errlen);
+    if (!api) return -1;
     http_pub *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    h->api = api;
     strbuf_init(&h->body);
     pub_ts_cache_init(&h->tc);
     atomic_init(&h->cancelled, false);
     h->url = receiver_url(u, ours);
-    h->multi = curl_multi_init();
-    h->easy = curl_easy_init();
-    h->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *more = h->headers ? curl_slist_append(h->headers, "Expect:") : NULL;
+    h->multi = h->api->multi_init();
+    h->easy = h->api->easy_init();
+    h->headers = h->api->slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *more = h->headers ? h->api->slist_append(h->headers, "Expect:") : NULL;
     if (!h->url || !h->multi || !h->easy || !more) {
-        snprintf(err, errlen, "cannot initialise libcurl (was publisher_global_init called?)");
+        snprintf(err, errlen, "cannot initialise a libcurl handle (out of memory?)");
         http_close(h);
         return -1;
     }
     h->headers = more;
     CURL *e = h->easy;
     CURLcode rc = CURLE_OK;
-    rc |= curl_easy_setopt(e, CURLOPT_URL, h->url);
-    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
-    rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
-    rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout * 1000);
-    rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout * 1000);
-    rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "meterd/0.1");
-    rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
+    rc |= h->api->easy_setopt(e, CURLOPT_URL, h->url);
+    rc |= h->api->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= h->api->easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    rc |= h->api->easy_setopt(e, CURLOPT_POST, 1L);
+    rc |= h->api->easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    rc |= h->api->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc |= h->api->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout * 1000);
+    rc |= h->api->easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout * 1000);
+    rc |= h->api->easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    rc |= h->api->easy_setopt(e, CURLOPT_USERAGENT, "meterd/0.1");
+    rc |= h->api->easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
     if (rc != CURLE_OK) {
         snprintf(err, errlen, "libcurl refused an option (URL or protocol not supported?)");
         http_close(h);
@@ -162,10 +166,10 @@ static int http_publish(void *self, const sample_batch *b, char *err, size_t err
         snprintf(err, errlen, "out of memory encoding %zu samples", b->n);
         return PUBLISH_RETRY;
     }
-    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, h->body.buf);
-    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body.len);
+    h->api->easy_setopt(h->easy, CURLOPT_POSTFIELDS, h->body.buf);
+    h->api->easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body.len);
     h->curl_err[0] = 0;
-    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+    if (h->api->multi_add_handle(h->multi, h->easy) != CURLM_OK) {
         snprintf(err, errlen, "curl_multi_add_handle failed");
         return PUBLISH_RETRY;
     }
@@ -173,26 +177,27 @@ static int http_publish(void *self, const sample_batch *b, char *err, size_t err
     bool finished = false;
     for (;;) {
         int running = 0;
-        CURLMcode mc = curl_multi_perform(h->multi, &running);
+        CURLMcode mc = h->api->multi_perform(h->multi, &running);
         CURLMsg *m;
         int left;
-        while ((m = curl_multi_info_read(h->multi, &left)))
+        while ((m = h->api->multi_info_read(h->multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 res = m->data.result;
                 finished = true;
             }
         if (finished || mc != CURLM_OK || atomic_load(&h->cancelled)) break;
-        curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+        h->api->multi_poll(h->multi, NULL, 0, 1000, NULL);
     }
     long status = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(h->multi, h->easy);
+    h->api->easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
+    h->api->multi_remove_handle(h->multi, h->easy);
     if (!finished) {
         snprintf(err, errlen, "POST interrupted (publisher closing)");
         return PUBLISH_RETRY;
     }
     if (res != CURLE_OK) {
-        snprintf(err, errlen, "POST: %s", h->curl_err[0] ? h->curl_err : curl_easy_strerror(res));
+        snprintf(err, errlen, "POST: %s",
+                 h->curl_err[0] ? h->curl_err : h->api->easy_strerror(res));
         return PUBLISH_RETRY;
     }
     if (status >= 200 && status < 300) return PUBLISH_OK;
@@ -204,7 +209,7 @@ static void http_cancel(void *self)
 {
     http_pub *h = self;
     atomic_store(&h->cancelled, true);
-    curl_multi_wakeup(h->multi);
+    h->api->multi_wakeup(h->multi);
 }
 
 const publisher_plugin pub_http_plugin = {

@@ -27,7 +27,6 @@
 #include "agent/publisher.h"
 #include "agent/pub_common.h"
 
-#include <curl/curl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -461,14 +460,4 @@ void publisher_close(publisher *p)
     if (p->plug->flush) p->plug->flush(p->self);
     p->plug->close(p->self);
     free_publisher(p);
-}
-
-int publisher_global_init(void)
-{
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-void publisher_global_cleanup(void)
-{
-    curl_global_cleanup();
 }

@@ -103,14 +103,6 @@ const char *publisher_url_string(const publisher *p);
 /* Drains (bounded by flush_timeout_ms), stops the thread, closes, frees. */
 void publisher_close(publisher *p);
 
-/*
- * Process-wide set-up of the libraries publishers use (curl_global_init).
- * Call once from main() (and from tests) before any thread starts and before
- * publisher_open; publisher_global_cleanup() once at exit. 0 or -1.
- */
-int publisher_global_init(void);
-void publisher_global_cleanup(void);
-
 /* Parses a URL into parts stored in buf (cap bytes). 0 or -1 with err. */
 int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap, char *err,
                         size_t errlen);

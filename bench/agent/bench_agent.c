@@ -181,7 +181,6 @@ static long idle_rss(const char *meterd)
 int main(int argc, char **argv)
 {
     const char *meterd = argc > 1 ? argv[1] : MeterdBinary;
-    publisher_global_init();
     long idle = idle_rss(meterd);
     long base_rss = rss_kb(getpid());
     char file_url[600], path[512];

@@ -90,7 +90,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_publish [batches] [samples]\n");
         return 2;
     }
-    if (publisher_global_init() != 0) return 1;
     sample_batch *pool[POOL];
     for (int r = 0; r < POOL; r++)
         if (!(pool[r] = make_batch(r, samples))) return 1;
@@ -136,6 +135,5 @@ int main(int argc, char **argv)
     strbuf_free(&s);
     for (int r = 0; r < POOL; r++)
         sample_batch_unref(pool[r]);
-    publisher_global_cleanup();
     return 0;
 }

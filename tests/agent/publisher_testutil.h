@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* cmocka group setup/teardown: publisher_global_init / _cleanup. */
+/* cmocka group setup/teardown: nothing global to set up any more. */
 int tu_global_setup(void **state);
 int tu_global_teardown(void **state);
 
