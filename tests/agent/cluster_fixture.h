@@ -10,7 +10,7 @@
 #include "coordinator/coordinator.h"
 #include "harness/zk.h"
 
-#define CF_MAX_NODES 12
+#define CF_MAX_NODES 24
 
 typedef struct cf_node {
     th_proc proc;

@@ -6,7 +6,8 @@
  * parallel (each group is a ctest entry): "session" (a member frozen past
  * its session, ten members starting at once), "zk" (ZooKeeper stopped for
  * 20 s under on_loss = keep, then fence), "push" (the leader killed right
- * after a push, two concurrent pushes).
+ * after a push, two concurrent pushes), "bugs" (agent bugs found here, each
+ * case skipped unless METERD_RUN_KNOWN_BUGS is set: they fail today).
  *
  * What is measured is the shared file publisher's output: every due instant
  * of every target should carry exactly one poll (cf_samples_window). The
@@ -392,6 +393,89 @@ static void test_concurrent_pushes(void **state)
     cf_stop(&fx);
 }
 
+/* ---- known agent bugs (skipped unless METERD_RUN_KNOWN_BUGS is set) ---- */
+
+/*
+ * BUG (agent/cluster.c, cluster_owns + install_table): a member that joins
+ * while the stored slot table is pending (written by the leader for another
+ * join a moment earlier, effective_ms in the future) installs it as `next`
+ * with `cur` NULL; for due instants before next_effective_ms cluster_owns
+ * then finds no table in force and answers "owned" for EVERY slot. A burst
+ * of joins therefore polls the whole target set once more per joiner at one
+ * instant. Fix: once synced, a member with no table in force owns nothing
+ * if a table exists at all (cur == NULL && next != NULL -> false), since it
+ * was not part of any table in force before its pending one.
+ */
+static void test_join_burst_no_duplicates(void **state)
+{
+    (void)state;
+    if (!getenv("METERD_RUN_KNOWN_BUGS"))
+        skip(); /* bug: cluster_owns owns every slot before a pending table (see above) */
+    enum { N0 = 3, N = 10, TARGETS = 100 };
+    start("joinburst");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N0; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N0, rev, 20000));
+    sleep_until(cf_wall_ms() + 1500);
+    /* one join every 150 ms: each finds the table planned for the previous
+     * one still pending (handover_ms = 500) */
+    int64_t t0 = cf_wall_ms();
+    for (int i = N0; i < N; i++) {
+        cf_node_start(&fx, i, NULL);
+        sleep_until(cf_wall_ms() + 150);
+    }
+    assert_true(cf_wait_converged(&fx, N, rev, 30000));
+    int64_t t1 = cf_wall_ms() + 2000;
+    sleep_until(t1 + 1500);
+    assert_exactly_once("joins into a running group", t0 - 1000, t1);
+    cf_stop(&fx);
+}
+
+/*
+ * BUG (agent/scheduler.c, src_start, reached from src_finish when a changed
+ * source hands over to its successor): the successor's tasks start at
+ * next_due(now), strictly after the hand-over instant, so every due instant
+ * between the old source's retirement (its timers stop at once) and the
+ * successor's start is lost: a reload that changes a source (in cluster
+ * mode: every revision that changes the target list, and every rebalance
+ * follows) misses about gap_ms / interval_ms of its targets' polls. Fix:
+ * start the successor's tasks from the retirement instant (next_due of the
+ * retire time, or inherit due_wall_ms of the predecessor's task with the
+ * same pollster and target), so a late instant is polled late, not skipped.
+ */
+static void test_reload_no_gaps(void **state)
+{
+    (void)state;
+    if (!getenv("METERD_RUN_KNOWN_BUGS"))
+        skip(); /* bug: src_start skips instants due during a source hand-over (see above) */
+    enum { N = 3, TARGETS = 400, PUSHES = 12 };
+    start("reloadgap");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    sleep_until(cf_wall_ms() + 1500);
+    int64_t t0 = cf_wall_ms();
+    for (int k = 0; k < PUSHES; k++) {
+        /* every other revision adds targets that are not counted */
+        body = cf_pipeline(&fx, TARGETS + (k % 2 ? 0 : 5));
+        fx.n_targets = TARGETS;
+        rev = cf_push(&fx, body);
+        free(body);
+        sleep_until(cf_wall_ms() + 400);
+    }
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    int64_t t1 = cf_wall_ms() + 2000;
+    sleep_until(t1 + 1500);
+    assert_exactly_once("reloads that change the target list", t0 - 1000, t1);
+    cf_stop(&fx);
+}
+
 int main(int argc, char **argv)
 {
     const char *group = argc > 1 ? argv[1] : "";
@@ -405,7 +489,11 @@ int main(int argc, char **argv)
     if (!strcmp(group, "session"))
         return cmocka_run_group_tests_name("session", session, NULL, NULL);
     if (!strcmp(group, "zk")) return cmocka_run_group_tests_name("zk", zk, NULL, NULL);
+    const struct CMUnitTest bugs[] = {
+        cmocka_unit_test_teardown(test_join_burst_no_duplicates, teardown),
+        cmocka_unit_test_teardown(test_reload_no_gaps, teardown)};
+    if (!strcmp(group, "bugs")) return cmocka_run_group_tests_name("bugs", bugs, NULL, NULL);
     if (!strcmp(group, "push")) return cmocka_run_group_tests_name("push", push, NULL, NULL);
-    fprintf(stderr, "usage: %s session|zk|push\n", argv[0]);
+    fprintf(stderr, "usage: %s session|zk|push|bugs\n", argv[0]);
     return 2;
 }
