@@ -118,6 +118,7 @@ static int64_t pct(int64_t *v, int n, int p)
 }
 
 static int64_t rev_now;
+static int dead_targets; /* targets the killed members owned, summed over kills */
 
 static void wait_converged(int n, const char *what)
 {
@@ -176,6 +177,8 @@ static void failovers(int n, char *out, size_t cap)
         static bool mask[TARGETS + EXTRA];
         fx.n_targets = TARGETS;
         if (cf_table_read(&fx, before, id, mask, NULL) != 0) fail("no stored table");
+        for (int j = 0; j < TARGETS; j++)
+            dead_targets += mask[j];
         int64_t t_kill = cf_wall_ms();
         th_stop(&fx.nodes[victim].proc, SIGKILL, 1000);
         for (;;) {
@@ -294,8 +297,9 @@ int main(void)
                                : k == 1 ? w[i].missed
                                         : w[i].due));
         if (k == 1)
-            printf(",\"failover_dead_member_targets\":%lld,\"failover_other_targets\":%lld",
-                   (long long)dead[3], (long long)(w[3].missed - dead[3]));
+            printf(",\"failover_dead_member_targets\":%lld,\"failover_other_targets\":%lld,"
+                   "\"failover_targets_of_killed_members\":%d",
+                   (long long)dead[3], (long long)(w[3].missed - dead[3]), dead_targets);
         printf("},");
     }
     printf("\"windows\":{\"steady\":%d,\"join\":%d,\"reload\":%d,\"failover\":%d}}\n", steady.n,
