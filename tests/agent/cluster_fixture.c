@@ -3,7 +3,10 @@
  */
 #include "cluster_fixture.h"
 
+#include "partition/partition.h"
+
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +47,11 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
              "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
              "[polling]\nworkers = 4\n[api]\nport = %d\n"
              "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 500\n%s",
-             n->host, getenv("METERD_TEST_DEBUG") ? "debug" : "info", n->api_port, f->url,
-             extra ? extra : "");
+             n->host,
+             f->log_level                  ? f->log_level
+             : getenv("METERD_TEST_DEBUG") ? "debug"
+                                           : "info",
+             n->api_port, f->url, extra ? extra : "");
     if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
     char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
     if (th_spawn(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
@@ -203,4 +209,175 @@ void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out
     }
     free(ts);
     free(cnt);
+}
+
+/* ---- fault tests and the cluster bench ---- */
+
+int cf_node_index(const char *member_id)
+{
+    int i = -1;
+    char ns[32];
+    if (sscanf(member_id, "node-%d.%31s", &i, ns) != 2 || strcmp(ns, "central")) return -1;
+    return i;
+}
+
+void cf_view_get(cluster_fx *f, cf_view *v)
+{
+    memset(v, 0, sizeof *v);
+    coord_members_t m = {0};
+    if (coord_members_get(f->obs, &m) != 0) return;
+    v->count = (int)m.count;
+    v->one_table = m.count > 0;
+    for (size_t i = 0; i < m.count; i++) {
+        const coord_member_info_t *in = &m.members[i].info;
+        v->one_table = v->one_table && in->assignment_digest[0] &&
+                       !strcmp(in->assignment_digest, m.members[0].info.assignment_digest);
+        v->owned += in->owned;
+    }
+    coord_members_free(&m);
+}
+
+/* Residue of x modulo m in [-m/2, m/2). */
+static int64_t centred(int64_t x, int64_t m)
+{
+    int64_t r = ((x % m) + m + m / 2) % m;
+    return r - m / 2;
+}
+
+int cf_samples_load(cluster_fx *f, int64_t interval_ms, cf_samples *s)
+{
+    memset(s, 0, sizeof *s);
+    int n = f->n_targets;
+    s->n_targets = n;
+    s->interval_ms = interval_ms;
+    s->t = calloc((size_t)n, sizeof *s->t);
+    s->count = calloc((size_t)n, sizeof *s->count);
+    s->phase = calloc((size_t)n, sizeof *s->phase);
+    int *cap = calloc((size_t)n, sizeof *cap);
+    FILE *fp = fopen(f->out_path, "r");
+    char line[2048];
+    static const char rkey[] = "\"resource\":\"tcp://127.0.0.1:", tkey[] = "\"timestamp\":\"";
+    /* the file publisher's lines are flat JSON: plain search is enough and
+     * keeps a bench's 100k lines cheap */
+    while (fp && fgets(line, sizeof line, fp)) {
+        const char *r = strstr(line, rkey), *ts = strstr(line, tkey);
+        if (!r || !ts) continue;
+        int port = atoi(r + sizeof rkey - 1);
+        int64_t t = parse_ts(ts + sizeof tkey - 1);
+        if (port < 1 || port > n || t < 0) continue;
+        int k = port - 1;
+        if (s->count[k] == cap[k]) {
+            cap[k] = cap[k] ? 2 * cap[k] : 64;
+            s->t[k] = realloc(s->t[k], (size_t)cap[k] * sizeof **s->t);
+        }
+        s->t[k][s->count[k]++] = t;
+    }
+    if (fp) fclose(fp);
+    free(cap);
+    for (int k = 0; k < n; k++) {
+        if (!s->count[k]) continue;
+        qsort(s->t[k], (size_t)s->count[k], sizeof **s->t, cmp_i64);
+        int64_t *d = malloc((size_t)s->count[k] * sizeof *d);
+        for (int i = 0; i < s->count[k]; i++)
+            d[i] = centred(s->t[k][i] - s->t[k][0], interval_ms);
+        qsort(d, (size_t)s->count[k], sizeof *d, cmp_i64);
+        int64_t p = (s->t[k][0] + d[s->count[k] / 2]) % interval_ms;
+        s->phase[k] = p;
+        free(d);
+    }
+    return fp ? 0 : -1;
+}
+
+void cf_samples_free(cf_samples *s)
+{
+    for (int k = 0; s->t && k < s->n_targets; k++)
+        free(s->t[k]);
+    free(s->t);
+    free(s->count);
+    free(s->phase);
+    memset(s, 0, sizeof *s);
+}
+
+void cf_samples_window(const cf_samples *s, int64_t from_ms, int64_t to_ms, const bool *mask,
+                       cf_window *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t iv = s->interval_ms;
+    for (int k = 0; k < s->n_targets; k++) {
+        if (mask && !mask[k]) continue;
+        /* a target never seen has no known phase: any instant will do */
+        int64_t first = from_ms - centred(from_ms - s->phase[k], iv);
+        if (first < from_ms) first += iv;
+        int i = 0;
+        for (int64_t due = first; due < to_ms; due += iv) {
+            int c = 0;
+            while (i < s->count[k] && s->t[k][i] < due - iv / 2)
+                i++;
+            while (i < s->count[k] && s->t[k][i] < due + iv / 2) {
+                c++;
+                i++;
+            }
+            out->due++;
+            out->polls += c;
+            if (!c) out->missed++;
+            if (c > 1) out->duplicates += c - 1;
+        }
+    }
+}
+
+void cf_count_window(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_window *out)
+{
+    cf_samples s;
+    cf_samples_load(f, 1000, &s);
+    cf_samples_window(&s, from_ms, to_ms, NULL, out);
+    cf_samples_free(&s);
+}
+
+int cf_table_read(cluster_fx *f, char digest[65], const char *member_id, bool *mask,
+                  int *n_members_out)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t epoch = 0;
+    if (coord_assignment_read(f->obs, &buf, &len, &epoch) != 0 || !len) {
+        free(buf);
+        return -1;
+    }
+    unsigned char sha[32];
+    SHA256(buf, len, sha);
+    for (int i = 0; i < 32; i++)
+        snprintf(digest + 2 * i, 3, "%02x", sha[i]);
+    partition_table *t = NULL;
+    char err[300];
+    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    free(buf);
+    if (rc != 0) return -1;
+    if (n_members_out) *n_members_out = (int)t->n_members;
+    int32_t me = member_id ? partition_member_index(t, member_id) : -1;
+    for (int k = 0; mask && k < f->n_targets; k++) {
+        char id[64];
+        snprintf(id, sizeof id, "tcp://127.0.0.1:%d", k + 1);
+        mask[k] = me >= 0 && partition_owner(t, partition_slot_of(id, strlen(id))) == (uint32_t)me;
+    }
+    partition_table_free(t);
+    return 0;
+}
+
+int cf_table_has(cluster_fx *f, const char *member_id)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t epoch = 0;
+    if (coord_assignment_read(f->obs, &buf, &len, &epoch) != 0 || !len) {
+        free(buf);
+        return -1;
+    }
+    partition_table *t = NULL;
+    char err[300];
+    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    free(buf);
+    if (rc != 0) return -1;
+    int has = partition_member_index(t, member_id) >= 0;
+    partition_table_free(t);
+    return has;
 }

@@ -10,7 +10,7 @@
 #include "coordinator/coordinator.h"
 #include "harness/zk.h"
 
-#define CF_MAX_NODES 12
+#define CF_MAX_NODES 24
 
 typedef struct cf_node {
     th_proc proc;
@@ -27,6 +27,7 @@ typedef struct cluster_fx {
     int n_nodes;
     char out_path[512]; /* the file publisher's output, shared by every node */
     int n_targets;
+    const char *log_level; /* NULL: "info" (or "debug" with METERD_TEST_DEBUG) */
 } cluster_fx;
 
 /* Starts ZooKeeper and the observer. */
@@ -59,5 +60,56 @@ typedef struct cf_polls {
 void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out);
 
 int64_t cf_wall_ms(void);
+
+/* ---- fault tests and the cluster bench ---- */
+
+/* Index i of member id "node-i.central", or -1. */
+int cf_node_index(const char *member_id);
+
+/* Members reported by the observer: count, and whether they share one
+ * non-empty digest and own f->n_targets targets between them. */
+typedef struct cf_view {
+    int count;
+    bool one_table;
+    int64_t owned;
+} cf_view;
+void cf_view_get(cluster_fx *f, cf_view *v);
+
+/*
+ * The samples of the shared output file, per target (port k+1 -> k), sorted,
+ * with each target's phase (its due instants are phase + j * interval, as
+ * the scheduler fixes them; estimated as the median residue of its polls).
+ */
+typedef struct cf_samples {
+    int n_targets;
+    int64_t interval_ms;
+    int64_t **t;
+    int *count;
+    int64_t *phase;
+} cf_samples;
+int cf_samples_load(cluster_fx *f, int64_t interval_ms, cf_samples *s);
+void cf_samples_free(cf_samples *s);
+
+/*
+ * Polls per due instant in [from_ms, to_ms): each poll counts for the due
+ * instant nearest to it; a due instant with no poll is missed, every poll
+ * beyond the first of one due instant a duplicate. mask (NULL: all) picks
+ * the targets counted.
+ */
+typedef struct cf_window {
+    int64_t due, polls, duplicates, missed;
+} cf_window;
+void cf_samples_window(const cf_samples *s, int64_t from_ms, int64_t to_ms, const bool *mask,
+                       cf_window *out);
+/* Load + window + free, for one-off checks (interval 1 s). */
+void cf_count_window(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_window *out);
+
+/* Reads the stored slot table: its digest (lowercase hex sha256 of the
+ * node's bytes), member ids checked with cf_table_has, and which targets
+ * member_id owns under it (mask of f->n_targets, may be NULL). 0 or -1. */
+int cf_table_read(cluster_fx *f, char digest[65], const char *member_id, bool *mask,
+                  int *n_members_out);
+/* 1 if member_id is in the stored table, 0 if not, -1 on error. */
+int cf_table_has(cluster_fx *f, const char *member_id);
 
 #endif

@@ -1,0 +1,308 @@
+/*
+ * bench_cluster.c: the cluster as a whole, printed as one JSON object.
+ *
+ * Its own ZooKeeper and real meterd processes on loopback (the cluster test
+ * fixture), 200 tcp:// targets polled every second into one shared file,
+ * agents at log_level = warning, session timeout 2 s, handover 500 ms.
+ *
+ *   push_apply_ms    3, 10 and 20 agents: from coord_revision_push to every
+ *                    member reporting the revision applied in its member
+ *                    node (observer snapshot read every 1 ms); p50 and p99
+ *                    (nearest rank: of 20 pushes, p99 is the largest). The
+ *                    pushes alternate two target sets (200, and 200 plus 10
+ *                    uncounted ones), so each one is a reload that moves
+ *                    slots between live members.
+ *   failover_ms      kill -9 of one member of 20 (the leader once) until the
+ *                    survivors report one table owning every target.
+ *   duplicate_polls, missed_polls per scenario, counted from the samples:
+ *                    for each target and each of its due instants in the
+ *                    scenario's windows, a missed one has no poll, a
+ *                    duplicate is every poll beyond the first.
+ *                    steady: 5 s with 3 agents; join: 3 -> 10 -> 20 agents
+ *                    and every restart after a kill; reload: the pushes;
+ *                    failover: the kills, with misses split between the
+ *                    dead member's targets and the others.
+ *
+ * Run: build/bench/cluster/bench_cluster
+ */
+#include "cluster_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TARGETS    200
+#define EXTRA      10 /* uncounted targets some revisions add */
+#define PUSHES     20
+#define KILLS      5
+#define SESSION_MS 2000
+#define MAX_WIN    64
+
+typedef struct window {
+    int64_t from, to;
+    bool has_mask;
+    bool mask[TARGETS];
+} window;
+
+typedef struct scenario {
+    const char *name;
+    window w[MAX_WIN];
+    int n;
+} scenario;
+
+static cluster_fx fx;
+static scenario steady = {.name = "steady"}, join = {.name = "join"}, reload = {.name = "reload"},
+                failover = {.name = "failover"};
+
+static void add_window(scenario *s, int64_t from, int64_t to, const bool *mask)
+{
+    if (s->n == MAX_WIN) return;
+    window *w = &s->w[s->n++];
+    w->from = from;
+    w->to = to;
+    w->has_mask = mask != NULL;
+    if (mask) memcpy(w->mask, mask, sizeof w->mask);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "bench_cluster: %s\n", what);
+    cf_stop(&fx);
+    exit(1);
+}
+
+/* The pipeline, with EXTRA more targets (ports above TARGETS: not counted)
+ * when `extra`, and a comment that makes every body distinct. */
+static char *body_for(int push, bool extra)
+{
+    char *base = cf_pipeline(&fx, TARGETS + (extra ? EXTRA : 0));
+    fx.n_targets = TARGETS;
+    size_t cap = strlen(base) + 64;
+    char *b = malloc(cap);
+    snprintf(b, cap, "# bench push %d\n%s", push, base);
+    free(base);
+    return b;
+}
+
+static bool all_applied(int n, int64_t rev)
+{
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = (int)m.count == n;
+    for (size_t i = 0; ok && i < m.count; i++)
+        ok = m.members[i].info.applied_revision >= rev;
+    coord_members_free(&m);
+    return ok;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* nearest rank */
+static int64_t pct(int64_t *v, int n, int p)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    int k = (p * n + 99) / 100;
+    return v[k < 1 ? 0 : k - 1];
+}
+
+static int64_t rev_now;
+static int dead_targets; /* targets the killed members owned, summed over kills */
+
+static void wait_converged(int n, const char *what)
+{
+    if (!cf_wait_converged(&fx, n, rev_now, 60000)) fail(what);
+}
+
+/* Grows the group to n agents at once; a join window around it. */
+static void grow(int from_n, int to_n)
+{
+    int64_t t0 = cf_wall_ms();
+    for (int i = from_n; i < to_n; i++)
+        cf_node_start(&fx, i, NULL);
+    wait_converged(to_n, "join did not converge");
+    add_window(&join, t0 - 500, cf_wall_ms() + 2000, NULL);
+    sleep_ms(2500);
+}
+
+static void pushes(int n, char *out, size_t cap)
+{
+    int64_t ms[PUSHES];
+    int64_t t_first = cf_wall_ms();
+    for (int k = 0; k < PUSHES; k++) {
+        char *b = body_for(k, k % 2 == 0);
+        int64_t t0 = cf_wall_ms();
+        rev_now = cf_push(&fx, b);
+        free(b);
+        while (!all_applied(n, rev_now)) {
+            if (cf_wall_ms() - t0 > 30000) fail("push not applied within 30 s");
+            sleep_ms(1);
+        }
+        ms[k] = cf_wall_ms() - t0;
+        sleep_ms(250); /* let the handover of the previous move start */
+    }
+    wait_converged(n, "reload did not converge");
+    add_window(&reload, t_first - 500, cf_wall_ms() + 2000, NULL);
+    snprintf(out, cap, "{\"p50\":%lld,\"p99\":%lld,\"max\":%lld,\"n\":%d}",
+             (long long)pct(ms, PUSHES, 50), (long long)pct(ms, PUSHES, 99),
+             (long long)pct(ms, PUSHES, 100), PUSHES);
+    sleep_ms(2500);
+}
+
+static void failovers(int n, char *out, size_t cap)
+{
+    int64_t ms[KILLS];
+    int leader_kills = 0;
+    for (int k = 0; k < KILLS; k++) {
+        coord_leader_t l;
+        coord_leader_get(fx.obs, &l);
+        int leader = cf_node_index(l.member_id);
+        /* the leader once (the last kill), other members otherwise */
+        int victim = k == KILLS - 1 && leader >= 0 ? leader : (3 + 4 * k) % n;
+        if (victim == leader && k != KILLS - 1) victim = (victim + 1) % n;
+        leader_kills += victim == leader;
+        char id[64], before[65];
+        snprintf(id, sizeof id, "node-%d.central", victim);
+        static bool mask[TARGETS + EXTRA];
+        fx.n_targets = TARGETS;
+        if (cf_table_read(&fx, before, id, mask, NULL) != 0) fail("no stored table");
+        for (int j = 0; j < TARGETS; j++)
+            dead_targets += mask[j];
+        int64_t t_kill = cf_wall_ms();
+        th_stop(&fx.nodes[victim].proc, SIGKILL, 1000);
+        for (;;) {
+            cf_view v;
+            cf_view_get(&fx, &v);
+            if (v.count == n - 1 && v.one_table && v.owned == TARGETS) break;
+            if (cf_wall_ms() - t_kill > 30000) fail("no failover within 30 s");
+            sleep_ms(2);
+        }
+        int64_t t_over = cf_wall_ms();
+        ms[k] = t_over - t_kill;
+        add_window(&failover, t_kill - 500, t_over + 1500, mask);
+        sleep_ms(2000);
+        int64_t t_back = cf_wall_ms();
+        cf_node_start(&fx, victim, NULL);
+        wait_converged(n, "rejoin after a kill did not converge");
+        add_window(&join, t_back - 500, cf_wall_ms() + 2000, NULL);
+        sleep_ms(2500);
+    }
+    int64_t max = pct(ms, KILLS, 100);
+    snprintf(out, cap, "{\"p50\":%lld,\"max\":%lld,\"n\":%d,\"leader_kills\":%d,\"agents\":%d}",
+             (long long)pct(ms, KILLS, 50), (long long)max, KILLS, leader_kills, n);
+}
+
+/* BENCH_VERBOSE=1: every window's figures on stderr, and each faulty
+ * instant (target, due instant relative to the window's start, polls). */
+static void explain(const cf_samples *s, const scenario *sc, int i)
+{
+    const window *w = &sc->w[i];
+    cf_window x;
+    cf_samples_window(s, w->from, w->to, NULL, &x);
+    fprintf(stderr, "%s[%d]: %lld ms, %lld due, %lld dup, %lld missed\n", sc->name, i,
+            (long long)(w->to - w->from), (long long)x.due, (long long)x.duplicates,
+            (long long)x.missed);
+    for (int k = 0; k < s->n_targets && (x.duplicates || x.missed); k++) {
+        bool one[TARGETS] = {false};
+        one[k] = true;
+        cf_window y;
+        cf_samples_window(s, w->from, w->to, one, &y);
+        if (!y.duplicates && !y.missed) continue;
+        fprintf(stderr, "  target %d (phase %lld): %lld dup, %lld missed; polls at", k + 1,
+                (long long)s->phase[k], (long long)y.duplicates, (long long)y.missed);
+        for (int j = 0; j < s->count[k]; j++)
+            if (s->t[k][j] >= w->from - 500 && s->t[k][j] < w->to + 500)
+                fprintf(stderr, " %lld", (long long)(s->t[k][j] - w->from));
+        fprintf(stderr, "\n");
+    }
+}
+
+/* Sums the scenario's windows; for failover, misses on the dead member's
+ * targets and on the others apart. */
+static void count(const cf_samples *s, const scenario *sc, cf_window *all, int64_t *missed_dead)
+{
+    memset(all, 0, sizeof *all);
+    *missed_dead = 0;
+    for (int i = 0; i < sc->n; i++) {
+        const window *w = &sc->w[i];
+        if (getenv("BENCH_VERBOSE")) explain(s, sc, i);
+        cf_window x;
+        cf_samples_window(s, w->from, w->to, NULL, &x);
+        all->due += x.due;
+        all->polls += x.polls;
+        all->duplicates += x.duplicates;
+        all->missed += x.missed;
+        if (w->has_mask) {
+            cf_samples_window(s, w->from, w->to, w->mask, &x);
+            *missed_dead += x.missed;
+        }
+    }
+}
+
+int main(void)
+{
+    cf_start(&fx);
+    fx.log_level = "warning";
+    char *b = body_for(-1, false);
+    rev_now = cf_push(&fx, b);
+    free(b);
+    char p3[128], p10[128], p20[128], fo[160];
+
+    /* the first members start with no table and own every slot (design):
+     * not a join into a running group, so not measured */
+    grow(0, 3);
+    join.n = 0;
+    int64_t t = cf_wall_ms() + 500;
+    sleep_ms(6000);
+    add_window(&steady, t, t + 5000, NULL);
+    pushes(3, p3, sizeof p3);
+    grow(3, 10);
+    pushes(10, p10, sizeof p10);
+    grow(10, 20);
+    pushes(20, p20, sizeof p20);
+    failovers(20, fo, sizeof fo);
+    sleep_ms(1500); /* the last window's samples reach the file */
+
+    cf_samples s;
+    fx.n_targets = TARGETS;
+    cf_samples_load(&fx, 1000, &s);
+    const scenario *sc[] = {&steady, &join, &reload, &failover};
+    cf_window w[4];
+    int64_t dead[4];
+    for (int i = 0; i < 4; i++)
+        count(&s, sc[i], &w[i], &dead[i]);
+    cf_samples_free(&s);
+    cf_stop(&fx);
+
+    printf("{\"session_timeout_ms\":%d,\"handover_ms\":500,\"targets\":%d,\"interval_s\":1,"
+           "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,",
+           SESSION_MS, TARGETS, p3, p10, p20, fo);
+    const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
+    for (int k = 0; k < 3; k++) {
+        printf("\"%s\":{", keys[k]);
+        for (int i = 0; i < 4; i++)
+            printf("%s\"%s\":%lld", i ? "," : "", sc[i]->name,
+                   (long long)(k == 0   ? w[i].duplicates
+                               : k == 1 ? w[i].missed
+                                        : w[i].due));
+        if (k == 1)
+            printf(",\"failover_dead_member_targets\":%lld,\"failover_other_targets\":%lld,"
+                   "\"failover_targets_of_killed_members\":%d",
+                   (long long)dead[3], (long long)(w[3].missed - dead[3]), dead_targets);
+        printf("},");
+    }
+    printf("\"windows\":{\"steady\":%d,\"join\":%d,\"reload\":%d,\"failover\":%d}}\n", steady.n,
+           join.n, reload.n, failover.n);
+    return 0;
+}

@@ -1,0 +1,499 @@
+/*
+ * test_cluster_faults.c: the cluster under faults, with real meterd
+ * processes and a real ZooKeeper per case (label integration).
+ *
+ * One binary, three groups chosen by argv[1] so that ctest -j2 runs them in
+ * parallel (each group is a ctest entry): "session" (a member frozen past
+ * its session, ten members starting at once), "zk" (ZooKeeper stopped for
+ * 20 s under on_loss = keep, then fence), "push" (the leader killed right
+ * after a push, two concurrent pushes), "bugs" (agent bugs found here, each
+ * case skipped unless METERD_RUN_KNOWN_BUGS is set: they fail today).
+ *
+ * What is measured is the shared file publisher's output: every due instant
+ * of every target should carry exactly one poll (cf_samples_window). The
+ * file has no member field, so who polls is read from the member nodes
+ * (owned counts, digests) and the stored slot table.
+ */
+#include "cluster_fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SESSION_MS 2000 /* cluster_fixture's session_timeout_ms */
+
+static cluster_fx fx;
+
+/* cf_start with an output file of the case's own: a failed case's agents
+ * must not write into the next case's measurements */
+static void start(const char *name)
+{
+    cf_start(&fx);
+    char rel[128];
+    snprintf(rel, sizeof rel, "out/%s.jsonl", name);
+    th_path(fx.out_path, sizeof fx.out_path, rel);
+}
+
+/* Runs after every case, passed or failed: no frozen or stray agents left. */
+static int teardown(void **state)
+{
+    (void)state;
+    if (!fx.obs) return 0; /* the case stopped its cluster itself */
+    for (int i = 0; i < fx.n_nodes; i++)
+        if (fx.nodes[i].proc.pid) th_signal(&fx.nodes[i].proc, SIGCONT);
+    cf_stop(&fx);
+    return 0;
+}
+
+static void sleep_until(int64_t wall_ms)
+{
+    for (int64_t now = cf_wall_ms(); now < wall_ms; now = cf_wall_ms()) {
+        int64_t d = wall_ms - now > 100 ? 100 : wall_ms - now;
+        struct timespec ts = {0, d * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the output is what we measure: let it accumulate */
+    }
+}
+
+/* Every due instant in [from, to) polled exactly once (asserted). */
+static void assert_exactly_once(const char *what, int64_t from, int64_t to)
+{
+    cf_window w;
+    cf_count_window(&fx, from, to, &w);
+    printf("# %s: %lld due instants over %lld ms, %lld polls, %lld duplicates, %lld missed\n", what,
+           (long long)w.due, (long long)(to - from), (long long)w.polls, (long long)w.duplicates,
+           (long long)w.missed);
+    assert_true(w.due >= (to - from) / 1000 * fx.n_targets);
+    assert_int_equal(w.duplicates, 0);
+    assert_int_equal(w.missed, 0);
+}
+
+typedef struct view_arg {
+    int n;
+} view_arg;
+
+/* n members, one table, every target owned once. */
+static bool view_ok(void *arg)
+{
+    view_arg *a = arg;
+    cf_view v;
+    cf_view_get(&fx, &v);
+    return v.count == a->n && v.one_table && v.owned == fx.n_targets;
+}
+
+static int64_t member_session(const char *id)
+{
+    coord_members_t m = {0};
+    int64_t s = 0;
+    if (coord_members_get(fx.obs, &m) != 0) return 0;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, id)) s = m.members[i].session;
+    coord_members_free(&m);
+    return s;
+}
+
+typedef struct rejoin_arg {
+    const char *id;
+    int64_t old_session;
+} rejoin_arg;
+
+static bool rejoined(void *arg)
+{
+    rejoin_arg *r = arg;
+    int64_t s = member_session(r->id);
+    /* in the stored table and reporting a share under it: right after the
+     * rejoin the node still carries its old data (owned > 0 already) */
+    return s && s != r->old_session && cf_owned(&fx, r->id) > 0 && cf_table_has(&fx, r->id) == 1 &&
+           cf_converged(&fx, 4, 1);
+}
+
+/* ---- session group ---- */
+
+/*
+ * SIGSTOP one member for the session timeout + 1.5 s: while it is frozen
+ * the others own its slots; after SIGCONT it learns its session expired,
+ * rejoins under the same id with a new session, gets a share and polls it.
+ */
+static void test_frozen_member(void **state)
+{
+    (void)state;
+    enum { N = 4, TARGETS = 40, VICTIM = 1 };
+    start("frozen");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    const char *victim = "node-1.central";
+    int64_t old_session = member_session(victim);
+    assert_true(old_session != 0);
+    assert_true(cf_owned(&fx, victim) > 0);
+
+    int64_t t_stop = cf_wall_ms();
+    assert_int_equal(th_signal(&fx.nodes[VICTIM].proc, SIGSTOP), 0);
+    view_arg three = {N - 1};
+    bool took_over = th_wait_until(view_ok, &three, SESSION_MS + 1400);
+    int64_t t_over = cf_wall_ms();
+    sleep_until(t_stop + SESSION_MS + 1500);
+    int64_t t_cont = cf_wall_ms();
+    assert_int_equal(th_signal(&fx.nodes[VICTIM].proc, SIGCONT), 0);
+    printf("# frozen member: survivors own every target %lld ms after SIGSTOP\n",
+           (long long)(t_over - t_stop));
+    assert_true(took_over);
+    /* between the takeover and SIGCONT the frozen member polls nothing, so
+     * every due instant there was served by a survivor, exactly once */
+    if (t_cont - t_over > 300) assert_exactly_once("while frozen", t_over + 200, t_cont);
+
+    rejoin_arg r = {victim, old_session};
+    assert_true(th_wait_until(rejoined, &r, 15000));
+    assert_true(cf_wait_converged(&fx, N, rev, 15000));
+    int64_t t_conv = cf_wall_ms();
+    printf("# frozen member rejoined with a new session and %lld targets %lld ms after SIGCONT\n",
+           (long long)cf_owned(&fx, victim), (long long)(t_conv - t_cont));
+    assert_int_equal(cf_table_has(&fx, victim), 1);
+    /* its share is polled again: the group still covers every instant once */
+    int64_t from = t_conv + 1500;
+    sleep_until(from + 4000 + 1500);
+    assert_exactly_once("after the rejoin", from, from + 4000);
+    cf_stop(&fx);
+}
+
+/* Ten members started at the same instant agree on one table holding all. */
+static void test_ten_at_once(void **state)
+{
+    (void)state;
+    enum { N = 10, TARGETS = 50 };
+    start("ten");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    int64_t t0 = cf_wall_ms();
+    assert_true(cf_wait_converged(&fx, N, rev, 40000));
+    printf("# %d members started at once converged after %lld ms\n", N,
+           (long long)(cf_wall_ms() - t0));
+    char digest[65];
+    int n_members = 0;
+    assert_int_equal(cf_table_read(&fx, digest, NULL, NULL, &n_members), 0);
+    assert_int_equal(n_members, N);
+    coord_members_t m = {0};
+    assert_int_equal(coord_members_get(fx.obs, &m), 0);
+    assert_int_equal((int)m.count, N);
+    int64_t owned = 0;
+    for (size_t i = 0; i < m.count; i++) {
+        assert_string_equal(m.members[i].info.assignment_digest, digest);
+        assert_int_equal(cf_table_has(&fx, m.members[i].id), 1);
+        owned += m.members[i].info.owned;
+    }
+    coord_members_free(&m);
+    assert_int_equal(owned, TARGETS);
+    int64_t from = cf_wall_ms() + 1000;
+    sleep_until(from + 3000 + 1500);
+    assert_exactly_once("ten members", from, from + 3000);
+    cf_stop(&fx);
+}
+
+/* ---- zk group ---- */
+
+enum { ZK_N = 3, ZK_TARGETS = 30, OUTAGE_MS = 20000 };
+
+static void zk_outage(bool fence)
+{
+    start(fence ? "fence" : "keep");
+    char *body = cf_pipeline(&fx, ZK_TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < ZK_N; i++)
+        cf_node_start(&fx, i, fence ? "on_loss = fence\n" : NULL);
+    assert_true(cf_wait_converged(&fx, ZK_N, rev, 20000));
+    char before[65];
+    assert_int_equal(cf_table_read(&fx, before, NULL, NULL, NULL), 0);
+    int64_t conv = cf_wall_ms();
+    sleep_until(conv + 3500);
+    assert_exactly_once("before the outage", conv + 1000, conv + 3000);
+
+    int64_t t_down = cf_wall_ms();
+    assert_int_equal(th_zk_stop_server(&fx.zk, 0, SIGKILL), 0);
+    sleep_until(t_down + OUTAGE_MS);
+    int64_t t_up = cf_wall_ms();
+    assert_int_equal(th_zk_start_server(&fx.zk, 0), 0);
+    printf("# ZooKeeper down %lld ms (on_loss = %s)\n", (long long)(t_up - t_down),
+           fence ? "fence" : "keep");
+
+    if (!fence) {
+        assert_exactly_once("ZooKeeper down, keep", t_down + 500, t_up);
+    } else {
+        /* not at all once the session may have expired (the coordinator
+         * assumes the worst: fenced from a third of the timeout after the
+         * connection closed, see coord_session.c) */
+        cf_window w;
+        cf_count_window(&fx, t_down + SESSION_MS + 500, t_up, &w);
+        printf("# fenced window: %lld polls over %lld due instants\n", (long long)w.polls,
+               (long long)w.due);
+        assert_true(w.due > 0);
+        assert_int_equal(w.polls, 0);
+    }
+
+    /* ZooKeeper back: the group reconverges and covers every instant once.
+     * The observer's view is the last known one while it is cut off; once
+     * it is connected again and a session timeout has passed, the member
+     * nodes it reads belong to live sessions (the server drops the
+     * ephemerals of clients that did not come back in time). */
+    sleep_until(t_up + SESSION_MS + 1000);
+    coord_status_t st;
+    coord_get_status(fx.obs, &st);
+    assert_int_equal(st.state, COORD_CONNECTED);
+    view_arg all = {ZK_N};
+    assert_true(th_wait_until(view_ok, &all, 30000));
+    assert_true(cf_wait_converged(&fx, ZK_N, rev, 30000));
+    int64_t t_conv = cf_wall_ms();
+    printf("# reconverged %lld ms after ZooKeeper returned\n", (long long)(t_conv - t_up));
+    char after[65];
+    assert_int_equal(cf_table_read(&fx, after, NULL, NULL, NULL), 0);
+    coord_members_t m = {0};
+    assert_int_equal(coord_members_get(fx.obs, &m), 0);
+    for (size_t i = 0; i < m.count; i++)
+        assert_string_equal(m.members[i].info.assignment_digest, after);
+    coord_members_free(&m);
+    int64_t from = t_conv + 1500;
+    sleep_until(from + 3000 + 1500);
+    assert_exactly_once("after ZooKeeper returned", from, from + 3000);
+    cf_stop(&fx);
+}
+
+static void test_zk_outage_keep(void **state)
+{
+    (void)state;
+    zk_outage(false);
+}
+
+static void test_zk_outage_fence(void **state)
+{
+    (void)state;
+    zk_outage(true);
+}
+
+/* ---- push group ---- */
+
+/* The leader killed right after a push: every survivor still applies it. */
+static void test_leader_killed_after_push(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    start("leader");
+    char *body = cf_pipeline(&fx, 30);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    coord_leader_t l;
+    coord_leader_get(fx.obs, &l);
+    assert_true(l.known);
+    int leader = cf_node_index(l.member_id);
+    assert_true(leader >= 0 && leader < N);
+
+    body = cf_pipeline(&fx, 36);
+    int64_t rev2 = cf_push(&fx, body);
+    free(body);
+    th_stop(&fx.nodes[leader].proc, SIGKILL, 1000);
+    int64_t t_kill = cf_wall_ms();
+    printf("# killed leader %s right after pushing revision %lld\n", l.member_id, (long long)rev2);
+    assert_true(cf_wait_converged(&fx, N - 1, rev2, 15000));
+    printf("# the %d survivors applied it and share one table %lld ms later\n", N - 1,
+           (long long)(cf_wall_ms() - t_kill));
+    coord_leader_get(fx.obs, &l);
+    assert_true(l.known && cf_node_index(l.member_id) != leader);
+    int64_t from = cf_wall_ms() + 1000;
+    sleep_until(from + 3000 + 1500);
+    assert_exactly_once("after the leader's death", from, from + 3000);
+    cf_stop(&fx);
+}
+
+typedef struct push_arg {
+    coord_t *c;
+    pthread_barrier_t *go;
+    int64_t expected;
+    char *body;
+    int rc;
+    int64_t number;
+} push_arg;
+
+static void *pusher(void *arg)
+{
+    push_arg *p = arg;
+    pthread_barrier_wait(p->go);
+    p->rc =
+        coord_revision_push(p->c, p->expected, p->body, strlen(p->body), "race", NULL, &p->number);
+    return NULL;
+}
+
+/* Two pushes from the same expected revision: one wins, one conflicts. */
+static void test_concurrent_pushes(void **state)
+{
+    (void)state;
+    enum { N = 3 };
+    start("race");
+    char *body = cf_pipeline(&fx, 20);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+
+    coord_config_t cc = {.backend_url = fx.url, .group = "central", .session_timeout_ms = 4000};
+    char err[300];
+    coord_t *other = coord_open(&cc, err, sizeof err);
+    assert_non_null(other);
+    assert_int_equal(coord_wait_ready(other, 10000), 0);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    push_arg a[2] = {{fx.obs, &go, rev, cf_pipeline(&fx, 24), -1, 0},
+                     {other, &go, rev, cf_pipeline(&fx, 28), -1, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, pusher, &a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    coord_close(other);
+    printf("# concurrent pushes: %s, %s\n", coord_strerror(a[0].rc), coord_strerror(a[1].rc));
+    int win = a[0].rc == 0 ? 0 : 1;
+    assert_int_equal(a[win].rc, 0);
+    assert_int_equal(a[1 - win].rc, COORD_ECONFLICT);
+    assert_int_equal(a[win].number, rev + 1);
+
+    fx.n_targets = win ? 28 : 24;
+    assert_true(cf_wait_converged(&fx, N, rev + 1, 15000));
+    coord_revision_t cur = {0};
+    assert_int_equal(coord_revision_read(fx.obs, &cur), 0);
+    assert_int_equal(cur.number, rev + 1);
+    assert_int_equal(cur.body_len, strlen(a[win].body));
+    assert_memory_equal(cur.body, a[win].body, cur.body_len);
+    coord_members_t m = {0};
+    assert_int_equal(coord_members_get(fx.obs, &m), 0);
+    for (size_t i = 0; i < m.count; i++)
+        assert_string_equal(m.members[i].info.applied_sha256, cur.sha256);
+    coord_members_free(&m);
+    coord_revision_free(&cur);
+    free(a[0].body);
+    free(a[1].body);
+    int64_t from = cf_wall_ms() + 1000;
+    sleep_until(from + 2000 + 1500);
+    assert_exactly_once("the winner's targets", from, from + 2000);
+    cf_stop(&fx);
+}
+
+/* ---- known agent bugs (skipped unless METERD_RUN_KNOWN_BUGS is set) ---- */
+
+/*
+ * BUG (agent/cluster.c, cluster_owns + install_table): a member that joins
+ * while the stored slot table is pending (written by the leader for another
+ * join a moment earlier, effective_ms in the future) installs it as `next`
+ * with `cur` NULL; for due instants before next_effective_ms cluster_owns
+ * then finds no table in force and answers "owned" for EVERY slot. A burst
+ * of joins therefore polls the whole target set once more per joiner at one
+ * instant. Fix: once synced, a member with no table in force owns nothing
+ * if a table exists at all (cur == NULL && next != NULL -> false), since it
+ * was not part of any table in force before its pending one.
+ */
+static void test_join_burst_no_duplicates(void **state)
+{
+    (void)state;
+    if (!getenv("METERD_RUN_KNOWN_BUGS"))
+        skip(); /* bug: cluster_owns owns every slot before a pending table (see above) */
+    enum { N0 = 3, N = 10, TARGETS = 100 };
+    start("joinburst");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N0; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N0, rev, 20000));
+    sleep_until(cf_wall_ms() + 1500);
+    /* one join every 150 ms: each finds the table planned for the previous
+     * one still pending (handover_ms = 500) */
+    int64_t t0 = cf_wall_ms();
+    for (int i = N0; i < N; i++) {
+        cf_node_start(&fx, i, NULL);
+        sleep_until(cf_wall_ms() + 150);
+    }
+    assert_true(cf_wait_converged(&fx, N, rev, 30000));
+    int64_t t1 = cf_wall_ms() + 2000;
+    sleep_until(t1 + 1500);
+    assert_exactly_once("joins into a running group", t0 - 1000, t1);
+    cf_stop(&fx);
+}
+
+/*
+ * BUG (agent/scheduler.c, src_start, reached from src_finish when a changed
+ * source hands over to its successor): the successor's tasks start at
+ * next_due(now), strictly after the hand-over instant, so every due instant
+ * between the old source's retirement (its timers stop at once) and the
+ * successor's start is lost: a reload that changes a source (in cluster
+ * mode: every revision that changes the target list, and every rebalance
+ * follows) misses about gap_ms / interval_ms of its targets' polls. Fix:
+ * start the successor's tasks from the retirement instant (next_due of the
+ * retire time, or inherit due_wall_ms of the predecessor's task with the
+ * same pollster and target), so a late instant is polled late, not skipped.
+ */
+static void test_reload_no_gaps(void **state)
+{
+    (void)state;
+    if (!getenv("METERD_RUN_KNOWN_BUGS"))
+        skip(); /* bug: src_start skips instants due during a source hand-over (see above) */
+    enum { N = 3, TARGETS = 400, PUSHES = 12 };
+    start("reloadgap");
+    char *body = cf_pipeline(&fx, TARGETS);
+    int64_t rev = cf_push(&fx, body);
+    free(body);
+    for (int i = 0; i < N; i++)
+        cf_node_start(&fx, i, NULL);
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    sleep_until(cf_wall_ms() + 1500);
+    int64_t t0 = cf_wall_ms();
+    for (int k = 0; k < PUSHES; k++) {
+        /* every other revision adds targets that are not counted */
+        body = cf_pipeline(&fx, TARGETS + (k % 2 ? 0 : 5));
+        fx.n_targets = TARGETS;
+        rev = cf_push(&fx, body);
+        free(body);
+        sleep_until(cf_wall_ms() + 400);
+    }
+    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    int64_t t1 = cf_wall_ms() + 2000;
+    sleep_until(t1 + 1500);
+    assert_exactly_once("reloads that change the target list", t0 - 1000, t1);
+    cf_stop(&fx);
+}
+
+int main(int argc, char **argv)
+{
+    const char *group = argc > 1 ? argv[1] : "";
+    const struct CMUnitTest session[] = {cmocka_unit_test_teardown(test_frozen_member, teardown),
+                                         cmocka_unit_test_teardown(test_ten_at_once, teardown)};
+    const struct CMUnitTest zk[] = {cmocka_unit_test_teardown(test_zk_outage_keep, teardown),
+                                    cmocka_unit_test_teardown(test_zk_outage_fence, teardown)};
+    const struct CMUnitTest push[] = {
+        cmocka_unit_test_teardown(test_leader_killed_after_push, teardown),
+        cmocka_unit_test_teardown(test_concurrent_pushes, teardown)};
+    if (!strcmp(group, "session"))
+        return cmocka_run_group_tests_name("session", session, NULL, NULL);
+    if (!strcmp(group, "zk")) return cmocka_run_group_tests_name("zk", zk, NULL, NULL);
+    const struct CMUnitTest bugs[] = {
+        cmocka_unit_test_teardown(test_join_burst_no_duplicates, teardown),
+        cmocka_unit_test_teardown(test_reload_no_gaps, teardown)};
+    if (!strcmp(group, "bugs")) return cmocka_run_group_tests_name("bugs", bugs, NULL, NULL);
+    if (!strcmp(group, "push")) return cmocka_run_group_tests_name("push", push, NULL, NULL);
+    fprintf(stderr, "usage: %s session|zk|push|bugs\n", argv[0]);
+    return 2;
+}
