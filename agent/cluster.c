@@ -262,6 +262,12 @@ static bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
     if (cg->next && due_ms >= cg->next_effective_ms) {
         tb = cg->next;
         me = cg->my_next;
+    } else if (!tb && cg->next) {
+        /* joined while a table is pending: until it is in force the others
+         * poll under the one before, which we never saw; polling everything
+         * now would duplicate every target */
+        pthread_mutex_unlock(&cg->mu);
+        return false;
     }
     if (tb) {
         uint32_t slot = partition_slot_of(t->id, strlen(t->id));

@@ -75,7 +75,9 @@ struct src_rt {
     bool *want; /* per (pollster, meter), flattened */
     task **tasks;
     size_t n_tasks;
-    src_rt *successor; /* changed source: starts once this one drained */
+    src_rt *successor;       /* changed source: starts once this one drained */
+    int64_t retired_wall_ms; /* when it stopped being scheduled: its successor
+                              * takes over every due instant from there */
     loop_timer drain_timer;
     char discovery_error[256];
 };

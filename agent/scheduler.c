@@ -236,19 +236,45 @@ static void arm(task *k, int64_t now_wall, int64_t now_mono)
     loop_timer_at(k->src->a->loop, &k->timer, now_mono + (k->due_wall_ms - now_wall));
 }
 
-void src_start(src_rt *s)
+/* A task of the retired source that polled the same thing at the same
+ * cadence, or NULL. */
+static task *same_task(const src_rt *pred, const task *k)
+{
+    if (!pred || pred->interval_ms != k->src->interval_ms) return NULL;
+    for (size_t i = 0; i < pred->n_tasks; i++) {
+        task *o = pred->tasks[i];
+        if (o->pp == k->pp && o->due_wall_ms > 0 && !strcmp(o->target.id, k->target.id)) return o;
+    }
+    return NULL;
+}
+
+/*
+ * Starts a source. A successor (pred: the changed source it replaces) picks
+ * up exactly where its predecessor stopped: a task polling the same target at
+ * the same cadence keeps the predecessor's next due instant; others start at
+ * the first due instant after the retirement. Instants that passed while the
+ * predecessor drained are polled late, at once, rather than lost.
+ */
+static void src_start_after(src_rt *s, const src_rt *pred)
 {
     agent *a = s->a;
     s->state = SRC_RUNNING;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
+    int64_t from = pred ? pred->retired_wall_ms - 1 : now_wall;
     for (size_t i = 0; i < s->n_tasks; i++) {
         task *k = s->tasks[i];
-        k->due_wall_ms = next_due(now_wall, s->interval_ms, k->offset_ms);
+        const task *o = same_task(pred, k);
+        k->due_wall_ms = o ? o->due_wall_ms : next_due(from, s->interval_ms, k->offset_ms);
         arm(k, now_wall, now_mono);
     }
     if (s->discovery_error[0]) log_warn(&a->log, "scheduler", "%s", s->discovery_error);
     log_info(&a->log, "scheduler", "source %s started: %zu tasks every %" PRId64 " s", s->name,
              s->n_tasks, s->interval_ms / 1000);
+}
+
+void src_start(src_rt *s)
+{
+    src_start_after(s, NULL);
 }
 
 static void task_run(void *arg)
@@ -349,7 +375,7 @@ static void src_finish(src_rt *s)
     group_list_remove(s->g, s);
     src_rt *next = s->successor;
     s->successor = NULL;
-    if (next) src_start(next);
+    if (next) src_start_after(next, s);
     src_unref(s); /* the list's reference */
 }
 
@@ -368,6 +394,7 @@ static void drain_timeout(void *arg)
 void src_retire(src_rt *s, src_rt *successor)
 {
     agent *a = s->a;
+    s->retired_wall_ms = loop_wall_ms();
     for (size_t i = 0; i < s->n_tasks; i++)
         loop_timer_cancel(a->loop, &s->tasks[i]->timer);
     if (s->state == SRC_PENDING) {

@@ -6,8 +6,9 @@
  * parallel (each group is a ctest entry): "session" (a member frozen past
  * its session, ten members starting at once), "zk" (ZooKeeper stopped for
  * 20 s under on_loss = keep, then fence), "push" (the leader killed right
- * after a push, two concurrent pushes), "bugs" (agent bugs found here, each
- * case skipped unless METERD_RUN_KNOWN_BUGS is set: they fail today).
+ * after a push, two concurrent pushes), "bugs" (regressions for two agent
+ * bugs this test found: duplicates when members join while a table is
+ * pending, gaps when a reload hands a source over; both fixed).
  *
  * What is measured is the shared file publisher's output: every due instant
  * of every target should carry exactly one poll (cf_samples_window). The
@@ -393,10 +394,10 @@ static void test_concurrent_pushes(void **state)
     cf_stop(&fx);
 }
 
-/* ---- known agent bugs (skipped unless METERD_RUN_KNOWN_BUGS is set) ---- */
+/* ---- regressions for agent bugs found here (fixed) ---- */
 
 /*
- * BUG (agent/cluster.c, cluster_owns + install_table): a member that joins
+ * FIXED (agent/cluster.c, cluster_owns + install_table): a member that joins
  * while the stored slot table is pending (written by the leader for another
  * join a moment earlier, effective_ms in the future) installs it as `next`
  * with `cur` NULL; for due instants before next_effective_ms cluster_owns
@@ -409,8 +410,6 @@ static void test_concurrent_pushes(void **state)
 static void test_join_burst_no_duplicates(void **state)
 {
     (void)state;
-    if (!getenv("METERD_RUN_KNOWN_BUGS"))
-        skip(); /* bug: cluster_owns owns every slot before a pending table (see above) */
     enum { N0 = 3, N = 10, TARGETS = 100 };
     start("joinburst");
     char *body = cf_pipeline(&fx, TARGETS);
@@ -435,7 +434,7 @@ static void test_join_burst_no_duplicates(void **state)
 }
 
 /*
- * BUG (agent/scheduler.c, src_start, reached from src_finish when a changed
+ * FIXED (agent/scheduler.c, src_start, reached from src_finish when a changed
  * source hands over to its successor): the successor's tasks start at
  * next_due(now), strictly after the hand-over instant, so every due instant
  * between the old source's retirement (its timers stop at once) and the
@@ -449,8 +448,6 @@ static void test_join_burst_no_duplicates(void **state)
 static void test_reload_no_gaps(void **state)
 {
     (void)state;
-    if (!getenv("METERD_RUN_KNOWN_BUGS"))
-        skip(); /* bug: src_start skips instants due during a source hand-over (see above) */
     enum { N = 3, TARGETS = 400, PUSHES = 12 };
     start("reloadgap");
     char *body = cf_pipeline(&fx, TARGETS);
