@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LOOP_SLACK_MS 10
+
 typedef struct posted {
     struct posted *next;
     loop_fn fn;
@@ -264,7 +266,14 @@ int loop_run(loop *l)
     while (!atomic_load(&l->stop)) {
         int timeout = -1;
         if (l->n_heap) {
-            int64_t d = l->heap[0]->due_ms - loop_now_ms();
+            /* Timer slack: wake at the next LOOP_SLACK_MS boundary at or after
+             * the earliest due time, and run everything due by then. With
+             * thousands of targets spread over an interval this turns one
+             * wake-up (of the loop, a worker, a publisher) per poll into one
+             * per tick, at the price of polls up to LOOP_SLACK_MS late. */
+            int64_t due = l->heap[0]->due_ms;
+            int64_t at = (due + LOOP_SLACK_MS - 1) / LOOP_SLACK_MS * LOOP_SLACK_MS;
+            int64_t d = at - loop_now_ms();
             timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
         }
         int n = epoll_wait(l->epfd, evs, 16, timeout);
