@@ -88,7 +88,8 @@ struct cluster_group {
     coord_state_t state;
     bool fenced_logged;
     uint64_t rebalances, targets_gained, targets_lost;
-    metrics_metric *m_rebalances, *m_moved, *m_owned, *m_expiries, *m_reconnects;
+    metrics_metric *m_rebalances, *m_moved, *m_targets_moved, *m_owned, *m_expiries, *m_reconnects,
+        *m_apply_latency;
     int64_t reported_expiries, reported_reconnects;
 };
 
@@ -424,6 +425,18 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
         gained += has && !had;
         lost += had && !has;
     }
+    uint32_t moved = 0;
+    pthread_mutex_lock(&a->mu);
+    size_t n_ids = 0;
+    const char **ids = group_target_ids(cg->g, &n_ids);
+    for (size_t i = 0; ids && i < n_ids; i++) {
+        uint32_t s = partition_slot_of(ids[i], strlen(ids[i]));
+        bool had = !before || (me_before >= 0 && partition_owner(before, s) == (uint32_t)me_before);
+        bool has = me >= 0 && partition_owner(t, s) == (uint32_t)me;
+        moved += had != has;
+    }
+    pthread_mutex_unlock(&a->mu);
+    free(ids);
     partition_table_free(cg->next);
     cg->next = t;
     cg->my_next = me;
@@ -437,6 +450,7 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
     cg->targets_lost += lost;
     metrics_counter(cg->m_rebalances, 1);
     metrics_counter(cg->m_moved, gained + lost);
+    metrics_counter(cg->m_targets_moved, moved);
     int64_t wait = t->effective_ms - loop_wall_ms();
     log_info(&a->log, "cluster",
              "%s: slot table epoch %" PRId64 " (%s): slots +%u -%u, in force %s", cg->member_id,
@@ -519,7 +533,11 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
     snprintf(cg->info.applied_sha256, sizeof cg->info.applied_sha256, "%s", r->sha256);
     log_info(&a->log, "cluster", "%s: revision %" PRId64 " (%.12s, by %s) applied", cg->member_id,
              r->number, r->sha256, r->author[0] ? r->author : "?");
-    schedule_replan(cg, 0); /* the target set may have changed */
+    schedule_replan(cg, 0);    /* the target set may have changed */
+    if (r->committed_ms > 0) { /* commit in ZooKeeper to applied here */
+        int64_t lat = loop_wall_ms() - r->committed_ms;
+        metrics_timer(cg->m_apply_latency, (double)(lat > 0 ? lat : 0));
+    }
     return 0;
 }
 
@@ -792,6 +810,11 @@ int cluster_start(agent *a, char *err, size_t errlen)
             cg->m_moved = metrics_counter_get(ml, m, msg, sizeof msg);
             snprintf(m, sizeof m, "%s.targets_owned", ns);
             cg->m_owned = metrics_gauge_get(ml, m, msg, sizeof msg);
+            snprintf(m, sizeof m, "%s.targets_moved", ns);
+            cg->m_targets_moved = metrics_counter_get(ml, m, msg, sizeof msg);
+            metrics_logger *mr = metrics_get_logger(a->mx, "meterd.agent.revision");
+            snprintf(m, sizeof m, "%s.apply_latency", ns);
+            cg->m_apply_latency = mr ? metrics_timer_get(mr, m, msg, sizeof msg) : NULL;
             snprintf(m, sizeof m, "%s.session_expiries", ns);
             cg->m_expiries = metrics_counter_get(mz, m, msg, sizeof msg);
             snprintf(m, sizeof m, "%s.reconnects", ns);

@@ -178,7 +178,10 @@ void src_unref(src_rt *s);
 src_rt *group_find_source(agent_group *g, const char *name); /* running or pending */
 void group_list_add(agent_group *g, src_rt *s);
 void group_list_remove(agent_group *g, src_rt *s);
-/* Number of distinct non-local targets of g owned at due_ms (a->mu held). */
+/* Distinct non-local target ids of g's running sources, sorted (a->mu held;
+ * free the array, not the strings). */
+const char **group_target_ids(agent_group *g, size_t *n);
+/* Number of those g owns at at_ms (a->mu held). */
 size_t group_owned_targets(agent_group *g, int64_t at_ms);
 /* Stops everything (shutdown): no new polls; waits for in-flight ones. */
 void scheduler_shutdown(agent *a);

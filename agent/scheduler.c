@@ -469,29 +469,38 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-size_t group_owned_targets(agent_group *g, int64_t at_ms)
+const char **group_target_ids(agent_group *g, size_t *n_out)
 {
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < g->n_sources; i++)
         cap += g->sources[i]->n_tasks;
     const char **ids = malloc((cap ? cap : 1) * sizeof *ids);
-    if (!ids) return 0;
+    *n_out = 0;
+    if (!ids) return NULL;
     for (size_t i = 0; i < g->n_sources; i++) {
         src_rt *s = g->sources[i];
         if (s->state != SRC_RUNNING) continue;
-        for (size_t k = 0; k < s->n_tasks; k++) {
-            task *t = s->tasks[k];
-            if (t->target.local) continue;
-            if (g->owns && !g->owns(g->owns_ctx, &t->target, at_ms)) continue;
-            ids[n++] = t->target.id;
-        }
+        for (size_t k = 0; k < s->n_tasks; k++)
+            if (!s->tasks[k]->target.local) ids[n++] = s->tasks[k]->target.id;
     }
     qsort(ids, n, sizeof *ids, cmp_str);
     size_t distinct = 0;
     for (size_t i = 0; i < n; i++)
-        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0) distinct++;
+        if (distinct == 0 || strcmp(ids[i], ids[distinct - 1]) != 0) ids[distinct++] = ids[i];
+    *n_out = distinct;
+    return ids;
+}
+
+size_t group_owned_targets(agent_group *g, int64_t at_ms)
+{
+    size_t n = 0, owned = 0;
+    const char **ids = group_target_ids(g, &n);
+    for (size_t i = 0; ids && i < n; i++) {
+        poll_target t = {.id = (char *)ids[i], .resource = (char *)ids[i], .local = false};
+        if (!g->owns || g->owns(g->owns_ctx, &t, at_ms)) owned++;
+    }
     free(ids);
-    return distinct;
+    return owned;
 }
 
 void scheduler_shutdown(agent *a)

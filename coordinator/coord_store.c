@@ -53,6 +53,7 @@ static int read_revision(coord_t *c, zhandle_t *zh, const char *path, bool watch
     }
     rc = coord_revision_decode(buf, len, out, err, sizeof err);
     free(buf);
+    if (rc == COORD_OK) out->committed_ms = st->mtime;
     if (rc == COORD_EMALFORMED)
         coord_log(c, COORD_LOG_WARN, "%s (version %d) is malformed: %s; ignored", path, st->version,
                   err);

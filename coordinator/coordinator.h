@@ -128,6 +128,8 @@ typedef struct coord_revision {
     char signature[512]; /* optional, opaque to us */
     unsigned char *body; /* malloc'd; body[body_len] == 0 for convenience */
     size_t body_len;
+    int64_t committed_ms; /* the node's mtime (ZooKeeper's clock) when read from
+                           * ZooKeeper; 0 when it came through pub-sub */
 } coord_revision_t;
 void coord_revision_free(coord_revision_t *r);
 

@@ -19,7 +19,8 @@ static uint32_t crc32c(const uint8_t *p, size_t n)
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
     }
     return ~c;
 }
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 8 && !memcmp(buf, "CRC!", 4)) {
         /* the codec keeps a little-endian CRC32C of the rest in the last 4 bytes */
         uint32_t c = crc32c(buf, size - 4);
-        for (int i = 0; i < 4; i++) buf[size - 4 + i] = (uint8_t)(c >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            buf[size - 4 + i] = (uint8_t)(c >> (8 * i));
     }
     partition_table *t = NULL;
     char err[256];

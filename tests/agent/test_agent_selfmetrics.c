@@ -1,8 +1,9 @@
 /*
- * test_agent_selfmetrics.c: the agent instrumented with its own metrics
- * library: with backend = prometheus its figures appear on /metrics (and
- * promtool accepts the whole page); with backend = statsd they reach the
- * real Etsy statsd daemon with the documented names.
+ * test_agent_selfmetrics.c: the agent and the real Etsy statsd daemon, and
+ * its self-metrics: with [metrics] backend = prometheus its figures appear on
+ * /metrics (and promtool accepts the whole page); with backend = statsd they
+ * reach the daemon with the documented names; and the statsd:// publisher
+ * delivers polled samples to the daemon end to end.
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -93,11 +94,59 @@ static void test_statsd_backend(void **state)
     th_statsd_stop(&sd);
 }
 
+static bool sd_polled(void *arg)
+{
+    (void)arg;
+    return tp_done("sd.target") >= 2;
+}
+
+/* The statsd:// publisher, from a real poll to the real daemon. */
+static void test_statsd_publisher(void **state)
+{
+    (void)state;
+    th_statsd sd;
+    char why[256];
+    if (th_statsd_start(&sd, why, sizeof why) != 0) {
+        fprintf(stderr, "statsd daemon unavailable: %s\n", why);
+        skip();
+    }
+    tp_reset();
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+             "    resources: [sd.target]\n"
+             "sinks:\n  - name: default\n    publishers: ['statsd://127.0.0.1:%d?prefix=pub']\n",
+             sd.port);
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    assert_true(th_wait_until(sd_polled, NULL, 6000));
+    fx_stop(&f); /* flushes the publisher */
+    static char reply[1 << 16];
+    double v = -1;
+    for (int i = 0; i < 200 && v < 0; i++) {
+        th_statsd_admin(&sd, "gauges", reply, sizeof reply);
+        if (th_statsd_lookup(reply, "pub.sd_target.test.clock.value", &v, 1) != 1) v = -1;
+        if (v < 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL); /* the daemon's admin view lags its UDP input */
+        }
+    }
+    if (v < 0) fprintf(stderr, "statsd gauges: %s\n", reply);
+    /* the gauge holds the last poll's sequence number: a positive integer */
+    assert_true(v >= 1 && v == (double)(long)v);
+    th_statsd_admin(&sd, "counters", reply, sizeof reply);
+    double bad = -1;
+    assert_int_equal(th_statsd_lookup(reply, "statsd.bad_lines_seen", &bad, 1), 1);
+    assert_true(bad == 0);
+    th_statsd_stop(&sd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prometheus_backend),
         cmocka_unit_test(test_statsd_backend),
+        cmocka_unit_test(test_statsd_publisher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
