@@ -327,28 +327,31 @@ static void task_fire(void *arg)
     agent *a = s->a;
     if (s->state != SRC_RUNNING) return;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
-    uint64_t missed = 0;
-    int64_t due = k->due_wall_ms; /* the instant this poll belongs to */
-    k->due_wall_ms += s->interval_ms;
-    while (k->due_wall_ms <= now_wall) { /* the loop was late by whole intervals */
+    int64_t first = k->due_wall_ms;
+    while (k->due_wall_ms <= now_wall)
         k->due_wall_ms += s->interval_ms;
-        missed++;
-    }
     arm(k, now_wall, now_mono);
+    /* the instant this poll belongs to: the latest one that has come; older
+     * ones were missed (the loop was late by whole intervals) */
+    int64_t due = k->due_wall_ms - s->interval_ms;
+    uint64_t missed = (uint64_t)((due - first) / s->interval_ms);
+    /* more than half an interval late (a frozen or starved agent): the
+     * instant is gone, and in a group its new owner may have polled it */
+    bool stale = now_wall - due > s->interval_ms / 2;
 
     agent_group *g = s->g;
     if (!k->target.local && g->owns && !g->owns(g->owns_ctx, &k->target, due)) return;
-    if (atomic_load(&k->busy) || missed) {
+    bool busy = atomic_load(&k->busy);
+    if (busy || stale || missed) {
+        uint64_t n = missed + (busy || stale ? 1 : 0);
         pthread_mutex_lock(&a->stats_mu);
-        uint64_t n = missed + (atomic_load(&k->busy) ? 1 : 0);
         k->stats.skipped += n;
         pthread_mutex_unlock(&a->stats_mu);
         metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
-        if (atomic_load(&k->busy)) {
+        if (busy)
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
                       s->name, k->pp->name, k->target.id);
-            return;
-        }
+        if (busy || stale) return;
     }
     atomic_store(&k->busy, true);
     atomic_fetch_add(&s->inflight, 1);

@@ -18,8 +18,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static char resp[1 << 16];
+
+static int64_t cf_now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 static int api_port;
 
 static json_t *status(void)
@@ -115,6 +123,85 @@ static void test_signals(void **state)
     assert_true(lines >= 1);
 }
 
+static int64_t parse_ts(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static int64_t skipped_total(void)
+{
+    json_t *s = status();
+    json_t *src = json_array_get(
+        json_object_get(json_array_get(json_object_get(s, "groups"), 0), "sources"), 0);
+    int64_t n = src ? (int64_t)json_integer_value(json_object_get(src, "skipped")) : -1;
+    json_decref(s);
+    return n;
+}
+
+static bool skipped_some(void *arg)
+{
+    (void)arg;
+    return skipped_total() >= 1;
+}
+
+/* A frozen agent does not burst stale polls when it resumes: the instants it
+ * slept through are skipped and counted, the cadence goes on. */
+static void test_frozen_no_burst(void **state)
+{
+    (void)state;
+    char conf[512], pipe[512], out[512];
+    th_path(out, sizeof out, "frozen/samples.jsonl");
+    api_port = th_free_port();
+    char text[2048];
+    snprintf(text, sizeof text,
+             "sources:\n  - name: host\n    interval: 1\n    meters: ['host.load.1min']\n"
+             "sinks:\n  - name: default\n    publishers: ['file://%s']\n",
+             out);
+    th_write_file("frozen/pipeline.yaml", text, pipe, sizeof pipe);
+    snprintf(text, sizeof text, "[polling]\ncfg_file = %s\n[api]\nport = %d\n", pipe, api_port);
+    th_write_file("frozen/meterd.conf", text, conf, sizeof conf);
+    th_proc p;
+    char *argv[] = {MeterdBinary, "-c", conf, NULL};
+    assert_int_equal(th_spawn(&p, "meterd-frozen", argv, NULL, NULL), 0);
+    assert_true(th_wait_until(file_has_lines, out, 5000));
+    th_signal(&p, SIGSTOP);
+    struct timespec ts = {2, 600 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the freeze itself is what is tested */
+    th_signal(&p, SIGCONT);
+    assert_true(th_wait_until(skipped_some, NULL, 5000));
+    int64_t resumed = cf_now_wall();
+    while (cf_now_wall() < resumed + 1600) {
+        struct timespec t2 = {0, 50 * 1000 * 1000};
+        nanosleep(&t2, NULL); /* let the cadence resume */
+    }
+    th_stop(&p, SIGTERM, 10000);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    char line[1024];
+    int64_t prev = -1, min_gap = INT64_MAX;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        int64_t t = parse_ts(json_string_value(json_object_get(j, "timestamp")));
+        json_decref(j);
+        if (prev >= 0 && t - prev < min_gap) min_gap = t - prev;
+        prev = t;
+        n++;
+    }
+    fclose(f);
+    printf("# frozen 2.6 s: %d polls, smallest gap %lld ms\n", n, (long long)min_gap);
+    assert_true(n >= 2);
+    assert_true(min_gap >= 800); /* no catch-up burst after SIGCONT */
+}
+
 static int run_status(char *const argv[], char *output, size_t cap)
 {
     th_proc p;
@@ -154,6 +241,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signals),
+        cmocka_unit_test(test_frozen_no_burst),
         cmocka_unit_test(test_bad_config_and_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
