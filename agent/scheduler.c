@@ -482,7 +482,9 @@ const char **group_target_ids(agent_group *g, size_t *n_out)
     if (!ids) return NULL;
     for (size_t i = 0; i < g->n_sources; i++) {
         src_rt *s = g->sources[i];
-        if (s->state != SRC_RUNNING) continue;
+        /* a successor waiting for its predecessor to drain counts already:
+         * the figure must not dip to zero during a hand-over */
+        if (s->state != SRC_RUNNING && s->state != SRC_PENDING) continue;
         for (size_t k = 0; k < s->n_tasks; k++)
             if (!s->tasks[k]->target.local) ids[n++] = s->tasks[k]->target.id;
     }
