@@ -55,15 +55,37 @@ static void test_prometheus_backend(void **state)
     fx_stop(&f);
 }
 
+/* Starts the daemon, or skips the test when it is not installed. */
+static void statsd_start_or_skip(th_statsd *sd)
+{
+    char why[256];
+    if (th_statsd_start(sd, why, sizeof why) != 0) {
+        fprintf(stderr, "statsd daemon unavailable: %s\n", why);
+        skip();
+    }
+}
+
+static char reply[1 << 16];
+
+typedef struct sd_wait {
+    th_statsd *sd;
+    const char *cmd, *key;
+    double min, value;
+} sd_wait;
+
+/* The daemon's admin view lags its UDP input: wait for the value to show. */
+static bool sd_has(void *arg)
+{
+    sd_wait *w = arg;
+    th_statsd_admin(w->sd, w->cmd, reply, sizeof reply);
+    return th_statsd_lookup(reply, w->key, &w->value, 1) == 1 && w->value >= w->min;
+}
+
 static void test_statsd_backend(void **state)
 {
     (void)state;
     th_statsd sd;
-    char why[256];
-    if (th_statsd_start(&sd, why, sizeof why) != 0) {
-        fprintf(stderr, "statsd daemon unavailable: %s\n", why);
-        skip();
-    }
+    statsd_start_or_skip(&sd);
     tp_reset();
     char conf[256];
     snprintf(conf, sizeof conf,
@@ -75,18 +97,11 @@ static void test_statsd_backend(void **state)
     size_t two = 2;
     assert_true(th_wait_until(polled, &two, 6000));
     fx_stop(&f); /* flushes the statsd buffer */
-    static char reply[1 << 16];
+    sd_wait w = {&sd, "counters", "it.meterd.agent.poll.test.clock.runs", 2, 0};
+    bool ok = th_wait_until(sd_has, &w, 2000);
+    if (!ok) fprintf(stderr, "statsd counters: %s\n", reply);
+    assert_true(ok);
     double v = 0;
-    /* counters arrive by the batch; wait for what stop flushed */
-    for (int i = 0; i < 200; i++) {
-        th_statsd_admin(&sd, "counters", reply, sizeof reply);
-        if (th_statsd_lookup(reply, "it.meterd.agent.poll.test.clock.runs", &v, 1) == 1 && v >= 2)
-            break;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* the daemon's admin view lags its UDP input */
-    }
-    if (v < 2) fprintf(stderr, "statsd counters: %s\n", reply);
-    assert_true(v >= 2);
     assert_int_equal(th_statsd_lookup(reply, "it.meterd.agent.reload.count", &v, 1), 1);
     assert_true(v == 1);
     th_statsd_admin(&sd, "timers", reply, sizeof reply);
@@ -105,11 +120,7 @@ static void test_statsd_publisher(void **state)
 {
     (void)state;
     th_statsd sd;
-    char why[256];
-    if (th_statsd_start(&sd, why, sizeof why) != 0) {
-        fprintf(stderr, "statsd daemon unavailable: %s\n", why);
-        skip();
-    }
+    statsd_start_or_skip(&sd);
     tp_reset();
     char yaml[512];
     snprintf(yaml, sizeof yaml,
@@ -121,19 +132,12 @@ static void test_statsd_publisher(void **state)
     fx_start(&f, yaml, extra, NULL);
     assert_true(th_wait_until(sd_polled, NULL, 6000));
     fx_stop(&f); /* flushes the publisher */
-    static char reply[1 << 16];
-    double v = -1;
-    for (int i = 0; i < 200 && v < 0; i++) {
-        th_statsd_admin(&sd, "gauges", reply, sizeof reply);
-        if (th_statsd_lookup(reply, "pub.sd_target.test.clock.value", &v, 1) != 1) v = -1;
-        if (v < 0) {
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL); /* the daemon's admin view lags its UDP input */
-        }
-    }
-    if (v < 0) fprintf(stderr, "statsd gauges: %s\n", reply);
+    sd_wait w = {&sd, "gauges", "pub.sd_target.test.clock.value", 1, 0};
+    bool ok = th_wait_until(sd_has, &w, 2000);
+    if (!ok) fprintf(stderr, "statsd gauges: %s\n", reply);
+    assert_true(ok);
     /* the gauge holds the last poll's sequence number: a positive integer */
-    assert_true(v >= 1 && v == (double)(long)v);
+    assert_true(w.value == (double)(long)w.value);
     th_statsd_admin(&sd, "counters", reply, sizeof reply);
     double bad = -1;
     assert_int_equal(th_statsd_lookup(reply, "statsd.bad_lines_seen", &bad, 1), 1);
