@@ -779,7 +779,13 @@ int cluster_start(agent *a, char *err, size_t errlen)
         char key[32];
         snprintf(key, sizeof key, "group_%s", ns);
         const char *gname = config_extra(&a->cfg, "coordination", key);
-        agent_group *g = agent_group_add(a, gname ? gname : ns, ns);
+        /* "%h" stands for the host name: compute groups are often per host */
+        char expanded[64];
+        const char *h = gname ? strstr(gname, "%h") : NULL;
+        if (h)
+            snprintf(expanded, sizeof expanded, "%.*s%s%s", (int)(h - gname), gname, a->cfg.host,
+                     h + 2);
+        agent_group *g = agent_group_add(a, h ? expanded : gname ? gname : ns, ns);
         struct cluster_group *cg = calloc(1, sizeof *cg);
         if (!g || !cg) {
             free(cg);

@@ -139,8 +139,30 @@ static void test_cluster(void **state)
     cf_stop(&fx);
 }
 
+static char status_body[1 << 16];
+
+static bool group_named(void *arg)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               status_body, sizeof status_body, 2000, NULL);
+    return n > 0 && strstr(status_body, arg) != NULL;
+}
+
+/* group_<ns> = name-%h: one group per host, named after it. */
+static void test_group_per_host(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    cf_node_start(&fx, 0, "group_central = central-%h\n");
+    assert_true(th_wait_until(group_named, "\"name\":\"central-node-0\"", 10000));
+    assert_true(th_wait_until(group_named, "\"session\":\"connected\"", 10000));
+    cf_stop(&fx);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster),
+                                       cmocka_unit_test(test_group_per_host)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
