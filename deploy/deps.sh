@@ -52,7 +52,7 @@ if [ -z "${1:-}" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
   fi
   # Etsy's statsd daemon, pinned, in a cache folder the test harness knows
-  cache=${METERD_CACHE:-$HOME/.cache/meterd}
+  cache=${METERD_CACHE:-${HOME:-/root}/.cache/meterd}
   if [ ! -f "$cache/statsd/node_modules/statsd/stats.js" ]; then
     mkdir -p "$cache/statsd"
     npm install --silent --no-audit --no-fund --prefix "$cache/statsd" statsd@0.9.0 >/dev/null
