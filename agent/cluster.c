@@ -71,11 +71,19 @@ struct cluster_group {
 
     pthread_mutex_t mu; /* the tables, read by owns() on other threads */
     bool synced;        /* the stored table (or its absence) is known */
-    partition_table *cur, *next;
-    int32_t my_cur, my_next;
-    int64_t next_effective_ms;
+    /* the table in force, and the tables waiting for their instants, in
+     * order: a table planned while another is pending must not erase it, or
+     * members would disagree between the two instants */
+    partition_table *cur;
+    int32_t my_cur;
+    char cur_digest[65]; /* sha256 of its stored bytes: what members report */
+    struct {
+        partition_table *t;
+        int32_t me;
+        char digest[65];
+    } pend[4];
+    int n_pend;
     int64_t epoch; /* of the newest table received */
-    char table_digest[65];
     loop_timer effective_timer;
 
     /* loop thread */
@@ -260,10 +268,11 @@ static bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
     }
     const partition_table *tb = cg->cur;
     int32_t me = cg->my_cur;
-    if (cg->next && due_ms >= cg->next_effective_ms) {
-        tb = cg->next;
-        me = cg->my_next;
-    } else if (!tb && cg->next) {
+    for (int i = 0; i < cg->n_pend && due_ms >= cg->pend[i].t->effective_ms; i++) {
+        tb = cg->pend[i].t;
+        me = cg->pend[i].me;
+    }
+    if (!tb && cg->n_pend) {
         /* joined while a table is pending: until it is in force the others
          * poll under the one before, which we never saw; polling everything
          * now would duplicate every target */
@@ -280,14 +289,21 @@ static bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
 
 /* ---- member node ---- */
 
+static void promote_due(struct cluster_group *cg, int64_t now);
+
 static void publish_info(struct cluster_group *cg)
 {
     agent *a = cg->a;
+    int64_t now = loop_wall_ms();
+    pthread_mutex_lock(&cg->mu);
+    promote_due(cg, now);
+    pthread_mutex_unlock(&cg->mu);
     pthread_mutex_lock(&a->mu);
-    cg->info.owned = (int64_t)group_owned_targets(cg->g, loop_wall_ms());
+    cg->info.owned = (int64_t)group_owned_targets(cg->g, now);
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&cg->mu);
-    snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s", cg->table_digest);
+    /* the table this member obeys now; a pending one is reported once in force */
+    snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s", cg->cur_digest);
     pthread_mutex_unlock(&cg->mu);
     metrics_gauge(cg->m_owned, (double)cg->info.owned);
     int rc = coord_member_update(cg->c, &cg->info);
@@ -317,7 +333,7 @@ static void replan(void *arg)
     if (!load) return;
     compute_loads(cg->g, load);
     pthread_mutex_lock(&cg->mu);
-    partition_table *prev = cg->next ? cg->next : cg->cur;
+    partition_table *prev = cg->n_pend ? cg->pend[cg->n_pend - 1].t : cg->cur;
     prev = prev ? partition_table_copy(prev) : NULL;
     int64_t epoch = cg->epoch;
     pthread_mutex_unlock(&cg->mu);
@@ -382,24 +398,57 @@ static void schedule_replan(struct cluster_group *cg, int delay_ms)
     loop_timer_at(cg->a->loop, &cg->replan_timer, due);
 }
 
+/* Moves the pending tables whose instant has come into force (mu held). */
+static void promote_due(struct cluster_group *cg, int64_t now)
+{
+    while (cg->n_pend && cg->pend[0].t->effective_ms <= now) {
+        partition_table_free(cg->cur);
+        cg->cur = cg->pend[0].t;
+        cg->my_cur = cg->pend[0].me;
+        memcpy(cg->cur_digest, cg->pend[0].digest, sizeof cg->cur_digest);
+        memmove(&cg->pend[0], &cg->pend[1], (size_t)(cg->n_pend - 1) * sizeof cg->pend[0]);
+        cg->n_pend--;
+    }
+}
+
+/* Arms the timer for the next pending instant (mu held). */
+static void arm_effective(struct cluster_group *cg)
+{
+    if (!cg->n_pend) return;
+    int64_t wait = cg->pend[0].t->effective_ms - loop_wall_ms();
+    loop_timer_at(cg->a->loop, &cg->effective_timer, loop_now_ms() + (wait > 0 ? wait : 0));
+}
+
 static void promote(void *arg)
 {
     struct cluster_group *cg = arg;
     if (cg->stopped) return;
     pthread_mutex_lock(&cg->mu);
-    int64_t early = cg->next ? cg->next_effective_ms - loop_wall_ms() : 0;
-    if (cg->next && early <= 0) {
-        partition_table_free(cg->cur);
-        cg->cur = cg->next;
-        cg->my_cur = cg->my_next;
-        cg->next = NULL;
-    }
+    promote_due(cg, loop_wall_ms());
+    arm_effective(cg); /* the next one, or a monotonic timer that ran early */
     pthread_mutex_unlock(&cg->mu);
-    if (early > 0) { /* the monotonic timer ran ahead of the wall clock */
-        loop_timer_at(cg->a->loop, &cg->effective_timer, loop_now_ms() + early);
-        return;
-    }
     publish_info(cg);
+}
+
+/* Counts the slots and the targets this member gains or loses from `before`
+ * (NULL: no table, every slot owned) to t. */
+static void count_moves(const partition_table *before, int32_t me_before, const partition_table *t,
+                        int32_t me, const char **ids, size_t n_ids, uint32_t *gained,
+                        uint32_t *lost, uint32_t *targets)
+{
+    *gained = *lost = *targets = 0;
+    for (uint32_t s = 0; s < PARTITION_SLOTS; s++) {
+        bool had = !before || (me_before >= 0 && partition_owner(before, s) == (uint32_t)me_before);
+        bool has = me >= 0 && partition_owner(t, s) == (uint32_t)me;
+        *gained += has && !had;
+        *lost += had && !has;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        uint32_t s = partition_slot_of(ids[i], strlen(ids[i]));
+        bool had = !before || (me_before >= 0 && partition_owner(before, s) == (uint32_t)me_before);
+        bool has = me >= 0 && partition_owner(t, s) == (uint32_t)me;
+        *targets += had != has;
+    }
 }
 
 static void install_table(struct cluster_group *cg, partition_table *t, int64_t epoch,
@@ -407,43 +456,32 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
 {
     agent *a = cg->a;
     int32_t me = partition_member_index(t, cg->member_id);
-    pthread_mutex_lock(&cg->mu);
-    /* a table arriving while another is pending: the pending one was never
-     * in force past its effective instant unless that instant passed */
-    if (cg->next && loop_wall_ms() >= cg->next_effective_ms) {
-        partition_table_free(cg->cur);
-        cg->cur = cg->next;
-        cg->my_cur = cg->my_next;
-        cg->next = NULL;
-    }
-    const partition_table *before = cg->next ? cg->next : cg->cur;
-    uint32_t gained = 0, lost = 0;
-    int32_t me_before = cg->next ? cg->my_next : cg->my_cur;
-    for (uint32_t s = 0; s < PARTITION_SLOTS; s++) {
-        bool had = !before || (me_before >= 0 && partition_owner(before, s) == (uint32_t)me_before);
-        bool has = me >= 0 && partition_owner(t, s) == (uint32_t)me;
-        gained += has && !had;
-        lost += had && !has;
-    }
-    uint32_t moved = 0;
+    /* the target ids stay valid: sources change only on this (the loop)
+     * thread; a->mu is not held with cg->mu (owns() nests them the other way) */
     pthread_mutex_lock(&a->mu);
     size_t n_ids = 0;
     const char **ids = group_target_ids(cg->g, &n_ids);
-    for (size_t i = 0; ids && i < n_ids; i++) {
-        uint32_t s = partition_slot_of(ids[i], strlen(ids[i]));
-        bool had = !before || (me_before >= 0 && partition_owner(before, s) == (uint32_t)me_before);
-        bool has = me >= 0 && partition_owner(t, s) == (uint32_t)me;
-        moved += had != has;
-    }
     pthread_mutex_unlock(&a->mu);
-    free(ids);
-    partition_table_free(cg->next);
-    cg->next = t;
-    cg->my_next = me;
-    cg->next_effective_ms = t->effective_ms;
+
+    pthread_mutex_lock(&cg->mu);
+    promote_due(cg, loop_wall_ms());
+    const partition_table *before = cg->n_pend ? cg->pend[cg->n_pend - 1].t : cg->cur;
+    int32_t me_before = cg->n_pend ? cg->pend[cg->n_pend - 1].me : cg->my_cur;
+    uint32_t gained, lost, moved;
+    count_moves(before, me_before, t, me, ids, n_ids, &gained, &lost, &moved);
+    /* a pending table due at or after the new one's instant is superseded */
+    while (cg->n_pend && cg->pend[cg->n_pend - 1].t->effective_ms >= t->effective_ms)
+        partition_table_free(cg->pend[--cg->n_pend].t);
+    if (cg->n_pend == (int)(sizeof cg->pend / sizeof cg->pend[0]))
+        promote_due(cg, cg->pend[0].t->effective_ms); /* too many in flight: oldest first */
+    cg->pend[cg->n_pend].t = t;
+    cg->pend[cg->n_pend].me = me;
+    snprintf(cg->pend[cg->n_pend].digest, sizeof cg->pend[0].digest, "%s", digest);
+    cg->n_pend++;
     cg->epoch = epoch;
-    snprintf(cg->table_digest, sizeof cg->table_digest, "%s", digest);
+    arm_effective(cg);
     pthread_mutex_unlock(&cg->mu);
+    free(ids);
     cg->g->epoch = (uint64_t)epoch;
     cg->rebalances++;
     cg->targets_gained += gained;
@@ -456,7 +494,6 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
              "%s: slot table epoch %" PRId64 " (%s): slots +%u -%u, in force %s", cg->member_id,
              epoch, me >= 0 ? "member" : "not in it", gained, lost,
              wait > 0 ? "after a handover delay" : "now");
-    loop_timer_at(a->loop, &cg->effective_timer, loop_now_ms() + (wait > 0 ? wait : 0));
 }
 
 /* ---- events posted from the coordinator's thread ---- */
@@ -799,7 +836,7 @@ int cluster_start(agent *a, char *err, size_t errlen)
         g->owns = cluster_owns;
         g->owns_ctx = cg;
         pthread_mutex_init(&cg->mu, NULL);
-        cg->my_cur = cg->my_next = -1;
+        cg->my_cur = -1;
         loop_timer_init(&cg->replan_timer, replan, cg);
         loop_timer_init(&cg->effective_timer, promote, cg);
         snprintf(cg->member_id, sizeof cg->member_id, "%s.%s", cs->opt.member_base, ns);
@@ -912,10 +949,10 @@ void cluster_status_json(agent_group *g, strbuf *out)
     coord_leader_t l;
     coord_leader_get(cg->c, &l);
     pthread_mutex_lock(&cg->mu);
-    int64_t epoch = cg->epoch, eff = cg->next ? cg->next_effective_ms : 0;
+    int64_t epoch = cg->epoch, eff = cg->n_pend ? cg->pend[cg->n_pend - 1].t->effective_ms : 0;
     char digest[65];
-    snprintf(digest, sizeof digest, "%s", cg->table_digest);
-    bool have = cg->cur || cg->next;
+    snprintf(digest, sizeof digest, "%s", cg->cur_digest);
+    bool have = cg->cur || cg->n_pend;
     pthread_mutex_unlock(&cg->mu);
     strbuf_puts(out, "{\"member_id\":");
     strbuf_put_json_string(out, cg->member_id);
@@ -972,7 +1009,8 @@ void cluster_free(agent *a)
     for (size_t i = 0; i < cs->n; i++) {
         struct cluster_group *cg = cs->groups[i];
         partition_table_free(cg->cur);
-        partition_table_free(cg->next);
+        for (int k = 0; k < cg->n_pend; k++)
+            partition_table_free(cg->pend[k].t);
         free_members(cg->members, cg->n_members);
         pthread_mutex_destroy(&cg->mu);
         free(cg);

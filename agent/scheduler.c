@@ -328,6 +328,10 @@ static void task_fire(void *arg)
     if (s->state != SRC_RUNNING) return;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
     int64_t first = k->due_wall_ms;
+    if (first > now_wall) { /* the monotonic timer ran ahead of the wall clock */
+        arm(k, now_wall, now_mono);
+        return;
+    }
     while (k->due_wall_ms <= now_wall)
         k->due_wall_ms += s->interval_ms;
     arm(k, now_wall, now_mono);
@@ -351,6 +355,10 @@ static void task_fire(void *arg)
         if (busy)
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
                       s->name, k->pp->name, k->target.id);
+        else if (stale || missed)
+            log_info(&a->log, "scheduler", "%s/%s/%s: %lld ms late, %llu instant(s) skipped",
+                     s->name, k->pp->name, k->target.id, (long long)(now_wall - first),
+                     (unsigned long long)n);
         if (busy || stale) return;
     }
     atomic_store(&k->busy, true);

@@ -109,6 +109,13 @@ bool cf_converged(cluster_fx *f, int n, int64_t rev)
         owned += in->owned;
     }
     ok = ok && owned == f->n_targets;
+    /* and the table they agree on is the one planned for all of them, not an
+     * older one that a newcomer is still missing from */
+    char stored[65] = "";
+    if (ok && cf_table_read(f, stored, NULL, NULL, NULL) != 0) ok = false;
+    for (size_t i = 0; ok && i < m.count; i++)
+        ok = !strcmp(m.members[i].info.assignment_digest, stored) &&
+             cf_table_has(f, m.members[i].id) == 1;
     coord_members_free(&m);
     return ok;
 }
