@@ -20,18 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int tu_global_setup(void **state)
-{
-    (void)state;
-    return 0; /* libcurl loads itself on first use (curl_api.c) */
-}
-
-int tu_global_teardown(void **state)
-{
-    (void)state;
-    return 0;
-}
-
 sample_batch *tu_batch(size_t n, double base)
 {
     sample_batch *b = sample_batch_new("src", 7, 1700000000000);

@@ -14,10 +14,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* cmocka group setup/teardown: nothing global to set up any more. */
-int tu_global_setup(void **state);
-int tu_global_teardown(void **state);
-
 /* A batch of n gauges "m.<i>" = base + i, resource "r1", source "src". */
 sample_batch *tu_batch(size_t n, double base);
 

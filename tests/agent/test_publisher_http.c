@@ -265,5 +265,5 @@ int main(void)
         cmocka_unit_test(test_silent_receiver),
         cmocka_unit_test(test_receiver_down),
     };
-    return cmocka_run_group_tests(tests, tu_global_setup, tu_global_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

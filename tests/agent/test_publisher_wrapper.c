@@ -228,5 +228,5 @@ int main(void)
         cmocka_unit_test(test_flush_empty_and_stats),
         cmocka_unit_test(test_close_bounded),
     };
-    return cmocka_run_group_tests(tests, tu_global_setup, tu_global_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
