@@ -84,11 +84,16 @@ char *cf_pipeline(cluster_fx *f, int n_targets)
 
 int64_t cf_push(cluster_fx *f, const char *body)
 {
+    return cf_push_signed(f, body, NULL);
+}
+
+int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature)
+{
     coord_revision_t cur = {0};
     int64_t expected = 0, number = 0;
     if (coord_revision_read(f->obs, &cur) == 0) expected = cur.number;
     coord_revision_free(&cur);
-    int rc = coord_revision_push(f->obs, expected, body, strlen(body), "test", NULL, &number);
+    int rc = coord_revision_push(f->obs, expected, body, strlen(body), "test", signature, &number);
     if (rc != 0) {
         fprintf(stderr, "push: %s\n", coord_strerror(rc));
         abort();

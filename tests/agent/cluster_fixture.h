@@ -40,6 +40,8 @@ void cf_stop(cluster_fx *f);
 char *cf_pipeline(cluster_fx *f, int n_targets);
 /* Pushes body; returns the new revision number (asserts success). */
 int64_t cf_push(cluster_fx *f, const char *body);
+/* The same with a signature string ("hmac-sha256:<hex>"), or NULL. */
+int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature);
 
 /* True once `n` members report revision rev, one table (same digest), and
  * owned counts summing to the target count. */

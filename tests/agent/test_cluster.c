@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define N       5
@@ -160,9 +163,74 @@ static void test_group_per_host(void **state)
     cf_stop(&fx);
 }
 
+typedef struct member_state {
+    const char *state;
+    int64_t applied;
+    const char *error_part; /* in last_error, or NULL */
+} member_state;
+
+static bool node0_is(void *arg)
+{
+    member_state *w = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = m.count == 1 && !strcmp(m.members[0].info.state, w->state) &&
+              m.members[0].info.applied_revision == w->applied &&
+              (!w->error_part || strstr(m.members[0].info.last_error, w->error_part));
+    coord_members_free(&m);
+    return ok;
+}
+
+static void hmac_hex(const char *key, const char *body, char out[80])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, strlen(body), mac, &len);
+    int n = snprintf(out, 80, "hmac-sha256:");
+    for (unsigned i = 0; i < len; i++)
+        n += snprintf(out + n, 80 - (size_t)n, "%02x", mac[i]);
+}
+
+/* With revision_key_file set, only revisions signed with that key apply. */
+static void test_signed_revisions(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char key_path[512], extra[700];
+    th_write_file("revision.key", "s3cret-key\n", key_path, sizeof key_path);
+    chmod(key_path, 0600);
+    snprintf(extra, sizeof extra, "revision_key_file = %s\n", key_path);
+    cf_node_start(&fx, 0, extra);
+    char *body = cf_pipeline(&fx, 4);
+    char sig[80];
+
+    hmac_hex("s3cret-key", body, sig);
+    int64_t r1 = cf_push_signed(&fx, body, sig);
+    member_state applied = {"running", r1, NULL};
+    assert_true(th_wait_until(node0_is, &applied, 15000));
+
+    int64_t r2 = cf_push(&fx, body); /* unsigned */
+    member_state unsigned_refused = {"rejected", r1, "unsigned revision refused"};
+    assert_true(th_wait_until(node0_is, &unsigned_refused, 10000));
+    (void)r2;
+
+    hmac_hex("another-key", body, sig); /* forged: signed with the wrong key */
+    cf_push_signed(&fx, body, sig);
+    member_state forged_refused = {"rejected", r1, "signature does not verify"};
+    assert_true(th_wait_until(node0_is, &forged_refused, 10000));
+
+    hmac_hex("s3cret-key", body, sig);
+    int64_t r4 = cf_push_signed(&fx, body, sig);
+    member_state applied_again = {"running", r4, NULL};
+    assert_true(th_wait_until(node0_is, &applied_again, 10000));
+    free(body);
+    cf_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster),
-                                       cmocka_unit_test(test_group_per_host)};
+                                       cmocka_unit_test(test_group_per_host),
+                                       cmocka_unit_test(test_signed_revisions)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
