@@ -59,7 +59,6 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
-    char api_url[300];
 } cluster_opts;
 
 struct cluster_group {
@@ -95,7 +94,6 @@ struct cluster_group {
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;
-    uint64_t rebalances, targets_gained, targets_lost;
     metrics_metric *m_rebalances, *m_moved, *m_targets_moved, *m_owned, *m_expiries, *m_reconnects,
         *m_apply_latency;
     int64_t reported_expiries, reported_reconnects;
@@ -483,9 +481,6 @@ static void install_table(struct cluster_group *cg, partition_table *t, int64_t 
     pthread_mutex_unlock(&cg->mu);
     free(ids);
     cg->g->epoch = (uint64_t)epoch;
-    cg->rebalances++;
-    cg->targets_gained += gained;
-    cg->targets_lost += lost;
     metrics_counter(cg->m_rebalances, 1);
     metrics_counter(cg->m_moved, gained + lost);
     metrics_counter(cg->m_targets_moved, moved);
@@ -505,7 +500,6 @@ typedef struct cluster_event {
     ev_kind kind;
     coord_state_t state;
     bool is_leader;
-    char leader_id[128];
     partition_member *members;
     size_t n_members;
     coord_revision_t rev;
@@ -746,7 +740,6 @@ static void cb_leader(void *arg, const coord_leader_t *l)
     if (!ev) return;
     ev->kind = EV_LEADER;
     ev->is_leader = l->is_me;
-    snprintf(ev->leader_id, sizeof ev->leader_id, "%s", l->member_id);
     post(arg, ev);
 }
 
@@ -874,7 +867,6 @@ int cluster_start(agent *a, char *err, size_t errlen)
         snprintf(info->namespaces, sizeof info->namespaces, "%s", ns);
         info->weight = cs->opt.weight;
         snprintf(info->state, sizeof info->state, "starting");
-        if (cs->opt.api_url[0]) snprintf(info->api, sizeof info->api, "%s", cs->opt.api_url);
         coord_config_t cc = {
             .backend_url = cs->opt.backend_url,
             .group = g->name,

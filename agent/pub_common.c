@@ -419,17 +419,3 @@ void pub_map_sweep(pub_map *m, bool (*fn)(pub_map_entry *e, void *arg), void *ar
 }
 
 /* ---- misc ---- */
-
-int64_t pub_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t pub_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

@@ -8,6 +8,7 @@
 #ifndef METERD_AGENT_PUB_COMMON_H
 #define METERD_AGENT_PUB_COMMON_H
 
+#include "agent/loop.h" /* loop_now_ms, loop_wall_ms */
 #include "agent/sample.h"
 #include "agent/strbuf.h"
 
@@ -135,8 +136,5 @@ extern const struct publisher_plugin pub_https_plugin;
 extern const struct publisher_plugin pub_prometheus_plugin;
 
 /* ---- misc ---- */
-
-int64_t pub_mono_ms(void);
-int64_t pub_wall_ms(void);
 
 #endif

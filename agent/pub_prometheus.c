@@ -108,7 +108,7 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
     p->max_age_ms = max_age * 1000;
     p->min_age_ms = min_age * 1000;
     p->stale_intervals = stale;
-    p->last_sweep_ms = pub_mono_ms();
+    p->last_sweep_ms = loop_now_ms();
     *self = p;
     return 0;
 }
@@ -361,7 +361,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     strbuf_init(&keys);
     size_t skipped = 0;
     const char *skipped_name = NULL;
-    int64_t now = pub_mono_ms();
+    int64_t now = loop_now_ms();
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];
@@ -422,7 +422,7 @@ static void prom_render(void *self, strbuf *out)
 {
     prom_pub *p = self;
     pthread_mutex_lock(&p->mu);
-    sweep(p, pub_mono_ms());
+    sweep(p, loop_now_ms());
     for (size_t i = 0; i < p->nf; i++) {
         const prom_family *f = p->fv[i];
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,

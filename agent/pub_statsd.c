@@ -73,7 +73,7 @@ static int statsd_open(const publisher_url *u, void **self, char *err, size_t er
     strbuf_init(&p->rec);
     pub_map_init(&p->base);
     p->max_age_ms = max_age * 1000;
-    p->last_sweep_ms = pub_mono_ms();
+    p->last_sweep_ms = loop_now_ms();
     /* the prefix is sanitised like a meter: dots kept */
     for (char *c = prefix; *c; c++)
         if (!(*c == '.' || *c == '_' || *c == '-' || (*c >= '0' && *c <= '9') ||
@@ -160,7 +160,7 @@ static bool expired(pub_map_entry *e, void *arg)
 static int statsd_publish(void *self, const sample_batch *b, char *err, size_t errlen)
 {
     statsd_pub *p = self;
-    int64_t now = pub_mono_ms();
+    int64_t now = loop_now_ms();
     pub_pack_reset(&p->pack);
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];

@@ -196,7 +196,7 @@ static void mono_deadline(struct timespec *ts, int64_t at_ms)
 static void note_error(publisher *p, const char *msg)
 {
     p->st.failures++;
-    p->st.last_error_ms = pub_wall_ms();
+    p->st.last_error_ms = loop_wall_ms();
     snprintf(p->st.last_error, sizeof p->st.last_error, "%s", msg);
 }
 
@@ -210,7 +210,7 @@ static void note_ok(publisher *p, const sample_batch *b)
 {
     p->st.batches++;
     p->st.samples += b->n;
-    p->st.last_ok_ms = pub_wall_ms();
+    p->st.last_ok_ms = loop_wall_ms();
 }
 
 /* Called with mu held; returns with mu held. Publishes b until done with it. */
@@ -234,10 +234,10 @@ static void publish_one(publisher *p, sample_batch *b)
             note_drop(p, b);
             return;
         }
-        int64_t until = pub_mono_ms() + backoff;
+        int64_t until = loop_now_ms() + backoff;
         struct timespec ts;
         mono_deadline(&ts, until);
-        while (!p->abort_ && pub_mono_ms() < until)
+        while (!p->abort_ && loop_now_ms() < until)
             if (pthread_cond_timedwait(&p->work_cv, &p->mu, &ts) == ETIMEDOUT) break;
         if (p->abort_) {
             note_drop(p, b);
@@ -392,7 +392,7 @@ static bool wait_idle(publisher *p, int64_t until)
 {
     struct timespec ts;
     mono_deadline(&ts, until);
-    while ((p->qlen || p->busy) && !p->done && pub_mono_ms() < until)
+    while ((p->qlen || p->busy) && !p->done && loop_now_ms() < until)
         pthread_cond_timedwait(&p->idle_cv, &p->mu, &ts);
     return !p->qlen && !p->busy;
 }
@@ -401,7 +401,7 @@ void publisher_flush(publisher *p, int timeout_ms)
 {
     if (p->has_thread) {
         pthread_mutex_lock(&p->mu);
-        wait_idle(p, pub_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+        wait_idle(p, loop_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
         pthread_mutex_unlock(&p->mu);
     }
     if (p->plug->flush) {
@@ -444,10 +444,10 @@ void publisher_close(publisher *p)
         pthread_mutex_lock(&p->mu);
         p->closing = true;
         pthread_cond_broadcast(&p->work_cv);
-        int64_t until = pub_mono_ms() + p->opt.flush_timeout_ms;
+        int64_t until = loop_now_ms() + p->opt.flush_timeout_ms;
         struct timespec ts;
         mono_deadline(&ts, until);
-        while (!p->done && pub_mono_ms() < until)
+        while (!p->done && loop_now_ms() < until)
             pthread_cond_timedwait(&p->idle_cv, &p->mu, &ts);
         bool cancel = !p->done;
         p->abort_ = true;

@@ -19,34 +19,27 @@
  * finish (bounded by drain_timeout) and then hands over to its successor.
  */
 #include "agent/core.h"
+#include "partition/partition.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static uint64_t mix64(uint64_t h, const char *s)
-{
-    /* FNV-1a over the bytes, then splitmix64's finaliser for avalanche */
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    h ^= 0xff; /* separator: ("ab","c") != ("a","bc") */
-    h *= 0x100000001b3ULL;
-    return h;
-}
-
+/* The phase of a task: the partition module's frozen hash of
+ * "source\0pollster\0target", so every member computes the same one. */
 static int64_t stable_offset(const char *source, const char *pollster, const char *target,
                              int64_t interval_ms)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = mix64(mix64(mix64(h, source), pollster), target);
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
+    size_t a = strlen(source) + 1, b = strlen(pollster) + 1, c = strlen(target);
+    char small[512];
+    char *key = a + b + c <= sizeof small ? small : malloc(a + b + c);
+    if (!key) return 0; /* out of memory: phase 0 is still a valid phase */
+    memcpy(key, source, a);
+    memcpy(key + a, pollster, b);
+    memcpy(key + a + b, target, c);
+    uint64_t h = partition_hash64(key, a + b + c);
+    if (key != small) free(key);
     return (int64_t)(h % (uint64_t)interval_ms);
 }
 

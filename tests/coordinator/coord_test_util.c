@@ -285,3 +285,24 @@ double tpercentile(double *v, size_t n, double p)
     size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
     return v[i < n ? i : n - 1];
 }
+
+/* One ZooKeeper per test binary: the process-wide state a test may keep. */
+static th_zk shared_zk;
+
+th_zk *tzk(void)
+{
+    return &shared_zk;
+}
+
+int tzk_setup(void **state)
+{
+    (void)state;
+    return th_zk_start(&shared_zk);
+}
+
+int tzk_teardown(void **state)
+{
+    (void)state;
+    th_zk_stop(&shared_zk);
+    return 0;
+}

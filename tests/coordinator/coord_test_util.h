@@ -68,6 +68,12 @@ bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
 /* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
 zhandle_t *tzk_connect(th_zk *z, const char *auth);
 
+/* The test binary's ZooKeeper, started by the cmocka group setup and
+ * stopped by its teardown: cmocka_run_group_tests(tests, tzk_setup, tzk_teardown). */
+th_zk *tzk(void);
+int tzk_setup(void **state);
+int tzk_teardown(void **state);
+
 int64_t tnow_us(void); /* CLOCK_MONOTONIC */
 
 /* A revision as a leader publishes it (header + body, correct sha256),

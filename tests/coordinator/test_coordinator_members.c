@@ -17,21 +17,6 @@
 
 #include "coord_test_util.h"
 
-static th_zk zk;
-
-static int setup(void **state)
-{
-    (void)state;
-    return th_zk_start(&zk);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    th_zk_stop(&zk);
-    return 0;
-}
-
 static bool running_cond(void *arg)
 {
     coord_members_t s;
@@ -57,9 +42,9 @@ static void test_join_leave_visible(void **state)
 {
     (void)state;
     tnode obs, a;
-    assert_int_equal(tnode_open(&obs, &zk, "g1", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&obs, tzk(), "g1", &(tnode_opts){0}), 0);
     assert_int_equal(coord_wait_ready(obs.c, 10000), 0);
-    assert_int_equal(tnode_open(&a, &zk, "g1", &(tnode_opts){.member_id = "a"}), 0);
+    assert_int_equal(tnode_open(&a, tzk(), "g1", &(tnode_opts){.member_id = "a"}), 0);
     assert_int_equal(coord_wait_ready(a.c, 10000), 0);
     assert_true(tnode_wait_member(&obs, "a", true, 5000));
     assert_true(tnode_wait_member(&a, "a", true, 5000)); /* sees itself too */
@@ -71,7 +56,7 @@ static void test_join_leave_visible(void **state)
         snprintf(id, sizeof id, "m%02d", i);
         tnode m;
         int64_t t0 = th_now_ms();
-        assert_int_equal(tnode_open(&m, &zk, "g1", &(tnode_opts){.member_id = id}), 0);
+        assert_int_equal(tnode_open(&m, tzk(), "g1", &(tnode_opts){.member_id = id}), 0);
         assert_true(tnode_wait_member(&obs, id, true, 5000));
         join_ms[i] = (double)(th_now_ms() - t0);
         assert_true(tnode_wait_member(&a, id, true, 5000));
@@ -113,7 +98,7 @@ static void test_join_leave_visible(void **state)
 
     /* a member whose id is still held by a live session waits, then joins */
     tnode twin;
-    assert_int_equal(tnode_open(&twin, &zk, "g1", &(tnode_opts){.member_id = "a"}), 0);
+    assert_int_equal(tnode_open(&twin, tzk(), "g1", &(tnode_opts){.member_id = "a"}), 0);
     int64_t held_by = tnode_member_session(&obs, "a");
     assert_int_equal(coord_wait_ready(twin.c, 5000), 0);
     coord_status_t st;
@@ -130,14 +115,14 @@ static void test_junk_ignored(void **state)
 {
     (void)state;
     tnode obs, a;
-    assert_int_equal(tnode_open(&obs, &zk, "g2", &(tnode_opts){0}), 0);
-    assert_int_equal(tnode_open(&a, &zk, "g2", &(tnode_opts){.member_id = "a", .candidate = true}),
-                     0);
+    assert_int_equal(tnode_open(&obs, tzk(), "g2", &(tnode_opts){0}), 0);
+    assert_int_equal(
+        tnode_open(&a, tzk(), "g2", &(tnode_opts){.member_id = "a", .candidate = true}), 0);
     assert_int_equal(coord_wait_ready(obs.c, 10000), 0);
     assert_int_equal(coord_wait_ready(a.c, 10000), 0);
     assert_true(tnode_wait_member(&obs, "a", true, 5000));
 
-    zhandle_t *zh = tzk_connect(&zk, NULL);
+    zhandle_t *zh = tzk_connect(tzk(), NULL);
     assert_non_null(zh);
     const char *base = "/meterd-test/g2";
     char path[256];
@@ -178,7 +163,7 @@ static void test_junk_ignored(void **state)
 
     /* a real member joining after the junk is still seen; junk never is */
     tnode b;
-    assert_int_equal(tnode_open(&b, &zk, "g2", &(tnode_opts){.member_id = "b"}), 0);
+    assert_int_equal(tnode_open(&b, tzk(), "g2", &(tnode_opts){.member_id = "b"}), 0);
     assert_true(tnode_wait_member(&obs, "b", true, 5000));
     coord_members_t s;
     assert_int_equal(coord_members_get(obs.c, &s), 0);
@@ -211,5 +196,5 @@ int main(void)
         cmocka_unit_test(test_join_leave_visible),
         cmocka_unit_test(test_junk_ignored),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }

@@ -21,25 +21,10 @@
 
 #define TIMEOUT_MS 2000
 
-static th_zk zk;
-
-static int setup(void **state)
-{
-    (void)state;
-    return th_zk_start(&zk);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    th_zk_stop(&zk);
-    return 0;
-}
-
 static void spawn_member(th_proc *p, const char *group, const char *id, bool candidate)
 {
     char url[512], timeout[16], endpoint[64];
-    turl(&zk, url, sizeof url);
+    turl(tzk(), url, sizeof url);
     snprintf(timeout, sizeof timeout, "%d", TIMEOUT_MS);
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:1%s", id + strlen(id) - 1);
     char *argv[] = {CoordHelperPath,       url,      (char *)group, (char *)id, timeout,
@@ -74,7 +59,7 @@ static void test_kill9_node_vanishes(void **state)
 {
     (void)state;
     tnode obs;
-    assert_int_equal(tnode_open(&obs, &zk, "p1", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&obs, tzk(), "p1", &(tnode_opts){0}), 0);
     th_proc p;
     spawn_member(&p, "p1", "k1", false);
     assert_true(tnode_wait_member(&obs, "k1", true, 10000));
@@ -94,8 +79,8 @@ static void test_sigstop_expiry_rejoin(void **state)
 {
     (void)state;
     tnode obs, d;
-    assert_int_equal(tnode_open(&obs, &zk, "p2", &(tnode_opts){0}), 0);
-    assert_int_equal(tnode_open(&d, &zk, "p2", &(tnode_opts){.member_id = "d1"}), 0);
+    assert_int_equal(tnode_open(&obs, tzk(), "p2", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&d, tzk(), "p2", &(tnode_opts){.member_id = "d1"}), 0);
     th_proc p;
     spawn_member(&p, "p2", "s1", true);
     assert_true(tnode_wait_member(&obs, "s1", true, 10000));
@@ -131,7 +116,7 @@ static void test_leader_killed_failover(void **state)
 {
     (void)state;
     tnode obs;
-    assert_int_equal(tnode_open(&obs, &zk, "p3", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&obs, tzk(), "p3", &(tnode_opts){0}), 0);
     enum { N = 3 };
     th_proc p[N];
     const char *ids[N] = {"c1", "c2", "c3"};
@@ -174,5 +159,5 @@ int main(void)
         cmocka_unit_test(test_sigstop_expiry_rejoin),
         cmocka_unit_test(test_leader_killed_failover),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }

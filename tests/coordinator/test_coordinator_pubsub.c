@@ -31,21 +31,6 @@
 #define LISTEN "tcp://127.0.0.1:0"
 #define PUSHES 25
 
-static th_zk zk;
-
-static int setup(void **state)
-{
-    (void)state;
-    return th_zk_start(&zk);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    th_zk_stop(&zk);
-    return 0;
-}
-
 static coord_status_t status_of(tnode *n)
 {
     coord_status_t st;
@@ -154,7 +139,7 @@ static void run_mode(const mode *m, const char *group, mode_result *res)
     for (int i = 0; i < M; i++) {
         char id[16];
         snprintf(id, sizeof id, "m%d", i);
-        assert_int_equal(tnode_open(&mem[i], &zk, group,
+        assert_int_equal(tnode_open(&mem[i], tzk(), group,
                                     &(tnode_opts){.member_id = id,
                                                   .candidate = true,
                                                   .pubsub_listen = m->listen,
@@ -162,7 +147,7 @@ static void run_mode(const mode *m, const char *group, mode_result *res)
                          0);
         pm[i] = &mem[i];
     }
-    assert_int_equal(tnode_open(&pusher, &zk, group, &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&pusher, tzk(), group, &(tnode_opts){0}), 0);
     for (int i = 0; i < M; i++)
         assert_int_equal(coord_wait_ready(mem[i].c, 10000), 0);
     assert_int_equal(coord_wait_ready(pusher.c, 10000), 0);
@@ -308,15 +293,15 @@ static void test_pubsub_first(void **state)
     (void)state;
     tnode l, f, pusher;
     assert_int_equal(
-        tnode_open(&l, &zk, "first",
+        tnode_open(&l, tzk(), "first",
                    &(tnode_opts){.member_id = "l", .candidate = true, .pubsub_listen = LISTEN}),
         0);
     assert_int_equal(coord_wait_ready(l.c, 10000), 0);
     assert_int_equal(
-        tnode_open(&f, &zk, "first",
+        tnode_open(&f, tzk(), "first",
                    &(tnode_opts){.member_id = "f", .candidate = true, .pubsub_listen = LISTEN}),
         0);
-    assert_int_equal(tnode_open(&pusher, &zk, "first", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&pusher, tzk(), "first", &(tnode_opts){0}), 0);
     assert_int_equal(coord_wait_ready(f.c, 10000), 0);
     assert_int_equal(coord_wait_ready(pusher.c, 10000), 0);
     tnode *both[2] = {&l, &f};
@@ -353,12 +338,12 @@ static void test_leader_change(void **state)
     for (int i = 0; i < M; i++) {
         assert_int_equal(
             tnode_open(
-                &mem[i], &zk, "lc",
+                &mem[i], tzk(), "lc",
                 &(tnode_opts){.member_id = ids[i], .candidate = true, .pubsub_listen = LISTEN}),
             0);
         assert_int_equal(coord_wait_ready(mem[i].c, 10000), 0);
     }
-    assert_int_equal(tnode_open(&pusher, &zk, "lc", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&pusher, tzk(), "lc", &(tnode_opts){0}), 0);
     assert_int_equal(coord_wait_ready(pusher.c, 10000), 0);
     tnode *pm[M] = {&mem[0], &mem[1], &mem[2]};
     int old = wait_subscribed(pm, M, true);
@@ -412,7 +397,7 @@ static void test_junk(void **state)
     char url[64], data[160];
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     snprintf(data, sizeof data, "{\"member\":\"fake\",\"endpoint\":\"%s\"}", url);
-    zhandle_t *zh = tzk_connect(&zk, NULL);
+    zhandle_t *zh = tzk_connect(tzk(), NULL);
     assert_non_null(zh);
     const char *dirs[] = {"/meterd-test", "/meterd-test/junk", "/meterd-test/junk/election"};
     for (int i = 0; i < 3; i++) {
@@ -425,19 +410,19 @@ static void test_junk(void **state)
 
     /* m confirms with ZooKeeper (default), t trusts pub-sub */
     tnode m, t, pusher;
-    assert_int_equal(tnode_open(&m, &zk, "junk",
+    assert_int_equal(tnode_open(&m, tzk(), "junk",
                                 &(tnode_opts){.member_id = "m",
                                               .candidate = true,
                                               .pubsub_listen = LISTEN,
                                               .max_node_bytes = 4096}),
                      0);
-    assert_int_equal(tnode_open(&t, &zk, "junk",
+    assert_int_equal(tnode_open(&t, tzk(), "junk",
                                 &(tnode_opts){.member_id = "t",
                                               .pubsub_listen = LISTEN,
                                               .pubsub_trust = true,
                                               .max_node_bytes = 4096}),
                      0);
-    assert_int_equal(tnode_open(&pusher, &zk, "junk", &(tnode_opts){.max_node_bytes = 4096}), 0);
+    assert_int_equal(tnode_open(&pusher, tzk(), "junk", &(tnode_opts){.max_node_bytes = 4096}), 0);
     tnode *both[2] = {&m, &t};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(coord_wait_ready(both[i]->c, 10000), 0);
@@ -539,11 +524,11 @@ static void test_late_joiner(void **state)
     (void)state;
     tnode a, b, late;
     assert_int_equal(
-        tnode_open(&a, &zk, "late",
+        tnode_open(&a, tzk(), "late",
                    &(tnode_opts){.member_id = "a", .candidate = true, .pubsub_listen = LISTEN}),
         0);
     assert_int_equal(
-        tnode_open(&b, &zk, "late",
+        tnode_open(&b, tzk(), "late",
                    &(tnode_opts){.member_id = "b", .candidate = true, .pubsub_listen = LISTEN}),
         0);
     assert_int_equal(coord_wait_ready(a.c, 10000), 0);
@@ -555,7 +540,7 @@ static void test_late_joiner(void **state)
         assert_int_equal(coord_revision_push(a.c, k - 1, body, strlen(body), "t", NULL, &num), 0);
     }
     assert_int_equal(
-        tnode_open(&late, &zk, "late",
+        tnode_open(&late, tzk(), "late",
                    &(tnode_opts){.member_id = "late", .candidate = true, .pubsub_listen = LISTEN}),
         0);
     assert_int_equal(coord_wait_ready(late.c, 10000), 0);
@@ -580,5 +565,5 @@ int main(void)
         cmocka_unit_test(test_leader_change), cmocka_unit_test(test_junk),
         cmocka_unit_test(test_late_joiner),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }

@@ -20,21 +20,6 @@
 
 #include "coord_test_util.h"
 
-static th_zk zk;
-
-static int setup(void **state)
-{
-    (void)state;
-    return th_zk_start(&zk);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    th_zk_stop(&zk);
-    return 0;
-}
-
 struct pusher {
     coord_t *c;
     int64_t expected;
@@ -66,7 +51,7 @@ static void test_revisions(void **state)
 {
     (void)state;
     tnode a;
-    assert_int_equal(tnode_open(&a, &zk, "r1", &(tnode_opts){.member_id = "a", .keep = 3}), 0);
+    assert_int_equal(tnode_open(&a, tzk(), "r1", &(tnode_opts){.member_id = "a", .keep = 3}), 0);
     assert_int_equal(coord_wait_ready(a.c, 10000), 0);
     coord_revision_t r;
     assert_int_equal(coord_revision_read(a.c, &r), COORD_ENOENT);
@@ -81,7 +66,7 @@ static void test_revisions(void **state)
     for (int i = 0; i < P; i++) {
         char id[16];
         snprintf(id, sizeof id, "pusher%d", i);
-        assert_int_equal(tnode_open(&pushers[i], &zk, "r1", &(tnode_opts){.keep = 3}), 0);
+        assert_int_equal(tnode_open(&pushers[i], tzk(), "r1", &(tnode_opts){.keep = 3}), 0);
         assert_int_equal(coord_wait_ready(pushers[i].c, 10000), 0);
         ps[i] = (struct pusher){.c = pushers[i].c, .expected = 0, .go = &go};
         snprintf(ps[i].body, sizeof ps[i].body, "sources: [%d]\n", i);
@@ -181,12 +166,12 @@ static void test_assignment(void **state)
 {
     (void)state;
     tnode l, f, obs;
-    assert_int_equal(tnode_open(&l, &zk, "a1", &(tnode_opts){.member_id = "l", .candidate = true}),
-                     0);
+    assert_int_equal(
+        tnode_open(&l, tzk(), "a1", &(tnode_opts){.member_id = "l", .candidate = true}), 0);
     assert_int_equal(coord_wait_ready(l.c, 10000), 0);
-    assert_int_equal(tnode_open(&f, &zk, "a1", &(tnode_opts){.member_id = "f", .candidate = true}),
-                     0);
-    assert_int_equal(tnode_open(&obs, &zk, "a1", &(tnode_opts){0}), 0);
+    assert_int_equal(
+        tnode_open(&f, tzk(), "a1", &(tnode_opts){.member_id = "f", .candidate = true}), 0);
+    assert_int_equal(tnode_open(&obs, tzk(), "a1", &(tnode_opts){0}), 0);
     assert_int_equal(coord_wait_ready(f.c, 10000), 0);
     assert_int_equal(coord_wait_ready(obs.c, 10000), 0);
     coord_status_t st;
@@ -236,17 +221,17 @@ static void test_deposed_leader_cannot_write(void **state)
 {
     (void)state;
     tnode l, f;
-    assert_int_equal(tnode_open(&l, &zk, "a2", &(tnode_opts){.member_id = "l", .candidate = true}),
-                     0);
+    assert_int_equal(
+        tnode_open(&l, tzk(), "a2", &(tnode_opts){.member_id = "l", .candidate = true}), 0);
     assert_int_equal(coord_wait_ready(l.c, 10000), 0);
-    assert_int_equal(tnode_open(&f, &zk, "a2", &(tnode_opts){.member_id = "f", .candidate = true}),
-                     0);
+    assert_int_equal(
+        tnode_open(&f, tzk(), "a2", &(tnode_opts){.member_id = "f", .candidate = true}), 0);
     assert_int_equal(coord_wait_ready(f.c, 10000), 0);
     assert_true(th_wait_until(leads_cond, l.c, 5000));
     int64_t epoch;
     assert_int_equal(coord_assignment_write(l.c, 0, "T1", 2, &epoch), 0);
 
-    zhandle_t *zh = tzk_connect(&zk, NULL);
+    zhandle_t *zh = tzk_connect(tzk(), NULL);
     assert_non_null(zh);
     struct String_vector kids;
     assert_int_equal(zoo_get_children(zh, "/meterd-test/a2/election", 0, &kids), ZOK);
@@ -280,7 +265,7 @@ static void test_acl(void **state)
     (void)state;
     const char *secret = "meterd:s3cret";
     tnode a;
-    assert_int_equal(tnode_open(&a, &zk, "acl", &(tnode_opts){.member_id = "a", .auth = secret}),
+    assert_int_equal(tnode_open(&a, tzk(), "acl", &(tnode_opts){.member_id = "a", .auth = secret}),
                      0);
     assert_int_equal(coord_wait_ready(a.c, 10000), 0);
     assert_true(tnode_wait_member(&a, "a", true, 5000));
@@ -288,8 +273,8 @@ static void test_acl(void **state)
     assert_int_equal(coord_revision_push(a.c, 0, "body", 4, "ok", NULL, &num), 0);
 
     /* without the secret (raw client, or our own library) nothing can be written */
-    zhandle_t *anon = tzk_connect(&zk, NULL);
-    zhandle_t *wrong = tzk_connect(&zk, "meterd:wrong");
+    zhandle_t *anon = tzk_connect(tzk(), NULL);
+    zhandle_t *wrong = tzk_connect(tzk(), "meterd:wrong");
     assert_non_null(anon);
     assert_non_null(wrong);
     zhandle_t *zhs[2] = {anon, wrong};
@@ -313,7 +298,7 @@ static void test_acl(void **state)
     zookeeper_close(wrong);
 
     tnode nosecret;
-    assert_int_equal(tnode_open(&nosecret, &zk, "acl", &(tnode_opts){0}), 0);
+    assert_int_equal(tnode_open(&nosecret, tzk(), "acl", &(tnode_opts){0}), 0);
     assert_int_equal(coord_wait_ready(nosecret.c, 10000), 0);
     assert_int_equal(coord_revision_push(nosecret.c, 1, "evil", 4, "x", NULL, &num), COORD_ENOAUTH);
     coord_revision_t r;
@@ -332,5 +317,5 @@ int main(void)
         cmocka_unit_test(test_deposed_leader_cannot_write),
         cmocka_unit_test(test_acl),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }
