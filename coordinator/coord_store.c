@@ -72,7 +72,7 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_DEBUG, "revision %lld via %s", (long long)r->number,
               via_pubsub ? "pub-sub" : "ZooKeeper");
-    if (c->cb.revision) c->cb.revision(c->cb_arg, r);
+    coord_emit_revision(c, r);
 }
 
 /*
@@ -141,7 +141,7 @@ int coord_store_refresh_assignment(coord_t *c, zhandle_t *zh)
     if (rc != COORD_OK) return rc;
     if (st.version != c->assignment_version && len > 0) {
         c->assignment_version = st.version;
-        if (c->cb.assignment) c->cb.assignment(c->cb_arg, buf, len, st.version);
+        coord_emit_assignment(c, buf, len, st.version);
     }
     free(buf);
     return COORD_OK;
@@ -223,15 +223,23 @@ static int list_revisions(coord_t *c, zhandle_t *zh, int64_t **nums, size_t *n)
     return COORD_OK;
 }
 
-int coord_revision_list(coord_t *c, int64_t *numbers, size_t cap, size_t *count)
+int coord_store_list(coord_t *c, int64_t **nums, size_t *n)
 {
+    *nums = NULL;
+    *n = 0;
     zhandle_t *zh;
     int rc = with_zh(c, &zh);
     if (rc != COORD_OK) return rc;
+    rc = list_revisions(c, zh, nums, n);
+    coord_zh_release(c);
+    return rc;
+}
+
+int coord_revision_list(coord_t *c, int64_t *numbers, size_t cap, size_t *count)
+{
     int64_t *nums = NULL;
     size_t n = 0;
-    rc = list_revisions(c, zh, &nums, &n);
-    coord_zh_release(c);
+    int rc = coord_store_list(c, &nums, &n);
     if (rc != COORD_OK) return rc;
     for (size_t i = 0; i < n && i < cap; i++)
         numbers[i] = nums[i];
