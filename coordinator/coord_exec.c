@@ -119,7 +119,8 @@ static void job_call(const coord_callbacks_t *cb, void *cb_arg, const coord_job_
         j->done.version(j->arg, j->rc, ok ? j->version : 0);
         break;
     case REQ_ASSIGNMENT_READ:
-        j->done.table(j->arg, j->rc, ok ? j->bytes : NULL, ok ? j->len : 0, ok ? j->version : 0);
+        j->done.table(j->arg, j->rc, ok && j->len ? j->bytes : NULL, ok ? j->len : 0,
+                      ok ? j->version : 0);
         break;
     }
 }

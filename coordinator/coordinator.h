@@ -169,7 +169,8 @@ typedef struct coord_callbacks {
  * must not run fn inline, must run the fns it accepted one at a time in the
  * order posted, and must run each exactly once (a loop that stops must
  * drain its queue, running them: a fn run after coord_close() only frees
- * its event). It may be called from any coordinator thread.
+ * its event). It is called from the coordinator's threads and must not
+ * wait for the loop's thread (that thread may be inside coord_close()).
  */
 typedef struct coord_executor {
     int (*post)(void *ctx, void (*fn)(void *arg), void *arg);
