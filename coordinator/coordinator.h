@@ -6,8 +6,8 @@
  * sequential nodes, each watching its predecessor), the revision store
  * (current pipeline revision, CAS writes, the last K kept) and the assignment
  * store (the leader's slot table, CAS, epoch = node version). Revision bodies
- * and slot tables are opaque bytes here: the pipeline and partition modules
- * give them meaning, the agent glues them together.
+ * and slot tables are opaque bytes here: the modules above (group/, agent/)
+ * give them meaning.
  *
  * Threading contract: ZooKeeper's threads never run our callers' code. Its
  * watchers only flag what changed; the handle's own event thread re-reads
@@ -17,7 +17,8 @@
  *    every completion of a *_async call, runs on the caller's executor, in
  *    the order the events happened (completions: in the order the calls
  *    were made), with data the coordinator owns for the duration of the
- *    call. Callbacks may call any coord_* function, coord_close() included.
+ *    call. Callbacks may call any coord_* function, coord_close() included
+ *    (the blocking ones would stall the loop: use the *_async forms).
  *  - without one: callbacks run on the handle's event thread, completions on
  *    its store thread. They may call any coord_* function except
  *    coord_close(); they should return quickly (the next event waits).
