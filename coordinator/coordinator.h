@@ -26,8 +26,9 @@
  *    thread, the store thread, or the caller of a blocking call): it must be
  *    thread-safe and must not call coord_close().
  * Pointers passed to a callback are valid only during the call. Every
- * function may be called from any thread. Each declaration below says
- * whether the call blocks, and on what.
+ * function may be called from any thread. Each declaration below that
+ * talks to the handle says whether the call blocks, and on what; the
+ * rest (URL parsing, codecs, *_free) are pure and never block.
  *
  * Sessions: connection loss keeps the last known view and reports
  * COORD_DISCONNECTED; on expiry the handle creates a new session, rejoins
