@@ -145,6 +145,9 @@ struct coord {
     coord_member_info_t info;
     char guid[33];
     char elect_node[256]; /* our election node's name, "" if none */
+    /* the node we lead with ("" when not leading; under mu): an assignment
+     * write checks it exists, never a node created after we were deposed */
+    char leader_node[256];
 
     /* views (under mu) */
     member_slot *slots;

@@ -221,6 +221,8 @@ void coord_deliver_leader(coord_t *c, const coord_leader_t *l)
     bool changed = !c->leader_delivered || memcmp(&c->leader, l, sizeof *l) != 0;
     c->leader = *l;
     c->leader_delivered = true;
+    /* only the election that found us first calls this with is_me */
+    snprintf(c->leader_node, sizeof c->leader_node, "%s", l->is_me ? c->elect_node : "");
     pthread_mutex_unlock(&c->mu);
     if (!changed) return;
     coord_log(c, COORD_LOG_INFO, "leader: %s%s", l->known ? l->member_id : "(none)",
@@ -257,6 +259,7 @@ static int new_session(coord_t *c)
     c->joined = false;
     c->ready = false;
     c->elect_node[0] = 0;
+    c->leader_node[0] = 0;
     c->zk_state = 0;
     /* watches die with a session: every member's data must be read (and
      * watched) again, not served from the cache */

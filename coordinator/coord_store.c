@@ -13,9 +13,11 @@
  * to the last K happens after the commit and may lag harmlessly if it fails.
  *
  * assignment: the leader's slot table, opaque bytes; epoch = node version.
- * The write is a multi() of "our election node still exists" and the CAS, so
- * a leader deposed by a session expiry (its ephemeral node gone) cannot
- * overwrite its successor's table even if it has not noticed yet.
+ * The write is a multi() of "the election node we lead with still exists"
+ * and the CAS, so a leader deposed by a session expiry (its ephemeral node
+ * gone) cannot overwrite its successor's table even if it has not noticed
+ * yet. It is the node that won, not our current one: a deposed leader
+ * standing again has a new node that exists before it learns who leads.
  *
  * Malformed current revisions are logged and ignored (the last good one
  * stays in force); readers check the body against its sha256.
@@ -333,8 +335,8 @@ int coord_assignment_write(coord_t *c, int64_t expected_epoch, const void *table
     if (len > c->max_node_bytes) return COORD_ETOOBIG;
     char node[1024];
     pthread_mutex_lock(&c->mu);
-    bool leader = c->candidate && c->leader.is_me && c->elect_node[0];
-    snprintf(node, sizeof node, "%s/%s", c->election_dir, c->elect_node);
+    bool leader = c->candidate && c->leader.is_me && c->leader_node[0];
+    snprintf(node, sizeof node, "%s/%s", c->election_dir, c->leader_node);
     pthread_mutex_unlock(&c->mu);
     if (!leader) return COORD_ENOTLEADER;
     zhandle_t *zh;

@@ -71,6 +71,8 @@ zhandle_t *tzk_connect(th_zk *z, const char *auth);
 /* Deletes member's election node(s) in group (deposing it if it leads), as
  * an operator or an expiry would; returns how many, -1 on error. */
 int tzk_delete_election_node(th_zk *z, const char *group, const char *member);
+/* How many election nodes member has in group, -1 on error. */
+int tzk_count_election_nodes(th_zk *z, const char *group, const char *member);
 
 /* The test binary's ZooKeeper, started by the cmocka group setup and
  * stopped by its teardown: cmocka_run_group_tests(tests, tzk_setup, tzk_teardown). */
