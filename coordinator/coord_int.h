@@ -30,6 +30,57 @@ enum {
     DIRTY_ALL = 0x7f,
 };
 
+/* What a coord_job_t carries: an event for a callback, or a store request. */
+enum {
+    JOB_STATE,
+    JOB_MEMBERS,
+    JOB_LEADER,
+    JOB_REVISION,
+    JOB_ASSIGNMENT,
+    REQ_REVISION_READ,
+    REQ_REVISION_GET,
+    REQ_REVISION_LIST,
+    REQ_REVISION_PUSH,
+    REQ_ASSIGNMENT_READ,
+    REQ_ASSIGNMENT_WRITE,
+};
+
+/*
+ * One event or request on its way to the caller, owning all its data, so
+ * that it outlives the handle when it waits on the executor. Requests queue
+ * on the store thread first (next), run there, then travel like events.
+ */
+typedef struct coord_job coord_job_t;
+struct coord_job {
+    coord_job_t *next;
+    int kind;
+    struct coord_life *life; /* a reference, taken when posted */
+    /* request inputs (copies) */
+    int64_t num; /* expected epoch / expected revision / revision number */
+    void *in;
+    size_t in_len;
+    char *author, *signature;
+    union {
+        coord_revision_done_fn revision;
+        coord_version_done_fn version;
+        coord_list_done_fn list;
+        coord_table_done_fn table;
+    } done;
+    void *arg;
+    bool notify; /* done is set */
+    /* results / event data */
+    int rc;
+    coord_state_t state;
+    coord_members_t members;
+    coord_leader_t leader;
+    coord_revision_t rev;
+    void *bytes; /* table, NUL-terminated */
+    size_t len;
+    int64_t version; /* epoch or revision number */
+    int64_t *nums;
+    size_t count;
+};
+
 /* Member cache entry: the snapshot plus whether its data must be re-read. */
 typedef struct member_slot {
     coord_member_t m;
@@ -51,7 +102,9 @@ struct coord {
     size_t max_node_bytes;
     coord_callbacks_t cb;
     void *cb_arg;
-    struct ACL_vector acl; /* applied to every node we create */
+    coord_executor_t exec;   /* post NULL: none */
+    struct coord_life *life; /* with exec: what queued events check */
+    struct ACL_vector acl;   /* applied to every node we create */
     struct ACL acl_entries[2];
 
     /* paths */
@@ -92,6 +145,9 @@ struct coord {
     coord_member_info_t info;
     char guid[33];
     char elect_node[256]; /* our election node's name, "" if none */
+    /* the node we lead with ("" when not leading; under mu): an assignment
+     * write checks it exists, never a node created after we were deposed */
+    char leader_node[256];
 
     /* views (under mu) */
     member_slot *slots;
@@ -106,6 +162,14 @@ struct coord {
     int64_t pipeline_version; /* last delivered revision (either path), -1 none */
     char delivered_sha[65];   /* its sha256 */
     int64_t assignment_version;
+
+    /* store thread (coord_async.c): its own lock, never held with mu */
+    pthread_mutex_t req_mu;
+    pthread_cond_t req_cond;
+    pthread_t req_thread;
+    bool req_started;
+    bool req_stop;
+    coord_job_t *req_head, *req_tail;
 
     /* pub-sub fast path (coord_pubsub.c); config immutable after open */
     char pubsub_listen[256]; /* "" = ZooKeeper only */
@@ -150,6 +214,24 @@ int coord_get_node(coord_t *c, zhandle_t *zh, const char *path, bool watch, size
                    size_t *len, struct Stat *stat);
 int coord_ensure_path(coord_t *c, zhandle_t *zh, const char *path);
 
+/* coord_exec.c: events to callbacks, on the executor or directly */
+int coord_exec_init(coord_t *c, char *err, size_t errcap); /* at open */
+/* At close, first: nothing of the caller's runs once it returns. */
+void coord_exec_close(coord_t *c);
+void coord_exec_fini(coord_t *c); /* at close, last: drops our reference */
+void coord_emit_state(coord_t *c, coord_state_t st);
+void coord_emit_members(coord_t *c, const coord_members_t *m);
+void coord_emit_leader(coord_t *c, const coord_leader_t *l);
+void coord_emit_revision(coord_t *c, const coord_revision_t *r);
+void coord_emit_assignment(coord_t *c, const void *table, size_t len, int64_t epoch);
+/* A finished request: its completion, on the executor or here. Takes j. */
+void coord_exec_complete(coord_t *c, coord_job_t *j);
+void coord_job_free(coord_job_t *j);
+
+/* coord_async.c: the store thread */
+int coord_async_init(coord_t *c, char *err, size_t errcap); /* at open */
+void coord_async_fini(coord_t *c); /* at close: stops it, drops what is pending */
+
 /* coord_members.c */
 int coord_members_join(coord_t *c, zhandle_t *zh, bool check);
 int coord_members_refresh(coord_t *c, zhandle_t *zh);
@@ -161,6 +243,8 @@ int coord_election_run(coord_t *c, zhandle_t *zh);
 /* coord_store.c: hint = a pub-sub revision to confirm (NULL: a watch fired) */
 int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision_t *hint);
 int coord_store_refresh_assignment(coord_t *c, zhandle_t *zh);
+/* Every kept revision number, ascending; *nums malloc'd. */
+int coord_store_list(coord_t *c, int64_t **nums, size_t *n);
 
 /* coord_pubsub.c (all but coord_pubsub_accept run on the event thread) */
 int coord_pubsub_check_url(const char *url, char *err, size_t errcap);

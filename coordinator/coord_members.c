@@ -237,7 +237,7 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
     pthread_mutex_unlock(&c->mu);
     coord_members_free(&old);
     /* the event thread is the only writer of last_members: safe to lend it */
-    if (changed && c->cb.members) c->cb.members(c->cb_arg, &c->last_members);
+    if (changed) coord_emit_members(c, &c->last_members);
     return COORD_OK;
 }
 

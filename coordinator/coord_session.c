@@ -211,7 +211,7 @@ static void set_state(coord_t *c, coord_state_t st)
     if (changed) {
         coord_log(c, st == COORD_CONNECTED ? COORD_LOG_INFO : COORD_LOG_WARN, "session %s",
                   coord_state_name(st));
-        if (c->cb.state) c->cb.state(c->cb_arg, st);
+        coord_emit_state(c, st);
     }
 }
 
@@ -221,11 +221,13 @@ void coord_deliver_leader(coord_t *c, const coord_leader_t *l)
     bool changed = !c->leader_delivered || memcmp(&c->leader, l, sizeof *l) != 0;
     c->leader = *l;
     c->leader_delivered = true;
+    /* only the election that found us first calls this with is_me */
+    snprintf(c->leader_node, sizeof c->leader_node, "%s", l->is_me ? c->elect_node : "");
     pthread_mutex_unlock(&c->mu);
     if (!changed) return;
     coord_log(c, COORD_LOG_INFO, "leader: %s%s", l->known ? l->member_id : "(none)",
               l->is_me ? " (me)" : "");
-    if (c->cb.leader) c->cb.leader(c->cb_arg, l);
+    coord_emit_leader(c, l);
 }
 
 static void new_guid(char out[33])
@@ -257,6 +259,7 @@ static int new_session(coord_t *c)
     c->joined = false;
     c->ready = false;
     c->elect_node[0] = 0;
+    c->leader_node[0] = 0;
     c->zk_state = 0;
     /* watches die with a session: every member's data must be read (and
      * watched) again, not served from the cache */
@@ -534,6 +537,7 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
     c->max_node_bytes = cfg->max_node_bytes ? cfg->max_node_bytes : COORD_MAX_NODE_DEFAULT;
     c->cb = cfg->cb;
     c->cb_arg = cfg->cb_arg;
+    c->exec = cfg->executor;
     if (cfg->info) c->info = *cfg->info;
     c->info_dirty = false;
     c->pipeline_version = -1;
@@ -554,12 +558,16 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
     pthread_rwlock_init(&c->zlock, NULL);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->pub_mu, NULL);
+    pthread_mutex_init(&c->req_mu, NULL);
+    pthread_cond_init(&c->req_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (coord_pubsub_init(c, err, errcap) != COORD_OK) {
+    if (coord_exec_init(c, err, errcap) != COORD_OK ||
+        coord_async_init(c, err, errcap) != COORD_OK ||
+        coord_pubsub_init(c, err, errcap) != COORD_OK) {
         coord_close(c);
         return NULL;
     }
@@ -584,6 +592,8 @@ void coord_close(coord_t *c)
     c->stop = true;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->mu);
+    coord_exec_close(c); /* from here on, none of the caller's code starts */
+    coord_async_fini(c);
     if (c->thread_started) pthread_join(c->thread, NULL);
     coord_pubsub_fini(c); /* the PUB closes before our election node goes */
     pthread_rwlock_wrlock(&c->zlock);
@@ -599,7 +609,10 @@ void coord_close(coord_t *c)
     pthread_rwlock_destroy(&c->zlock);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->pub_mu);
+    pthread_mutex_destroy(&c->req_mu);
+    pthread_cond_destroy(&c->req_cond);
     pthread_cond_destroy(&c->cond);
+    coord_exec_fini(c); /* jobs still queued keep the token alive */
     free(c);
 }
 

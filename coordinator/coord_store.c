@@ -13,9 +13,11 @@
  * to the last K happens after the commit and may lag harmlessly if it fails.
  *
  * assignment: the leader's slot table, opaque bytes; epoch = node version.
- * The write is a multi() of "our election node still exists" and the CAS, so
- * a leader deposed by a session expiry (its ephemeral node gone) cannot
- * overwrite its successor's table even if it has not noticed yet.
+ * The write is a multi() of "the election node we lead with still exists"
+ * and the CAS, so a leader deposed by a session expiry (its ephemeral node
+ * gone) cannot overwrite its successor's table even if it has not noticed
+ * yet. It is the node that won, not our current one: a deposed leader
+ * standing again has a new node that exists before it learns who leads.
  *
  * Malformed current revisions are logged and ignored (the last good one
  * stays in force); readers check the body against its sha256.
@@ -72,7 +74,7 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_DEBUG, "revision %lld via %s", (long long)r->number,
               via_pubsub ? "pub-sub" : "ZooKeeper");
-    if (c->cb.revision) c->cb.revision(c->cb_arg, r);
+    coord_emit_revision(c, r);
 }
 
 /*
@@ -141,7 +143,7 @@ int coord_store_refresh_assignment(coord_t *c, zhandle_t *zh)
     if (rc != COORD_OK) return rc;
     if (st.version != c->assignment_version && len > 0) {
         c->assignment_version = st.version;
-        if (c->cb.assignment) c->cb.assignment(c->cb_arg, buf, len, st.version);
+        coord_emit_assignment(c, buf, len, st.version);
     }
     free(buf);
     return COORD_OK;
@@ -223,15 +225,23 @@ static int list_revisions(coord_t *c, zhandle_t *zh, int64_t **nums, size_t *n)
     return COORD_OK;
 }
 
-int coord_revision_list(coord_t *c, int64_t *numbers, size_t cap, size_t *count)
+int coord_store_list(coord_t *c, int64_t **nums, size_t *n)
 {
+    *nums = NULL;
+    *n = 0;
     zhandle_t *zh;
     int rc = with_zh(c, &zh);
     if (rc != COORD_OK) return rc;
+    rc = list_revisions(c, zh, nums, n);
+    coord_zh_release(c);
+    return rc;
+}
+
+int coord_revision_list(coord_t *c, int64_t *numbers, size_t cap, size_t *count)
+{
     int64_t *nums = NULL;
     size_t n = 0;
-    rc = list_revisions(c, zh, &nums, &n);
-    coord_zh_release(c);
+    int rc = coord_store_list(c, &nums, &n);
     if (rc != COORD_OK) return rc;
     for (size_t i = 0; i < n && i < cap; i++)
         numbers[i] = nums[i];
@@ -325,8 +335,8 @@ int coord_assignment_write(coord_t *c, int64_t expected_epoch, const void *table
     if (len > c->max_node_bytes) return COORD_ETOOBIG;
     char node[1024];
     pthread_mutex_lock(&c->mu);
-    bool leader = c->candidate && c->leader.is_me && c->elect_node[0];
-    snprintf(node, sizeof node, "%s/%s", c->election_dir, c->elect_node);
+    bool leader = c->candidate && c->leader.is_me && c->leader_node[0];
+    snprintf(node, sizeof node, "%s/%s", c->election_dir, c->leader_node);
     pthread_mutex_unlock(&c->mu);
     if (!leader) return COORD_ENOTLEADER;
     zhandle_t *zh;

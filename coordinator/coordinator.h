@@ -6,16 +6,29 @@
  * sequential nodes, each watching its predecessor), the revision store
  * (current pipeline revision, CAS writes, the last K kept) and the assignment
  * store (the leader's slot table, CAS, epoch = node version). Revision bodies
- * and slot tables are opaque bytes here: the pipeline and partition modules
- * give them meaning, the agent glues them together.
+ * and slot tables are opaque bytes here: the modules above (group/, agent/)
+ * give them meaning.
  *
  * Threading contract: ZooKeeper's threads never run our callers' code. Its
  * watchers only flag what changed; the handle's own event thread re-reads
- * ZooKeeper and invokes the callbacks below, one at a time, never while a
- * coordinator lock is held. Callbacks may call any coord_* function except
- * coord_close(); they should return quickly (the next event waits for them).
- * Pointers passed to a callback are valid only during the call. Every other
- * function may be called from any thread.
+ * ZooKeeper and produces the events below, one at a time, never while a
+ * coordinator lock is held. Where they run:
+ *  - with an executor (coord_config_t.executor): every callback but log, and
+ *    every completion of a *_async call, runs on the caller's executor, in
+ *    the order the events happened (completions: in the order the calls
+ *    were made), with data the coordinator owns for the duration of the
+ *    call. Callbacks may call any coord_* function, coord_close() included
+ *    (the blocking ones would stall the loop: use the *_async forms).
+ *  - without one: callbacks run on the handle's event thread, completions on
+ *    its store thread. They may call any coord_* function except
+ *    coord_close(); they should return quickly (the next event waits).
+ *  - log always runs synchronously, on whichever thread logs (the event
+ *    thread, the store thread, or the caller of a blocking call): it must be
+ *    thread-safe and must not call coord_close().
+ * Pointers passed to a callback are valid only during the call. Every
+ * function may be called from any thread. Each declaration below that
+ * talks to the handle says whether the call blocks, and on what; the
+ * rest (URL parsing, codecs, *_free) are pure and never block.
  *
  * Sessions: connection loss keeps the last known view and reports
  * COORD_DISCONNECTED; on expiry the handle creates a new session, rejoins
@@ -151,6 +164,21 @@ typedef struct coord_callbacks {
     void (*log)(void *arg, int level, const char *msg);
 } coord_callbacks_t;
 
+/*
+ * The caller's event loop, nng-aio-like: post() queues fn(arg) to run later
+ * on the loop's thread and returns 0, or nonzero if it cannot (the loop is
+ * shutting down: the coordinator then frees the event, which is lost). It
+ * must not run fn inline, must run the fns it accepted one at a time in the
+ * order posted, and must run each exactly once (a loop that stops must
+ * drain its queue, running them: a fn run after coord_close() only frees
+ * its event). It is called from the coordinator's threads and must not
+ * wait for the loop's thread (that thread may be inside coord_close()).
+ */
+typedef struct coord_executor {
+    int (*post)(void *ctx, void (*fn)(void *arg), void *arg);
+    void *ctx;
+} coord_executor_t;
+
 typedef struct coord_config {
     const char *backend_url; /* zookeeper://h1:p1,h2:p2/chroot (required) */
     const char *group;       /* one path segment: "central" (required) */
@@ -175,18 +203,33 @@ typedef struct coord_config {
     const coord_member_info_t *info; /* initial member data (NULL: empty) */
     coord_callbacks_t cb;
     void *cb_arg;
+    /* post NULL: callbacks on our event thread, completions on our store
+     * thread (meterctl, tests); see the threading contract above */
+    coord_executor_t executor;
 } coord_config_t;
 
 /*
  * Validates the configuration and starts connecting in the background;
- * returns NULL with the reason in err on bad configuration.
+ * returns NULL with the reason in err on bad configuration. Does not block
+ * on ZooKeeper.
  */
 coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap);
 
-/* Leaves the group (the session closes, our nodes vanish at once) and frees. */
+/*
+ * Leaves the group (the session closes, our nodes vanish at once) and frees.
+ * Blocks until the handle's threads have stopped: a store call in flight
+ * finishes first (bounded by ZooKeeper's own timeouts). From the moment it
+ * is called no callback or completion of this handle starts any more: the
+ * events still queued on the executor are dropped when it runs them (their
+ * fn only frees them), the pending *_async calls never complete. So nothing
+ * the caller lent (cb_arg, completion args) is touched after it returns. It
+ * waits for a callback running on another thread to return; it may be
+ * called from the executor's thread, inside a callback or completion too.
+ */
 void coord_close(coord_t *c);
 
-/* Waits until the session is connected and joined, elected and synced. */
+/* Blocks (up to timeout_ms) until the session is connected and joined,
+ * elected and synced. Not for an event loop thread. */
 int coord_wait_ready(coord_t *c, int timeout_ms);
 
 typedef struct coord_status {
@@ -215,16 +258,34 @@ typedef struct coord_status {
     char pubsub_endpoint[256];          /* the leader endpoint we subscribe to, "" none */
     char pubsub_publishing[256];        /* leader: the URL we publish on, "" none */
 } coord_status_t;
+/* Never blocks on ZooKeeper (a short lock). */
 void coord_get_status(coord_t *c, coord_status_t *st);
 
-/* Replaces our member data (kept and re-written after a rejoin). */
+/* Replaces our member data (kept and re-written after a rejoin by the event
+ * thread). Never blocks on ZooKeeper: the write happens in the background. */
 int coord_member_update(coord_t *c, const coord_member_info_t *info);
 
-/* A copy of the last membership snapshot (free with coord_members_free). */
+/* A copy of the last membership snapshot (free with coord_members_free).
+ * Never blocks on ZooKeeper. */
 int coord_members_get(coord_t *c, coord_members_t *out);
 
-/* The last known leader. */
+/* The last known leader. Never blocks on ZooKeeper. */
 void coord_leader_get(coord_t *c, coord_leader_t *out);
+
+/*
+ * The store. Each call exists in two forms:
+ *  - blocking (coord_revision_read...): waits for ZooKeeper's answer, up to
+ *    the client's own timeout (two thirds of the session timeout when the
+ *    server stops answering; at once when it refuses connections). Not for
+ *    an event loop thread: meterctl, tests, start-up.
+ *  - *_async: returns at once (0: queued, done will be called; otherwise
+ *    COORD_EINVAL/COORD_ESYS and done is never called). The request runs on
+ *    the handle's store thread, one at a time in the order made, through the
+ *    blocking form (same checks, same results); done(arg, rc, ...) runs on
+ *    the executor (on the store thread without one), with the result valid
+ *    during the call only. done may be NULL (fire and forget). A request
+ *    still pending at coord_close() never completes.
+ */
 
 /* Reads the current revision from ZooKeeper; COORD_ENOENT if none yet. */
 int coord_revision_read(coord_t *c, coord_revision_t *out);
@@ -234,6 +295,7 @@ int coord_revision_read(coord_t *c, coord_revision_t *out);
  * (0: none yet); two concurrent pushes from the same expected revision: one
  * wins, the other gets COORD_ECONFLICT. The body's sha256 is computed here
  * (and checked on every read). On success *number_out is the new number.
+ * COORD_ENOCONN at once without a connected session.
  */
 int coord_revision_push(coord_t *c, int64_t expected, const void *body, size_t len,
                         const char *author, const char *signature, int64_t *number_out);
@@ -249,9 +311,33 @@ int coord_assignment_read(coord_t *c, void **table, size_t *len, int64_t *epoch)
 
 /*
  * Leader only: writes the table if the current epoch is still expected_epoch
- * and our election node still exists (a deposed leader cannot write).
+ * and our election node still exists (a deposed leader cannot write:
+ * COORD_ENOTLEADER). COORD_ENOCONN at once without a connected session.
  */
 int coord_assignment_write(coord_t *c, int64_t expected_epoch, const void *table, size_t len,
                            int64_t *epoch_out);
+
+/* Completions of the *_async forms (rc as the blocking form returns it). */
+/* rev: NULL unless rc == 0 */
+typedef void (*coord_revision_done_fn)(void *arg, int rc, const coord_revision_t *rev);
+/* version: the new revision number (push) or epoch (write) when rc == 0 */
+typedef void (*coord_version_done_fn)(void *arg, int rc, int64_t version);
+/* numbers: every kept revision, ascending (NULL when count is 0) */
+typedef void (*coord_list_done_fn)(void *arg, int rc, const int64_t *numbers, size_t count);
+/* table: NULL unless rc == 0 and len > 0 (then table[len] == 0) */
+typedef void (*coord_table_done_fn)(void *arg, int rc, const void *table, size_t len,
+                                    int64_t epoch);
+
+int coord_revision_read_async(coord_t *c, coord_revision_done_fn done, void *arg);
+int coord_revision_get_async(coord_t *c, int64_t number, coord_revision_done_fn done, void *arg);
+int coord_revision_list_async(coord_t *c, coord_list_done_fn done, void *arg);
+/* body, author and signature are copied before it returns */
+int coord_revision_push_async(coord_t *c, int64_t expected, const void *body, size_t len,
+                              const char *author, const char *signature, coord_version_done_fn done,
+                              void *arg);
+int coord_assignment_read_async(coord_t *c, coord_table_done_fn done, void *arg);
+/* table is copied before it returns */
+int coord_assignment_write_async(coord_t *c, int64_t expected_epoch, const void *table, size_t len,
+                                 coord_version_done_fn done, void *arg);
 
 #endif

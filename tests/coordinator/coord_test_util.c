@@ -237,6 +237,43 @@ zhandle_t *tzk_connect(th_zk *z, const char *auth)
     return zh;
 }
 
+/* Deletes (or only counts) member's election nodes in group. */
+static int election_nodes(th_zk *z, const char *group, const char *member, bool delete)
+{
+    zhandle_t *zh = tzk_connect(z, NULL);
+    if (!zh) return -1;
+    char dir[256], want[160];
+    snprintf(dir, sizeof dir, "/meterd-test/%s/election", group);
+    snprintf(want, sizeof want, "\"member\":\"%s\"", member);
+    struct String_vector kids = {0, NULL};
+    int found = zoo_get_children(zh, dir, 0, &kids) == ZOK ? 0 : -1;
+    for (int i = 0; found >= 0 && i < kids.count; i++) {
+        char path[512], buf[512];
+        int blen = sizeof buf - 1;
+        snprintf(path, sizeof path, "%s/%s", dir, kids.data[i]);
+        if (zoo_get(zh, path, 0, buf, &blen, NULL) != ZOK) continue; /* gone, or not ours */
+        buf[blen < 0 ? 0 : blen] = 0;
+        if (!strstr(buf, want)) continue;
+        if (delete &&zoo_delete(zh, path, -1) != ZOK)
+            found = -1;
+        else
+            found++;
+    }
+    deallocate_String_vector(&kids);
+    zookeeper_close(zh);
+    return found;
+}
+
+int tzk_delete_election_node(th_zk *z, const char *group, const char *member)
+{
+    return election_nodes(z, group, member, true);
+}
+
+int tzk_count_election_nodes(th_zk *z, const char *group, const char *member)
+{
+    return election_nodes(z, group, member, false);
+}
+
 int64_t tnow_us(void)
 {
     struct timespec ts;

@@ -68,6 +68,12 @@ bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
 /* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
 zhandle_t *tzk_connect(th_zk *z, const char *auth);
 
+/* Deletes member's election node(s) in group (deposing it if it leads), as
+ * an operator or an expiry would; returns how many, -1 on error. */
+int tzk_delete_election_node(th_zk *z, const char *group, const char *member);
+/* How many election nodes member has in group, -1 on error. */
+int tzk_count_election_nodes(th_zk *z, const char *group, const char *member);
+
 /* The test binary's ZooKeeper, started by the cmocka group setup and
  * stopped by its teardown: cmocka_run_group_tests(tests, tzk_setup, tzk_teardown). */
 th_zk *tzk(void);
