@@ -670,7 +670,13 @@ static void test_whohas_handover(void **state)
     uint8_t *buf = one_owner_table(pm, 2, "h1.central", now - 1000, &len);
     int64_t epoch = 0;
     assert_int_equal(coord_assignment_write(s[0].c, 0, buf, len, &epoch), COORD_OK);
+    char digest1[65], sha_a[65];
+    sha256_hex(buf, len, digest1);
+    sha256_hex(pipeline_a, strlen(pipeline_a), sha_a);
     free(buf);
+    sim_set(&s[0], 1, sha_a, digest1, 6);
+    sim_set(&s[1], 1, sha_a, digest1, 0);
+    wait_members_applied(group, s, 2, 1);
     r = run("whohas bmc-0042 --group %s --zk '%s' -o json", group, url);
     expect_status(&r, 0, NULL);
     assert_string_equal(jstr(json_object_get(r.js, "owner"), "id"), "h1.central");
@@ -702,6 +708,10 @@ static void test_whohas_handover(void **state)
     run_free(&r);
     r = run("assignment --group %s --zk '%s'", group, url);
     expect_status(&r, 0, "slot table epoch 2, pending: in force from");
+    run_free(&r);
+    /* members obeying epoch 1 until epoch 2's instant do not lag */
+    r = run("status --group %s --zk '%s'", group, url);
+    expect_status(&r, 0, "consistent: 2 members at revision 1, slot table epoch 2");
     run_free(&r);
 
     /* epoch 3: back to h1 within a second: whohas waits and answers it as current */
