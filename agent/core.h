@@ -178,8 +178,8 @@ void src_unref(src_rt *s);
 src_rt *group_find_source(agent_group *g, const char *name); /* running or pending */
 void group_list_add(agent_group *g, src_rt *s);
 void group_list_remove(agent_group *g, src_rt *s);
-/* Distinct non-local target ids of g's running sources, sorted (a->mu held;
- * free the array, not the strings). */
+/* The partitioned targets of g's pipeline (group_revision_targets), sorted
+ * (a->mu held or the loop thread; free the array, not the strings). */
 const char **group_target_ids(agent_group *g, size_t *n);
 /* Number of those g owns at at_ms (a->mu held). */
 size_t group_owned_targets(agent_group *g, int64_t at_ms);
@@ -217,7 +217,7 @@ int reload_apply(agent_group *g, pipeline *p);
 void reload_refuse(agent_group *g, const char *msg);
 void reload_shutdown(agent *a);
 
-/* cluster.c */
+/* cluster.c (and cluster_*.c, see cluster_int.h) */
 /* Joins one ZooKeeper group per enabled namespace when [coordination]
  * backend_url is set; 0 (also when not configured) or -1 with err. */
 int cluster_start(agent *a, char *err, size_t errlen);

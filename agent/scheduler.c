@@ -19,6 +19,7 @@
  * finish (bounded by drain_timeout) and then hands over to its successor.
  */
 #include "agent/core.h"
+#include "group/group.h"
 #include "partition/partition.h"
 
 #include <inttypes.h>
@@ -468,33 +469,15 @@ src_rt *group_find_source(agent_group *g, const char *name)
     return NULL;
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
 const char **group_target_ids(agent_group *g, size_t *n_out)
 {
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < g->n_sources; i++)
-        cap += g->sources[i]->n_tasks;
-    const char **ids = malloc((cap ? cap : 1) * sizeof *ids);
+    /* the revision's targets (group/): the same set the leader plans with
+     * and meterctl counts, whichever sources run at this instant */
+    group_targets t;
     *n_out = 0;
-    if (!ids) return NULL;
-    for (size_t i = 0; i < g->n_sources; i++) {
-        src_rt *s = g->sources[i];
-        /* a successor waiting for its predecessor to drain counts already:
-         * the figure must not dip to zero during a hand-over */
-        if (s->state != SRC_RUNNING && s->state != SRC_PENDING) continue;
-        for (size_t k = 0; k < s->n_tasks; k++)
-            if (!s->tasks[k]->target.local) ids[n++] = s->tasks[k]->target.id;
-    }
-    qsort(ids, n, sizeof *ids, cmp_str);
-    size_t distinct = 0;
-    for (size_t i = 0; i < n; i++)
-        if (distinct == 0 || strcmp(ids[i], ids[distinct - 1]) != 0) ids[distinct++] = ids[i];
-    *n_out = distinct;
-    return ids;
+    if (group_revision_targets(g->pipe, &t) != 0) return NULL;
+    *n_out = t.n;
+    return t.ids;
 }
 
 size_t group_owned_targets(agent_group *g, int64_t at_ms)

@@ -18,6 +18,7 @@
 #define METERD_CLI_H
 
 #include "coordinator/coordinator.h"
+#include "group/group.h"
 #include "partition/partition.h"
 
 #include <jansson.h>
@@ -73,8 +74,9 @@ typedef struct cli_cluster {
     int saved_err;  /* while connected and quiet: the real stderr (fd), else -1 */
     FILE *orig_err; /* err as given by the caller */
     char url[1024];
-    char url_from[600]; /* "--zk", "METERD_ZK" or the config file's path */
-    char auth[256];     /* "user:secret" from --auth-file; wiped on close */
+    char url_from[600];  /* "--zk", "METERD_ZK" or the config file's path */
+    unsigned char *auth; /* "user:secret" from --auth-file; wiped on close */
+    size_t auth_len;
     coord_t *c;
     /* the coordinator's last warning, for the "cannot reach" sentence */
     pthread_mutex_t log_mu;
@@ -114,13 +116,11 @@ int cli_opt_value(cli_cluster *k, int argc, char **argv, int *i, const char *lng
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Reads a whole file of at most max bytes; NULL with a sentence in err. */
 char *cli_read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap);
-/* Reads a secret file: must be a regular file of mode 0600 or stricter;
- * trailing whitespace stripped. 0, or -1 with a sentence in err. */
-int cli_read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap);
 void cli_sha256_hex(const void *buf, size_t len, char out[65]);
 /* ms since the Unix epoch as "2026-11-22T00:10:00.123Z". */
 void cli_format_ms(int64_t ms, char *out, size_t cap);
-int64_t cli_now_ms(void); /* monotonic */
+int64_t cli_now_ms(void);  /* monotonic */
+int64_t cli_wall_ms(void); /* ms since the Unix epoch */
 
 /* ---- view.c: a group's state, read once -------------------------------- */
 
@@ -132,10 +132,14 @@ typedef struct cli_view {
     int64_t epoch; /* assignment node version; 0: no table */
     unsigned char *table_bytes;
     size_t table_len;
-    char table_digest[65];  /* sha256 of table_bytes, "" without a table */
-    partition_table *table; /* decoded, NULL without one */
-    char **targets;         /* distinct partitioned targets of the current revision */
-    size_t n_targets;
+    char table_digest[65];        /* sha256 of table_bytes, "" without a table */
+    const partition_table *table; /* the stored (newest) table, in clock; NULL without */
+    /* the stored table in time (group/): in force, or pending at loaded_ms;
+     * owners are asked of it, never of `table` directly */
+    group_clock clock;
+    int64_t loaded_ms;     /* wall clock of the read */
+    pipeline *pipe;        /* the current revision, parsed (NULL: none or invalid) */
+    group_targets targets; /* its partitioned targets (group_revision_targets) */
 } cli_view;
 
 /* Reads everything; with require_known, a group with no member, revision or

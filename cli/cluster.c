@@ -4,8 +4,9 @@
  * backend_url of the -c config file: the most explicit wins, like kubectl's
  * --server > KUBECONFIG. meterctl always opens an observer (member_id NULL):
  * it must never appear in the group it inspects or stand in its election.
- * Credentials for writes come only from a 0600 file (--auth-file), never
- * from the command line, where `ps` and shell history would keep them.
+ * Credentials for writes come only from a 0600 file (--auth-file, read by
+ * group_secret_read(), the agent's reader too), never from the command
+ * line, where `ps` and shell history would keep them.
  *
  * Errors are printed where they are found, with the exit code of the
  * documented table, so commands just return what these functions return.
@@ -247,10 +248,10 @@ int cli_cluster_connect(cli_cluster *k, bool write)
     int rc = resolve_url(k);
     if (rc != CLI_OK) return rc;
     if (k->auth_file) {
-        char err[512];
-        if (cli_read_secret(k->auth_file, k->auth, sizeof k->auth, err, sizeof err) != 0)
-            return cli_fail(k, CLI_USAGE, "%s", err);
-        if (strchr(k->auth, ':') == NULL)
+        char err[600];
+        if (group_secret_read(k->auth_file, &k->auth, &k->auth_len, err, sizeof err) != 0)
+            return cli_fail(k, CLI_USAGE, "--auth-file: %s", err);
+        if (strlen((char *)k->auth) != k->auth_len || !strchr((char *)k->auth, ':'))
             return cli_fail(k, CLI_USAGE, "%s must hold 'user:secret'", k->auth_file);
     }
     (void)write; /* writes without credentials work on open ACLs; ZooKeeper says when not */
@@ -259,7 +260,7 @@ int cli_cluster_connect(cli_cluster *k, bool write)
         .backend_url = k->url,
         .group = k->group,
         .member_id = NULL,
-        .auth = k->auth[0] ? k->auth : NULL,
+        .auth = (const char *)k->auth,
         .cb = {.members = on_members, .log = on_log},
         .cb_arg = k,
     };
@@ -301,7 +302,9 @@ void cli_cluster_close(cli_cluster *k)
         k->err = k->orig_err;
         k->saved_err = -1;
     }
-    explicit_bzero(k->auth, sizeof k->auth);
+    group_secret_free(k->auth, k->auth_len);
+    k->auth = NULL;
+    k->auth_len = 0;
     pthread_mutex_destroy(&k->log_mu);
 }
 
@@ -346,40 +349,6 @@ char *cli_read_file(const char *path, size_t max, size_t *len, char *err, size_t
     return buf;
 }
 
-int cli_read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-        snprintf(err, errcap, "%s must be a regular file of mode 0600 or stricter (it is %04o)",
-                 path, (unsigned)(st.st_mode & 07777));
-        close(fd);
-        return -1;
-    }
-    ssize_t n = read(fd, out, cap);
-    close(fd);
-    if (n < 0 || (size_t)n >= cap) {
-        snprintf(err, errcap, n < 0 ? "cannot read %s" : "%s is too long (at most %zu bytes)", path,
-                 cap - 1);
-        explicit_bzero(out, cap);
-        return -1;
-    }
-    while (n > 0 &&
-           (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
-        n--;
-    out[n] = '\0';
-    if (n == 0) {
-        snprintf(err, errcap, "%s is empty", path);
-        return -1;
-    }
-    return 0;
-}
-
 void cli_sha256_hex(const void *buf, size_t len, char out[65])
 {
     unsigned char md[32];
@@ -397,6 +366,13 @@ void cli_format_ms(int64_t ms, char *out, size_t cap)
     char base[32];
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+int64_t cli_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t cli_now_ms(void)

@@ -1,62 +1,109 @@
 /* cmd_assignment.c -- `meterctl assignment` and `meterctl whohas T`.
  *
- * Both are reads of the stored slot table, never guesses: the owner of a
- * target is table.owner[slot_of(target)], exactly what the members obey
- * (partition/). Target counts per member use the contract's definition: the
- * distinct `resources:` of the current revision, each hashed to its slot.
- * A table may still name a member that died (until the leader replans):
- * such owners are shown as not live rather than hidden.
+ * Both are reads of the stored slot table, never guesses. The owner of a
+ * target at an instant is group_clock_owner_at(), the function the agents
+ * obey, so meterctl and the members cannot disagree. ZooKeeper stores only
+ * the newest table; during a planned handover it is pending (in force from
+ * its instant) and the table the members follow until then is no longer
+ * stored: the owner now is then unknown, and the pending owner is reported
+ * with its instant, never as the current one. whohas waits (at most
+ * CLI_WHOHAS_WAIT_MS) for a table about to come into force and answers
+ * then, saying it waited. Target counts per member use the contract's
+ * definition (group_revision_targets). A table may still name a member that
+ * died (until the leader replans): such owners are shown as not live rather
+ * than hidden.
  */
 #include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A handover lasts handover_ms (1 s by default): worth waiting for. */
+#define CLI_WHOHAS_WAIT_MS 5000
 
 static const char assignment_usage[] =
     "usage: meterctl assignment --group G [--target T] [-o json] [options]\n"
     "  The slot table: epoch, slots and targets per member; --target T: its slot and owner.\n";
 
-static const char whohas_usage[] = "usage: meterctl whohas T --group G [-o json] [options]\n"
-                                   "  The member that polls target T, its slot and the epoch.\n";
+static const char whohas_usage[] =
+    "usage: meterctl whohas T --group G [-o json] [options]\n"
+    "  The member that polls target T now, its slot and the epoch; during a handover the\n"
+    "  pending owner and its instant (waits up to 5 s for a table about to be in force).\n";
 
-static bool is_target(const cli_view *v, const char *t)
+static json_t *owner_json(const cli_view *v, const char *id)
 {
-    for (size_t i = 0; i < v->n_targets; i++)
-        if (strcmp(v->targets[i], t) == 0) return true;
-    return false;
+    const coord_member_t *m = cli_view_member(v, id);
+    return json_pack("{s:s, s:s?, s:s?, s:b}", "id", id, "host", m ? m->info.host : NULL, "api",
+                     m ? m->info.api : NULL, "live", m != NULL);
 }
 
-/* {"id", "slot", "epoch", "known", "owner": {...} | null} and a text line. */
+static void owner_text(cli_cluster *k, const cli_view *v, const char *id)
+{
+    const coord_member_t *m = cli_view_member(v, id);
+    fprintf(k->out, "%s (%s, api %s)", id,
+            m ? m->info.host : "not live: its slots move when the leader replans",
+            m && m->info.api[0] ? m->info.api : "-");
+}
+
+/*
+ * {"id", "slot", "epoch", "known", "owner": {...} | null, "pending":
+ * {"owner", "epoch", "effective_ms", "effective"} | null} and a text line.
+ * owner is the owner at v->loaded_ms (null when no table is stored, or when
+ * the stored one is still pending: the one in force is unknown).
+ */
 static json_t *locate(cli_cluster *k, const cli_view *v, const char *target, bool text)
 {
-    uint32_t slot = partition_slot_of(target, strlen(target));
-    bool known = is_target(v, target);
-    const char *owner = v->table ? partition_owner_id(v->table, target, strlen(target)) : NULL;
-    const coord_member_t *m = owner ? cli_view_member(v, owner) : NULL;
+    group_owner now;
+    group_clock_owner_at(&v->clock, target, v->loaded_ms, &now);
+    bool known = group_targets_has(&v->targets, target);
+    const char *pending = NULL;
+    int64_t eff = group_clock_next_ms(&v->clock);
+    if (eff >= 0) pending = partition_owner_id(v->table, target, strlen(target));
+    char effs[48] = "";
+    if (pending) cli_format_ms(eff, effs, sizeof effs);
     if (text) {
-        fprintf(k->out, "target %s: slot %u", target, slot);
-        if (owner)
-            fprintf(k->out, ", owner %s (%s, api %s), epoch %lld", owner,
-                    m ? m->info.host : "not live: its slots move when the leader replans",
-                    m && m->info.api[0] ? m->info.api : "-", (long long)v->epoch);
-        else
+        fprintf(k->out, "target %s: slot %u", target, now.slot);
+        if (now.kind == GROUP_OWNER_MEMBER) {
+            fprintf(k->out, ", owner ");
+            owner_text(k, v, now.owner_id);
+            fprintf(k->out, ", epoch %lld", (long long)v->epoch);
+        } else if (now.kind == GROUP_OWNER_NO_TABLE) {
             fprintf(k->out, "; %s", CLI_NO_TABLE_NOTE);
+        } else {
+            fprintf(k->out,
+                    ", owner now unknown (the table in force before epoch %lld is no "
+                    "longer stored)",
+                    (long long)v->epoch);
+        }
+        if (pending) {
+            fprintf(k->out, "; from %s (slot table epoch %lld, pending): ", effs,
+                    (long long)v->epoch);
+            owner_text(k, v, pending);
+        }
         if (!known)
             fprintf(k->out, " [not a target of %s]",
                     v->has_rev ? "the current revision" : "any revision: none pushed");
         fputc('\n', k->out);
         return NULL;
     }
-    json_t *o = json_pack("{s:s, s:i, s:I, s:b}", "id", target, "slot", (int)slot, "epoch",
+    json_t *o = json_pack("{s:s, s:i, s:I, s:b}", "id", target, "slot", (int)now.slot, "epoch",
                           (json_int_t)v->epoch, "known", known);
-    if (owner)
-        json_object_set_new(o, "owner",
-                            json_pack("{s:s, s:s?, s:s?, s:b}", "id", owner, "host",
-                                      m ? m->info.host : NULL, "api", m ? m->info.api : NULL,
-                                      "live", m != NULL));
-    else
-        json_object_set_new(o, "owner", json_null());
+    json_object_set_new(o, "owner",
+                        now.kind == GROUP_OWNER_MEMBER ? owner_json(v, now.owner_id) : json_null());
+    json_object_set_new(o, "pending",
+                        pending ? json_pack("{s:o, s:I, s:I, s:s}", "owner", owner_json(v, pending),
+                                            "epoch", (json_int_t)v->epoch, "effective_ms",
+                                            (json_int_t)eff, "effective", effs)
+                                : json_null());
     return o;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 
 int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err)
@@ -71,14 +118,32 @@ int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err)
         return CLI_USAGE;
     }
     cli_view v = {0};
+    group_clock_init(&v.clock);
     rc = cli_cluster_connect(&k, false);
     if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
+    /* a table about to be in force: wait for it, then read again (a newer
+     * one may have been written meanwhile); a few rounds at most */
+    int64_t waited = 0;
+    for (int round = 0; rc == CLI_OK && round < 3; round++) {
+        group_owner o;
+        group_clock_owner_at(&v.clock, target, v.loaded_ms, &o);
+        int64_t wait = group_clock_next_ms(&v.clock) - v.loaded_ms;
+        if (o.kind != GROUP_OWNER_UNKNOWN || wait > CLI_WHOHAS_WAIT_MS) break;
+        sleep_ms(wait + 1);
+        waited += wait + 1;
+        cli_view_free(&v);
+        rc = cli_view_load(&k, &v, true);
+    }
     if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
         json_t *doc = locate(&k, &v, target, false);
         json_object_set_new(doc, "group", json_string(k.group));
+        json_object_set_new(doc, "waited_ms", json_integer((json_int_t)waited));
         if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
         cli_print_json(&k, doc);
     } else if (rc == CLI_OK) {
+        if (waited)
+            fprintf(out, "(waited %lld ms for slot table epoch %lld to come into force)\n",
+                    (long long)waited, (long long)v.epoch);
         locate(&k, &v, target, true);
     }
     cli_view_free(&v);
@@ -107,9 +172,10 @@ static member_row *member_rows(const cli_view *v, size_t *n)
         }
         for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
             r[v->table->owner[s]].slots++;
-        for (size_t i = 0; i < v->n_targets; i++)
-            r[partition_owner(v->table, partition_slot_of(v->targets[i], strlen(v->targets[i])))]
-                .targets++;
+        for (size_t i = 0; i < v->targets.n; i++) {
+            const char *t = v->targets.ids[i];
+            r[partition_owner(v->table, partition_slot_of(t, strlen(t)))].targets++;
+        }
     }
     for (size_t i = 0; i < v->members.count; i++) {
         const coord_member_t *m = &v->members.members[i];
@@ -117,7 +183,7 @@ static member_row *member_rows(const cli_view *v, size_t *n)
         /* without a table every member owns every slot; with one, a newcomer owns none yet */
         int64_t w = m->info.weight > 0 ? m->info.weight : 1;
         r[(*n)++] = (member_row){m->id, w, true, v->table ? 0 : PARTITION_SLOTS,
-                                 v->table ? 0 : (int64_t)v->n_targets};
+                                 v->table ? 0 : (int64_t)v->targets.n};
     }
     return r;
 }
@@ -149,20 +215,28 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
             (json_int_t)v.epoch, "effective_ms",
             v.table ? json_integer((json_int_t)v.table->effective_ms) : json_null(), "effective",
             v.table ? json_string(eff) : json_null(), "digest",
-            v.table ? json_string(v.table_digest) : json_null(), "targets", (json_int_t)v.n_targets,
+            v.table ? json_string(v.table_digest) : json_null(), "targets", (json_int_t)v.targets.n,
             "revision", v.has_rev ? json_integer((json_int_t)v.rev.number) : json_null(), "members",
             mem);
         if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
+        /* true while the stored table waits for its instant (a handover) */
+        json_object_set_new(doc, "pending", json_boolean(group_clock_next_ms(&v.clock) >= 0));
         if (target) json_object_set_new(doc, "target", locate(&k, &v, target, false));
         cli_print_json(&k, doc);
     } else if (rc == CLI_OK) {
         if (v.table) {
             char eff[48];
             cli_format_ms(v.table->effective_ms, eff, sizeof eff);
-            fprintf(out, "slot table epoch %lld, in force since %s, %zu targets",
-                    (long long)v.epoch, eff, v.n_targets);
+            if (group_clock_next_ms(&v.clock) >= 0) /* the stored table is not in force yet */
+                fprintf(out,
+                        "slot table epoch %lld, pending: in force from %s (the table in force "
+                        "until then is no longer stored), %zu targets",
+                        (long long)v.epoch, eff, v.targets.n);
+            else
+                fprintf(out, "slot table epoch %lld, in force since %s, %zu targets",
+                        (long long)v.epoch, eff, v.targets.n);
         } else {
-            fprintf(out, "%s; %zu targets", CLI_NO_TABLE_NOTE, v.n_targets);
+            fprintf(out, "%s; %zu targets", CLI_NO_TABLE_NOTE, v.targets.n);
         }
         if (v.has_rev) fprintf(out, " (revision %lld)", (long long)v.rev.number);
         fprintf(out, "\n\n");

@@ -2,7 +2,7 @@
  *
  * push: validate locally with the agents' own parser (a file the agents would
  * refuse is never written: exit 1, file:line:column on stderr), optionally
- * sign (HMAC-SHA256 of the body, cluster-contract.md), then one CAS write
+ * sign (group_revision_sign: HMAC-SHA256 of the body), then one CAS write
  * from the revision the operator saw (--if-revision N) or the one read just
  * before. A lost CAS names the winner (number, author, time) and exits 3:
  * the operator decides, meterctl never retries over someone else's push.
@@ -17,8 +17,6 @@
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,21 +153,21 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
     return code;
 }
 
-/* "hmac-sha256:<hex>" (cluster-contract.md). */
+/* The signature string of group_revision_sign(), with the key read by
+ * group_secret_read(): the same bytes the agents verify with. */
 static int sign_body(cli_cluster *k, const char *key_file, const void *body, size_t len,
                      char out[512])
 {
-    char key[4096], err[600];
-    if (cli_read_secret(key_file, key, sizeof key, err, sizeof err) != 0)
+    unsigned char *key = NULL;
+    size_t keylen = 0;
+    char err[600];
+    if (group_secret_read(key_file, &key, &keylen, err, sizeof err) != 0)
         return cli_fail(k, CLI_USAGE, "--sign-key: %s", err);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    unsigned char *ok = HMAC(EVP_sha256(), key, (int)strlen(key), body, len, md, &mdlen);
-    explicit_bzero(key, sizeof key);
-    if (ok == NULL || mdlen != 32) return cli_fail(k, CLI_FAILED, "HMAC-SHA256 failed");
-    int n = snprintf(out, 512, "hmac-sha256:");
-    for (unsigned i = 0; i < mdlen; i++)
-        n += snprintf(out + n, 512 - (size_t)n, "%02x", md[i]);
+    char sig[GROUP_SIGNATURE_MAX];
+    int rc = group_revision_sign(key, keylen, body, len, sig);
+    group_secret_free(key, keylen);
+    if (rc != 0) return cli_fail(k, CLI_FAILED, "HMAC-SHA256 failed");
+    snprintf(out, 512, "%s", sig);
     return CLI_OK;
 }
 

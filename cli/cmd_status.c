@@ -3,7 +3,8 @@
  * members prints what each live member advertises in its node, verbatim.
  * status puts it next to what is stored and judges: a member lags when its
  * applied revision is older than the current one or the slot-table digest it
- * obeys is not the sha256 of the stored table bytes; it disagrees when it
+ * obeys is not the sha256 of the stored table bytes (once that table is in
+ * force: during a handover members obey the previous one); it disagrees when it
  * claims the current number with another sha256, a newer number, a table
  * when none is stored, or is missing from the stored table. Members in state
  * rejected / error / fenced are named too. Exit 5 when anything is named, so
@@ -67,7 +68,10 @@ static void judge_member(const cli_view *v, const coord_member_t *m, problems *p
                 (long long)cur, in->applied_sha256[0] ? in->applied_sha256 : "(none)",
                 v->rev.sha256);
     if (v->table != NULL) {
-        if (strcmp(in->assignment_digest, v->table_digest) != 0)
+        /* while the stored table is pending (a handover), members rightly
+         * obey the one before it, which is no longer stored */
+        bool pending = group_clock_next_ms(&v->clock) >= 0;
+        if (!pending && strcmp(in->assignment_digest, v->table_digest) != 0)
             problem(p, m->id, "lags",
                     "obeys slot table %.12s, the stored one (epoch %lld) is %.12s",
                     in->assignment_digest[0] ? in->assignment_digest : "(none)",

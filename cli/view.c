@@ -4,9 +4,11 @@
  * members and their node data, the leader, the current revision, the slot
  * table (raw bytes for the digest members compare against, and decoded) and
  * the group's partitioned targets. Reading them in one place means every
- * command answers from the same definitions (cluster-contract.md): targets
- * are the distinct `resources:` strings of every source of the current
- * revision, the table's epoch is the assignment node's version.
+ * command answers from the same definitions, group/'s, which the agents use
+ * too: targets are group_revision_targets() of the current revision, the
+ * owner of a target at an instant is group_clock_owner_at() over the stored
+ * table (which may still be pending: ZooKeeper keeps only the newest), the
+ * table's epoch is the assignment node's version.
  *
  * The reads are not one atomic snapshot (ZooKeeper has none across nodes);
  * the members snapshot carries its zxid, and a command run twice converges.
@@ -17,42 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The distinct resources of every source, sorted. */
+/* The current revision and its partitioned targets (group/'s definition). */
 static void collect_targets(cli_view *v)
 {
-    pipeline *p = NULL;
-    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &p, NULL) != 0)
-        return; /* the agents refuse it too: no targets anyone polls */
-    size_t n = 0;
-    for (size_t i = 0; i < p->n_sources; i++)
-        n += p->sources[i].n_resources;
-    v->targets = calloc(n ? n : 1, sizeof *v->targets);
-    for (size_t i = 0; v->targets && i < p->n_sources; i++)
-        for (size_t j = 0; j < p->sources[i].n_resources; j++) {
-            char *s = strdup(p->sources[i].resources[j]);
-            if (s) v->targets[v->n_targets++] = s;
-        }
-    pipeline_free(p);
-    if (v->targets == NULL) return;
-    qsort(v->targets, v->n_targets, sizeof *v->targets, cmp_str);
-    size_t w = 0;
-    for (size_t i = 0; i < v->n_targets; i++) {
-        if (w > 0 && strcmp(v->targets[w - 1], v->targets[i]) == 0)
-            free(v->targets[i]);
-        else
-            v->targets[w++] = v->targets[i];
-    }
-    v->n_targets = w;
+    /* an invalid revision is refused by the agents too: no targets anyone polls */
+    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &v->pipe,
+                       NULL) != 0)
+        v->pipe = NULL;
+    if (group_revision_targets(v->pipe, &v->targets) != 0) v->targets.n = 0;
 }
 
 int cli_view_load(cli_cluster *k, cli_view *v, bool require_known)
 {
     memset(v, 0, sizeof *v);
+    group_clock_init(&v->clock);
     int rc = coord_members_get(k->c, &v->members);
     if (rc != COORD_OK)
         return cli_fail(k, CLI_UNREACHABLE, "reading members: %s", coord_strerror(rc));
@@ -71,12 +51,16 @@ int cli_view_load(cli_cluster *k, cli_view *v, bool require_known)
                         "reading the slot table: %s", coord_strerror(rc));
     v->table_bytes = bytes;
     v->table_len = len;
+    v->loaded_ms = cli_wall_ms();
     if (len > 0) {
         char err[256];
-        cli_sha256_hex(bytes, len, v->table_digest);
-        if (partition_table_decode(bytes, len, &v->table, err, sizeof err) != 0)
+        if (group_clock_install(&v->clock, bytes, len, v->epoch, err, sizeof err) < 0)
             return cli_fail(k, CLI_FAILED, "the slot table (epoch %lld) is malformed: %s",
                             (long long)v->epoch, err);
+        const group_clock_table *stored = group_clock_newest(&v->clock);
+        v->table = stored->t;
+        snprintf(v->table_digest, sizeof v->table_digest, "%s", stored->digest);
+        group_clock_promote(&v->clock, v->loaded_ms);
     } else {
         v->epoch = 0;
     }
@@ -93,10 +77,9 @@ void cli_view_free(cli_view *v)
     coord_members_free(&v->members);
     coord_revision_free(&v->rev);
     free(v->table_bytes);
-    partition_table_free(v->table);
-    for (size_t i = 0; i < v->n_targets; i++)
-        free(v->targets[i]);
-    free(v->targets);
+    group_clock_free(&v->clock);
+    group_targets_free(&v->targets);
+    pipeline_free(v->pipe);
     memset(v, 0, sizeof *v);
 }
 

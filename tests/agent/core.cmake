@@ -15,7 +15,9 @@ target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FI
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
-target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
+                           MeterctlPath="$<TARGET_FILE:meterctl>")
+add_dependencies(test_cluster meterctl)
 meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)

@@ -5,7 +5,8 @@
  * group as a whole; an invalid revision written straight into ZooKeeper is
  * refused by every member, which report it and keep the old one; kill -9 of
  * a member: the survivors own every slot within the session timeout + 1 s;
- * restarted with the same member id it gets a share back.
+ * restarted with the same member id it gets a share back. Revisions signed
+ * by meterctl (keys of 600 and 4000 bytes) apply on agents holding the key.
  */
 #include "cluster_fixture.h"
 
@@ -21,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define N       5
@@ -227,10 +229,92 @@ static void test_signed_revisions(void **state)
     cf_stop(&fx);
 }
 
+typedef struct member_want {
+    const char *id;
+    const char *state;
+    int64_t applied;
+} member_want;
+
+static bool member_is(void *arg)
+{
+    member_want *w = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = false;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, w->id))
+            ok = !strcmp(m.members[i].info.state, w->state) &&
+                 m.members[i].info.applied_revision == w->applied;
+    coord_members_free(&m);
+    return ok;
+}
+
+/* Runs the built meterctl (status only: its output goes to a file). */
+static int meterctl(const char *args)
+{
+    char outp[512], cmd[4096];
+    th_path(outp, sizeof outp, "meterctl.out");
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MeterctlPath, args, outp);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A key file of n printable bytes (no trailing whitespace), mode 0600. */
+static void write_key(const char *name, size_t n, unsigned seed, char *path, size_t cap)
+{
+    char *k = malloc(n + 2);
+    assert_non_null(k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (char)('!' + (i * 31 + seed) % 90);
+    k[n] = '\n';
+    k[n + 1] = 0;
+    assert_int_equal(th_write_file(name, k, path, cap), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    free(k);
+}
+
+/*
+ * Regression: revision keys longer than the agent's old 512-byte buffer.
+ * meterctl signed with the whole key, the agent verified with its first 511
+ * bytes, and refused every revision as forged. Now both read the key with
+ * group_secret_read(). node-0 holds a 600-byte key, node-1 a 4000-byte one:
+ * each applies what meterctl signed with its key and refuses the other's.
+ */
+static void test_long_revision_keys(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char k600[512], k4000[512], extra[700], yaml[512], args[2048];
+    write_key("key600", 600, 1, k600, sizeof k600);
+    write_key("key4000", 4000, 7, k4000, sizeof k4000);
+    snprintf(extra, sizeof extra, "revision_key_file = %s\n", k600);
+    cf_node_start(&fx, 0, extra);
+    snprintf(extra, sizeof extra, "revision_key_file = %s\n", k4000);
+    cf_node_start(&fx, 1, extra);
+    char *body = cf_pipeline(&fx, 4);
+    assert_int_equal(th_write_file("signed.yaml", body, yaml, sizeof yaml), 0);
+    free(body);
+
+    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
+             k600);
+    assert_int_equal(meterctl(args), 0);
+    member_want w0 = {"node-0.central", "running", 1};
+    assert_true(th_wait_until(member_is, &w0, 20000));
+
+    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
+             k4000);
+    assert_int_equal(meterctl(args), 0);
+    member_want w1 = {"node-1.central", "running", 2};
+    assert_true(th_wait_until(member_is, &w1, 20000));
+    member_want w0_refused = {"node-0.central", "rejected", 1};
+    assert_true(th_wait_until(member_is, &w0_refused, 20000));
+    cf_stop(&fx);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster),
-                                       cmocka_unit_test(test_group_per_host),
-                                       cmocka_unit_test(test_signed_revisions)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster), cmocka_unit_test(test_group_per_host),
+        cmocka_unit_test(test_signed_revisions), cmocka_unit_test(test_long_revision_keys)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

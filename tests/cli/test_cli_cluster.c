@@ -8,7 +8,8 @@
  * (numbering, validation writes nothing, lost CAS exit 3, HMAC signature),
  * revisions, rollback, URL precedence and errors, members, status (a lagging
  * member makes it exit 5 and is named), assignment and whohas (against
- * partition_owner_id), push --wait with members that apply, one that
+ * partition_owner_id; during a handover the pending owner is never named as
+ * the current one), push --wait with members that apply, one that
  * rejects (exit 1) and one that never answers (exit 4).
  */
 #include "coordinator/coordinator.h"
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -363,7 +365,7 @@ static void test_sign(void **state)
     write_file("loose-key", "s3cret-key\n", loose, sizeof loose, 0644);
 
     run_result r = run("push '%s' --group signed --zk '%s' --sign-key '%s'", a, url, loose);
-    expect_status(&r, 2, "mode 0600 or stricter");
+    expect_status(&r, 2, "chmod 600");
     run_free(&r);
 
     r = run("push '%s' --group signed --zk '%s' --sign-key '%s' -o json", a, url, key);
@@ -464,7 +466,7 @@ static void test_errors_and_url_precedence(void **state)
     char auth[600];
     write_file("auth", "ops:pw\n", auth, sizeof auth, 0640);
     r = run("push '%s' --group errs --zk '%s' --auth-file '%s'", a, url, auth);
-    expect_status(&r, 2, "mode 0600 or stricter");
+    expect_status(&r, 2, "chmod 600");
     run_free(&r);
 }
 
@@ -621,6 +623,111 @@ static void test_views(void **state)
         sim_close(&s[i]);
 }
 
+/* An encoded table whose every slot belongs to `owner`, in force from eff. */
+static uint8_t *one_owner_table(const partition_member *pm, size_t n, const char *owner,
+                                int64_t eff, size_t *len)
+{
+    char err[256];
+    partition_table *t = partition_table_new(pm, n, err, sizeof err);
+    assert_non_null(t);
+    int32_t idx = partition_member_index(t, owner);
+    assert_true(idx >= 0);
+    for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
+        t->owner[s] = (uint16_t)idx;
+    t->effective_ms = eff;
+    uint8_t *buf = NULL;
+    assert_int_equal(partition_table_encode(t, &buf, len, err, sizeof err), 0);
+    partition_table_free(t);
+    return buf;
+}
+
+/*
+ * Regression: during a handover the stored table is pending, and the agents
+ * follow the one before it until its instant. whohas used to name the
+ * pending table's owner as the current one. Now: the owner now is unknown
+ * (null), the pending owner comes with its instant; a table about to be in
+ * force is waited for and then answered as current.
+ */
+static void test_whohas_handover(void **state)
+{
+    (void)state;
+    const char *group = "handover";
+    char a[600];
+    write_file("ho.yaml", pipeline_a, a, sizeof a, 0644);
+    sim s[2];
+    sim_open(&s[0], group, "h1.central", ON_REV_IGNORE);
+    sim_open(&s[1], group, "h2.central", ON_REV_IGNORE);
+    run_result r = run("push '%s' --group %s --zk '%s'", a, group, url);
+    expect_status(&r, 0, "revision 1 ");
+    run_free(&r);
+    partition_member pm[2] = {{"h1.central", 1}, {"h2.central", 1}};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    /* epoch 1: h1 owns everything, in force */
+    size_t len = 0;
+    uint8_t *buf = one_owner_table(pm, 2, "h1.central", now - 1000, &len);
+    int64_t epoch = 0;
+    assert_int_equal(coord_assignment_write(s[0].c, 0, buf, len, &epoch), COORD_OK);
+    char digest1[65], sha_a[65];
+    sha256_hex(buf, len, digest1);
+    sha256_hex(pipeline_a, strlen(pipeline_a), sha_a);
+    free(buf);
+    sim_set(&s[0], 1, sha_a, digest1, 6);
+    sim_set(&s[1], 1, sha_a, digest1, 0);
+    wait_members_applied(group, s, 2, 1);
+    r = run("whohas bmc-0042 --group %s --zk '%s' -o json", group, url);
+    expect_status(&r, 0, NULL);
+    assert_string_equal(jstr(json_object_get(r.js, "owner"), "id"), "h1.central");
+    assert_true(json_is_null(json_object_get(r.js, "pending")));
+    run_free(&r);
+
+    /* epoch 2: everything moves to h2 in 10 minutes: h2 is not the owner now */
+    int64_t eff = now + 600000;
+    buf = one_owner_table(pm, 2, "h2.central", eff, &len);
+    assert_int_equal(coord_assignment_write(s[0].c, epoch, buf, len, &epoch), COORD_OK);
+    free(buf);
+    r = run("whohas bmc-0042 --group %s --zk '%s' -o json", group, url);
+    expect_status(&r, 0, NULL);
+    assert_true(json_is_null(json_object_get(r.js, "owner")));
+    json_t *p = json_object_get(r.js, "pending");
+    assert_string_equal(jstr(json_object_get(p, "owner"), "id"), "h2.central");
+    assert_int_equal(jint(p, "effective_ms", NULL), eff);
+    assert_int_equal(jint(p, "epoch", NULL), 2);
+    run_free(&r);
+    r = run("whohas bmc-0042 --group %s --zk '%s'", group, url);
+    expect_status(&r, 0, "owner now unknown");
+    assert_null(strstr(r.out, ", owner h2.central"));
+    assert_non_null(strstr(r.out, "(slot table epoch 2, pending): h2.central"));
+    run_free(&r);
+    r = run("assignment --group %s --zk '%s' --target bmc-0042 -o json", group, url);
+    expect_status(&r, 0, NULL);
+    assert_true(json_is_true(json_object_get(r.js, "pending")));
+    assert_true(json_is_null(json_object_get(json_object_get(r.js, "target"), "owner")));
+    run_free(&r);
+    r = run("assignment --group %s --zk '%s'", group, url);
+    expect_status(&r, 0, "slot table epoch 2, pending: in force from");
+    run_free(&r);
+    /* members obeying epoch 1 until epoch 2's instant do not lag */
+    r = run("status --group %s --zk '%s'", group, url);
+    expect_status(&r, 0, "consistent: 2 members at revision 1, slot table epoch 2");
+    run_free(&r);
+
+    /* epoch 3: back to h1 within a second: whohas waits and answers it as current */
+    buf = one_owner_table(pm, 2, "h1.central", now + 1000, &len);
+    assert_int_equal(coord_assignment_write(s[0].c, epoch, buf, len, &epoch), COORD_OK);
+    free(buf);
+    r = run("whohas bmc-0042 --group %s --zk '%s' -o json", group, url);
+    expect_status(&r, 0, NULL);
+    assert_string_equal(jstr(json_object_get(r.js, "owner"), "id"), "h1.central");
+    assert_true(json_is_null(json_object_get(r.js, "pending")));
+    assert_int_equal(jint(r.js, "epoch", NULL), 3);
+    run_free(&r);
+    for (int i = 0; i < 2; i++)
+        sim_close(&s[i]);
+}
+
 static void test_push_wait(void **state)
 {
     (void)state;
@@ -730,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_errors_and_url_precedence),
         cmocka_unit_test(test_views),
+        cmocka_unit_test(test_whohas_handover),
         cmocka_unit_test(test_push_wait),
         cmocka_unit_test(test_acl),
     };

@@ -1,0 +1,108 @@
+/*
+ * cluster_member.c: what this member tells the others and its operator:
+ * the member node (applied revision, owned count, the digest of the table
+ * in force), the cluster part of /v1/status and /health, and the ZooKeeper
+ * session counters as self-metrics.
+ */
+#include "agent/cluster_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+void cluster_publish_info(struct cluster_group *cg)
+{
+    agent *a = cg->a;
+    int64_t now = loop_wall_ms();
+    pthread_mutex_lock(&cg->mu);
+    group_clock_promote(&cg->clock, now);
+    pthread_mutex_unlock(&cg->mu);
+    pthread_mutex_lock(&a->mu);
+    cg->info.owned = (int64_t)group_owned_targets(cg->g, now);
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&cg->mu);
+    /* the table this member obeys now; a pending one is reported once in force */
+    snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s",
+             cg->clock.cur.digest);
+    pthread_mutex_unlock(&cg->mu);
+    metrics_gauge(cg->m_owned, (double)cg->info.owned);
+    int rc = coord_member_update(cg->c, &cg->info);
+    if (rc != 0 && rc != COORD_ENOCONN)
+        log_warn(&a->log, "cluster", "%s: member update: %s", cg->member_id, coord_strerror(rc));
+}
+
+/* Advertised API endpoint and ZooKeeper session counters, once a second. */
+void cluster_zk_metrics(void *arg)
+{
+    agent *a = arg;
+    cluster_state *cs = a->cluster_state;
+    for (size_t i = 0; i < cs->n; i++) {
+        struct cluster_group *cg = cs->groups[i];
+        coord_status_t st;
+        coord_get_status(cg->c, &st);
+        metrics_counter(cg->m_expiries, st.expiries - cg->reported_expiries);
+        metrics_counter(cg->m_reconnects, st.reconnects - cg->reported_reconnects);
+        cg->reported_expiries = st.expiries;
+        cg->reported_reconnects = st.reconnects;
+        bool fenced = cluster_opts_of(cg)->on_loss == LOSS_FENCE && st.state != COORD_CONNECTED &&
+                      st.unconfirmed_ms >= st.session_timeout_ms;
+        if (fenced && !cg->fenced_logged)
+            log_warn(&a->log, "cluster",
+                     "%s: ZooKeeper unconfirmed for %" PRId64 " ms: fenced, shared targets "
+                     "not polled until the session is back (on_loss = fence)",
+                     cg->member_id, st.unconfirmed_ms);
+        cg->fenced_logged = fenced;
+        if (!cg->info.api[0] && a->api_port > 0) {
+            snprintf(cg->info.api, sizeof cg->info.api, "http://%s:%d", a->cfg.api_host,
+                     a->api_port);
+            cluster_publish_info(cg);
+        }
+    }
+    loop_timer_at(a->loop, &a->cluster_timer, loop_now_ms() + 1000);
+}
+
+void cluster_status_json(agent_group *g, strbuf *out)
+{
+    struct cluster_group *cg = g->cluster;
+    coord_status_t st;
+    coord_get_status(cg->c, &st);
+    coord_leader_t l;
+    coord_leader_get(cg->c, &l);
+    pthread_mutex_lock(&cg->mu);
+    const group_clock *ck = &cg->clock;
+    int64_t epoch = ck->epoch,
+            eff = ck->n_pending ? ck->pending[ck->n_pending - 1].t->effective_ms : 0;
+    char digest[65];
+    snprintf(digest, sizeof digest, "%s", ck->cur.digest);
+    bool have = group_clock_has_table(ck);
+    pthread_mutex_unlock(&cg->mu);
+    strbuf_puts(out, "{\"member_id\":");
+    strbuf_put_json_string(out, cg->member_id);
+    strbuf_printf(out,
+                  ",\"session\":\"%s\",\"session_timeout_ms\":%d,\"unconfirmed_ms\":%" PRId64
+                  ",\"expiries\":%" PRId64 ",\"reconnects\":%" PRId64
+                  ",\"is_leader\":%s,\"leader\":",
+                  coord_state_name(st.state), st.session_timeout_ms, st.unconfirmed_ms, st.expiries,
+                  st.reconnects, st.is_leader ? "true" : "false");
+    strbuf_put_json_string(out, l.known ? l.member_id : "");
+    strbuf_printf(out,
+                  ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64
+                  ",\"pending_effective_ms\":%" PRId64 ",\"assignment_digest\":\"%s\"}",
+                  cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep",
+                  have ? "true" : "false", epoch, eff, digest);
+}
+
+int cluster_health(agent *a, strbuf *out, int n)
+{
+    cluster_state *cs = a->cluster_state;
+    for (size_t i = 0; cs && i < cs->n; i++) {
+        coord_status_t st;
+        coord_get_status(cs->groups[i]->c, &st);
+        if (st.state == COORD_CONNECTED) continue;
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: ZooKeeper session %s (unconfirmed for %" PRId64 " ms)",
+                 cs->groups[i]->member_id, coord_state_name(st.state), st.unconfirmed_ms);
+        strbuf_puts(out, n++ ? "," : "");
+        strbuf_put_json_string(out, msg);
+    }
+    return n;
+}

@@ -1,0 +1,127 @@
+/*
+ * cluster_opts.c: the [coordination] options of meterd.conf (docs/CONFIG.md).
+ * Secrets (auth_file, revision_key_file) are read by group_secret_read(),
+ * the same reader meterctl uses, so a key is the same bytes on both sides.
+ */
+#include "agent/cluster_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_int(const config_kv *kv, long lo, long hi, int *out, char *err, size_t errlen,
+                     const char *file)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(kv->value, &end, 10);
+    if (errno || end == kv->value || *end || v < lo || v > hi) {
+        snprintf(err, errlen, "%s:%d: [coordination] %s must be an integer in %ld..%ld, got \"%s\"",
+                 file, kv->line, kv->key, lo, hi, kv->value);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Reads a secret option's file into *out (replacing a previous value). */
+static int read_secret(const config_kv *kv, const char *file, unsigned char **out, size_t *len,
+                       char *err, size_t errlen)
+{
+    char msg[600];
+    group_secret_free(*out, *len);
+    *out = NULL;
+    *len = 0;
+    if (group_secret_read(kv->value, out, len, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s:%d: [coordination] %s: %s", file, kv->line, kv->key, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void cluster_opts_free(cluster_opts *o)
+{
+    group_secret_free(o->auth, o->auth_len);
+    group_secret_free(o->key, o->key_len);
+    o->auth = o->key = NULL;
+    o->auth_len = o->key_len = 0;
+}
+
+int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->session_timeout_ms = COORD_SESSION_TIMEOUT_DEFAULT_MS;
+    o->weight = 1;
+    o->handover_ms = 1000;
+    o->on_loss = LOSS_KEEP;
+    snprintf(o->member_base, sizeof o->member_base, "%s", a->cfg.host);
+    /* the revision fast path listens where the API does; a wildcard API
+     * address cannot be advertised, so the host name stands in for it */
+    const char *ah = a->cfg.api_host;
+    bool wildcard = !strcmp(ah, "0.0.0.0") || !strcmp(ah, "::") || !strcmp(ah, "*");
+    if (strchr(ah, ':') && !wildcard)
+        snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://[%s]:0", ah);
+    else
+        snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://%s:0",
+                 wildcard ? a->cfg.host : ah);
+    const char *file = a->cfg.path[0] ? a->cfg.path : "config";
+    for (int i = 0; i < a->cfg.n_extra; i++) {
+        const config_kv *kv = &a->cfg.extra[i];
+        if (strcmp(kv->section, "coordination") != 0) continue;
+        const char *k = kv->key;
+        int rc = 0;
+        if (!strcmp(k, "backend_url"))
+            snprintf(o->backend_url, sizeof o->backend_url, "%s", kv->value);
+        else if (!strcmp(k, "member_id"))
+            snprintf(o->member_base, sizeof o->member_base, "%s", kv->value);
+        else if (!strcmp(k, "session_timeout_ms"))
+            rc = parse_int(kv, COORD_SESSION_TIMEOUT_MIN_MS, 600000, &o->session_timeout_ms, err,
+                           errlen, file);
+        else if (!strcmp(k, "weight"))
+            rc = parse_int(kv, 1, PARTITION_MAX_WEIGHT, &o->weight, err, errlen, file);
+        else if (!strcmp(k, "handover_ms"))
+            rc = parse_int(kv, 0, 600000, &o->handover_ms, err, errlen, file);
+        else if (!strcmp(k, "keep_revisions"))
+            rc = parse_int(kv, 1, 1000, &o->keep_revisions, err, errlen, file);
+        else if (!strcmp(k, "pubsub_listen"))
+            snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "%s", kv->value);
+        else if (!strcmp(k, "on_loss")) {
+            if (!strcmp(kv->value, "keep"))
+                o->on_loss = LOSS_KEEP;
+            else if (!strcmp(kv->value, "fence"))
+                o->on_loss = LOSS_FENCE;
+            else {
+                snprintf(err, errlen,
+                         "%s:%d: [coordination] on_loss must be keep or fence, got "
+                         "\"%s\"",
+                         file, kv->line, kv->value);
+                return -1;
+            }
+        } else if (!strcmp(k, "auth_file")) {
+            rc = read_secret(kv, file, &o->auth, &o->auth_len, err, errlen);
+            if (rc == 0 &&
+                (strlen((char *)o->auth) != o->auth_len || !strchr((char *)o->auth, ':'))) {
+                snprintf(err, errlen, "%s:%d: [coordination] auth_file: %s: expected user:secret",
+                         file, kv->line, kv->value);
+                rc = -1;
+            }
+        } else if (!strcmp(k, "revision_key_file")) {
+            rc = read_secret(kv, file, &o->key, &o->key_len, err, errlen);
+        } else if (!strncmp(k, "group_", 6)) {
+            /* read where the groups are created */
+        } else {
+            snprintf(err, errlen,
+                     "%s:%d: unknown option \"%s\" in [coordination] (see docs/CONFIG.md)", file,
+                     kv->line, k);
+            return -1;
+        }
+        if (rc) return -1;
+    }
+    coord_url_t u;
+    char msg[400];
+    if (coord_url_parse(o->backend_url, &u, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s: [coordination] backend_url: %s", file, msg);
+        return -1;
+    }
+    return 0;
+}

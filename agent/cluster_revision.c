@@ -1,0 +1,91 @@
+/*
+ * cluster_revision.c: revisions. The coordinator hands every new revision
+ * (from its ZooKeeper watch or the leader's pub-sub) to the loop; we check
+ * the signature when a key is configured (group_revision_verify(), the
+ * counterpart of meterctl's signing), validate, apply by diff (the
+ * standalone reload path), and report the applied number and sha256, or the
+ * refusal, in our member node.
+ */
+#include "agent/cluster_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* Verifies, validates and applies one revision. 0, or -1 with why set. */
+static int try_revision(struct cluster_group *cg, const coord_revision_t *r, char *why,
+                        size_t whylen)
+{
+    agent *a = cg->a;
+    agent_group *g = cg->g;
+    cluster_opts *o = cluster_opts_of(cg);
+    char name[64];
+    snprintf(name, sizeof name, "revision-%" PRId64 ".yaml", r->number);
+    pipeline *p = NULL;
+    if (o->key && group_revision_verify(o->key, o->key_len, r->signature, r->body, r->body_len, why,
+                                        whylen) != 0) {
+        reload_refuse(g, why);
+        return -1;
+    }
+    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL ||
+        reload_apply(g, p) != 0) {
+        snprintf(why, whylen, "%s", g->pipeline_error);
+        return -1;
+    }
+    pthread_mutex_lock(&a->mu);
+    g->revision = (uint64_t)r->number;
+    snprintf(g->revision_sha, sizeof g->revision_sha, "%s", r->sha256);
+    pthread_mutex_unlock(&a->mu);
+    cg->info.applied_revision = r->number;
+    snprintf(cg->info.applied_sha256, sizeof cg->info.applied_sha256, "%s", r->sha256);
+    log_info(&a->log, "cluster", "%s: revision %" PRId64 " (%.12s, by %s) applied", cg->member_id,
+             r->number, r->sha256, r->author[0] ? r->author : "?");
+    cluster_schedule_replan(cg, 0); /* the target set may have changed */
+    if (r->committed_ms > 0) {      /* commit in ZooKeeper to applied here */
+        int64_t lat = loop_wall_ms() - r->committed_ms;
+        metrics_timer(cg->m_apply_latency, (double)(lat > 0 ? lat : 0));
+    }
+    return 0;
+}
+
+/*
+ * A member that has applied nothing yet (it just started) and is handed a
+ * revision it must refuse runs what the rest of the group runs: the newest
+ * kept revision that it can apply, since the others refused the same one.
+ */
+static void fall_back(struct cluster_group *cg, int64_t refused)
+{
+    int64_t numbers[64];
+    size_t count = 0;
+    if (coord_revision_list(cg->c, numbers, 64, &count) != 0) return;
+    if (count > 64) count = 64;
+    for (size_t i = count; i-- > 0;) {
+        if (numbers[i] >= refused) continue;
+        coord_revision_t old = {0};
+        char why[512];
+        if (coord_revision_get(cg->c, numbers[i], &old) != 0) continue;
+        int rc = try_revision(cg, &old, why, sizeof why);
+        coord_revision_free(&old);
+        if (rc == 0) return;
+    }
+}
+
+void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r)
+{
+    if (r->number <= cg->applied_rev) return; /* already have it (both paths delivered) */
+    cg->applied_rev = r->number;
+    char why[512] = "";
+    if (try_revision(cg, r, why, sizeof why) == 0) {
+        snprintf(cg->info.state, sizeof cg->info.state, "running");
+        cg->info.last_error[0] = 0;
+    } else {
+        if (cg->info.applied_revision == 0) fall_back(cg, r->number);
+        snprintf(cg->info.state, sizeof cg->info.state, "rejected");
+        snprintf(cg->info.last_error, sizeof cg->info.last_error, "revision %" PRId64 ": %s",
+                 r->number, why);
+        /* the refusal stays visible in /health until a revision applies */
+        pthread_mutex_lock(&cg->a->mu);
+        snprintf(cg->g->pipeline_error, sizeof cg->g->pipeline_error, "%s", cg->info.last_error);
+        pthread_mutex_unlock(&cg->a->mu);
+    }
+    cluster_publish_info(cg);
+}

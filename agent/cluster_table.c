@@ -1,0 +1,209 @@
+/*
+ * cluster_table.c: slots. The group leader plans the slot table (partition/)
+ * from the previous one, the live members and the number of targets per
+ * slot (group/: the revision's targets), and CAS-writes it. Every member
+ * obeys the newest table from its effective instant: a poll due at t belongs
+ * to the owner under the table in force at t (group_clock_owner_at(), the
+ * same answer `meterctl whohas` gives), so a planned move has one owner at
+ * every instant (no duplicates, no gaps); a departed member's slots are
+ * reassigned with immediate effect. Until a table exists every member owns
+ * every slot; a member absent from the table in force (it just joined)
+ * polls nothing shared until the leader includes it.
+ *
+ * Losing ZooKeeper: `on_loss = keep` (default) keeps polling the last
+ * assignment: no gaps, but if the session expires meanwhile another member
+ * may own the same slots (duplicates). `fence` stops shared polls once the
+ * session may have expired (unconfirmed for the session timeout): no
+ * duplicates, but gaps until the session is back.
+ */
+#include "agent/cluster_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
+{
+    struct cluster_group *cg = ctx;
+    if (cluster_opts_of(cg)->on_loss == LOSS_FENCE) {
+        coord_status_t st;
+        coord_get_status(cg->c, &st);
+        if (st.state != COORD_CONNECTED && st.unconfirmed_ms >= st.session_timeout_ms) return false;
+    }
+    pthread_mutex_lock(&cg->mu);
+    if (!cg->synced) { /* just joined: the group's table may exist; don't guess */
+        pthread_mutex_unlock(&cg->mu);
+        return false;
+    }
+    /* unknown (joined while a table is pending: the others poll under the
+     * one before it, which we never saw): polling everything would
+     * duplicate every target */
+    group_owner o;
+    group_clock_owner_at(&cg->clock, t->id, due_ms, &o);
+    bool owned = o.kind == GROUP_OWNER_NO_TABLE ||
+                 (o.kind == GROUP_OWNER_MEMBER && !strcmp(o.owner_id, cg->member_id));
+    pthread_mutex_unlock(&cg->mu);
+    return owned;
+}
+
+/* The revision's targets and their slot loads (loop thread). */
+static int targets_load(struct cluster_group *cg, uint32_t **load)
+{
+    *load = malloc(PARTITION_SLOTS * sizeof **load);
+    group_targets tg;
+    if (!*load || group_revision_targets(cg->g->pipe, &tg) != 0) {
+        free(*load);
+        *load = NULL;
+        return -1;
+    }
+    group_slot_loads(&tg, *load);
+    group_targets_free(&tg);
+    return 0;
+}
+
+void cluster_replan(void *arg)
+{
+    struct cluster_group *cg = arg;
+    agent *a = cg->a;
+    if (cg->stopped || !cg->is_leader || !cg->n_members) return;
+    uint32_t *load = NULL;
+    if (targets_load(cg, &load) != 0) return;
+    pthread_mutex_lock(&cg->mu);
+    const group_clock_table *newest = group_clock_newest(&cg->clock);
+    partition_table *prev = newest ? partition_table_copy(newest->t) : NULL;
+    int64_t epoch = cg->clock.epoch;
+    pthread_mutex_unlock(&cg->mu);
+
+    partition_options opt;
+    partition_options_init(&opt);
+    opt.epoch = (uint64_t)epoch + 1;
+    partition_table *next = NULL;
+    partition_plan_stats st;
+    char err[300];
+    int64_t now = loop_wall_ms();
+    opt.effective_ms = now; /* refined below once we know what moves */
+    if (partition_plan(prev, cg->members, cg->n_members, load, &opt, &next, &st, err, sizeof err) !=
+        0) {
+        log_error(&a->log, "cluster", "%s: planning failed: %s", cg->member_id, err);
+        goto out;
+    }
+    bool same_members = prev && prev->n_members == next->n_members;
+    for (uint32_t i = 0; same_members && i < next->n_members; i++)
+        same_members = !strcmp(prev->ids[i], next->ids[i]) && prev->weights[i] == next->weights[i];
+    if (same_members && st.slots_moved == 0) goto out; /* nothing to say */
+    /* slots of departed members move at once (nobody polls them); moves
+     * between live members take effect after a margin every member can meet */
+    next->effective_ms = st.slots_orphan && st.slots_orphan == st.slots_moved
+                             ? now
+                             : now + cluster_opts_of(cg)->handover_ms;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (partition_table_encode(next, &buf, &len, err, sizeof err) != 0) {
+        log_error(&a->log, "cluster", "%s: encoding the table: %s", cg->member_id, err);
+        goto out;
+    }
+    int64_t new_epoch = 0;
+    int rc = coord_assignment_write(cg->c, epoch, buf, len, &new_epoch);
+    free(buf);
+    if (rc == COORD_ECONFLICT) {
+        /* someone wrote meanwhile (a previous leader): its table reaches us
+         * through the watch and triggers another plan */
+        log_info(&a->log, "cluster", "%s: slot table changed under us; replanning on it",
+                 cg->member_id);
+    } else if (rc != 0) {
+        log_warn(&a->log, "cluster", "%s: writing the slot table: %s", cg->member_id,
+                 coord_strerror(rc));
+        if (rc == COORD_ENOCONN) loop_timer_at(a->loop, &cg->replan_timer, loop_now_ms() + 500);
+    } else {
+        log_info(&a->log, "cluster",
+                 "%s: slot table epoch %" PRId64 ": %u members, %u slots moved (%u orphaned), "
+                 "effective in %" PRId64 " ms",
+                 cg->member_id, new_epoch, next->n_members, st.slots_moved, st.slots_orphan,
+                 next->effective_ms - now);
+    }
+out:
+    partition_table_free(next);
+    partition_table_free(prev);
+    free(load);
+}
+
+void cluster_schedule_replan(struct cluster_group *cg, int delay_ms)
+{
+    if (!cg->is_leader || cg->stopped) return;
+    int64_t due = loop_now_ms() + delay_ms;
+    if (loop_timer_pending(&cg->replan_timer) && cg->replan_timer.due_ms <= due) return;
+    loop_timer_at(cg->a->loop, &cg->replan_timer, due);
+}
+
+/* Arms the timer for the next pending instant (mu held). */
+static void arm_effective(struct cluster_group *cg)
+{
+    int64_t next = group_clock_next_ms(&cg->clock);
+    if (next < 0) return;
+    int64_t wait = next - loop_wall_ms();
+    loop_timer_at(cg->a->loop, &cg->effective_timer, loop_now_ms() + (wait > 0 ? wait : 0));
+}
+
+void cluster_table_promote(void *arg)
+{
+    struct cluster_group *cg = arg;
+    if (cg->stopped) return;
+    pthread_mutex_lock(&cg->mu);
+    group_clock_promote(&cg->clock, loop_wall_ms());
+    arm_effective(cg); /* the next one, or a monotonic timer that ran early */
+    pthread_mutex_unlock(&cg->mu);
+    cluster_publish_info(cg);
+}
+
+void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
+{
+    agent *a = cg->a;
+    uint32_t *load = NULL;
+    targets_load(cg, &load); /* NULL on ENOMEM: slots are still counted */
+    char err[300];
+    pthread_mutex_lock(&cg->mu);
+    group_clock_promote(&cg->clock, loop_wall_ms());
+    const group_clock_table *newest = group_clock_newest(&cg->clock);
+    /* installing may supersede it: keep a copy to count the moves against */
+    partition_table *before = newest ? partition_table_copy(newest->t) : NULL;
+    int rc = group_clock_install(&cg->clock, buf, len, epoch, err, sizeof err);
+    const partition_table *t = rc == 0 ? group_clock_newest(&cg->clock)->t : NULL;
+    group_moves mv = {0};
+    if (t) group_member_moves(before, t, cg->member_id, load, &mv);
+    bool member = t && partition_member_index(t, cg->member_id) >= 0;
+    int64_t wait = t ? t->effective_ms - loop_wall_ms() : 0;
+    if (rc == 0) arm_effective(cg);
+    pthread_mutex_unlock(&cg->mu);
+    partition_table_free(before);
+    free(load);
+    if (rc < 0) {
+        log_error(&a->log, "cluster",
+                  "%s: slot table epoch %" PRId64 " is malformed, keeping the previous one: %s",
+                  cg->member_id, epoch, err);
+        return;
+    }
+    if (rc > 0) return; /* not newer than what we have */
+    cg->g->epoch = (uint64_t)epoch;
+    metrics_counter(cg->m_rebalances, 1);
+    metrics_counter(cg->m_moved, mv.slots_gained + mv.slots_lost);
+    metrics_counter(cg->m_targets_moved, (int64_t)(mv.targets_gained + mv.targets_lost));
+    log_info(&a->log, "cluster",
+             "%s: slot table epoch %" PRId64 " (%s): slots +%u -%u, in force %s", cg->member_id,
+             epoch, member ? "member" : "not in it", mv.slots_gained, mv.slots_lost,
+             wait > 0 ? "after a handover delay" : "now");
+}
+
+void cluster_table_sync(struct cluster_group *cg)
+{
+    if (cg->synced) return;
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t epoch = 0;
+    if (coord_assignment_read(cg->c, &buf, &len, &epoch) != 0) return; /* retried next event */
+    if (len) cluster_table_install(cg, buf, len, epoch);
+    free(buf);
+    pthread_mutex_lock(&cg->mu);
+    cg->synced = true;
+    pthread_mutex_unlock(&cg->mu);
+    cluster_publish_info(cg);
+}

@@ -1,0 +1,135 @@
+/*
+ * clock.c: the slot-table clock (see group.h for the rules).
+ *
+ * Pending tables are few (a handover lasts about a second) and kept sorted
+ * by instant in a small array; the table in force is separate because it
+ * answers for every instant before the first pending one.
+ */
+#include "group/group.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void group_clock_init(group_clock *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+void group_clock_free(group_clock *c)
+{
+    partition_table_free(c->cur.t);
+    for (int i = 0; i < c->n_pending; i++)
+        partition_table_free(c->pending[i].t);
+    group_clock_init(c);
+}
+
+/* Puts pending[0] in force. */
+static void promote_first(group_clock *c)
+{
+    partition_table_free(c->cur.t);
+    c->cur = c->pending[0];
+    memmove(&c->pending[0], &c->pending[1], (size_t)(c->n_pending - 1) * sizeof c->pending[0]);
+    c->n_pending--;
+    memset(&c->pending[c->n_pending], 0, sizeof c->pending[0]);
+}
+
+int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t epoch, char *err,
+                        size_t errlen)
+{
+    if (epoch <= c->epoch) return 1;
+    partition_table *t = NULL;
+    if (partition_table_decode(bytes, len, &t, err, errlen) != 0) return -1;
+    group_clock_table e = {.t = t, .epoch = epoch};
+    unsigned char sha[32];
+    SHA256(bytes, len, sha);
+    pipeline_digest_hex(sha, e.digest);
+    while (c->n_pending && c->pending[c->n_pending - 1].t->effective_ms >= t->effective_ms)
+        partition_table_free(c->pending[--c->n_pending].t);
+    if (c->n_pending == GROUP_CLOCK_MAX_PENDING) promote_first(c); /* too many in flight */
+    c->pending[c->n_pending++] = e;
+    c->epoch = epoch;
+    return 0;
+}
+
+int group_clock_promote(group_clock *c, int64_t now_ms)
+{
+    int n = 0;
+    for (; c->n_pending && c->pending[0].t->effective_ms <= now_ms; n++)
+        promote_first(c);
+    return n;
+}
+
+const partition_table *group_clock_table_at(const group_clock *c, int64_t t_ms)
+{
+    const partition_table *tb = c->cur.t;
+    for (int i = 0; i < c->n_pending && c->pending[i].t->effective_ms <= t_ms; i++)
+        tb = c->pending[i].t;
+    return tb;
+}
+
+const group_clock_table *group_clock_newest(const group_clock *c)
+{
+    if (c->n_pending) return &c->pending[c->n_pending - 1];
+    return c->cur.t ? &c->cur : NULL;
+}
+
+bool group_clock_has_table(const group_clock *c)
+{
+    return c->cur.t || c->n_pending;
+}
+
+int64_t group_clock_next_ms(const group_clock *c)
+{
+    return c->n_pending ? c->pending[0].t->effective_ms : -1;
+}
+
+void group_clock_owner_at(const group_clock *c, const char *target_id, int64_t t_ms,
+                          group_owner *out)
+{
+    memset(out, 0, sizeof *out);
+    out->slot = partition_slot_of(target_id, strlen(target_id));
+    if (!group_clock_has_table(c)) {
+        out->kind = GROUP_OWNER_NO_TABLE;
+        return;
+    }
+    const partition_table *tb = group_clock_table_at(c, t_ms);
+    if (!tb) {
+        out->kind = GROUP_OWNER_UNKNOWN;
+        return;
+    }
+    out->kind = GROUP_OWNER_MEMBER;
+    out->table = tb;
+    out->owner_id = tb->ids[partition_owner(tb, out->slot)];
+}
+
+int group_member_moves(const partition_table *before, const partition_table *after,
+                       const char *member_id, const uint32_t *slot_load, group_moves *out)
+{
+    memset(out, 0, sizeof *out);
+    partition_diff *d = NULL;
+    if (partition_diff_tables(before, after, slot_load, &d) != 0) return -1;
+    const partition_diff_member *m = NULL;
+    for (size_t i = 0; i < d->n_members && !m; i++)
+        if (!strcmp(d->members[i].id, member_id)) m = &d->members[i];
+    if (before) {
+        if (m) {
+            out->slots_gained = m->slots_gained;
+            out->slots_lost = m->slots_lost;
+            out->targets_gained = m->load_gained;
+            out->targets_lost = m->load_lost;
+        }
+    } else {
+        /* without a table every member owned every slot: nothing is gained,
+         * and what `after` gives to others is lost */
+        uint64_t total = 0;
+        for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
+            total += slot_load ? slot_load[s] : 1;
+        out->slots_lost = PARTITION_SLOTS - (m ? m->slots_gained : 0);
+        out->targets_lost = total - (m ? m->load_gained : 0);
+    }
+    if (!slot_load) out->targets_gained = out->targets_lost = 0;
+    partition_diff_free(d);
+    return 0;
+}

@@ -1,0 +1,174 @@
+/*
+ * group.h: the group contract, what every member of a group and every tool
+ * that inspects one (meterd, meterctl, meterproxy) must agree on, written
+ * once so they cannot drift apart:
+ *
+ *   - secrets: one reader for every secret file (ZooKeeper credentials,
+ *     revision keys, later the plugins' named secrets);
+ *   - signed revisions: the signature string stored with a revision, made
+ *     and checked by the same code;
+ *   - the slot-table clock: the table in force at an instant, the tables
+ *     pending until theirs, and the owner of a target at time t;
+ *   - a revision's partitioned targets and the slot loads made from them.
+ *
+ * Everything here works on plain data (bytes, pipelines, partition tables):
+ * no threads, no locks, no I/O except group_secret_read(), no ZooKeeper
+ * calls. A caller that shares a clock between threads locks around it.
+ * The wire formats (signature string, slot table bytes) are those of
+ * docs/COORDINATION.md and docs/PARTITION.md, unchanged.
+ */
+#ifndef METERD_GROUP_H
+#define METERD_GROUP_H
+
+#include "partition/partition.h"
+#include "pipeline/pipeline.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- secrets --------------------------------------------------------------- */
+
+/* Largest secret file accepted; a bigger one is an error, never truncated. */
+#define GROUP_SECRET_MAX (64u * 1024u)
+
+/*
+ * Reads a secret file: it must be a regular file (symlinks, FIFOs and
+ * devices are refused without blocking), of mode 0600 or stricter, at most
+ * GROUP_SECRET_MAX bytes, and not empty once trailing whitespace (\n \r
+ * space \t) is stripped. Returns 0 with *out (malloc'd, NUL-terminated after
+ * *len bytes; the bytes may contain NULs) or -1 with a sentence naming the
+ * path in err. Free with group_secret_free(), which wipes it.
+ */
+int group_secret_read(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen);
+void group_secret_free(unsigned char *secret, size_t len);
+
+/* ---- signed revisions -------------------------------------------------------- */
+
+/* Room for any signature string this module makes ("hmac-sha256:" + 64 hex,
+ * later "ed25519:..."); the coordinator stores up to 511 bytes. */
+#define GROUP_SIGNATURE_MAX         256
+#define GROUP_SIGNATURE_HMAC_PREFIX "hmac-sha256:"
+
+/* Signs a revision body with HMAC-SHA256 under key[0..keylen): out gets
+ * "hmac-sha256:<64 lowercase hex>". 0, or -1 (OpenSSL failed). */
+int group_revision_sign(const void *key, size_t keylen, const void *body, size_t len,
+                        char out[GROUP_SIGNATURE_MAX]);
+
+/* Checks a revision's stored signature string against its body. 0 when it
+ * verifies; -1 with why ("unsigned revision refused ...", "signature does not
+ * verify ...", or an unsupported scheme). Constant-time comparison. */
+int group_revision_verify(const void *key, size_t keylen, const char *signature, const void *body,
+                          size_t len, char *why, size_t whylen);
+
+/* ---- a revision's targets ---------------------------------------------------- */
+
+/*
+ * The group's partitioned targets under a revision: the distinct
+ * `resources:` of every source, sorted bytewise. This is the one definition
+ * meterd (ownership counts, the leader's slot loads) and meterctl
+ * (assignment, whohas) use.
+ *
+ * Local targets, those a member discovers on its own host (its PSI, its
+ * cgroups, its BMC), are never partitioned: every member polls its own, so
+ * they are not in this set. A per-host discovery that fed a partitioned
+ * source would have to give the same result on every member, or publish its
+ * result to the group, or members would disagree on the set; none exists
+ * yet. A discovery whose result is a function of the revision alone (such as
+ * a targets file carried in it) may add to this set when it comes.
+ */
+typedef struct group_targets {
+    const char **ids; /* point into the pipeline: valid while it lives */
+    size_t n;
+} group_targets;
+
+/* 0, or -1 on ENOMEM. p may be NULL (no revision: no targets). */
+int group_revision_targets(const pipeline *p, group_targets *out);
+void group_targets_free(group_targets *t);
+/* load[PARTITION_SLOTS]: how many of the targets hash to each slot. */
+void group_slot_loads(const group_targets *t, uint32_t *load);
+/* Whether id is one of the targets (binary search). */
+bool group_targets_has(const group_targets *t, const char *id);
+
+/* ---- the slot-table clock ------------------------------------------------------ */
+
+/*
+ * A group's slot tables in time. The leader writes each new table with the
+ * instant from which it is in force; members receive it early (a planned
+ * handover) and keep it pending until then. Several may be pending at once:
+ * a table planned while another is pending must not erase it, or members
+ * would disagree between the two instants. A new table supersedes every
+ * pending one due at or after its own instant.
+ *
+ * The clock keeps no history: once a table is in force, the one before it
+ * is forgotten, and the table in force also answers for instants before its
+ * own (a decision taken late about an earlier instant follows the table now
+ * in force). With no table in force, an instant before every pending one is
+ * unknown: the table in force then was never seen (ZooKeeper stores one
+ * table, the newest).
+ */
+#define GROUP_CLOCK_MAX_PENDING 4
+
+typedef struct group_clock_table {
+    partition_table *t; /* NULL: none */
+    int64_t epoch;      /* the assignment node's version it was stored at */
+    char digest[65];    /* sha256 (hex) of its stored bytes: what members report */
+} group_clock_table;
+
+typedef struct group_clock {
+    group_clock_table cur;                              /* in force (t NULL: none yet) */
+    group_clock_table pending[GROUP_CLOCK_MAX_PENDING]; /* by instant, ascending */
+    int n_pending;
+    int64_t epoch; /* newest installed (0: none) */
+} group_clock;
+
+void group_clock_init(group_clock *c);
+void group_clock_free(group_clock *c);
+
+/* Decodes a stored table and queues it by its instant. Returns 1 when it is
+ * not newer than the newest installed (ignored), 0 installed, -1 malformed
+ * (err says why; the clock is unchanged). When the queue is full the oldest
+ * pending table is put in force early. */
+int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t epoch, char *err,
+                        size_t errlen);
+/* Puts in force every pending table whose instant is <= now_ms. Returns how
+ * many came into force. */
+int group_clock_promote(group_clock *c, int64_t now_ms);
+
+/* The table in force at t (see above), or NULL when none is known for t. */
+const partition_table *group_clock_table_at(const group_clock *c, int64_t t_ms);
+/* The newest table known (the last pending, else the one in force), or NULL. */
+const group_clock_table *group_clock_newest(const group_clock *c);
+/* Whether the clock holds any table at all. */
+bool group_clock_has_table(const group_clock *c);
+/* The instant of the first pending table, or -1 when none is pending. */
+int64_t group_clock_next_ms(const group_clock *c);
+
+typedef enum {
+    GROUP_OWNER_MEMBER,   /* owner_id owns it under the table in force at t */
+    GROUP_OWNER_NO_TABLE, /* no table at all: every member owns every slot */
+    GROUP_OWNER_UNKNOWN,  /* the table in force at t is not known */
+} group_owner_kind;
+
+typedef struct group_owner {
+    group_owner_kind kind;
+    uint32_t slot;
+    const char *owner_id; /* MEMBER: points into the clock's table */
+    const partition_table *table;
+} group_owner;
+
+/* Who owns target_id at t. The one answer meterd and meterctl give. */
+void group_clock_owner_at(const group_clock *c, const char *target_id, int64_t t_ms,
+                          group_owner *out);
+
+/* What a member gains and loses from table `before` (NULL: no table, every
+ * member owned every slot) to `after`, in slots and in targets (slot_load
+ * from group_slot_loads; NULL counts slots only). 0, or -1 on ENOMEM. */
+typedef struct group_moves {
+    uint32_t slots_gained, slots_lost;
+    uint64_t targets_gained, targets_lost;
+} group_moves;
+int group_member_moves(const partition_table *before, const partition_table *after,
+                       const char *member_id, const uint32_t *slot_load, group_moves *out);
+
+#endif
