@@ -71,7 +71,7 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
     if (!poll || !rl || !a->mx_publisher) return -1;
     for (size_t i = 0; i < a->n_pollsters; i++) {
         char base[128], name[160];
-        metrics_sanitize_name(a->pollsters[i]->name, base, sizeof base);
+        metrics_sanitize_name(a->pollsters[i]->desc->name, base, sizeof base);
         snprintf(name, sizeof name, "%s.duration", base);
         a->m_poll_ms[i] = metrics_timer_get(poll, name, err, errlen);
         snprintf(name, sizeof name, "%s.runs", base);
@@ -142,19 +142,17 @@ agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
     return a;
 }
 
-static int build_known_meters(agent *a)
+/* The meters of the pollsters this agent runs (tests add theirs) and every
+ * publisher scheme: the same registry rows meterctl validates with. */
+static int build_pipeline_options(agent *a)
 {
-    size_t n = 0;
+    const registry_pollster *desc[sizeof a->pollsters / sizeof a->pollsters[0]];
     for (size_t i = 0; i < a->n_pollsters; i++)
-        n += pollster_meter_count(a->pollsters[i]);
-    free(a->known_meters);
-    a->known_meters = calloc(n ? n : 1, sizeof *a->known_meters);
-    if (!a->known_meters) return -1;
-    a->n_known_meters = 0;
-    for (size_t i = 0; i < a->n_pollsters; i++)
-        for (size_t m = 0; a->pollsters[i]->meters[m]; m++)
-            a->known_meters[a->n_known_meters++] = a->pollsters[i]->meters[m];
-    return 0;
+        desc[i] = a->pollsters[i]->desc;
+    free(a->popt);
+    a->popt = malloc(sizeof *a->popt);
+    if (!a->popt) return -1;
+    return registry_pipeline_options(a->popt, desc, a->n_pollsters);
 }
 
 agent_group *agent_group_add(agent *a, const char *name, const char *ns)
@@ -219,8 +217,9 @@ static void on_signal(void *arg, int fd, uint32_t events)
 
 int agent_start(agent *a, char *err, size_t errlen)
 {
-    if (build_known_meters(a) != 0) {
-        snprintf(err, errlen, "out of memory");
+    if (build_pipeline_options(a) != 0) {
+        snprintf(err, errlen, "out of memory, or more than %d meters in the pollster tables",
+                 REGISTRY_MAX_METERS);
         return -1;
     }
     if (metrics_handles(a, err, errlen) != 0) return -1;
@@ -332,7 +331,7 @@ void agent_free(agent *a)
     cluster_free(a);
     for (size_t i = 0; i < a->n_groups; i++)
         free(a->groups[i]);
-    free(a->known_meters);
+    free(a->popt);
     log_info(&a->log, "agent", "stopped");
     log_close(&a->log);
     pthread_mutex_destroy(&a->mu);

@@ -128,8 +128,7 @@ struct agent {
     size_t n_pollsters;
     const discovery_plugin *discoveries[32];
     size_t n_discoveries;
-    const char **known_meters;
-    size_t n_known_meters;
+    registry_options *popt; /* what pipeline_parse knows of these plugins (agent_start) */
 
     agent_group *groups[AGENT_MAX_GROUPS];
     size_t n_groups;

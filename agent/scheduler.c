@@ -68,8 +68,8 @@ static void free_strv(char **v, size_t n)
 static const discovery_plugin *find_discovery(const agent *a, const char *name, size_t len)
 {
     for (size_t i = 0; i < a->n_discoveries; i++)
-        if (strlen(a->discoveries[i]->name) == len &&
-            strncmp(a->discoveries[i]->name, name, len) == 0)
+        if (strlen(a->discoveries[i]->desc->name) == len &&
+            strncmp(a->discoveries[i]->desc->name, name, len) == 0)
             return a->discoveries[i];
     return NULL;
 }
@@ -88,7 +88,7 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
     discovery_env env = {a->cfg.host, a->cfg.proc_root};
     size_t n_disc = def->n_discovery;
     for (size_t i = 0; i < (n_disc ? n_disc : 1); i++) {
-        const char *entry = n_disc ? def->discovery[i] : pp->default_discovery;
+        const char *entry = n_disc ? def->discovery[i] : pp->desc->default_discovery;
         if (!entry) continue;
         const char *colon = strchr(entry, ':');
         size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
@@ -100,8 +100,8 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
         }
         char err[200] = "";
         if (d->discover(&env, colon ? colon + 1 : "", out, err, sizeof err) != 0)
-            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s", d->name,
-                     err);
+            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s",
+                     d->desc->name, err);
     }
     return 0;
 }
@@ -121,7 +121,7 @@ static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_tar
     k->target.id = strdup(t->id);
     k->target.resource = strdup(t->resource);
     k->target.local = t->local;
-    k->offset_ms = stable_offset(s->name, pp->name, t->id, s->interval_ms);
+    k->offset_ms = stable_offset(s->name, pp->desc->name, t->id, s->interval_ms);
     loop_timer_init(&k->timer, task_fire, k);
     atomic_init(&k->busy, false);
     if (!k->target.id || !k->target.resource) goto fail;
@@ -198,10 +198,10 @@ src_rt *src_new(agent_group *g, const pipeline_source *def)
         size_t nm = pollster_meter_count(pp);
         bool *want = s->want + base;
         base += nm;
-        if (!agent_ns_enabled(a, g, pp->ns)) continue;
+        if (!agent_ns_enabled(a, g, pp->desc->ns)) continue;
         bool any = false;
         for (size_t m = 0; m < nm; m++)
-            any |= want[m] = pipeline_source_selects(def, pp->meters[m]);
+            any |= want[m] = pipeline_source_selects(def, pp->desc->meters[m]);
         if (!any) continue;
         target_list targets = {0};
         int rc = source_targets(s, def, pp, &targets);
@@ -304,7 +304,7 @@ static void task_run(void *arg)
     metrics_counter(a->m_polls[k->pp_index], 1);
     if (rc != 0) metrics_counter(a->m_poll_errors[k->pp_index], 1);
     if (rc != 0)
-        log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->name, k->target.id, err);
+        log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->desc->name, k->target.id, err);
 
     atomic_store(&k->busy, false);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
@@ -347,10 +347,10 @@ static void task_fire(void *arg)
         metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
         if (busy)
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
-                      s->name, k->pp->name, k->target.id);
+                      s->name, k->pp->desc->name, k->target.id);
         else if (stale || missed)
             log_info(&a->log, "scheduler", "%s/%s/%s: %lld ms late, %llu instant(s) skipped",
-                     s->name, k->pp->name, k->target.id, (long long)(now_wall - first),
+                     s->name, k->pp->desc->name, k->target.id, (long long)(now_wall - first),
                      (unsigned long long)n);
         if (busy || stale) return;
     }
@@ -617,7 +617,7 @@ void scheduler_targets_json(agent *a, strbuf *out)
                 strbuf_puts(out, ",\"source\":");
                 strbuf_put_json_string(out, s->name);
                 strbuf_puts(out, ",\"pollster\":");
-                strbuf_put_json_string(out, t->pp->name);
+                strbuf_put_json_string(out, t->pp->desc->name);
                 strbuf_puts(out, ",\"target\":");
                 strbuf_put_json_string(out, t->target.id);
                 strbuf_puts(out, ",\"resource\":");

@@ -13,7 +13,7 @@
  * guarantee; a datagram the kernel refuses (EAGAIN, ENOBUFS, ICMP errors) is
  * reported, and the batch retried only when none of it went out.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <stdio.h>
@@ -26,7 +26,7 @@ typedef struct udp_pub {
     pub_ts_cache tc;
 } udp_pub;
 
-static int udp_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int udp_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
 {
     static const char *const known[] = {"payload", NULL};
     long payload = 1400;

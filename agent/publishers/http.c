@@ -22,7 +22,7 @@
  * libcurl is loaded on first use (curl_api.c): an agent without http(s)
  * publishers never maps it.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include "agent/curl_api.h"
@@ -50,13 +50,15 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-/* The URL without our own options: "a=1&timeout=5&b=2" → "a=1&b=2". */
-static char *receiver_url(const publisher_url *u, const char *const *ours)
+/* The receiver's URL from the parsed parts (the scheme's default port and
+ * path filled in), without our own options: "a=1&timeout=5&b=2" → "a=1&b=2". */
+static char *receiver_url(const pipeline_publisher *u, const char *const *ours)
 {
     strbuf s;
     strbuf_init(&s);
-    const char *q = strchr(u->url, '?');
-    strbuf_append(&s, u->url, q ? (size_t)(q - u->url) : strlen(u->url));
+    bool v6 = strchr(u->host, ':') != NULL;
+    strbuf_printf(&s, "%s://%s%s%s:%d%s", u->scheme, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+                  u->path);
     bool first = true;
     const char *p = u->query;
     while (*p) {
@@ -92,14 +94,14 @@ static void http_close(void *self)
     free(h);
 }
 
-static int http_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int http_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
 {
     static const char *const ours[] = {"timeout", "connect_timeout", NULL};
     long timeout = 10, connect_timeout = 2;
     if (pub_query_int(u->query, "timeout", 1, 3600, &timeout, err, errlen) != 0 ||
         pub_query_int(u->query, "connect_timeout", 1, 3600, &connect_timeout, err, errlen) != 0)
         return -1;
-    if (!u->host) {
+    if (!u->host[0]) {
         snprintf(err, errlen, "expected %s://host[:port]/path", u->scheme);
         return -1;
     }

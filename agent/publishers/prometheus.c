@@ -34,7 +34,7 @@
  * (a retried poll) would otherwise measure a tiny interval and make a live
  * series flicker. Swept at each render and every 10 s of publishing.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <pthread.h>
@@ -72,7 +72,7 @@ typedef struct prom_pub {
     int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
-static int prom_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int prom_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
 {
     static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
     long max_age = 600, min_age = 10, stale = 3;
@@ -84,12 +84,6 @@ static int prom_open(const publisher_url *u, void **self, char *err, size_t errl
         return -1;
     if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
         snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
-        return -1;
-    }
-    if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
-        snprintf(err, errlen,
-                 "prometheus:// takes no host or path (served on the agent's "
-                 "/metrics); options: max_age, min_age, stale_intervals, prefix");
         return -1;
     }
     prom_pub *p = calloc(1, sizeof *p);

@@ -13,7 +13,7 @@
  *   entry (one allocation per key); deletion is cheap, which the stale-series
  *   sweeps need.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <errno.h>

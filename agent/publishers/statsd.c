@@ -31,7 +31,7 @@
  * A datagram the kernel refuses is not retried (PUBLISH_FAIL): statsd over
  * UDP is lossy by design and a retry would re-send counters as zero deltas.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <math.h>
@@ -53,7 +53,7 @@ typedef struct statsd_pub {
     int64_t max_age_ms, last_sweep_ms;
 } statsd_pub;
 
-static int statsd_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int statsd_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
 {
     static const char *const known[] = {"payload", "prefix", "max_age", NULL};
     long payload = 1432, max_age = 3600;
