@@ -86,13 +86,22 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
     a->m_reloads = metrics_counter_get(rl, "count", err, errlen);
     a->m_reload_refused = metrics_counter_get(rl, "rejected", err, errlen);
     a->m_reload_apply_ms = metrics_timer_get(rl, "apply", err, errlen);
-    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms ? 0 : -1;
+    metrics_logger *wk = metrics_get_logger_ex(a->mx, "meterd.agent.workers", err, errlen);
+    if (!wk) return -1;
+    a->m_workers_queued = metrics_gauge_get(wk, "queued", err, errlen);
+    a->m_workers_busy = metrics_gauge_get(wk, "busy", err, errlen);
+    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms && a->m_workers_queued &&
+                   a->m_workers_busy
+               ? 0
+               : -1;
 }
 
 static void on_metrics_timer(void *arg)
 {
     agent *a = arg;
     sinks_emit_metrics(a);
+    metrics_gauge(a->m_workers_queued, (double)workers_queued(a->workers));
+    metrics_gauge(a->m_workers_busy, (double)workers_busy(a->workers));
     loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
 }
 

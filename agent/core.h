@@ -145,6 +145,7 @@ struct agent {
     metrics_metric *m_poll_ms[64], *m_polls[64], *m_poll_errors[64], *m_poll_skipped[64];
     metrics_metric *m_reloads, *m_reload_refused, *m_reload_apply_ms;
     metrics_logger *mx_publisher;
+    metrics_metric *m_workers_queued, *m_workers_busy; /* gauges, every 10 s */
     loop_timer metrics_timer;
 
     /* cluster mode (cluster.c); NULL standalone */
@@ -187,7 +188,6 @@ void scheduler_shutdown(agent *a);
 /* Status JSON fragments (any thread; take mu and stats_mu). */
 void scheduler_status_json(agent_group *g, strbuf *out);
 void scheduler_targets_json(agent *a, strbuf *out);
-void scheduler_metrics_text(agent *a, strbuf *out);
 
 /* sinks.c */
 int sinks_init(agent_group *g);
@@ -198,6 +198,9 @@ void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b
 void sinks_render(agent *a, strbuf *out);
 void sinks_status_json(agent_group *g, strbuf *out);
 void sinks_reopen(agent *a);
+
+/* metrics_page.c: the whole /metrics page (any thread). */
+void metrics_page_render(agent *a, strbuf *out);
 void sinks_shutdown(agent_group *g); /* flush and close everything */
 /* Sends per-publisher deltas (published, dropped, failures) as counters. */
 void sinks_emit_metrics(agent *a);

@@ -137,22 +137,6 @@ static void put_name(strbuf *out, const char *prefix, const char *meter, bool co
         strbuf_puts(out, "_total");
 }
 
-static void put_label_value(strbuf *out, const char *v)
-{
-    strbuf_putc(out, '"');
-    for (; *v; v++) {
-        if (*v == '\\')
-            strbuf_puts(out, "\\\\");
-        else if (*v == '"')
-            strbuf_puts(out, "\\\"");
-        else if (*v == '\n')
-            strbuf_puts(out, "\\n");
-        else
-            strbuf_putc(out, *v);
-    }
-    strbuf_putc(out, '"');
-}
-
 /* Sanitised label name into out; prefixed when it would clash or is reserved. */
 static void put_label_name(strbuf *out, const char *k)
 {
@@ -182,9 +166,9 @@ static int lab_cmp(const void *a, const void *b, void *base)
 static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
 {
     strbuf_puts(out, "{resource=");
-    put_label_value(out, s->resource ? s->resource : "");
+    strbuf_put_prom_label(out, s->resource ? s->resource : "");
     strbuf_puts(out, ",source=");
-    put_label_value(out, b->source ? b->source : "");
+    strbuf_put_prom_label(out, b->source ? b->source : "");
     size_t n = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
     if (n) {
         lab v[MAX_LABELS];
@@ -202,7 +186,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
                 strbuf_putc(out, ',');
                 strbuf_append(out, keys->buf + v[i].key_off, v[i].key_len);
                 strbuf_putc(out, '=');
-                put_label_value(out, v[i].value);
+                strbuf_put_prom_label(out, v[i].value);
             }
         }
     }

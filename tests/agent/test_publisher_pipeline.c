@@ -5,6 +5,8 @@
  * deliver polled samples to receivers on loopback. With explicit (free)
  * ports always; with the schemes' default ports (udp 4952, statsd 8125: no
  * port in the URL) when both are free here, else that case is skipped.
+ * And a sample goes once to each distinct publisher of a source's sinks,
+ * however many there are (sinks_publish remembered only the first 16).
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -104,11 +106,63 @@ static void test_default_ports(void **state)
     tu_udp_close(&rs);
 }
 
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static bool polled_twice(void *arg)
+{
+    (void)arg;
+    return tp_done("dedup-target") >= 2;
+}
+
+static void test_shared_publisher_once(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    const char *dir = th_tmpdir();
+    char yaml[16384];
+    size_t n = (size_t)snprintf(yaml, sizeof yaml,
+                                "sources:\n  - name: dedup\n    interval: 1\n"
+                                "    meters: [test.clock.value]\n    resources: [dedup-target]\n"
+                                "    sinks: [");
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "%ss%02d", i ? ", " : "", i);
+    n += (size_t)snprintf(yaml + n, sizeof yaml - n, "]\nsinks:\n");
+    /* twenty distinct publishers, and one more shared by the last two sinks */
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n,
+                              "  - name: s%02d\n    publishers: ['file://%s/f%02d.jsonl'%s%s%s]\n",
+                              i, dir, i, i >= N - 2 ? ", 'file://" : "", i >= N - 2 ? dir : "",
+                              i >= N - 2 ? "/shared.jsonl'" : "");
+    assert_true(n < sizeof yaml);
+    tp_reset();
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    assert_true(th_wait_until(polled_twice, NULL, 15000));
+    fx_stop(&f); /* flushes every publisher */
+    char first[512], shared[512];
+    snprintf(first, sizeof first, "%s/f00.jsonl", dir);
+    snprintf(shared, sizeof shared, "%s/shared.jsonl", dir);
+    size_t once = count_lines(first);
+    assert_true(once >= 2);
+    assert_int_equal(count_lines(shared), once);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_explicit_ports),
         cmocka_unit_test(test_default_ports),
+        cmocka_unit_test(test_shared_publisher_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
