@@ -231,6 +231,7 @@ int agent_start(agent *a, char *err, size_t errlen)
                  REGISTRY_MAX_METERS);
         return -1;
     }
+    if (plugins_process_init(a, err, errlen) != 0) return -1;
     if (metrics_handles(a, err, errlen) != 0) return -1;
     loop_timer_init(&a->metrics_timer, on_metrics_timer, a);
     if (metrics_registry_backend(a->mx) != METRICS_BACKEND_NOOP)
@@ -272,7 +273,14 @@ agent *agent_new(const agent_options *opt, char *err, size_t errlen)
     agent_config cfg;
     config_defaults(&cfg);
     if (opt->config_path && config_load(&cfg, opt->config_path, err, errlen) != 0) return NULL;
-    if (opt->namespaces) snprintf(cfg.namespaces, sizeof cfg.namespaces, "%s", opt->namespaces);
+    if (opt->namespaces) {
+        char msg[300];
+        if (registry_namespaces_check(opt->namespaces, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "--namespaces: %s", msg);
+            return NULL;
+        }
+        snprintf(cfg.namespaces, sizeof cfg.namespaces, "%s", opt->namespaces);
+    }
     if (opt->pipeline) snprintf(cfg.cfg_file, sizeof cfg.cfg_file, "%s", opt->pipeline);
     if (opt->handle_signals) {
         /* before any thread exists, so every thread inherits the mask */
@@ -338,6 +346,7 @@ void agent_free(agent *a)
     if (a->signal_fd >= 0) close(a->signal_fd);
     loop_free(a->loop); /* runs what was posted: cluster events see `stopped` */
     cluster_free(a);
+    plugins_process_shutdown(a); /* after every poll and publisher is gone */
     for (size_t i = 0; i < a->n_groups; i++)
         free(a->groups[i]);
     free(a->popt);

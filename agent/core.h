@@ -129,6 +129,11 @@ struct agent {
     const discovery_plugin *discoveries[32];
     size_t n_discoveries;
     registry_options *popt; /* what pipeline_parse knows of these plugins (agent_start) */
+    /* process hooks (plugins.c): contexts and states, by pollster / publisher index */
+    secrets secrets;
+    plugin_ctx pctx_poll[64], pctx_pub[16];
+    void *pstate_poll[64], *pstate_pub[16];
+    size_t n_inited_poll, n_inited_pub; /* process_init done for the first n */
 
     agent_group *groups[AGENT_MAX_GROUPS];
     size_t n_groups;
@@ -198,6 +203,11 @@ void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b
 void sinks_render(agent *a, strbuf *out);
 void sinks_status_json(agent_group *g, strbuf *out);
 void sinks_reopen(agent *a);
+
+/* plugins.c: secrets, then every plugin's process_init (agent_start); the
+ * shutdown hooks in reverse (agent_free). */
+int plugins_process_init(agent *a, char *err, size_t errlen);
+void plugins_process_shutdown(agent *a);
 
 /* metrics_page.c: the whole /metrics page (any thread). */
 void metrics_page_render(agent *a, strbuf *out);

@@ -14,6 +14,7 @@
 #ifndef METERD_AGENT_POLLSTER_H
 #define METERD_AGENT_POLLSTER_H
 
+#include "agent/plugin.h"
 #include "agent/sample.h"
 #include "registry/registry.h"
 
@@ -42,6 +43,7 @@ typedef struct poll_env {
     const char *proc_root; /* "/proc" unless configured (tests point it elsewhere) */
     const bool *want;      /* want[i] for plugin->meters[i] */
     int64_t now_ms;        /* wall clock at poll start */
+    void *process_state;   /* what the plugin's process_init stored (or NULL) */
 } poll_env;
 
 typedef struct pollster_plugin {
@@ -52,6 +54,9 @@ typedef struct pollster_plugin {
     int (*poll)(void *state, const poll_target *t, const poll_env *env, sample_batch *out,
                 char *err, size_t errlen);
     void (*destroy)(void *state);
+    /* Optional process hooks (plugin.h): once at agent start, once at stop. */
+    int (*process_init)(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen);
+    void (*process_shutdown)(void *pstate);
 } pollster_plugin;
 
 typedef struct discovery_env {

@@ -228,15 +228,19 @@ publisher *publisher_open(const pipeline_publisher *pp, const publisher_options 
         p->opt.retry_max_ms = p->opt.retry_initial_ms;
     if (p->opt.flush_timeout_ms <= 0) p->opt.flush_timeout_ms = 5000;
 
-    for (size_t i = 0; !pp->foreign && publisher_plugins[i]; i++)
-        if (strcmp(publisher_plugins[i]->scheme, p->u.scheme) == 0) p->plug = publisher_plugins[i];
+    void *pstate = NULL;
+    for (size_t i = 0; !pp->foreign && publisher_plugins[i]; i++) {
+        if (strcmp(publisher_plugins[i]->scheme, p->u.scheme) != 0) continue;
+        p->plug = publisher_plugins[i];
+        pstate = p->opt.process_states ? p->opt.process_states[i] : NULL;
+    }
     if (!p->plug) {
         snprintf(err, errlen, "publisher '%s': scheme '%s' is not one of meterd's",
                  shown(url, showbuf, sizeof showbuf), p->u.scheme);
         goto fail;
     }
     char perr[256] = "";
-    if (p->plug->open(&p->u, &p->self, perr, sizeof perr) != 0) {
+    if (p->plug->open(&p->u, pstate, &p->self, perr, sizeof perr) != 0) {
         snprintf(err, errlen, "publisher '%s': %s", shown(url, showbuf, sizeof showbuf),
                  perr[0] ? perr : "open failed");
         goto fail;

@@ -35,12 +35,15 @@ enum {
     PUBLISH_FAIL = -1, /* permanent for this batch: counted as dropped, not retried */
 };
 
+struct plugin_ctx;
+
 typedef struct publisher_plugin {
     const char *scheme;
     bool inline_publish; /* call publish() on the caller's thread, no queue */
     /* Opens the publisher from its validated URL (host "" when absent, port
-     * already defaulted); on error writes a human message to err. */
-    int (*open)(const pipeline_publisher *u, void **self, char *err, size_t errlen);
+     * already defaulted); pstate is what process_init stored (NULL without
+     * an agent: tests, benchmarks). On error writes a human message to err. */
+    int (*open)(const pipeline_publisher *u, void *pstate, void **self, char *err, size_t errlen);
     /* Sends one batch. Returns PUBLISH_OK / PUBLISH_RETRY / PUBLISH_FAIL, with err set. */
     int (*publish)(void *self, const sample_batch *b, char *err, size_t errlen);
     /* Optional: pushes out anything buffered (shutdown, swap). */
@@ -56,6 +59,9 @@ typedef struct publisher_plugin {
      * that holds the connection); publish() must then return soon.
      */
     void (*cancel)(void *self);
+    /* Optional process hooks (plugin.h): once at agent start, once at stop. */
+    int (*process_init)(const struct plugin_ctx *ctx, void **pstate, char *err, size_t errlen);
+    void (*process_shutdown)(void *pstate);
 } publisher_plugin;
 
 /* The table of built-in plugins, NULL-terminated. */
@@ -75,6 +81,8 @@ typedef struct publisher_options {
     int retry_initial_ms; /* first backoff (default 100) */
     int retry_max_ms;     /* backoff cap (default 30000) */
     int flush_timeout_ms; /* at close: how long to drain the queue (default 5000) */
+    /* process states of publisher_plugins[i] (the agent's), or NULL */
+    void *const *process_states;
 } publisher_options;
 
 typedef struct publisher publisher;

@@ -50,6 +50,7 @@ const registry_pollster registry_host_pressure = {
     .ns = "compute",
     .meters = pressure_meters,
     .default_discovery = "local_host",
+    .section = "compute",
 };
 
 const registry_pollster registry_host_load = {
@@ -57,6 +58,7 @@ const registry_pollster registry_host_load = {
     .ns = "compute",
     .meters = load_meters,
     .default_discovery = "local_host",
+    .section = "compute",
 };
 
 const registry_pollster registry_tcp_connect = {

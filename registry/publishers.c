@@ -51,28 +51,28 @@ static int http_check(pipeline_url_check *c, pipeline_publisher *p, bool has_por
 }
 
 static const registry_publisher prometheus = {
-    {"prometheus", 0, NULL, prometheus_check},
-    "served on the agent's /metrics (Prometheus text format)",
+    .url = {"prometheus", 0, NULL, prometheus_check},
+    .doc = "served on the agent's /metrics (Prometheus text format)",
 };
 static const registry_publisher file = {
-    {"file", 0, NULL, file_check},
-    "JSON lines appended to a file, reopened on SIGHUP",
+    .url = {"file", 0, NULL, file_check},
+    .doc = "JSON lines appended to a file, reopened on SIGHUP",
 };
 static const registry_publisher udp = {
-    {"udp", 4952, NULL, datagram_check},
-    "JSON datagrams (Ceilometer's udp publisher port by default)",
+    .url = {"udp", 4952, NULL, datagram_check},
+    .doc = "JSON datagrams (Ceilometer's udp publisher port by default)",
 };
 static const registry_publisher statsd = {
-    {"statsd", 8125, NULL, datagram_check},
-    "statsd gauges and counters over UDP",
+    .url = {"statsd", 8125, NULL, datagram_check},
+    .doc = "statsd gauges and counters over UDP",
 };
 static const registry_publisher http = {
-    {"http", 80, "/", http_check},
-    "JSON batches POSTed to a receiver",
+    .url = {"http", 80, "/", http_check},
+    .doc = "JSON batches POSTed to a receiver",
 };
 static const registry_publisher https = {
-    {"https", 443, "/", http_check},
-    "JSON batches POSTed over TLS",
+    .url = {"https", 443, "/", http_check},
+    .doc = "JSON batches POSTed over TLS",
 };
 
 const registry_publisher *const registry_publishers[] = {

@@ -42,6 +42,12 @@ int registry_namespaces_check(const char *list, char *err, size_t errlen)
     return 0;
 }
 
+bool registry_option_true(const char *value)
+{
+    return !strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
+           !strcmp(value, "1");
+}
+
 int registry_option_check(const registry_option *o, const char *value, char *err, size_t errlen)
 {
     switch (o->type) {
@@ -63,9 +69,8 @@ int registry_option_check(const registry_option *o, const char *value, char *err
         return 0;
     }
     case REGISTRY_OPT_BOOL:
-        if (!strcasecmp(value, "true") || !strcasecmp(value, "false") ||
-            !strcasecmp(value, "yes") || !strcasecmp(value, "no") || !strcasecmp(value, "on") ||
-            !strcasecmp(value, "off") || !strcmp(value, "1") || !strcmp(value, "0"))
+        if (registry_option_true(value) || !strcasecmp(value, "false") ||
+            !strcasecmp(value, "no") || !strcasecmp(value, "off") || !strcmp(value, "0"))
             return 0;
         snprintf(err, errlen, "%s expects true or false, got \"%s\"", o->name, value);
         return -1;

@@ -29,6 +29,7 @@ typedef struct registry_pollster {
     const char *ns;                /* one of registry_namespaces() */
     const char *const *meters;     /* NULL-terminated meter names */
     const char *default_discovery; /* when a source names no resources or discovery; NULL: none */
+    const char *section;           /* its ini section (registry_sections), NULL: none */
     /* Optional: checks a source's parameters for this pollster (none exist
      * yet: the hook is where they will be validated, at validate time).
      * 0, or -1 with a message in err. */
@@ -45,6 +46,7 @@ typedef struct registry_discovery {
 typedef struct registry_publisher {
     pipeline_scheme url; /* name, default port and path, URL rules */
     const char *doc;     /* one line: what it sends where */
+    const char *section; /* its ini section (registry_sections), NULL: none */
 } registry_publisher;
 
 /* ---- plugin-owned ini sections ([compute], [ipmi]...) ---- */
@@ -88,6 +90,8 @@ int registry_namespaces_check(const char *list, char *err, size_t errlen);
 
 /* Checks one value against an option's type and bounds: 0, or -1 with err. */
 int registry_option_check(const registry_option *o, const char *value, char *err, size_t errlen);
+/* A checked boolean's value: true, yes, on, 1 (any case) are true. */
+bool registry_option_true(const char *value);
 
 /* Number of meters of a pollster. */
 size_t registry_meter_count(const registry_pollster *p);

@@ -40,8 +40,10 @@ static int open_path(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-static int file_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
+static int file_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
 {
+    (void)pstate;
     static const char *const known[] = {NULL};
     if (pub_query_check(u->query, known, err, errlen) != 0) return -1;
     if (u->host[0] && strcmp(u->host, "localhost") != 0) {

@@ -26,6 +26,7 @@
 #include "agent/publisher.h"
 
 #include "agent/curl_api.h"
+#include "agent/plugin.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +95,40 @@ static void http_close(void *self)
     free(h);
 }
 
-static int http_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
+/* The process state is the plugin's context: token_secret names a secret. */
+static int http_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
 {
-    static const char *const ours[] = {"timeout", "connect_timeout", NULL};
+    (void)err;
+    (void)errlen;
+    *pstate = (void *)ctx;
+    return 0;
+}
+
+/* "Authorization: Bearer <secret>" for ?token_secret=NAME; 0 when absent. */
+static int auth_header(const pipeline_publisher *u, const plugin_ctx *ctx, char *out, size_t cap,
+                       char *err, size_t errlen)
+{
+    char name[128];
+    int got = pub_query_get(u->query, "token_secret", name, sizeof name);
+    out[0] = 0;
+    if (got == 0) return 0;
+    const char *v = got > 0 && ctx ? plugin_secret(ctx, name) : NULL;
+    if (!v) {
+        snprintf(err, errlen, "token_secret: no secret named '%s' in secrets_file", name);
+        return -1;
+    }
+    if ((size_t)snprintf(out, cap, "Authorization: Bearer %s", v) >= cap) {
+        explicit_bzero(out, cap);
+        snprintf(err, errlen, "token_secret: secret '%s' is too long", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int http_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
+{
+    static const char *const ours[] = {"timeout", "connect_timeout", "token_secret", NULL};
     long timeout = 10, connect_timeout = 2;
     if (pub_query_int(u->query, "timeout", 1, 3600, &timeout, err, errlen) != 0 ||
         pub_query_int(u->query, "connect_timeout", 1, 3600, &connect_timeout, err, errlen) != 0)
@@ -121,6 +153,14 @@ static int http_open(const pipeline_publisher *u, void **self, char *err, size_t
     h->easy = h->api->easy_init();
     h->headers = h->api->slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *more = h->headers ? h->api->slist_append(h->headers, "Expect:") : NULL;
+    char auth[1024];
+    if (auth_header(u, pstate, auth, sizeof auth, err, errlen) != 0) {
+        if (more) h->headers = more;
+        http_close(h);
+        return -1;
+    }
+    if (more && auth[0]) more = h->api->slist_append(more, auth);
+    explicit_bzero(auth, sizeof auth);
     if (!h->url || !h->multi || !h->easy || !more) {
         snprintf(err, errlen, "cannot initialise a libcurl handle (out of memory?)");
         http_close(h);
@@ -220,6 +260,7 @@ const publisher_plugin pub_http_plugin = {
     .publish = http_publish,
     .close = http_close,
     .cancel = http_cancel,
+    .process_init = http_process_init,
 };
 
 const publisher_plugin pub_https_plugin = {
@@ -228,4 +269,5 @@ const publisher_plugin pub_https_plugin = {
     .publish = http_publish,
     .close = http_close,
     .cancel = http_cancel,
+    .process_init = http_process_init,
 };

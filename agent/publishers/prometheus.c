@@ -72,8 +72,10 @@ typedef struct prom_pub {
     int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
-static int prom_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
+static int prom_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
 {
+    (void)pstate;
     static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
     long max_age = 600, min_age = 10, stale = 3;
     char prefix[64] = "meterd";

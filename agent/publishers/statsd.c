@@ -53,8 +53,10 @@ typedef struct statsd_pub {
     int64_t max_age_ms, last_sweep_ms;
 } statsd_pub;
 
-static int statsd_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
+static int statsd_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                       size_t errlen)
 {
+    (void)pstate;
     static const char *const known[] = {"payload", "prefix", "max_age", NULL};
     long payload = 1432, max_age = 3600;
     char prefix[128] = "meterd";

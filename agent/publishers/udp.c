@@ -26,8 +26,10 @@ typedef struct udp_pub {
     pub_ts_cache tc;
 } udp_pub;
 
-static int udp_open(const pipeline_publisher *u, void **self, char *err, size_t errlen)
+static int udp_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                    size_t errlen)
 {
+    (void)pstate;
     static const char *const known[] = {"payload", NULL};
     long payload = 1400;
     if (pub_query_check(u->query, known, err, errlen) != 0 ||

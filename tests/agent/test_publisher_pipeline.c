@@ -6,7 +6,9 @@
  * ports always; with the schemes' default ports (udp 4952, statsd 8125: no
  * port in the URL) when both are free here, else that case is skipped.
  * And a sample goes once to each distinct publisher of a source's sinks,
- * however many there are (sinks_publish remembered only the first 16).
+ * however many there are (sinks_publish remembered only the first 16); and
+ * a publisher URL names a secret that the agent reads from its 0600
+ * secrets_file (the plugin's process hook gets it, the pipeline never).
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,12 +160,48 @@ static void test_shared_publisher_once(void **state)
     assert_int_equal(count_lines(shared), once);
 }
 
+static bool got_request(void *arg)
+{
+    return tu_http_count(arg) >= 1;
+}
+
+static void test_http_token_from_secrets_file(void **state)
+{
+    (void)state;
+    char secrets_path[512], conf[700], yaml[512];
+    th_write_file("secrets", "# name = value\ncollector = s3cr3t-token\n", secrets_path,
+                  sizeof secrets_path);
+    assert_int_equal(chmod(secrets_path, 0600), 0);
+    tu_http h;
+    assert_int_equal(tu_http_start(&h, 200), 0);
+    snprintf(yaml, sizeof yaml,
+             "sources:\n  - name: tok\n    interval: 1\n    meters: [test.clock.value]\n"
+             "    resources: [tok-target]\n"
+             "sinks:\n  - name: default\n    publishers: "
+             "['http://127.0.0.1:%d/ingest?token_secret=collector']\n",
+             h.port);
+    snprintf(conf, sizeof conf, "[DEFAULT]\nsecrets_file = %s\n", secrets_path);
+    tp_reset();
+    fixture f;
+    fx_start(&f, yaml, extra, conf);
+    assert_true(th_wait_until(got_request, &h, 15000));
+    fx_stop(&f);
+    pthread_mutex_lock(&h.mu);
+    bool auth = strstr(h.last_head, "Authorization: Bearer s3cr3t-token") != NULL;
+    bool leaked = strstr(h.last_head, "token_secret") != NULL;
+    pthread_mutex_unlock(&h.mu);
+    assert_true(auth);
+    assert_false(leaked); /* our option, not the receiver's */
+    tu_http_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_explicit_ports),
         cmocka_unit_test(test_default_ports),
         cmocka_unit_test(test_shared_publisher_once),
+        cmocka_unit_test(test_http_token_from_secrets_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

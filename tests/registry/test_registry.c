@@ -27,6 +27,7 @@ static void test_pollster_rows(void **state)
             assert_non_null(
                 registry_discovery_find(p->default_discovery, strlen(p->default_discovery)));
         assert_ptr_equal(registry_pollster_find(p->name), p);
+        if (p->section) assert_non_null(registry_section_find(p->section));
         /* a meter belongs to one pollster: want[] and known_meters rely on it */
         for (size_t m = 0; p->meters[m]; m++)
             for (size_t k = 0; registry_pollsters[k]; k++)
@@ -56,6 +57,7 @@ static void test_scheme_rows(void **state)
         else
             assert_null(p->url.default_path);
         assert_non_null(p->doc);
+        if (p->section) assert_non_null(registry_section_find(p->section));
     }
     assert_null(registry_publisher_find("gnocchi"));
 }
