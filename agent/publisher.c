@@ -240,7 +240,11 @@ publisher *publisher_open(const pipeline_publisher *pp, const publisher_options 
         goto fail;
     }
     char perr[256] = "";
-    if (p->plug->open(&p->u, pstate, &p->self, perr, sizeof perr) != 0) {
+    /* the parse checked the query already; a caller with other scheme rules
+     * must not hand a plugin values outside its row's bounds */
+    if (registry_query_check(registry_publisher_find(p->u.scheme), p->u.query, perr, sizeof perr) !=
+            0 ||
+        p->plug->open(&p->u, pstate, &p->self, perr, sizeof perr) != 0) {
         snprintf(err, errlen, "publisher '%s': %s", shown(url, showbuf, sizeof showbuf),
                  perr[0] ? perr : "open failed");
         goto fail;

@@ -23,6 +23,17 @@
 extern "C" {
 #endif
 
+/* ---- options: of a plugin's ini section, or of a publisher URL's query ---- */
+typedef enum { REGISTRY_OPT_STR, REGISTRY_OPT_INT, REGISTRY_OPT_BOOL } registry_opt_type;
+
+typedef struct registry_option {
+    const char *name;
+    registry_opt_type type;
+    const char *def;
+    long min, max; /* INT: the bounds; STR: max is the longest value in bytes (0: no bound) */
+    const char *doc;
+} registry_option;
+
 /* ---- pollsters ---- */
 typedef struct registry_pollster {
     const char *name;              /* "host.pressure" */
@@ -44,22 +55,28 @@ typedef struct registry_discovery {
 
 /* ---- publisher schemes ---- */
 typedef struct registry_publisher {
-    pipeline_scheme url; /* name, default port and path, URL rules */
-    const char *doc;     /* one line: what it sends where */
-    const char *section; /* its ini section (registry_sections), NULL: none */
+    pipeline_scheme url;          /* name, default port and path, URL rules */
+    const char *doc;              /* one line: what it sends where */
+    const char *section;          /* its ini section (registry_sections), NULL: none */
+    const registry_option *query; /* the URL's ?options (type, bounds, default) */
+    size_t n_query;
+    bool query_passthrough; /* other keys go to the receiver (http) */
 } registry_publisher;
 
+/* ---- a publisher URL's query ("a=1&b=x%20y"), read by one set of rules ---- */
+/* Finds key; copies its percent-decoded value into out. 1 found, 0 absent,
+ * -1 value longer than cap - 1. */
+int registry_query_get(const char *query, const char *key, char *out, size_t cap);
+/* Every key known (unless the row passes others through) and every value
+ * within its option's type and bounds: 0, or -1 with err. */
+int registry_query_check(const registry_publisher *row, const char *query, char *err,
+                         size_t errlen);
+/* A checked option's value, or its default. */
+long registry_query_long(const registry_publisher *row, const char *query, const char *key);
+void registry_query_str(const registry_publisher *row, const char *query, const char *key,
+                        char *out, size_t cap);
+
 /* ---- plugin-owned ini sections ([compute], [ipmi]...) ---- */
-typedef enum { REGISTRY_OPT_STR, REGISTRY_OPT_INT, REGISTRY_OPT_BOOL } registry_opt_type;
-
-typedef struct registry_option {
-    const char *name;
-    registry_opt_type type;
-    const char *def;
-    long min, max; /* REGISTRY_OPT_INT only */
-    const char *doc;
-} registry_option;
-
 typedef struct registry_section {
     const char *name;               /* ini section, e.g. "compute" */
     const char *doc;                /* whose section it is */

@@ -44,8 +44,6 @@ static int file_open(const pipeline_publisher *u, void *pstate, void **self, cha
                      size_t errlen)
 {
     (void)pstate;
-    static const char *const known[] = {NULL};
-    if (pub_query_check(u->query, known, err, errlen) != 0) return -1;
     if (u->host[0] && strcmp(u->host, "localhost") != 0) {
         snprintf(err, errlen, "file:// takes a local path (file:///path), not host '%s'", u->host);
         return -1;

@@ -109,10 +109,10 @@ static int auth_header(const pipeline_publisher *u, const plugin_ctx *ctx, char 
                        char *err, size_t errlen)
 {
     char name[128];
-    int got = pub_query_get(u->query, "token_secret", name, sizeof name);
+    pub_opt_str(u, "token_secret", name, sizeof name);
     out[0] = 0;
-    if (got == 0) return 0;
-    const char *v = got > 0 && ctx ? plugin_secret(ctx, name) : NULL;
+    if (!name[0]) return 0;
+    const char *v = ctx ? plugin_secret(ctx, name) : NULL;
     if (!v) {
         snprintf(err, errlen, "token_secret: no secret named '%s' in secrets_file", name);
         return -1;
@@ -129,10 +129,7 @@ static int http_open(const pipeline_publisher *u, void *pstate, void **self, cha
                      size_t errlen)
 {
     static const char *const ours[] = {"timeout", "connect_timeout", "token_secret", NULL};
-    long timeout = 10, connect_timeout = 2;
-    if (pub_query_int(u->query, "timeout", 1, 3600, &timeout, err, errlen) != 0 ||
-        pub_query_int(u->query, "connect_timeout", 1, 3600, &connect_timeout, err, errlen) != 0)
-        return -1;
+    long timeout = pub_opt_long(u, "timeout"), connect_timeout = pub_opt_long(u, "connect_timeout");
     if (!u->host[0]) {
         snprintf(err, errlen, "expected %s://host[:port]/path", u->scheme);
         return -1;

@@ -76,18 +76,10 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
                      size_t errlen)
 {
     (void)pstate;
-    static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
-    long max_age = 600, min_age = 10, stale = 3;
-    char prefix[64] = "meterd";
-    if (pub_query_check(u->query, known, err, errlen) != 0 ||
-        pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0 ||
-        pub_query_int(u->query, "min_age", 0, 86400, &min_age, err, errlen) != 0 ||
-        pub_query_int(u->query, "stale_intervals", 0, 1000, &stale, err, errlen) != 0)
-        return -1;
-    if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
-        snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
-        return -1;
-    }
+    long max_age = pub_opt_long(u, "max_age"), min_age = pub_opt_long(u, "min_age"),
+         stale = pub_opt_long(u, "stale_intervals");
+    char prefix[64];
+    pub_opt_str(u, "prefix", prefix, sizeof prefix);
     prom_pub *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");

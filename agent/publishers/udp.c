@@ -30,11 +30,7 @@ static int udp_open(const pipeline_publisher *u, void *pstate, void **self, char
                     size_t errlen)
 {
     (void)pstate;
-    static const char *const known[] = {"payload", NULL};
-    long payload = 1400;
-    if (pub_query_check(u->query, known, err, errlen) != 0 ||
-        pub_query_int(u->query, "payload", 64, 65507, &payload, err, errlen) != 0)
-        return -1;
+    long payload = pub_opt_long(u, "payload");
     udp_pub *p = pub_udp_new(sizeof *p, u->host, u->port, err, errlen);
     if (!p) return -1;
     pub_pack_init(&p->pack, (size_t)payload, '[', ',', ']');

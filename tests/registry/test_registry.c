@@ -114,6 +114,39 @@ static void test_namespaces_and_options(void **state)
     assert_null(registry_section_find("DEFAULT"));
 }
 
+static void test_query_options(void **state)
+{
+    (void)state;
+    const registry_publisher *statsd = registry_publisher_find("statsd");
+    const registry_publisher *http = registry_publisher_find("http");
+    char err[256], out[64];
+    assert_int_equal(registry_query_check(statsd, "payload=600&prefix=dc%201", err, sizeof err), 0);
+    assert_int_equal(registry_query_long(statsd, "payload=600", "payload"), 600);
+    assert_int_equal(registry_query_long(statsd, "", "payload"), 1432); /* the row's default */
+    registry_query_str(statsd, "prefix=dc%201", "prefix", out, sizeof out);
+    assert_string_equal(out, "dc 1");
+    registry_query_str(statsd, "", "prefix", out, sizeof out);
+    assert_string_equal(out, "meterd");
+    assert_int_equal(registry_query_check(statsd, "payload=63", err, sizeof err), -1);
+    assert_non_null(strstr(err, "option payload must be between 64 and 65507, got 63"));
+    assert_int_equal(registry_query_check(statsd, "payload=x", err, sizeof err), -1);
+    assert_int_equal(registry_query_check(statsd, "paylod=600", err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown option 'paylod' (known: payload prefix max_age)"));
+    char longp[200];
+    memset(longp, 'a', sizeof longp);
+    memcpy(longp, "prefix=", 7);
+    longp[sizeof longp - 1] = 0;
+    assert_int_equal(registry_query_check(statsd, longp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "longer than 127 bytes"));
+    /* http passes other keys to the receiver, but checks its own */
+    assert_int_equal(registry_query_check(http, "tenant=a&timeout=5", err, sizeof err), 0);
+    assert_int_equal(registry_query_check(http, "timeout=0", err, sizeof err), -1);
+    assert_int_equal(registry_query_get("a=1&b=x+y%21", "b", out, sizeof out), 1);
+    assert_string_equal(out, "x y!");
+    assert_int_equal(registry_query_get("a=1", "b", out, sizeof out), 0);
+    assert_int_equal(registry_query_get("a=12345", "a", out, 4), -1);
+}
+
 static void test_agent_rows_match(void **state)
 {
     (void)state;
@@ -126,7 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pollster_rows),    cmocka_unit_test(test_scheme_rows),
         cmocka_unit_test(test_pipeline_options), cmocka_unit_test(test_namespaces_and_options),
-        cmocka_unit_test(test_agent_rows_match),
+        cmocka_unit_test(test_query_options),    cmocka_unit_test(test_agent_rows_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
