@@ -1,5 +1,5 @@
 /*
- * pub_common.c: helpers shared by the publisher plugins.
+ * publishers/common.c: helpers shared by the publisher plugins.
  *
  * - JSON: samples are encoded straight into a strbuf (no jansson tree per
  *   sample: it would cost several allocations per sample on the hot path);

@@ -1,5 +1,5 @@
 /*
- * pub_common.h (internal to agent/): what several publisher plugins share —
+ * publishers/common.h (internal to agent/): what several publisher plugins share —
  * the JSON encoding of a sample (file, udp, http), query options, a
  * non-blocking UDP sender (udp, statsd) and a small string-keyed hash map
  * (statsd baselines, prometheus series). Kept out of publisher.h so the

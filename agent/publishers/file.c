@@ -1,5 +1,5 @@
 /*
- * pub_file.c: the file:///path publisher — one JSON object per line.
+ * publishers/file.c: the file:///path publisher — one JSON object per line.
  *
  * The file is opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0640 (metrics
  * may name hosts and users: not world-readable). O_APPEND makes every write

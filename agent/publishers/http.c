@@ -1,5 +1,5 @@
 /*
- * pub_http.c: the http:// and https:// publishers — JSON batches POSTed with
+ * publishers/http.c: the http:// and https:// publishers — JSON batches POSTed with
  * libcurl.
  *
  * Body: a JSON array of the batch's samples (the objects of the file

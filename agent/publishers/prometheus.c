@@ -1,5 +1,5 @@
 /*
- * pub_prometheus.c: the prometheus:// publisher — the latest value of every
+ * publishers/prometheus.c: the prometheus:// publisher — the latest value of every
  * series, rendered as exposition text on the agent's /metrics.
  *
  * publish() is a memory update (inline_publish: no queue, no thread), called

@@ -1,5 +1,5 @@
 /*
- * pub_statsd.c: the statsd://host:port publisher (Etsy statsd line protocol).
+ * publishers/statsd.c: the statsd://host[:port] publisher (Etsy statsd line protocol).
  *
  * Names: `<prefix>.<resource>.<meter>[.<key>_<value>...]`, prefix "meterd"
  * by default (`?prefix=`, empty for none). statsd has no labels, so the

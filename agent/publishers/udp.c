@@ -1,5 +1,6 @@
 /*
- * pub_udp.c: the udp://host:port publisher — JSON datagrams.
+ * publishers/udp.c: the udp://host[:port] publisher (port default 4952: registry/publishers.c) —
+ * JSON datagrams.
  *
  * Every datagram is a JSON array of sample objects (the same objects as the
  * file publisher's lines), packed greedily up to `payload` bytes (default
