@@ -71,7 +71,7 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
     if (!poll || !rl || !a->mx_publisher) return -1;
     for (size_t i = 0; i < a->n_pollsters; i++) {
         char base[128], name[160];
-        metrics_sanitize_name(a->pollsters[i]->name, base, sizeof base);
+        metrics_sanitize_name(a->pollsters[i]->desc->name, base, sizeof base);
         snprintf(name, sizeof name, "%s.duration", base);
         a->m_poll_ms[i] = metrics_timer_get(poll, name, err, errlen);
         snprintf(name, sizeof name, "%s.runs", base);
@@ -86,13 +86,22 @@ static int metrics_handles(agent *a, char *err, size_t errlen)
     a->m_reloads = metrics_counter_get(rl, "count", err, errlen);
     a->m_reload_refused = metrics_counter_get(rl, "rejected", err, errlen);
     a->m_reload_apply_ms = metrics_timer_get(rl, "apply", err, errlen);
-    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms ? 0 : -1;
+    metrics_logger *wk = metrics_get_logger_ex(a->mx, "meterd.agent.workers", err, errlen);
+    if (!wk) return -1;
+    a->m_workers_queued = metrics_gauge_get(wk, "queued", err, errlen);
+    a->m_workers_busy = metrics_gauge_get(wk, "busy", err, errlen);
+    return a->m_reloads && a->m_reload_refused && a->m_reload_apply_ms && a->m_workers_queued &&
+                   a->m_workers_busy
+               ? 0
+               : -1;
 }
 
 static void on_metrics_timer(void *arg)
 {
     agent *a = arg;
     sinks_emit_metrics(a);
+    metrics_gauge(a->m_workers_queued, (double)workers_queued(a->workers));
+    metrics_gauge(a->m_workers_busy, (double)workers_busy(a->workers));
     loop_timer_at(a->loop, &a->metrics_timer, loop_now_ms() + 10000);
 }
 
@@ -142,19 +151,17 @@ agent *agent_new_bare(const agent_config *cfg, char *err, size_t errlen)
     return a;
 }
 
-static int build_known_meters(agent *a)
+/* The meters of the pollsters this agent runs (tests add theirs) and every
+ * publisher scheme: the same registry rows meterctl validates with. */
+static int build_pipeline_options(agent *a)
 {
-    size_t n = 0;
+    const registry_pollster *desc[sizeof a->pollsters / sizeof a->pollsters[0]];
     for (size_t i = 0; i < a->n_pollsters; i++)
-        n += pollster_meter_count(a->pollsters[i]);
-    free(a->known_meters);
-    a->known_meters = calloc(n ? n : 1, sizeof *a->known_meters);
-    if (!a->known_meters) return -1;
-    a->n_known_meters = 0;
-    for (size_t i = 0; i < a->n_pollsters; i++)
-        for (size_t m = 0; a->pollsters[i]->meters[m]; m++)
-            a->known_meters[a->n_known_meters++] = a->pollsters[i]->meters[m];
-    return 0;
+        desc[i] = a->pollsters[i]->desc;
+    free(a->popt);
+    a->popt = malloc(sizeof *a->popt);
+    if (!a->popt) return -1;
+    return registry_pipeline_options(a->popt, desc, a->n_pollsters);
 }
 
 agent_group *agent_group_add(agent *a, const char *name, const char *ns)
@@ -219,10 +226,12 @@ static void on_signal(void *arg, int fd, uint32_t events)
 
 int agent_start(agent *a, char *err, size_t errlen)
 {
-    if (build_known_meters(a) != 0) {
-        snprintf(err, errlen, "out of memory");
+    if (build_pipeline_options(a) != 0) {
+        snprintf(err, errlen, "out of memory, or more than %d meters in the pollster tables",
+                 REGISTRY_MAX_METERS);
         return -1;
     }
+    if (plugins_process_init(a, err, errlen) != 0) return -1;
     if (metrics_handles(a, err, errlen) != 0) return -1;
     loop_timer_init(&a->metrics_timer, on_metrics_timer, a);
     if (metrics_registry_backend(a->mx) != METRICS_BACKEND_NOOP)
@@ -264,7 +273,14 @@ agent *agent_new(const agent_options *opt, char *err, size_t errlen)
     agent_config cfg;
     config_defaults(&cfg);
     if (opt->config_path && config_load(&cfg, opt->config_path, err, errlen) != 0) return NULL;
-    if (opt->namespaces) snprintf(cfg.namespaces, sizeof cfg.namespaces, "%s", opt->namespaces);
+    if (opt->namespaces) {
+        char msg[300];
+        if (registry_namespaces_check(opt->namespaces, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "--namespaces: %s", msg);
+            return NULL;
+        }
+        snprintf(cfg.namespaces, sizeof cfg.namespaces, "%s", opt->namespaces);
+    }
     if (opt->pipeline) snprintf(cfg.cfg_file, sizeof cfg.cfg_file, "%s", opt->pipeline);
     if (opt->handle_signals) {
         /* before any thread exists, so every thread inherits the mask */
@@ -330,9 +346,10 @@ void agent_free(agent *a)
     if (a->signal_fd >= 0) close(a->signal_fd);
     loop_free(a->loop); /* runs what was posted: cluster events see `stopped` */
     cluster_free(a);
+    plugins_process_shutdown(a); /* after every poll and publisher is gone */
     for (size_t i = 0; i < a->n_groups; i++)
         free(a->groups[i]);
-    free(a->known_meters);
+    free(a->popt);
     log_info(&a->log, "agent", "stopped");
     log_close(&a->log);
     pthread_mutex_destroy(&a->mu);

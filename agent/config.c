@@ -4,10 +4,14 @@
  * libinih does the parsing; a counting line reader gives the handler the line
  * it is on, so every error names file:line. Unknown options and sections are
  * errors (a typo silently ignored is an outage waiting for a page), except in
- * sections that belong to other modules, which are stored verbatim.
+ * sections that belong to other modules, which are stored verbatim. Plugin
+ * sections ([compute], [ipmi]...) are declared by the plugin registry with
+ * their options: checked here (type, bounds, unknown keys) and stored for the
+ * plugins' config hooks.
  */
 #include "agent/config.h"
 #include "agent/log.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,11 +21,15 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STR, OPT_INT, OPT_BOOL } opt_type;
+/* Types, bounds and value checks are the registry's, shared with the plugin
+ * sections, so every ini value is read by one set of rules. */
+#define OPT_STR  REGISTRY_OPT_STR
+#define OPT_INT  REGISTRY_OPT_INT
+#define OPT_BOOL REGISTRY_OPT_BOOL
 
 typedef struct option_desc {
     const char *section, *name;
-    opt_type type;
+    registry_opt_type type;
     size_t offset, size;
     const char *def;
     long min, max;
@@ -54,6 +62,9 @@ static const option_desc options[] = {
     INT("DEFAULT", "pipeline_polling_interval", pipeline_polling_interval, "20", 1, 86400,
         "Seconds between checks of the pipeline file when inotify misses a change"),
     STR("DEFAULT", "proc_root", proc_root, "/proc", "Where procfs is mounted (for containers)"),
+    STR("DEFAULT", "secrets_file", secrets_file, "",
+        "Secrets plugins reference by name (name = value lines); must be a regular file, mode "
+        "0600"),
     STR("polling", "cfg_file", cfg_file, "",
         "Pipeline file (Ceilometer polling.yaml + sinks); empty: the embedded default"),
     INT("polling", "workers", workers, "4", 1, 256, "Poll worker threads"),
@@ -75,7 +86,7 @@ static const option_desc options[] = {
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 /* Sections whose options other modules interpret. */
-static const char *const foreign_sections[] = {"metrics", "coordination", "compute", "ipmi", NULL};
+static const char *const foreign_sections[] = {"metrics", "coordination", NULL};
 
 static int set_option(agent_config *c, const option_desc *o, const char *value, char *msg,
                       size_t msglen)
@@ -90,34 +101,16 @@ static int set_option(agent_config *c, const option_desc *o, const char *value, 
         }
         memcpy(field, value, strlen(value) + 1);
         return 0;
-    case OPT_INT: {
-        char *end;
-        errno = 0;
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end) {
-            snprintf(msg, msglen, "%s expects an integer, got \"%s\"", o->name, value);
-            return -1;
-        }
-        if (v < o->min || v > o->max) {
-            snprintf(msg, msglen, "%s must be between %ld and %ld, got %ld", o->name, o->min,
-                     o->max, v);
-            return -1;
-        }
-        *(int *)field = (int)v;
+    case OPT_INT:
+    case OPT_BOOL: {
+        registry_option ro = {o->name, o->type, o->def, o->min, o->max, o->doc};
+        if (registry_option_check(&ro, value, msg, msglen) != 0) return -1;
+        if (o->type == OPT_INT)
+            *(int *)field = (int)strtol(value, NULL, 10);
+        else
+            *(bool *)field = registry_option_true(value);
         return 0;
     }
-    case OPT_BOOL:
-        if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcmp(value, "1") ||
-            !strcasecmp(value, "on"))
-            *(bool *)field = true;
-        else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcmp(value, "0") ||
-                 !strcasecmp(value, "off"))
-            *(bool *)field = false;
-        else {
-            snprintf(msg, msglen, "%s expects true or false, got \"%s\"", o->name, value);
-            return -1;
-        }
-        return 0;
     }
     return -1;
 }
@@ -138,6 +131,7 @@ typedef struct parse_state {
     const char *text; /* string source, or NULL for file */
     FILE *f;
     int line;
+    int namespaces_line; /* where namespaces was set, for its error */
     char *err;
     size_t errlen, errused;
     int nerrors;
@@ -185,11 +179,29 @@ static bool is_foreign(const char *section)
     return false;
 }
 
+/* An option of a plugin's section: checked against the registry's row. */
+static bool plugin_option_ok(parse_state *ps, const registry_section *rs, const char *name,
+                             const char *value)
+{
+    for (size_t i = 0; i < rs->n_options; i++) {
+        if (strcmp(rs->options[i].name, name) != 0) continue;
+        char msg[400];
+        if (registry_option_check(&rs->options[i], value, msg, sizeof msg) == 0) return true;
+        add_error(ps, "%s", msg);
+        return false;
+    }
+    add_error(ps, "unknown option \"%s\" in [%s] (%s; see meterd --help-config)", name, rs->name,
+              rs->n_options ? "a plugin section" : "no plugin reads an option here yet");
+    return false;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parse_state *ps = user;
     const char *sec = *section ? section : "DEFAULT";
-    if (is_foreign(sec)) {
+    const registry_section *rs = registry_section_find(sec);
+    if (rs && !plugin_option_ok(ps, rs, name, value)) return 1;
+    if (rs || is_foreign(sec)) {
         agent_config *c = ps->c;
         if (c->n_extra >= CONFIG_MAX_EXTRA) {
             add_error(ps, "too many options in [%s] (at most %d)", sec, CONFIG_MAX_EXTRA);
@@ -214,6 +226,7 @@ static int handler(void *user, const char *section, const char *name, const char
         if (strcmp(options[i].name, name) != 0) continue;
         char msg[400];
         if (set_option(ps->c, &options[i], value, msg, sizeof msg) != 0) add_error(ps, "%s", msg);
+        if (options[i].offset == offsetof(agent_config, namespaces)) ps->namespaces_line = ps->line;
         return 1;
     }
     if (section_known)
@@ -231,6 +244,11 @@ static int finish(parse_state *ps, int rc)
     } else if (rc < 0 && ps->nerrors == 0) {
         ps->line = 0;
         add_error(ps, "cannot read the file (out of memory?)");
+    }
+    char msg[300];
+    if (registry_namespaces_check(ps->c->namespaces, msg, sizeof msg) != 0) {
+        ps->line = ps->namespaces_line;
+        add_error(ps, "namespaces: %s", msg);
     }
     if (ps->nerrors == 0 && log_level_parse(ps->c->log_level) < 0) {
         ps->line = 0;
@@ -277,7 +295,17 @@ void config_print_help(FILE *out)
         if (o->type == OPT_INT) fprintf(out, "# range: %ld..%ld\n", o->min, o->max);
         fprintf(out, "%s = %s\n", o->name, o->def);
     }
-    fprintf(out, "\n# Sections read by other modules: [metrics] [coordination] [compute] [ipmi]"
+    for (size_t i = 0; registry_sections[i]; i++) {
+        const registry_section *rs = registry_sections[i];
+        fprintf(out, "\n[%s]\n# %s\n", rs->name, rs->doc);
+        for (size_t k = 0; k < rs->n_options; k++) {
+            const registry_option *o = &rs->options[k];
+            fprintf(out, "# %s\n", o->doc);
+            if (o->type == REGISTRY_OPT_INT) fprintf(out, "# range: %ld..%ld\n", o->min, o->max);
+            fprintf(out, "%s = %s\n", o->name, o->def);
+        }
+    }
+    fprintf(out, "\n# Sections read by other modules: [metrics] [coordination]"
                  " (see docs/CONFIG.md)\n");
 }
 

@@ -15,8 +15,9 @@
 
 #define CONFIG_MAX_EXTRA 64
 
-/* Options of sections owned by other modules ([metrics], [coordination]...),
- * kept verbatim for them to interpret. */
+/* Options of sections owned by other modules ([metrics], [coordination]) and
+ * by plugins ([compute], [ipmi]: checked against the registry), kept verbatim
+ * for them to read. */
 typedef struct config_kv {
     char section[32];
     char key[64];
@@ -34,6 +35,7 @@ typedef struct agent_config {
     bool reload_pipeline_config;
     int pipeline_polling_interval; /* s */
     char proc_root[PATH_MAX];
+    char secrets_file[PATH_MAX];
     /* [polling] */
     char cfg_file[PATH_MAX];
     int workers;

@@ -128,8 +128,12 @@ struct agent {
     size_t n_pollsters;
     const discovery_plugin *discoveries[32];
     size_t n_discoveries;
-    const char **known_meters;
-    size_t n_known_meters;
+    registry_options *popt; /* what pipeline_parse knows of these plugins (agent_start) */
+    /* process hooks (plugins.c): contexts and states, by pollster / publisher index */
+    secrets secrets;
+    plugin_ctx pctx_poll[64], pctx_pub[16];
+    void *pstate_poll[64], *pstate_pub[16];
+    size_t n_inited_poll, n_inited_pub; /* process_init done for the first n */
 
     agent_group *groups[AGENT_MAX_GROUPS];
     size_t n_groups;
@@ -146,6 +150,7 @@ struct agent {
     metrics_metric *m_poll_ms[64], *m_polls[64], *m_poll_errors[64], *m_poll_skipped[64];
     metrics_metric *m_reloads, *m_reload_refused, *m_reload_apply_ms;
     metrics_logger *mx_publisher;
+    metrics_metric *m_workers_queued, *m_workers_busy; /* gauges, every 10 s */
     loop_timer metrics_timer;
 
     /* cluster mode (cluster.c); NULL standalone */
@@ -188,7 +193,6 @@ void scheduler_shutdown(agent *a);
 /* Status JSON fragments (any thread; take mu and stats_mu). */
 void scheduler_status_json(agent_group *g, strbuf *out);
 void scheduler_targets_json(agent *a, strbuf *out);
-void scheduler_metrics_text(agent *a, strbuf *out);
 
 /* sinks.c */
 int sinks_init(agent_group *g);
@@ -199,6 +203,14 @@ void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b
 void sinks_render(agent *a, strbuf *out);
 void sinks_status_json(agent_group *g, strbuf *out);
 void sinks_reopen(agent *a);
+
+/* plugins.c: secrets, then every plugin's process_init (agent_start); the
+ * shutdown hooks in reverse (agent_free). */
+int plugins_process_init(agent *a, char *err, size_t errlen);
+void plugins_process_shutdown(agent *a);
+
+/* metrics_page.c: the whole /metrics page (any thread). */
+void metrics_page_render(agent *a, strbuf *out);
 void sinks_shutdown(agent_group *g); /* flush and close everything */
 /* Sends per-publisher deltas (published, dropped, failures) as counters. */
 void sinks_emit_metrics(agent *a);

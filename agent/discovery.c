@@ -1,8 +1,6 @@
 /*
- * discovery.c: target lists and the built-in discovery plugins.
- *
- * `local_host` yields this host (for the host.* pollsters). Later namespaces
- * add their own (local cgroups, configured BMCs) to builtin_discoveries.
+ * discovery.c: target lists, what every discovery plugin fills. The plugins
+ * themselves live in pollsters/ (local_host.c) and are listed in plugins.c.
  */
 #include "agent/pollster.h"
 
@@ -42,20 +40,3 @@ void target_list_free(target_list *l)
     l->v = NULL;
     l->n = l->cap = 0;
 }
-
-static int local_host_discover(const discovery_env *env, const char *param, target_list *out,
-                               char *err, size_t errlen)
-{
-    (void)param;
-    if (target_list_add(out, env->host, env->host, true) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-const discovery_plugin discovery_local_host = {
-    .name = "local_host",
-    .local = true,
-    .discover = local_host_discover,
-};

@@ -108,48 +108,12 @@ static void h_health(nng_aio *aio)
     strbuf_free(&body);
 }
 
-static void agent_metrics_text(agent *a, strbuf *out)
-{
-    static const char *const names[] = {"meterd_pipeline_revision", "meterd_reloads_total",
-                                        "meterd_reload_failures_total",
-                                        "meterd_reload_apply_seconds"};
-    static const char *const help[] = {"Pipeline revision applied (ZooKeeper number in cluster"
-                                       " mode, else revisions since start)",
-                                       "Pipeline revisions applied", "Pipeline revisions refused",
-                                       "Time the last revision took to apply"};
-    pthread_mutex_lock(&a->mu);
-    for (int m = 0; m < 4; m++) {
-        strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m], help[m], names[m],
-                      m == 1 || m == 2 ? "counter" : "gauge");
-        for (size_t gi = 0; gi < a->n_groups; gi++) {
-            agent_group *g = a->groups[gi];
-            strbuf_printf(out, "%s{group=\"%s\"} ", names[m], g->name);
-            if (m == 3)
-                strbuf_printf(out, "%.6f\n", (double)g->last_apply_us / 1e6);
-            else
-                strbuf_printf(out, "%" PRIu64 "\n",
-                              m == 0   ? g->revision
-                              : m == 1 ? g->reloads
-                                       : g->reload_failures);
-        }
-    }
-    pthread_mutex_unlock(&a->mu);
-}
-
 static void h_metrics(nng_aio *aio)
 {
     agent *a = handler_agent(aio);
     strbuf body;
     strbuf_init(&body);
-    sinks_render(a, &body);
-    agent_metrics_text(a, &body);
-    scheduler_metrics_text(a, &body);
-    if (metrics_registry_backend(a->mx) == METRICS_BACKEND_PROMETHEUS) {
-        size_t len = 0;
-        char *text = metrics_render_prometheus_text(a->mx, &len);
-        if (text) strbuf_append(&body, text, len);
-        free(text);
-    }
+    metrics_page_render(a, &body);
     reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
     strbuf_free(&body);
 }
@@ -195,8 +159,11 @@ static void h_status(nng_aio *aio)
     strbuf_put_json_string(&b, a->cfg.host);
     strbuf_puts(&b, ",\"namespaces\":");
     strbuf_put_json_string(&b, a->cfg.namespaces);
-    strbuf_printf(&b, ",\"mode\":\"%s\",\"groups\":[",
-                  cluster_enabled(a) ? "cluster" : "standalone");
+    strbuf_printf(&b,
+                  ",\"mode\":\"%s\",\"workers\":{\"size\":%zu,\"queued\":%zu,\"busy\":%zu},"
+                  "\"groups\":[",
+                  cluster_enabled(a) ? "cluster" : "standalone", workers_size(a->workers),
+                  workers_queued(a->workers), workers_busy(a->workers));
     pthread_mutex_lock(&a->mu);
     size_t n = a->n_groups;
     agent_group *groups[AGENT_MAX_GROUPS];

@@ -1,6 +1,7 @@
 /*
- * publisher.c: the asynchronous wrapper every publisher runs inside, URL
- * parsing, the plugin table, and process-wide set-up.
+ * publisher.c: the asynchronous wrapper every publisher runs inside and the
+ * plugin table. URLs are parsed once, by pipeline/ with the registry's
+ * scheme rows; plugins open from that parsed form.
  *
  * Each queued publisher owns a ring of batch references bounded by
  * queue_batches and one thread that publishes them in order. Producers
@@ -25,9 +26,9 @@
  * (prometheus), which are called from many worker threads and from render().
  */
 #include "agent/publisher.h"
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
+#include "registry/registry.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,8 +49,7 @@ const publisher_plugin *const publisher_plugins[] = {
 struct publisher {
     const publisher_plugin *plug;
     void *self;
-    publisher_url u;
-    char *ubuf;
+    pipeline_publisher u; /* a deep copy: the pipeline it came from may be freed */
     publisher_options opt;
 
     pthread_mutex_t mu;      /* queue, flags, stats */
@@ -69,119 +69,28 @@ struct publisher {
     publisher_stats st;
 };
 
-/* ---- URL parsing ---- */
-
 /*
- * The URL for messages: no "user:password@" and no query, which may carry
- * credentials or tokens (no secrets in logs).
+ * The URL for messages: no query, which may carry tokens (no secrets in
+ * logs). Credentials never get this far: pipeline/ refuses them.
  */
 static const char *shown(const char *url, char *out, size_t cap)
 {
     if (!url) return "(null)";
-    const char *sep = strstr(url, "://");
-    const char *auth = sep ? sep + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', alen);
-    size_t head = (size_t)(auth - url);
-    const char *tail = at ? at + 1 : auth;
-    snprintf(out, cap, "%.*s%s%.*s%s", (int)head, url, at ? "***@" : "", (int)strcspn(tail, "?#"),
-             tail, strpbrk(tail, "?#") ? "?..." : "");
+    size_t n = strcspn(url, "?#");
+    snprintf(out, cap, "%.*s%s", (int)n, url, url[n] ? "?..." : "");
     return out;
 }
 
-static char *put(char **w, char *end, const char *s, size_t n)
+static int copy_publisher(pipeline_publisher *dst, const pipeline_publisher *src)
 {
-    if (*w + n + 1 > end) return NULL;
-    char *r = *w;
-    memcpy(r, s, n);
-    r[n] = 0;
-    *w += n + 1;
-    return r;
-}
-
-int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap, char *err,
-                        size_t errlen)
-{
-    memset(u, 0, sizeof *u);
-    char *w = buf, *end = buf + cap, showbuf[256];
-    const char *show = shown(url, showbuf, sizeof showbuf);
-    const char *sep = url ? strstr(url, "://") : NULL;
-    if (!sep || sep == url) {
-        snprintf(err, errlen, "publisher '%s': expected scheme://...", show);
-        return -1;
-    }
-    for (const char *c = url; c < sep; c++) {
-        if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.') {
-            snprintf(err, errlen, "publisher '%s': invalid character in scheme", show);
-            return -1;
-        }
-    }
-    u->url = put(&w, end, url, strlen(url));
-    char *scheme = put(&w, end, url, (size_t)(sep - url));
-    if (!u->url || !scheme) goto toolong;
-    for (char *c = scheme; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
-    u->scheme = scheme;
-
-    const char *rest = sep + 3;
-    const char *q = strchr(rest, '?');
-    const char *restend = q ? q : rest + strlen(rest);
-    u->query = put(&w, end, q ? q + 1 : "", q ? strlen(q + 1) : 0);
-    if (!u->query) goto toolong;
-
-    /* authority: up to the first '/' (file:///path has an empty one) */
-    const char *slash = memchr(rest, '/', (size_t)(restend - rest));
-    const char *aend = slash ? slash : restend;
-    const char *at = NULL; /* userinfo stays in url (curl uses it), not in host */
-    for (const char *c = rest; c < aend; c++)
-        if (*c == '@') at = c;
-    const char *hs = at ? at + 1 : rest, *he = aend, *portstr = NULL;
-    if (hs < aend && *hs == '[') {
-        const char *rb = memchr(hs, ']', (size_t)(aend - hs));
-        if (!rb) {
-            snprintf(err, errlen, "publisher '%s': unterminated [IPv6] address", show);
-            return -1;
-        }
-        hs++;
-        he = rb;
-        if (rb + 1 < aend) {
-            if (rb[1] != ':') {
-                snprintf(err, errlen, "publisher '%s': expected :port after ]", show);
-                return -1;
-            }
-            portstr = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(hs, ':', (size_t)(aend - hs));
-        if (colon) {
-            if (memchr(colon + 1, ':', (size_t)(aend - colon - 1))) {
-                snprintf(err, errlen, "publisher '%s': IPv6 addresses need [brackets]", show);
-                return -1;
-            }
-            he = colon;
-            portstr = colon + 1;
-        }
-    }
-    if (he > hs) {
-        u->host = put(&w, end, hs, (size_t)(he - hs));
-        if (!u->host) goto toolong;
-    }
-    if (portstr) {
-        long port = 0;
-        const char *c = portstr;
-        for (; c < aend && isdigit((unsigned char)*c) && port <= 65535; c++)
-            port = port * 10 + (*c - '0');
-        if (c != aend || c == portstr || port < 1 || port > 65535) {
-            snprintf(err, errlen, "publisher '%s': port must be a number in [1, 65535]", show);
-            return -1;
-        }
-        u->port = (int)port;
-    }
-    u->path = put(&w, end, aend, (size_t)(restend - aend));
-    if (!u->path) goto toolong;
-    return 0;
-toolong:
-    snprintf(err, errlen, "publisher URL too long (%zu bytes)", url ? strlen(url) : 0);
+    *dst = *src;
+    dst->url = strdup(src->url);
+    dst->scheme = strdup(src->scheme);
+    dst->host = strdup(src->host);
+    dst->path = strdup(src->path);
+    dst->query = strdup(src->query);
+    if (dst->url && dst->scheme && dst->host && dst->path && dst->query) return 0;
+    pipeline_publisher_clear(dst);
     return -1;
 }
 
@@ -287,16 +196,17 @@ static void free_publisher(publisher *p)
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->call_mu);
     free(p->q);
-    free(p->ubuf);
+    pipeline_publisher_clear(&p->u);
     free(p);
 }
 
-publisher *publisher_open(const char *url, const publisher_options *opt, char *err, size_t errlen)
+publisher *publisher_open(const pipeline_publisher *pp, const publisher_options *opt, char *err,
+                          size_t errlen)
 {
     char showbuf[256];
+    const char *url = pp->url;
     publisher *p = calloc(1, sizeof *p);
-    size_t cap = (url ? strlen(url) : 0) * 2 + 16;
-    if (!p || !(p->ubuf = malloc(cap))) {
+    if (!p || copy_publisher(&p->u, pp) != 0) {
         free(p);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -318,18 +228,23 @@ publisher *publisher_open(const char *url, const publisher_options *opt, char *e
         p->opt.retry_max_ms = p->opt.retry_initial_ms;
     if (p->opt.flush_timeout_ms <= 0) p->opt.flush_timeout_ms = 5000;
 
-    if (publisher_url_parse(url, &p->u, p->ubuf, cap, err, errlen) != 0) goto fail;
-    for (size_t i = 0; publisher_plugins[i]; i++)
-        if (strcmp(publisher_plugins[i]->scheme, p->u.scheme) == 0) p->plug = publisher_plugins[i];
+    void *pstate = NULL;
+    for (size_t i = 0; !pp->foreign && publisher_plugins[i]; i++) {
+        if (strcmp(publisher_plugins[i]->scheme, p->u.scheme) != 0) continue;
+        p->plug = publisher_plugins[i];
+        pstate = p->opt.process_states ? p->opt.process_states[i] : NULL;
+    }
     if (!p->plug) {
-        snprintf(err, errlen,
-                 "publisher '%s': unknown scheme '%s' (known: prometheus, file, udp, statsd, "
-                 "http, https)",
+        snprintf(err, errlen, "publisher '%s': scheme '%s' is not one of meterd's",
                  shown(url, showbuf, sizeof showbuf), p->u.scheme);
         goto fail;
     }
     char perr[256] = "";
-    if (p->plug->open(&p->u, &p->self, perr, sizeof perr) != 0) {
+    /* the parse checked the query already; a caller with other scheme rules
+     * must not hand a plugin values outside its row's bounds */
+    if (registry_query_check(registry_publisher_find(p->u.scheme), p->u.query, perr, sizeof perr) !=
+            0 ||
+        p->plug->open(&p->u, pstate, &p->self, perr, sizeof perr) != 0) {
         snprintf(err, errlen, "publisher '%s': %s", shown(url, showbuf, sizeof showbuf),
                  perr[0] ? perr : "open failed");
         goto fail;
@@ -460,4 +375,25 @@ void publisher_close(publisher *p)
     if (p->plug->flush) p->plug->flush(p->self);
     p->plug->close(p->self);
     free_publisher(p);
+}
+
+publisher *publisher_open_url(const char *url, const publisher_options *opt, char *err,
+                              size_t errlen)
+{
+    registry_options ro;
+    registry_pipeline_options(&ro, NULL, 0);
+    pipeline_publisher pp;
+    pipeline_diags d = {0};
+    if (pipeline_publisher_parse(url, &ro.opt, &pp, &d) != 0) {
+        const char *msg = "invalid publisher URL";
+        for (size_t i = d.count; i-- > 0;)
+            if (d.items[i].severity == PIPELINE_ERROR) msg = d.items[i].message;
+        snprintf(err, errlen, "%s", msg);
+        pipeline_diags_free(&d);
+        return NULL;
+    }
+    pipeline_diags_free(&d);
+    publisher *p = publisher_open(&pp, opt, err, errlen);
+    pipeline_publisher_clear(&pp);
+    return p;
 }

@@ -12,26 +12,22 @@
  * backoff while newer batches keep queueing (and dropping oldest).
  * Plugins with `inline_publish` set (prometheus: a memory update) are called
  * directly on the worker thread and get no queue or thread.
+ *
+ * A plugin opens from the pipeline's parsed publisher (pipeline_publisher:
+ * host, port with the scheme's default, path, query), never from the URL
+ * text: what `meterctl validate` accepted is exactly what runs. The scheme's
+ * URL rules and defaults are its registry row (registry/publishers.c).
  */
 #ifndef METERD_AGENT_PUBLISHER_H
 #define METERD_AGENT_PUBLISHER_H
 
 #include "agent/sample.h"
 #include "agent/strbuf.h"
+#include "pipeline/pipeline.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* A parsed publisher URL (the pipeline module validated it). */
-typedef struct publisher_url {
-    const char *url;    /* as written */
-    const char *scheme; /* "file", "udp", "statsd", "http", "https", "prometheus" */
-    const char *host;   /* NULL when absent; IPv6 without brackets */
-    int port;           /* 0 when absent */
-    const char *path;   /* "" when absent; for file:// the file path */
-    const char *query;  /* "" when absent: plugin options, e.g. "timeout=5&batch=500" */
-} publisher_url;
 
 enum {
     PUBLISH_OK = 0,
@@ -39,11 +35,15 @@ enum {
     PUBLISH_FAIL = -1, /* permanent for this batch: counted as dropped, not retried */
 };
 
+struct plugin_ctx;
+
 typedef struct publisher_plugin {
     const char *scheme;
     bool inline_publish; /* call publish() on the caller's thread, no queue */
-    /* Opens the publisher; on error writes a human message to err. */
-    int (*open)(const publisher_url *u, void **self, char *err, size_t errlen);
+    /* Opens the publisher from its validated URL (host "" when absent, port
+     * already defaulted); pstate is what process_init stored (NULL without
+     * an agent: tests, benchmarks). On error writes a human message to err. */
+    int (*open)(const pipeline_publisher *u, void *pstate, void **self, char *err, size_t errlen);
     /* Sends one batch. Returns PUBLISH_OK / PUBLISH_RETRY / PUBLISH_FAIL, with err set. */
     int (*publish)(void *self, const sample_batch *b, char *err, size_t errlen);
     /* Optional: pushes out anything buffered (shutdown, swap). */
@@ -59,6 +59,9 @@ typedef struct publisher_plugin {
      * that holds the connection); publish() must then return soon.
      */
     void (*cancel)(void *self);
+    /* Optional process hooks (plugin.h): once at agent start, once at stop. */
+    int (*process_init)(const struct plugin_ctx *ctx, void **pstate, char *err, size_t errlen);
+    void (*process_shutdown)(void *pstate);
 } publisher_plugin;
 
 /* The table of built-in plugins, NULL-terminated. */
@@ -78,15 +81,27 @@ typedef struct publisher_options {
     int retry_initial_ms; /* first backoff (default 100) */
     int retry_max_ms;     /* backoff cap (default 30000) */
     int flush_timeout_ms; /* at close: how long to drain the queue (default 5000) */
+    /* process states of publisher_plugins[i] (the agent's), or NULL */
+    void *const *process_states;
 } publisher_options;
 
 typedef struct publisher publisher;
 
 /*
- * Parses url (scheme://host:port/path?query), finds the plugin and opens it.
- * NULL with a message in err when the scheme is unknown or open fails.
+ * Finds the plugin of a parsed, validated publisher (a sink's entry of a
+ * parsed pipeline) and opens it. NULL with a message in err when the scheme
+ * is foreign or open fails.
  */
-publisher *publisher_open(const char *url, const publisher_options *opt, char *err, size_t errlen);
+publisher *publisher_open(const pipeline_publisher *pp, const publisher_options *opt, char *err,
+                          size_t errlen);
+
+/*
+ * One URL through the same parse and checks a pipeline's publishers get
+ * (pipeline_publisher_parse with the registry's schemes), then
+ * publisher_open: for tests and benchmarks, which have a URL, not a pipeline.
+ */
+publisher *publisher_open_url(const char *url, const publisher_options *opt, char *err,
+                              size_t errlen);
 
 /* Queues a batch (takes a reference); never blocks on the network. */
 void publisher_submit(publisher *p, sample_batch *b);
@@ -102,9 +117,5 @@ const char *publisher_url_string(const publisher *p);
 
 /* Drains (bounded by flush_timeout_ms), stops the thread, closes, frees. */
 void publisher_close(publisher *p);
-
-/* Parses a URL into parts stored in buf (cap bytes). 0 or -1 with err. */
-int publisher_url_parse(const char *url, publisher_url *u, char *buf, size_t cap, char *err,
-                        size_t errlen);
 
 #endif

@@ -169,10 +169,9 @@ static int read_all(const char *path, char **buf, size_t *len, size_t max, char 
 pipeline *reload_parse(agent_group *g, const char *buf, size_t len, const char *name)
 {
     agent *a = g->a;
-    pipeline_options opt = {.known_meters = a->known_meters, .n_known_meters = a->n_known_meters};
     pipeline *p = NULL;
     pipeline_diags diags = {0};
-    int rc = pipeline_parse(buf, len, name, &opt, &p, &diags);
+    int rc = pipeline_parse(buf, len, name, &a->popt->opt, &p, &diags);
     char text[2048] = "";
     pipeline_diags_format(&diags, text, sizeof text);
     size_t tl = strlen(text);

@@ -69,8 +69,8 @@ static void free_strv(char **v, size_t n)
 static const discovery_plugin *find_discovery(const agent *a, const char *name, size_t len)
 {
     for (size_t i = 0; i < a->n_discoveries; i++)
-        if (strlen(a->discoveries[i]->name) == len &&
-            strncmp(a->discoveries[i]->name, name, len) == 0)
+        if (strlen(a->discoveries[i]->desc->name) == len &&
+            strncmp(a->discoveries[i]->desc->name, name, len) == 0)
             return a->discoveries[i];
     return NULL;
 }
@@ -89,7 +89,7 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
     discovery_env env = {a->cfg.host, a->cfg.proc_root};
     size_t n_disc = def->n_discovery;
     for (size_t i = 0; i < (n_disc ? n_disc : 1); i++) {
-        const char *entry = n_disc ? def->discovery[i] : pp->default_discovery;
+        const char *entry = n_disc ? def->discovery[i] : pp->desc->default_discovery;
         if (!entry) continue;
         const char *colon = strchr(entry, ':');
         size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
@@ -101,8 +101,8 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
         }
         char err[200] = "";
         if (d->discover(&env, colon ? colon + 1 : "", out, err, sizeof err) != 0)
-            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s", d->name,
-                     err);
+            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s",
+                     d->desc->name, err);
     }
     return 0;
 }
@@ -122,7 +122,7 @@ static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_tar
     k->target.id = strdup(t->id);
     k->target.resource = strdup(t->resource);
     k->target.local = t->local;
-    k->offset_ms = stable_offset(s->name, pp->name, t->id, s->interval_ms);
+    k->offset_ms = stable_offset(s->name, pp->desc->name, t->id, s->interval_ms);
     loop_timer_init(&k->timer, task_fire, k);
     atomic_init(&k->busy, false);
     if (!k->target.id || !k->target.resource) goto fail;
@@ -199,10 +199,10 @@ src_rt *src_new(agent_group *g, const pipeline_source *def)
         size_t nm = pollster_meter_count(pp);
         bool *want = s->want + base;
         base += nm;
-        if (!agent_ns_enabled(a, g, pp->ns)) continue;
+        if (!agent_ns_enabled(a, g, pp->desc->ns)) continue;
         bool any = false;
         for (size_t m = 0; m < nm; m++)
-            any |= want[m] = pipeline_source_selects(def, pp->meters[m]);
+            any |= want[m] = pipeline_source_selects(def, pp->desc->meters[m]);
         if (!any) continue;
         target_list targets = {0};
         int rc = source_targets(s, def, pp, &targets);
@@ -276,7 +276,8 @@ static void task_run(void *arg)
     task *k = arg;
     src_rt *s = k->src;
     agent *a = s->a;
-    poll_env env = {a->cfg.host, a->cfg.proc_root, k->want, loop_wall_ms()};
+    poll_env env = {a->cfg.host, a->cfg.proc_root, k->want, loop_wall_ms(),
+                    a->pstate_poll[k->pp_index]};
     char err[200] = "";
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -305,7 +306,7 @@ static void task_run(void *arg)
     metrics_counter(a->m_polls[k->pp_index], 1);
     if (rc != 0) metrics_counter(a->m_poll_errors[k->pp_index], 1);
     if (rc != 0)
-        log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->name, k->target.id, err);
+        log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->desc->name, k->target.id, err);
 
     atomic_store(&k->busy, false);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
@@ -348,10 +349,10 @@ static void task_fire(void *arg)
         metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
         if (busy)
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
-                      s->name, k->pp->name, k->target.id);
+                      s->name, k->pp->desc->name, k->target.id);
         else if (stale || missed)
             log_info(&a->log, "scheduler", "%s/%s/%s: %lld ms late, %llu instant(s) skipped",
-                     s->name, k->pp->name, k->target.id, (long long)(now_wall - first),
+                     s->name, k->pp->desc->name, k->target.id, (long long)(now_wall - first),
                      (unsigned long long)n);
         if (busy || stale) return;
     }
@@ -600,7 +601,7 @@ void scheduler_targets_json(agent *a, strbuf *out)
                 strbuf_puts(out, ",\"source\":");
                 strbuf_put_json_string(out, s->name);
                 strbuf_puts(out, ",\"pollster\":");
-                strbuf_put_json_string(out, t->pp->name);
+                strbuf_put_json_string(out, t->pp->desc->name);
                 strbuf_puts(out, ",\"target\":");
                 strbuf_put_json_string(out, t->target.id);
                 strbuf_puts(out, ",\"resource\":");
@@ -620,47 +621,6 @@ void scheduler_targets_json(agent *a, strbuf *out)
         }
     }
     strbuf_putc(out, ']');
-    pthread_mutex_unlock(&a->stats_mu);
-    pthread_mutex_unlock(&a->mu);
-}
-
-static void label_value(strbuf *out, const char *v)
-{
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            strbuf_putc(out, '\\'), strbuf_putc(out, *v);
-        else if (*v == '\n')
-            strbuf_puts(out, "\\n");
-        else
-            strbuf_putc(out, *v);
-    }
-}
-
-void scheduler_metrics_text(agent *a, strbuf *out)
-{
-    static const char *const names[] = {"meterd_source_polls_total", "meterd_source_errors_total",
-                                        "meterd_source_skipped_total"};
-    static const char *const help[] = {"Polls run per source", "Polls that failed per source",
-                                       "Polls skipped because the previous one overran"};
-    pthread_mutex_lock(&a->mu);
-    pthread_mutex_lock(&a->stats_mu);
-    for (int m = 0; m < 3; m++) {
-        strbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", names[m], help[m], names[m]);
-        for (size_t gi = 0; gi < a->n_groups; gi++)
-            for (size_t i = 0; i < a->groups[gi]->n_sources; i++) {
-                src_rt *s = a->groups[gi]->sources[i];
-                uint64_t v = 0;
-                for (size_t k = 0; k < s->n_tasks; k++)
-                    v += m == 0   ? s->tasks[k]->stats.polls
-                         : m == 1 ? s->tasks[k]->stats.errors
-                                  : s->tasks[k]->stats.skipped;
-                strbuf_printf(out, "%s{group=\"", names[m]);
-                label_value(out, a->groups[gi]->name);
-                strbuf_puts(out, "\",source=\"");
-                label_value(out, s->name);
-                strbuf_printf(out, "\"} %" PRIu64 "\n", v);
-            }
-    }
     pthread_mutex_unlock(&a->stats_mu);
     pthread_mutex_unlock(&a->mu);
 }

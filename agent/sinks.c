@@ -171,7 +171,7 @@ int sinks_apply(agent_group *g, const pipeline *p, char *err, size_t errlen)
         }
         for (size_t k = 0; k < ps->n_publishers; k++) {
             const pipeline_publisher *pp = &ps->publishers[k];
-            if (pp->kind == PIPELINE_PUB_FOREIGN) {
+            if (pp->foreign) {
                 log_warn(&a->log, "sinks",
                          "sink %s: publisher %s is not one of meterd's; its "
                          "samples are dropped",
@@ -186,7 +186,7 @@ int sinks_apply(agent_group *g, const pipeline *p, char *err, size_t errlen)
                 continue;
             }
             char perr[256] = "";
-            publisher *pb = publisher_open(pp->url, &a->pub_opt, perr, sizeof perr);
+            publisher *pb = publisher_open(pp, &a->pub_opt, perr, sizeof perr);
             if (!pb) {
                 snprintf(err, errlen, "sink %s: publisher %s: %s", ps->name, pp->url, perr);
                 rc = -1;
@@ -234,23 +234,33 @@ static sink_rt *find_sink(sinkset *s, const char *name)
     return NULL;
 }
 
+/* Whether p is reached before position (i, k) of the walk over names[]:
+ * a publisher shared by several sinks of a source gets each sample once.
+ * A scan rather than a set: no bound on the number of publishers, no
+ * allocation on the publish path, and a source names a handful of sinks. */
+static bool seen_before(sinkset *s, char *const *names, size_t i, const sink_rt *cur, size_t k,
+                        const publisher *p)
+{
+    for (size_t j = 0; j < k; j++)
+        if (cur->pubs[j]->p == p) return true;
+    for (size_t n = 0; n < i; n++) {
+        const sink_rt *sr = find_sink(s, names[n]);
+        for (size_t j = 0; sr && j < sr->n_pubs; j++)
+            if (sr->pubs[j]->p == p) return true;
+    }
+    return false;
+}
+
 void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b)
 {
     sinkset *s = set_acquire(g->sinks);
     if (!s) return;
-    publisher *seen[16];
-    size_t n_seen = 0;
     for (size_t i = 0; i < n; i++) {
         sink_rt *sr = find_sink(s, names[i]);
         if (!sr) continue;
         for (size_t k = 0; k < sr->n_pubs; k++) {
             publisher *p = sr->pubs[k]->p;
-            bool dup = false;
-            for (size_t j = 0; j < n_seen; j++)
-                dup |= seen[j] == p;
-            if (dup) continue;
-            if (n_seen < 16) seen[n_seen++] = p;
-            publisher_submit(p, b);
+            if (!seen_before(s, names, i, sr, k, p)) publisher_submit(p, b);
         }
     }
     set_release(g->sinks, s);

@@ -139,3 +139,19 @@ void strbuf_put_json_string(strbuf *s, const char *str)
     }
     strbuf_putc(s, '"');
 }
+
+void strbuf_put_prom_label(strbuf *s, const char *value)
+{
+    strbuf_putc(s, '"');
+    for (const char *v = value; *v; v++) {
+        if (*v == '\\')
+            strbuf_puts(s, "\\\\");
+        else if (*v == '"')
+            strbuf_puts(s, "\\\"");
+        else if (*v == '\n')
+            strbuf_puts(s, "\\n");
+        else
+            strbuf_putc(s, *v);
+    }
+    strbuf_putc(s, '"');
+}

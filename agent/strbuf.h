@@ -27,5 +27,8 @@ __attribute__((format(printf, 2, 3))) void strbuf_printf(strbuf *s, const char *
 void strbuf_put_double(strbuf *s, double v);
 /* JSON string literal with quotes and escapes. */
 void strbuf_put_json_string(strbuf *s, const char *str);
+/* A Prometheus text-format label value with its quotes: \ " and newline
+ * escaped. Every label value on /metrics goes through this one function. */
+void strbuf_put_prom_label(strbuf *s, const char *value);
 
 #endif

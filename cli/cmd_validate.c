@@ -1,7 +1,9 @@
 /* cmd_validate.c -- `meterctl validate [-o text|json] [--strict] FILE...`
  *
  * Checks pipeline files exactly as an agent would before applying them (the
- * same pipeline_parse), so "validate passes" means "every agent accepts it".
+ * same pipeline_parse with the same plugin registry: every meter a pollster
+ * polls, every publisher scheme with its rules and defaults), so "validate
+ * passes" means "every agent accepts it and opens its publishers".
  * Text output is one line per diagnostic in the compiler style
  * (file:line:col: error: ...), then `ok <sha256> FILE` for a valid file or
  * `invalid FILE (N errors)`; everything goes to stdout because the report is
@@ -11,6 +13,7 @@
  */
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
+#include "registry/registry.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -50,9 +53,10 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-static int check_one(const char *path, pipeline **out, pipeline_diags *d)
+static int check_one(const char *path, const pipeline_options *opt, pipeline **out,
+                     pipeline_diags *d)
 {
-    if (strcmp(path, "-") != 0) return pipeline_load_file(path, NULL, out, d);
+    if (strcmp(path, "-") != 0) return pipeline_load_file(path, opt, out, d);
     size_t len = 0;
     char *buf = read_stdin(&len);
     if (buf == NULL) {
@@ -60,7 +64,7 @@ static int check_one(const char *path, pipeline **out, pipeline_diags *d)
         fprintf(stderr, "meterctl: out of memory reading standard input\n");
         return -1;
     }
-    int rc = pipeline_parse(buf, len, "<stdin>", NULL, out, d);
+    int rc = pipeline_parse(buf, len, "<stdin>", opt, out, d);
     free(buf);
     return rc;
 }
@@ -158,12 +162,14 @@ int cli_cmd_validate(int argc, char **argv, FILE *out, FILE *err)
         validate_usage(err);
         return CLI_USAGE;
     }
+    registry_options ro;
+    registry_pipeline_options(&ro, NULL, 0);
     bool all_ok = true;
     json_t *files = fmt == CLI_OUT_JSON ? json_array() : NULL;
     for (; i < argc; i++) {
         pipeline *p = NULL;
         pipeline_diags d = {0};
-        check_one(argv[i], &p, &d);
+        check_one(argv[i], &ro.opt, &p, &d);
         size_t warnings = d.count - d.errors;
         bool ok = p != NULL && !(strict && warnings > 0);
         if (!ok) all_ok = false;

@@ -48,7 +48,12 @@ typedef struct {
     int max_depth;
     const char *const *known;
     size_t n_known;
+    const pipeline_scheme *schemes;
+    size_t n_schemes;
 } pl_limits;
+
+/* pipeline.c: the limits of opt (NULL: the defaults), defaults filled in. */
+void pl_limits_from(const pipeline_options *opt, pl_limits *lim);
 
 /* diag.c */
 void pl_diag(pipeline_diags *d, const char *file, pipeline_severity sev, int line, int col,
@@ -66,8 +71,8 @@ void pl_tree_free(pl_tree *tree);
 const char *pl_kind_name(const pl_node *n);
 
 /* publisher.c: parses one publisher URL into *p; 0 ok, -1 after an error diag. */
-int pl_publisher_parse(const char *url, int line, int col, const char *file, pipeline_publisher *p,
-                       pipeline_diags *d);
+int pl_publisher_parse(const char *url, int line, int col, const char *file, const pl_limits *lim,
+                       pipeline_publisher *p, pipeline_diags *d);
 void pl_publisher_clear(pipeline_publisher *p);
 
 /* validate.c */

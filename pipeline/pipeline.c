@@ -32,7 +32,7 @@ const char *pipeline_default_yaml(void)
     return default_yaml;
 }
 
-static void limits_from(const pipeline_options *opt, pl_limits *lim)
+void pl_limits_from(const pipeline_options *opt, pl_limits *lim)
 {
     memset(lim, 0, sizeof *lim);
     lim->max_bytes = opt && opt->max_bytes ? opt->max_bytes : PIPELINE_DEFAULT_MAX_BYTES;
@@ -43,6 +43,8 @@ static void limits_from(const pipeline_options *opt, pl_limits *lim)
     if (opt) {
         lim->known = opt->known_meters;
         lim->n_known = opt->known_meters ? opt->n_known_meters : 0;
+        lim->schemes = opt->schemes;
+        lim->n_schemes = opt->schemes ? opt->n_schemes : 0;
     }
 }
 
@@ -60,7 +62,7 @@ int pipeline_parse(const char *buf, size_t len, const char *filename, const pipe
         return -1;
     }
     pl_limits lim;
-    limits_from(opt, &lim);
+    pl_limits_from(opt, &lim);
     pl_tree tree;
     int rc = -1;
     pipeline *p = NULL;
@@ -95,7 +97,7 @@ int pipeline_load_file(const char *path, const pipeline_options *opt, pipeline *
                        pipeline_diags *diags)
 {
     pl_limits lim;
-    limits_from(opt, &lim);
+    pl_limits_from(opt, &lim);
     if (out) *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {

@@ -60,25 +60,15 @@ void pipeline_diags_free(pipeline_diags *d);
 int pipeline_diags_format(const pipeline_diags *d, char *buf, size_t cap);
 
 /* ---- the parsed pipeline ---- */
-typedef enum {
-    PIPELINE_PUB_PROMETHEUS, /* prometheus://   served on the agent's /metrics */
-    PIPELINE_PUB_FILE,       /* file:///path    JSON lines */
-    PIPELINE_PUB_UDP,        /* udp://host[:port]     (port default 4952, as Ceilometer) */
-    PIPELINE_PUB_STATSD,     /* statsd://host[:port]  (port default 8125) */
-    PIPELINE_PUB_HTTP,       /* http://host[:port]/path  JSON batches (port default 80) */
-    PIPELINE_PUB_HTTPS,      /* https://host[:port]/path (port default 443) */
-    PIPELINE_PUB_FOREIGN     /* well-formed but not ours (notifier://, gnocchi://...):
-                                accepted with a warning, the agent drops its samples */
-} pipeline_publisher_kind;
-
 typedef struct {
-    pipeline_publisher_kind kind;
     char *url;    /* verbatim from the file */
     char *scheme; /* lower-cased */
     char *host;   /* "" when absent; IPv6 without brackets */
-    char *path;   /* "" when absent */
+    char *path;   /* "" when absent, or the scheme's default path */
     char *query;  /* "" when absent; without the '?' */
     int port;     /* explicit or the scheme's default; 0 when none applies */
+    bool foreign; /* well-formed but not in pipeline_options.schemes (notifier://,
+                     gnocchi://...): accepted with a warning, the agent drops its samples */
     int line, column;
 } pipeline_publisher;
 
@@ -117,11 +107,42 @@ typedef struct pipeline {
     char sha256_hex[65];
 } pipeline;
 
+/* ---- publisher schemes: the caller's, as data ----
+ * pipeline/ splits every publisher URL (scheme, host, port, path, query) and
+ * refuses what no scheme could mean (credentials, whitespace, a fragment, a
+ * port out of range); which schemes exist and their own rules come from the
+ * caller (meterd's plugin registry), like known_meters. */
+typedef struct pipeline_url_check pipeline_url_check; /* one URL being checked */
+
+typedef struct pipeline_scheme {
+    const char *name;         /* lower-case, e.g. "udp" */
+    int default_port;         /* filled in when the URL names no port; 0: none */
+    const char *default_path; /* filled in when the URL has no path; NULL: none */
+    /* Optional: the scheme's own rules over the split URL, before the defaults
+     * are filled in (has_port: the URL names one). Reports through
+     * pipeline_url_error / pipeline_url_warning; returns 0, or -1 after an
+     * error. May clear p->port (a port the scheme ignores). */
+    int (*check)(pipeline_url_check *c, pipeline_publisher *p, bool has_port);
+} pipeline_scheme;
+
+/* An error about the URL being checked, at its position, prefixed with the
+ * (redacted) URL. Returns -1 so a check can `return pipeline_url_error(...)`. */
+int pipeline_url_error(pipeline_url_check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pipeline_url_warning(pipeline_url_check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The URL's host, quoted for a message (control characters escaped, bounded). */
+const char *pipeline_url_quoted_host(pipeline_url_check *c);
+
 typedef struct {
     /* Meter names the caller can poll. When set, included meters that are not
      * known and patterns that match none are warnings (never errors). */
     const char *const *known_meters;
     size_t n_known_meters;
+    /* Publisher schemes the caller implements; any other well-formed scheme is
+     * foreign (a warning). NULL: every scheme is foreign. */
+    const pipeline_scheme *schemes;
+    size_t n_schemes;
     size_t max_bytes;   /* default PIPELINE_DEFAULT_MAX_BYTES */
     int max_depth;      /* default PIPELINE_DEFAULT_MAX_DEPTH */
     size_t max_nodes;   /* default PIPELINE_DEFAULT_MAX_NODES */
@@ -142,6 +163,13 @@ int pipeline_load_file(const char *path, const pipeline_options *opt, pipeline *
                        pipeline_diags *diags);
 
 void pipeline_free(pipeline *p);
+
+/* Parses one publisher URL exactly as in a sink's `publishers:` (diagnostics
+ * at line 0, column 0 of "<publisher>"); 0, or -1 with *out cleared.
+ * Free with pipeline_publisher_clear. */
+int pipeline_publisher_parse(const char *url, const pipeline_options *opt, pipeline_publisher *out,
+                             pipeline_diags *diags);
+void pipeline_publisher_clear(pipeline_publisher *p);
 
 /* Ceilometer's Source.is_supported: exclusions first ("!x" patterns), then
  * inclusions; a list of only exclusions allows everything else. Patterns are

@@ -1,22 +1,18 @@
-/* publisher.c -- publisher URLs: split, checked per scheme, defaults filled.
+/* publisher.c -- publisher URLs: split generically, checked per scheme, defaults filled.
  *
- * A publisher is a URL (RFC 3986 shape: scheme://authority/path?query).
- * meterd implements six schemes and checks them strictly, because a typo in
- * a host or port would otherwise surface only as samples silently lost on
- * the agents after a push:
- *   prometheus://            served on the agent's /metrics (host/path: warning, ignored)
- *   file:///absolute/path    JSON lines (host empty or "localhost", no port)
- *   udp://host[:port]        port default 4952, Ceilometer's udp publisher default
- *   statsd://host[:port]     port default 8125
- *   http(s)://host[:port]/p  port default 80 / 443, path default "/"
- * Hosts are DNS names, IPv4 literals or bracketed IPv6 literals; ports are
- * 1-65535. Credentials (user:pass@) are refused: secrets never live in a
- * pipeline, which is pushed to ZooKeeper and printed in diffs.
+ * A publisher is a URL (RFC 3986 shape: scheme://authority/path?query). This
+ * file knows the shape only: the scheme's syntax, the authority (hosts are DNS
+ * names, IPv4 literals or bracketed IPv6 literals; ports are 1-65535), no
+ * whitespace, no fragment. Credentials (user:pass@) are refused: secrets never
+ * live in a pipeline, which is pushed to ZooKeeper and printed in diffs.
  *
- * Any other well-formed scheme (notifier://, gnocchi://, monasca://...) is
- * "foreign": accepted with a warning so Ceilometer's own files still load;
- * the agent drops what would go to it. Like Ceilometer's Sink, a bare word
- * with no "://" is read as "word://" (its "old format without URL").
+ * Which schemes exist, their default ports and paths and their own rules come
+ * from the caller as data (pipeline_options.schemes: meterd's plugin
+ * registry), so validation and the agent that opens the publisher read one
+ * table. A well-formed scheme not in that table is "foreign": accepted with a
+ * warning so Ceilometer's own files still load; the agent drops what would go
+ * to it. Like Ceilometer's Sink, a bare word with no "://" is read as
+ * "word://" (its "old format without URL").
  */
 #include "pipeline/internal.h"
 
@@ -26,28 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *scheme;
-    pipeline_publisher_kind kind;
-    int default_port;
-} scheme_info;
-
-static const scheme_info schemes[] = {
-    {"prometheus", PIPELINE_PUB_PROMETHEUS, 0},
-    {"file", PIPELINE_PUB_FILE, 0},
-    {"udp", PIPELINE_PUB_UDP, 4952},
-    {"statsd", PIPELINE_PUB_STATSD, 8125},
-    {"http", PIPELINE_PUB_HTTP, 80},
-    {"https", PIPELINE_PUB_HTTPS, 443},
-};
-
-typedef struct {
+struct pipeline_url_check {
     const char *file;
     int line, col;
     pipeline_diags *d;
     char q[PL_QUOTE_MAX * 4 + 8], qh[PL_QUOTE_MAX * 4 + 8];
     const char *url;
-} ctx;
+    const pipeline_publisher *p;
+};
+typedef struct pipeline_url_check ctx;
 
 static int perr(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pwarn(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,6 +66,28 @@ static void pwarn(ctx *c, const char *fmt, ...)
 static const char *quoted_host(ctx *c, const pipeline_publisher *p)
 {
     return pl_quote(p->host, strlen(p->host), c->qh, sizeof c->qh);
+}
+
+int pipeline_url_error(pipeline_url_check *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vdiag(c, PIPELINE_ERROR, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void pipeline_url_warning(pipeline_url_check *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vdiag(c, PIPELINE_WARNING, fmt, ap);
+    va_end(ap);
+}
+
+const char *pipeline_url_quoted_host(pipeline_url_check *c)
+{
+    return quoted_host(c, c->p);
 }
 
 static int oom(ctx *c)
@@ -172,52 +177,39 @@ static int parse_authority(ctx *c, const char *a, size_t n, pipeline_publisher *
     return 0;
 }
 
-static int check_scheme_rules(ctx *c, const scheme_info *si, pipeline_publisher *p, bool has_port)
+/* The scheme's own rules, then its defaults (a check may clear the port it
+ * ignores, as prometheus:// does). */
+static int check_scheme_rules(ctx *c, const pipeline_scheme *si, pipeline_publisher *p,
+                              bool has_port)
 {
-    switch (si->kind) {
-    case PIPELINE_PUB_PROMETHEUS:
-        if (p->host[0] || has_port || (p->path[0] && strcmp(p->path, "/") != 0))
-            pwarn(c, "%s",
-                  "host, port and path are ignored: meterd serves these samples on the "
-                  "agent's /metrics (Ceilometer's push-gateway form is not supported)");
-        p->port = 0;
-        return 0;
-    case PIPELINE_PUB_FILE:
-        if (p->host[0] && strcmp(p->host, "localhost") != 0)
-            return perr(c, "expected file:///absolute/path (no host), found host '%s'",
-                        quoted_host(c, p));
-        if (has_port) return perr(c, "%s", "a file publisher takes no port");
-        if (p->path[0] != '/' || p->path[1] == '\0')
-            return perr(c, "%s", "expected file:///absolute/path");
-        return 0;
-    case PIPELINE_PUB_UDP:
-    case PIPELINE_PUB_STATSD:
-        if (!p->host[0])
-            return perr(c, "expected %s://host[:port], the host is missing", si->scheme);
-        if (p->path[0] && strcmp(p->path, "/") != 0)
-            return perr(c, "%s", "a udp/statsd publisher takes no path");
-        break;
-    case PIPELINE_PUB_HTTP:
-    case PIPELINE_PUB_HTTPS:
-        if (!p->host[0])
-            return perr(c, "expected %s://host[:port]/path, the host is missing", si->scheme);
-        if (!p->path[0]) {
-            free(p->path);
-            p->path = strdup("/");
-            if (p->path == NULL) return oom(c);
-        }
-        break;
-    case PIPELINE_PUB_FOREIGN:
-        break;
+    if (si->check != NULL && si->check(c, p, has_port) != 0) return -1;
+    if (!p->path[0] && si->default_path != NULL && si->default_path[0]) {
+        free(p->path);
+        p->path = strdup(si->default_path);
+        if (p->path == NULL) return oom(c);
     }
     if (!has_port) p->port = si->default_port;
     return 0;
 }
 
-int pl_publisher_parse(const char *url, int line, int col, const char *file, pipeline_publisher *p,
-                       pipeline_diags *d)
+/* "prometheus://, file://, ..." from the caller's table, for the message on a
+ * URL without a scheme. */
+static void scheme_list(const pl_limits *lim, char *out, size_t cap)
 {
-    ctx c = {.file = file, .line = line, .col = col, .d = d};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < lim->n_schemes && used < cap; i++) {
+        int n = snprintf(out + used, cap - used, "%s%s://", i ? ", " : " such as ",
+                         lim->schemes[i].name);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+}
+
+int pl_publisher_parse(const char *url, int line, int col, const char *file, const pl_limits *lim,
+                       pipeline_publisher *p, pipeline_diags *d)
+{
+    ctx c = {.file = file, .line = line, .col = col, .d = d, .p = p};
     memset(p, 0, sizeof *p);
     p->line = line;
     p->column = col;
@@ -237,10 +229,11 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
     c.url = pl_quote(url, strlen(url), c.q, sizeof c.q);
     size_t slen = sep ? (size_t)(sep - url) : strlen(url);
     if (!valid_scheme(url, slen)) {
-        if (sep == NULL)
-            return perr(&c, "%s",
-                        "expected a URL such as prometheus://, file:///path, udp://host:port, "
-                        "statsd://host:port or http(s)://host/path");
+        if (sep == NULL) {
+            char known[256];
+            scheme_list(lim, known, sizeof known);
+            return perr(&c, "expected a URL (scheme://...)%s", known);
+        }
         return perr(&c, "%s",
                     "the scheme must start with a letter and hold only letters, digits, "
                     "'+', '-' and '.'");
@@ -258,12 +251,12 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
               p->scheme);
     }
 
-    const scheme_info *si = NULL;
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
-        if (strcmp(schemes[i].scheme, p->scheme) == 0) si = &schemes[i];
+    const pipeline_scheme *si = NULL;
+    for (size_t i = 0; i < lim->n_schemes; i++)
+        if (strcmp(lim->schemes[i].name, p->scheme) == 0) si = &lim->schemes[i];
     const char *rest = sep ? sep + 3 : "";
     if (si == NULL) {
-        p->kind = PIPELINE_PUB_FOREIGN;
+        p->foreign = true;
         p->host = strdup("");
         p->path = strdup(rest);
         p->query = strdup("");
@@ -274,7 +267,6 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, pip
               p->scheme);
         return 0;
     }
-    p->kind = si->kind;
     for (const char *s = rest; *s; s++)
         if ((unsigned char)*s <= ' ' || *s == 0x7f)
             return perr(&c, "%s", "whitespace or control characters in the URL");
@@ -302,4 +294,19 @@ void pl_publisher_clear(pipeline_publisher *p)
     free(p->path);
     free(p->query);
     memset(p, 0, sizeof *p);
+}
+
+int pipeline_publisher_parse(const char *url, const pipeline_options *opt, pipeline_publisher *out,
+                             pipeline_diags *diags)
+{
+    pl_limits lim;
+    pl_limits_from(opt, &lim);
+    if (pl_publisher_parse(url ? url : "", 0, 0, "<publisher>", &lim, out, diags) == 0) return 0;
+    pl_publisher_clear(out);
+    return -1;
+}
+
+void pipeline_publisher_clear(pipeline_publisher *p)
+{
+    pl_publisher_clear(p);
 }

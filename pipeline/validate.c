@@ -430,7 +430,7 @@ static bool parse_sink(vctx *v, const pl_node *n, pipeline_sink *k)
             continue;
         }
         pipeline_publisher *pub = &k->publishers[k->n_publishers];
-        if (pl_publisher_parse(url, u->line, u->col, v->file, pub, v->d) != 0) {
+        if (pl_publisher_parse(url, u->line, u->col, v->file, v->lim, pub, v->d) != 0) {
             pl_publisher_clear(pub);
             ok = false;
         } else {
@@ -502,7 +502,8 @@ static bool add_builtin_sink(vctx *v)
         return false;
     }
     v->p->n_sinks++;
-    if (pl_publisher_parse(PIPELINE_DEFAULT_PUBLISHER, 0, 0, v->file, &k->publishers[0], NULL) != 0)
+    if (pl_publisher_parse(PIPELINE_DEFAULT_PUBLISHER, 0, 0, v->file, v->lim, &k->publishers[0],
+                           NULL) != 0)
         return false;
     k->n_publishers = 1;
     return true;

@@ -56,8 +56,9 @@ static int bench_poll(void *state, const poll_target *t, const poll_env *env, sa
 }
 
 static const char *const bench_meters[] = {"bench.value", NULL};
-static const pollster_plugin bench_pollster = {
-    .name = "bench", .ns = "central", .meters = bench_meters, .poll = bench_poll};
+static const registry_pollster bench_desc = {
+    .name = "bench", .ns = "central", .meters = bench_meters};
+static const pollster_plugin bench_pollster = {.desc = &bench_desc, .poll = bench_poll};
 static const pollster_plugin *const extra[] = {&bench_pollster, NULL};
 
 static char *targets_pipeline(int n, int interval, const char *pub_url)

@@ -53,7 +53,7 @@ static int run(const char *url, sample_batch **pool, long batches, int samples, 
 {
     char err[256];
     publisher_options o = {.queue_batches = 1024, .flush_timeout_ms = 60000};
-    publisher *p = publisher_open(url, &o, err, sizeof err);
+    publisher *p = publisher_open_url(url, &o, err, sizeof err);
     if (!p) {
         fprintf(stderr, "%s\n", err);
         return -1;
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 
     /* render cost with every series present */
     char err[256];
-    publisher *p = publisher_open("prometheus://", NULL, err, sizeof err);
+    publisher *p = publisher_open_url("prometheus://", NULL, err, sizeof err);
     for (int r = 0; r < POOL; r++)
         publisher_submit(p, pool[r]);
     strbuf s;

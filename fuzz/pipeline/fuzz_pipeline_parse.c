@@ -5,8 +5,10 @@
  * pipeline iff no error; every error positioned). Small limits keep each
  * run fast so the fuzzer explores structure rather than size. A valid
  * result also goes through diff (against itself: no changes) and selection.
+ * Publisher URLs go through the registry's scheme rules, as in meterd.
  */
 #include "pipeline/pipeline.h"
+#include "registry/registry.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,11 +19,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const known[] = {"cpu", "memory.usage", "disk.read.bytes"};
-    pipeline_options opt = {.known_meters = known,
-                            .n_known_meters = 3,
-                            .max_bytes = 1 << 20,
-                            .max_depth = 32,
-                            .max_nodes = 100000};
+    registry_options ro;
+    registry_pipeline_options(&ro, NULL, 0);
+    pipeline_options opt = ro.opt;
+    opt.known_meters = known;
+    opt.n_known_meters = 3;
+    opt.max_bytes = 1 << 20;
+    opt.max_depth = 32;
+    opt.max_nodes = 100000;
     pipeline *p = NULL;
     pipeline_diags d = {0};
     int rc = pipeline_parse((const char *)data, size, "fuzz.yaml", &opt, &p, &d);

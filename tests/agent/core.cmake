@@ -1,7 +1,7 @@
 # --- agent core: config, loop, scheduler, reload, API, the meterd binary ---
 set(AgentFixture ${CMAKE_CURRENT_SOURCE_DIR}/agent_fixture.c
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_pollster.c)
-meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent)
+meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent meterd_testharness)
 meterd_test(NAME test_agent_loop SOURCES test_agent_loop.c LIBS meterd_agent)
 foreach(t sched reload)
   meterd_test(NAME test_agent_${t} SOURCES test_agent_${t}.c ${AgentFixture}

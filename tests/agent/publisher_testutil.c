@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,17 @@ int tu_udp_open(tu_udp *u)
 {
     u->fd = bound_socket(SOCK_DGRAM, &u->port);
     return u->fd < 0 ? -1 : 0;
+}
+
+int tu_udp_open_fixed(tu_udp *u, int port)
+{
+    u->port = port;
+    u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (u->fd >= 0 && bind(u->fd, (struct sockaddr *)&a, sizeof a) == 0) return 0;
+    tu_udp_close(u);
+    return -1;
 }
 
 ssize_t tu_udp_recv(tu_udp *u, char *buf, size_t cap, int timeout_ms)

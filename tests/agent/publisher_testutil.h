@@ -24,6 +24,8 @@ typedef struct tu_udp {
 } tu_udp;
 
 int tu_udp_open(tu_udp *u);
+/* Binds 127.0.0.1:port (a scheme's fixed default); -1 when it is taken. */
+int tu_udp_open_fixed(tu_udp *u, int port);
 /* One datagram into buf (NUL-terminated); -1 after timeout_ms. */
 ssize_t tu_udp_recv(tu_udp *u, char *buf, size_t cap, int timeout_ms);
 void tu_udp_close(tu_udp *u);

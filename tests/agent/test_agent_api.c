@@ -42,6 +42,20 @@ static int get(int port, const char *path, const char **body)
     return http(port, req, body);
 }
 
+/* `promtool check metrics` over a page; its remarks are printed on failure. */
+static int promtool(const char *page, const char *name)
+{
+    char path[512], cmd[1200];
+    th_write_file(name, page, path, sizeof path);
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
+    int rc = system(cmd);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s.out'", path);
+        (void)system(cmd);
+    }
+    return rc;
+}
+
 static bool polled(void *arg)
 {
     (void)arg;
@@ -81,15 +95,7 @@ static void test_api(void **state)
     assert_int_equal(get(port, "/metrics", &body), 200);
     assert_non_null(strstr(body, "meterd_test_clock_value{"));
     assert_non_null(strstr(body, "meterd_reloads_total{group=\"local\"} 1"));
-    char path[512], cmd[1200];
-    th_write_file("metrics.txt", body, path, sizeof path);
-    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
-    int rc = system(cmd);
-    if (rc != 0) {
-        snprintf(cmd, sizeof cmd, "cat '%s.out'", path);
-        (void)system(cmd);
-    }
-    assert_int_equal(rc, 0);
+    assert_int_equal(promtool(body, "metrics.txt"), 0);
 
     assert_int_equal(get(port, "/v1/status", &body), 200);
     json_t *st = json_loads(body, 0, NULL);
@@ -127,8 +133,52 @@ static void test_api(void **state)
     fx_stop(&f);
 }
 
+static void add_odd_group(agent *a, void *arg)
+{
+    assert_non_null(agent_group_add(a, arg, NULL));
+}
+
+/*
+ * Issue 10: the group label was written raw into /metrics. A group name with
+ * a quote, a backslash and a newline comes out escaped (Prometheus text
+ * format) and the page still passes promtool (when installed). /v1/status
+ * reports the worker pool.
+ */
+static void test_group_label_escaped(void **state)
+{
+    (void)state;
+    tp_reset();
+    fixture f;
+    fx_start(&f,
+             "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+             "    resources: [api-target]\n",
+             extra, "[metrics]\nbackend = prometheus\n");
+    int port = agent_api_port(f.a);
+    assert_true(th_wait_until(polled, NULL, 5000));
+    fx_on_loop(&f, add_odd_group, "odd\"gr\\oup\nname");
+    const char *body;
+    assert_int_equal(get(port, "/metrics", &body), 200);
+    if (!strstr(body, "meterd_reloads_total{group=\"odd\\\"gr\\\\oup\\nname\"} 0"))
+        fail_msg("group label not escaped:\n%s", body);
+    /* the worker pool's self-metrics (gauges) */
+    assert_non_null(strstr(body, "# TYPE meterd_agent_workers_queued gauge"));
+    assert_non_null(strstr(body, "# TYPE meterd_agent_workers_busy gauge"));
+    if (system("command -v promtool >/dev/null 2>&1") == 0)
+        assert_int_equal(promtool(body, "odd-metrics.txt"), 0);
+    assert_int_equal(get(port, "/v1/status", &body), 200);
+    json_t *st = json_loads(body, 0, NULL);
+    assert_non_null(st);
+    json_t *w = json_object_get(st, "workers");
+    assert_int_equal(json_integer_value(json_object_get(w, "size")), 4);
+    assert_true(json_is_integer(json_object_get(w, "queued")));
+    assert_true(json_is_integer(json_object_get(w, "busy")));
+    json_decref(st);
+    fx_stop(&f);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_api)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_api),
+                                       cmocka_unit_test(test_group_label_escaped)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

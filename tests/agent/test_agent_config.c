@@ -3,6 +3,8 @@
  * file:line in one pass, other modules' sections kept verbatim.
  */
 #include "agent/config.h"
+#include "agent/plugin.h"
+#include "harness/harness.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 static void test_defaults(void **state)
 {
@@ -73,6 +78,72 @@ static void test_errors_with_lines(void **state)
     assert_non_null(strstr(err, "bad.conf:10: unknown section [bogus]"));
 }
 
+/*
+ * Issue 10: [compute] and [ipmi] were accepted and never read, so a typo there
+ * passed silently. They are plugin sections now: every key is checked against
+ * the registry (none is read yet, so any key is an error with its line), and
+ * namespaces must name the registry's namespaces.
+ */
+static void test_plugin_sections_checked(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    char err[2048];
+    const char *text = "[DEFAULT]\n"
+                       "namespaces = central,comptue\n" /* 2: unknown namespace */
+                       "[compute]\n"
+                       "instance_discovery_methd = naive\n" /* 4: no such option */
+                       "[ipmi]\n"
+                       "polling_retry = 3\n"; /* 6 */
+    assert_int_equal(config_load_string(&c, text, "p.conf", err, sizeof err), -1);
+    if (!strstr(err, "p.conf:4: unknown option \"instance_discovery_methd\" in [compute]"))
+        fail_msg("%s", err);
+    assert_non_null(strstr(err, "p.conf:6: unknown option \"polling_retry\" in [ipmi]"));
+    assert_non_null(strstr(err, "p.conf:2: namespaces: unknown namespace \"comptue\" (known: "
+                                "central, compute, ipmi)"));
+    config_defaults(&c);
+    assert_int_equal(config_load_string(&c,
+                                        "[DEFAULT]\nnamespaces = ipmi, central\n"
+                                        "secrets_file = /etc/meterd/secrets\n",
+                                        "ok.conf", err, sizeof err),
+                     0);
+    assert_string_equal(c.secrets_file, "/etc/meterd/secrets");
+}
+
+/* The secrets file: name = value lines, refused unless a regular 0600 file. */
+static void test_secrets_file(void **state)
+{
+    (void)state;
+    char path[512], err[512];
+    th_write_file("secrets", "# comment\n\na = 1\n token =  x y \n", path, sizeof path);
+    secrets s;
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "mode 0644, expected 0600"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), 0);
+    assert_string_equal(secrets_get(&s, "a"), "1");
+    assert_string_equal(secrets_get(&s, "token"), "x y");
+    assert_null(secrets_get(&s, "nope"));
+    secrets_free(&s);
+    char link[600];
+    snprintf(link, sizeof link, "%s.link", path);
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(secrets_load(&s, link, err, sizeof err), -1); /* no symlink followed */
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s.fifo", path);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(secrets_load(&s, fifo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    th_write_file("bad-secrets", "a = 1\nno equals sign\n", path, sizeof path);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2: expected name = value"));
+    assert_int_equal(secrets_load(&s, "", err, sizeof err), 0); /* none configured */
+    assert_int_equal(s.n, 0);
+}
+
 static void test_syntax_error_and_missing_file(void **state)
 {
     (void)state;
@@ -99,6 +170,8 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors_with_lines),
         cmocka_unit_test(test_syntax_error_and_missing_file),
+        cmocka_unit_test(test_plugin_sections_checked),
+        cmocka_unit_test(test_secrets_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ static publisher *open_file(const char *rel, char *path, size_t cap)
     char url[600], err[256] = "";
     snprintf(url, sizeof url, "file://%s", path);
     publisher_options o = {.retry_initial_ms = 10, .retry_max_ms = 50, .flush_timeout_ms = 2000};
-    publisher *p = publisher_open(url, &o, err, sizeof err);
+    publisher *p = publisher_open_url(url, &o, err, sizeof err);
     if (!p) fail_msg("open %s: %s", url, err);
     return p;
 }
@@ -159,12 +159,12 @@ static void test_bad_urls(void **state)
 {
     (void)state;
     char err[256];
-    assert_null(publisher_open("file://", NULL, err, sizeof err));
-    assert_non_null(strstr(err, "file path"));
-    assert_null(publisher_open("file:///nonexistent-dir-xyz/a.jsonl", NULL, err, sizeof err));
+    assert_null(publisher_open_url("file://", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "expected file:///absolute/path"));
+    assert_null(publisher_open_url("file:///nonexistent-dir-xyz/a.jsonl", NULL, err, sizeof err));
     assert_non_null(strstr(err, "cannot open"));
-    assert_null(publisher_open("file://otherhost/tmp/x", NULL, err, sizeof err));
-    assert_null(publisher_open("file:///tmp/x?bogus=1", NULL, err, sizeof err));
+    assert_null(publisher_open_url("file://otherhost/tmp/x", NULL, err, sizeof err));
+    assert_null(publisher_open_url("file:///tmp/x?bogus=1", NULL, err, sizeof err));
     assert_non_null(strstr(err, "unknown option 'bogus'"));
 }
 

@@ -24,7 +24,7 @@ static publisher *open_http(int port, const char *query, const publisher_options
 {
     char url[256], err[256] = "";
     snprintf(url, sizeof url, "http://127.0.0.1:%d/ingest%s", port, query);
-    publisher *p = publisher_open(url, o, err, sizeof err);
+    publisher *p = publisher_open_url(url, o, err, sizeof err);
     if (!p) fail_msg("open %s: %s", url, err);
     return p;
 }
@@ -186,7 +186,7 @@ static void test_silent_receiver(void **state)
     char path[512], url[600], err[256];
     th_path(path, sizeof path, "other.jsonl");
     snprintf(url, sizeof url, "file://%s", path);
-    publisher *f = publisher_open(url, NULL, err, sizeof err);
+    publisher *f = publisher_open_url(url, NULL, err, sizeof err);
     assert_non_null(f);
 
     const int n = 200;

@@ -36,7 +36,7 @@ static publisher *fill(const char *const *names, const sample_type *types, const
                        const double *values, size_t n, const sample_label *labels, size_t nl)
 {
     char err[256];
-    publisher *p = publisher_open("prometheus://", NULL, err, sizeof err);
+    publisher *p = publisher_open_url("prometheus://", NULL, err, sizeof err);
     assert_non_null(p);
     for (int r = 0; r < 3; r++) {
         sample_batch *b = sample_batch_new(r ? "src\"2" : "src", 0, 0);

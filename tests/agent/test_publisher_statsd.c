@@ -21,7 +21,7 @@ static publisher *open_statsd(int port, const char *query)
 {
     char url[256], err[256] = "";
     snprintf(url, sizeof url, "statsd://127.0.0.1:%d%s", port, query);
-    publisher *p = publisher_open(url, NULL, err, sizeof err);
+    publisher *p = publisher_open_url(url, NULL, err, sizeof err);
     if (!p) fail_msg("open %s: %s", url, err);
     return p;
 }

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,7 +25,7 @@ static publisher *open_udp(const char *host, int port, const char *query)
 {
     char url[256], err[256] = "";
     snprintf(url, sizeof url, "udp://%s:%d%s", host, port, query);
-    publisher *p = publisher_open(url, NULL, err, sizeof err);
+    publisher *p = publisher_open_url(url, NULL, err, sizeof err);
     if (!p) fail_msg("open %s: %s", url, err);
     return p;
 }
@@ -115,26 +116,58 @@ static void test_ipv6(void **state)
     close(fd);
 }
 
+/*
+ * Issue 10: `meterctl validate` accepted udp://127.0.0.1 and
+ * statsd://127.0.0.1 (ports 4952 and 8125 by default) and meterd refused
+ * them ("expected host:port"). The plugins now open from the parsed URL, so
+ * samples reach the default port. The ports are fixed: when one is taken on
+ * this machine the test is skipped, not passed.
+ */
+static void test_default_ports(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *expect;
+        int port;
+    } cases[] = {
+        {"udp://127.0.0.1", "\"value\":7", 4952},
+        {"statsd://127.0.0.1", "m.0:7|g", 8125},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_udp r;
+        if (tu_udp_open_fixed(&r, cases[i].port) != 0) skip();
+        char err[256] = "";
+        publisher *p = publisher_open_url(cases[i].url, NULL, err, sizeof err);
+        if (!p) fail_msg("%s: %s", cases[i].url, err);
+        sample_batch *b = tu_batch(1, 7);
+        publisher_submit(p, b);
+        sample_batch_unref(b);
+        publisher_flush(p, 5000);
+        char buf[4096];
+        assert_true(tu_udp_recv(&r, buf, sizeof buf, 5000) > 0);
+        if (!strstr(buf, cases[i].expect)) fail_msg("%s sent '%s'", cases[i].url, buf);
+        publisher_close(p);
+        tu_udp_close(&r);
+    }
+}
+
 static void test_bad_urls(void **state)
 {
     (void)state;
     char err[256];
-    assert_null(publisher_open("udp://127.0.0.1", NULL, err, sizeof err));
-    assert_non_null(strstr(err, "host:port"));
-    assert_null(publisher_open("udp://127.0.0.1:99999", NULL, err, sizeof err));
-    assert_null(publisher_open("udp://no-such-host.invalid:9", NULL, err, sizeof err));
+    assert_null(publisher_open_url("udp://127.0.0.1:99999", NULL, err, sizeof err));
+    assert_null(publisher_open_url("udp://no-such-host.invalid:9", NULL, err, sizeof err));
     assert_non_null(strstr(err, "cannot resolve"));
-    assert_null(publisher_open("udp://127.0.0.1:9?payload=10", NULL, err, sizeof err));
+    assert_null(publisher_open_url("udp://127.0.0.1:9?payload=10", NULL, err, sizeof err));
     assert_non_null(strstr(err, "payload"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values_exact),
-        cmocka_unit_test(test_packing),
-        cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_values_exact),  cmocka_unit_test(test_packing),
+        cmocka_unit_test(test_ipv6),          cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_default_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,12 @@
 /*
- * test_publisher_wrapper.c: the asynchronous wrapper — URL parsing, plugin
+ * test_publisher_wrapper.c: the asynchronous wrapper — URLs as plugins get them, plugin
  * lookup, drop-oldest accounting at the queue bound, flush and close that
  * deliver everything queued, concurrent submitters, and a close bounded by
  * flush_timeout_ms when the receiver is dead. Real receivers: files and the
  * test's HTTP server.
  */
 #include "agent/publisher.h"
+#include "registry/registry.h"
 #include "harness/harness.h"
 #include "publisher_testutil.h"
 
@@ -19,78 +20,114 @@
 
 #include <cmocka.h>
 
+/* What a plugin's open() gets: the pipeline's parse with the registry's
+ * schemes, defaults filled in. */
 static void parse_ok(const char *url, const char *scheme, const char *host, int port,
                      const char *path, const char *query)
 {
-    publisher_url u;
-    char buf[512], err[256] = "";
-    if (publisher_url_parse(url, &u, buf, sizeof buf, err, sizeof err) != 0)
-        fail_msg("%s: %s", url, err);
+    registry_options ro;
+    assert_int_equal(registry_pipeline_options(&ro, NULL, 0), 0);
+    pipeline_publisher u;
+    pipeline_diags d = {0};
+    if (pipeline_publisher_parse(url, &ro.opt, &u, &d) != 0)
+        fail_msg("%s: %s", url, d.count ? d.items[0].message : "?");
+    assert_false(u.foreign);
     assert_string_equal(u.url, url);
     assert_string_equal(u.scheme, scheme);
-    if (host)
-        assert_string_equal(u.host, host);
-    else
-        assert_null(u.host);
+    assert_string_equal(u.host, host);
     assert_int_equal(u.port, port);
     assert_string_equal(u.path, path);
     assert_string_equal(u.query, query);
+    pipeline_publisher_clear(&u);
+    pipeline_diags_free(&d);
 }
 
-static void parse_bad(const char *url, const char *why)
+static void open_bad(const char *url, const char *why)
 {
-    publisher_url u;
-    char buf[512], err[256] = "";
-    assert_int_equal(publisher_url_parse(url, &u, buf, sizeof buf, err, sizeof err), -1);
+    char err[256] = "";
+    publisher *p = publisher_open_url(url, NULL, err, sizeof err);
+    if (p) publisher_close(p);
+    assert_null(p);
     if (!strstr(err, why)) fail_msg("%s: '%s' lacks '%s'", url, err, why);
 }
 
 static void test_url_parse(void **state)
 {
     (void)state;
-    parse_ok("file:///var/log/m.jsonl", "file", NULL, 0, "/var/log/m.jsonl", "");
+    parse_ok("file:///var/log/m.jsonl", "file", "", 0, "/var/log/m.jsonl", "");
     parse_ok("udp://10.0.0.1:4952", "udp", "10.0.0.1", 4952, "", "");
     parse_ok("statsd://[::1]:8125?prefix=x", "statsd", "::1", 8125, "", "prefix=x");
     parse_ok("HTTPS://collector.example:8443/v1/ingest?timeout=5&a=b", "https", "collector.example",
              8443, "/v1/ingest", "timeout=5&a=b");
-    parse_ok("http://h/p", "http", "h", 0, "/p", "");
-    parse_ok("prometheus://", "prometheus", NULL, 0, "", "");
-    parse_ok("prometheus://?max_age=600", "prometheus", NULL, 0, "", "max_age=600");
-    parse_ok("https://user:secret@h:8443/p?token=x", "https", "h", 8443, "/p", "token=x");
-    parse_ok("http://user@[::1]:80", "http", "::1", 80, "", "");
-    parse_bad("no-scheme", "expected scheme://");
-    parse_bad("://x", "expected scheme://");
-    parse_bad("ud p://x:1", "invalid character");
-    parse_bad("udp://h:0", "port");
-    parse_bad("udp://h:65536", "port");
-    parse_bad("udp://h:12x", "port");
-    parse_bad("udp://::1:5", "brackets");
-    parse_bad("udp://[::1:5", "unterminated");
-    /* credentials never reach a message */
-    char err2[256] = "";
-    publisher_url u2;
-    char buf2[256];
-    assert_int_equal(publisher_url_parse("http://me:secret@h:0/x?token=abc", &u2, buf2, sizeof buf2,
-                                         err2, sizeof err2),
-                     -1);
-    assert_null(strstr(err2, "secret"));
-    assert_null(strstr(err2, "abc"));
-    assert_non_null(strstr(err2, "http://***@h:0/x?..."));
-    publisher_url u;
-    char small[8], err[128];
-    assert_int_equal(publisher_url_parse("udp://longhost:1", &u, small, sizeof small, err, 128),
-                     -1);
-    assert_non_null(strstr(err, "too long"));
+    /* the registry's defaults reach the plugin (issue 10: validated, then refused) */
+    parse_ok("http://h/p", "http", "h", 80, "/p", "");
+    parse_ok("https://h", "https", "h", 443, "/", "");
+    parse_ok("udp://127.0.0.1", "udp", "127.0.0.1", 4952, "", "");
+    parse_ok("statsd://127.0.0.1", "statsd", "127.0.0.1", 8125, "", "");
+    parse_ok("prometheus://", "prometheus", "", 0, "", "");
+    parse_ok("prometheus://?max_age=600", "prometheus", "", 0, "", "max_age=600");
+    open_bad("no-scheme", "scheme");
+    open_bad("://x", "the scheme must start with a letter");
+    open_bad("ud p://x:1", "the scheme must start with a letter");
+    open_bad("udp://h:0", "port");
+    open_bad("udp://h:65536", "port");
+    open_bad("udp://h:12x", "port");
+    open_bad("udp://::1:5", "port");
+    open_bad("udp://[::1:5", "']'");
+    /* credentials are refused, and never reach a message */
+    char err[256] = "";
+    assert_null(publisher_open_url("http://me:secret@h:8443/x?token=abc", NULL, err, sizeof err));
+    assert_null(strstr(err, "me:secret"));
+    assert_non_null(strstr(err, "credentials"));
+    assert_non_null(strstr(err, "http://***@h:8443/x"));
+}
+
+/*
+ * Issue 10 regression: what `meterctl validate` accepts (the registry's
+ * options) opens in meterd, from the parsed publishers of the pipeline (no
+ * second parse). Before, udp://127.0.0.1 and statsd://127.0.0.1 validated and
+ * the agent refused them ("expected host:port").
+ */
+static void test_validated_defaults_open(void **state)
+{
+    (void)state;
+    const char *yaml = "sources: [{name: s, meters: ['*'], sinks: [out]}]\n"
+                       "sinks: [{name: out, publishers: ['udp://127.0.0.1', "
+                       "'statsd://127.0.0.1', 'http://127.0.0.1', 'prometheus://']}]\n";
+    registry_options ro;
+    assert_int_equal(registry_pipeline_options(&ro, NULL, 0), 0);
+    pipeline *p = NULL;
+    pipeline_diags d = {0};
+    assert_int_equal(pipeline_parse(yaml, strlen(yaml), "t.yaml", &ro.opt, &p, &d), 0);
+    const pipeline_sink *k = pipeline_sink_find(p, "out");
+    assert_int_equal(k->n_publishers, 4);
+    for (size_t i = 0; i < k->n_publishers; i++) {
+        char err[256] = "";
+        publisher *pb = publisher_open(&k->publishers[i], NULL, err, sizeof err);
+        if (!pb) fail_msg("%s validates but does not open: %s", k->publishers[i].url, err);
+        publisher_close(pb);
+    }
+    pipeline_free(p);
+    pipeline_diags_free(&d);
 }
 
 static void test_unknown_scheme(void **state)
 {
     (void)state;
     char err[256];
-    assert_null(publisher_open("gopher://x:70", NULL, err, sizeof err));
-    assert_non_null(strstr(err, "unknown scheme 'gopher'"));
+    assert_null(publisher_open_url("gopher://x:70", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "scheme 'gopher' is not one of meterd's"));
     for (size_t i = 0; publisher_plugins[i]; i++)
         assert_non_null(publisher_plugins[i]->publish);
+    /* every registry scheme has a plugin and every plugin a registry row */
+    for (size_t i = 0; registry_publishers[i]; i++) {
+        bool found = false;
+        for (size_t k = 0; publisher_plugins[k]; k++)
+            found |= strcmp(publisher_plugins[k]->scheme, registry_publishers[i]->url.name) == 0;
+        if (!found) fail_msg("scheme %s has no plugin", registry_publishers[i]->url.name);
+    }
+    for (size_t k = 0; publisher_plugins[k]; k++)
+        assert_non_null(registry_publisher_find(publisher_plugins[k]->scheme));
 }
 
 /* Many batches queued, then close at once: all of them reach the receiver. */
@@ -102,7 +139,7 @@ static void test_close_delivers_queue(void **state)
     char url[128], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", h.port);
     publisher_options o = {.queue_batches = 1000, .flush_timeout_ms = 20000};
-    publisher *p = publisher_open(url, &o, err, sizeof err);
+    publisher *p = publisher_open_url(url, &o, err, sizeof err);
     assert_non_null(p);
     assert_string_equal(publisher_url_string(p), url);
     for (int i = 0; i < 300; i++) {
@@ -142,7 +179,7 @@ static void test_concurrent_accounting(void **state)
     th_path(path, sizeof path, "conc.jsonl");
     snprintf(url, sizeof url, "file://%s", path);
     publisher_options o = {.queue_batches = 2};
-    publisher *p = publisher_open(url, &o, err, sizeof err);
+    publisher *p = publisher_open_url(url, &o, err, sizeof err);
     assert_non_null(p);
     enum { T = 4, N = 500 };
     pthread_t th[T];
@@ -177,7 +214,7 @@ static void test_flush_empty_and_stats(void **state)
     char path[512], url[600], err[256];
     th_path(path, sizeof path, "empty.jsonl");
     snprintf(url, sizeof url, "file://%s", path);
-    publisher *p = publisher_open(url, NULL, err, sizeof err);
+    publisher *p = publisher_open_url(url, NULL, err, sizeof err);
     assert_non_null(p);
     int64_t t0 = th_now_ms();
     publisher_flush(p, 5000); /* nothing queued: returns at once */
@@ -204,7 +241,7 @@ static void test_close_bounded(void **state)
     char url[128], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", th_free_port());
     publisher_options o = {.retry_initial_ms = 1000, .retry_max_ms = 1000, .flush_timeout_ms = 150};
-    publisher *p = publisher_open(url, &o, err, sizeof err);
+    publisher *p = publisher_open_url(url, &o, err, sizeof err);
     assert_non_null(p);
     for (int i = 0; i < 5; i++) {
         sample_batch *b = tu_batch(1, i);
@@ -223,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_parse),
         cmocka_unit_test(test_unknown_scheme),
+        cmocka_unit_test(test_validated_defaults_open),
         cmocka_unit_test(test_close_delivers_queue),
         cmocka_unit_test(test_concurrent_accounting),
         cmocka_unit_test(test_flush_empty_and_stats),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -142,7 +143,13 @@ static void test_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(e0, "column")), 17);
     assert_string_equal(json_string_value(json_object_get(e0, "severity")), "error");
     assert_non_null(strstr(json_string_value(json_object_get(e0, "message")), "> 0"));
-    assert_int_equal(json_array_size(json_object_get(bad, "warnings")), 1);
+    /* no interval, and two meters no pollster provides: validate knows the
+     * agent's meters (the registry), so it warns as the agent does */
+    json_t *warnings = json_object_get(bad, "warnings");
+    assert_int_equal(json_array_size(warnings), 3);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(warnings, 1), "message")),
+               "unknown meter 'cpu'"));
     json_decref(doc);
     free(r.out);
     /* all valid: exit 0 and ok true; --output=json spelling */
@@ -173,6 +180,46 @@ static void test_mixed_stdin_strict(void **state)
     expect("validate /nonexistent.yaml", 1, "/nonexistent.yaml: error: cannot open");
 }
 
+/* Writes text to a fresh temporary file; its path in out (the caller unlinks). */
+static void temp_file(const char *text, char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/meterctl-validate-XXXXXX");
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/*
+ * Issue 10: what validate accepts, meterd runs. Publisher URLs are checked
+ * with the agent's own scheme rows: default ports are fine, and a query
+ * option the plugin would refuse at open (out of bounds, unknown) is an error
+ * at its line:column, where it used to pass validation.
+ */
+static void test_publishers_as_the_agent_opens_them(void **state)
+{
+    (void)state;
+    char path[64], args[128];
+    temp_file("sources: [{name: s, interval: 60, meters: ['host.*'], sinks: [out]}]\n"
+              "sinks: [{name: out, publishers: ['udp://127.0.0.1', 'statsd://127.0.0.1',\n"
+              "                                 'http://10.0.0.1/in?timeout=5&tenant=a']}]\n",
+              path, sizeof path);
+    snprintf(args, sizeof args, "validate --strict %s", path);
+    expect(args, 0, "ok ");
+    unlink(path);
+    temp_file("sources: [{name: s, interval: 60, meters: ['host.*'], sinks: [out]}]\n"
+              "sinks: [{name: out, publishers: ['prometheus://?max_age=0',\n"
+              "                                 'udp://h?payload=10', 'file:///x?bogus=1']}]\n",
+              path, sizeof path);
+    snprintf(args, sizeof args, "validate %s", path);
+    expect(args, 1,
+           ":2:34: error: publisher 'prometheus://?max_age=0': option max_age must be "
+           "between 1 and 2592000, got 0");
+    expect(args, 1, ":3:34: error: publisher 'udp://h?payload=10': option payload must be");
+    expect(args, 1, "error: publisher 'file:///x?bogus=1': unknown option 'bogus' (known: none)");
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_invalid_corpus),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_mixed_stdin_strict),
+        cmocka_unit_test(test_publishers_as_the_agent_opens_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ static void test_invalid_corpus(void **state)
         tu_data_path(path, sizeof path, rel);
         pipeline *p = NULL;
         pipeline_diags d = {0};
-        int rc = pipeline_load_file(path, NULL, &p, &d);
+        int rc = pipeline_load_file(path, tu_options(), &p, &d);
         const pipeline_diag *e = tu_first_error(&d);
         if (rc != -1 || p != NULL || e == NULL) {
             fprintf(stderr, "%s: accepted, expected an error at %d:%d\n", file, l, c);
@@ -68,7 +68,7 @@ static int accept_dir(const char *rel)
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         pipeline *p = NULL;
         pipeline_diags d = {0};
-        int rc = pipeline_load_file(path, NULL, &p, &d);
+        int rc = pipeline_load_file(path, tu_options(), &p, &d);
         if (rc != 0) fprintf(stderr, "%s refused: %s\n", path, d.items[0].message);
         assert_int_equal(rc, 0);
         assert_int_equal(d.errors, 0);

@@ -86,8 +86,8 @@ static void test_diff_identity_and_null(void **state)
     char path[1024];
     tu_data_path(path, sizeof path, "valid/full.yaml");
     pipeline *a = NULL, *b = NULL;
-    assert_int_equal(pipeline_load_file(path, NULL, &a, NULL), 0);
-    assert_int_equal(pipeline_load_file(path, NULL, &b, NULL), 0);
+    assert_int_equal(pipeline_load_file(path, tu_options(), &a, NULL), 0);
+    assert_int_equal(pipeline_load_file(path, tu_options(), &b, NULL), 0);
     pipeline_diff d;
     assert_int_equal(pipeline_diff_compute(a, b, &d), 0);
     assert_int_equal(d.n_changes, 0);

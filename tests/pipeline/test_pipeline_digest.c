@@ -33,8 +33,8 @@ static void test_equivalent_files(void **state)
         tu_data_path(pa, sizeof pa, pairs[i][0]);
         tu_data_path(pb, sizeof pb, pairs[i][1]);
         pipeline *a = NULL, *b = NULL;
-        assert_int_equal(pipeline_load_file(pa, NULL, &a, NULL), 0);
-        assert_int_equal(pipeline_load_file(pb, NULL, &b, NULL), 0);
+        assert_int_equal(pipeline_load_file(pa, tu_options(), &a, NULL), 0);
+        assert_int_equal(pipeline_load_file(pb, tu_options(), &b, NULL), 0);
         assert_string_equal(a->sha256_hex, b->sha256_hex);
         assert_string_equal(a->canonical, b->canonical);
         for (size_t s = 0; s < a->n_sources; s++)

@@ -16,7 +16,7 @@ static pipeline *load_ok(const char *rel, pipeline_diags *d)
     char path[1024];
     tu_data_path(path, sizeof path, rel);
     pipeline *p = NULL;
-    int rc = pipeline_load_file(path, NULL, &p, d);
+    int rc = pipeline_load_file(path, tu_options(), &p, d);
     if (rc != 0 && d->count) fprintf(stderr, "%s: %s\n", rel, d->items[0].message);
     assert_int_equal(rc, 0);
     assert_non_null(p);
@@ -51,7 +51,8 @@ static void test_ceilometer_polling(void **state)
     assert_true(p->sinks[0].builtin);
     assert_string_equal(p->sinks[0].name, "default");
     assert_int_equal(p->sinks[0].n_publishers, 1);
-    assert_int_equal(p->sinks[0].publishers[0].kind, PIPELINE_PUB_PROMETHEUS);
+    assert_string_equal(p->sinks[0].publishers[0].scheme, "prometheus");
+    assert_false(p->sinks[0].publishers[0].foreign);
     assert_int_equal(strlen(p->sha256_hex), 64);
     assert_true(pipeline_source_selects(s, "hardware.memory.swap.avail"));
     assert_false(pipeline_source_selects(s, "disk.device.read.bytes"));
@@ -81,7 +82,7 @@ static void test_ceilometer_pipeline(void **state)
     assert_int_equal(p->sources[0].interval, PIPELINE_DEFAULT_INTERVAL);
     assert_int_equal(p->sources[0].n_sinks, 2);
     assert_string_equal(p->sinks[0].name, "cpu_delta_sink");
-    assert_int_equal(p->sinks[0].publishers[0].kind, PIPELINE_PUB_FOREIGN);
+    assert_true(p->sinks[0].publishers[0].foreign);
     assert_string_equal(p->sinks[0].publishers[0].scheme, "gnocchi");
     assert_true(has_warning(&d, "transformers are not supported"));
     assert_true(has_warning(&d, "scheme 'gnocchi' is not implemented"));
@@ -115,7 +116,7 @@ static void test_publishers(void **state)
     pipeline *p = load_ok("valid/full.yaml", &d);
     assert_int_equal(d.count, 0);
     const pipeline_publisher *u = pub(p, "remote", "udp");
-    assert_int_equal(u->kind, PIPELINE_PUB_UDP);
+    assert_false(u->foreign);
     assert_string_equal(u->host, "::1");
     assert_int_equal(u->port, 4952);
     const pipeline_publisher *h = pub(p, "remote", "https");
@@ -128,7 +129,7 @@ static void test_publishers(void **state)
     assert_int_equal(h2->port, 80);
     assert_string_equal(h2->path, "/samples");
     const pipeline_publisher *f = pub(p, "local", "file");
-    assert_int_equal(f->kind, PIPELINE_PUB_FILE);
+    assert_false(f->foreign);
     assert_string_equal(f->path, "/var/lib/meterd/samples.jsonl");
     assert_int_equal(f->port, 0);
     const pipeline_publisher *s = pub(p, "local", "statsd");
@@ -215,7 +216,7 @@ static void test_several_errors_one_pass(void **state)
     tu_data_path(path, sizeof path, "invalid/67-many-errors.yaml");
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    assert_int_equal(pipeline_load_file(path, NULL, &p, &d), -1);
+    assert_int_equal(pipeline_load_file(path, tu_options(), &p, &d), -1);
     assert_null(p);
     assert_int_equal(d.errors, 5);
     /* sorted by position */
@@ -242,12 +243,12 @@ static void test_diags_accumulate_and_null(void **state)
     /* diags may be NULL; errors from an earlier file do not fail a valid one */
     pipeline *p = NULL;
     const char *bad = "sources: 1";
-    assert_int_equal(pipeline_parse(bad, strlen(bad), NULL, NULL, &p, NULL), -1);
+    assert_int_equal(pipeline_parse(bad, strlen(bad), NULL, tu_options(), &p, NULL), -1);
     pipeline_diags d = {0};
-    assert_int_equal(pipeline_parse(bad, strlen(bad), NULL, NULL, &p, &d), -1);
+    assert_int_equal(pipeline_parse(bad, strlen(bad), NULL, tu_options(), &p, &d), -1);
     assert_string_equal(d.items[0].file, "<buffer>");
     const char *good = pipeline_default_yaml();
-    assert_int_equal(pipeline_parse(good, strlen(good), "default", NULL, &p, &d), 0);
+    assert_int_equal(pipeline_parse(good, strlen(good), "default", tu_options(), &p, &d), 0);
     assert_int_equal(d.errors, 1);
     assert_int_equal(p->sources[0].interval, 600);
     pipeline_free(p);
@@ -261,10 +262,10 @@ static void test_load_file_errors(void **state)
     (void)state;
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    assert_int_equal(pipeline_load_file("/nonexistent/pipeline.yaml", NULL, &p, &d), -1);
+    assert_int_equal(pipeline_load_file("/nonexistent/pipeline.yaml", tu_options(), &p, &d), -1);
     assert_int_equal(d.items[0].line, 0);
     assert_non_null(strstr(d.items[0].message, "No such file"));
-    assert_int_equal(pipeline_load_file(MeterdTestData, NULL, &p, &d), -1);
+    assert_int_equal(pipeline_load_file(MeterdTestData, tu_options(), &p, &d), -1);
     assert_non_null(strstr(d.items[1].message, "directory"));
     assert_null(p);
     pipeline_diags_free(&d);
@@ -296,7 +297,7 @@ static void test_limits(void **state)
     assert_true(len > 10u * 1000 * 1000);
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    assert_int_equal(pipeline_parse(big, len, "big.yaml", NULL, &p, &d), 0);
+    assert_int_equal(pipeline_parse(big, len, "big.yaml", tu_options(), &p, &d), 0);
     assert_true(p->sources[0].n_meters > 9000);
     pipeline_free(p);
     /* a tighter byte limit refuses the same document before parsing it */
@@ -312,7 +313,7 @@ static void test_limits(void **state)
     char *huge = calloc(1, over);
     assert_non_null(huge);
     memset(huge, '#', over);
-    assert_int_equal(pipeline_parse(huge, over, "huge.yaml", NULL, &p, &d), -1);
+    assert_int_equal(pipeline_parse(huge, over, "huge.yaml", tu_options(), &p, &d), -1);
     assert_non_null(strstr(d.items[0].message, "document too large"));
     free(huge);
     pipeline_diags_free(&d);
@@ -355,7 +356,7 @@ static void test_hostile_mutations(void **state)
         }
         pipeline *p = NULL;
         pipeline_diags d = {0};
-        int rc = pipeline_parse(buf, len, "m.yaml", NULL, &p, &d);
+        int rc = pipeline_parse(buf, len, "m.yaml", tu_options(), &p, &d);
         if (rc == 0) {
             assert_non_null(p);
             assert_int_equal(d.errors, 0);
@@ -380,7 +381,7 @@ static void test_hostile_mutations(void **state)
         }
         pipeline *p = NULL;
         pipeline_diags d = {0};
-        pipeline_parse(buf, len, "noise", NULL, &p, &d);
+        pipeline_parse(buf, len, "noise", tu_options(), &p, &d);
         pipeline_free(p);
         pipeline_diags_free(&d);
     }
@@ -397,7 +398,7 @@ static void test_utf16_and_bom(void **state)
     pipeline_free(p);
     const char u16[] = "\xff\xfes\0o\0u\0r\0c\0e\0s\0:\0 \0[\0]\0\n\0";
     pipeline_diags d = {0};
-    assert_int_equal(pipeline_parse(u16, sizeof u16 - 1, "u16", NULL, &p, &d), 0);
+    assert_int_equal(pipeline_parse(u16, sizeof u16 - 1, "u16", tu_options(), &p, &d), 0);
     assert_int_equal(p->n_sources, 0);
     pipeline_free(p);
     pipeline_diags_free(&d);

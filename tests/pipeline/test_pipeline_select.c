@@ -128,7 +128,7 @@ static void test_is_supported(void **state)
     const char *none = "sources: [{name: s, interval: 1, meters: ['!*']}]";
     pipeline *q = NULL;
     pipeline_diags w = {0};
-    assert_int_equal(pipeline_parse(none, strlen(none), "n", NULL, &q, &w), 0);
+    assert_int_equal(pipeline_parse(none, strlen(none), "n", tu_options(), &q, &w), 0);
     assert_false(pipeline_source_selects(&q->sources[0], "cpu"));
     assert_int_equal(w.count, 1);
     assert_non_null(strstr(w.items[0].message, "polls nothing"));

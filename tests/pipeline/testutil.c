@@ -1,5 +1,6 @@
 /* testutil.c -- helpers shared by the pipeline unit tests (see testutil.h). */
 #include "testutil.h"
+#include "registry/registry.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,11 +22,25 @@ static void print_diags(const pipeline_diags *d)
     free(buf);
 }
 
+const pipeline_options *tu_options(void)
+{
+    static registry_options ro; /* test-only: built once, read-only after */
+    static bool done;
+    if (!done) {
+        assert_int_equal(registry_pipeline_options(&ro, NULL, 0), 0);
+        /* the schemes only: these tests use Ceilometer's meter names */
+        ro.opt.known_meters = NULL;
+        ro.opt.n_known_meters = 0;
+        done = true;
+    }
+    return &ro.opt;
+}
+
 pipeline *tu_parse_ok(const char *text)
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    int rc = pipeline_parse(text, strlen(text), "test.yaml", NULL, &p, &d);
+    int rc = pipeline_parse(text, strlen(text), "test.yaml", tu_options(), &p, &d);
     if (rc != 0) print_diags(&d);
     pipeline_diags_free(&d);
     assert_int_equal(rc, 0);
@@ -37,7 +52,7 @@ pipeline_diags tu_parse_bad(const char *text)
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    int rc = pipeline_parse(text, strlen(text), "test.yaml", NULL, &p, &d);
+    int rc = pipeline_parse(text, strlen(text), "test.yaml", tu_options(), &p, &d);
     assert_int_equal(rc, -1);
     assert_null(p);
     assert_true(d.errors > 0);

@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 
+/* The registry's publisher schemes, as meterctl validate and the agent parse
+ * with (not its meters: these tests use Ceilometer's names). */
+const pipeline_options *tu_options(void);
 /* Parses a NUL-terminated text; fails the test (with the diagnostics printed)
  * unless it is valid. */
 pipeline *tu_parse_ok(const char *text);

@@ -1,5 +1,5 @@
 /*
- * pub_prometheus.c: the prometheus:// publisher — the latest value of every
+ * publishers/prometheus.c: the prometheus:// publisher — the latest value of every
  * series, rendered as exposition text on the agent's /metrics.
  *
  * publish() is a memory update (inline_publish: no queue, no thread), called
@@ -34,7 +34,7 @@
  * (a retried poll) would otherwise measure a tiny interval and make a live
  * series flicker. Swept at each render and every 10 s of publishing.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <pthread.h>
@@ -72,26 +72,14 @@ typedef struct prom_pub {
     int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
-static int prom_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int prom_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
 {
-    static const char *const known[] = {"max_age", "min_age", "stale_intervals", "prefix", NULL};
-    long max_age = 600, min_age = 10, stale = 3;
-    char prefix[64] = "meterd";
-    if (pub_query_check(u->query, known, err, errlen) != 0 ||
-        pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0 ||
-        pub_query_int(u->query, "min_age", 0, 86400, &min_age, err, errlen) != 0 ||
-        pub_query_int(u->query, "stale_intervals", 0, 1000, &stale, err, errlen) != 0)
-        return -1;
-    if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
-        snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
-        return -1;
-    }
-    if (u->host || (u->path[0] && strcmp(u->path, "/") != 0)) {
-        snprintf(err, errlen,
-                 "prometheus:// takes no host or path (served on the agent's "
-                 "/metrics); options: max_age, min_age, stale_intervals, prefix");
-        return -1;
-    }
+    (void)pstate;
+    long max_age = pub_opt_long(u, "max_age"), min_age = pub_opt_long(u, "min_age"),
+         stale = pub_opt_long(u, "stale_intervals");
+    char prefix[64];
+    pub_opt_str(u, "prefix", prefix, sizeof prefix);
     prom_pub *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -143,22 +131,6 @@ static void put_name(strbuf *out, const char *prefix, const char *meter, bool co
         strbuf_puts(out, "_total");
 }
 
-static void put_label_value(strbuf *out, const char *v)
-{
-    strbuf_putc(out, '"');
-    for (; *v; v++) {
-        if (*v == '\\')
-            strbuf_puts(out, "\\\\");
-        else if (*v == '"')
-            strbuf_puts(out, "\\\"");
-        else if (*v == '\n')
-            strbuf_puts(out, "\\n");
-        else
-            strbuf_putc(out, *v);
-    }
-    strbuf_putc(out, '"');
-}
-
 /* Sanitised label name into out; prefixed when it would clash or is reserved. */
 static void put_label_name(strbuf *out, const char *k)
 {
@@ -188,9 +160,9 @@ static int lab_cmp(const void *a, const void *b, void *base)
 static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
 {
     strbuf_puts(out, "{resource=");
-    put_label_value(out, s->resource ? s->resource : "");
+    strbuf_put_prom_label(out, s->resource ? s->resource : "");
     strbuf_puts(out, ",source=");
-    put_label_value(out, b->source ? b->source : "");
+    strbuf_put_prom_label(out, b->source ? b->source : "");
     size_t n = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
     if (n) {
         lab v[MAX_LABELS];
@@ -208,7 +180,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
                 strbuf_putc(out, ',');
                 strbuf_append(out, keys->buf + v[i].key_off, v[i].key_len);
                 strbuf_putc(out, '=');
-                put_label_value(out, v[i].value);
+                strbuf_put_prom_label(out, v[i].value);
             }
         }
     }

@@ -1,5 +1,5 @@
 /*
- * pub_statsd.c: the statsd://host:port publisher (Etsy statsd line protocol).
+ * publishers/statsd.c: the statsd://host[:port] publisher (Etsy statsd line protocol).
  *
  * Names: `<prefix>.<resource>.<meter>[.<key>_<value>...]`, prefix "meterd"
  * by default (`?prefix=`, empty for none). statsd has no labels, so the
@@ -31,7 +31,7 @@
  * A datagram the kernel refuses is not retried (PUBLISH_FAIL): statsd over
  * UDP is lossy by design and a retry would re-send counters as zero deltas.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <math.h>
@@ -53,19 +53,13 @@ typedef struct statsd_pub {
     int64_t max_age_ms, last_sweep_ms;
 } statsd_pub;
 
-static int statsd_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int statsd_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                       size_t errlen)
 {
-    static const char *const known[] = {"payload", "prefix", "max_age", NULL};
-    long payload = 1432, max_age = 3600;
-    char prefix[128] = "meterd";
-    if (pub_query_check(u->query, known, err, errlen) != 0 ||
-        pub_query_int(u->query, "payload", 64, 65507, &payload, err, errlen) != 0 ||
-        pub_query_int(u->query, "max_age", 1, 86400 * 30, &max_age, err, errlen) != 0)
-        return -1;
-    if (pub_query_get(u->query, "prefix", prefix, sizeof prefix) < 0) {
-        snprintf(err, errlen, "option prefix: longer than %zu bytes", sizeof prefix - 1);
-        return -1;
-    }
+    (void)pstate;
+    long payload = pub_opt_long(u, "payload"), max_age = pub_opt_long(u, "max_age");
+    char prefix[128];
+    pub_opt_str(u, "prefix", prefix, sizeof prefix);
     statsd_pub *p = pub_udp_new(sizeof *p, u->host, u->port, err, errlen);
     if (!p) return -1;
     pub_pack_init(&p->pack, (size_t)payload, 0, '\n', 0);

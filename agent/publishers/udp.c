@@ -1,5 +1,6 @@
 /*
- * pub_udp.c: the udp://host:port publisher — JSON datagrams.
+ * publishers/udp.c: the udp://host[:port] publisher (port default 4952: registry/publishers.c) —
+ * JSON datagrams.
  *
  * Every datagram is a JSON array of sample objects (the same objects as the
  * file publisher's lines), packed greedily up to `payload` bytes (default
@@ -13,7 +14,7 @@
  * guarantee; a datagram the kernel refuses (EAGAIN, ENOBUFS, ICMP errors) is
  * reported, and the batch retried only when none of it went out.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <stdio.h>
@@ -26,13 +27,11 @@ typedef struct udp_pub {
     pub_ts_cache tc;
 } udp_pub;
 
-static int udp_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int udp_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                    size_t errlen)
 {
-    static const char *const known[] = {"payload", NULL};
-    long payload = 1400;
-    if (pub_query_check(u->query, known, err, errlen) != 0 ||
-        pub_query_int(u->query, "payload", 64, 65507, &payload, err, errlen) != 0)
-        return -1;
+    (void)pstate;
+    long payload = pub_opt_long(u, "payload");
     udp_pub *p = pub_udp_new(sizeof *p, u->host, u->port, err, errlen);
     if (!p) return -1;
     pub_pack_init(&p->pack, (size_t)payload, '[', ',', ']');

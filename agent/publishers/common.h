@@ -1,5 +1,5 @@
 /*
- * pub_common.h (internal to agent/): what several publisher plugins share —
+ * publishers/common.h (internal to agent/): what several publisher plugins share —
  * the JSON encoding of a sample (file, udp, http), query options, a
  * non-blocking UDP sender (udp, statsd) and a small string-keyed hash map
  * (statsd baselines, prometheus series). Kept out of publisher.h so the
@@ -11,6 +11,7 @@
 #include "agent/loop.h" /* loop_now_ms, loop_wall_ms */
 #include "agent/sample.h"
 #include "agent/strbuf.h"
+#include "pipeline/pipeline.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,20 +37,12 @@ void pub_json_sample(strbuf *out, const sample_batch *b, const sample *s, pub_ts
 /* ---- query options ("a=1&b=2") ---- */
 
 /*
- * Finds key in query; copies its (percent-decoded) value into out.
- * Returns 1 found, 0 absent, -1 value too long.
+ * An option of the plugin's validated URL: its value, else the default its
+ * registry row declares (registry/publishers.c holds the types and bounds,
+ * checked when the URL was parsed and again by publisher_open).
  */
-int pub_query_get(const char *query, const char *key, char *out, size_t cap);
-
-/*
- * Reads an integer option in [min, max]; *val keeps its default when absent.
- * Returns 0, or -1 with a message naming the option.
- */
-int pub_query_int(const char *query, const char *key, long min, long max, long *val, char *err,
-                  size_t errlen);
-
-/* Fails with a message when query holds a key not in the NULL-terminated list. */
-int pub_query_check(const char *query, const char *const *known, char *err, size_t errlen);
+long pub_opt_long(const pipeline_publisher *u, const char *key);
+void pub_opt_str(const pipeline_publisher *u, const char *key, char *out, size_t cap);
 
 /* ---- UDP ---- */
 

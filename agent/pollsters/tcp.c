@@ -1,5 +1,5 @@
 /*
- * pollster_tcp.c: a central pollster that checks remote endpoints: the time
+ * pollsters/tcp.c: a central pollster that checks remote endpoints: the time
  * a TCP connect takes and whether it succeeds. Targets are the source's
  * resources, written as tcp://host:port (IPv6 in brackets); they are
  * partitioned across the group like every shared target.
@@ -20,8 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *const tcp_meters[] = {"tcp.connect.up", "tcp.connect.time", NULL};
 
 /* Splits "tcp://host:port[/...][?timeout_ms=N]". 0, or -1 with err. */
 static int parse_target(const char *url, char *host, size_t hcap, char *port, size_t pcap,
@@ -118,11 +116,11 @@ static int tcp_poll(void *state, const poll_target *t, const poll_env *env, samp
     double ms = 0;
     char why[300] = "";
     int up = try_connect(host, port, timeout_ms, &ms, why, sizeof why);
-    if ((env->want[0] && sample_batch_add(out, tcp_meters[0], SAMPLE_GAUGE, "1", up, t->resource,
-                                          env->now_ms, NULL, 0) != 0) ||
+    if ((env->want[0] && sample_batch_add(out, registry_tcp_connect.meters[0], SAMPLE_GAUGE, "1",
+                                          up, t->resource, env->now_ms, NULL, 0) != 0) ||
         (env->want[1] && up &&
-         sample_batch_add(out, tcp_meters[1], SAMPLE_GAUGE, "ms", ms, t->resource, env->now_ms,
-                          NULL, 0) != 0)) {
+         sample_batch_add(out, registry_tcp_connect.meters[1], SAMPLE_GAUGE, "ms", ms, t->resource,
+                          env->now_ms, NULL, 0) != 0)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -131,9 +129,6 @@ static int tcp_poll(void *state, const poll_target *t, const poll_env *env, samp
 }
 
 const pollster_plugin pollster_tcp = {
-    .name = "tcp.connect",
-    .ns = "central",
-    .meters = tcp_meters,
-    .default_discovery = NULL, /* targets come from the source's resources */
+    .desc = &registry_tcp_connect,
     .poll = tcp_poll,
 };

@@ -1,5 +1,5 @@
 /*
- * pub_file.c: the file:///path publisher — one JSON object per line.
+ * publishers/file.c: the file:///path publisher — one JSON object per line.
  *
  * The file is opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0640 (metrics
  * may name hosts and users: not world-readable). O_APPEND makes every write
@@ -18,7 +18,7 @@
  * after a partial write it is PUBLISH_FAIL, since retrying would duplicate the
  * lines already written.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include <errno.h>
@@ -40,11 +40,11 @@ static int open_path(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-static int file_open(const publisher_url *u, void **self, char *err, size_t errlen)
+static int file_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
 {
-    static const char *const known[] = {NULL};
-    if (pub_query_check(u->query, known, err, errlen) != 0) return -1;
-    if (u->host && strcmp(u->host, "localhost") != 0) {
+    (void)pstate;
+    if (u->host[0] && strcmp(u->host, "localhost") != 0) {
         snprintf(err, errlen, "file:// takes a local path (file:///path), not host '%s'", u->host);
         return -1;
     }

@@ -1,5 +1,5 @@
 /*
- * pub_common.c: helpers shared by the publisher plugins.
+ * publishers/common.c: helpers shared by the publisher plugins.
  *
  * - JSON: samples are encoded straight into a strbuf (no jansson tree per
  *   sample: it would cost several allocations per sample on the hot path);
@@ -13,7 +13,8 @@
  *   entry (one allocation per key); deletion is cheap, which the stale-series
  *   sweeps need.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
+#include "registry/registry.h"
 #include "agent/publisher.h"
 
 #include <errno.h>
@@ -79,85 +80,14 @@ void pub_json_sample(strbuf *out, const sample_batch *b, const sample *s, pub_ts
 
 /* ---- query options ---- */
 
-static int hexval(char c)
+long pub_opt_long(const pipeline_publisher *u, const char *key)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    return registry_query_long(registry_publisher_find(u->scheme), u->query, key);
 }
 
-int pub_query_get(const char *query, const char *key, char *out, size_t cap)
+void pub_opt_str(const pipeline_publisher *u, const char *key, char *out, size_t cap)
 {
-    size_t klen = strlen(key);
-    const char *p = query ? query : "";
-    while (*p) {
-        const char *end = strchr(p, '&');
-        if (!end) end = p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        const char *kend = eq ? eq : end;
-        if ((size_t)(kend - p) == klen && memcmp(p, key, klen) == 0) {
-            size_t n = 0;
-            for (const char *v = eq ? eq + 1 : end; v < end; v++) {
-                char c = *v;
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%' && end - v > 2 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-                    c = (char)(hexval(v[1]) * 16 + hexval(v[2]));
-                    v += 2;
-                }
-                if (n + 1 >= cap) return -1;
-                out[n++] = c;
-            }
-            out[n] = 0;
-            return 1;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
-int pub_query_int(const char *query, const char *key, long min, long max, long *val, char *err,
-                  size_t errlen)
-{
-    char buf[32];
-    int r = pub_query_get(query, key, buf, sizeof buf);
-    if (r == 0) return 0;
-    char *end = NULL;
-    errno = 0;
-    long v = r > 0 ? strtol(buf, &end, 10) : 0;
-    if (r < 0 || errno || end == buf || *end || v < min || v > max) {
-        snprintf(err, errlen, "option %s: expected an integer in [%ld, %ld]", key, min, max);
-        return -1;
-    }
-    *val = v;
-    return 0;
-}
-
-int pub_query_check(const char *query, const char *const *known, char *err, size_t errlen)
-{
-    const char *p = query ? query : "";
-    while (*p) {
-        const char *end = strchr(p, '&');
-        if (!end) end = p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        size_t klen = (size_t)((eq ? eq : end) - p);
-        bool ok = klen == 0;
-        for (size_t i = 0; !ok && known[i]; i++)
-            ok = strlen(known[i]) == klen && memcmp(known[i], p, klen) == 0;
-        if (!ok) {
-            snprintf(err, errlen, "unknown option '%.*s' (known:", (int)klen, p);
-            for (size_t i = 0; known[i]; i++) {
-                size_t l = strlen(err);
-                snprintf(err + l, errlen - l, " %s", known[i]);
-            }
-            size_t l = strlen(err);
-            snprintf(err + l, errlen - l, ")");
-            return -1;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 0;
+    registry_query_str(registry_publisher_find(u->scheme), u->query, key, out, cap);
 }
 
 /* ---- UDP ---- */

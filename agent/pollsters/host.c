@@ -1,5 +1,5 @@
 /*
- * pollster_host.c: the host's own pressure (PSI) and load.
+ * pollsters/host.c: the host's own pressure (PSI) and load.
  *
  * /proc/pressure/{cpu,io,memory} hold "some" and "full" lines of
  * avg10/avg60/avg300 (percent of wall time stalled) and total (microseconds
@@ -14,34 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const pressure_meters[] = {
-    "host.pressure.cpu.some.avg10",
-    "host.pressure.cpu.some.avg60",
-    "host.pressure.cpu.some.avg300",
-    "host.pressure.cpu.some.total",
-    "host.pressure.cpu.full.avg10",
-    "host.pressure.cpu.full.avg60",
-    "host.pressure.cpu.full.avg300",
-    "host.pressure.cpu.full.total",
-    "host.pressure.io.some.avg10",
-    "host.pressure.io.some.avg60",
-    "host.pressure.io.some.avg300",
-    "host.pressure.io.some.total",
-    "host.pressure.io.full.avg10",
-    "host.pressure.io.full.avg60",
-    "host.pressure.io.full.avg300",
-    "host.pressure.io.full.total",
-    "host.pressure.memory.some.avg10",
-    "host.pressure.memory.some.avg60",
-    "host.pressure.memory.some.avg300",
-    "host.pressure.memory.some.total",
-    "host.pressure.memory.full.avg10",
-    "host.pressure.memory.full.avg60",
-    "host.pressure.memory.full.avg300",
-    "host.pressure.memory.full.total",
-    NULL,
-};
 
 static const char *const resources[] = {"cpu", "io", "memory"};
 static const char *const fields[] = {"avg10", "avg60", "avg300", "total"};
@@ -104,7 +76,9 @@ static int pressure_poll(void *state, const poll_target *t, const poll_env *env,
             rc = -1;
             continue;
         }
-        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        /* strtok_r: this runs on several worker threads at once */
+        char *save = NULL;
+        for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             double v[4];
             int kind = parse_psi_line(line, v);
             if (kind < 0) {
@@ -116,7 +90,7 @@ static int pressure_poll(void *state, const poll_target *t, const poll_env *env,
                 int idx = r * 8 + kind * 4 + f;
                 if (!env->want[idx]) continue;
                 bool total = f == 3;
-                if (sample_batch_add(out, pressure_meters[idx],
+                if (sample_batch_add(out, registry_host_pressure.meters[idx],
                                      total ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE, total ? "us" : "%",
                                      v[f], t->resource, env->now_ms, NULL, 0) != 0) {
                     snprintf(err, errlen, "out of memory");
@@ -129,16 +103,8 @@ static int pressure_poll(void *state, const poll_target *t, const poll_env *env,
 }
 
 const pollster_plugin pollster_host_pressure = {
-    .name = "host.pressure",
-    .ns = "compute",
-    .meters = pressure_meters,
-    .default_discovery = "local_host",
+    .desc = &registry_host_pressure,
     .poll = pressure_poll,
-};
-
-static const char *const load_meters[] = {
-    "host.load.1min",      "host.load.5min",      "host.load.15min",
-    "host.procs.runnable", "host.procs.entities", NULL,
 };
 
 static int load_poll(void *state, const poll_target *t, const poll_env *env, sample_batch *out,
@@ -159,8 +125,9 @@ static int load_poll(void *state, const poll_target *t, const poll_env *env, sam
     }
     for (int i = 0; i < 5; i++) {
         if (!env->want[i]) continue;
-        if (sample_batch_add(out, load_meters[i], SAMPLE_GAUGE, i < 3 ? "1" : "process", v[i],
-                             t->resource, env->now_ms, NULL, 0) != 0) {
+        if (sample_batch_add(out, registry_host_load.meters[i], SAMPLE_GAUGE,
+                             i < 3 ? "1" : "process", v[i], t->resource, env->now_ms, NULL,
+                             0) != 0) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -169,17 +136,6 @@ static int load_poll(void *state, const poll_target *t, const poll_env *env, sam
 }
 
 const pollster_plugin pollster_host_load = {
-    .name = "host.load",
-    .ns = "compute",
-    .meters = load_meters,
-    .default_discovery = "local_host",
+    .desc = &registry_host_load,
     .poll = load_poll,
 };
-
-size_t pollster_meter_count(const pollster_plugin *p)
-{
-    size_t n = 0;
-    while (p->meters[n])
-        n++;
-    return n;
-}

@@ -1,5 +1,5 @@
 /*
- * pub_http.c: the http:// and https:// publishers — JSON batches POSTed with
+ * publishers/http.c: the http:// and https:// publishers — JSON batches POSTed with
  * libcurl.
  *
  * Body: a JSON array of the batch's samples (the objects of the file
@@ -22,10 +22,11 @@
  * libcurl is loaded on first use (curl_api.c): an agent without http(s)
  * publishers never maps it.
  */
-#include "agent/pub_common.h"
+#include "agent/publishers/common.h"
 #include "agent/publisher.h"
 
 #include "agent/curl_api.h"
+#include "agent/plugin.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,13 +51,15 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-/* The URL without our own options: "a=1&timeout=5&b=2" → "a=1&b=2". */
-static char *receiver_url(const publisher_url *u, const char *const *ours)
+/* The receiver's URL from the parsed parts (the scheme's default port and
+ * path filled in), without our own options: "a=1&timeout=5&b=2" → "a=1&b=2". */
+static char *receiver_url(const pipeline_publisher *u, const char *const *ours)
 {
     strbuf s;
     strbuf_init(&s);
-    const char *q = strchr(u->url, '?');
-    strbuf_append(&s, u->url, q ? (size_t)(q - u->url) : strlen(u->url));
+    bool v6 = strchr(u->host, ':') != NULL;
+    strbuf_printf(&s, "%s://%s%s%s:%d%s", u->scheme, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+                  u->path);
     bool first = true;
     const char *p = u->query;
     while (*p) {
@@ -92,14 +95,42 @@ static void http_close(void *self)
     free(h);
 }
 
-static int http_open(const publisher_url *u, void **self, char *err, size_t errlen)
+/* The process state is the plugin's context: token_secret names a secret. */
+static int http_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
 {
-    static const char *const ours[] = {"timeout", "connect_timeout", NULL};
-    long timeout = 10, connect_timeout = 2;
-    if (pub_query_int(u->query, "timeout", 1, 3600, &timeout, err, errlen) != 0 ||
-        pub_query_int(u->query, "connect_timeout", 1, 3600, &connect_timeout, err, errlen) != 0)
+    (void)err;
+    (void)errlen;
+    *pstate = (void *)ctx;
+    return 0;
+}
+
+/* "Authorization: Bearer <secret>" for ?token_secret=NAME; 0 when absent. */
+static int auth_header(const pipeline_publisher *u, const plugin_ctx *ctx, char *out, size_t cap,
+                       char *err, size_t errlen)
+{
+    char name[128];
+    pub_opt_str(u, "token_secret", name, sizeof name);
+    out[0] = 0;
+    if (!name[0]) return 0;
+    const char *v = ctx ? plugin_secret(ctx, name) : NULL;
+    if (!v) {
+        snprintf(err, errlen, "token_secret: no secret named '%s' in secrets_file", name);
         return -1;
-    if (!u->host) {
+    }
+    if ((size_t)snprintf(out, cap, "Authorization: Bearer %s", v) >= cap) {
+        explicit_bzero(out, cap);
+        snprintf(err, errlen, "token_secret: secret '%s' is too long", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int http_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
+                     size_t errlen)
+{
+    static const char *const ours[] = {"timeout", "connect_timeout", "token_secret", NULL};
+    long timeout = pub_opt_long(u, "timeout"), connect_timeout = pub_opt_long(u, "connect_timeout");
+    if (!u->host[0]) {
         snprintf(err, errlen, "expected %s://host[:port]/path", u->scheme);
         return -1;
     }
@@ -119,6 +150,14 @@ static int http_open(const publisher_url *u, void **self, char *err, size_t errl
     h->easy = h->api->easy_init();
     h->headers = h->api->slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *more = h->headers ? h->api->slist_append(h->headers, "Expect:") : NULL;
+    char auth[1024];
+    if (auth_header(u, pstate, auth, sizeof auth, err, errlen) != 0) {
+        if (more) h->headers = more;
+        http_close(h);
+        return -1;
+    }
+    if (more && auth[0]) more = h->api->slist_append(more, auth);
+    explicit_bzero(auth, sizeof auth);
     if (!h->url || !h->multi || !h->easy || !more) {
         snprintf(err, errlen, "cannot initialise a libcurl handle (out of memory?)");
         http_close(h);
@@ -218,6 +257,7 @@ const publisher_plugin pub_http_plugin = {
     .publish = http_publish,
     .close = http_close,
     .cancel = http_cancel,
+    .process_init = http_process_init,
 };
 
 const publisher_plugin pub_https_plugin = {
@@ -226,4 +266,5 @@ const publisher_plugin pub_https_plugin = {
     .publish = http_publish,
     .close = http_close,
     .cancel = http_cancel,
+    .process_init = http_process_init,
 };

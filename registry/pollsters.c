@@ -1,0 +1,126 @@
+/* pollsters.c -- pollster, discovery and namespace descriptors, and the ini
+ * sections plugins own.
+ *
+ * A pollster's meters are listed here once: the agent's runtime row
+ * (agent/pollsters/) points at its descriptor, meterctl validate reads the
+ * same list, so a meter the agent polls is never "unknown" to validation.
+ * A meter's position in its list is the index the runtime's want[] uses.
+ */
+#include "registry/registry.h"
+
+#include <string.h>
+
+const char *const registry_namespaces[] = {"central", "compute", "ipmi", NULL};
+
+static const char *const pressure_meters[] = {
+    "host.pressure.cpu.some.avg10",
+    "host.pressure.cpu.some.avg60",
+    "host.pressure.cpu.some.avg300",
+    "host.pressure.cpu.some.total",
+    "host.pressure.cpu.full.avg10",
+    "host.pressure.cpu.full.avg60",
+    "host.pressure.cpu.full.avg300",
+    "host.pressure.cpu.full.total",
+    "host.pressure.io.some.avg10",
+    "host.pressure.io.some.avg60",
+    "host.pressure.io.some.avg300",
+    "host.pressure.io.some.total",
+    "host.pressure.io.full.avg10",
+    "host.pressure.io.full.avg60",
+    "host.pressure.io.full.avg300",
+    "host.pressure.io.full.total",
+    "host.pressure.memory.some.avg10",
+    "host.pressure.memory.some.avg60",
+    "host.pressure.memory.some.avg300",
+    "host.pressure.memory.some.total",
+    "host.pressure.memory.full.avg10",
+    "host.pressure.memory.full.avg60",
+    "host.pressure.memory.full.avg300",
+    "host.pressure.memory.full.total",
+    NULL,
+};
+static const char *const load_meters[] = {
+    "host.load.1min",      "host.load.5min",      "host.load.15min",
+    "host.procs.runnable", "host.procs.entities", NULL,
+};
+static const char *const tcp_meters[] = {"tcp.connect.up", "tcp.connect.time", NULL};
+
+const registry_pollster registry_host_pressure = {
+    .name = "host.pressure",
+    .ns = "compute",
+    .meters = pressure_meters,
+    .default_discovery = "local_host",
+    .section = "compute",
+};
+
+const registry_pollster registry_host_load = {
+    .name = "host.load",
+    .ns = "compute",
+    .meters = load_meters,
+    .default_discovery = "local_host",
+    .section = "compute",
+};
+
+const registry_pollster registry_tcp_connect = {
+    .name = "tcp.connect",
+    .ns = "central",
+    .meters = tcp_meters,
+    .default_discovery = NULL, /* targets come from the source's resources */
+};
+
+const registry_pollster *const registry_pollsters[] = {
+    &registry_host_pressure,
+    &registry_host_load,
+    &registry_tcp_connect,
+    NULL,
+};
+
+const registry_discovery registry_local_host = {.name = "local_host", .local = true};
+
+const registry_discovery *const registry_discoveries[] = {&registry_local_host, NULL};
+
+/* [compute] and [ipmi] belong to their namespaces' pollsters. None reads an
+ * option yet: every key there is an error until one does, so a typo can no
+ * longer pass silently. */
+static const registry_section compute_section = {
+    .name = "compute",
+    .doc = "options of the compute namespace's pollsters (none yet)",
+};
+
+static const registry_section ipmi_section = {
+    .name = "ipmi",
+    .doc = "options of the ipmi namespace's pollsters (none yet)",
+};
+
+const registry_section *const registry_sections[] = {&compute_section, &ipmi_section, NULL};
+
+const registry_pollster *registry_pollster_find(const char *name)
+{
+    for (size_t i = 0; name != NULL && registry_pollsters[i]; i++)
+        if (strcmp(registry_pollsters[i]->name, name) == 0) return registry_pollsters[i];
+    return NULL;
+}
+
+const registry_discovery *registry_discovery_find(const char *name, size_t len)
+{
+    for (size_t i = 0; name != NULL && registry_discoveries[i]; i++) {
+        const char *n = registry_discoveries[i]->name;
+        if (strlen(n) == len && strncmp(n, name, len) == 0) return registry_discoveries[i];
+    }
+    return NULL;
+}
+
+const registry_section *registry_section_find(const char *name)
+{
+    for (size_t i = 0; name != NULL && registry_sections[i]; i++)
+        if (strcmp(registry_sections[i]->name, name) == 0) return registry_sections[i];
+    return NULL;
+}
+
+size_t registry_meter_count(const registry_pollster *p)
+{
+    size_t n = 0;
+    while (p->meters[n])
+        n++;
+    return n;
+}

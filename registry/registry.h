@@ -1,0 +1,139 @@
+/* registry.h -- the public API of meterd's plugin registry.
+ *
+ * Descriptors of every plugin meterd ships, as plain data: pollsters (name,
+ * namespace, meters, default discovery, a hook for per-source parameters),
+ * discoveries (name, local or not), publisher schemes (default port and path,
+ * the URL rules) and the ini sections plugins own (options with type,
+ * default, doc). No I/O, no threads, no libcurl or nng: meterd, meterctl and
+ * meterproxy all link it, so `meterctl validate` knows every meter and every
+ * scheme the agent knows, and the agent opens a publisher from the URL that
+ * validated. The runtime code (polling, sending) stays in agent/, whose rows
+ * point at these descriptors. docs/ARCHITECTURE.md ("Plugins") says how to
+ * add a family.
+ */
+#ifndef METERD_REGISTRY_H
+#define METERD_REGISTRY_H
+
+#include "pipeline/pipeline.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- options: of a plugin's ini section, or of a publisher URL's query ---- */
+typedef enum { REGISTRY_OPT_STR, REGISTRY_OPT_INT, REGISTRY_OPT_BOOL } registry_opt_type;
+
+typedef struct registry_option {
+    const char *name;
+    registry_opt_type type;
+    const char *def;
+    long min, max; /* INT: the bounds; STR: max is the longest value in bytes (0: no bound) */
+    const char *doc;
+} registry_option;
+
+/* ---- pollsters ---- */
+typedef struct registry_pollster {
+    const char *name;              /* "host.pressure" */
+    const char *ns;                /* one of registry_namespaces() */
+    const char *const *meters;     /* NULL-terminated meter names */
+    const char *default_discovery; /* when a source names no resources or discovery; NULL: none */
+    const char *section;           /* its ini section (registry_sections), NULL: none */
+    /* Optional: checks a source's parameters for this pollster (none exist
+     * yet: the hook is where they will be validated, at validate time).
+     * 0, or -1 with a message in err. */
+    int (*check_params)(const pipeline_source *src, char *err, size_t errlen);
+} registry_pollster;
+
+/* ---- discoveries ---- */
+typedef struct registry_discovery {
+    const char *name; /* "local_host"; a source writes "name" or "name:param" */
+    bool local;       /* its targets are of this host: never partitioned */
+} registry_discovery;
+
+/* ---- publisher schemes ---- */
+typedef struct registry_publisher {
+    pipeline_scheme url;          /* name, default port and path, URL rules */
+    const char *doc;              /* one line: what it sends where */
+    const char *section;          /* its ini section (registry_sections), NULL: none */
+    const registry_option *query; /* the URL's ?options (type, bounds, default) */
+    size_t n_query;
+    bool query_passthrough; /* other keys go to the receiver (http) */
+} registry_publisher;
+
+/* ---- a publisher URL's query ("a=1&b=x%20y"), read by one set of rules ---- */
+/* Finds key; copies its percent-decoded value into out. 1 found, 0 absent,
+ * -1 value longer than cap - 1. */
+int registry_query_get(const char *query, const char *key, char *out, size_t cap);
+/* Every key known (unless the row passes others through) and every value
+ * within its option's type and bounds: 0, or -1 with err. */
+int registry_query_check(const registry_publisher *row, const char *query, char *err,
+                         size_t errlen);
+/* A checked option's value, or its default. */
+long registry_query_long(const registry_publisher *row, const char *query, const char *key);
+void registry_query_str(const registry_publisher *row, const char *query, const char *key,
+                        char *out, size_t cap);
+
+/* ---- plugin-owned ini sections ([compute], [ipmi]...) ---- */
+typedef struct registry_section {
+    const char *name;               /* ini section, e.g. "compute" */
+    const char *doc;                /* whose section it is */
+    const registry_option *options; /* n_options entries */
+    size_t n_options;
+} registry_section;
+
+/* The rows the agent's runtime plugins point at. */
+extern const registry_pollster registry_host_pressure, registry_host_load, registry_tcp_connect;
+extern const registry_discovery registry_local_host;
+
+/* The tables, NULL-terminated; rows are constant. */
+extern const registry_pollster *const registry_pollsters[];
+extern const registry_discovery *const registry_discoveries[];
+extern const registry_publisher *const registry_publishers[];
+extern const registry_section *const registry_sections[];
+extern const char *const registry_namespaces[]; /* "central", "compute", "ipmi" */
+
+const registry_pollster *registry_pollster_find(const char *name);
+const registry_discovery *registry_discovery_find(const char *name, size_t len);
+const registry_publisher *registry_publisher_find(const char *scheme);
+const registry_section *registry_section_find(const char *name);
+bool registry_namespace_known(const char *ns, size_t len);
+
+/* Checks a comma-separated namespace list ("central,compute"): 0, or -1 with
+ * a message naming the unknown entry and the known ones. */
+int registry_namespaces_check(const char *list, char *err, size_t errlen);
+
+/* Checks one value against an option's type and bounds: 0, or -1 with err. */
+int registry_option_check(const registry_option *o, const char *value, char *err, size_t errlen);
+/* A checked boolean's value: true, yes, on, 1 (any case) are true. */
+bool registry_option_true(const char *value);
+
+/* Number of meters of a pollster. */
+size_t registry_meter_count(const registry_pollster *p);
+
+/* ---- what pipeline_parse needs to know of the plugins ---- */
+#define REGISTRY_MAX_METERS  256
+#define REGISTRY_MAX_SCHEMES 16
+
+typedef struct registry_options {
+    pipeline_options opt; /* pass &ro.opt to pipeline_parse; points into this struct */
+    const char *meters[REGISTRY_MAX_METERS];
+    pipeline_scheme schemes[REGISTRY_MAX_SCHEMES];
+} registry_options;
+
+/* Fills ro: every meter of pollsters[0..n) (NULL: the registry's own table,
+ * what meterctl uses; the agent passes the pollsters it runs) as known_meters,
+ * every publisher scheme as schemes. Limits stay at their defaults. Keep ro
+ * alive and unmoved while ro->opt is used. Returns 0, or -1 when a table
+ * outgrows REGISTRY_MAX_METERS / REGISTRY_MAX_SCHEMES (a build-time mistake
+ * that tests/registry catches; the options then hold what fitted). */
+int registry_pipeline_options(registry_options *ro, const registry_pollster *const *pollsters,
+                              size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* METERD_REGISTRY_H */
