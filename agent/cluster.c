@@ -8,6 +8,7 @@
  * event does; cluster_int.h lists the other cluster_*.c files.
  */
 #include "agent/cluster_int.h"
+#include "registry/registry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,10 @@ int cluster_start(agent *a, char *err, size_t errlen)
     }
     a->cluster_state = cs; /* from here on cluster_stop/cluster_free clean up */
     if (cluster_opts_load(a, &cs->opt, err, errlen) != 0) return -1;
-    static const char *const namespaces[] = {"central", "compute", "ipmi"};
     metrics_logger *ml = metrics_get_logger(a->mx, "meterd.agent.rebalance");
     metrics_logger *mz = metrics_get_logger(a->mx, "meterd.coordinator.zk");
-    for (size_t i = 0; i < 3; i++) {
-        const char *ns = namespaces[i];
+    for (size_t i = 0; registry_namespaces[i]; i++) {
+        const char *ns = registry_namespaces[i];
         agent_group probe = {.ns = ""};
         if (!agent_ns_enabled(a, &probe, ns)) continue;
         char key[32];

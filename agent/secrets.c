@@ -8,51 +8,41 @@
  * group or others is already leaked.
  */
 #include "agent/plugin.h"
+#include "group/group.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define SECRETS_MAX_BYTES 65536
 
 /*
- * Reads the whole file into a malloc'd NUL-terminated buffer after checking
- * what it is. TODO: use group_secret_read (the one secret reader, group/)
- * once it is merged.
+ * The whole file, checked by the one secret reader (group/: regular file,
+ * no symlink, mode 0600 or stricter, size bound), as a NUL-terminated copy
+ * for the line parser; both copies are wiped.
  */
 static char *read_secret_file(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(err, errlen, "secrets_file %s: cannot open: %s", path, strerror(errno));
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    char msg[512];
+    if (group_secret_read(path, &raw, &len, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "secrets_file: %s", msg);
         return NULL;
     }
-    struct stat st;
-    char *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "secrets_file %s: %s", path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "secrets_file %s: not a regular file", path);
-    } else if ((st.st_mode & 07777) != 0600) {
-        snprintf(err, errlen, "secrets_file %s: mode %04o, expected 0600 (chmod 600 %s)", path,
-                 (unsigned)(st.st_mode & 07777), path);
-    } else if (st.st_size > SECRETS_MAX_BYTES) {
-        snprintf(err, errlen, "secrets_file %s: larger than %d bytes", path, SECRETS_MAX_BYTES);
-    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+    char *buf = malloc(len + 1);
+    if (buf == NULL) {
         snprintf(err, errlen, "out of memory");
     } else {
-        size_t n = 0;
-        ssize_t r;
-        while (n < (size_t)st.st_size &&
-               ((r = read(fd, buf + n, (size_t)st.st_size - n)) > 0 || (r < 0 && errno == EINTR)))
-            if (r > 0) n += (size_t)r;
-        buf[n] = '\0';
+        memcpy(buf, raw, len);
+        buf[len] = '\0';
+        if (strlen(buf) != len) {
+            snprintf(err, errlen, "secrets_file %s: holds a NUL byte; expected name = value lines",
+                     path);
+            explicit_bzero(buf, len);
+            free(buf);
+            buf = NULL;
+        }
     }
-    close(fd);
+    group_secret_free(raw, len);
     return buf;
 }
 
@@ -111,7 +101,7 @@ int secrets_load(secrets *s, const char *path, char *err, size_t errlen)
             rc = -1;
         }
     }
-    explicit_bzero(buf, strlen(buf));
+    explicit_bzero(buf, strlen(buf)); /* strtok_r cut it: the tail may hold more */
     free(buf);
     if (rc != 0) secrets_free(s);
     return rc;

@@ -16,6 +16,7 @@
  */
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
+#include "registry/registry.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -146,7 +147,10 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    int rc = pipeline_parse(body, len, label, NULL, &p, &d);
+    /* the rules meterctl validate and the agents apply: the same registry */
+    registry_options ro;
+    registry_pipeline_options(&ro, NULL, 0);
+    int rc = pipeline_parse(body, len, label, &ro.opt, &p, &d);
     int code = rc == 0 ? CLI_OK : report_invalid(k, label, &d);
     pipeline_free(p);
     pipeline_diags_free(&d);

@@ -15,6 +15,7 @@
  */
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
+#include "registry/registry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,11 @@
 /* The current revision and its partitioned targets (group/'s definition). */
 static void collect_targets(cli_view *v)
 {
-    /* an invalid revision is refused by the agents too: no targets anyone polls */
-    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", NULL, &v->pipe,
+    /* an invalid revision is refused by the agents too: no targets anyone
+     * polls; the agents judge it with the registry's schemes and meters */
+    registry_options ro;
+    registry_pipeline_options(&ro, NULL, 0);
+    if (pipeline_parse((const char *)v->rev.body, v->rev.body_len, "revision", &ro.opt, &v->pipe,
                        NULL) != 0)
         v->pipe = NULL;
     if (group_revision_targets(v->pipe, &v->targets) != 0) v->targets.n = 0;

@@ -307,6 +307,17 @@ static void test_push_revisions_rollback(void **state)
     expect_status(&r, 1, "bad.yaml:4:15: error:");
     assert_non_null(strstr(r.err, "nothing written"));
     run_free(&r);
+    /* a publisher the agents would refuse is refused by push as by validate
+     * (one registry): before, push saw every scheme as foreign and wrote it */
+    char badpub[600];
+    write_file("badpub.yaml",
+               "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
+               "sinks:\n  - name: k\n    publishers: ['file://relative/path']\n",
+               badpub, sizeof badpub, 0644);
+    r = run("push '%s' --group pushes --zk '%s'", badpub, url);
+    expect_status(&r, 1, "badpub.yaml:7:");
+    assert_non_null(strstr(r.err, "nothing written"));
+    run_free(&r);
     r = run("revisions --group pushes --zk '%s' -o json", url);
     expect_status(&r, 0, NULL);
     assert_int_equal(json_array_size(json_object_get(r.js, "revisions")), 1);
