@@ -139,7 +139,7 @@ static void test_cluster(void **state)
     int64_t owned = cf_owned(&fx, "node-2.central");
     printf("# node-2 rejoined with %lld of %d targets\n", (long long)owned, TARGETS);
     assert_true(owned >= TARGETS / N - 3 && owned <= TARGETS / N + 3);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 static char status_body[1 << 16];
@@ -160,7 +160,7 @@ static void test_group_per_host(void **state)
     cf_node_start(&fx, 0, "group_central = central-%h\n");
     assert_true(th_wait_until(group_named, "\"name\":\"central-node-0\"", 10000));
     assert_true(th_wait_until(group_named, "\"session\":\"connected\"", 10000));
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 typedef struct member_state {
@@ -224,7 +224,7 @@ static void test_signed_revisions(void **state)
     member_state applied_again = {"running", r4, NULL};
     assert_true(th_wait_until(node0_is, &applied_again, 10000));
     free(body);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 int main(void)
