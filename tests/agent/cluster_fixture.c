@@ -29,7 +29,7 @@ void cf_start(cluster_fx *f)
     coord_config_t cc = {.backend_url = f->url, .group = "central", .session_timeout_ms = 4000};
     char err[300];
     f->obs = coord_open(&cc, err, sizeof err);
-    if (!f->obs || coord_wait_ready(f->obs, 10000) != 0) {
+    if (!f->obs || coord_wait_ready(f->obs, 10000 * th_slack()) != 0) {
         fprintf(stderr, "observer: %s\n", err);
         abort();
     }

@@ -95,7 +95,7 @@ static void test_cluster(void **state)
     assert_int_equal(p.targets_seen, TARGETS);
     assert_int_equal(p.min_polls, 4);
     assert_int_equal(p.max_polls, 4);
-    assert_true(p.min_gap_ms >= 800); /* no duplicates */
+    if (!th_slow()) assert_true(p.min_gap_ms >= 800); /* no duplicates (counts say it too) */
 
     /* an invalid revision written straight into ZooKeeper */
     int64_t bad = cf_push(&fx, "sources:\n  - name: probes\n    interval: 0\n    meters: [x]\n");
@@ -107,7 +107,7 @@ static void test_cluster(void **state)
     th_stop(&fx.nodes[2].proc, SIGKILL, 1000);
     fx.n_targets = TARGETS;
     bool ok = false;
-    while (!ok && cf_wall_ms() - t_kill < 3000 + 2000) {
+    while (!ok && cf_wall_ms() - t_kill < (3000 + 2000) * th_slack()) {
         coord_members_t mm = {0};
         if (coord_members_get(fx.obs, &mm) == 0) {
             int64_t owned = 0;
@@ -129,7 +129,7 @@ static void test_cluster(void **state)
     printf("# kill -9: survivors own every target after %lld ms (session timeout 2000 ms)\n",
            (long long)failover);
     assert_true(ok);
-    assert_true(failover <= 3000);
+    if (!th_slow()) assert_true(failover <= 3000); /* a bound only in the normal build */
 
     /* restarted with the same member id: it rejoins and gets a share back */
     cf_node_start(&fx, 2, NULL);
