@@ -4,7 +4,8 @@
 # Usage: deploy/deps.sh [--build-only | --cluster]
 set -eu
 
-BUILD_PKGS="build-essential cmake pkg-config clang-format
+# clang + its runtimes (libclang-rt-14-dev): the warnings build and the libFuzzer targets
+BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
 TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind"

@@ -219,7 +219,7 @@ void metrics_scope_end(metrics_scope *s);
  */
 #define METRICS_TIME_SCOPE(m)                                                                      \
     metrics_scope METRICS_CAT_(metrics_scope_, __LINE__)                                           \
-        __attribute__((cleanup(metrics_scope_end))) = metrics_scope_timer_begin(m)
+        __attribute__((cleanup(metrics_scope_end), unused)) = metrics_scope_timer_begin(m)
 #define METRICS_COUNT_SCOPE(m) ((void)metrics_counter((m), 1))
 
 #endif

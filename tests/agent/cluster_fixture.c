@@ -29,15 +29,30 @@ void cf_start(cluster_fx *f)
     coord_config_t cc = {.backend_url = f->url, .group = "central", .session_timeout_ms = 4000};
     char err[300];
     f->obs = coord_open(&cc, err, sizeof err);
-    if (!f->obs || coord_wait_ready(f->obs, 10000) != 0) {
+    if (!f->obs || coord_wait_ready(f->obs, 10000 * th_slack()) != 0) {
         fprintf(stderr, "observer: %s\n", err);
         abort();
     }
 }
 
+/* Judges node i's last incarnation once it has ended. */
+static void judge_node(cluster_fx *f, int i)
+{
+    th_proc *p = &f->nodes[i].proc;
+    if (!p->name[0] || p->pid) return;
+    char why[4096];
+    if (!th_exit_clean(p, 0, why, sizeof why)) {
+        fprintf(stderr, "# unclean daemon: %s", why);
+        f->unclean++;
+    }
+    p->name[0] = 0; /* judged */
+}
+
 void cf_node_start(cluster_fx *f, int i, const char *extra)
 {
     cf_node *n = &f->nodes[i];
+    if (n->proc.pid) th_stop(&n->proc, SIGTERM, 10000 * th_slack());
+    judge_node(f, i);
     if (i >= f->n_nodes) f->n_nodes = i + 1;
     snprintf(n->host, sizeof n->host, "node-%d", i);
     if (!n->api_port) n->api_port = th_free_port();
@@ -54,16 +69,20 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
              n->api_port, f->url, extra ? extra : "");
     if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
     char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
-    if (th_spawn(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
+    if (th_spawn_daemon(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
 }
 
-void cf_stop(cluster_fx *f)
+int cf_stop(cluster_fx *f)
 {
-    for (int i = 0; i < f->n_nodes; i++)
-        if (f->nodes[i].proc.pid) th_stop(&f->nodes[i].proc, SIGTERM, 5000);
+    /* generous: a loaded machine, a sanitizer or valgrind slow the drain */
+    for (int i = 0; i < f->n_nodes; i++) {
+        if (f->nodes[i].proc.pid) th_stop(&f->nodes[i].proc, SIGTERM, 10000 * th_slack());
+        judge_node(f, i);
+    }
     if (f->obs) coord_close(f->obs);
     f->obs = NULL;
     th_zk_stop(&f->zk);
+    return f->unclean;
 }
 
 char *cf_pipeline(cluster_fx *f, int n_targets)

@@ -28,13 +28,21 @@ typedef struct cluster_fx {
     char out_path[512]; /* the file publisher's output, shared by every node */
     int n_targets;
     const char *log_level; /* NULL: "info" (or "debug" with METERD_TEST_DEBUG) */
+    int unclean;           /* daemons that crashed, leaked or reported (so far) */
 } cluster_fx;
 
 /* Starts ZooKeeper and the observer. */
 void cf_start(cluster_fx *f);
-/* Starts node i (host "node-i") with optional extra [coordination] lines. */
+/* Starts node i (host "node-i") with optional extra [coordination] lines.
+ * A node started again is judged first (see cf_stop). */
 void cf_node_start(cluster_fx *f, int i, const char *extra_coordination);
-void cf_stop(cluster_fx *f);
+/*
+ * Stops every node (SIGTERM) and ZooKeeper, and judges how each meterd ended,
+ * every incarnation: exit code 0, or SIGKILL sent on purpose by th_stop; no
+ * sanitizer or valgrind report in its log. Returns how many did not end
+ * cleanly (reasons on stderr): tests assert it is 0.
+ */
+int cf_stop(cluster_fx *f);
 
 /* The test pipeline: n_targets tcp:// probes every second into out_path. */
 char *cf_pipeline(cluster_fx *f, int n_targets);

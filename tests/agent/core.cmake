@@ -3,14 +3,16 @@ set(AgentFixture ${CMAKE_CURRENT_SOURCE_DIR}/agent_fixture.c
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_pollster.c)
 meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent meterd_testharness)
 meterd_test(NAME test_agent_loop SOURCES test_agent_loop.c LIBS meterd_agent)
+# in-process scheduler and reload: also under valgrind with MEMCHECK=ON
 foreach(t sched reload)
   meterd_test(NAME test_agent_${t} SOURCES test_agent_${t}.c ${AgentFixture}
-              LIBS meterd_agent meterd_testharness LABELS agent TIMEOUT 120)
+              LIBS meterd_agent meterd_testharness LABELS agent TIMEOUT 120 VALGRIND)
 endforeach()
 meterd_test(NAME test_agent_api SOURCES test_agent_api.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
-            LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120)
+            LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120
+            DAEMON_MEMCHECK)
 target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
@@ -30,4 +32,5 @@ target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FI
 foreach(g zk push bugs)
   add_test(NAME test_cluster_faults_${g} COMMAND test_cluster_faults ${g})
   set_tests_properties(test_cluster_faults_${g} PROPERTIES LABELS integration TIMEOUT 180)
+  meterd_test_props(test_cluster_faults_${g})
 endforeach()

@@ -120,7 +120,7 @@ static void test_secrets_file(void **state)
     secrets s;
     assert_int_equal(chmod(path, 0644), 0);
     assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
-    assert_non_null(strstr(err, "mode 0644, expected 0600"));
+    assert_non_null(strstr(err, "mode 0644 lets others read a secret; chmod 600"));
     assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(secrets_load(&s, path, err, sizeof err), 0);
     assert_string_equal(secrets_get(&s, "a"), "1");

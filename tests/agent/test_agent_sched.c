@@ -77,6 +77,8 @@ static void test_cadence_and_phase(void **state)
         int64_t phase = ev[0].start_ms % 1000;
         for (size_t i = 1; i < n && i < 16; i++) {
             int64_t gap = ev[i].start_ms - ev[i - 1].start_ms;
+            assert_true(gap > 0);    /* one poll per due instant */
+            if (th_slow()) continue; /* under a sanitizer or valgrind: counts only */
             assert_in_range(gap, 1000 - JITTER_MS, 1000 + JITTER_MS);
             /* same phase within the second every time: aligned, not drifting */
             int64_t d = llabs(ev[i].start_ms % 1000 - phase);
@@ -90,7 +92,7 @@ static void test_cadence_and_phase(void **state)
             if (d > 500) d = 1000 - d;
             if (d <= JITTER_MS) want = o.offset[k];
         }
-        assert_true(want >= 0);
+        assert_true(want >= 0 || th_slow());
     }
 }
 
@@ -128,7 +130,7 @@ static void test_slow_pollster_isolated(void **state)
 
     tp_event ev[32];
     size_t n = tp_events("fast-1", ev, 32);
-    for (size_t i = 1; i < n && i < 32; i++)
+    for (size_t i = 1; i < n && i < 32 && !th_slow(); i++)
         assert_in_range(ev[i].start_ms - ev[i - 1].start_ms, 1000 - JITTER_MS, 1000 + JITTER_MS);
     /* the slow target overran its 1 s interval: never two polls at once */
     tp_event sl[32];

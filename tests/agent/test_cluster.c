@@ -97,7 +97,7 @@ static void test_cluster(void **state)
     assert_int_equal(p.targets_seen, TARGETS);
     assert_int_equal(p.min_polls, 4);
     assert_int_equal(p.max_polls, 4);
-    assert_true(p.min_gap_ms >= 800); /* no duplicates */
+    if (!th_slow()) assert_true(p.min_gap_ms >= 800); /* no duplicates (counts say it too) */
 
     /* an invalid revision written straight into ZooKeeper */
     int64_t bad = cf_push(&fx, "sources:\n  - name: probes\n    interval: 0\n    meters: [x]\n");
@@ -109,7 +109,7 @@ static void test_cluster(void **state)
     th_stop(&fx.nodes[2].proc, SIGKILL, 1000);
     fx.n_targets = TARGETS;
     bool ok = false;
-    while (!ok && cf_wall_ms() - t_kill < 3000 + 2000) {
+    while (!ok && cf_wall_ms() - t_kill < (3000 + 2000) * th_slack()) {
         coord_members_t mm = {0};
         if (coord_members_get(fx.obs, &mm) == 0) {
             int64_t owned = 0;
@@ -131,7 +131,7 @@ static void test_cluster(void **state)
     printf("# kill -9: survivors own every target after %lld ms (session timeout 2000 ms)\n",
            (long long)failover);
     assert_true(ok);
-    assert_true(failover <= 3000);
+    if (!th_slow()) assert_true(failover <= 3000); /* a bound only in the normal build */
 
     /* restarted with the same member id: it rejoins and gets a share back */
     cf_node_start(&fx, 2, NULL);
@@ -141,7 +141,7 @@ static void test_cluster(void **state)
     int64_t owned = cf_owned(&fx, "node-2.central");
     printf("# node-2 rejoined with %lld of %d targets\n", (long long)owned, TARGETS);
     assert_true(owned >= TARGETS / N - 3 && owned <= TARGETS / N + 3);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 static char status_body[1 << 16];
@@ -162,7 +162,7 @@ static void test_group_per_host(void **state)
     cf_node_start(&fx, 0, "group_central = central-%h\n");
     assert_true(th_wait_until(group_named, "\"name\":\"central-node-0\"", 10000));
     assert_true(th_wait_until(group_named, "\"session\":\"connected\"", 10000));
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 typedef struct member_state {
@@ -226,7 +226,7 @@ static void test_signed_revisions(void **state)
     member_state applied_again = {"running", r4, NULL};
     assert_true(th_wait_until(node0_is, &applied_again, 10000));
     free(body);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 typedef struct member_want {

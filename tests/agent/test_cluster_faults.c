@@ -29,7 +29,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SESSION_MS 2000 /* cluster_fixture's session_timeout_ms */
+#define SESSION_MS     2000 /* cluster_fixture's session_timeout_ms (the agents) */
+#define OBS_SESSION_MS 4000 /* cluster_fixture's observer session */
 
 static cluster_fx fx;
 
@@ -55,7 +56,7 @@ static int64_t group_up(const char *name, int n, int targets, const char *extra)
     free(body);
     for (int i = 0; i < n; i++)
         cf_node_start(&fx, i, extra);
-    assert_true(cf_wait_converged(&fx, n, rev, 40000));
+    assert_true(cf_wait_converged(&fx, n, rev, 40000 * th_slack()));
     return rev;
 }
 
@@ -66,7 +67,7 @@ static int teardown(void **state)
     if (!fx.obs) return 0; /* the case stopped its cluster itself */
     for (int i = 0; i < fx.n_nodes; i++)
         if (fx.nodes[i].proc.pid) th_signal(&fx.nodes[i].proc, SIGCONT);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
     return 0;
 }
 
@@ -151,21 +152,31 @@ static void test_frozen_member(void **state)
     int64_t t_stop = cf_wall_ms();
     assert_int_equal(th_signal(&fx.nodes[VICTIM].proc, SIGSTOP), 0);
     view_arg three = {N - 1};
-    bool took_over = th_wait_until(view_ok, &three, SESSION_MS + 1400);
+    /* the survivors take over once the server expires the session (up to a
+     * tick past it) and a table is planned and handed over; the bound on how
+     * soon is kept to the normal build, the victim stays frozen until then */
+    bool took_over = th_wait_until(view_ok, &three, (SESSION_MS + 10000) * th_slack());
     int64_t t_over = cf_wall_ms();
-    sleep_until(t_stop + SESSION_MS + 1500);
+    if (!th_slow()) assert_true(t_over - t_stop <= SESSION_MS + 1400 + 600);
+    /* frozen long enough to measure at least a second after the takeover */
+    sleep_until(t_over + 2000 > t_stop + SESSION_MS + 1500 ? t_over + 2000
+                                                           : t_stop + SESSION_MS + 1500);
     int64_t t_cont = cf_wall_ms();
     assert_int_equal(th_signal(&fx.nodes[VICTIM].proc, SIGCONT), 0);
     printf("# frozen member: survivors own every target %lld ms after SIGSTOP\n",
            (long long)(t_over - t_stop));
     assert_true(took_over);
     /* between the takeover and SIGCONT the frozen member polls nothing, so
-     * every due instant there was served by a survivor, exactly once */
-    if (t_cont - t_over > 300) assert_exactly_once("while frozen", t_over + 200, t_cont);
+     * every due instant there was served by a survivor, exactly once. A poll
+     * counts for the due instant within half an interval of it, so the window
+     * ends half an interval before SIGCONT: what the member does once it runs
+     * again (it may poll its old targets once before it learns that its
+     * session expired) is not "while frozen". */
+    assert_exactly_once("while frozen", t_over + 200, t_cont - 500);
 
     rejoin_arg r = {victim, old_session};
-    assert_true(th_wait_until(rejoined, &r, 15000));
-    assert_true(cf_wait_converged(&fx, N, rev, 15000));
+    assert_true(th_wait_until(rejoined, &r, 15000 * th_slack()));
+    assert_true(cf_wait_converged(&fx, N, rev, 15000 * th_slack()));
     int64_t t_conv = cf_wall_ms();
     printf("# frozen member rejoined with a new session and %lld targets %lld ms after SIGCONT\n",
            (long long)cf_owned(&fx, victim), (long long)(t_conv - t_cont));
@@ -174,7 +185,7 @@ static void test_frozen_member(void **state)
     int64_t from = t_conv + 1500;
     sleep_until(from + 4000 + 1500);
     assert_exactly_once("after the rejoin", from, from + 4000);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 /* Ten members started at the same instant agree on one table holding all. */
@@ -189,7 +200,7 @@ static void test_ten_at_once(void **state)
     for (int i = 0; i < N; i++)
         cf_node_start(&fx, i, NULL);
     int64_t t0 = cf_wall_ms();
-    assert_true(cf_wait_converged(&fx, N, rev, 40000));
+    assert_true(cf_wait_converged(&fx, N, rev, 40000 * th_slack()));
     printf("# %d members started at once converged after %lld ms\n", N,
            (long long)(cf_wall_ms() - t0));
     char digest[65];
@@ -210,12 +221,20 @@ static void test_ten_at_once(void **state)
     int64_t from = cf_wall_ms() + 1000;
     sleep_until(from + 3000 + 1500);
     assert_exactly_once("ten members", from, from + 3000);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 /* ---- zk group ---- */
 
 enum { ZK_N = 3, ZK_TARGETS = 30, OUTAGE_MS = 20000 };
+
+static bool obs_connected(void *arg)
+{
+    (void)arg;
+    coord_status_t st;
+    coord_get_status(fx.obs, &st);
+    return st.state == COORD_CONNECTED;
+}
 
 static void zk_outage(bool fence)
 {
@@ -254,13 +273,14 @@ static void zk_outage(bool fence)
      * it is connected again and a session timeout has passed, the member
      * nodes it reads belong to live sessions (the server drops the
      * ephemerals of clients that did not come back in time). */
-    sleep_until(t_up + SESSION_MS + 1000);
-    coord_status_t st;
-    coord_get_status(fx.obs, &st);
-    assert_int_equal(st.state, COORD_CONNECTED);
+    /* the client reconnects within up to two thirds of its session after the
+     * server serves again (4 s seen under load): waited for, not assumed */
+    int64_t reconnect_deadline = (int64_t)(2 * OBS_SESSION_MS + 10000) * th_slack();
+    assert_true(th_wait_until(obs_connected, NULL, (int)reconnect_deadline));
+    sleep_until(cf_wall_ms() + SESSION_MS);
     view_arg all = {ZK_N};
-    assert_true(th_wait_until(view_ok, &all, 30000));
-    assert_true(cf_wait_converged(&fx, ZK_N, rev, 30000));
+    assert_true(th_wait_until(view_ok, &all, 30000 * th_slack()));
+    assert_true(cf_wait_converged(&fx, ZK_N, rev, 30000 * th_slack()));
     int64_t t_conv = cf_wall_ms();
     printf("# reconverged %lld ms after ZooKeeper returned\n", (long long)(t_conv - t_up));
     char after[65];
@@ -273,7 +293,7 @@ static void zk_outage(bool fence)
     int64_t from = t_conv + 1500;
     sleep_until(from + 3000 + 1500);
     assert_exactly_once("after ZooKeeper returned", from, from + 3000);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 static void test_zk_outage_keep(void **state)
@@ -309,7 +329,7 @@ static void test_leader_killed_after_push(void **state)
     th_stop(&fx.nodes[leader].proc, SIGKILL, 1000);
     int64_t t_kill = cf_wall_ms();
     printf("# killed leader %s right after pushing revision %lld\n", l.member_id, (long long)rev2);
-    assert_true(cf_wait_converged(&fx, N - 1, rev2, 15000));
+    assert_true(cf_wait_converged(&fx, N - 1, rev2, 15000 * th_slack()));
     printf("# the %d survivors applied it and share one table %lld ms later\n", N - 1,
            (long long)(cf_wall_ms() - t_kill));
     coord_leader_get(fx.obs, &l);
@@ -317,7 +337,7 @@ static void test_leader_killed_after_push(void **state)
     int64_t from = cf_wall_ms() + 1000;
     sleep_until(from + 3000 + 1500);
     assert_exactly_once("after the leader's death", from, from + 3000);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 typedef struct push_arg {
@@ -368,7 +388,7 @@ static void test_concurrent_pushes(void **state)
     assert_int_equal(a[win].number, rev + 1);
 
     fx.n_targets = win ? 28 : 24;
-    assert_true(cf_wait_converged(&fx, N, rev + 1, 15000));
+    assert_true(cf_wait_converged(&fx, N, rev + 1, 15000 * th_slack()));
     coord_revision_t cur = {0};
     assert_int_equal(coord_revision_read(fx.obs, &cur), 0);
     assert_int_equal(cur.number, rev + 1);
@@ -385,7 +405,7 @@ static void test_concurrent_pushes(void **state)
     int64_t from = cf_wall_ms() + 1000;
     sleep_until(from + 2000 + 1500);
     assert_exactly_once("the winner's targets", from, from + 2000);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 /* ---- regressions for agent bugs found here (fixed) ---- */
@@ -414,11 +434,11 @@ static void test_join_burst_no_duplicates(void **state)
         cf_node_start(&fx, i, NULL);
         sleep_until(cf_wall_ms() + 150);
     }
-    assert_true(cf_wait_converged(&fx, N, rev, 30000));
+    assert_true(cf_wait_converged(&fx, N, rev, 30000 * th_slack()));
     int64_t t1 = cf_wall_ms() + 2000;
     sleep_until(t1 + 1500);
     assert_exactly_once("joins into a running group", t0 - 1000, t1);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 /*
@@ -449,11 +469,11 @@ static void test_reload_no_gaps(void **state)
         free(body);
         sleep_until(cf_wall_ms() + 400);
     }
-    assert_true(cf_wait_converged(&fx, N, rev, 20000));
+    assert_true(cf_wait_converged(&fx, N, rev, 20000 * th_slack()));
     int64_t t1 = cf_wall_ms() + 2000;
     sleep_until(t1 + 1500);
     assert_exactly_once("reloads that change the target list", t0 - 1000, t1);
-    cf_stop(&fx);
+    assert_int_equal(cf_stop(&fx), 0);
 }
 
 int main(int argc, char **argv)

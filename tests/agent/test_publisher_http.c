@@ -231,7 +231,7 @@ static void test_silent_receiver(void **state)
     publisher_close(p);
     int64_t took = th_now_ms() - t0;
     assert_true(took >= 250);
-    assert_true(took < 300 + 1500);
+    if (!th_slow()) assert_true(took < 300 + 1500);
     tu_http_stop(&h);
 }
 
@@ -253,7 +253,7 @@ static void test_receiver_down(void **state)
     int64_t t0 = th_now_ms();
     publisher_close(p);
     int64_t took = th_now_ms() - t0;
-    assert_true(took < 200 + 1000);
+    if (!th_slow()) assert_true(took < 200 + 1000);
 }
 
 int main(void)

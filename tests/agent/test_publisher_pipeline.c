@@ -102,7 +102,7 @@ static void test_default_ports(void **state)
     if (a != 0 || b != 0) {
         tu_udp_close(&ru);
         tu_udp_close(&rs);
-        skip(); /* a default port is taken on this machine */
+        th_skip_peer("UDP port 4952 or 8125 (the default ports) is taken on this machine");
     }
     run_case("udp://127.0.0.1", "statsd://127.0.0.1", &ru, &rs);
     tu_udp_close(&ru);
@@ -203,5 +203,5 @@ int main(void)
         cmocka_unit_test(test_shared_publisher_once),
         cmocka_unit_test(test_http_token_from_secrets_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

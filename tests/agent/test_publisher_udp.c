@@ -101,7 +101,7 @@ static void test_ipv6(void **state)
     socklen_t len = sizeof a;
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0) close(fd);
-        skip(); /* no IPv6 on this machine */
+        th_skip_peer("no IPv6 loopback on this machine");
     }
     getsockname(fd, (struct sockaddr *)&a, &len);
     publisher *p = open_udp("[::1]", ntohs(a.sin6_port), "");
@@ -135,7 +135,8 @@ static void test_default_ports(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tu_udp r;
-        if (tu_udp_open_fixed(&r, cases[i].port) != 0) skip();
+        if (tu_udp_open_fixed(&r, cases[i].port) != 0)
+            th_skip_peer("a default UDP port (4952, 8125) is taken on this machine");
         char err[256] = "";
         publisher *p = publisher_open_url(cases[i].url, NULL, err, sizeof err);
         if (!p) fail_msg("%s: %s", cases[i].url, err);
@@ -169,5 +170,5 @@ int main(void)
         cmocka_unit_test(test_ipv6),          cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_default_ports),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

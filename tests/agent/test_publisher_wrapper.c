@@ -218,7 +218,7 @@ static void test_flush_empty_and_stats(void **state)
     assert_non_null(p);
     int64_t t0 = th_now_ms();
     publisher_flush(p, 5000); /* nothing queued: returns at once */
-    assert_true(th_now_ms() - t0 < 1000);
+    if (!th_slow()) assert_true(th_now_ms() - t0 < 1000);
     publisher_stats st;
     publisher_get_stats(p, &st);
     assert_int_equal(st.batches, 0);
@@ -252,7 +252,7 @@ static void test_close_bounded(void **state)
     publisher_close(p);
     int64_t took = th_now_ms() - t0;
     assert_true(took >= 100);
-    assert_true(took < 150 + 800);
+    if (!th_slow()) assert_true(took < 150 + 800);
 }
 
 int main(void)

@@ -67,7 +67,8 @@ static char *slurp(const char *path)
 }
 
 /* Runs `[env] meterctl ARGS` through the shell (test literals only). */
-static run_result run_env(const char *env, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static run_result run_env(const char *env, const char *fmt,
+                                                                ...)
 {
     char args[4096], cmd[8192], outp[600], errp[600];
     va_list ap;
@@ -433,7 +434,7 @@ static void test_errors_and_url_precedence(void **state)
     int64_t t0 = th_now_ms();
     r = run("status --group errs --zk zookeeper://127.0.0.1:%d/x --connect-timeout 1", port);
     expect_status(&r, 6, "cannot reach ZooKeeper at 127.0.0.1:");
-    assert_true(th_now_ms() - t0 < 5000);
+    if (!th_slow()) assert_true(th_now_ms() - t0 < 5000);
     run_free(&r);
     r = run("status --group errs --zk zk://127.0.0.1/x");
     expect_status(&r, 2, "expected zookeeper://");
@@ -763,7 +764,7 @@ static void test_push_wait(void **state)
         assert_string_equal(jstr(m, "result"), "applied");
         assert_int_equal(jint(m, "applied_revision", NULL), 1);
         assert_true(jint(m, "latency_ms", NULL) >= 0);
-        assert_true(jint(m, "latency_ms", NULL) < 10000);
+        if (!th_slow()) assert_true(jint(m, "latency_ms", NULL) < 10000);
     }
     run_free(&r);
 
@@ -781,7 +782,7 @@ static void test_push_wait(void **state)
     int64_t t0 = th_now_ms();
     r = run("push '%s' --group %s --zk '%s' --wait --timeout 0.5 -o json", a, group, url);
     expect_status(&r, 4, NULL);
-    assert_true(th_now_ms() - t0 < 5000);
+    if (!th_slow()) assert_true(th_now_ms() - t0 < 5000);
     w = json_object_get(r.js, "wait");
     assert_string_equal(jstr(w, "result"), "timeout");
     assert_int_equal(jint(w, "pending", NULL), 1);

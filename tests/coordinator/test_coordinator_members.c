@@ -69,7 +69,7 @@ static void test_join_leave_visible(void **state)
            "\"leave_visible_ms_p50\":%.1f,\"leave_visible_ms_p99\":%.1f,\"samples\":%d}\n",
            tpercentile(join_ms, N, 50), tpercentile(join_ms, N, 99), tpercentile(leave_ms, N, 50),
            tpercentile(leave_ms, N, 99), N);
-    assert_true(tpercentile(join_ms, N, 99) < 2000);
+    if (!th_slow()) assert_true(tpercentile(join_ms, N, 99) < 2000);
 
     /* a snapshot carries its zxid, which moves forward */
     coord_members_t s1, s2;

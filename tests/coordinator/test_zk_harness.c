@@ -23,7 +23,7 @@ static void test_standalone(void **state)
     th_zk z;
     assert_int_equal(th_zk_start(&z), 0);
     printf("{\"zk_standalone_start_ms\":%lld}\n", (long long)z.start_ms);
-    assert_true(z.start_ms <= 5000);
+    if (!th_slow()) assert_true(z.start_ms <= 5000);
     char mode[32], buf[64];
     assert_int_equal(th_zk_mode(&z, 0, mode, sizeof mode), 0);
     assert_string_equal(mode, "standalone");
@@ -51,7 +51,7 @@ static void test_ensemble(void **state)
     th_zk z;
     assert_int_equal(th_zk_start_ensemble(&z), 0);
     printf("{\"zk_ensemble_start_ms\":%lld}\n", (long long)z.start_ms);
-    assert_true(z.start_ms <= 10000);
+    if (!th_slow()) assert_true(z.start_ms <= 10000);
     int leader = th_zk_leader(&z);
     assert_true(leader >= 0);
     int followers = 0;

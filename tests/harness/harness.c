@@ -32,6 +32,7 @@
 static struct {
     char tmpdir[256];
     th_proc *procs[TH_MAX_PROCS];
+    int peers_missing;
     bool atexit_done;
 } th;
 
@@ -169,9 +170,42 @@ static void untrack(th_proc *p)
         if (th.procs[i] == p) th.procs[i] = NULL;
 }
 
+/* Our options first, the caller's after them (a sanitizer's last word wins). */
+static void prepend_env(const char *var, const char *ours)
+{
+    const char *theirs = getenv(var);
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s%s%s", ours, theirs && *theirs ? ":" : "", theirs ? theirs : "");
+    setenv(var, buf, 1);
+}
+
+void th_child_env(void)
+{
+    /* set in the parent, once: a multi-threaded test must not allocate
+     * between fork and exec */
+    static bool done;
+    if (done) return;
+    done = true;
+    char exitcode[32], lsan[1024];
+    snprintf(exitcode, sizeof exitcode, "exitcode=%d", TH_SANITIZER_EXIT);
+    char asan[256];
+    snprintf(asan, sizeof asan, "detect_leaks=1:%s", exitcode);
+    prepend_env("ASAN_OPTIONS", asan);
+    snprintf(lsan, sizeof lsan,
+             "suppressions=%s/tests/data/coordinator/lsan.supp:"
+             "print_suppressions=0:%s",
+             MeterdSourceDir, exitcode);
+    prepend_env("LSAN_OPTIONS", lsan);
+    char ubsan[256];
+    snprintf(ubsan, sizeof ubsan, "print_stacktrace=1:halt_on_error=1:%s", exitcode);
+    prepend_env("UBSAN_OPTIONS", ubsan);
+}
+
 int th_spawn(th_proc *p, const char *name, char *const argv[], const char *cwd, const char *logfile)
 {
+    th_child_env();
     memset(p, 0, sizeof *p);
+    p->status = -1;
     snprintf(p->name, sizeof p->name, "%s", name);
     if (logfile)
         snprintf(p->log, sizeof p->log, "%s", logfile);
@@ -223,6 +257,7 @@ bool th_alive(th_proc *p)
     pid_t r = waitpid(p->pid, &st, WNOHANG);
     if (r == p->pid) {
         kill(-p->pid, SIGKILL); /* leftovers of its group */
+        p->status = st;
         p->pid = 0;
         untrack(p);
         return false;
@@ -232,8 +267,9 @@ bool th_alive(th_proc *p)
 
 int th_stop(th_proc *p, int sig, int timeout_ms)
 {
-    if (!p->pid) return -1;
-    kill(-p->pid, sig);
+    if (!p->pid) return p->name[0] ? p->status : -1; /* reaped by th_alive */
+    p->sent = sig;
+    if (sig) kill(-p->pid, sig);
     kill(-p->pid, SIGCONT); /* a stopped child cannot act on SIGTERM */
     int64_t deadline = th_now_ms() + timeout_ms;
     int st = -1;
@@ -251,6 +287,7 @@ int th_stop(th_proc *p, int sig, int timeout_ms)
     kill(-p->pid, SIGKILL);
     untrack(p);
     p->pid = 0;
+    p->status = st;
     return st;
 }
 
@@ -350,4 +387,131 @@ ssize_t th_tcp_request(const char *host, int port, const char *req, char *resp, 
 fail:
     close(fd);
     return -1;
+}
+
+bool th_wrapped(void)
+{
+    const char *w = getenv("METERD_TEST_WRAP");
+    return w && *w;
+}
+
+int th_spawn_daemon(th_proc *p, const char *name, char *const argv[], const char *cwd,
+                    const char *logfile)
+{
+    if (!th_wrapped()) return th_spawn(p, name, argv, cwd, logfile);
+    char words[1024];
+    snprintf(words, sizeof words, "%s", getenv("METERD_TEST_WRAP"));
+    char *full[64];
+    int n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w && n < 32; w = strtok_r(NULL, " ", &save))
+        full[n++] = w;
+    for (int i = 0; argv[i] && n < 63; i++)
+        full[n++] = argv[i];
+    full[n] = NULL;
+    return th_spawn(p, name, full, cwd, logfile);
+}
+
+/* A valgrind error line ("==123== Invalid read of size 4"), quiet or not. */
+static bool valgrind_error(const char *line)
+{
+    static const char *const kinds[] = {"Invalid read",        "Invalid write",
+                                        "Invalid free",        "Mismatched free",
+                                        "uninitialised",       "definitely lost in",
+                                        "Syscall param",       "Source and destination overlap",
+                                        "Process terminating", "Conditional jump"};
+    int pid = 0, off = 0;
+    if (sscanf(line, "==%d==%n", &pid, &off) != 1 || off == 0) return false;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strstr(line + off, kinds[i])) return true;
+    const char *sum = strstr(line + off, "ERROR SUMMARY: ");
+    return sum && atoi(sum + 15) > 0;
+}
+
+static bool sanitizer_line(const char *line)
+{
+    return strstr(line, "ERROR: AddressSanitizer") || strstr(line, "ERROR: LeakSanitizer") ||
+           strstr(line, "runtime error:") || strstr(line, "ThreadSanitizer") ||
+           valgrind_error(line);
+}
+
+bool th_log_has_report(const char *path, char *why, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[1024];
+    size_t len = 0;
+    int shown = -1;
+    while (fgets(line, sizeof line, f) && shown < 40) {
+        if (shown < 0 && sanitizer_line(line)) {
+            shown = 0;
+            len = (size_t)snprintf(why, cap, "report in %s:\n", path);
+        }
+        if (shown >= 0 && len < cap) {
+            len += (size_t)snprintf(why + len, cap - len, "  | %s", line);
+            shown++;
+        }
+    }
+    fclose(f);
+    return shown >= 0;
+}
+
+bool th_exit_clean(const th_proc *p, int code, char *why, size_t cap)
+{
+    int st = p->status;
+    size_t len = 0;
+    bool ok = true;
+    if (st == -1) {
+        len = (size_t)snprintf(why, cap, "%s: never reaped (not started or still running)\n",
+                               p->name);
+        ok = false;
+    } else if (WIFSIGNALED(st) && !(WTERMSIG(st) == SIGKILL && p->sent == SIGKILL)) {
+        len = (size_t)snprintf(why, cap, "%s: killed by signal %d (%s)%s; log %s\n", p->name,
+                               WTERMSIG(st), strsignal(WTERMSIG(st)),
+                               p->sent && WTERMSIG(st) == SIGKILL ? ", did not stop in time" : "",
+                               p->log);
+        ok = false;
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) != code) {
+        len = (size_t)snprintf(why, cap, "%s: exit code %d, expected %d%s; log %s\n", p->name,
+                               WEXITSTATUS(st), code,
+                               WEXITSTATUS(st) == TH_SANITIZER_EXIT ? " (a sanitizer report)"
+                               : WEXITSTATUS(st) == 99              ? " (valgrind errors)"
+                                                                    : "",
+                               p->log);
+        ok = false;
+    }
+    if (len >= cap) len = cap ? cap - 1 : 0;
+    if (th_log_has_report(p->log, why + len, cap - len)) ok = false;
+    if (ok && cap) why[0] = 0;
+    return ok;
+}
+
+_Noreturn void th_skip_all(const char *why)
+{
+    fprintf(stderr, "SKIPPED: %s\n", why);
+    fflush(NULL);
+    exit(TH_SKIP_EXIT);
+}
+
+void th_note_peer_missing(const char *why)
+{
+    fprintf(stderr, "SKIPPED: %s\n", why);
+    th.peers_missing++;
+}
+
+int th_tests_result(int failed)
+{
+    if (failed) return failed;
+    return th.peers_missing ? TH_SKIP_EXIT : 0;
+}
+
+bool th_slow(void)
+{
+    const char *e = getenv("METERD_TEST_SLOW");
+    return MeterdTestSlowBuild || (e && *e && strcmp(e, "0") != 0) || th_wrapped();
+}
+
+int th_slack(void)
+{
+    return th_wrapped() ? 5 : th_slow() ? 3 : 1;
 }

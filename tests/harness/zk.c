@@ -170,6 +170,10 @@ static void print_log_tail(th_zk *z, int i)
 static int start_n(th_zk *z, int n)
 {
     static int seq; /* names the folders of successive starts in one test */
+    if (access("/usr/share/java/zookeeper.jar", R_OK) != 0 ||
+        system("command -v java >/dev/null 2>&1") != 0)
+        th_skip_all("ZooKeeper (Debian's zookeeper package and java) is not installed: "
+                    "run deploy/deps.sh");
     for (int attempt = 0; attempt < ZK_ATTEMPTS; attempt++) {
         memset(z, 0, sizeof *z);
         z->n = n;
