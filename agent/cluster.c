@@ -6,6 +6,24 @@
  * group agrees on (signatures, the slot-table clock, a revision's targets)
  * is group/'s; this file holds the life cycle and what each coordinator
  * event does; cluster_int.h lists the other cluster_*.c files.
+ *
+ * No call into the coordinator blocks the loop, which fires every poll
+ * timer: a slow or unreachable ZooKeeper must not delay polling. The
+ * coordinator runs our callbacks and completions on the loop (its executor
+ * is loop_post), and the calls we make are:
+ *   cluster.c          coord_open (connects in the background),
+ *                      coord_close (cluster_stop, after the loop stopped:
+ *                      it may wait for a store call in flight);
+ *   cluster_table.c    coord_assignment_read_async (first contact),
+ *                      coord_assignment_write_async (the leader's plan),
+ *                      coord_get_status (a short lock, also on HTTP and
+ *                      worker threads through cluster_owns);
+ *   cluster_revision.c coord_revision_list_async, coord_revision_get_async
+ *                      (falling back through the kept revisions);
+ *   cluster_member.c   coord_member_update (written in the background),
+ *                      coord_get_status, coord_leader_get (short locks).
+ * The blocking forms (coord_wait_ready, coord_revision_read/get/list/push,
+ * coord_assignment_read/write) are never called from agent/.
  */
 #include "agent/cluster_int.h"
 #include "registry/registry.h"
@@ -19,50 +37,73 @@ bool cluster_enabled(const agent *a)
     return config_extra(&a->cfg, "coordination", "backend_url") != NULL;
 }
 
-void cluster_free_members(partition_member *m, size_t n)
+static void free_members(partition_member *m, size_t n)
 {
     for (size_t i = 0; m && i < n; i++)
         free((char *)m[i].id);
     free(m);
 }
 
-/* ---- coordinator events (loop thread) ---- */
+/* ---- coordinator callbacks: on the loop (the executor), data lent for the call ---- */
 
-void cluster_on_state(struct cluster_group *cg, coord_state_t state)
+static int post_to_loop(void *loop_, void (*fn)(void *arg), void *arg)
 {
+    return loop_post(loop_, fn, arg);
+}
+
+static void on_state(void *arg, coord_state_t state)
+{
+    struct cluster_group *cg = arg;
     if (state != cg->state)
         log_info(&cg->a->log, "cluster", "%s: ZooKeeper session %s", cg->member_id,
                  coord_state_name(state));
     cg->state = state;
 }
 
-void cluster_on_members(struct cluster_group *cg, partition_member *members, size_t n)
+static void on_members(void *arg, const coord_members_t *m)
 {
+    struct cluster_group *cg = arg;
+    partition_member *members = calloc(m->count ? m->count : 1, sizeof *members);
+    if (!members) {
+        log_error(&cg->a->log, "cluster", "%s: out of memory: membership change lost",
+                  cg->member_id);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        int64_t w = m->members[i].info.weight;
+        members[n].weight = w < 1                      ? 1
+                            : w > PARTITION_MAX_WEIGHT ? PARTITION_MAX_WEIGHT
+                                                       : (uint32_t)w;
+        if ((members[n].id = strdup(m->members[i].id)) != NULL) n++;
+    }
     cluster_table_sync(cg);
-    cluster_free_members(cg->members, cg->n_members);
+    free_members(cg->members, cg->n_members);
     cg->members = members;
     cg->n_members = n;
     cluster_schedule_replan(cg, 20); /* joins and leaves often come in bursts */
 }
 
-void cluster_on_leader(struct cluster_group *cg, bool is_leader)
+static void on_leader(void *arg, const coord_leader_t *l)
 {
-    if (is_leader != cg->is_leader)
+    struct cluster_group *cg = arg;
+    if (l->is_me != cg->is_leader)
         log_info(&cg->a->log, "cluster", "%s: %s", cg->member_id,
-                 is_leader ? "elected leader" : "no longer leader");
-    cg->is_leader = is_leader;
+                 l->is_me ? "elected leader" : "no longer leader");
+    cg->is_leader = l->is_me;
     cluster_table_sync(cg);
     cluster_schedule_replan(cg, 0); /* a new leader continues from the stored table */
 }
 
-void cluster_on_revision(struct cluster_group *cg, const coord_revision_t *r)
+static void on_revision(void *arg, const coord_revision_t *r)
 {
-    cluster_apply_revision(cg, r);
+    cluster_apply_revision(arg, r);
 }
 
-void cluster_on_assignment(struct cluster_group *cg, const uint8_t *table, size_t len,
-                           int64_t epoch)
+static void on_assignment(void *arg, const void *table, size_t len, int64_t epoch)
 {
+    struct cluster_group *cg = arg;
+    if (!len) return;                     /* no table yet */
     if (epoch <= cg->clock.epoch) return; /* already read it at first contact */
     cluster_table_install(cg, table, len, epoch);
     pthread_mutex_lock(&cg->mu);
@@ -70,6 +111,17 @@ void cluster_on_assignment(struct cluster_group *cg, const uint8_t *table, size_
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 20); /* members may have changed since it was planned */
+}
+
+/* Any thread (the coordinator logs synchronously); log_msg is thread-safe. */
+static void on_log(void *arg, int level, const char *msg)
+{
+    struct cluster_group *cg = arg;
+    log_level l = level == COORD_LOG_ERROR  ? LOG_ERROR
+                  : level == COORD_LOG_WARN ? LOG_WARNING
+                  : level == COORD_LOG_INFO ? LOG_INFO
+                                            : LOG_DEBUG;
+    log_msg(&cg->a->log, l, "coordinator", "%s: %s", cg->member_id, msg);
 }
 
 /* ---- life cycle ---- */
@@ -160,8 +212,9 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .candidate = true,
             .pubsub_listen = cs->opt.pubsub_listen[0] ? cs->opt.pubsub_listen : NULL,
             .info = info,
-            .cb = cluster_event_callbacks(),
+            .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
             .cb_arg = cg,
+            .executor = {post_to_loop, a->loop},
         };
         cg->c = coord_open(&cc, msg, sizeof msg);
         if (!cg->c) {
@@ -188,7 +241,10 @@ void cluster_stop(agent *a)
     loop_timer_cancel(a->loop, &a->cluster_timer);
     for (size_t i = 0; i < cs->n; i++) {
         struct cluster_group *cg = cs->groups[i];
-        if (cg->c) coord_close(cg->c); /* our nodes vanish now: survivors take over */
+        /* our nodes vanish now: survivors take over. The loop has stopped:
+         * what the coordinator posted and loop_free() runs later finds the
+         * handle closed and calls nothing; pending completions never run */
+        if (cg->c) coord_close(cg->c);
         cg->c = NULL;
         cg->stopped = true;
         loop_timer_cancel(a->loop, &cg->replan_timer);
@@ -204,7 +260,8 @@ void cluster_free(agent *a)
     for (size_t i = 0; i < cs->n; i++) {
         struct cluster_group *cg = cs->groups[i];
         group_clock_free(&cg->clock);
-        cluster_free_members(cg->members, cg->n_members);
+        free_members(cg->members, cg->n_members);
+        cluster_fall_back_free(cg);
         pthread_mutex_destroy(&cg->mu);
         free(cg);
     }

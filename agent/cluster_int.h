@@ -3,18 +3,21 @@
  *
  * Cluster mode is split by concern:
  *   cluster.c          life cycle (start, stop, free) and the handlers of
- *                      coordinator events, on the loop thread;
+ *                      coordinator events (the coordinator's callbacks
+ *                      themselves, run on the loop by its executor);
  *   cluster_opts.c     the [coordination] options;
  *   cluster_table.c    ownership (the slot-table clock of group/, under `mu`),
  *                      installing tables, planning them when leader;
  *   cluster_revision.c verifying, validating, applying revisions, falling back;
- *   cluster_member.c   the member node, status JSON, health, session metrics;
- *   cluster_events.c   marshalling of the coordinator's callbacks (its thread)
- *                      onto the agent's loop.
+ *   cluster_member.c   the member node, status JSON, health, session metrics.
  *
- * Threads: coordinator callbacks run on its event thread; cluster_events.c
- * copies what they got and posts it to the loop, where all state here
- * changes. cluster_owns() runs on the loop and HTTP threads and reads the
+ * Threads: the coordinator posts its callbacks and the completions of our
+ * *_async store calls onto the loop (coord_config_t.executor), where all
+ * state here changes; nothing here waits for ZooKeeper. A store call in
+ * flight is marked in the group (replanning, syncing, fb) so that it is not
+ * made twice; what a walk needs between completions lives in the group too
+ * (completions are never called after coord_close(), so they must own
+ * nothing). cluster_owns() runs on the loop and HTTP threads and reads the
  * clock under `mu`.
  */
 #ifndef METERD_AGENT_CLUSTER_INT_H
@@ -47,7 +50,7 @@ struct cluster_group {
     agent *a;
     coord_t *c;
     char member_id[192];
-    bool stopped; /* coord closed: posted events are dropped */
+    bool stopped; /* coord closed (no callback runs any more): timers do nothing */
 
     pthread_mutex_t mu; /* the clock, read by cluster_owns() on other threads */
     bool synced;        /* the stored table (or its absence) is known */
@@ -59,6 +62,20 @@ struct cluster_group {
     partition_member *members; /* last snapshot: ids owned here */
     size_t n_members;
     loop_timer replan_timer;
+    bool syncing;        /* the first-contact table read is in flight */
+    bool replanning;     /* a table write is in flight */
+    bool replan_again;   /* asked to replan meanwhile */
+    int64_t await_epoch; /* a stored table at least this new is on its way to us */
+    struct {             /* the plan being written, for the completion's log line */
+        uint32_t n_members, slots_moved, slots_orphan;
+        int64_t effective_in_ms;
+    } plan;
+    struct {              /* falling back through the kept revisions */
+        bool busy;        /* a list or get is in flight */
+        bool again;       /* refused another meanwhile: walk again if this one fails */
+        int64_t *numbers; /* kept revisions below the refused one, ascending */
+        size_t left;      /* numbers[0..left) not tried yet */
+    } fb;
     int64_t applied_rev;
     coord_member_info_t info;
     coord_state_t state;
@@ -87,7 +104,8 @@ void cluster_opts_free(cluster_opts *o);
 bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms); /* any thread */
 /* Decodes and queues a stored table (malformed: logged, ignored). */
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
-/* First contact: reads the stored table (if any) before owning anything. */
+/* First contact: reads the stored table (if any, asynchronously) before
+ * owning anything; no replan until it is known. */
 void cluster_table_sync(struct cluster_group *cg);
 void cluster_table_promote(void *cg); /* effective_timer */
 void cluster_replan(void *cg);        /* replan_timer */
@@ -95,22 +113,10 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 
 /* cluster_revision.c */
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
+void cluster_fall_back_free(struct cluster_group *cg);
 
 /* cluster_member.c */
 void cluster_publish_info(struct cluster_group *cg);
 void cluster_zk_metrics(void *agent); /* a->cluster_timer, once a second */
-
-/* cluster.c: what the coordinator's events do, on the loop thread */
-void cluster_on_state(struct cluster_group *cg, coord_state_t state);
-/* takes members (freed with cluster_free_members) */
-void cluster_on_members(struct cluster_group *cg, partition_member *members, size_t n);
-void cluster_on_leader(struct cluster_group *cg, bool is_leader);
-void cluster_on_revision(struct cluster_group *cg, const coord_revision_t *r);
-void cluster_on_assignment(struct cluster_group *cg, const uint8_t *table, size_t len,
-                           int64_t epoch);
-void cluster_free_members(partition_member *m, size_t n);
-
-/* cluster_events.c: the coordinator's callbacks, posted to the loop */
-coord_callbacks_t cluster_event_callbacks(void);
 
 #endif

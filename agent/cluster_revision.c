@@ -9,6 +9,7 @@
 #include "agent/cluster_int.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Verifies, validates and applies one revision. 0, or -1 with why set. */
@@ -51,22 +52,82 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
  * A member that has applied nothing yet (it just started) and is handed a
  * revision it must refuse runs what the rest of the group runs: the newest
  * kept revision that it can apply, since the others refused the same one.
+ * The walk goes newest first, one asynchronous read at a time; what it has
+ * still to try lives in cg->fb (a completion owns nothing: after
+ * coord_close() none runs, and cluster_free() frees the rest). It stops at
+ * the first revision that applies, or once any has (a newer one came).
  */
-static void fall_back(struct cluster_group *cg, int64_t refused)
+void cluster_fall_back_free(struct cluster_group *cg)
 {
-    int64_t numbers[64];
-    size_t count = 0;
-    if (coord_revision_list(cg->c, numbers, 64, &count) != 0) return;
-    if (count > 64) count = 64;
-    for (size_t i = count; i-- > 0;) {
-        if (numbers[i] >= refused) continue;
-        coord_revision_t old = {0};
-        char why[512];
-        if (coord_revision_get(cg->c, numbers[i], &old) != 0) continue;
-        int rc = try_revision(cg, &old, why, sizeof why);
-        coord_revision_free(&old);
-        if (rc == 0) return;
+    free(cg->fb.numbers);
+    cg->fb.numbers = NULL;
+    cg->fb.left = 0;
+    cg->fb.busy = cg->fb.again = false;
+}
+
+/* The refusal stays visible in /health until a revision arrives that applies
+ * (a walk's own refusals and what it applied do not hide it). */
+static void show_refusal(struct cluster_group *cg)
+{
+    pthread_mutex_lock(&cg->a->mu);
+    snprintf(cg->g->pipeline_error, sizeof cg->g->pipeline_error, "%s", cg->info.last_error);
+    pthread_mutex_unlock(&cg->a->mu);
+}
+
+static void fall_back_next(struct cluster_group *cg);
+static void fall_back(struct cluster_group *cg);
+static void fall_back_listed(void *arg, int rc, const int64_t *numbers, size_t count);
+
+static void fall_back_got(void *arg, int rc, const coord_revision_t *old)
+{
+    struct cluster_group *cg = arg;
+    cg->fb.busy = false;
+    char why[512];
+    if (rc == 0 && cg->info.applied_revision == 0 && try_revision(cg, old, why, sizeof why) == 0) {
+        cluster_fall_back_free(cg);
+        show_refusal(cg);
+        cluster_publish_info(cg);
+        return;
     }
+    fall_back_next(cg); /* unreadable (pruned meanwhile) or refused as well */
+}
+
+static void fall_back_next(struct cluster_group *cg)
+{
+    if (cg->info.applied_revision != 0 || !cg->fb.left) {
+        bool again = cg->fb.again && cg->info.applied_revision == 0;
+        cluster_fall_back_free(cg);
+        if (cg->info.applied_revision == 0) show_refusal(cg);
+        if (again) fall_back(cg); /* refused a newer one meanwhile: walk below it */
+        return;
+    }
+    int64_t n = cg->fb.numbers[--cg->fb.left];
+    if (coord_revision_get_async(cg->c, n, fall_back_got, cg) == 0)
+        cg->fb.busy = true;
+    else
+        cluster_fall_back_free(cg);
+}
+
+static void fall_back(struct cluster_group *cg)
+{
+    if (cg->fb.busy || cg->fb.numbers) { /* a walk is under way */
+        cg->fb.again = true;
+        return;
+    }
+    if (coord_revision_list_async(cg->c, fall_back_listed, cg) == 0) cg->fb.busy = true;
+}
+
+static void fall_back_listed(void *arg, int rc, const int64_t *numbers, size_t count)
+{
+    struct cluster_group *cg = arg;
+    cg->fb.busy = false;
+    int64_t refused = cg->applied_rev; /* the newest received, refused since none applied */
+    cluster_fall_back_free(cg);
+    if (rc != 0 || !count) return;
+    if (!(cg->fb.numbers = malloc(count * sizeof *numbers))) return;
+    for (size_t i = 0; i < count; i++)
+        if (numbers[i] < refused) cg->fb.numbers[cg->fb.left++] = numbers[i];
+    fall_back_next(cg);
 }
 
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r)
@@ -78,14 +139,11 @@ void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r)
         snprintf(cg->info.state, sizeof cg->info.state, "running");
         cg->info.last_error[0] = 0;
     } else {
-        if (cg->info.applied_revision == 0) fall_back(cg, r->number);
+        if (cg->info.applied_revision == 0) fall_back(cg);
         snprintf(cg->info.state, sizeof cg->info.state, "rejected");
         snprintf(cg->info.last_error, sizeof cg->info.last_error, "revision %" PRId64 ": %s",
                  r->number, why);
-        /* the refusal stays visible in /health until a revision applies */
-        pthread_mutex_lock(&cg->a->mu);
-        snprintf(cg->g->pipeline_error, sizeof cg->g->pipeline_error, "%s", cg->info.last_error);
-        pthread_mutex_unlock(&cg->a->mu);
+        show_refusal(cg);
     }
     cluster_publish_info(cg);
 }

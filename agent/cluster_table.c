@@ -61,18 +61,65 @@ static int targets_load(struct cluster_group *cg, uint32_t **load)
     return 0;
 }
 
+/* The leader's table write is done (loop thread; not after coord_close). */
+static void replan_done(void *arg, int rc, int64_t new_epoch)
+{
+    struct cluster_group *cg = arg;
+    agent *a = cg->a;
+    cg->replanning = false;
+    if (rc == 0 || rc == COORD_ECONFLICT) {
+        /* ours, or one written meanwhile (by a previous leader): it reaches
+         * us through the watch, whose handler replans on it; planning again
+         * before would plan from the same epoch and lose the CAS */
+        cg->await_epoch = rc == 0 ? new_epoch : cg->await_epoch + 1;
+        if (rc == COORD_ECONFLICT)
+            log_info(&a->log, "cluster", "%s: slot table changed under us; replanning on it",
+                     cg->member_id);
+        else
+            log_info(&a->log, "cluster",
+                     "%s: slot table epoch %" PRId64 ": %u members, %u slots moved (%u orphaned), "
+                     "effective in %" PRId64 " ms",
+                     cg->member_id, new_epoch, cg->plan.n_members, cg->plan.slots_moved,
+                     cg->plan.slots_orphan, cg->plan.effective_in_ms);
+    } else {
+        log_warn(&a->log, "cluster", "%s: writing the slot table: %s", cg->member_id,
+                 coord_strerror(rc));
+        /* not written: once ZooKeeper answers again, plan afresh */
+        if (rc == COORD_ENOCONN || rc == COORD_ETIMEOUT) cluster_schedule_replan(cg, 500);
+    }
+    if (cg->replan_again) {
+        cg->replan_again = false;
+        cluster_schedule_replan(cg, 0);
+    }
+}
+
 void cluster_replan(void *arg)
 {
     struct cluster_group *cg = arg;
     agent *a = cg->a;
-    if (cg->stopped || !cg->is_leader || !cg->n_members) return;
-    uint32_t *load = NULL;
-    if (targets_load(cg, &load) != 0) return;
+    if (cg->stopped) return;
+    if (!cg->synced) { /* never plan over a table we have not read */
+        cluster_table_sync(cg);
+        return;
+    }
+    if (!cg->is_leader || !cg->n_members) return;
+    if (cg->replanning) { /* one write at a time: the next plan starts from its result */
+        cg->replan_again = true;
+        return;
+    }
     pthread_mutex_lock(&cg->mu);
     const group_clock_table *newest = group_clock_newest(&cg->clock);
-    partition_table *prev = newest ? partition_table_copy(newest->t) : NULL;
     int64_t epoch = cg->clock.epoch;
+    /* a table we know is stored has not reached us yet: its handler replans */
+    bool behind = epoch < cg->await_epoch;
+    partition_table *prev = newest && !behind ? partition_table_copy(newest->t) : NULL;
     pthread_mutex_unlock(&cg->mu);
+    if (behind) return;
+    uint32_t *load = NULL;
+    if (targets_load(cg, &load) != 0) {
+        partition_table_free(prev);
+        return;
+    }
 
     partition_options opt;
     partition_options_init(&opt);
@@ -102,25 +149,19 @@ void cluster_replan(void *arg)
         log_error(&a->log, "cluster", "%s: encoding the table: %s", cg->member_id, err);
         goto out;
     }
-    int64_t new_epoch = 0;
-    int rc = coord_assignment_write(cg->c, epoch, buf, len, &new_epoch);
+    /* what the completion logs; the table itself is copied by the call */
+    cg->plan.n_members = next->n_members;
+    cg->plan.slots_moved = st.slots_moved;
+    cg->plan.slots_orphan = st.slots_orphan;
+    cg->plan.effective_in_ms = next->effective_ms - now;
+    cg->await_epoch = epoch; /* the conflict case counts from here */
+    int rc = coord_assignment_write_async(cg->c, epoch, buf, len, replan_done, cg);
     free(buf);
-    if (rc == COORD_ECONFLICT) {
-        /* someone wrote meanwhile (a previous leader): its table reaches us
-         * through the watch and triggers another plan */
-        log_info(&a->log, "cluster", "%s: slot table changed under us; replanning on it",
-                 cg->member_id);
-    } else if (rc != 0) {
+    if (rc == 0)
+        cg->replanning = true;
+    else
         log_warn(&a->log, "cluster", "%s: writing the slot table: %s", cg->member_id,
                  coord_strerror(rc));
-        if (rc == COORD_ENOCONN) loop_timer_at(a->loop, &cg->replan_timer, loop_now_ms() + 500);
-    } else {
-        log_info(&a->log, "cluster",
-                 "%s: slot table epoch %" PRId64 ": %u members, %u slots moved (%u orphaned), "
-                 "effective in %" PRId64 " ms",
-                 cg->member_id, new_epoch, next->n_members, st.slots_moved, st.slots_orphan,
-                 next->effective_ms - now);
-    }
 out:
     partition_table_free(next);
     partition_table_free(prev);
@@ -193,17 +234,28 @@ void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t 
              wait > 0 ? "after a handover delay" : "now");
 }
 
-void cluster_table_sync(struct cluster_group *cg)
+/* The first-contact read is done (loop thread; not after coord_close). */
+static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t epoch)
 {
-    if (cg->synced) return;
-    void *buf = NULL;
-    size_t len = 0;
-    int64_t epoch = 0;
-    if (coord_assignment_read(cg->c, &buf, &len, &epoch) != 0) return; /* retried next event */
-    if (len) cluster_table_install(cg, buf, len, epoch);
-    free(buf);
+    struct cluster_group *cg = arg;
+    cg->syncing = false;
+    if (cg->synced) return; /* the watch was first */
+    if (rc != 0) {          /* owning nothing meanwhile: try again soon */
+        log_warn(&cg->a->log, "cluster", "%s: reading the slot table: %s", cg->member_id,
+                 coord_strerror(rc));
+        loop_timer_at(cg->a->loop, &cg->replan_timer, loop_now_ms() + 500);
+        return;
+    }
+    if (len) cluster_table_install(cg, table, len, epoch);
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
+    cluster_schedule_replan(cg, 0); /* held back until the table was known */
+}
+
+void cluster_table_sync(struct cluster_group *cg)
+{
+    if (cg->synced || cg->syncing) return;
+    if (coord_assignment_read_async(cg->c, sync_done, cg) == 0) cg->syncing = true;
 }

@@ -50,7 +50,14 @@ size_t loop_timer_count(const loop *l);
 int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg);
 void loop_del_fd(loop *l, int fd);
 
-/* Thread-safe: runs fn(arg) on the loop thread soon. 0, or -1 on ENOMEM. */
+/*
+ * Thread-safe: runs fn(arg) on the loop thread soon, never inline. 0, or -1
+ * on ENOMEM. Every fn accepted runs exactly once, one at a time, in the
+ * order posted: what is still queued when loop_run() returns runs in
+ * loop_free() (on the freeing thread), so the coordinator's executor
+ * contract holds (coordinator.h). Whoever posts must have stopped before
+ * loop_free() (cluster_stop closes the coordinator first).
+ */
 int loop_post(loop *l, loop_fn fn, void *arg);
 
 #endif

@@ -34,3 +34,9 @@ foreach(g zk push bugs)
   set_tests_properties(test_cluster_faults_${g} PROPERTIES LABELS integration TIMEOUT 180)
   meterd_test_props(test_cluster_faults_${g})
 endforeach()
+# The loop keeps polling while ZooKeeper does not answer (issue 10).
+meterd_test(NAME test_cluster_loop SOURCES test_cluster_loop.c cluster_fixture.c
+            LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
+                 PkgConfig::CRYPTO Threads::Threads
+            LABELS integration TIMEOUT 180)
+target_compile_definitions(test_cluster_loop PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")

@@ -94,6 +94,53 @@ static void test_post_from_threads(void **state)
     loop_free(p.l);
 }
 
+typedef struct drain_ctx {
+    loop *l;
+    int seen[8], n;
+} drain_ctx;
+
+static void drained(void *arg);
+
+static void record(drain_ctx *d, int v)
+{
+    if (d->n < 8) d->seen[d->n] = v;
+    d->n++;
+}
+
+static void drained_1(void *arg)
+{
+    record(arg, 1);
+    loop_post(((drain_ctx *)arg)->l, drained, arg); /* posted while draining */
+}
+
+static void drained_2(void *arg)
+{
+    record(arg, 2);
+}
+
+static void drained(void *arg)
+{
+    record(arg, 3);
+}
+
+/* What is queued when the loop stops runs in loop_free, once each, in order
+ * (the coordinator's executor contract relies on it). */
+static void test_free_drains_posted(void **state)
+{
+    (void)state;
+    drain_ctx d = {.l = loop_new()};
+    loop_stop(d.l);
+    assert_int_equal(loop_run(d.l), 0);
+    assert_int_equal(loop_post(d.l, drained_1, &d), 0);
+    assert_int_equal(loop_post(d.l, drained_2, &d), 0);
+    assert_int_equal(d.n, 0); /* never inline */
+    loop_free(d.l);
+    assert_int_equal(d.n, 3);
+    assert_int_equal(d.seen[0], 1);
+    assert_int_equal(d.seen[1], 2);
+    assert_int_equal(d.seen[2], 3);
+}
+
 static void job(void *arg)
 {
     atomic_fetch_add((atomic_int *)arg, 1);
@@ -117,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_order_and_cancel),
         cmocka_unit_test(test_post_from_threads),
+        cmocka_unit_test(test_free_drains_posted),
         cmocka_unit_test(test_workers_run_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
