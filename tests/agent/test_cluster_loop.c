@@ -228,12 +228,13 @@ static bool frozen(void *arg)
 }
 
 /* Runs after the case, passed or failed: ZooKeeper answers the agent
- * again (its connections are closed) and everything stops. */
+ * again (its connections are closed) and everything stops; a meterd that
+ * crashed or reported a sanitizer error or leak fails the case. */
 static int teardown(void **state)
 {
     (void)state;
     proxy_stop();
-    if (fx.obs) cf_stop(&fx);
+    if (fx.obs && cf_stop(&fx) != 0) return -1;
     return 0;
 }
 
