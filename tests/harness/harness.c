@@ -1,6 +1,6 @@
 /*
- * harness.c: temporary folder, free ports, child processes and condition waits
- * for integration tests.
+ * harness.c: temporary folder, child processes and condition waits for
+ * integration tests (free ports: ports.c).
  *
  * Children are registered in a small table so that th_stop_all() (installed
  * with atexit on first spawn) stops whatever a failing test left behind; a
@@ -107,45 +107,6 @@ int th_write_file(const char *relative, const char *text, char *path_out, size_t
     if (fclose(f) != 0) rc = -1;
     if (path_out) snprintf(path_out, cap, "%s", path);
     return rc;
-}
-
-static int bind_loopback(int type, int port)
-{
-    int fd = socket(AF_INET, type, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-int th_free_port(void)
-{
-    /*
-     * Ask the kernel for an ephemeral TCP port and check UDP can bind it too.
-     * Ports come from the ephemeral range, so two parallel tests racing for
-     * the same one is unlikely; peers that fail to bind are reported by the
-     * starter, which may retry with another port.
-     */
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int t = bind_loopback(SOCK_STREAM, 0);
-        if (t < 0) return -1;
-        struct sockaddr_in a;
-        socklen_t len = sizeof a;
-        getsockname(t, (struct sockaddr *)&a, &len);
-        int port = ntohs(a.sin_port);
-        int u = bind_loopback(SOCK_DGRAM, port);
-        close(t);
-        if (u >= 0) {
-            close(u);
-            /* the peer may also need port+100 (ipmi_sim console): keep room */
-            if (port < 65000) return port;
-        }
-    }
-    return -1;
 }
 
 int64_t th_now_ms(void)

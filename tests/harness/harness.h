@@ -1,12 +1,12 @@
 /*
  * harness.h: what every integration test needs to run real peers.
  *
- * A test process gets one temporary folder (removed at exit), free loopback
- * ports chosen at run time (so tests run in parallel), child processes that
- * die with the test even when it crashes (PR_SET_PDEATHSIG + atexit), and
- * waits on conditions instead of sleeps. Peer-specific starters (ZooKeeper,
- * statsd, ipmi_sim...) live beside this file, one file per peer, and are
- * built on these helpers.
+ * A test process gets one temporary folder (removed at exit), loopback ports
+ * chosen at run time and reserved machine-wide (so tests run in parallel),
+ * child processes that die with the test even when it crashes
+ * (PR_SET_PDEATHSIG + atexit), and waits on conditions instead of sleeps. Peer-specific starters
+ * (ZooKeeper, statsd, ipmi_sim...) live beside this file, one file per peer, and are built on these
+ * helpers.
  */
 #ifndef METERD_TESTS_HARNESS_H
 #define METERD_TESTS_HARNESS_H
@@ -35,8 +35,25 @@ const char *th_tmpdir(void);
 /* Writes tmpdir/relative into out (cap bytes); creates parent folders. */
 int th_path(char *out, size_t cap, const char *relative);
 
-/* A loopback port free for both TCP and UDP right now. */
+/*
+ * A loopback port for a peer, reserved for this process until it exits: no
+ * other test process on the machine (any build, any user) is given it
+ * meanwhile, and TCP and UDP can both bind it now. Ports come from below the
+ * kernel's ephemeral range (th_port_window), so no outgoing connection takes
+ * one either. Each port a peer binds (ZooKeeper's quorum and election ports
+ * too) comes from here. -1 with a message when none is left.
+ */
 int th_free_port(void);
+
+/* Where a reservation lives: an flock()ed TH_PORTS_DIR/<port>.lock. */
+#define TH_PORTS_DIR "/tmp/meterd-test-ports"
+
+/* True if some process (this one included) holds port's reservation. */
+bool th_port_held(int port);
+
+/* The window th_free_port hands out from: 20000 up to just below
+ * ip_local_port_range (20000..32767 when that is unreadable). */
+void th_port_window(int *lo, int *hi);
 
 /* Milliseconds on the monotonic clock. */
 int64_t th_now_ms(void);

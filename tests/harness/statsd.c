@@ -2,8 +2,9 @@
  * statsd.c: starts Etsy's statsd daemon for a test and reads its admin
  * interface (see statsd.h).
  *
- * Ports are chosen free at run time; if the daemon dies before its admin
- * port opens (a port taken meanwhile), it is retried on new ports.
+ * Both ports come from th_free_port() (reserved against other tests); if the
+ * daemon dies before its admin port opens (a port taken meanwhile by a
+ * program outside the tests), it is retried on new ports.
  */
 #include "harness/statsd.h"
 
@@ -44,7 +45,10 @@ int th_statsd_start(th_statsd *s, char *why, size_t cap)
     for (int attempt = 0; attempt < 3; attempt++) {
         s->port = th_free_port();
         s->mgmt_port = th_free_port();
-        if (s->port < 0 || s->mgmt_port < 0 || s->port == s->mgmt_port) continue;
+        if (s->port < 0 || s->mgmt_port < 0) {
+            snprintf(why, cap, "no free port for statsd (see stderr)");
+            return -1;
+        }
         char text[512], rel[64];
         snprintf(text, sizeof text,
                  "{\n  address: \"127.0.0.1\",\n  port: %d,\n  mgmt_address: \"127.0.0.1\",\n"

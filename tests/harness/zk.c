@@ -6,9 +6,10 @@
  * systemd or zkServer.sh; tickTime=500 and minSessionTimeout=1000 so tests
  * can use sessions of 1-2 s; the admin HTTP server is off (it would take a
  * fixed port) and four-letter words are all allowed because `srvr` is how we
- * know a server serves. A free port can be taken by someone else between
- * th_free_port() and the JVM binding it: a server that exits during start-up
- * is retried with fresh ports.
+ * know a server serves. Every port a server binds (client, quorum, election)
+ * comes from th_free_port(), so no other test is given it; a program outside
+ * the tests can still take one before the JVM binds it: a server that exits
+ * during start-up is retried with fresh ports.
  */
 #include "harness/zk.h"
 
@@ -189,6 +190,8 @@ static int start_n(th_zk *z, int n)
                 z->quorum_port[i] = th_free_port();
                 z->election_port[i] = th_free_port();
             }
+            if (z->client_port[i] < 0 || z->quorum_port[i] < 0 || z->election_port[i] < 0)
+                return -1; /* th_free_port said why */
             off += (size_t)snprintf(z->hosts + off, sizeof z->hosts - off, "%s127.0.0.1:%d",
                                     i ? "," : "", z->client_port[i]);
         }
