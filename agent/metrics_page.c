@@ -16,8 +16,8 @@ static void group_rows(agent *a, strbuf *out)
     static const char *const names[] = {"meterd_pipeline_revision", "meterd_reloads_total",
                                         "meterd_reload_failures_total",
                                         "meterd_reload_apply_seconds"};
-    static const char *const help[] = {"Pipeline revision applied (ZooKeeper number in cluster"
-                                       " mode, else revisions since start)",
+    static const char *const help[] = {("Pipeline revision applied (ZooKeeper number in cluster"
+                                        " mode, else revisions since start)"),
                                        "Pipeline revisions applied", "Pipeline revisions refused",
                                        "Time the last revision took to apply"};
     pthread_mutex_lock(&a->mu);
