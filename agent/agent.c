@@ -275,7 +275,7 @@ agent *agent_new(const agent_options *opt, char *err, size_t errlen)
     if (opt->config_path && config_load(&cfg, opt->config_path, err, errlen) != 0) return NULL;
     if (opt->namespaces) {
         char msg[300];
-        if (registry_namespaces_check(opt->namespaces, msg, sizeof msg) != 0) {
+        if (config_namespaces_check(opt->namespaces, msg, sizeof msg) != 0) {
             snprintf(err, errlen, "--namespaces: %s", msg);
             return NULL;
         }

@@ -11,6 +11,7 @@
  */
 #include "agent/config.h"
 #include "agent/log.h"
+#include "agent/readfile.h"
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -128,10 +129,9 @@ void config_defaults(agent_config *c)
 typedef struct parse_state {
     agent_config *c;
     const char *name;
-    const char *text; /* string source, or NULL for file */
-    FILE *f;
+    const char *text, *end; /* what is left to read */
     int line;
-    int namespaces_line; /* where namespaces was set, for its error */
+    int namespaces_line, log_level_line; /* where they were set, for their errors */
     char *err;
     size_t errlen, errused;
     int nerrors;
@@ -152,24 +152,25 @@ __attribute__((format(printf, 2, 3))) static void add_error(parse_state *ps, con
     if (ps->errused >= ps->errlen) ps->errused = ps->errlen - 1;
 }
 
+/* libinih reads lines into a fixed INI_MAX_LINE buffer and parses the cut-off
+ * rest as a line of its own; a line that does not fit is reported here and
+ * handed to it as an empty line instead. */
 static char *line_reader(char *str, int num, void *stream)
 {
     parse_state *ps = stream;
-    char *r;
-    if (ps->f) {
-        r = fgets(str, num, ps->f);
+    if (ps->text >= ps->end) return NULL;
+    const char *nl = memchr(ps->text, '\n', (size_t)(ps->end - ps->text));
+    size_t len = nl ? (size_t)(nl - ps->text + 1) : (size_t)(ps->end - ps->text);
+    ps->line++;
+    if (len >= (size_t)num) {
+        add_error(ps, "line too long (%zu bytes; at most %d)", nl ? len - 1 : len, num - 2);
+        str[0] = 0;
     } else {
-        if (!*ps->text) return NULL;
-        const char *nl = strchr(ps->text, '\n');
-        size_t len = nl ? (size_t)(nl - ps->text + 1) : strlen(ps->text);
-        if (len >= (size_t)num) len = (size_t)num - 1;
         memcpy(str, ps->text, len);
         str[len] = 0;
-        ps->text += len;
-        r = str;
     }
-    if (r) ps->line++;
-    return r;
+    ps->text += len;
+    return str;
 }
 
 static bool is_foreign(const char *section)
@@ -227,6 +228,7 @@ static int handler(void *user, const char *section, const char *name, const char
         char msg[400];
         if (set_option(ps->c, &options[i], value, msg, sizeof msg) != 0) add_error(ps, "%s", msg);
         if (options[i].offset == offsetof(agent_config, namespaces)) ps->namespaces_line = ps->line;
+        if (options[i].offset == offsetof(agent_config, log_level)) ps->log_level_line = ps->line;
         return 1;
     }
     if (section_known)
@@ -246,40 +248,72 @@ static int finish(parse_state *ps, int rc)
         add_error(ps, "cannot read the file (out of memory?)");
     }
     char msg[300];
-    if (registry_namespaces_check(ps->c->namespaces, msg, sizeof msg) != 0) {
+    if (config_namespaces_check(ps->c->namespaces, msg, sizeof msg) != 0) {
         ps->line = ps->namespaces_line;
         add_error(ps, "namespaces: %s", msg);
     }
     if (ps->nerrors == 0 && log_level_parse(ps->c->log_level) < 0) {
-        ps->line = 0;
+        ps->line = ps->log_level_line;
         add_error(ps, "log_level must be debug, info, warning or error, got \"%s\"",
                   ps->c->log_level);
     }
     return ps->nerrors ? -1 : 0;
 }
 
+static int parse(agent_config *c, const char *text, size_t len, const char *name, char *err,
+                 size_t errlen)
+{
+    parse_state ps = {
+        .c = c, .name = name, .text = text, .end = text + len, .err = err, .errlen = errlen};
+    const char *nul = memchr(text, 0, len);
+    if (nul) { /* inih would end the value there: the rest would be lost unseen */
+        const char *bol = text;
+        ps.line = 1;
+        for (const char *p = text; p < nul; p++)
+            if (*p == '\n') {
+                ps.line++;
+                bol = p + 1;
+            }
+        add_error(&ps, "NUL byte at column %d; expected a text file", (int)(nul - bol) + 1);
+        return -1;
+    }
+    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
+    return finish(&ps, rc);
+}
+
 int config_load_string(agent_config *c, const char *text, const char *name, char *err,
                        size_t errlen)
 {
-    parse_state ps = {.c = c, .name = name, .text = text, .err = err, .errlen = errlen};
     if (errlen) err[0] = 0;
-    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
-    return finish(&ps, rc);
+    return parse(c, text, strlen(text), name, err, errlen);
 }
 
 int config_load(agent_config *c, const char *path, char *err, size_t errlen)
 {
     if (errlen) err[0] = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    char *text;
+    size_t len;
+    if (agent_read_file(path, CONFIG_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    int rc = parse(c, text, len, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+int config_namespaces_check(const char *list, char *err, size_t errlen)
+{
+    if (registry_namespaces_check(list, err, errlen) != 0) return -1;
+    if (strspn(list, " \t,") == strlen(list)) {
+        char known[128] = "";
+        for (size_t i = 0, used = 0; registry_namespaces[i] && used < sizeof known; i++) {
+            int n = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                             registry_namespaces[i]);
+            if (n > 0) used += (size_t)n;
+        }
+        snprintf(err, errlen, "no namespace given (expected one or more of: %s)", known);
         return -1;
     }
-    snprintf(c->path, sizeof c->path, "%s", path);
-    parse_state ps = {.c = c, .name = path, .f = f, .err = err, .errlen = errlen};
-    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
-    fclose(f);
-    return finish(&ps, rc);
+    return 0;
 }
 
 void config_print_help(FILE *out)

@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #define CONFIG_MAX_EXTRA 64
+/* Largest meterd.conf accepted (a bigger one is refused, never truncated). */
+#define CONFIG_MAX_BYTES (1024 * 1024)
 
 /* Options of sections owned by other modules ([metrics], [coordination]) and
  * by plugins ([compute], [ipmi]: checked against the registry), kept verbatim
@@ -59,13 +61,19 @@ void config_defaults(agent_config *c);
 
 /*
  * Loads path over the defaults. On error returns -1 and writes every problem,
- * one "file:line: message" per line, into err.
+ * one "file:line: message" per line, into err. path must be a regular file of
+ * at most CONFIG_MAX_BYTES, in text (no NUL byte), with lines that fit
+ * libinih's buffer (at most 198 bytes); anything else is an error naming it.
  */
 int config_load(agent_config *c, const char *path, char *err, size_t errlen);
 
 /* Same, from a string (tests); name labels errors. */
 int config_load_string(agent_config *c, const char *text, const char *name, char *err,
                        size_t errlen);
+
+/* 0 if list names at least one namespace and only known ones; else -1 and
+ * why in err (for --namespaces and the namespaces option alike). */
+int config_namespaces_check(const char *list, char *err, size_t errlen);
 
 /* Prints every option: section, name, default, documentation. */
 void config_print_help(FILE *out);

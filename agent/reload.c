@@ -6,7 +6,10 @@
  * IN_MOVED_TO, so both in-place writes and editors' rename-over are seen the
  * moment the write completes), a periodic check every
  * pipeline_polling_interval seconds (for filesystems without inotify), and
- * SIGHUP. A trigger only reloads when the file's sha256 changed.
+ * SIGHUP. A trigger only reloads when the file's sha256 changed. The read
+ * runs on the loop thread, so the file is checked before it is read
+ * (agent_read_file): a FIFO, a device or a directory at the path is a refused
+ * revision, never a stuck loop.
  *
  * Apply: sinks first (if a publisher cannot open, the revision is refused and
  * nothing changes), then sources by diff: unchanged ones are left alone (same
@@ -15,6 +18,7 @@
  * finished, added ones start.
  */
 #include "agent/core.h"
+#include "agent/readfile.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -124,48 +128,6 @@ int reload_apply(agent_group *g, pipeline *p)
     return 0;
 }
 
-static int read_all(const char *path, char **buf, size_t *len, size_t max, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n > max) {
-            snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-            free(b);
-            fclose(f);
-            return -1;
-        }
-        if (n == cap) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!b || bad) {
-        snprintf(err, errlen, "%s: read failed", path);
-        free(b);
-        return -1;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 pipeline *reload_parse(agent_group *g, const char *buf, size_t len, const char *name)
 {
     agent *a = g->a;
@@ -193,7 +155,10 @@ int reload_now(agent_group *g, const char *why)
     char err[512];
     const char *name = g->pipeline_path[0] ? g->pipeline_path : "<embedded default>";
     if (g->pipeline_path[0]) {
-        if (read_all(g->pipeline_path, &buf, &len, PIPELINE_DEFAULT_MAX_BYTES, err, sizeof err)) {
+        if (agent_read_file(g->pipeline_path, PIPELINE_DEFAULT_MAX_BYTES, &buf, &len, err,
+                            sizeof err)) {
+            /* forget the last bytes read, so putting them back clears the error */
+            memset(g->file_sha, 0, sizeof g->file_sha);
             reload_refuse(g, err);
             return -1;
         }

@@ -5,8 +5,10 @@
  * that ties them: a pipeline is handed out only when no step found an error,
  * and everything allocated on the way is freed either way.
  *
- * pipeline_load_file reads at most max_bytes + 1 bytes, so a huge or endless
- * file (a FIFO, /dev/zero) is refused without reading it all.
+ * pipeline_load_file opens without blocking and reads only a regular file
+ * (a FIFO would hang meterctl or read as an empty document, /dev/zero never
+ * ends), and at most max_bytes + 1 bytes of it, so a file that grows while
+ * being read is refused without reading it all.
  */
 #include "pipeline/internal.h"
 
@@ -105,14 +107,22 @@ int pipeline_load_file(const char *path, const pipeline_options *opt, pipeline *
         return -1;
     }
     struct stat st = {0};
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
-        pl_diag(diags, path, PIPELINE_ERROR, 0, 0, "cannot read: %s", strerror(err));
+    if (fstat(fd, &st) != 0) {
+        pl_diag(diags, path, PIPELINE_ERROR, 0, 0, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        const char *kind = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                                                  : "not a regular file";
+        pl_diag(diags, path, PIPELINE_ERROR, 0, 0, "is %s; expected a regular file", kind);
         close(fd);
         return -1;
     }
     size_t cap = lim.max_bytes + 1, len = 0;
-    size_t alloc = S_ISREG(st.st_mode) && (size_t)st.st_size < cap ? (size_t)st.st_size + 1 : 65536;
+    size_t alloc = (size_t)st.st_size < cap ? (size_t)st.st_size + 1 : cap;
     char *buf = malloc(alloc);
     int rc = -1;
     if (buf == NULL) {
@@ -134,9 +144,6 @@ int pipeline_load_file(const char *path, const pipeline_options *opt, pipeline *
         }
         ssize_t r = read(fd, buf + len, alloc - len);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) { /* a FIFO with no writer yet: treat as its end */
-            break;
-        }
         if (r < 0) {
             pl_diag(diags, path, PIPELINE_ERROR, 0, 0, "read failed: %s", strerror(errno));
             goto out;

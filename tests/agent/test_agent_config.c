@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -163,6 +165,119 @@ static void test_syntax_error_and_missing_file(void **state)
     assert_int_equal(config_load_string(&c, garbage, "g.conf", err, sizeof err), -1);
 }
 
+static void write_file(const char *path, const char *bytes, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void expect_load_error(const char *path, const char *fragment)
+{
+    agent_config c;
+    config_defaults(&c);
+    char err[2048];
+    assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+    if (!strstr(err, fragment)) fail_msg("%s: got \"%s\", expected \"%s\"", path, err, fragment);
+}
+
+/*
+ * Issue 13: -c /dev/zero spun forever, a FIFO blocked forever, a directory
+ * started silently on the defaults. Each is an error naming the path, what it
+ * is and what was expected; so is a file too large to be a config.
+ */
+static void test_not_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[512], big[512], fifo[512], msg[1200];
+    th_path(dir, sizeof dir, "confdir/x");
+    *strrchr(dir, '/') = 0;
+    snprintf(msg, sizeof msg, "%s: is a directory; expected a regular file", dir);
+    expect_load_error(dir, msg);
+
+    th_path(big, sizeof big, "big.conf");
+    size_t n = CONFIG_MAX_BYTES + 1;
+    char *text = malloc(n);
+    assert_non_null(text);
+    memset(text, '#', n);
+    text[n - 1] = '\n';
+    write_file(big, text, n);
+    free(text);
+    snprintf(msg, sizeof msg, "%s: is %zu bytes; expected at most %d", big, n, CONFIG_MAX_BYTES);
+    expect_load_error(big, msg);
+
+    expect_load_error("/dev/zero", "/dev/zero: is a character device; expected a regular file");
+    th_path(fifo, sizeof fifo, "meterd.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(msg, sizeof msg, "%s: is a FIFO; expected a regular file", fifo);
+    expect_load_error(fifo, msg);
+}
+
+/*
+ * Issue 13: libinih reads 200-byte lines; a longer one was cut and its rest
+ * parsed as a line of its own. A NUL byte ended a value unseen. Both are
+ * errors at file:line now; a line that fits (198 bytes and its newline) is
+ * read whole.
+ */
+static void test_long_lines_and_nul(void **state)
+{
+    (void)state;
+    char path[512], line[400], text[1024];
+    th_path(path, sizeof path, "long.conf");
+    int pad = 198 - (int)strlen("log_file = /");
+    snprintf(line, sizeof line, "log_file = /%0*d", pad, 7);
+    assert_int_equal(strlen(line), 198);
+    snprintf(text, sizeof text, "[DEFAULT]\n%s\nhost = fits\n", line);
+    write_file(path, text, strlen(text));
+    agent_config c;
+    config_defaults(&c);
+    char err[2048];
+    assert_int_equal(config_load(&c, path, err, sizeof err), 0);
+    assert_string_equal(c.log_file, line + strlen("log_file = "));
+    assert_string_equal(c.host, "fits");
+
+    /* one byte more; its cut-off rest "7" used to be a syntax error at line 3 */
+    snprintf(text, sizeof text, "[DEFAULT]\n%s7\nhost = h\n", line);
+    write_file(path, text, strlen(text));
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s:2: line too long (199 bytes; at most 198)", path);
+    expect_load_error(path, msg);
+    config_defaults(&c);
+    config_load(&c, path, err, sizeof err);
+    assert_null(strstr(err, "\n")); /* that one error only */
+
+    static const char nul[] = "[DEFAULT]\nhost = ab\0cd\n";
+    write_file(path, nul, sizeof nul - 1);
+    snprintf(msg, sizeof msg, "%s:2: NUL byte at column 10; expected a text file", path);
+    expect_load_error(path, msg);
+}
+
+/* Issue 13: the log_level error said line 0; an empty namespaces list ran
+ * with no pollster at all. */
+static void test_log_level_line_and_empty_namespaces(void **state)
+{
+    (void)state;
+    agent_config c;
+    config_defaults(&c);
+    char err[1024];
+    assert_int_equal(
+        config_load_string(&c, "[DEFAULT]\n\nlog_level = loud\n", "l.conf", err, sizeof err), -1);
+    assert_non_null(strstr(err, "l.conf:3: log_level must be debug, info, warning or error"));
+    for (int i = 0; i < 2; i++) {
+        config_defaults(&c);
+        const char *text = i ? "[DEFAULT]\nnamespaces = ,  ,\n" : "[DEFAULT]\nnamespaces =\n";
+        assert_int_equal(config_load_string(&c, text, "n.conf", err, sizeof err), -1);
+        assert_non_null(strstr(err, "n.conf:2: namespaces: no namespace given (expected one or "
+                                    "more of: central, compute, ipmi)"));
+    }
+    char msg[256];
+    assert_int_equal(config_namespaces_check("", msg, sizeof msg), -1);
+    assert_int_equal(config_namespaces_check("centrall", msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "unknown namespace \"centrall\""));
+    assert_int_equal(config_namespaces_check("central, ipmi", msg, sizeof msg), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +287,9 @@ int main(void)
         cmocka_unit_test(test_syntax_error_and_missing_file),
         cmocka_unit_test(test_plugin_sections_checked),
         cmocka_unit_test(test_secrets_file),
+        cmocka_unit_test(test_not_a_regular_file),
+        cmocka_unit_test(test_long_lines_and_nul),
+        cmocka_unit_test(test_log_level_line_and_empty_namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const pollster_plugin *const extra[] = {&test_pollster, NULL};
 
@@ -219,6 +221,92 @@ static void test_stop_loses_nothing(void **state)
     assert_int_equal(found, n < 8 ? n : 8); /* every poll started is in the file */
 }
 
+typedef struct refusal {
+    fixture *f;
+    const char *fragment;
+} refusal;
+
+static bool refused_with(void *arg)
+{
+    refusal *r = arg;
+    char err[512];
+    fx_revision(r->f, err, sizeof err);
+    return strstr(err, r->fragment) != NULL;
+}
+
+typedef struct polls_past {
+    const char *target;
+    size_t count;
+} polls_past;
+
+static bool polled_since(void *arg)
+{
+    polls_past *p = arg;
+    return tp_count(p->target) > p->count;
+}
+
+static bool error_cleared(void *arg)
+{
+    return !error_shown(arg);
+}
+
+/* Puts a symlink to target where the pipeline file is (rename: IN_MOVED_TO). */
+static void point_pipeline_at(fixture *f, const char *target)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.lnk", f->pipeline_path);
+    unlink(tmp);
+    assert_int_equal(symlink(target, tmp), 0);
+    assert_int_equal(rename(tmp, f->pipeline_path), 0);
+}
+
+/*
+ * Issue 13: a FIFO at the pipeline path blocked the loop in open() for good
+ * (no polls, SIGTERM ignored); /dev/zero read 16 MB on the loop, a directory
+ * was a bare "read failed". Each is a refused revision naming what it is, the
+ * old pipeline keeps running and the loop keeps polling; the file put back
+ * clears the error. Symlinks are followed (ConfigMaps are symlinks).
+ */
+static void test_hostile_pipeline_path(void **state)
+{
+    (void)state;
+    tp_reset();
+    static const char yaml[] = "sources:\n  - name: a\n    interval: 1\n"
+                               "    meters: [test.clock.value]\n    resources: [hp]\n";
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    src_rt *before = fx_source(&f, "a");
+    assert_non_null(before);
+    char dir[512], fifo[512];
+    th_path(dir, sizeof dir, "hostile/x");
+    *strrchr(dir, '/') = 0;
+    th_path(fifo, sizeof fifo, "hostile/pipe.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    struct {
+        const char *target, *what;
+    } cases[] = {{dir, "is a directory; expected a regular file"},
+                 {"/dev/zero", "is a character device; expected a regular file"},
+                 {fifo, "is a FIFO; expected a regular file"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        point_pipeline_at(&f, cases[i].target);
+        refusal r = {&f, cases[i].what};
+        if (!th_wait_until(refused_with, &r, 10000 * th_slack())) {
+            char err[512];
+            fx_revision(&f, err, sizeof err);
+            fail_msg("%s: pipeline error \"%s\", expected \"%s\"", cases[i].target, err,
+                     cases[i].what);
+        }
+        polls_past p = {"hp", tp_count("hp")};
+        assert_true(th_wait_until(polled_since, &p, 10000 * th_slack())); /* the loop is alive */
+        assert_ptr_equal(fx_source(&f, "a"), before);
+        assert_int_equal(fx_revision(&f, NULL, 0), 1);
+    }
+    fx_write_pipeline(&f, yaml); /* the same bytes back: the error clears */
+    assert_true(th_wait_until(error_cleared, &f, 10000 * th_slack()));
+    assert_ptr_equal(fx_source(&f, "a"), before);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_invalid_revision_keeps_old),
         cmocka_unit_test(test_inflight_completes_across_reload),
         cmocka_unit_test(test_stop_loses_nothing),
+        cmocka_unit_test(test_hostile_pipeline_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,12 +243,47 @@ static void test_bad_config_and_flags(void **state)
     assert_non_null(strstr(out, "reload_pipeline_config = true"));
 }
 
+/*
+ * Issue 13: -c /dev/zero spun forever, -c FIFO blocked forever, -c a directory
+ * started on the built-in defaults, an empty --namespaces ran no pollster.
+ * Each exits 1 at once with the path, what it is and what was expected (the
+ * run_status deadline is only a guard: a hang shows as -1, killed).
+ */
+static void test_bad_config_paths(void **state)
+{
+    (void)state;
+    char fifo[512], dir[512], out[4096], msg[1200];
+    th_path(fifo, sizeof fifo, "paths/meterd.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(dir, sizeof dir, "%s", fifo);
+    *strrchr(dir, '/') = 0;
+    struct {
+        const char *path, *what;
+    } cases[] = {{fifo, "a FIFO"}, {"/dev/zero", "a character device"}, {dir, "a directory"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {MeterdBinary, "-c", (char *)cases[i].path, NULL};
+        int rc = run_status(argv, out, sizeof out);
+        snprintf(msg, sizeof msg, "meterd: %s: is %s; expected a regular file", cases[i].path,
+                 cases[i].what);
+        if (rc != 1 || !strstr(out, msg))
+            fail_msg("meterd -c %s: exit %d (expected 1), output:\n%s\n(expected \"%s\")",
+                     cases[i].path, rc, out, msg);
+    }
+    char *nope[] = {MeterdBinary, "--namespaces", "centrall", NULL};
+    assert_int_equal(run_status(nope, out, sizeof out), 1);
+    assert_non_null(strstr(out, "meterd: --namespaces: unknown namespace \"centrall\""));
+    char *empty[] = {MeterdBinary, "--namespaces", "", NULL};
+    assert_int_equal(run_status(empty, out, sizeof out), 1);
+    assert_non_null(strstr(out, "meterd: --namespaces: no namespace given"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signals),
         cmocka_unit_test(test_frozen_no_burst),
         cmocka_unit_test(test_bad_config_and_flags),
+        cmocka_unit_test(test_bad_config_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

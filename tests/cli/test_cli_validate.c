@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +221,25 @@ static void test_publishers_as_the_agent_opens_them(void **state)
     unlink(path);
 }
 
+/* A FIFO used to read as an empty document (or, opened blocking, to hang);
+ * /dev/zero and a directory are no pipeline files either: each is refused,
+ * naming what it is and what was expected. */
+static void test_not_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/meterctl-validate-XXXXXX", fifo[64], args[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/pipeline.yaml", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(args, sizeof args, "validate %s", fifo);
+    expect(args, 1, "pipeline.yaml: error: is a FIFO; expected a regular file");
+    expect("validate /dev/zero", 1, "is a character device; expected a regular file");
+    snprintf(args, sizeof args, "validate %s", dir);
+    expect(args, 1, "is a directory; expected a regular file");
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_mixed_stdin_strict),
         cmocka_unit_test(test_publishers_as_the_agent_opens_them),
+        cmocka_unit_test(test_not_a_regular_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
