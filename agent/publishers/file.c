@@ -14,9 +14,14 @@
  * receiving lines rather than losing them. The wrapper serialises reopen with
  * publish, so no line is written to a closed descriptor.
  *
- * A write error before any byte went out is PUBLISH_RETRY (ENOSPC may clear);
- * after a partial write it is PUBLISH_FAIL, since retrying would duplicate the
- * lines already written.
+ * A batch lands as whole lines or not at all. On a full disk (ENOSPC, EFBIG
+ * past RLIMIT_FSIZE, a short write) the bytes that did go out are cut off
+ * again with ftruncate() and the batch is PUBLISH_RETRY: the wrapper retries
+ * it once space frees, so no line is torn, fused with the next batch or
+ * written twice. The cut point is the size fstat() saw before the write; if
+ * the file changed size meanwhile (copytruncate), our bytes are the last ones
+ * and the cut is the current size less what we wrote. When ftruncate itself
+ * fails the torn tail is remembered and cut before anything else is written.
  */
 #include "agent/publishers/common.h"
 #include "agent/publisher.h"
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct file_pub {
@@ -33,6 +39,7 @@ typedef struct file_pub {
     int fd;
     strbuf buf;
     pub_ts_cache tc;
+    off_t torn_at; /* >= 0: a partial batch from here on is still to be cut off */
 } file_pub;
 
 static int open_path(const char *path)
@@ -67,13 +74,27 @@ static int file_open(const pipeline_publisher *u, void *pstate, void **self, cha
     }
     strbuf_init(&f->buf);
     pub_ts_cache_init(&f->tc);
+    f->torn_at = -1;
     *self = f;
+    return 0;
+}
+
+/* Cuts a partial batch off the end of the file; 0 when the file is whole. */
+static int cut_torn_tail(file_pub *f, char *err, size_t errlen)
+{
+    if (f->torn_at < 0) return 0;
+    if (ftruncate(f->fd, f->torn_at) != 0) {
+        snprintf(err, errlen, "cannot cut a partial line off %s: %s", f->path, strerror(errno));
+        return -1;
+    }
+    f->torn_at = -1;
     return 0;
 }
 
 static int file_publish(void *self, const sample_batch *b, char *err, size_t errlen)
 {
     file_pub *f = self;
+    if (cut_torn_tail(f, err, errlen) != 0) return PUBLISH_RETRY;
     strbuf_reset(&f->buf);
     for (size_t i = 0; i < b->n; i++) {
         pub_json_sample(&f->buf, b, &b->v[i], &f->tc);
@@ -84,13 +105,26 @@ static int file_publish(void *self, const sample_batch *b, char *err, size_t err
         snprintf(err, errlen, "out of memory encoding %zu samples", b->n);
         return PUBLISH_RETRY;
     }
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        snprintf(err, errlen, "fstat %s: %s", f->path, strerror(errno));
+        return PUBLISH_RETRY;
+    }
+    const off_t start = st.st_size;
     size_t off = 0;
     while (off < f->buf.len) {
         ssize_t n = write(f->fd, f->buf.buf + off, f->buf.len - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             snprintf(err, errlen, "write %s: %s", f->path, n < 0 ? strerror(errno) : "no progress");
-            return off ? PUBLISH_FAIL : PUBLISH_RETRY;
+            if (off) {
+                f->torn_at = start;
+                if (fstat(f->fd, &st) == 0 && st.st_size != start + (off_t)off)
+                    f->torn_at = st.st_size >= (off_t)off ? st.st_size - (off_t)off : 0;
+                char cut_err[256];
+                (void)cut_torn_tail(f, cut_err, sizeof cut_err); /* else: before the next write */
+            }
+            return PUBLISH_RETRY;
         }
         off += (size_t)n;
     }
@@ -104,6 +138,9 @@ static void file_reopen(void *self)
     file_pub *f = self;
     int fd = open_path(f->path);
     if (fd < 0) return; /* keep writing to the old file */
+    char err[256];
+    (void)cut_torn_tail(f, err, sizeof err); /* last chance to mend the old file */
+    f->torn_at = -1;
     close(f->fd);
     f->fd = fd;
 }
