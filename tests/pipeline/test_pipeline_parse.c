@@ -484,6 +484,23 @@ static void test_bounded_names(void **state)
     pipeline_free(p);
 }
 
+/* An unknown query key longer than the error buffer (found by
+ * fuzz_pipeline_parse from the 4 KB URL seed): the message is cut, and
+ * nothing is written past the buffer (registry/query.c wrote " none" there). */
+static void test_long_unknown_query_key(void **state)
+{
+    (void)state;
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+                     "sources: [{name: a, interval: 60, meters: [cpu]}]\n"
+                     "sinks: [{name: default, publishers: ['file:///tmp/x.jsonl?");
+    memset(text + n, 'k', 290); /* past the 300-byte buffer by a few bytes: ASan sees it */
+    strcpy(text + n + 290, "=1']}]\n");
+    pipeline_diags d = tu_parse_bad(text);
+    assert_non_null(strstr(tu_first_error(&d)->message, "unknown option 'kkkk"));
+    pipeline_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_utf16_and_bom),
         cmocka_unit_test(test_messages_bounded_utf8),
         cmocka_unit_test(test_bounded_names),
+        cmocka_unit_test(test_long_unknown_query_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
