@@ -14,8 +14,11 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -171,11 +174,11 @@ static void test_reopen_after_rename(void **state)
 enum { FULL_BATCHES = 6, FULL_PER = 20 };
 
 /* The child's part; its exit code says which step went wrong (0: none). */
-static int fill_disk_child(void)
+static int fill_disk_child(const char *rel)
 {
     char path[512];
     if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) return 10;
-    publisher *p = open_file("full.jsonl", path, sizeof path);
+    publisher *p = open_file(rel, path, sizeof path);
     sample_batch *b = tu_batch(FULL_PER, 0);
     publisher_submit(p, b);
     sample_batch_unref(b);
@@ -210,6 +213,19 @@ static int fill_disk_child(void)
     return 0;
 }
 
+/* Every line whole JSON, every sample of every batch once, in order. */
+static void assert_all_batches_once(const char *path)
+{
+    json_t *all = json_array();
+    size_t n = read_lines(path, all); /* fails on a torn or fused line */
+    assert_int_equal(n, (size_t)(FULL_BATCHES * FULL_PER));
+    for (size_t i = 0; i < n; i++) {
+        double want = (double)((i / FULL_PER) * 100 + i % FULL_PER);
+        assert_true(json_number_value(json_object_get(json_array_get(all, i), "value")) == want);
+    }
+    json_decref(all);
+}
+
 static void test_full_disk_whole_lines(void **state)
 {
     (void)state;
@@ -217,19 +233,50 @@ static void test_full_disk_whole_lines(void **state)
     th_path(path, sizeof path, "full.jsonl"); /* the folder exists before the fork */
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) _exit(fill_disk_child()); /* _exit: the parent owns the folder */
+    if (pid == 0) _exit(fill_disk_child("full.jsonl")); /* _exit: the parent owns the folder */
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     json_t *all = json_array();
-    size_t n = read_lines(path, all); /* fails on a torn or fused line */
-    if (WEXITSTATUS(status) != 0) fail_msg("child step %d failed", WEXITSTATUS(status));
-    assert_int_equal(n, (size_t)(FULL_BATCHES * FULL_PER));
-    for (size_t i = 0; i < n; i++) { /* each sample once, in order */
-        double want = (double)((i / FULL_PER) * 100 + i % FULL_PER);
-        assert_true(json_number_value(json_object_get(json_array_get(all, i), "value")) == want);
-    }
+    read_lines(path, all); /* a torn line fails here, before the child's verdict */
     json_decref(all);
+    if (WEXITSTATUS(status) != 0) fail_msg("child step %d failed", WEXITSTATUS(status));
+    assert_all_batches_once(path);
+}
+
+/* The same on an append-only file (chattr +a: ftruncate fails with EPERM):
+ * the fragment cannot be cut, so the retry resumes where the write stopped;
+ * the file still holds whole lines only, each sample once. Needs
+ * CAP_LINUX_IMMUTABLE and a file system with the flag (else skipped). */
+static void test_full_disk_append_only(void **state)
+{
+    (void)state;
+    char path[512];
+    th_write_file("appendonly.jsonl", "", path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    int flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+        close(fd);
+        skip();
+    }
+    int with = flags | FS_APPEND_FL;
+    if (ioctl(fd, FS_IOC_SETFLAGS, &with) != 0) {
+        close(fd);
+        skip(); /* not root, or no such flag here */
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(fill_disk_child("appendonly.jsonl"));
+    int status = 0;
+    pid_t got = waitpid(pid, &status, 0);
+    (void)ioctl(fd, FS_IOC_SETFLAGS, &flags); /* so the folder can be removed */
+    close(fd);
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0) fail_msg("child step %d failed", WEXITSTATUS(status));
+
+    assert_all_batches_once(path);
 }
 
 static void test_bad_urls(void **state)
@@ -252,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_append_and_nonfinite),
         cmocka_unit_test(test_reopen_after_rename),
         cmocka_unit_test(test_full_disk_whole_lines),
+        cmocka_unit_test(test_full_disk_append_only),
         cmocka_unit_test(test_bad_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
