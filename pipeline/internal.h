@@ -21,6 +21,12 @@
 
 #define PL_MAX_ANCHORS 4096 /* a hand-written pipeline uses a handful */
 #define PL_QUOTE_MAX   80   /* longest user text quoted in a message */
+/* Longest name, meter pattern, resource or discovery entry, in bytes. Each
+ * lands in every sample, /metrics line and log line: unbounded, a 10 MB name
+ * costs tens of MB per scrape. 255 is the partition module's id bound
+ * (PARTITION_MAX_ID_LEN) and a DNS name's length. */
+#define PL_MAX_TEXT 255
+#define PL_MAX_URL  4096 /* a publisher URL: a file:// path up to PATH_MAX */
 
 typedef enum { PL_SCALAR, PL_SEQ, PL_MAP } pl_kind;
 

@@ -18,7 +18,10 @@
  * classic source of "my change did nothing"); unknown keys and transformers
  * are warnings (Ceilometer ignores them), except keys starting with "x-"
  * (extension fields, a place to keep anchors), which are ignored silently.
- * Names are any non-empty text without control characters.
+ * Names, meter patterns, resources and discovery entries are non-empty text
+ * of at most PL_MAX_TEXT bytes without control characters (C0, DEL, C1):
+ * they are copied into every sample and log line, so a multi-megabyte name
+ * would cost that much per scrape.
  *
  * It reports everything it can in one pass: a bad source does not stop the
  * next one from being checked. At the end the diagnostics are sorted by
@@ -128,9 +131,24 @@ static bool check_keys(vctx *v, const pl_node *map, const char *const *allowed, 
     return ok;
 }
 
-/* A scalar as a fresh C string: non-null, no NUL, no control characters when
- * `name` (names end up in logs, ZooKeeper nodes and tables). */
-static char *text_of(vctx *v, const pl_node *n, const char *what, bool name)
+/* C0 controls, DEL, and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F;
+ * libyaml has checked the UTF-8). */
+static bool has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) return true;
+        if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+/* A scalar as a fresh C string: non-null, no NUL, at most max bytes and, when
+ * `text` (not a URL, which has a grammar of its own), no control characters
+ * (names end up in logs, ZooKeeper nodes, samples and tables). */
+static char *text_of(vctx *v, const pl_node *n, const char *what, size_t max, bool text)
 {
     if (n->kind != PL_SCALAR || is_null(n)) {
         ERR(v, n, "expected %s, found %s", what, is_null(n) ? "an empty value" : pl_kind_name(n));
@@ -144,14 +162,14 @@ static char *text_of(vctx *v, const pl_node *n, const char *what, bool name)
         ERR(v, n, "expected %s, found an empty string", what);
         return NULL;
     }
-    if (name) {
-        for (size_t i = 0; i < n->len; i++) {
-            unsigned char c = (unsigned char)n->value[i];
-            if (c < 0x20 || c == 0x7f) {
-                ERR(v, n, "%s '%s' contains a control character", what, q1(v, n->value));
-                return NULL;
-            }
-        }
+    if (n->len > max) {
+        ERR(v, n, "%s is %zu bytes long, more than the limit of %zu bytes ('%s')", what, n->len,
+            max, q1(v, n->value));
+        return NULL;
+    }
+    if (text && has_control(n->value, n->len)) {
+        ERR(v, n, "%s '%s' contains a control character", what, q1(v, n->value));
+        return NULL;
     }
     char *s = strdup(n->value);
     if (s == NULL) v->oom = true;
@@ -180,7 +198,7 @@ static bool string_list(vctx *v, const pl_node *n, const char *key, const char *
     }
     bool ok = true;
     for (size_t i = 0; i < n->n_kids; i++) {
-        char *s = text_of(v, n->kids[i], item_what, false);
+        char *s = text_of(v, n->kids[i], item_what, PL_MAX_TEXT, true);
         if (s == NULL) {
             ok = false;
             continue;
@@ -296,7 +314,7 @@ static void check_known_meters(vctx *v, const pl_node *list, const char *src)
     if (v->lim->n_known == 0) return;
     for (size_t i = 0; i < list->n_kids; i++) {
         const pl_node *m = list->kids[i];
-        if (m->kind != PL_SCALAR || m->len == 0) continue;
+        if (m->kind != PL_SCALAR || m->len == 0 || m->len > PL_MAX_TEXT) continue; /* reported */
         const char *pat = m->value[0] == '!' ? m->value + 1 : m->value;
         if (strcmp(pat, "*") == 0 || *pat == '\0') continue;
         bool hit = false;
@@ -326,7 +344,7 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     if (name == NULL) {
         ERR(v, n, "source has no 'name' (Ceilometer: 'Required field name not specified')");
         ok = false;
-    } else if ((s->name = text_of(v, name, "a source name", true)) == NULL) {
+    } else if ((s->name = text_of(v, name, "a source name", PL_MAX_TEXT, true)) == NULL) {
         ok = false;
     }
     const char *label = s->name ? s->name : "?";
@@ -393,7 +411,7 @@ static bool parse_sink(vctx *v, const pl_node *n, pipeline_sink *k)
     if (name == NULL) {
         ERR(v, n, "sink has no 'name' (Ceilometer: 'Required field name not specified')");
         ok = false;
-    } else if ((k->name = text_of(v, name, "a sink name", true)) == NULL) {
+    } else if ((k->name = text_of(v, name, "a sink name", PL_MAX_TEXT, true)) == NULL) {
         ok = false;
     }
     const char *label = k->name ? k->name : "?";
@@ -424,7 +442,7 @@ static bool parse_sink(vctx *v, const pl_node *n, pipeline_sink *k)
     }
     for (size_t i = 0; i < pubs->n_kids; i++) {
         const pl_node *u = pubs->kids[i];
-        char *url = text_of(v, u, "a publisher URL", false);
+        char *url = text_of(v, u, "a publisher URL", PL_MAX_URL, false);
         if (url == NULL) {
             ok = false;
             continue;

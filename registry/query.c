@@ -63,7 +63,8 @@ static void unknown_key(const registry_publisher *row, const char *key, size_t l
     int n = snprintf(err, errlen, "unknown option '%.*s' (known:", (int)len, key);
     for (size_t i = 0; row && i < row->n_query && n > 0 && (size_t)n < errlen; i++)
         n += snprintf(err + n, errlen - (size_t)n, " %s", row->query[i].name);
-    if (row == NULL || row->n_query == 0) n += snprintf(err + n, errlen - (size_t)n, " none");
+    if ((row == NULL || row->n_query == 0) && n > 0 && (size_t)n < errlen)
+        n += snprintf(err + n, errlen - (size_t)n, " none");
     if (n > 0 && (size_t)n < errlen) snprintf(err + n, errlen - (size_t)n, ")");
 }
 

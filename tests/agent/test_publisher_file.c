@@ -1,7 +1,8 @@
 /*
  * test_publisher_file.c: file:///path writes JSON lines that parse back with
  * every field, in append mode with mode 0640, and reopen() after a rename
- * (logrotate) moves writing to the new file without losing a line.
+ * (logrotate) moves writing to the new file without losing a line, and a
+ * full disk mid-batch leaves whole lines only (issue 13 item 5).
  */
 #include "agent/publisher.h"
 #include "harness/harness.h"
@@ -13,8 +14,16 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -155,6 +164,121 @@ static void test_reopen_after_rename(void **state)
     json_decref(all);
 }
 
+/*
+ * A full disk stands in as RLIMIT_FSIZE in a forked child (no root, no tmpfs
+ * needed): with SIGXFSZ ignored the kernel gives a real short write, then
+ * EFBIG, as ENOSPC would. The limit falls mid-line in the second batch; the
+ * later batches queue behind it. Once the "disk frees" (limit raised) every
+ * batch must be in the file exactly once, every line whole JSON.
+ */
+enum { FULL_BATCHES = 6, FULL_PER = 20 };
+
+/* The child's part; its exit code says which step went wrong (0: none). */
+static int fill_disk_child(const char *rel)
+{
+    char path[512];
+    if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) return 10;
+    publisher *p = open_file(rel, path, sizeof path);
+    sample_batch *b = tu_batch(FULL_PER, 0);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+    publisher_flush(p, 10000);
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size == 0) return 11;
+    off_t line = st.st_size / FULL_PER;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0) return 12;
+    const struct rlimit full = {.rlim_cur = (rlim_t)(st.st_size + st.st_size / 2 + line / 2),
+                                .rlim_max = rl.rlim_max};
+    if (setrlimit(RLIMIT_FSIZE, &full) != 0) return 13;
+    for (int i = 1; i < FULL_BATCHES; i++) {
+        b = tu_batch(FULL_PER, i * 100);
+        publisher_submit(p, b);
+        sample_batch_unref(b);
+    }
+    publisher_stats s;
+    int64_t deadline = th_now_ms() + 30000;
+    do { /* wait for the disk-full error to happen at least twice (one retry) */
+        publisher_get_stats(p, &s);
+        if (s.failures >= 2 || s.dropped_batches) break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while (th_now_ms() < deadline);
+    if (s.failures < 2 || s.dropped_batches) return 14;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 15; /* the disk frees */
+    publisher_flush(p, 30000);
+    publisher_get_stats(p, &s);
+    if (s.dropped_batches || s.queued || s.batches != FULL_BATCHES) return 16;
+    publisher_close(p);
+    return 0;
+}
+
+/* Every line whole JSON, every sample of every batch once, in order. */
+static void assert_all_batches_once(const char *path)
+{
+    json_t *all = json_array();
+    size_t n = read_lines(path, all); /* fails on a torn or fused line */
+    assert_int_equal(n, (size_t)(FULL_BATCHES * FULL_PER));
+    for (size_t i = 0; i < n; i++) {
+        double want = (double)((i / FULL_PER) * 100 + i % FULL_PER);
+        assert_true(json_number_value(json_object_get(json_array_get(all, i), "value")) == want);
+    }
+    json_decref(all);
+}
+
+static void test_full_disk_whole_lines(void **state)
+{
+    (void)state;
+    char path[512];
+    th_path(path, sizeof path, "full.jsonl"); /* the folder exists before the fork */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(fill_disk_child("full.jsonl")); /* _exit: the parent owns the folder */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    json_t *all = json_array();
+    read_lines(path, all); /* a torn line fails here, before the child's verdict */
+    json_decref(all);
+    if (WEXITSTATUS(status) != 0) fail_msg("child step %d failed", WEXITSTATUS(status));
+    assert_all_batches_once(path);
+}
+
+/* The same on an append-only file (chattr +a: ftruncate fails with EPERM):
+ * the fragment cannot be cut, so the retry resumes where the write stopped;
+ * the file still holds whole lines only, each sample once. Needs
+ * CAP_LINUX_IMMUTABLE and a file system with the flag (else skipped). */
+static void test_full_disk_append_only(void **state)
+{
+    (void)state;
+    char path[512];
+    th_write_file("appendonly.jsonl", "", path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    int flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+        close(fd);
+        skip();
+    }
+    int with = flags | FS_APPEND_FL;
+    if (ioctl(fd, FS_IOC_SETFLAGS, &with) != 0) {
+        close(fd);
+        skip(); /* not root, or no such flag here */
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(fill_disk_child("appendonly.jsonl"));
+    int status = 0;
+    pid_t got = waitpid(pid, &status, 0);
+    (void)ioctl(fd, FS_IOC_SETFLAGS, &flags); /* so the folder can be removed */
+    close(fd);
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0) fail_msg("child step %d failed", WEXITSTATUS(status));
+
+    assert_all_batches_once(path);
+}
+
 static void test_bad_urls(void **state)
 {
     (void)state;
@@ -174,6 +298,8 @@ int main(void)
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_append_and_nonfinite),
         cmocka_unit_test(test_reopen_after_rename),
+        cmocka_unit_test(test_full_disk_whole_lines),
+        cmocka_unit_test(test_full_disk_append_only),
         cmocka_unit_test(test_bad_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -271,17 +271,18 @@ static void test_load_file_errors(void **state)
     pipeline_diags_free(&d);
 }
 
-/* ~10 MB: one source with 10000 meters of 1000 characters each */
+/* ~10 MB: one source with ~40000 meters of 240 characters each (a meter
+ * pattern may be 255 bytes at most) */
 static char *big_document(size_t target, size_t *len)
 {
     size_t cap = target + 4096, n = 0;
     char *buf = malloc(cap);
     assert_non_null(buf);
     n += (size_t)snprintf(buf, cap, "sources:\n  - name: big\n    interval: 60\n    meters:\n");
-    for (int i = 0; n + 1100 < target; i++) {
+    for (int i = 0; n + 400 < target; i++) {
         n += (size_t)snprintf(buf + n, cap - n, "      - m%07d.", i);
-        memset(buf + n, 'x', 990);
-        n += 990;
+        memset(buf + n, 'x', 230);
+        n += 230;
         buf[n++] = '\n';
     }
     buf[n] = '\0';
@@ -442,6 +443,64 @@ static void test_messages_bounded_utf8(void **state)
     pipeline_diags_free(&d);
 }
 
+/* Issue 13 item 6: a 4 MB source name was accepted and then copied into every
+ * sample and scrape. Names, meters, resources and discovery entries are
+ * bounded at 255 bytes: the bound itself is accepted, one byte more is not. */
+static void test_bounded_names(void **state)
+{
+    (void)state;
+    const size_t big = 4u * 1024 * 1024;
+    char *doc = malloc(big + 128);
+    assert_non_null(doc);
+    size_t n = (size_t)sprintf(doc, "sources:\n  - name: ");
+    memset(doc + n, 'n', big);
+    n += big;
+    strcpy(doc + n, "\n    interval: 60\n    meters: [cpu]\n");
+    pipeline_diags d = tu_parse_bad(doc);
+    const pipeline_diag *e = tu_first_error(&d);
+    assert_int_equal(e->line, 2);
+    assert_int_equal(e->column, 11);
+    assert_non_null(strstr(e->message, "a source name is 4194304 bytes long, more than the "
+                                       "limit of 255 bytes"));
+    assert_true(strlen(e->message) < 512);
+    pipeline_diags_free(&d);
+    free(doc);
+
+    char at_bound[256];
+    memset(at_bound, 'b', 255);
+    at_bound[255] = '\0';
+    char text[4096];
+    snprintf(text, sizeof text,
+             "sources:\n  - name: %s\n    interval: 60\n    meters: [%s]\n"
+             "    resources: [%s]\n    discovery: [%s]\n    sinks: [%s]\n"
+             "sinks:\n  - name: %s\n    publishers: [prometheus://]\n",
+             at_bound, at_bound, at_bound, at_bound, at_bound, at_bound);
+    pipeline *p = tu_parse_ok(text);
+    assert_int_equal(strlen(p->sources[0].name), 255);
+    assert_int_equal(strlen(p->sources[0].meters[0]), 255);
+    assert_int_equal(strlen(p->sources[0].resources[0]), 255);
+    assert_int_equal(strlen(p->sources[0].discovery[0]), 255);
+    assert_int_equal(strlen(p->sinks[0].name), 255);
+    pipeline_free(p);
+}
+
+/* An unknown query key longer than the error buffer (found by
+ * fuzz_pipeline_parse from the 4 KB URL seed): the message is cut, and
+ * nothing is written past the buffer (registry/query.c wrote " none" there). */
+static void test_long_unknown_query_key(void **state)
+{
+    (void)state;
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+                     "sources: [{name: a, interval: 60, meters: [cpu]}]\n"
+                     "sinks: [{name: default, publishers: ['file:///tmp/x.jsonl?");
+    memset(text + n, 'k', 290); /* past the 300-byte buffer by a few bytes: ASan sees it */
+    strcpy(text + n + 290, "=1']}]\n");
+    pipeline_diags d = tu_parse_bad(text);
+    assert_non_null(strstr(tu_first_error(&d)->message, "unknown option 'kkkk"));
+    pipeline_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +516,8 @@ int main(void)
         cmocka_unit_test(test_hostile_mutations),
         cmocka_unit_test(test_utf16_and_bom),
         cmocka_unit_test(test_messages_bounded_utf8),
+        cmocka_unit_test(test_bounded_names),
+        cmocka_unit_test(test_long_unknown_query_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
