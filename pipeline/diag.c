@@ -4,9 +4,10 @@
  * Messages never carry the position prefix (so a JSON client gets clean
  * fields); pipeline_diags_format adds it in the compiler style that editors
  * and CI annotators understand ("file:line:col: error: ..."). User text is
- * quoted through pl_quote, which bounds its length and escapes control and
- * non-printable bytes, so a hostile pipeline cannot forge extra output lines
- * or terminal escapes in an operator's terminal or log.
+ * quoted through pl_quote, which bounds its length and escapes control
+ * bytes (C0 and DEL as \xXX, the C1 range U+0080..U+009F as \u00XX), so a
+ * hostile pipeline cannot forge extra output lines or terminal escapes in
+ * an operator's terminal or log.
  *
  * Allocation failure while recording a diagnostic degrades to a fixed
  * message in a preallocated slot when possible; it never aborts.
@@ -94,6 +95,17 @@ const char *pl_quote(const char *s, size_t len, char *buf, size_t cap)
         if (c == '\'' || c == '\\') {
             buf[o++] = '\\';
             buf[o++] = (char)c;
+        } else if (c == 0xc2 && step == 2 && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            /* a C1 control (U+0080..U+009F): terminals act on these too */
+            if (o + 10 > cap) break;
+            unsigned char c1 = (unsigned char)s[i + 1];
+            memcpy(buf + o, "\\u00", 4);
+            o += 4;
+            buf[o++] = hex[c1 >> 4];
+            buf[o++] = hex[c1 & 15];
+            i += 2;
+            continue;
         } else if (c < 0x20 || c == 0x7f) {
             if (o + 9 > cap) break;
             buf[o++] = '\\';

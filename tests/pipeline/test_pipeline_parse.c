@@ -443,6 +443,24 @@ static void test_messages_bounded_utf8(void **state)
     pipeline_diags_free(&d);
 }
 
+/* C1 controls (U+0080..U+009F: NEL, CSI...) reach terminals as controls too
+ * (libyaml refuses them raw, but YAML's "\u0085" escape makes them): a
+ * message quotes them as \u00XX, like C0 ones as \xXX. */
+static void test_messages_quote_c1(void **state)
+{
+    (void)state;
+    pipeline_diags d =
+        tu_parse_bad("sources: [{name: \"a\\u0085b\\u009b\", interval: 1, meters: [x]}]");
+    bool seen = false;
+    for (size_t i = 0; i < d.count; i++) {
+        assert_null(strstr(d.items[i].message, "\xc2\x85"));
+        assert_null(strstr(d.items[i].message, "\xc2\x9b"));
+        seen = seen || strstr(d.items[i].message, "a\\u0085b\\u009b") != NULL;
+    }
+    if (!seen) fail_msg("no message quotes the name with \\u0085/\\u009b");
+    pipeline_diags_free(&d);
+}
+
 /* Issue 13 item 6: a 4 MB source name was accepted and then copied into every
  * sample and scrape. Names, meters, resources and discovery entries are
  * bounded at 255 bytes: the bound itself is accepted, one byte more is not. */
@@ -516,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_hostile_mutations),
         cmocka_unit_test(test_utf16_and_bom),
         cmocka_unit_test(test_messages_bounded_utf8),
+        cmocka_unit_test(test_messages_quote_c1),
         cmocka_unit_test(test_bounded_names),
         cmocka_unit_test(test_long_unknown_query_key),
     };
