@@ -106,3 +106,33 @@ int cluster_health(agent *a, strbuf *out, int n)
     }
     return n;
 }
+
+/* /ready in cluster mode: a group serves its share only once its member is
+ * joined, the stored table is known and one is in force, and a revision runs. */
+int cluster_ready(agent *a, strbuf *out, int n)
+{
+    cluster_state *cs = a->cluster_state;
+    for (size_t i = 0; cs && i < cs->n; i++) {
+        struct cluster_group *cg = cs->groups[i];
+        coord_status_t st;
+        coord_get_status(cg->c, &st);
+        pthread_mutex_lock(&cg->mu);
+        bool synced = cg->synced, table = group_clock_has_table(&cg->clock);
+        pthread_mutex_unlock(&cg->mu);
+        pthread_mutex_lock(&a->mu);
+        bool applied = cg->g->pipe != NULL;
+        pthread_mutex_unlock(&a->mu);
+        const char *why = st.state != COORD_CONNECTED ? "ZooKeeper session not connected"
+                          : !st.joined                ? "not joined (no member node yet)"
+                          : !synced                   ? "assignment table not read yet"
+                          : !table                    ? "no assignment table in force yet"
+                          : !applied                  ? "no revision applied yet"
+                                                      : NULL;
+        if (!why) continue;
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: %s", cg->member_id, why);
+        strbuf_puts(out, n++ ? "," : "");
+        strbuf_put_json_string(out, msg);
+    }
+    return n;
+}

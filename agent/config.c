@@ -75,6 +75,8 @@ static const option_desc options[] = {
     STR("api", "host", api_host, "127.0.0.1",
         "Address the HTTP API listens on (loopback unless told otherwise)"),
     INT("api", "port", api_port, "9467", 0, 65535, "HTTP API port (0: any free port)"),
+    INT("api", "stall_threshold_ms", stall_threshold_ms, "5000", 100, 3600000,
+        "/health answers 503 once the event loop is stuck in one iteration this long"),
     INT("publisher", "queue_size", queue_size, "1024", 1, 1000000,
         "Batches queued per publisher before the oldest is dropped"),
     INT("publisher", "retry_initial_ms", retry_initial_ms, "100", 1, 600000,

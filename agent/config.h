@@ -46,6 +46,7 @@ typedef struct agent_config {
     bool api_enabled;
     char api_host[256];
     int api_port;
+    int stall_threshold_ms;
     /* [publisher] */
     int queue_size;
     int retry_initial_ms;

@@ -214,6 +214,9 @@ void metrics_page_render(agent *a, strbuf *out);
 void sinks_shutdown(agent_group *g); /* flush and close everything */
 /* Sends per-publisher deltas (published, dropped, failures) as counters. */
 void sinks_emit_metrics(agent *a);
+/* Appends /health reasons (JSON strings) for g's failing or dropping
+ * publishers after n earlier ones; returns the new count. Any thread. */
+int sinks_health(agent_group *g, strbuf *out, int n);
 
 /* reload.c */
 /* Standalone: loads groups[0]'s file and watches it. */
@@ -237,6 +240,8 @@ bool cluster_enabled(const agent *a);
 void cluster_status_json(agent_group *g, strbuf *out);
 /* Reasons the cluster makes this agent degraded (JSON strings, comma-led). */
 int cluster_health(agent *a, strbuf *out, int n);
+/* Appends /ready reasons (JSON strings) for groups not yet serving. */
+int cluster_ready(agent *a, strbuf *out, int n);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

@@ -1,8 +1,13 @@
 /*
  * http_api.c: the agent's HTTP API on nng's HTTP server.
  *
- *   GET /health      ok | degraded, with reasons (200), so load balancers and
- *                    operators see a refused revision or a failing publisher
+ *   GET /health      liveness: 503 "stalled" when the event loop is stuck in one
+ *                    iteration past [api] stall_threshold_ms; else 200 ok |
+ *                    degraded with reasons (a refused revision, a failing or
+ *                    dropping publisher, a lost ZooKeeper session)
+ *   GET /ready       readiness: 200 once the loop runs and every group has a
+ *                    pipeline (cluster: joined, synced, a table in force),
+ *                    else 503 with reasons
  *   GET /metrics     Prometheus text: the prometheus:// publishers' samples
  *                    plus the agent's own counters
  *   GET /v1/status   revision, sha256, sources, publishers, errors (JSON)
@@ -24,7 +29,7 @@
 
 typedef struct http_state {
     nng_http_server *server;
-    nng_http_handler *handlers[4];
+    nng_http_handler *handlers[5];
     int n_handlers;
 } http_state;
 
@@ -89,23 +94,86 @@ static int health_reasons(agent *a, strbuf *out)
             }
         }
     }
+    size_t n_groups = a->n_groups;
+    agent_group *groups[AGENT_MAX_GROUPS];
+    memcpy(groups, a->groups, n_groups * sizeof groups[0]);
     pthread_mutex_unlock(&a->stats_mu);
     pthread_mutex_unlock(&a->mu);
+    for (size_t gi = 0; gi < n_groups; gi++)
+        n = sinks_health(groups[gi], out, n);
     return cluster_health(a, out, n);
 }
 
+/* Appends the loop's stall as a reason when there is one; returns the count. */
+static int stall_reason(agent *a, strbuf *out, int n)
+{
+    int64_t busy = loop_busy_ms(a->loop);
+    if (busy < a->cfg.stall_threshold_ms) return n;
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "event loop stalled: one iteration running for %" PRId64 " ms (threshold %d ms)", busy,
+             a->cfg.stall_threshold_ms);
+    strbuf_puts(out, n++ ? "," : "");
+    strbuf_put_json_string(out, msg);
+    return n;
+}
+
+static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf *reasons)
+{
+    strbuf body;
+    strbuf_init(&body);
+    strbuf_printf(&body, "{\"status\":\"%s\",\"reasons\":[%s]}\n", status,
+                  reasons->buf ? reasons->buf : "");
+    reply(aio, code, "application/json", &body);
+    strbuf_free(&body);
+}
+
+/*
+ * Liveness. The stall is checked first and without the agent's locks: a
+ * callback stuck while holding one must still get its 503, not a timeout.
+ */
 static void h_health(nng_aio *aio)
 {
     agent *a = handler_agent(aio);
-    strbuf reasons, body;
+    strbuf reasons;
     strbuf_init(&reasons);
-    strbuf_init(&body);
-    int n = health_reasons(a, &reasons);
-    strbuf_printf(&body, "{\"status\":\"%s\",\"reasons\":[%s]}\n", n ? "degraded" : "ok",
-                  reasons.buf ? reasons.buf : "");
-    reply(aio, 200, "application/json", &body);
+    if (stall_reason(a, &reasons, 0)) {
+        reply_status(aio, 503, "stalled", &reasons);
+    } else {
+        int n = health_reasons(a, &reasons);
+        reply_status(aio, 200, n ? "degraded" : "ok", &reasons);
+    }
     strbuf_free(&reasons);
-    strbuf_free(&body);
+}
+
+/* Readiness: whether this agent does its share of the polling now. */
+static void h_ready(nng_aio *aio)
+{
+    agent *a = handler_agent(aio);
+    strbuf reasons;
+    strbuf_init(&reasons);
+    int n = stall_reason(a, &reasons, 0);
+    if (!loop_running(a->loop)) {
+        strbuf_puts(&reasons, n++ ? "," : "");
+        strbuf_put_json_string(&reasons, "event loop not running (starting or stopping)");
+    }
+    if (n) {
+        /* a stalled or stopped loop says all there is to say */
+    } else if (cluster_enabled(a)) {
+        n = cluster_ready(a, &reasons, n);
+    } else {
+        pthread_mutex_lock(&a->mu);
+        for (size_t i = 0; i < a->n_groups; i++) {
+            if (a->groups[i]->pipe) continue;
+            char msg[128];
+            snprintf(msg, sizeof msg, "%s: no pipeline loaded yet", a->groups[i]->name);
+            strbuf_puts(&reasons, n++ ? "," : "");
+            strbuf_put_json_string(&reasons, msg);
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+    reply_status(aio, n ? 503 : 200, n ? "not_ready" : "ready", &reasons);
+    strbuf_free(&reasons);
 }
 
 static void h_metrics(nng_aio *aio)
@@ -212,6 +280,7 @@ int http_api_start(agent *a, char *err, size_t errlen)
         const char *path;
         void (*fn)(nng_aio *);
     } routes[] = {{"/health", h_health},
+                  {"/ready", h_ready},
                   {"/metrics", h_metrics},
                   {"/v1/status", h_status},
                   {"/v1/targets", h_targets}};

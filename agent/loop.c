@@ -42,6 +42,11 @@ struct loop {
     size_t n_fds, cap_fds;
     pthread_mutex_t mu; /* guards the posted queue */
     posted *head, *tail;
+    /* monotonic ms when the current iteration left epoll_wait; 0 while
+     * waiting. Written by the loop thread, read by /health on nng's threads:
+     * a loop idle in epoll_wait is not stalled, one stuck in a callback is. */
+    atomic_int_least64_t busy_since_ms;
+    atomic_bool running; /* inside loop_run(): /ready */
 };
 
 int64_t loop_now_ms(void)
@@ -263,6 +268,7 @@ static void run_timers(loop *l)
 int loop_run(loop *l)
 {
     struct epoll_event evs[16];
+    atomic_store(&l->running, true);
     while (!atomic_load(&l->stop)) {
         int timeout = -1;
         if (l->n_heap) {
@@ -276,9 +282,13 @@ int loop_run(loop *l)
             int64_t d = at - loop_now_ms();
             timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
         }
+        atomic_store(&l->busy_since_ms, 0);
         int n = epoll_wait(l->epfd, evs, 16, timeout);
+        atomic_store(&l->busy_since_ms, loop_now_ms());
         if (n < 0) {
             if (errno == EINTR) continue;
+            atomic_store(&l->busy_since_ms, 0);
+            atomic_store(&l->running, false);
             return -1;
         }
         for (int i = 0; i < n; i++) {
@@ -296,5 +306,20 @@ int loop_run(loop *l)
         }
         run_timers(l);
     }
+    atomic_store(&l->busy_since_ms, 0);
+    atomic_store(&l->running, false);
     return 0;
+}
+
+bool loop_running(loop *l)
+{
+    return atomic_load(&l->running);
+}
+
+int64_t loop_busy_ms(loop *l)
+{
+    int64_t since = atomic_load(&l->busy_since_ms);
+    if (!since) return 0;
+    int64_t d = loop_now_ms() - since;
+    return d > 0 ? d : 0;
 }

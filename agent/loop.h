@@ -36,6 +36,15 @@ int loop_run(loop *l);
 /* Thread-safe: makes loop_run return after the current callback. */
 void loop_stop(loop *l);
 
+/*
+ * Thread-safe: how long the loop has been busy in its current iteration
+ * (callbacks, timers), in ms; 0 while it waits for events or is not running.
+ * A large value means a callback is stuck: /health's stall check.
+ */
+int64_t loop_busy_ms(loop *l);
+/* Thread-safe: inside loop_run() and not stopped yet (/ready). */
+bool loop_running(loop *l);
+
 int64_t loop_now_ms(void);  /* CLOCK_MONOTONIC in ms */
 int64_t loop_wall_ms(void); /* CLOCK_REALTIME in ms */
 

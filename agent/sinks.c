@@ -25,6 +25,10 @@ typedef struct pub_entry {
     /* self-metrics: what was already reported (loop thread only) */
     uint64_t reported_samples, reported_dropped, reported_failures;
     metrics_metric *m_published, *m_dropped, *m_failures;
+    /* /health (any HTTP thread): dropped batches at the last check, and when
+     * a check last saw that count grow (wall ms) */
+    atomic_uint_least64_t health_dropped;
+    atomic_int_least64_t health_drop_seen_ms;
 } pub_entry;
 
 typedef struct sink_rt {
@@ -267,7 +271,7 @@ void sinks_publish(agent_group *g, char *const *names, size_t n, sample_batch *b
 }
 
 /* Calls fn once per distinct publisher of the current snapshot. */
-static void each_publisher(agent_group *g, void (*fn)(publisher *, void *), void *arg)
+static void each_publisher(agent_group *g, void (*fn)(pub_entry *, void *), void *arg)
 {
     sinkset *s = set_acquire(g->sinks);
     if (!s) return;
@@ -278,14 +282,14 @@ static void each_publisher(agent_group *g, void (*fn)(publisher *, void *), void
             bool earlier = false;
             for (size_t j = 0; j < k; j++)
                 earlier |= s->v[i].pubs[j] == e;
-            if (!earlier) fn(e->p, arg);
+            if (!earlier) fn(e, arg);
         }
     set_release(g->sinks, s);
 }
 
-static void render_one(publisher *p, void *arg)
+static void render_one(pub_entry *e, void *arg)
 {
-    publisher_render(p, arg);
+    publisher_render(e->p, arg);
 }
 
 void sinks_render(agent *a, strbuf *out)
@@ -294,10 +298,10 @@ void sinks_render(agent *a, strbuf *out)
         each_publisher(a->groups[i], render_one, out);
 }
 
-static void reopen_one(publisher *p, void *arg)
+static void reopen_one(pub_entry *e, void *arg)
 {
     (void)arg;
-    publisher_reopen(p);
+    publisher_reopen(e->p);
 }
 
 void sinks_reopen(agent *a)
@@ -306,8 +310,9 @@ void sinks_reopen(agent *a)
         each_publisher(a->groups[i], reopen_one, NULL);
 }
 
-static void status_one(publisher *p, void *arg)
+static void status_one(pub_entry *e, void *arg)
 {
+    publisher *p = e->p;
     strbuf *out = arg;
     publisher_stats ps;
     publisher_get_stats(p, &ps);
@@ -365,8 +370,9 @@ void sinks_shutdown(agent_group *g)
     g->sinks = NULL;
 }
 
-static void emit_one(agent *a, pub_entry *e)
+static void emit_one(pub_entry *e, void *arg)
 {
+    agent *a = arg;
     if (!e->m_published) {
         char scheme[32], name[96];
         const char *sep = strstr(e->url, "://");
@@ -391,22 +397,60 @@ static void emit_one(agent *a, pub_entry *e)
     e->reported_failures = ps.failures;
 }
 
-static void emit_group(agent *a, agent_group *g)
-{
-    sinkset *s = set_acquire(g->sinks);
-    for (size_t i = 0; s && i < s->n; i++)
-        for (size_t k = 0; k < s->v[i].n_pubs; k++) {
-            pub_entry *e = s->v[i].pubs[k];
-            bool earlier = find_in_new(s, i, e->url) != NULL;
-            for (size_t j = 0; j < k; j++)
-                earlier |= s->v[i].pubs[j] == e;
-            if (!earlier) emit_one(a, e);
-        }
-    set_release(g->sinks, s);
-}
-
 void sinks_emit_metrics(agent *a)
 {
     for (size_t i = 0; i < a->n_groups; i++)
-        if (a->groups[i]->sinks) emit_group(a, a->groups[i]);
+        if (a->groups[i]->sinks) each_publisher(a->groups[i], emit_one, a);
+}
+
+/* A drop seen by a check stays a reason this long, so every prober (a load
+ * balancer, a kubelet, an operator) sees it, not only the first to ask. */
+#define DROP_REASON_MS 60000
+
+typedef struct health_ctx {
+    agent_group *g;
+    strbuf *out;
+    int n;
+    int64_t now;
+} health_ctx;
+
+static void health_reason(health_ctx *h, const pub_entry *e, const char *what, const char *detail)
+{
+    /* the query may carry a token: never shown */
+    size_t n = strcspn(e->url, "?#");
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s: publisher %.*s%s: %s%s", h->g->name, (int)(n < 200 ? n : 200),
+             e->url, e->url[n] ? "?..." : "", what, detail);
+    strbuf_puts(h->out, h->n++ ? "," : "");
+    strbuf_put_json_string(h->out, msg);
+}
+
+static void health_one(pub_entry *e, void *arg)
+{
+    health_ctx *h = arg;
+    publisher_stats ps;
+    publisher_get_stats(e->p, &ps);
+    /* failing: its latest attempt failed (retrying, or dropped the batch) */
+    if (ps.last_error_ms && ps.last_error_ms >= ps.last_ok_ms) {
+        char detail[300];
+        snprintf(detail, sizeof detail, "%.256s", ps.last_error);
+        health_reason(h, e, "failing: ", detail);
+    }
+    uint64_t before = atomic_exchange(&e->health_dropped, ps.dropped_batches);
+    if (ps.dropped_batches > before) atomic_store(&e->health_drop_seen_ms, h->now);
+    int64_t seen = atomic_load(&e->health_drop_seen_ms);
+    if (seen && h->now - seen < DROP_REASON_MS) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "%llu batches in all",
+                 (unsigned long long)ps.dropped_batches);
+        health_reason(h, e, "dropping batches (queue full or refused): ", detail);
+    }
+}
+
+int sinks_health(agent_group *g, strbuf *out, int n)
+{
+    if (!g->sinks) return n;
+    health_ctx h = {g, out, n, loop_wall_ms()};
+    each_publisher(g, health_one, &h);
+    return h.n;
 }

@@ -2,7 +2,9 @@
  * test_agent_api.c: the HTTP API of a running agent: /metrics accepted by
  * the real `promtool check metrics`, /health ok then degraded with the reason
  * when a revision is refused, /v1/status and /v1/targets as JSON, and the
- * limits (GET only, no request bodies, unknown paths 404).
+ * limits (GET only, no request bodies, unknown paths 404). The probes'
+ * contract: /health 503 while the loop is stuck, degraded with a failing
+ * publisher; /ready 200 once standalone polling runs.
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +138,17 @@ static void test_api(void **state)
     fx_stop(&f);
 }
 
+/* Starts an agent polling one synthetic target; returns its API port once polled. */
+static int start_synthetic(fixture *f, const char *conf)
+{
+    fx_start(f,
+             "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+             "    resources: [api-target]\n",
+             extra, conf);
+    assert_true(th_wait_until(polled, NULL, 5000));
+    return agent_api_port(f->a);
+}
+
 static void add_odd_group(agent *a, void *arg)
 {
     assert_non_null(agent_group_add(a, arg, NULL));
@@ -151,12 +165,7 @@ static void test_group_label_escaped(void **state)
     (void)state;
     tp_reset();
     fixture f;
-    fx_start(&f,
-             "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
-             "    resources: [api-target]\n",
-             extra, "[metrics]\nbackend = prometheus\n");
-    int port = agent_api_port(f.a);
-    assert_true(th_wait_until(polled, NULL, 5000));
+    int port = start_synthetic(&f, "[metrics]\nbackend = prometheus\n");
     fx_on_loop(&f, add_odd_group, "odd\"gr\\oup\nname");
     const char *body;
     assert_int_equal(get(port, "/metrics", &body), 200);
@@ -178,9 +187,147 @@ static void test_group_label_escaped(void **state)
     fx_stop(&f);
 }
 
+/* A gate a test holds the loop at: the loop thread waits until released. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool entered, released;
+} gate;
+
+static void gate_hold(void *arg)
+{
+    gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->entered = true;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->released)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static bool gate_entered(void *arg)
+{
+    gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    bool e = g->entered;
+    pthread_mutex_unlock(&g->mu);
+    return e;
+}
+
+static bool health_503(void *arg)
+{
+    const char *body;
+    return get(*(int *)arg, "/health", &body) == 503;
+}
+
+static bool health_200_ok(void *arg)
+{
+    const char *body;
+    return get(*(int *)arg, "/health", &body) == 200 && strstr(body, "\"ok\"");
+}
+
+static bool ready_200(void *arg)
+{
+    const char *body;
+    return get(*(int *)arg, "/ready", &body) == 200;
+}
+
+/*
+ * Issue 13 item 4: /health answered 200 whatever the loop did, so a liveness
+ * probe could never fail. A callback that blocks the loop past
+ * stall_threshold_ms turns /health (and /ready) into 503 "stalled"; released,
+ * /health is 200 ok again. /ready is 200 once a standalone agent polls.
+ */
+static void test_stalled_loop_fails_health(void **state)
+{
+    (void)state;
+    tp_reset();
+    fixture f;
+    int port = start_synthetic(&f, "stall_threshold_ms = 300\n");
+    assert_true(th_wait_until(ready_200, &port, 10000));
+    const char *body;
+    assert_int_equal(get(port, "/ready", &body), 200);
+    assert_non_null(strstr(body, "\"status\":\"ready\""));
+    assert_true(th_wait_until(health_200_ok, &port, 10000));
+
+    gate g = {.entered = false, .released = false};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    assert_int_equal(loop_post(f.a->loop, gate_hold, &g), 0);
+    assert_true(th_wait_until(gate_entered, &g, 10000));
+    assert_true(th_wait_until(health_503, &port, 30000));
+    assert_int_equal(get(port, "/health", &body), 503);
+    json_t *h = json_loads(body, 0, NULL);
+    assert_non_null(h);
+    assert_string_equal(json_string_value(json_object_get(h, "status")), "stalled");
+    const char *why = json_string_value(json_array_get(json_object_get(h, "reasons"), 0));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "event loop stalled"));
+    json_decref(h);
+    assert_int_equal(get(port, "/ready", &body), 503);
+    assert_non_null(strstr(body, "event loop stalled"));
+
+    pthread_mutex_lock(&g.mu);
+    g.released = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    assert_true(th_wait_until(health_200_ok, &port, 30000));
+    assert_true(th_wait_until(ready_200, &port, 30000));
+    fx_stop(&f);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+}
+
+typedef struct failing_probe {
+    int port;
+    char want[256];
+} failing_probe;
+
+static bool publisher_reason(void *arg)
+{
+    failing_probe *p = arg;
+    const char *body;
+    return get(p->port, "/health", &body) == 200 && strstr(body, "\"degraded\"") &&
+           strstr(body, p->want);
+}
+
+/*
+ * Issue 13 item 4: a publisher whose every POST fails (http:// to a closed
+ * loopback port) left /health "ok". It is now 200 "degraded" with a reason
+ * naming the publisher, its query (which may hold a token) left out.
+ */
+static void test_failing_publisher_degrades_health(void **state)
+{
+    (void)state;
+    tp_reset();
+    int closed = th_free_port();
+    assert_true(closed > 0);
+    char yaml[1024];
+    snprintf(
+        yaml, sizeof yaml,
+        "sources:\n  - name: synthetic\n    interval: 1\n    meters: [test.clock.value]\n"
+        "    resources: [api-target]\n"
+        "sinks:\n  - name: default\n    publishers: ['http://127.0.0.1:%d/ingest?timeout=3']\n",
+        closed);
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    failing_probe p = {.port = agent_api_port(f.a)};
+    snprintf(p.want, sizeof p.want,
+             "local: publisher http://127.0.0.1:%d/ingest?...: failing: ", closed);
+    assert_true(th_wait_until(publisher_reason, &p, 30000));
+    const char *body;
+    assert_int_equal(get(p.port, "/health", &body), 200);
+    assert_null(strstr(body, "timeout=3"));
+    /* degraded is not unready: the agent still polls */
+    assert_int_equal(get(p.port, "/ready", &body), 200);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_api),
-                                       cmocka_unit_test(test_group_label_escaped)};
+                                       cmocka_unit_test(test_group_label_escaped),
+                                       cmocka_unit_test(test_stalled_loop_fails_health),
+                                       cmocka_unit_test(test_failing_publisher_degrades_health)};
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -7,6 +7,7 @@
  * a member: the survivors own every slot within the session timeout + 1 s;
  * restarted with the same member id it gets a share back. Revisions signed
  * by meterctl (keys of 600 and 4000 bytes) apply on agents holding the key.
+ * /ready is 503 before the first revision and 200 on every member after.
  */
 #include "cluster_fixture.h"
 
@@ -52,6 +53,19 @@ static bool all_rejected(void *arg)
     return n == r->n;
 }
 
+static char ready_body[4096];
+
+/* GET /ready on node i answers the code in want[1]. */
+static bool ready_is(void *arg)
+{
+    const int *want = arg;
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[want[0]].api_port,
+                               "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               ready_body, sizeof ready_body, 2000, NULL);
+    int code = 0;
+    return n > 0 && sscanf(ready_body, "HTTP/1.%*d %d", &code) == 1 && code == want[1];
+}
+
 static bool node2_has_share(void *arg)
 {
     (void)arg;
@@ -64,6 +78,10 @@ static void test_cluster(void **state)
     cf_start(&fx);
     for (int i = 0; i < N; i++)
         cf_node_start(&fx, i, NULL);
+    /* issue 13 item 4: no revision yet, so not ready */
+    int not_ready[2] = {0, 503};
+    assert_true(th_wait_until(ready_is, not_ready, 10000));
+    assert_non_null(strstr(ready_body, "\"not_ready\""));
     char *body = cf_pipeline(&fx, TARGETS);
     int64_t t_push = cf_wall_ms();
     int64_t rev = cf_push(&fx, body);
@@ -82,6 +100,10 @@ static void test_cluster(void **state)
         assert_string_equal(m.members[i].info.applied_sha256, cur.sha256);
     coord_members_free(&m);
     coord_revision_free(&cur);
+    for (int i = 0; i < N; i++) {
+        int ready[2] = {i, 200};
+        assert_true(th_wait_until(ready_is, ready, 10000));
+    }
 
     /* every target exactly once per interval, group-wide, over 4 intervals */
     int64_t from = cf_wall_ms() + 1000, to = from + 4000;
