@@ -5,6 +5,8 @@
  */
 #include "coordinator/coordinator.h"
 
+#include "../common/fuzz_cstr.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *url = malloc(size + 1);
+    char *url = fuzz_cstr(data, size);
     if (!url) return 0;
-    memcpy(url, data, size);
-    url[size] = 0;
     coord_url_t u;
     memset(&u, 0x5a, sizeof u); /* a result must not rely on what was there */
     char err[256];
