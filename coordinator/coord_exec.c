@@ -170,10 +170,9 @@ static bool closing(coord_t *c)
     return stop;
 }
 
-/* With an executor: a job for this event, or NULL (no executor, out of memory). */
+/* A job for this event, or NULL (out of memory). */
 static coord_job_t *event_job(coord_t *c, int kind)
 {
-    if (!c->life) return NULL;
     coord_job_t *j = calloc(1, sizeof *j);
     if (!j) coord_log(c, COORD_LOG_ERROR, "out of memory: an event (kind %d) is lost", kind);
     if (j) j->kind = kind;
@@ -188,27 +187,33 @@ static void *dup_bytes(const void *p, size_t len)
     return d;
 }
 
-/* Direct calls (no executor) lend our data; they stop when close begins. */
+/*
+ * Every event and completion becomes a job that owns its data, then goes to
+ * the executor, or without one is called here at once (the handle's own
+ * thread) and freed; either way nothing starts once close has begun.
+ */
+static void dispatch(coord_t *c, coord_job_t *j)
+{
+    if (c->life) {
+        post(c, j);
+        return;
+    }
+    if (!closing(c)) job_call(&c->cb, c->cb_arg, j);
+    coord_job_free(j);
+}
+
 void coord_emit_state(coord_t *c, coord_state_t st)
 {
     if (!c->cb.state) return;
-    if (!c->life) {
-        if (!closing(c)) c->cb.state(c->cb_arg, st);
-        return;
-    }
     coord_job_t *j = event_job(c, JOB_STATE);
     if (!j) return;
     j->state = st;
-    post(c, j);
+    dispatch(c, j);
 }
 
 void coord_emit_members(coord_t *c, const coord_members_t *m)
 {
     if (!c->cb.members) return;
-    if (!c->life) {
-        if (!closing(c)) c->cb.members(c->cb_arg, m);
-        return;
-    }
     coord_job_t *j = event_job(c, JOB_MEMBERS);
     if (!j) return;
     j->members = *m;
@@ -219,29 +224,21 @@ void coord_emit_members(coord_t *c, const coord_members_t *m)
         coord_log(c, COORD_LOG_ERROR, "out of memory: a membership event is lost");
         return;
     }
-    post(c, j);
+    dispatch(c, j);
 }
 
 void coord_emit_leader(coord_t *c, const coord_leader_t *l)
 {
     if (!c->cb.leader) return;
-    if (!c->life) {
-        if (!closing(c)) c->cb.leader(c->cb_arg, l);
-        return;
-    }
     coord_job_t *j = event_job(c, JOB_LEADER);
     if (!j) return;
     j->leader = *l;
-    post(c, j);
+    dispatch(c, j);
 }
 
 void coord_emit_revision(coord_t *c, const coord_revision_t *r)
 {
     if (!c->cb.revision) return;
-    if (!c->life) {
-        if (!closing(c)) c->cb.revision(c->cb_arg, r);
-        return;
-    }
     coord_job_t *j = event_job(c, JOB_REVISION);
     if (!j) return;
     j->rev = *r;
@@ -252,16 +249,12 @@ void coord_emit_revision(coord_t *c, const coord_revision_t *r)
                   (long long)r->number);
         return;
     }
-    post(c, j);
+    dispatch(c, j);
 }
 
 void coord_emit_assignment(coord_t *c, const void *table, size_t len, int64_t epoch)
 {
     if (!c->cb.assignment) return;
-    if (!c->life) {
-        if (!closing(c)) c->cb.assignment(c->cb_arg, table, len, epoch);
-        return;
-    }
     coord_job_t *j = event_job(c, JOB_ASSIGNMENT);
     if (!j) return;
     j->bytes = dup_bytes(table, len);
@@ -273,17 +266,13 @@ void coord_emit_assignment(coord_t *c, const void *table, size_t len, int64_t ep
                   (long long)epoch);
         return;
     }
-    post(c, j);
+    dispatch(c, j);
 }
 
 void coord_exec_complete(coord_t *c, coord_job_t *j)
 {
-    if (!j->notify) {
+    if (j->notify)
+        dispatch(c, j);
+    else
         coord_job_free(j);
-    } else if (c->life) {
-        post(c, j);
-    } else {
-        if (!closing(c)) job_call(&c->cb, c->cb_arg, j);
-        coord_job_free(j);
-    }
 }
