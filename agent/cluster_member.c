@@ -9,6 +9,22 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* How many of the revision's targets (group/'s definition, what the leader
+ * plans with and meterctl counts) this member owns at at_ms (a->mu held:
+ * the pipeline). */
+static size_t owned_targets(struct cluster_group *cg, int64_t at_ms)
+{
+    group_targets tg;
+    if (group_revision_targets(cg->g->pipe, &tg) != 0) return 0;
+    size_t owned = 0;
+    for (size_t i = 0; i < tg.n; i++) {
+        poll_target t = {.id = (char *)tg.ids[i], .resource = (char *)tg.ids[i]};
+        owned += cluster_owns(cg, &t, at_ms);
+    }
+    group_targets_free(&tg);
+    return owned;
+}
+
 void cluster_publish_info(struct cluster_group *cg)
 {
     agent *a = cg->a;
@@ -17,7 +33,7 @@ void cluster_publish_info(struct cluster_group *cg)
     group_clock_promote(&cg->clock, now);
     pthread_mutex_unlock(&cg->mu);
     pthread_mutex_lock(&a->mu);
-    cg->info.owned = (int64_t)group_owned_targets(cg->g, now);
+    cg->info.owned = (int64_t)owned_targets(cg, now);
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&cg->mu);
     /* the table this member obeys now; a pending one is reported once in force */

@@ -183,11 +183,6 @@ void src_unref(src_rt *s);
 src_rt *group_find_source(agent_group *g, const char *name); /* running or pending */
 void group_list_add(agent_group *g, src_rt *s);
 void group_list_remove(agent_group *g, src_rt *s);
-/* The partitioned targets of g's pipeline (group_revision_targets), sorted
- * (a->mu held or the loop thread; free the array, not the strings). */
-const char **group_target_ids(agent_group *g, size_t *n);
-/* Number of those g owns at at_ms (a->mu held). */
-size_t group_owned_targets(agent_group *g, int64_t at_ms);
 /* Stops everything (shutdown): no new polls; waits for in-flight ones. */
 void scheduler_shutdown(agent *a);
 /* Status JSON fragments (any thread; take mu and stats_mu). */

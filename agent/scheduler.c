@@ -19,7 +19,6 @@
  * finish (bounded by drain_timeout) and then hands over to its successor.
  */
 #include "agent/core.h"
-#include "group/group.h"
 #include "partition/partition.h"
 
 #include <inttypes.h>
@@ -468,29 +467,6 @@ src_rt *group_find_source(agent_group *g, const char *name)
             return s;
     }
     return NULL;
-}
-
-const char **group_target_ids(agent_group *g, size_t *n_out)
-{
-    /* the revision's targets (group/): the same set the leader plans with
-     * and meterctl counts, whichever sources run at this instant */
-    group_targets t;
-    *n_out = 0;
-    if (group_revision_targets(g->pipe, &t) != 0) return NULL;
-    *n_out = t.n;
-    return t.ids;
-}
-
-size_t group_owned_targets(agent_group *g, int64_t at_ms)
-{
-    size_t n = 0, owned = 0;
-    const char **ids = group_target_ids(g, &n);
-    for (size_t i = 0; ids && i < n; i++) {
-        poll_target t = {.id = (char *)ids[i], .resource = (char *)ids[i], .local = false};
-        if (!g->owns || g->owns(g->owns_ctx, &t, at_ms)) owned++;
-    }
-    free(ids);
-    return owned;
 }
 
 void scheduler_shutdown(agent *a)
