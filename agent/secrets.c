@@ -14,38 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * The whole file, checked by the one secret reader (group/: regular file,
- * no symlink, mode 0600 or stricter, size bound), as a NUL-terminated copy
- * for the line parser; both copies are wiped.
- */
-static char *read_secret_file(const char *path, char *err, size_t errlen)
-{
-    unsigned char *raw = NULL;
-    size_t len = 0;
-    char msg[512];
-    if (group_secret_read(path, &raw, &len, msg, sizeof msg) != 0) {
-        snprintf(err, errlen, "secrets_file: %s", msg);
-        return NULL;
-    }
-    char *buf = malloc(len + 1);
-    if (buf == NULL) {
-        snprintf(err, errlen, "out of memory");
-    } else {
-        memcpy(buf, raw, len);
-        buf[len] = '\0';
-        if (strlen(buf) != len) {
-            snprintf(err, errlen, "secrets_file %s: holds a NUL byte; expected name = value lines",
-                     path);
-            explicit_bzero(buf, len);
-            free(buf);
-            buf = NULL;
-        }
-    }
-    group_secret_free(raw, len);
-    return buf;
-}
-
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -76,12 +44,27 @@ int secrets_load(secrets *s, const char *path, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     if (!path || !path[0]) return 0;
-    char *buf = read_secret_file(path, err, errlen);
-    if (!buf) return -1;
-    int rc = 0, line = 0;
-    char *save = NULL;
-    for (char *l = strtok_r(buf, "\n", &save); l && rc == 0; l = strtok_r(NULL, "\n", &save)) {
-        line++;
+    /* the one secret reader (group/): regular file, no symlink, mode 0600
+     * or stricter, size bound; NUL-terminated, wiped when freed */
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    char msg[512];
+    if (group_secret_read(path, &raw, &len, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "secrets_file: %s", msg);
+        return -1;
+    }
+    char *buf = (char *)raw;
+    int rc = 0;
+    if (strlen(buf) != len) {
+        snprintf(err, errlen, "secrets_file %s: holds a NUL byte; expected name = value lines",
+                 path);
+        rc = -1;
+    }
+    int line = 0;
+    for (char *l = buf, *next; rc == 0 && l; l = next) {
+        line++; /* every line counts, blank ones too: errors name the real line */
+        next = strchr(l, '\n');
+        if (next) *next++ = '\0';
         l = trim(l);
         if (!*l || *l == '#') continue;
         char *eq = strchr(l, '=');
@@ -101,8 +84,7 @@ int secrets_load(secrets *s, const char *path, char *err, size_t errlen)
             rc = -1;
         }
     }
-    explicit_bzero(buf, strlen(buf)); /* strtok_r cut it: the tail may hold more */
-    free(buf);
+    group_secret_free(raw, len); /* wipes all of it, cut lines included */
     if (rc != 0) secrets_free(s);
     return rc;
 }

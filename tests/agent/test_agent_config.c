@@ -142,6 +142,12 @@ static void test_secrets_file(void **state)
     assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
     assert_non_null(strstr(err, ":2: expected name = value"));
+    /* blank lines count: the error names the file's own line (4), not the
+     * 2nd non-blank one as a tokenizer that skips empty lines would */
+    th_write_file("bad-secrets2", "a = 1\n\n\nno equals sign\n", path, sizeof path);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
+    if (!strstr(err, ":4: expected name = value")) fail_msg("%s", err);
     assert_int_equal(secrets_load(&s, "", err, sizeof err), 0); /* none configured */
     assert_int_equal(s.n, 0);
 }
