@@ -29,18 +29,18 @@ ctest_run() {
   fi
 }
 
-cmake -S . -B build -DMEMCHECK=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DMETERD_WERROR=ON -DMEMCHECK=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 cmake --build build --target format-check
 ctest_run build "normal build"
 step "normal build + tests"
 
-cmake -S . -B build-asan -DSANITIZE=ON -DWITH_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build-asan -DMETERD_WERROR=ON -DSANITIZE=ON -DWITH_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j "$jobs"
 ctest_run build-asan "sanitizer build"
 step "ASan build + tests"
 
-CC=clang cmake -S . -B build-clang -DWITH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=clang cmake -S . -B build-clang -DMETERD_WERROR=ON -DWITH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-clang -j "$jobs"
 step "clang build"
 ctest_run build-clang "fuzz smoke" -L fuzz

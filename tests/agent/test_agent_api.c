@@ -28,6 +28,7 @@ static char resp[1 << 20];
 /* Sends a raw request; returns the status code, body pointer into resp. */
 static int http(int port, const char *raw, const char **body)
 {
+    *body = ""; /* callers may read it after a failed request */
     ssize_t n = th_tcp_request("127.0.0.1", port, raw, resp, sizeof resp, 5000, NULL);
     if (n <= 0) return -1;
     int status = 0;
