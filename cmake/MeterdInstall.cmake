@@ -41,7 +41,14 @@ configure_file(${CMAKE_SOURCE_DIR}/deploy/debian/changelog.in ${MeterdChangelog}
 add_custom_command(OUTPUT ${MeterdChangelog}.gz
                    COMMAND gzip -9nc ${MeterdChangelog} > ${MeterdChangelog}.gz
                    DEPENDS ${MeterdChangelog} VERBATIM)
-add_custom_target(meterd_install_data ALL DEPENDS ${MeterdManGz} ${MeterdChangelog}.gz)
+# The operator's guide, beside the examples (the units' Documentation=).
+set(MeterdGuide ${CMAKE_BINARY_DIR}/doc/OPERATIONS.md.gz)
+add_custom_command(OUTPUT ${MeterdGuide}
+                   COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/doc
+                   COMMAND gzip -9nc ${CMAKE_SOURCE_DIR}/docs/OPERATIONS.md > ${MeterdGuide}
+                   DEPENDS ${CMAKE_SOURCE_DIR}/docs/OPERATIONS.md VERBATIM)
+add_custom_target(meterd_install_data ALL
+                  DEPENDS ${MeterdManGz} ${MeterdChangelog}.gz ${MeterdGuide})
 
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/meterd.conf DESTINATION ${MeterdConfDir})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/pipeline.yaml
@@ -54,7 +61,7 @@ foreach(role compute ipmi)
 endforeach()
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/bash-completion/meterctl
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${MeterdChangelog}.gz
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${MeterdChangelog}.gz ${MeterdGuide}
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # ---- the Debian package: cpack -G DEB in a build configured with

@@ -26,7 +26,8 @@ root=$tmp/root
 dpkg-deb -x "$deb" "$root"
 for f in usr/sbin/meterd usr/bin/meterctl etc/meterd/meterd.conf \
   usr/share/doc/meterd/examples/pipeline.yaml usr/share/doc/meterd/copyright \
-  usr/share/doc/meterd/changelog.gz lib/systemd/system/meterd@.service \
+  usr/share/doc/meterd/changelog.gz usr/share/doc/meterd/OPERATIONS.md.gz \
+  lib/systemd/system/meterd@.service \
   lib/systemd/system/meterd@compute.service.d/role.conf \
   lib/systemd/system/meterd@ipmi.service.d/role.conf \
   usr/share/bash-completion/completions/meterctl \
