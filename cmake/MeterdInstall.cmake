@@ -10,11 +10,13 @@ include(GNUInstallDirs)
 
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(MeterdUnitDirDefault /lib/systemd/system)
+  set(MeterdConfDir ${CMAKE_INSTALL_FULL_SYSCONFDIR}/meterd) # /etc/meterd
 else()
-  set(MeterdUnitDirDefault ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
+  # relative: `cmake --install --prefix P` relocates them under P
+  set(MeterdUnitDirDefault lib/systemd/system)
+  set(MeterdConfDir ${CMAKE_INSTALL_SYSCONFDIR}/meterd)
 endif()
 set(METERD_SYSTEMD_UNITDIR ${MeterdUnitDirDefault} CACHE PATH "Where systemd units are installed")
-set(MeterdConfDir ${CMAKE_INSTALL_FULL_SYSCONFDIR}/meterd)
 
 install(TARGETS meterd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS meterctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -53,8 +55,14 @@ add_custom_target(meterd_install_data ALL
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/meterd.conf DESTINATION ${MeterdConfDir})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/pipeline.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@.service
-        DESTINATION ${METERD_SYSTEMD_UNITDIR})
+# The unit names /usr/sbin/meterd (the package's path); another prefix gets
+# its own sbin in the installed copy.
+file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@.service MeterdUnit)
+string(REPLACE "/usr/sbin/meterd" "${CMAKE_INSTALL_FULL_SBINDIR}/meterd" MeterdUnit "${MeterdUnit}")
+file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/systemd/meterd@.service CONTENT "${MeterdUnit}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@.service)
+install(FILES ${CMAKE_BINARY_DIR}/systemd/meterd@.service DESTINATION ${METERD_SYSTEMD_UNITDIR})
 foreach(role compute ipmi)
   install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@${role}.service.d/role.conf
           DESTINATION ${METERD_SYSTEMD_UNITDIR}/meterd@${role}.service.d)

@@ -36,6 +36,9 @@ for f in usr/sbin/meterd usr/bin/meterctl etc/meterd/meterd.conf \
   [ -f "$root/$f" ] || fail "the package lacks /$f"
 done
 
+grep -q '^ExecStart=/usr/sbin/meterd ' "$root/lib/systemd/system/meterd@.service" ||
+  fail "the packaged unit does not start /usr/sbin/meterd"
+
 out=$("$root/usr/sbin/meterd" --version) || fail "unpacked meterd --version exited $?"
 [ "$out" = "meterd $version" ] || fail "meterd --version says '$out', not 'meterd $version'"
 out=$("$root/usr/bin/meterctl" validate "$root/usr/share/doc/meterd/examples/pipeline.yaml") ||
