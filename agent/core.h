@@ -237,6 +237,8 @@ void cluster_status_json(agent_group *g, strbuf *out);
 int cluster_health(agent *a, strbuf *out, int n);
 /* Appends /ready reasons (JSON strings) for groups not yet serving. */
 int cluster_ready(agent *a, strbuf *out, int n);
+/* http_api.c: every /ready reason (JSON strings, comma-separated); 0 = ready. */
+int agent_ready_reasons(agent *a, strbuf *reasons);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

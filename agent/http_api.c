@@ -146,32 +146,39 @@ static void h_health(nng_aio *aio)
     strbuf_free(&reasons);
 }
 
-/* Readiness: whether this agent does its share of the polling now. */
-static void h_ready(nng_aio *aio)
+/* Readiness: whether this agent does its share of the polling now (also
+ * what READY=1 to systemd waits for, notify.c). */
+int agent_ready_reasons(agent *a, strbuf *reasons)
 {
-    agent *a = handler_agent(aio);
-    strbuf reasons;
-    strbuf_init(&reasons);
-    int n = stall_reason(a, &reasons, 0);
+    int n = stall_reason(a, reasons, 0);
     if (!loop_running(a->loop)) {
-        strbuf_puts(&reasons, n++ ? "," : "");
-        strbuf_put_json_string(&reasons, "event loop not running (starting or stopping)");
+        strbuf_puts(reasons, n++ ? "," : "");
+        strbuf_put_json_string(reasons, "event loop not running (starting or stopping)");
     }
     if (n) {
         /* a stalled or stopped loop says all there is to say */
     } else if (cluster_enabled(a)) {
-        n = cluster_ready(a, &reasons, n);
+        n = cluster_ready(a, reasons, n);
     } else {
         pthread_mutex_lock(&a->mu);
         for (size_t i = 0; i < a->n_groups; i++) {
             if (a->groups[i]->pipe) continue;
             char msg[128];
             snprintf(msg, sizeof msg, "%s: no pipeline loaded yet", a->groups[i]->name);
-            strbuf_puts(&reasons, n++ ? "," : "");
-            strbuf_put_json_string(&reasons, msg);
+            strbuf_puts(reasons, n++ ? "," : "");
+            strbuf_put_json_string(reasons, msg);
         }
         pthread_mutex_unlock(&a->mu);
     }
+    return n;
+}
+
+static void h_ready(nng_aio *aio)
+{
+    agent *a = handler_agent(aio);
+    strbuf reasons;
+    strbuf_init(&reasons);
+    int n = agent_ready_reasons(a, &reasons);
     reply_status(aio, n ? 503 : 200, n ? "not_ready" : "ready", &reasons);
     strbuf_free(&reasons);
 }

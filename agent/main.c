@@ -3,6 +3,7 @@
  */
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/notify.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -23,7 +24,8 @@ static void usage(FILE *out)
             "  -V, --version           print the version and exit\n"
             "  -h, --help              this help\n"
             "Signals: SIGTERM/SIGINT stop cleanly (polls finish, publishers flush);\n"
-            "SIGHUP reloads the pipeline and reopens log and output files.\n");
+            "SIGHUP reloads the pipeline and reopens log and output files.\n"
+            "Under systemd (NOTIFY_SOCKET) it reports readiness and pets WatchdogSec=.\n");
 }
 
 int main(int argc, char **argv)
@@ -74,7 +76,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "meterd: %s\n", err);
         return 1;
     }
+    notifier nt; /* systemd Type=notify: READY=1, WATCHDOG=1 from the loop */
+    notify_start(&nt, a);
     int rc = agent_run(a);
+    notify_send(&nt, "STOPPING=1");
+    notify_stop(&nt);
     agent_free(a);
     return rc == 0 ? 0 : 1;
 }

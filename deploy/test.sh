@@ -3,7 +3,10 @@
 #   1. a normal build (gcc) and every test, unit tests also under valgrind;
 #   2. an ASan+UBSan build and every test;
 #   3. a clang build of everything with the fuzz targets (-Werror; tests not re-run);
-#   4. a short smoke run of every fuzz target over its seed corpus.
+#   4. the package: a Release build as a packager makes it (deploy/package.sh:
+#      Debian's hardening flags, -Werror, tests compiled not run), the .deb,
+#      and `ctest -L packaging` (package, systemd units, man pages, manifests);
+#   5. a short smoke run of every fuzz target over its seed corpus.
 # Each step fails the script. Tests whose real peer cannot run are reported
 # by ctest as skipped ("Not Run"), never passed; their list is printed.
 # Safe to run again; builds are incremental in build/, build-asan/, build-clang/.
@@ -29,20 +32,23 @@ ctest_run() {
   fi
 }
 
-cmake -S . -B build -DMEMCHECK=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DMETERD_WERROR=ON -DMEMCHECK=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 cmake --build build --target format-check
 ctest_run build "normal build"
 step "normal build + tests"
 
-cmake -S . -B build-asan -DSANITIZE=ON -DWITH_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build-asan -DMETERD_WERROR=ON -DSANITIZE=ON -DWITH_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j "$jobs"
 ctest_run build-asan "sanitizer build"
 step "ASan build + tests"
 
-CC=clang cmake -S . -B build-clang -DWITH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=clang cmake -S . -B build-clang -DMETERD_WERROR=ON -DWITH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-clang -j "$jobs"
 step "clang build"
+deploy/package.sh build-pkg
+ctest_run build-pkg "packaging" -L packaging
+step "release build + package"
 ctest_run build-clang "fuzz smoke" -L fuzz
 step "fuzz smoke"
-echo "test.sh: all passed (normal + valgrind + ASan/UBSan + clang + fuzz smoke)"
+echo "test.sh: all passed (normal + valgrind + ASan/UBSan + clang + package + fuzz smoke)"
