@@ -132,10 +132,16 @@ typedef struct discovery_plugin {
 
 /* The built-in plugins (one file each under pollsters/) and their tables
  * (plugins.c), NULL-terminated. */
-extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp;
+extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp,
+    pollster_http_probe;
 extern const discovery_plugin discovery_local_host;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];
+
+/* Whether a central pollster may contact target (its URL or host), asked
+ * before every contact. The hook for `[polling] allow_targets` (issue 12):
+ * until that exists every target is allowed. 0, or -1 with err. */
+int pollster_target_allowed(const poll_env *env, const char *target, char *err, size_t errlen);
 
 /* Number of meters in a plugin. */
 size_t pollster_meter_count(const pollster_plugin *p);
