@@ -168,8 +168,7 @@ int curl_engine_add(curl_engine *e, CURL *easy, curl_engine_done_fn done, void *
 void curl_engine_cancel(curl_engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    e->cancel = true;
-    e->cancelled = false;
+    e->cancel = true; /* once set, never cleared: a second cancel waits for nothing new */
     pthread_mutex_unlock(&e->mu);
     e->c->multi_wakeup(e->multi);
     pthread_mutex_lock(&e->mu);

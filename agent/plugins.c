@@ -11,11 +11,7 @@
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure,
-    &pollster_host_load,
-    &pollster_tcp,
-    &pollster_http_probe,
-    NULL,
+    &pollster_host_pressure, &pollster_host_load, &pollster_tcp, &pollster_http_probe, NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {

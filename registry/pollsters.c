@@ -96,12 +96,11 @@ static const registry_param http_params[] = {
     {"body_must_not_match", REGISTRY_PARAM_REGEX, NULL, 0, 0,
      "extended regex the body must not match (first MiB)", NULL, 0},
     {"headers", REGISTRY_PARAM_MAP, NULL, 0, 64, "request headers, name: value", NULL, 0},
-    {"follow_redirects", REGISTRY_PARAM_INT, "10", 0, 50, "most redirects followed (0: none)",
-     NULL, 0},
-    {"ca_file", REGISTRY_PARAM_STR, NULL, 0, 4096, "PEM file of trusted CAs (default: the system's)",
-     NULL, 0},
-    {"insecure", REGISTRY_PARAM_BOOL, "false", 0, 0, "skip TLS certificate verification", NULL,
+    {"follow_redirects", REGISTRY_PARAM_INT, "10", 0, 50, "most redirects followed (0: none)", NULL,
      0},
+    {"ca_file", REGISTRY_PARAM_STR, NULL, 0, 4096,
+     "PEM file of trusted CAs (default: the system's)", NULL, 0},
+    {"insecure", REGISTRY_PARAM_BOOL, "false", 0, 0, "skip TLS certificate verification", NULL, 0},
     {"ip_protocol", REGISTRY_PARAM_STR, "any", 0, 0, "address family to connect with",
      "any|ip4|ip6", 0},
     {"reuse_connections", REGISTRY_PARAM_BOOL, "false", 0, 0,
@@ -118,11 +117,7 @@ const registry_pollster registry_http_probe = {
 };
 
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure,
-    &registry_host_load,
-    &registry_tcp_connect,
-    &registry_http_probe,
-    NULL,
+    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe, NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};

@@ -117,8 +117,13 @@ int registry_pipeline_options(registry_options *ro, const registry_pollster *con
     ro->opt.n_known_meters = nm;
     ro->opt.schemes = ro->schemes;
     ro->opt.n_schemes = ns;
-    ro->pollsters = pollsters;
-    ro->n_pollsters = n;
+    for (size_t i = 0; i < n; i++) {
+        if (i == REGISTRY_MAX_POLLSTERS) {
+            rc = -1;
+            break;
+        }
+        ro->pollsters[ro->n_pollsters++] = pollsters[i];
+    }
     ro->opt.check_param = registry_check_param;
     ro->opt.check_param_ctx = ro;
     return rc;

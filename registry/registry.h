@@ -163,14 +163,17 @@ int registry_check_param(const void *ctx, const pipeline_source *src, const pipe
 int registry_duration_ms(const char *text, long *ms);
 
 /* ---- what pipeline_parse needs to know of the plugins ---- */
-#define REGISTRY_MAX_METERS  256
-#define REGISTRY_MAX_SCHEMES 16
+#define REGISTRY_MAX_METERS    256
+#define REGISTRY_MAX_SCHEMES   16
+#define REGISTRY_MAX_POLLSTERS 64
 
 typedef struct registry_options {
     pipeline_options opt; /* pass &ro.opt to pipeline_parse; points into this struct */
     const char *meters[REGISTRY_MAX_METERS];
     pipeline_scheme schemes[REGISTRY_MAX_SCHEMES];
-    const registry_pollster *const *pollsters; /* whose parameters check_param knows */
+    const registry_pollster *pollsters[REGISTRY_MAX_POLLSTERS]; /* whose parameters check_param
+                                                                    knows (copied: the caller's
+                                                                    array may be temporary) */
     size_t n_pollsters;
 } registry_options;
 

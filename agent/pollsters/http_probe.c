@@ -244,9 +244,8 @@ static bool status_ok(const http_cfg *g, long status)
 static void add(sample_batch *b, const poll_env *env, const poll_target *t, int m, const char *unit,
                 double v, bool *oom)
 {
-    if (env->want[m] &&
-        sample_batch_add(b, registry_http_probe.meters[m], SAMPLE_GAUGE, unit, v, t->resource,
-                         env->now_ms, NULL, 0) != 0)
+    if (env->want[m] && sample_batch_add(b, registry_http_probe.meters[m], SAMPLE_GAUGE, unit, v,
+                                         t->resource, env->now_ms, NULL, 0) != 0)
         *oom = true;
 }
 
