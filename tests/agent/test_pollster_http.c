@@ -13,6 +13,8 @@
 #include "test_pollster.h"
 
 #include <jansson.h>
+#include <math.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -394,11 +396,108 @@ static void test_thousand_silent_probes_keep_others_on_time(void **state)
     assert_true(ticks1 - ticks0 + 1 >= (size_t)(secs > 1 ? secs - 1 : 0));
 }
 
+/* ---- side by side with Prometheus' blackbox_exporter ---- */
+
+#define BLACKBOX "/usr/bin/prometheus-blackbox-exporter"
+
+/* One figure of blackbox's /probe page ("name value" line), or NAN. */
+static double bb_metric(const char *page, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (!strncmp(l, name, len) && l[len] == ' ') return strtod(l + len + 1, NULL);
+    }
+    return NAN;
+}
+
+static void bb_probe(int port, const char *module, const char *target, char *page, size_t cap)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "GET /probe?module=%s&target=%s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+             module, target);
+    page[0] = 0;
+    assert_true(th_tcp_request("127.0.0.1", port, req, page, cap, 20000 * th_slack(), NULL) > 0);
+}
+
+static void test_same_figures_as_blackbox_exporter(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_PEERS();
+    if (access(BLACKBOX, X_OK) != 0)
+        th_skip_peer("prometheus-blackbox-exporter not installed (deploy/deps.sh TEST_PKGS)");
+    char cfg[512], text[2048], log[512], listen[64], cfg_arg[600];
+    snprintf(text, sizeof text,
+             "modules:\n"
+             "  get:\n    prober: http\n    timeout: 5s\n"
+             "    http: {method: GET, tls_config: {ca_file: '%s'}}\n"
+             "  head:\n    prober: http\n    timeout: 5s\n    http: {method: HEAD}\n",
+             env.cert);
+    assert_int_equal(th_write_file("blackbox.yml", text, cfg, sizeof cfg), 0);
+    int port = th_free_port();
+    snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", port);
+    snprintf(cfg_arg, sizeof cfg_arg, "--config.file=%s", cfg);
+    th_path(log, sizeof log, "blackbox.log");
+    char *argv[] = {BLACKBOX, cfg_arg, listen, NULL};
+    th_proc bb;
+    if (th_spawn(&bb, "blackbox", argv, NULL, log) != 0 || !th_wait_tcp("127.0.0.1", port, 20000))
+        th_skip_peer("prometheus-blackbox-exporter did not start");
+
+    enum { OK, NOTFOUND, REDIR, TLS, HEAD, N };
+    char r[N][160];
+    url(r[OK], sizeof r[OK], false, "/ok");
+    url(r[NOTFOUND], sizeof r[NOTFOUND], false, "/status/404");
+    url(r[REDIR], sizeof r[REDIR], false, "/redirect");
+    url(r[TLS], sizeof r[TLS], true, "/ok");
+    url(r[HEAD], sizeof r[HEAD], false, "/ok?head");
+    char out[512], yaml[4096];
+    th_path(out, sizeof out, "side-by-side.jsonl");
+    snprintf(yaml, sizeof yaml,
+             "sources:\n"
+             "  - {name: get, interval: 1, meters: ['http.*'], resources: ['%s', '%s', '%s', "
+             "'%s'],\n     parameters: {ca_file: '%s'}}\n"
+             "  - {name: head, interval: 1, meters: ['http.*'], resources: ['%s'],\n"
+             "     parameters: {method: HEAD}}\n"
+             "sinks:\n  - name: default\n    publishers: ['file://%s']\n",
+             r[OK], r[NOTFOUND], r[REDIR], r[TLS], env.cert, r[HEAD], out);
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    const char *all[N];
+    for (int i = 0; i < N; i++)
+        all[i] = r[i];
+    wait_all w = {out, all, N, "http.up"};
+    assert_true(th_wait_until(all_reported, &w, 30000 * th_slack()));
+    fx_stop(&f);
+    sink_view s = {0};
+    view_read(out, &s);
+    static char page[65536];
+    for (int i = 0; i < N; i++) {
+        bb_probe(port, i == HEAD ? "head" : "get", r[i], page, sizeof page);
+        double up = bb_metric(page, "probe_success");
+        if (isnan(up))
+            fail_msg("blackbox_exporter /probe for %s: no probe_success:\n%s", r[i], page);
+        assert_int_equal(value_of(&s, r[i], "http.up"), up);
+        assert_int_equal(value_of(&s, r[i], "http.status_code"),
+                         bb_metric(page, "probe_http_status_code"));
+        assert_int_equal(value_of(&s, r[i], "http.content_length"),
+                         bb_metric(page, "probe_http_content_length"));
+        if (i == TLS)
+            assert_int_equal(value_of(&s, r[i], "http.tls.not_after"),
+                             bb_metric(page, "probe_ssl_earliest_cert_expiry"));
+        /* durations: sanity only (two probes, two moments) */
+        double ours = value_of(&s, r[i], "http.duration"),
+               theirs = bb_metric(page, "probe_duration_seconds");
+        assert_true(ours > 0 && ours < 5 && theirs > 0 && theirs < 5);
+    }
+    view_free(&s);
+    th_stop(&bb, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_figures),
         cmocka_unit_test(test_thousand_silent_probes_keep_others_on_time),
+        cmocka_unit_test(test_same_figures_as_blackbox_exporter),
     };
     return th_tests_result(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

@@ -54,8 +54,9 @@ static void expect_error(const char *text, int line, int col, const char *fragme
     pipeline_diags_free(&d);
 }
 
-#define SRC "sources:\n  - name: web\n    interval: 10\n    meters: ['http.*']\n" \
-            "    resources: ['https://example.org/']\n"
+#define SRC                                                                                        \
+    "sources:\n  - name: web\n    interval: 10\n    meters: ['http.*']\n"                          \
+    "    resources: ['https://example.org/']\n"
 
 static void test_valid_parameters(void **state)
 {
@@ -83,8 +84,8 @@ static void test_valid_parameters(void **state)
     assert_int_equal(st->n_items, 2);
     assert_int_equal(registry_param_ms(&registry_http_probe, s->params, s->n_params, "timeout"),
                      2000);
-    assert_string_equal(
-        registry_param_str(&registry_http_probe, s->params, s->n_params, "method"), "HEAD");
+    assert_string_equal(registry_param_str(&registry_http_probe, s->params, s->n_params, "method"),
+                        "HEAD");
     /* a default where the source says nothing */
     assert_string_equal(
         registry_param_str(&registry_http_probe, s->params, s->n_params, "reuse_connections"),
@@ -172,9 +173,9 @@ static bool selects(char **meters, size_t n)
 static void test_dynamic_selection(void **state)
 {
     (void)state;
-    char *go[] = {"scrape.go_*"}, *none[] = {"!scrape.*"}, *host[] = {"host.*"},
-         *all[] = {"*"}, *not_host[] = {"!host.*"}, *exact[] = {"scrape.node_cpu_seconds"},
-         *near[] = {"scrape"}, *star[] = {"scr*"};
+    char *go[] = {"scrape.go_*"}, *none[] = {"!scrape.*"}, *host[] = {"host.*"}, *all[] = {"*"},
+         *not_host[] = {"!host.*"}, *exact[] = {"scrape.node_cpu_seconds"}, *near[] = {"scrape"},
+         *star[] = {"scr*"};
     assert_true(selects(go, 1));
     assert_false(selects(none, 1));
     assert_false(selects(host, 1));
@@ -214,8 +215,10 @@ static void test_params_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_parameters),       cmocka_unit_test(test_digest),
-        cmocka_unit_test(test_refusals_with_positions), cmocka_unit_test(test_dynamic_selection),
+        cmocka_unit_test(test_valid_parameters),
+        cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_refusals_with_positions),
+        cmocka_unit_test(test_dynamic_selection),
         cmocka_unit_test(test_params_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
