@@ -69,7 +69,6 @@ typedef struct probe {
     char *body;
     size_t body_len;
     bool keep_body;
-    char curl_err[CURL_ERROR_SIZE];
 } probe;
 
 /* ---- parameters ---- */
@@ -138,10 +137,13 @@ static int http_configure(const pipeline_param *v, size_t n, void **config, char
     }
     if (compile(&g->must, &g->has_must, v, n, "body_must_match", err, errlen) != 0 ||
         compile(&g->must_not, &g->has_must_not, v, n, "body_must_not_match", err, errlen) != 0)
-        return -1;
+        goto fail;
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
+fail:
+    http_unconfigure(g);
+    *config = NULL;
     return -1;
 }
 
@@ -268,16 +270,10 @@ static void on_done(void *arg, CURL *easy, CURLcode rc)
     sample_batch *b = poll_call_batch(call);
     long status = 0;
     c->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    char why[300] = "";
-    bool up = rc == CURLE_OK;
-    if (!up)
-        snprintf(why, sizeof why, "%s", pr->curl_err[0] ? pr->curl_err : c->easy_strerror(rc));
-    else if (!status_ok(g, status))
-        snprintf(why, sizeof why, "status %ld is not a valid status", status), up = false;
-    else if (g->has_must && regexec(&g->must, pr->body ? pr->body : "", 0, NULL, 0) != 0)
-        snprintf(why, sizeof why, "body does not match body_must_match"), up = false;
-    else if (g->has_must_not && regexec(&g->must_not, pr->body ? pr->body : "", 0, NULL, 0) == 0)
-        snprintf(why, sizeof why, "body matches body_must_not_match"), up = false;
+    const char *body = pr->body ? pr->body : "";
+    bool up = rc == CURLE_OK && status_ok(g, status) &&
+              !(g->has_must && regexec(&g->must, body, 0, NULL, 0) != 0) &&
+              !(g->has_must_not && regexec(&g->must_not, body, 0, NULL, 0) == 0);
 
     bool oom = false;
     add(b, env, t, M_UP, "1", up, &oom);
@@ -305,7 +301,6 @@ static void on_done(void *arg, CURL *easy, CURLcode rc)
     }
     probe_free(pr);
     /* a down endpoint is a measurement (http.up 0), not a failed poll (as tcp.connect) */
-    (void)why;
     poll_call_done(call, oom ? -1 : 0, oom ? "out of memory" : NULL);
 }
 
@@ -381,7 +376,6 @@ static void http_start(void *state, poll_call *call)
     c->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* what libcurl can decode */
     c->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     c->easy_setopt(h, CURLOPT_WRITEDATA, pr);
-    c->easy_setopt(h, CURLOPT_ERRORBUFFER, pr->curl_err);
     if (curl_engine_add(e, h, on_done, pr) != 0) {
         probe_free(pr);
         poll_call_done(call, -1, "the agent is stopping");
