@@ -61,11 +61,17 @@ const registry_pollster registry_host_load = {
     .section = "compute",
 };
 
+static const registry_param tcp_params[] = {
+    {"timeout", REGISTRY_PARAM_DURATION, "2s", 1, 10000, "connect timeout", NULL, 0},
+};
+
 const registry_pollster registry_tcp_connect = {
     .name = "tcp.connect",
     .ns = "central",
     .meters = tcp_meters,
     .default_discovery = NULL, /* targets come from the source's resources */
+    .params = tcp_params,
+    .n_params = sizeof tcp_params / sizeof tcp_params[0],
 };
 
 /* Meters first: their positions are http_probe.c's want[] indexes. */

@@ -151,9 +151,18 @@ static void test_refusals_with_positions(void **state)
                  "duplicate parameter 'timeout'");
     expect_error(SRC "    parameters: [timeout]\n", 6, 17, "expected a mapping of parameter names");
     /* a source that selects no pollster taking parameters */
+    expect_error("sources:\n  - name: t\n    interval: 10\n    meters: [host.load.1min]\n"
+                 "    parameters: {timeout: 2s}\n",
+                 5, 27, "no pollster this source selects takes any");
+    /* each pollster's own bounds: tcp.connect's timeout is at most 10 s */
     expect_error("sources:\n  - name: t\n    interval: 10\n    meters: [tcp.connect.up]\n"
-                 "    resources: ['tcp://h:1']\n    parameters: {timeout: 2s}\n",
-                 6, 27, "no pollster this source selects takes any");
+                 "    resources: ['tcp://h:1']\n    parameters: {timeout: 20s}\n",
+                 6, 27,
+                 "must be between 1 ms and 10000 ms, got 20000 ms (tcp.connect: connect timeout)");
+    /* selected by both: the value must suit each pollster that declares it */
+    expect_error("sources:\n  - name: t\n    interval: 10\n    meters: ['tcp.*', 'http.*']\n"
+                 "    parameters: {timeout: 30s}\n",
+                 5, 27, "(tcp.connect: connect timeout)");
 }
 
 static const char *const scrape_fixed[] = {"scrape.up", "scrape.duration", NULL};
