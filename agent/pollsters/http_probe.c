@@ -268,6 +268,13 @@ static void on_done(void *arg, CURL *easy, CURLcode rc)
     const poll_env *env = poll_call_env(call);
     const poll_target *t = poll_call_target(call);
     sample_batch *b = poll_call_batch(call);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        /* the agent is stopping (curl_engine_cancel): nothing was measured,
+         * and a target is not down because we stopped looking at it */
+        probe_free(pr);
+        poll_call_done(call, -1, "cancelled: the agent is stopping");
+        return;
+    }
     long status = 0;
     c->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     const char *body = pr->body ? pr->body : "";
