@@ -360,6 +360,72 @@ static void test_stop_publishes_no_false_down(void **state)
     view_free(&s);
 }
 
+typedef struct two_servers {
+    tu_http *a, *b;
+    int n;
+} two_servers;
+
+static bool both_requested(void *arg)
+{
+    two_servers *t = arg;
+    return atomic_load(&t->a->requests) >= t->n && atomic_load(&t->b->requests) >= t->n;
+}
+
+/* A new connection per probe unless reuse_connections (blackbox_exporter's
+ * default too); headers go out as given; ip_protocol picks the family. */
+static void test_reuse_headers_and_family(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_PEERS();
+    tu_http fresh, reused;
+    assert_int_equal(tu_http_start(&fresh, 200), 0);
+    assert_int_equal(tu_http_start(&reused, 200), 0);
+    char out[512], yaml[2048];
+    th_path(out, sizeof out, "reuse.jsonl");
+    char v4[160], v6[160];
+    snprintf(v4, sizeof v4, "http://localhost:%d/ok?v4", env.http_port);
+    snprintf(v6, sizeof v6, "http://localhost:%d/ok?v6", env.http_port);
+    snprintf(
+        yaml, sizeof yaml,
+        "sources:\n"
+        "  - {name: fresh, interval: 1, meters: ['http.up'],\n"
+        "     resources: ['http://127.0.0.1:%d/a'], parameters: {headers: {X-Probe: meterd}}}\n"
+        "  - {name: reused, interval: 1, meters: ['http.up'],\n"
+        "     resources: ['http://127.0.0.1:%d/b'], parameters: {reuse_connections: true}}\n"
+        "  - {name: v4, interval: 1, meters: ['http.up'], resources: ['%s'],\n"
+        "     parameters: {ip_protocol: ip4}}\n"
+        "  - {name: v6, interval: 1, meters: ['http.up'], resources: ['%s'],\n"
+        "     parameters: {ip_protocol: ip6}}\n"
+        "sinks:\n  - name: default\n    publishers: ['file://%s']\n",
+        fresh.port, reused.port, v4, v6, out);
+    set_interval(yaml, sizeof yaml);
+    fixture f;
+    fx_start(&f, yaml, extra, NULL);
+    two_servers t = {&fresh, &reused, 3};
+    assert_true(th_wait_until(both_requested, &t, 60000 * th_slack()));
+    const char *fam[] = {v4, v6};
+    wait_all w = {out, fam, 2, "http.up"};
+    assert_true(th_wait_until(all_reported, &w, 30000 * th_slack()));
+    fx_stop(&f);
+    int fresh_req = atomic_load(&fresh.requests), fresh_conn = atomic_load(&fresh.connections);
+    int reused_req = atomic_load(&reused.requests), reused_conn = atomic_load(&reused.connections);
+    pthread_mutex_lock(&fresh.mu);
+    bool header = strstr(fresh.last_head, "\r\nX-Probe: meterd\r\n") != NULL;
+    pthread_mutex_unlock(&fresh.mu);
+    tu_http_stop(&fresh);
+    tu_http_stop(&reused);
+    assert_int_equal(fresh_conn, fresh_req);
+    assert_true(reused_req >= 3);
+    assert_int_equal(reused_conn, 1);
+    assert_true(header);
+    /* the server listens on 127.0.0.1 only: over IPv6 "localhost" finds no one */
+    sink_view s = {0};
+    view_read(out, &s);
+    assert_int_equal(value_of(&s, v4, "http.up"), 1);
+    assert_int_equal(value_of(&s, v6, "http.up"), 0);
+    view_free(&s);
+}
+
 /* A port that never accepts: the kernel completes handshakes into a backlog
  * nobody drains, so every request is sent and never answered. */
 static int silent_listener(int *port)
@@ -550,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_figures),
         cmocka_unit_test(test_stop_publishes_no_false_down),
+        cmocka_unit_test(test_reuse_headers_and_family),
         cmocka_unit_test(test_thousand_silent_probes_keep_others_on_time),
         cmocka_unit_test(test_same_figures_as_blackbox_exporter),
     };
