@@ -401,7 +401,7 @@ static void test_reuse_headers_and_family(void **state)
     set_interval(yaml, sizeof yaml);
     fixture f;
     fx_start(&f, yaml, extra, NULL);
-    two_servers t = {&fresh, &reused, 3};
+    two_servers t = {&fresh, &reused, 2};
     assert_true(th_wait_until(both_requested, &t, 60000 * th_slack()));
     const char *fam[] = {v4, v6};
     wait_all w = {out, fam, 2, "http.up"};
@@ -415,7 +415,7 @@ static void test_reuse_headers_and_family(void **state)
     tu_http_stop(&fresh);
     tu_http_stop(&reused);
     assert_int_equal(fresh_conn, fresh_req);
-    assert_true(reused_req >= 3);
+    assert_true(reused_req >= 2);
     assert_int_equal(reused_conn, 1);
     assert_true(header);
     /* the server listens on 127.0.0.1 only: over IPv6 "localhost" finds no one */
@@ -468,13 +468,13 @@ static void test_thousand_silent_probes_keep_others_on_time(void **state)
     size_t cap = (size_t)PROBES * 64 + 2048;
     char *yaml = malloc(cap);
     assert_non_null(yaml);
-    size_t len =
-        (size_t)snprintf(yaml, cap,
-                         "sources:\n"
-                         "  - name: clock\n    interval: 1\n    meters: [test.clock.value]\n"
-                         "    resources: [tick]\n"
-                         "  - name: many\n    interval: 4\n    meters: ['http.*']\n"
-                         "    parameters: {timeout: 2s}\n    resources:\n");
+    size_t len = (size_t)snprintf(
+        yaml, cap,
+        "sources:\n"
+        "  - name: clock\n    interval: 1\n    meters: [test.clock.value]\n"
+        "    resources: [tick]\n"
+        "  - name: many\n    interval: 4\n    meters: [http.up, http.status_code]\n"
+        "    parameters: {timeout: 2s}\n    resources:\n");
     static char names[PROBES][48];
     const char *all[PROBES];
     for (int i = 0; i < PROBES; i++) {
