@@ -6,7 +6,8 @@
  * search for it:
  *   - `sources` required, a list; each source a mapping with `name`;
  *   - `meters` required and non-empty ("No meters specified"); included and
- *     excluded meters never mixed; '*' never with included meters;
+ *     excluded meters never mixed (ours: unless each exclusion narrows an
+ *     included pattern, 'scrape.*' with '!scrape.go_*'); '*' never with included meters;
  *   - `interval` an integer > 0 (a missing one defaults to 600 s with a
  *     warning, as Ceilometer before Rocky did; newer releases require it);
  *   - `resources`, `discovery` lists (null means empty);
@@ -284,6 +285,22 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
         if (strcmp(m->value, "!*") == 0)
             WARN(v, m, "source '%s' excludes every meter ('!*'): it polls nothing", q1(v, src));
     }
+    /* our extension: an exclusion that only narrows an included pattern
+     * ('scrape.*' with '!scrape.go_*', a family of scraped series) is no mix */
+    if (first_in && first_ex) {
+        first_ex = NULL;
+        for (size_t i = 0; i < list->n_kids && !first_ex; i++) {
+            const pl_node *m = list->kids[i];
+            if (m->kind != PL_SCALAR || m->len < 2 || m->value[0] != '!') continue;
+            bool narrows = false;
+            for (size_t k = 0; k < list->n_kids && !narrows; k++) {
+                const pl_node *in = list->kids[k];
+                narrows = in->kind == PL_SCALAR && in->len && in->value[0] != '!' &&
+                          in->value[0] != '*' && pipeline_glob_match(in->value, m->value + 1);
+            }
+            if (!narrows) first_ex = m;
+        }
+    }
     if (first_in && first_ex) {
         const pl_node *at = first_in->line > first_ex->line || (first_in->line == first_ex->line &&
                                                                 first_in->col > first_ex->col)
@@ -291,8 +308,8 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
                                 : first_ex;
         ERR(v, at,
             "source '%s' mixes included ('%s') and excluded ('%s') meters; use only included "
-            "meters, or '*' and exclusions (Ceilometer: 'Both included and excluded meters "
-            "specified')",
+            "meters, or '*' and exclusions, or exclusions that narrow an included pattern "
+            "('x.*' with '!x.y*') (Ceilometer: 'Both included and excluded meters specified')",
             q1(v, src), q2(v, first_in->value),
             pl_quote(first_ex->value, first_ex->len, q3, sizeof q3));
         ok = false;
