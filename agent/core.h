@@ -70,9 +70,13 @@ struct src_rt {
     int64_t interval_ms;
     char **meters, **sinks;
     size_t n_meters, n_sinks;
+    pipeline_param *params; /* `parameters:` */
+    size_t n_params;
     unsigned char digest[32];
+    pipeline_source selection; /* meters only (points at `meters`): for poll_wants */
     /* runtime */
-    bool *want; /* per (pollster, meter), flattened */
+    void **configs; /* per agent pollster: what its configure() made of params */
+    bool *want;     /* per (pollster, meter), flattened */
     task **tasks;
     size_t n_tasks;
     src_rt *successor;       /* changed source: starts once this one drained */

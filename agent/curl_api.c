@@ -22,7 +22,7 @@ static void load(void)
     void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(lib.why, sizeof lib.why,
-                 "http(s) publishers need libcurl (apt-get install "
+                 "http(s) publishers and pollsters need libcurl (apt-get install "
                  "libcurl4): %s",
                  dlerror());
         return;
@@ -44,6 +44,7 @@ static void load(void)
         {"curl_multi_poll", (void **)&lib.api.multi_poll},
         {"curl_multi_wakeup", (void **)&lib.api.multi_wakeup},
         {"curl_multi_cleanup", (void **)&lib.api.multi_cleanup},
+        {"curl_multi_setopt", (void **)&lib.api.multi_setopt},
         {"curl_slist_append", (void **)&lib.api.slist_append},
         {"curl_slist_free_all", (void **)&lib.api.slist_free_all},
     };

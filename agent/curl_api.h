@@ -7,6 +7,15 @@
  * link it; the first http(s) publisher opened loads libcurl.so.4 with
  * dlopen, resolves the functions below once and runs curl_global_init.
  * The table is immutable after that one-time initialisation (pthread_once).
+ *
+ * curl_engine: many transfers at once on one thread. Central pollsters
+ * (http.*, scrape.*) start thousands of requests per interval, each of which
+ * may wait seconds on a silent peer; a thread per request, or a worker held
+ * per request, cannot do that. An engine is one libcurl multi handle driven
+ * by one thread of its own (curl_multi_poll, woken by curl_multi_wakeup when
+ * a transfer is added): a pollster's start() configures an easy handle and
+ * adds it, and the engine calls back when it ends. Only the engine's thread
+ * touches the multi handle.
  */
 #ifndef METERD_AGENT_CURL_API_H
 #define METERD_AGENT_CURL_API_H
@@ -28,11 +37,32 @@ typedef struct curl_api {
     CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
     CURLMcode (*multi_wakeup)(CURLM *);
     CURLMcode (*multi_cleanup)(CURLM *);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
 } curl_api;
 
 /* The loaded API, or NULL with the reason in err (libcurl4 not installed). */
 const curl_api *curl_api_get(char *err, size_t errlen);
+
+typedef struct curl_engine curl_engine;
+
+/* Called on the engine's thread when a transfer ends: result is its CURLcode
+ * (CURLE_ABORTED_BY_CALLBACK when the engine was cancelled or freed). The easy
+ * handle is out of the multi handle again and belongs to the caller. */
+typedef void (*curl_engine_done_fn)(void *arg, CURL *easy, CURLcode result);
+
+/* Loads libcurl and starts the engine's thread; NULL with err. */
+curl_engine *curl_engine_new(char *err, size_t errlen);
+/* Adds a configured easy handle (the engine owns its CURLOPT_PRIVATE); any
+ * thread. 0, or -1 when cancelled / out of memory (done is then not called). */
+int curl_engine_add(curl_engine *e, CURL *easy, curl_engine_done_fn done, void *arg);
+/* Ends every transfer in flight (done with CURLE_ABORTED_BY_CALLBACK) and
+ * refuses new ones; returns once every done has run. Any thread but the engine's. */
+void curl_engine_cancel(curl_engine *e);
+/* Transfers added and not yet done. */
+size_t curl_engine_active(curl_engine *e);
+/* Cancels, joins the thread, frees. NULL is fine. */
+void curl_engine_free(curl_engine *e);
 
 #endif

@@ -155,6 +155,11 @@ static void src_free(src_rt *s)
         free(k);
     }
     free(s->tasks);
+    for (size_t i = 0; s->configs && i < s->a->n_pollsters; i++)
+        if (s->configs[i] && s->a->pollsters[i]->unconfigure)
+            s->a->pollsters[i]->unconfigure(s->configs[i]);
+    free(s->configs);
+    pipeline_params_free(s->params, s->n_params);
     free(s->want);
     free(s->name);
     free_strv(s->meters, s->n_meters);
@@ -184,13 +189,18 @@ src_rt *src_new(agent_group *g, const pipeline_source *def)
     s->n_meters = def->n_meters;
     s->sinks = dup_strv(def->sinks, def->n_sinks);
     s->n_sinks = def->n_sinks;
+    s->selection.meters = s->meters;
+    s->selection.n_meters = s->meters ? def->n_meters : 0;
+    if (pipeline_params_copy(def->params, def->n_params, &s->params) == 0)
+        s->n_params = def->n_params;
+    s->configs = calloc(a->n_pollsters ? a->n_pollsters : 1, sizeof *s->configs);
     memcpy(s->digest, def->digest, sizeof s->digest);
     loop_timer_init(&s->drain_timer, NULL, NULL);
     size_t total = 0;
     for (size_t i = 0; i < a->n_pollsters; i++)
         total += pollster_meter_count(a->pollsters[i]);
     s->want = calloc(total ? total : 1, sizeof *s->want);
-    if (!s->name || !s->meters || !s->sinks || !s->want) goto fail;
+    if (!s->name || !s->meters || !s->sinks || !s->want || !s->params || !s->configs) goto fail;
 
     size_t base = 0;
     for (size_t i = 0; i < a->n_pollsters; i++) {
@@ -202,7 +212,17 @@ src_rt *src_new(agent_group *g, const pipeline_source *def)
         bool any = false;
         for (size_t m = 0; m < nm; m++)
             any |= want[m] = pipeline_source_selects(def, pp->desc->meters[m]);
-        if (!any) continue;
+        if (!any && !(pp->desc->dynamic_meters && registry_pollster_selected(pp->desc, def)))
+            continue;
+        if (pp->configure) {
+            char err[200] = "";
+            if (pp->configure(s->params, s->n_params, &s->configs[i], err, sizeof err) != 0) {
+                snprintf(s->discovery_error, sizeof s->discovery_error,
+                         "pollster %s: parameters: %s", pp->desc->name, err);
+                s->configs[i] = NULL;
+                continue; /* nothing to poll with: reported, not guessed */
+            }
+        }
         target_list targets = {0};
         int rc = source_targets(s, def, pp, &targets);
         for (size_t t = 0; rc == 0 && t < targets.n; t++)
@@ -241,14 +261,27 @@ static task *same_task(const src_rt *pred, const task *k)
     return NULL;
 }
 
+/* The retired source's task for the same pollster and target, at any cadence. */
+static task *pred_task(src_rt *pred, const task *k)
+{
+    for (size_t i = 0; pred && i < pred->n_tasks; i++) {
+        task *o = pred->tasks[i];
+        if (o->pp == k->pp && !strcmp(o->target.id, k->target.id)) return o;
+    }
+    return NULL;
+}
+
 /*
  * Starts a source. A successor (pred: the changed source it replaces) picks
  * up exactly where its predecessor stopped: a task polling the same target at
  * the same cadence keeps the predecessor's next due instant; others start at
  * the first due instant after the retirement. Instants that passed while the
- * predecessor drained are polled late, at once, rather than lost.
+ * predecessor drained are polled late, at once, rather than lost. A task for
+ * the same pollster and target takes over its predecessor's state (cumulative
+ * baselines, backoff), as if its source had not changed; not from a poll the
+ * drain timeout abandoned, which may still be using it.
  */
-static void src_start_after(src_rt *s, const src_rt *pred)
+static void src_start_after(src_rt *s, src_rt *pred)
 {
     agent *a = s->a;
     s->state = SRC_RUNNING;
@@ -258,6 +291,12 @@ static void src_start_after(src_rt *s, const src_rt *pred)
         task *k = s->tasks[i];
         const task *o = same_task(pred, k);
         k->due_wall_ms = o ? o->due_wall_ms : next_due(from, s->interval_ms, k->offset_ms);
+        task *heir = pred_task(pred, k);
+        if (heir && heir->state && !atomic_load(&heir->busy)) {
+            if (k->state && k->pp->destroy) k->pp->destroy(k->state);
+            k->state = heir->state;
+            heir->state = NULL;
+        }
         arm(k, now_wall, now_mono);
     }
     if (s->discovery_error[0]) log_warn(&a->log, "scheduler", "%s", s->discovery_error);
@@ -270,28 +309,82 @@ void src_start(src_rt *s)
     src_start_after(s, NULL);
 }
 
-static void task_run(void *arg)
+struct poll_call {
+    task *k;
+    poll_env env;
+    sample_batch *b;
+    struct timespec t0;
+};
+
+bool poll_wants(const poll_env *env, const char *name)
 {
-    task *k = arg;
+    return pipeline_source_selects(env->selection, name);
+}
+
+const poll_target *poll_call_target(const poll_call *c)
+{
+    return &c->k->target;
+}
+
+const poll_env *poll_call_env(const poll_call *c)
+{
+    return &c->env;
+}
+
+sample_batch *poll_call_batch(poll_call *c)
+{
+    return c->b;
+}
+
+/* Drops the samples of a dynamic-meter pollster the source does not select. */
+static void select_dynamic(const src_rt *s, sample_batch *b)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (pipeline_source_selects(&s->selection, b->v[i].name)) b->v[o++] = b->v[i];
+    b->n = o;
+}
+
+static void call_begin(task *k, poll_call *c)
+{
     src_rt *s = k->src;
     agent *a = s->a;
-    poll_env env = {a->cfg.host, a->cfg.proc_root, k->want, loop_wall_ms(),
-                    a->pstate_poll[k->pp_index]};
-    char err[200] = "";
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    sample_batch *b = sample_batch_new(s->name, s->g->epoch, env.now_ms);
-    int rc = b ? k->pp->poll(k->state, &k->target, &env, b, err, sizeof err) : -1;
-    if (!b) snprintf(err, sizeof err, "out of memory");
+    c->k = k;
+    c->env = (poll_env){
+        .host = a->cfg.host,
+        .proc_root = a->cfg.proc_root,
+        .want = k->want,
+        .now_ms = loop_wall_ms(),
+        .process_state = a->pstate_poll[k->pp_index],
+        .config = s->configs[k->pp_index],
+        .deadline_ms = loop_now_ms() + s->interval_ms,
+        .selection = &s->selection,
+    };
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    c->b = sample_batch_new(s->name, s->g->epoch, c->env.now_ms);
+}
+
+/* The end of every poll, either form, on whichever thread finished it:
+ * publish, account, release the task and the source. */
+static void call_end(poll_call *c, int rc, const char *err)
+{
+    task *k = c->k;
+    src_rt *s = k->src;
+    agent *a = s->a;
+    sample_batch *b = c->b;
+    if (!err) err = "failed";
+    if (b && k->pp->desc->dynamic_meters) select_dynamic(s, b);
     size_t n = b ? b->n : 0;
     if (n) sinks_publish(s->g, s->sinks, s->n_sinks, b);
     sample_batch_unref(b);
+    struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    bool late = loop_now_ms() > c->env.deadline_ms;
 
-    int64_t dur_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    int64_t dur_us = (t1.tv_sec - c->t0.tv_sec) * 1000000 + (t1.tv_nsec - c->t0.tv_nsec) / 1000;
     pthread_mutex_lock(&a->stats_mu);
     k->stats.polls++;
-    k->stats.last_poll_ms = env.now_ms;
+    k->stats.last_poll_ms = c->env.now_ms;
     k->stats.last_duration_us = dur_us;
     k->stats.last_samples = n;
     if (rc != 0) {
@@ -306,12 +399,45 @@ static void task_run(void *arg)
     if (rc != 0) metrics_counter(a->m_poll_errors[k->pp_index], 1);
     if (rc != 0)
         log_debug(&a->log, "poll", "%s/%s/%s: %s", s->name, k->pp->desc->name, k->target.id, err);
+    if (late)
+        log_warn(&a->log, "poll", "%s/%s/%s: finished after its deadline (%" PRId64 " ms)", s->name,
+                 k->pp->desc->name, k->target.id, dur_us / 1000);
 
     atomic_store(&k->busy, false);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
         if (loop_post(a->loop, src_drained, s) == 0) return; /* the post keeps our ref */
     }
     src_unref(s);
+}
+
+void poll_call_done(poll_call *c, int rc, const char *err)
+{
+    call_end(c, rc, err);
+    free(c);
+}
+
+static void task_run(void *arg)
+{
+    task *k = arg;
+    poll_call c;
+    call_begin(k, &c);
+    char err[200] = "";
+    int rc = c.b ? k->pp->poll(k->state, &k->target, &c.env, c.b, err, sizeof err) : -1;
+    if (!c.b) snprintf(err, sizeof err, "out of memory");
+    call_end(&c, rc, err);
+}
+
+/* Asynchronous form: starts on the loop thread; poll_call_done ends it. */
+static void task_start(task *k)
+{
+    poll_call stack, *c = calloc(1, sizeof *c);
+    call_begin(k, c ? c : &stack);
+    if (!c || !c->b) {
+        call_end(c ? c : &stack, -1, "out of memory");
+        free(c);
+        return;
+    }
+    k->pp->start(k->state, c);
 }
 
 static void task_fire(void *arg)
@@ -358,6 +484,10 @@ static void task_fire(void *arg)
     atomic_store(&k->busy, true);
     atomic_fetch_add(&s->inflight, 1);
     atomic_fetch_add(&s->refs, 1);
+    if (k->pp->start) {
+        task_start(k);
+        return;
+    }
     if (workers_submit(a->workers, task_run, k) != 0) {
         atomic_store(&k->busy, false);
         atomic_fetch_sub(&s->inflight, 1);
@@ -482,6 +612,9 @@ void scheduler_shutdown(agent *a)
             s->successor = NULL; /* it is in the list: released below */
         }
     }
+    /* asynchronous polls in flight end now (as errors), and publish */
+    for (size_t i = 0; i < a->n_inited_poll; i++)
+        if (a->pollsters[i]->process_cancel) a->pollsters[i]->process_cancel(a->pstate_poll[i]);
     /* in-flight polls finish and publish; nothing new is scheduled */
     workers_free(a->workers);
     a->workers = NULL;

@@ -16,7 +16,10 @@
  * the same, as int() makes them in Ceilometer). Defaults are resolved before
  * hashing: a source with no sinks lists "default", and the built-in default
  * sink appears in full, so spelling the default out hashes the same as
- * leaving it implicit. Ignored input (unknown keys, transformers) is not
+ * leaving it implicit. A source's `parameters` appear (as an object: scalar
+ * values as strings, lists in their order, mappings as objects) only when it
+ * has some, so the digests of sources without any did not change with them.
+ * Ignored input (unknown keys, transformers) is not
  * hashed. "version" names this canonical scheme; changing the scheme
  * changes it.
  *
@@ -107,13 +110,43 @@ static int append_digest(json_t *arr, json_t *obj, unsigned char out[32])
     return digest_of(obj, out);
 }
 
+static json_t *param_json(const pipeline_param *p)
+{
+    if (p->kind == PIPELINE_PARAM_SCALAR) return json_string(p->items[0]);
+    if (p->kind == PIPELINE_PARAM_LIST) return string_array(p->items, p->n_items);
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i + 1 < p->n_items; i += 2)
+        if (json_object_set_new(o, p->items[i], json_string(p->items[i + 1])) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pipeline_param *)a)->name, ((const pipeline_param *)b)->name);
+}
+
 static json_t *source_json(const pipeline_source *s)
 {
-    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "name", s->name, "interval",
-                     (json_int_t)s->interval, "meters", string_array(s->meters, s->n_meters),
-                     "resources", string_array(s->resources, s->n_resources), "discovery",
-                     string_array(s->discovery, s->n_discovery), "sinks",
-                     string_array(s->sinks, s->n_sinks));
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "name", s->name, "interval",
+                          (json_int_t)s->interval, "meters", string_array(s->meters, s->n_meters),
+                          "resources", string_array(s->resources, s->n_resources), "discovery",
+                          string_array(s->discovery, s->n_discovery), "sinks",
+                          string_array(s->sinks, s->n_sinks));
+    if (o == NULL || s->n_params == 0) return o; /* absent: earlier digests stay valid */
+    json_t *params = json_object();
+    for (size_t i = 0; params != NULL && i < s->n_params; i++)
+        if (json_object_set_new(params, s->params[i].name, param_json(&s->params[i])) != 0) {
+            json_decref(params);
+            params = NULL;
+        }
+    if (params == NULL || json_object_set_new(o, "parameters", params) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static json_t *sink_json(const pipeline_sink *k)
@@ -150,6 +183,7 @@ int pl_canonicalise(pipeline *p)
         s->n_resources = pl_sort_unique(s->resources, s->n_resources);
         s->n_discovery = pl_sort_unique(s->discovery, s->n_discovery);
         s->n_sinks = pl_sort_unique(s->sinks, s->n_sinks);
+        if (s->n_params > 1) qsort(s->params, s->n_params, sizeof *s->params, param_cmp);
     }
     for (size_t i = 0; i < p->n_sinks; i++)
         sort_publishers(&p->sinks[i]);

@@ -56,6 +56,9 @@ typedef struct {
     size_t n_known;
     const pipeline_scheme *schemes;
     size_t n_schemes;
+    int (*check_param)(const void *ctx, const pipeline_source *src, const pipeline_param *p,
+                       char *err, size_t errlen);
+    const void *check_param_ctx;
 } pl_limits;
 
 /* pipeline.c: the limits of opt (NULL: the defaults), defaults filled in. */
@@ -82,9 +85,15 @@ int pl_publisher_parse(const char *url, int line, int col, const char *file, con
 void pl_publisher_clear(pipeline_publisher *p);
 
 /* validate.c */
+bool pl_is_null(const pl_node *n);
+bool pl_has_control(const char *s, size_t len);
 int pl_validate(const pl_tree *tree, const char *file, const pl_limits *lim, pipeline *p,
                 pipeline_diags *d);
 
+/* params.c: a source's `parameters:` mapping into s->params, each entry
+ * checked by lim->check_param; false after an error diag (*oom on ENOMEM). */
+bool pl_parse_params(const pl_node *n, const char *file, const pl_limits *lim, pipeline_source *s,
+                     pipeline_diags *d, bool *oom);
 /* canonical.c: sorts what is a set, fills digests and p->canonical. 0 or -1 (OOM). */
 int pl_canonicalise(pipeline *p);
 int pl_strcmp_p(const void *a, const void *b);
@@ -92,5 +101,8 @@ size_t pl_sort_unique(char **v, size_t n);
 
 /* select.c */
 bool pl_has_glob(const char *s);
+/* A known meter ending in '*' is a family ("scrape.*": a pollster's scraped
+ * series): pattern names or could match one of its members. */
+bool pl_family_covers(const char *family, const char *pattern);
 
 #endif /* METERD_PIPELINE_INTERNAL_H */

@@ -47,6 +47,8 @@ void pl_limits_from(const pipeline_options *opt, pl_limits *lim)
         lim->n_known = opt->known_meters ? opt->n_known_meters : 0;
         lim->schemes = opt->schemes;
         lim->n_schemes = opt->schemes ? opt->n_schemes : 0;
+        lim->check_param = opt->check_param;
+        lim->check_param_ctx = opt->check_param_ctx;
     }
 }
 
@@ -173,6 +175,7 @@ void pipeline_free(pipeline *p)
                 free(lists[l][j]);
             free(lists[l]);
         }
+        pipeline_params_free(s->params, s->n_params);
     }
     free(p->sources);
     for (size_t i = 0; i < p->n_sinks; i++) {

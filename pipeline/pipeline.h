@@ -81,7 +81,21 @@ typedef struct {
     int line, column;         /* 0 for the built-in default sink */
 } pipeline_sink;
 
+/* One entry of a source's optional `parameters:` mapping (a meterd extension:
+ * Ceilometer's loader ignores the key). A value is a scalar, a list of
+ * scalars or a mapping of scalars; what each name means, and its type, is
+ * the pollster's (registry/), checked through pipeline_options.check_param. */
+typedef enum { PIPELINE_PARAM_SCALAR, PIPELINE_PARAM_LIST, PIPELINE_PARAM_MAP } pipeline_param_kind;
+
 typedef struct {
+    char *name;
+    pipeline_param_kind kind;
+    char **items;     /* SCALAR: 1 item; LIST: n items; MAP: key, value, key, value... */
+    size_t n_items;   /* MAP: 2 * entries */
+    int line, column; /* of the value (the key's position is the diagnostics' fallback) */
+} pipeline_param;
+
+typedef struct pipeline_source {
     char *name;
     int64_t interval; /* seconds, > 0 */
     char **meters;    /* sorted, duplicates removed; "!x" excludes */
@@ -92,6 +106,8 @@ typedef struct {
     size_t n_discovery;
     char **sinks; /* resolved: never empty ("default" when the file names none) */
     size_t n_sinks;
+    pipeline_param *params; /* `parameters:`, sorted by name (names are unique) */
+    size_t n_params;
     unsigned char digest[32]; /* sha256 of this source's canonical JSON (own fields only) */
     int line, column;
 } pipeline_source;
@@ -143,6 +159,13 @@ typedef struct {
      * foreign (a warning). NULL: every scheme is foreign. */
     const pipeline_scheme *schemes;
     size_t n_schemes;
+    /* Optional: checks one entry of a source's `parameters:` against the
+     * caller's schemas (the source's other fields are parsed already). 0, or
+     * -1 with a message in err, reported as an error at the value's line:col.
+     * NULL: any parameter is refused (nothing declares one). */
+    int (*check_param)(const void *ctx, const pipeline_source *src, const pipeline_param *p,
+                       char *err, size_t errlen);
+    const void *check_param_ctx;
     size_t max_bytes;   /* default PIPELINE_DEFAULT_MAX_BYTES */
     int max_depth;      /* default PIPELINE_DEFAULT_MAX_DEPTH */
     size_t max_nodes;   /* default PIPELINE_DEFAULT_MAX_NODES */
@@ -180,6 +203,11 @@ bool pipeline_source_selects(const pipeline_source *s, const char *meter);
 bool pipeline_glob_match(const char *pattern, const char *name);
 
 const pipeline_source *pipeline_source_find(const pipeline *p, const char *name);
+/* A source's parameter by name, or NULL. */
+const pipeline_param *pipeline_param_find(const pipeline_param *v, size_t n, const char *name);
+/* Deep copy of n parameters (a runtime keeps its own); 0, or -1 (ENOMEM, *out NULL). */
+int pipeline_params_copy(const pipeline_param *v, size_t n, pipeline_param **out);
+void pipeline_params_free(pipeline_param *v, size_t n);
 const pipeline_sink *pipeline_sink_find(const pipeline *p, const char *name);
 
 /* ---- revisions: what changed between two pipelines ---- */
@@ -211,7 +239,7 @@ typedef struct {
 } pipeline_diff;
 
 /* A source is CHANGED only when its own fields change (name, interval, meters,
- * resources, discovery, sink names); a sink when its publishers change. So a
+ * resources, discovery, sink names, parameters); a sink when its publishers change. So a
  * publisher edit swaps publishers without touching pollsters. old_p may be
  * NULL (everything ADDED). The deltas point into both pipelines: keep them
  * alive while the diff is used. Returns 0, or -1 on allocation failure. */

@@ -140,3 +140,12 @@ bool pipeline_source_selects(const pipeline_source *s, const char *meter)
     }
     return only_exclusions;
 }
+
+bool pl_family_covers(const char *family, const char *pattern)
+{
+    size_t fl = strlen(family);
+    if (fl == 0 || family[fl - 1] != '*' || strcspn(family, "*?[") != fl - 1) return false;
+    size_t lit = strcspn(pattern, "*?[");
+    size_t n = lit < fl - 1 ? lit : fl - 1;
+    return strncmp(pattern, family, n) == 0 && (lit >= fl - 1 || pattern[lit] != '\0');
+}

@@ -6,7 +6,8 @@
  * search for it:
  *   - `sources` required, a list; each source a mapping with `name`;
  *   - `meters` required and non-empty ("No meters specified"); included and
- *     excluded meters never mixed; '*' never with included meters;
+ *     excluded meters never mixed (ours: unless each exclusion narrows an
+ *     included pattern, 'scrape.*' with '!scrape.go_*'); '*' never with included meters;
  *   - `interval` an integer > 0 (a missing one defaults to 600 s with a
  *     warning, as Ceilometer before Rocky did; newer releases require it);
  *   - `resources`, `discovery` lists (null means empty);
@@ -18,6 +19,7 @@
  * classic source of "my change did nothing"); unknown keys and transformers
  * are warnings (Ceilometer ignores them), except keys starting with "x-"
  * (extension fields, a place to keep anchors), which are ignored silently.
+ * A source's `parameters:` (our extension) are read by params.c.
  * Names, meter patterns, resources and discovery entries are non-empty text
  * of at most PL_MAX_TEXT bytes without control characters (C0, DEL, C1):
  * they are copied into every sample and log line, so a multi-megabyte name
@@ -48,8 +50,8 @@ typedef struct {
     bool ok;                   /* parsed without error */
 } source_aux;
 
-static const char *const source_keys[] = {"name",      "interval", "meters", "resources",
-                                          "discovery", "sinks",    NULL};
+static const char *const source_keys[] = {"name",      "interval", "meters",     "resources",
+                                          "discovery", "sinks",    "parameters", NULL};
 static const char *const sink_keys[] = {"name", "publishers", "transformers", NULL};
 static const char *const top_keys[] = {"sources", "sinks", NULL};
 
@@ -67,7 +69,7 @@ static const char *q2(vctx *v, const char *s)
     return pl_quote(s, strlen(s), v->q2, sizeof v->q2);
 }
 
-static bool is_null(const pl_node *n)
+bool pl_is_null(const pl_node *n)
 {
     if (n == NULL) return true;
     if (n->kind != PL_SCALAR || !n->plain) return false;
@@ -133,7 +135,7 @@ static bool check_keys(vctx *v, const pl_node *map, const char *const *allowed, 
 
 /* C0 controls, DEL, and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F;
  * libyaml has checked the UTF-8). */
-static bool has_control(const char *s, size_t len)
+bool pl_has_control(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -150,8 +152,9 @@ static bool has_control(const char *s, size_t len)
  * (names end up in logs, ZooKeeper nodes, samples and tables). */
 static char *text_of(vctx *v, const pl_node *n, const char *what, size_t max, bool text)
 {
-    if (n->kind != PL_SCALAR || is_null(n)) {
-        ERR(v, n, "expected %s, found %s", what, is_null(n) ? "an empty value" : pl_kind_name(n));
+    if (n->kind != PL_SCALAR || pl_is_null(n)) {
+        ERR(v, n, "expected %s, found %s", what,
+            pl_is_null(n) ? "an empty value" : pl_kind_name(n));
         return NULL;
     }
     if (strlen(n->value) != n->len) {
@@ -167,7 +170,7 @@ static char *text_of(vctx *v, const pl_node *n, const char *what, size_t max, bo
             max, q1(v, n->value));
         return NULL;
     }
-    if (text && has_control(n->value, n->len)) {
+    if (text && pl_has_control(n->value, n->len)) {
         ERR(v, n, "%s '%s' contains a control character", what, q1(v, n->value));
         return NULL;
     }
@@ -182,7 +185,7 @@ static bool string_list(vctx *v, const pl_node *n, const char *key, const char *
 {
     *out = NULL;
     *nout = 0;
-    if (is_null(n)) {
+    if (pl_is_null(n)) {
         if (null_ok) return true;
         ERR(v, n, "expected a list of %s for '%s', found an empty value", list_what, key);
         return false;
@@ -211,8 +214,8 @@ static bool string_list(vctx *v, const pl_node *n, const char *key, const char *
 static bool parse_interval(vctx *v, const pl_node *n, int64_t *out)
 {
     static const char expect[] = "expected a whole number of seconds > 0 for 'interval'";
-    if (n->kind != PL_SCALAR || is_null(n)) {
-        ERR(v, n, "%s, found %s", expect, is_null(n) ? "an empty value" : pl_kind_name(n));
+    if (n->kind != PL_SCALAR || pl_is_null(n)) {
+        ERR(v, n, "%s, found %s", expect, pl_is_null(n) ? "an empty value" : pl_kind_name(n));
         return false;
     }
     /* Ceilometer does int(value): a quoted "60" is 60 too, surrounding blanks allowed. */
@@ -282,6 +285,22 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
         if (strcmp(m->value, "!*") == 0)
             WARN(v, m, "source '%s' excludes every meter ('!*'): it polls nothing", q1(v, src));
     }
+    /* our extension: an exclusion that only narrows an included pattern
+     * ('scrape.*' with '!scrape.go_*', a family of scraped series) is no mix */
+    if (first_in && first_ex) {
+        first_ex = NULL;
+        for (size_t i = 0; i < list->n_kids && !first_ex; i++) {
+            const pl_node *m = list->kids[i];
+            if (m->kind != PL_SCALAR || m->len < 2 || m->value[0] != '!') continue;
+            bool narrows = false;
+            for (size_t k = 0; k < list->n_kids && !narrows; k++) {
+                const pl_node *in = list->kids[k];
+                narrows = in->kind == PL_SCALAR && in->len && in->value[0] != '!' &&
+                          in->value[0] != '*' && pipeline_glob_match(in->value, m->value + 1);
+            }
+            if (!narrows) first_ex = m;
+        }
+    }
     if (first_in && first_ex) {
         const pl_node *at = first_in->line > first_ex->line || (first_in->line == first_ex->line &&
                                                                 first_in->col > first_ex->col)
@@ -289,8 +308,8 @@ static bool check_meters(vctx *v, const pl_node *list, const char *src)
                                 : first_ex;
         ERR(v, at,
             "source '%s' mixes included ('%s') and excluded ('%s') meters; use only included "
-            "meters, or '*' and exclusions (Ceilometer: 'Both included and excluded meters "
-            "specified')",
+            "meters, or '*' and exclusions, or exclusions that narrow an included pattern "
+            "('x.*' with '!x.y*') (Ceilometer: 'Both included and excluded meters specified')",
             q1(v, src), q2(v, first_in->value),
             pl_quote(first_ex->value, first_ex->len, q3, sizeof q3));
         ok = false;
@@ -319,7 +338,8 @@ static void check_known_meters(vctx *v, const pl_node *list, const char *src)
         if (strcmp(pat, "*") == 0 || *pat == '\0') continue;
         bool hit = false;
         for (size_t k = 0; k < v->lim->n_known && !hit; k++)
-            hit = pipeline_glob_match(pat, v->lim->known[k]);
+            hit = pipeline_glob_match(pat, v->lim->known[k]) ||
+                  pl_family_covers(v->lim->known[k], pat);
         if (hit) continue;
         if (pl_has_glob(pat))
             WARN(v, m, "source '%s': pattern '%s' matches no meter this agent knows", q1(v, src),
@@ -362,7 +382,7 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     if (meters == NULL) {
         ERR(v, n, "source '%s' has no 'meters' (Ceilometer: 'Missing meters value')", q1(v, label));
         ok = false;
-    } else if (is_null(meters) || (meters->kind == PL_SEQ && meters->n_kids == 0)) {
+    } else if (pl_is_null(meters) || (meters->kind == PL_SEQ && meters->n_kids == 0)) {
         ERR(v, meters,
             "source '%s': expected a non-empty list of meters (Ceilometer: 'No meters "
             "specified')",
@@ -393,6 +413,9 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
         !string_list(v, sinks, "sinks", "sink names", "a sink name", true, &s->sinks, &s->n_sinks))
         ok = false;
     aux->sinks_node = sinks && sinks->kind == PL_SEQ ? sinks : NULL;
+    const pl_node *params = map_get(n, "parameters");
+    /* checked last: a pollster's schema applies to the meters the source selects */
+    if (params && !pl_parse_params(params, v->file, v->lim, s, v->d, &v->oom)) ok = false;
     aux->ok = ok;
     return ok;
 }
@@ -416,14 +439,14 @@ static bool parse_sink(vctx *v, const pl_node *n, pipeline_sink *k)
     }
     const char *label = k->name ? k->name : "?";
     const pl_node *tr = map_get(n, "transformers");
-    if (tr && !is_null(tr) && !(tr->kind == PL_SEQ && tr->n_kids == 0))
+    if (tr && !pl_is_null(tr) && !(tr->kind == PL_SEQ && tr->n_kids == 0))
         WARN(v, tr,
              "sink '%s': transformers are not supported by meterd and are ignored "
              "(Ceilometer deprecated them too)",
              q1(v, label));
 
     const pl_node *pubs = map_get(n, "publishers");
-    if (pubs == NULL || is_null(pubs) || (pubs->kind == PL_SEQ && pubs->n_kids == 0)) {
+    if (pubs == NULL || pl_is_null(pubs) || (pubs->kind == PL_SEQ && pubs->n_kids == 0)) {
         ERR(v, pubs ? pubs : n,
             "sink '%s' needs a non-empty list of 'publishers' (Ceilometer: 'No publisher "
             "specified')",
@@ -643,7 +666,7 @@ static int diag_cmp(const void *a, const void *b)
 
 static bool validate_root(vctx *v, const pl_node *root)
 {
-    if (root == NULL || is_null(root)) {
+    if (root == NULL || pl_is_null(root)) {
         pl_diag(v->d, v->file, PIPELINE_ERROR, 1, 1,
                 "empty pipeline: expected a mapping with a 'sources:' list");
         return false;
@@ -669,7 +692,7 @@ static bool validate_root(vctx *v, const pl_node *root)
         ok = false;
     } else if (sources->kind != PL_SEQ) {
         ERR(v, sources, "expected a list of sources for 'sources', found %s",
-            is_null(sources) ? "an empty value" : pl_kind_name(sources));
+            pl_is_null(sources) ? "an empty value" : pl_kind_name(sources));
         ok = false;
     } else if (sources->n_kids > v->lim->max_sources) {
         ERR(v, sources, "%zu sources, more than the limit of %zu", sources->n_kids,
@@ -691,7 +714,7 @@ static bool validate_root(vctx *v, const pl_node *root)
         if (!check_unique(v, "source", p->n_sources, src_name, src_pos)) ok = false;
     }
     size_t n_sinks = 0;
-    if (sinks != NULL && !is_null(sinks)) {
+    if (sinks != NULL && !pl_is_null(sinks)) {
         if (sinks->kind != PL_SEQ) {
             ERR(v, sinks, "expected a list of sinks for 'sinks', found %s", pl_kind_name(sinks));
             ok = false;

@@ -61,18 +61,69 @@ const registry_pollster registry_host_load = {
     .section = "compute",
 };
 
+static const registry_param tcp_params[] = {
+    {"timeout", REGISTRY_PARAM_DURATION, "2s", 1, 10000, "connect timeout", NULL, 0},
+};
+
 const registry_pollster registry_tcp_connect = {
     .name = "tcp.connect",
     .ns = "central",
     .meters = tcp_meters,
     .default_discovery = NULL, /* targets come from the source's resources */
+    .params = tcp_params,
+    .n_params = sizeof tcp_params / sizeof tcp_params[0],
+};
+
+/* Meters first: their positions are http_probe.c's want[] indexes. */
+static const char *const http_meters[] = {
+    "http.up",
+    "http.status_code",
+    "http.duration",
+    "http.duration.dns",
+    "http.duration.connect",
+    "http.duration.tls",
+    "http.duration.first_byte",
+    "http.content_length",
+    "http.tls.not_after",
+    "http.tls.days_left",
+    NULL,
+};
+
+/* blackbox_exporter's http prober options, under names of our own; defaults
+ * are its defaults (a new connection per probe, redirects followed). */
+static const registry_param http_params[] = {
+    {"method", REGISTRY_PARAM_STR, "GET", 0, 0, "request method", "GET|HEAD", 0},
+    {"timeout", REGISTRY_PARAM_DURATION, "5s", 1, 600000,
+     "whole probe, at most the source's interval", NULL, 0},
+    {"valid_status_codes", REGISTRY_PARAM_LIST, NULL, 100, 599,
+     "statuses that count as up (default: any 2xx)", NULL, REGISTRY_PARAM_INT},
+    {"body_must_match", REGISTRY_PARAM_REGEX, NULL, 0, 0,
+     "extended regex the body must match (first MiB)", NULL, 0},
+    {"body_must_not_match", REGISTRY_PARAM_REGEX, NULL, 0, 0,
+     "extended regex the body must not match (first MiB)", NULL, 0},
+    {"headers", REGISTRY_PARAM_MAP, NULL, 0, 64, "request headers, name: value", NULL, 0},
+    {"follow_redirects", REGISTRY_PARAM_INT, "10", 0, 50, "most redirects followed (0: none)", NULL,
+     0},
+    {"ca_file", REGISTRY_PARAM_STR, NULL, 0, 4096,
+     "PEM file of trusted CAs (default: the system's)", NULL, 0},
+    {"insecure", REGISTRY_PARAM_BOOL, "false", 0, 0, "skip TLS certificate verification", NULL, 0},
+    {"ip_protocol", REGISTRY_PARAM_STR, "any", 0, 0, "address family to connect with",
+     "any|ip4|ip6", 0},
+    {"reuse_connections", REGISTRY_PARAM_BOOL, "false", 0, 0,
+     "keep connections between probes (default: a new one each time)", NULL, 0},
+};
+
+const registry_pollster registry_http_probe = {
+    .name = "http.probe",
+    .ns = "central",
+    .meters = http_meters,
+    .default_discovery = NULL, /* targets: the source's http(s):// resources */
+    .params = http_params,
+    .n_params = sizeof http_params / sizeof http_params[0],
 };
 
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure,
-    &registry_host_load,
-    &registry_tcp_connect,
-    NULL,
+    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe, NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};

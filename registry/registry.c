@@ -98,6 +98,12 @@ int registry_pipeline_options(registry_options *ro, const registry_pollster *con
             }
             ro->meters[nm++] = pollsters[i]->meters[m];
         }
+        if (pollsters[i]->dynamic_meters) {
+            if (nm == REGISTRY_MAX_METERS)
+                rc = -1;
+            else
+                ro->meters[nm++] = pollsters[i]->dynamic_meters;
+        }
     }
     size_t ns = 0;
     for (size_t i = 0; registry_publishers[i]; i++) {
@@ -111,5 +117,14 @@ int registry_pipeline_options(registry_options *ro, const registry_pollster *con
     ro->opt.n_known_meters = nm;
     ro->opt.schemes = ro->schemes;
     ro->opt.n_schemes = ns;
+    for (size_t i = 0; i < n; i++) {
+        if (i == REGISTRY_MAX_POLLSTERS) {
+            rc = -1;
+            break;
+        }
+        ro->pollsters[ro->n_pollsters++] = pollsters[i];
+    }
+    ro->opt.check_param = registry_check_param;
+    ro->opt.check_param_ctx = ro;
     return rc;
 }

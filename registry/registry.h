@@ -1,7 +1,7 @@
 /* registry.h -- the public API of meterd's plugin registry.
  *
  * Descriptors of every plugin meterd ships, as plain data: pollsters (name,
- * namespace, meters, default discovery, a hook for per-source parameters),
+ * namespace, meters, default discovery, per-source parameters with types),
  * discoveries (name, local or not), publisher schemes (default port and path,
  * the URL rules) and the ini sections plugins own (options with type,
  * default, doc). No I/O, no threads, no libcurl or nng: meterd, meterctl and
@@ -34,6 +34,28 @@ typedef struct registry_option {
     const char *doc;
 } registry_option;
 
+/* ---- a pollster's parameters (a source's `parameters:`) ---- */
+typedef enum {
+    REGISTRY_PARAM_STR,
+    REGISTRY_PARAM_INT,
+    REGISTRY_PARAM_BOOL,
+    REGISTRY_PARAM_DURATION, /* "2s", "500ms", "1.5" (seconds), "1m"; min/max in ms */
+    REGISTRY_PARAM_REGEX,    /* a POSIX extended regular expression that compiles */
+    REGISTRY_PARAM_LIST,     /* a list (a scalar is a list of one) of `item` values */
+    REGISTRY_PARAM_MAP,      /* a mapping of text to text */
+} registry_param_type;
+
+typedef struct registry_param {
+    const char *name;
+    registry_param_type type;
+    const char *def;
+    long min, max; /* INT, DURATION (ms), a LIST's items: the bounds; STR: max is the longest
+                      value in bytes (0: no bound); MAP: the most entries (0: 256) */
+    const char *doc;
+    const char *choices; /* STR: the only values allowed, '|'-separated ("GET|HEAD"); NULL: any */
+    registry_param_type item; /* LIST: the type of each item (min, max, choices apply to it) */
+} registry_param;
+
 /* ---- pollsters ---- */
 typedef struct registry_pollster {
     const char *name;              /* "host.pressure" */
@@ -41,10 +63,15 @@ typedef struct registry_pollster {
     const char *const *meters;     /* NULL-terminated meter names */
     const char *default_discovery; /* when a source names no resources or discovery; NULL: none */
     const char *section;           /* its ini section (registry_sections), NULL: none */
-    /* Optional: checks a source's parameters for this pollster (none exist
-     * yet: the hook is where they will be validated, at validate time).
-     * 0, or -1 with a message in err. */
-    int (*check_params)(const pipeline_source *src, char *err, size_t errlen);
+    /* The meters it may emit beyond meters[], as one glob ("scrape.*": scraped
+     * series). They are not in want[]: the agent applies the source's
+     * selection to each emitted name (poll_wants) and drops the rest. NULL: none. */
+    const char *dynamic_meters;
+    /* What a source's `parameters:` may hold for it, as data (name, type,
+     * default, bounds, doc): refused at validation when unknown or mistyped,
+     * with line:col, by the agent and by `meterctl validate` alike. */
+    const registry_param *params;
+    size_t n_params;
 } registry_pollster;
 
 /* ---- discoveries ---- */
@@ -85,7 +112,8 @@ typedef struct registry_section {
 } registry_section;
 
 /* The rows the agent's runtime plugins point at. */
-extern const registry_pollster registry_host_pressure, registry_host_load, registry_tcp_connect;
+extern const registry_pollster registry_host_pressure, registry_host_load, registry_tcp_connect,
+    registry_http_probe;
 extern const registry_discovery registry_local_host;
 
 /* The tables, NULL-terminated; rows are constant. */
@@ -113,19 +141,48 @@ bool registry_option_true(const char *value);
 /* Number of meters of a pollster. */
 size_t registry_meter_count(const registry_pollster *p);
 
+/* Whether a source's selection asks anything of a pollster: one of its
+ * meters, or (dynamic_meters) a name under its family. */
+bool registry_pollster_selected(const registry_pollster *p, const pipeline_source *src);
+/* A declared parameter of a pollster, or NULL. */
+const registry_param *registry_param_find(const registry_pollster *p, const char *name);
+/* One parameter's value against its declaration: 0, or -1 with err. */
+int registry_param_check(const registry_param *o, const pipeline_param *p, char *err,
+                         size_t errlen);
+/* A checked parameter's value, else the declared default ("" when none). */
+const char *registry_param_str(const registry_pollster *p, const pipeline_param *v, size_t n,
+                               const char *name);
+/* A checked DURATION's value in ms, else the default's. */
+long registry_param_ms(const registry_pollster *p, const pipeline_param *v, size_t n,
+                       const char *name);
+/* pipeline_options.check_param as registry_pipeline_options installs it
+ * (ctx: the registry_options). */
+int registry_check_param(const void *ctx, const pipeline_source *src, const pipeline_param *p,
+                         char *err, size_t errlen);
+/* Parses a DURATION ("2s", "500ms", "1.5", "1m") into ms: 0, or -1. */
+int registry_duration_ms(const char *text, long *ms);
+
 /* ---- what pipeline_parse needs to know of the plugins ---- */
-#define REGISTRY_MAX_METERS  256
-#define REGISTRY_MAX_SCHEMES 16
+#define REGISTRY_MAX_METERS    256
+#define REGISTRY_MAX_SCHEMES   16
+#define REGISTRY_MAX_POLLSTERS 64
 
 typedef struct registry_options {
     pipeline_options opt; /* pass &ro.opt to pipeline_parse; points into this struct */
     const char *meters[REGISTRY_MAX_METERS];
     pipeline_scheme schemes[REGISTRY_MAX_SCHEMES];
+    const registry_pollster *pollsters[REGISTRY_MAX_POLLSTERS]; /* whose parameters check_param
+                                                                    knows (copied: the caller's
+                                                                    array may be temporary) */
+    size_t n_pollsters;
 } registry_options;
 
 /* Fills ro: every meter of pollsters[0..n) (NULL: the registry's own table,
- * what meterctl uses; the agent passes the pollsters it runs) as known_meters,
- * every publisher scheme as schemes. Limits stay at their defaults. Keep ro
+ * what meterctl uses; the agent passes the pollsters it runs) as known_meters
+ * (a dynamic_meters glob too: pipeline/ takes a known name ending in '*' as a
+ * family), every publisher scheme as schemes, and check_param: a parameter is
+ * known when a pollster the source selects declares it, and must then be
+ * well-typed for each that does. Limits stay at their defaults. Keep ro
  * alive and unmoved while ro->opt is used. Returns 0, or -1 when a table
  * outgrows REGISTRY_MAX_METERS / REGISTRY_MAX_SCHEMES (a build-time mistake
  * that tests/registry catches; the options then hold what fitted). */

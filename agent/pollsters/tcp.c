@@ -4,10 +4,11 @@
  * resources, written as tcp://host:port (IPv6 in brackets); they are
  * partitioned across the group like every shared target.
  *
- * The connect is non-blocking with a timeout (?timeout_ms=, default 2000,
- * at most 10 s), so a black-holed host costs one worker that long and never
- * more; a refused or unreachable port answers at once. Resolution uses
- * getaddrinfo and tries each address in turn within the same deadline.
+ * The connect is non-blocking with a timeout (the source's `timeout`
+ * parameter, default 2 s, at most 10 s; the older ?timeout_ms= in the
+ * resource still counts when no parameter is given), so a black-holed host
+ * costs one worker that long and never more; a refused or unreachable port answers at once.
+ * Resolution uses getaddrinfo and tries each address in turn within the same deadline.
  */
 #include "agent/pollster.h"
 
@@ -105,6 +106,20 @@ static int try_connect(const char *host, const char *port, int timeout_ms, doubl
     return up;
 }
 
+/* The `timeout` parameter in ms, or 0 when the source gives none. */
+static int tcp_configure(const pipeline_param *v, size_t n, void **config, char *err, size_t errlen)
+{
+    long *ms = calloc(1, sizeof *ms);
+    if (!ms) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (pipeline_param_find(v, n, "timeout"))
+        *ms = registry_param_ms(&registry_tcp_connect, v, n, "timeout");
+    *config = ms;
+    return 0;
+}
+
 static int tcp_poll(void *state, const poll_target *t, const poll_env *env, sample_batch *out,
                     char *err, size_t errlen)
 {
@@ -113,6 +128,8 @@ static int tcp_poll(void *state, const poll_target *t, const poll_env *env, samp
     int timeout_ms;
     if (parse_target(t->id, host, sizeof host, port, sizeof port, &timeout_ms, err, errlen) != 0)
         return -1;
+    const long *param_ms = env->config;
+    if (param_ms && *param_ms > 0) timeout_ms = (int)*param_ms;
     double ms = 0;
     char why[300] = "";
     int up = try_connect(host, port, timeout_ms, &ms, why, sizeof why);
@@ -131,4 +148,6 @@ static int tcp_poll(void *state, const poll_target *t, const poll_env *env, samp
 const pollster_plugin pollster_tcp = {
     .desc = &registry_tcp_connect,
     .poll = tcp_poll,
+    .configure = tcp_configure,
+    .unconfigure = free,
 };

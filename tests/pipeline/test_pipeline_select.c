@@ -119,6 +119,20 @@ static void test_is_supported(void **state)
     assert_non_null(strstr(tu_first_error(&d)->message, "Both included and excluded"));
     assert_int_equal(tu_first_error(&d)->column, 35);
     pipeline_diags_free(&d);
+    /* ours (issue 14): exclusions that narrow an included pattern are no mix,
+     * the way to drop part of a family of scraped series */
+    p = with_meters("['scrape.*', '!scrape.go_*', 'tcp.connect.up']");
+    s = &p->sources[0];
+    assert_true(pipeline_source_selects(s, "scrape.up"));
+    assert_true(pipeline_source_selects(s, "tcp.connect.up"));
+    assert_false(pipeline_source_selects(s, "scrape.go_gc_duration_seconds"));
+    assert_false(pipeline_source_selects(s, "host.load.1min"));
+    pipeline_free(p);
+    /* one exclusion outside every inclusion is the mix again, reported at it */
+    d = tu_parse_bad("sources: [{name: s, meters: ['scrape.*', '!scrape.go_*', '!disk.*']}]");
+    assert_non_null(strstr(tu_first_error(&d)->message, "('!disk.*')"));
+    assert_int_equal(tu_first_error(&d)->column, 58);
+    pipeline_diags_free(&d);
     d = tu_parse_bad("sources: [{name: s, meters: [cpu, '*']}]");
     assert_non_null(strstr(tu_first_error(&d)->message, "Included meters specified with wildcard"));
     assert_int_equal(tu_first_error(&d)->column, 35);
