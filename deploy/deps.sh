@@ -8,7 +8,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
-TEST_PKGS="zookeeper openipmi ipmitool prometheus valgrind"
+TEST_PKGS="zookeeper openipmi ipmitool prometheus prometheus-node-exporter valgrind"
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
 # cluster (deploy/run.sh); no flag: everything the tests need too.
