@@ -1,0 +1,288 @@
+/*
+ * test_pollster_scrape.c (integration): the scrape pollster against real
+ * exporters on loopback: Debian's prometheus-node-exporter, Prometheus' own
+ * /metrics and meterd's own /metrics; and against bodies a small HTTP server
+ * (python3 -m http.server) serves: truncated, over the series limit, over the
+ * body limit, missing. A peer that cannot run skips its test.
+ */
+#include "agent/pollsters/scrape.h"
+#include "harness/harness.h"
+
+#include <math.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static bool have(const char *prog)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+typedef struct scraped {
+    int rc;
+    char err[1024];
+    size_t series; /* samples named scrape.* other than the three per-target meters */
+    double up, samples;
+    bool found;       /* the sample looked for */
+    double found_val; /* its value */
+} scraped;
+
+static bool own_meter(const char *n)
+{
+    return !strcmp(n, "scrape.up") || !strcmp(n, "scrape.duration") || !strcmp(n, "scrape.samples");
+}
+
+/* One poll of url with params (NULL: defaults); looks for `look` (a meter). */
+static void scrape_once(const char *url, const scrape_params *params, const char *look, scraped *r)
+{
+    memset(r, 0, sizeof *r);
+    r->up = r->samples = -1;
+    scrape_params p;
+    scrape_params_default(&p);
+    if (params) p = *params;
+    scrape_target *t = NULL;
+    char err[512];
+    if (scrape_target_new(url, &p, &t, err, sizeof err) != 0) fail_msg("%s", err);
+    poll_target pt = {.id = (char *)url, .resource = (char *)url};
+    bool want[3] = {true, true, true};
+    poll_env env = {.host = "h", .proc_root = "/proc", .want = want, .now_ms = 1000};
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    assert_non_null(b);
+    /* through the pollster's row, with a state made with the given params */
+    r->rc = pollster_scrape.poll(t, &pt, &env, b, r->err, sizeof r->err);
+    for (size_t i = 0; i < b->n; i++) {
+        const sample *s = &b->v[i];
+        if (!strcmp(s->name, "scrape.up")) r->up = s->value;
+        if (!strcmp(s->name, "scrape.samples")) r->samples = s->value;
+        if (own_meter(s->name)) continue;
+        r->series++;
+        assert_true(s->n_labels >= 1);
+        assert_string_equal(s->labels[0].key, "__name__");
+        assert_string_equal(s->name + 7, s->labels[0].value);
+        assert_string_equal(s->resource, url);
+        if (look && !strcmp(s->name, look)) {
+            r->found = true;
+            r->found_val = s->value;
+        }
+    }
+    sample_batch_unref(b);
+    scrape_target_free(t);
+}
+
+static void expect_good(const scraped *r, const char *what, size_t min_series)
+{
+    if (r->rc != 0) fail_msg("%s: %s", what, r->err);
+    assert_true(r->up == 1);
+    assert_true(r->series >= min_series);
+    assert_true(r->samples == (double)r->series);
+}
+
+static void test_node_exporter(void **state)
+{
+    (void)state;
+    if (!have("prometheus-node-exporter"))
+        th_skip_peer("prometheus-node-exporter (Debian) is not installed");
+    int port = th_free_port();
+    char listen[64], url[128];
+    snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", port);
+    char *argv[] = {"prometheus-node-exporter", listen, NULL};
+    th_proc p;
+    assert_int_equal(th_spawn(&p, "node_exporter", argv, NULL, NULL), 0);
+    assert_true(th_wait_tcp("127.0.0.1", port, 10000 * th_slack()));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    scraped r;
+    scrape_once(url, NULL, "scrape.node_load1", &r);
+    expect_good(&r, "node_exporter", 200);
+    assert_true(r.found);
+    assert_true(r.found_val >= 0);
+    th_stop(&p, SIGTERM, 5000 * th_slack());
+}
+
+static void test_prometheus_self(void **state)
+{
+    (void)state;
+    if (!have("prometheus")) th_skip_peer("prometheus (Debian) is not installed");
+    int port = th_free_port();
+    char cfg[512], tsdb[512], a1[600], a2[600], a3[64], url[128];
+    th_write_file("prometheus.yml", "global: {scrape_interval: 1h}\n", cfg, sizeof cfg);
+    th_path(tsdb, sizeof tsdb, "tsdb/x");
+    tsdb[strlen(tsdb) - 2] = 0;
+    snprintf(a1, sizeof a1, "--config.file=%s", cfg);
+    snprintf(a2, sizeof a2, "--storage.tsdb.path=%s", tsdb);
+    snprintf(a3, sizeof a3, "--web.listen-address=127.0.0.1:%d", port);
+    char *argv[] = {"prometheus", a1, a2, a3, NULL};
+    th_proc p;
+    assert_int_equal(th_spawn(&p, "prometheus", argv, NULL, NULL), 0);
+    assert_true(th_wait_tcp("127.0.0.1", port, 30000 * th_slack()));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    scraped r;
+    scrape_once(url, NULL, "scrape.prometheus_build_info", &r);
+    expect_good(&r, "prometheus", 100);
+    assert_true(r.found && r.found_val == 1);
+    th_stop(&p, SIGTERM, 10000 * th_slack());
+}
+
+typedef struct body_url {
+    const char *url, *needle;
+} body_url;
+
+static bool body_has(void *arg)
+{
+    const body_url *b = arg;
+    char resp[65536];
+    int port = atoi(strrchr(b->url, ':') + 1);
+    char req[256];
+    snprintf(req, sizeof req, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    ssize_t n = th_tcp_request("127.0.0.1", port, req, resp, sizeof resp - 1, 2000, NULL);
+    if (n <= 0) return false;
+    resp[n] = 0;
+    return strstr(resp, b->needle) != NULL;
+}
+
+static void test_meterd_self(void **state)
+{
+    (void)state;
+    char conf[512], pipe[512], text[2048], url[128];
+    int api_port = th_free_port();
+    snprintf(text, sizeof text,
+             "sources:\n  - name: host\n    interval: 1\n    meters: ['host.load.*']\n"
+             "sinks:\n  - name: default\n    publishers: ['prometheus://']\n");
+    th_write_file("pipeline.yaml", text, pipe, sizeof pipe);
+    snprintf(text, sizeof text,
+             "[DEFAULT]\nreload_pipeline_config = false\n"
+             "[polling]\ncfg_file = %s\n[api]\nport = %d\n",
+             pipe, api_port);
+    th_write_file("meterd.conf", text, conf, sizeof conf);
+    th_proc p;
+    char *argv[] = {MeterdBinary, "-c", conf, "-f", NULL};
+    assert_int_equal(th_spawn_daemon(&p, "meterd", argv, NULL, NULL), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", api_port);
+    body_url b = {url, "meterd_host_load_1min"};
+    assert_true(th_wait_until(body_has, &b, 10000 * th_slack()));
+    scraped r;
+    scrape_once(url, NULL, "scrape.meterd_host_load_1min", &r);
+    expect_good(&r, "meterd", 5);
+    assert_true(r.found);
+    th_stop(&p, SIGTERM, 10000 * th_slack());
+    th_expect_clean_exit(&p, 0);
+}
+
+/* ---- malformed and oversized bodies from a plain file server ---- */
+static th_proc files;
+static int files_port;
+
+static int start_files(void)
+{
+    char dir[512], path[512];
+    th_write_file("www/good.prom", "# TYPE a counter\na_total{x=\"1\"} 3\nb NaN\nc +Inf\n", path,
+                  sizeof path);
+    th_write_file("www/truncated.prom", "a 1\nb{x=\"1", NULL, 0);
+    th_write_file("www/dup.prom", "a{x=\"1\"} 1\na{x=\"1\"} 2\n", NULL, 0);
+    th_write_file("www/wrongtype.prom", "# TYPE h histogram\nh_bucket 1\n", NULL, 0);
+    char many[4096] = "";
+    for (int i = 0; i < 50; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "m{i=\"%d\"} %d\n", i, i);
+    th_write_file("www/many.prom", many, NULL, 0);
+    size_t n = 200000;
+    char *huge = malloc(n + 64);
+    strcpy(huge, "a{x=\"");
+    memset(huge + 5, 'v', n);
+    strcpy(huge + 5 + n, "\"} 1\n");
+    th_write_file("www/hugelabel.prom", huge, NULL, 0);
+    free(huge);
+    snprintf(dir, sizeof dir, "%.*s", (int)(strlen(path) - strlen("/good.prom")), path);
+    files_port = th_free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", files_port);
+    char *argv[] = {"python3",     "-m", "http.server", "--bind", "127.0.0.1",
+                    "--directory", dir,  port,          NULL};
+    if (th_spawn(&files, "httpserver", argv, NULL, NULL) != 0) return -1;
+    return th_wait_tcp("127.0.0.1", files_port, 10000 * th_slack()) ? 0 : -1;
+}
+
+static void expect_failed(const char *file, const scrape_params *params, const char *why)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", files_port, file);
+    scraped r;
+    scrape_once(url, params, NULL, &r);
+    if (r.rc != -1 || !strstr(r.err, why))
+        fail_msg("%s: rc %d, err \"%s\", expected \"%s\"", file, r.rc, r.err, why);
+    assert_true(r.up == 0);
+    assert_true(r.samples == 0);
+    assert_int_equal(r.series, 0); /* nothing half-published */
+}
+
+static void test_bodies(void **state)
+{
+    (void)state;
+    if (!have("python3")) th_skip_peer("python3 (for a plain HTTP file server) is not installed");
+    assert_int_equal(start_files(), 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/good.prom", files_port);
+    scraped r;
+    scrape_once(url, NULL, "scrape.b", &r);
+    expect_good(&r, "good", 3);
+    assert_true(r.found && isnan(r.found_val));
+
+    expect_failed("truncated.prom", NULL, "text body, line 2:7: body ends in the middle");
+    expect_failed("dup.prom", NULL, "line 2:1: duplicate series a");
+    expect_failed("wrongtype.prom", NULL, "histogram h: series without the \"le\" label");
+    expect_failed("hugelabel.prom", NULL, "line longer than 65536 bytes");
+    expect_failed("missing.prom", NULL, "HTTP status 404 (expected 200)");
+    scrape_params p;
+    scrape_params_default(&p);
+    p.series_limit = 20;
+    expect_failed("many.prom", &p, "line 21:1: more than 20 series (the series limit)");
+    p.series_limit = 50;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/many.prom", files_port);
+    scrape_once(url, &p, NULL, &r);
+    expect_good(&r, "many", 50);
+    scrape_params_default(&p);
+    p.body_limit = 1024;
+    expect_failed("hugelabel.prom", &p, "body larger than the limit of 1024 bytes (body_limit)");
+    /* nobody listening: a measurement (up = 0) and the reason */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", th_free_port());
+    scrape_once(url, NULL, NULL, &r);
+    assert_int_equal(r.rc, -1);
+    assert_true(r.up == 0);
+    assert_non_null(strstr(r.err, url));
+    th_stop(&files, SIGTERM, 5000 * th_slack());
+}
+
+static void test_params(void **state)
+{
+    (void)state;
+    scrape_params p;
+    char err[256];
+    scrape_params_default(&p);
+    assert_int_equal(scrape_params_set(&p, "series_limit", "7", err, sizeof err), 0);
+    assert_int_equal(p.series_limit, 7);
+    assert_int_equal(scrape_params_set(&p, "timeout_ms", "5", err, sizeof err), -1);
+    assert_string_equal(err, "parameter timeout_ms: \"5\" is not an integer in 100..120000");
+    assert_int_equal(scrape_params_set(&p, "honor_labels", "true", err, sizeof err), -1);
+    assert_string_equal(err, "parameter honor_labels: unknown (known: timeout_ms, body_limit, "
+                             "series_limit)");
+    scrape_target *t;
+    assert_int_equal(scrape_target_new("tcp://a:1", &p, &t, err, sizeof err), -1);
+    assert_string_equal(err, "resource \"tcp://a:1\": expected http(s)://host:port/path");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_params),        cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_node_exporter), cmocka_unit_test(test_prometheus_self),
+        cmocka_unit_test(test_meterd_self),
+    };
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
+}
