@@ -138,33 +138,46 @@ typedef struct body_url {
 static bool body_has(void *arg)
 {
     const body_url *b = arg;
-    char resp[65536];
+    size_t cap = 4u << 20; /* the whole page: a scraper's holds every scraped series */
+    char *resp = malloc(cap), req[256];
     int port = atoi(strrchr(b->url, ':') + 1);
-    char req[256];
     snprintf(req, sizeof req, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    ssize_t n = th_tcp_request("127.0.0.1", port, req, resp, sizeof resp - 1, 2000, NULL);
-    if (n <= 0) return false;
-    resp[n] = 0;
-    return strstr(resp, b->needle) != NULL;
+    ssize_t n = th_tcp_request("127.0.0.1", port, req, resp, cap - 1, 2000, NULL);
+    if (n > 0) resp[n] = 0;
+    if (n > 0 && (size_t)n >= cap - 1) fail_msg("%s: page larger than %zu bytes", b->url, cap);
+    bool found = n > 0 && strstr(resp, b->needle) != NULL;
+    free(resp);
+    return found;
+}
+
+/* Starts meterd (name: its files' and log's stem) with the pipeline text and
+ * its API (and so its /metrics) on api_port. */
+static void start_meterd(th_proc *p, const char *name, const char *pipeline_text, const char *ns,
+                         int api_port)
+{
+    char conf[512], pipe[512], rel[128], text[2048];
+    snprintf(rel, sizeof rel, "%s.yaml", name);
+    th_write_file(rel, pipeline_text, pipe, sizeof pipe);
+    snprintf(text, sizeof text,
+             "[DEFAULT]\nreload_pipeline_config = false\nnamespaces = %s\n"
+             "[polling]\ncfg_file = %s\n[api]\nport = %d\n",
+             ns, pipe, api_port);
+    snprintf(rel, sizeof rel, "%s.conf", name);
+    th_write_file(rel, text, conf, sizeof conf);
+    char *argv[] = {MeterdBinary, "-c", conf, "-f", NULL};
+    assert_int_equal(th_spawn_daemon(p, name, argv, NULL, NULL), 0);
 }
 
 static void test_meterd_self(void **state)
 {
     (void)state;
-    char conf[512], pipe[512], text[2048], url[128];
+    char url[128];
     int api_port = th_free_port();
-    snprintf(text, sizeof text,
-             "sources:\n  - name: host\n    interval: 1\n    meters: ['host.load.*']\n"
-             "sinks:\n  - name: default\n    publishers: ['prometheus://']\n");
-    th_write_file("pipeline.yaml", text, pipe, sizeof pipe);
-    snprintf(text, sizeof text,
-             "[DEFAULT]\nreload_pipeline_config = false\n"
-             "[polling]\ncfg_file = %s\n[api]\nport = %d\n",
-             pipe, api_port);
-    th_write_file("meterd.conf", text, conf, sizeof conf);
     th_proc p;
-    char *argv[] = {MeterdBinary, "-c", conf, "-f", NULL};
-    assert_int_equal(th_spawn_daemon(&p, "meterd", argv, NULL, NULL), 0);
+    start_meterd(&p, "meterd",
+                 "sources:\n  - name: host\n    interval: 1\n    meters: ['host.load.*']\n"
+                 "sinks:\n  - name: default\n    publishers: ['prometheus://']\n",
+                 "compute", api_port);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", api_port);
     body_url b = {url, "meterd_host_load_1min"};
     assert_true(th_wait_until(body_has, &b, 10000 * th_slack()));
@@ -174,6 +187,41 @@ static void test_meterd_self(void **state)
     assert_true(r.found);
     th_stop(&p, SIGTERM, 10000 * th_slack());
     th_expect_clean_exit(&p, 0);
+}
+
+/* End to end: a meterd agent scrapes node_exporter with meters: ['scrape.*']
+ * and its prometheus:// publisher exposes the series under their own names
+ * with the instance label, next to meterd_scrape_up. */
+static void test_meterd_scrapes_node_exporter(void **state)
+{
+    (void)state;
+    if (!have("prometheus-node-exporter"))
+        th_skip_peer("prometheus-node-exporter (Debian) is not installed");
+    int port = th_free_port(), api_port = th_free_port();
+    char listen[64], text[2048], url[128], needle[128];
+    snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", port);
+    char *ne_argv[] = {"prometheus-node-exporter", listen, NULL};
+    th_proc ne, md;
+    assert_int_equal(th_spawn(&ne, "node_exporter", ne_argv, NULL, NULL), 0);
+    assert_true(th_wait_tcp("127.0.0.1", port, 10000 * th_slack()));
+    snprintf(text, sizeof text,
+             "sources:\n  - name: nodes\n    interval: 1\n    meters: ['scrape.*']\n"
+             "    resources: ['http://127.0.0.1:%d/metrics']\n"
+             "sinks:\n  - name: default\n    publishers: ['prometheus://']\n",
+             port);
+    start_meterd(&md, "meterd-scraper", text, "central", api_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", api_port);
+    snprintf(needle, sizeof needle, "node_load1{instance=\"127.0.0.1:%d\",resource=", port);
+    body_url b = {url, needle};
+    assert_true(th_wait_until(body_has, &b, 15000 * th_slack()));
+    b.needle = "meterd_scrape_up{";
+    assert_true(th_wait_until(body_has, &b, 5000 * th_slack()));
+    /* no scraped series under meterd's prefix */
+    b.needle = "meterd_node_load1";
+    assert_false(body_has(&b));
+    th_stop(&md, SIGTERM, 10000 * th_slack());
+    th_expect_clean_exit(&md, 0);
+    th_stop(&ne, SIGTERM, 5000 * th_slack());
 }
 
 /* ---- malformed and oversized bodies from a plain file server ---- */
@@ -282,7 +330,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params),        cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_node_exporter), cmocka_unit_test(test_prometheus_self),
-        cmocka_unit_test(test_meterd_self),
+        cmocka_unit_test(test_meterd_self),   cmocka_unit_test(test_meterd_scrapes_node_exporter),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
