@@ -111,6 +111,12 @@ int expo_sd_parse(const char *buf, size_t len, const char *name, expo_sd *out, c
                   size_t errlen);
 void expo_sd_free(expo_sd *sd);
 
+/* The scrape URL of one target of g: <__scheme__>://<target><__metrics_path__>
+ * (defaults http and /metrics, as Prometheus). 0, or -1 when cap is short or
+ * the labels name another scheme than http/https (err says which). */
+int expo_sd_url(const expo_sd_group *g, const char *target, char *out, size_t cap, char *err,
+                size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -137,3 +137,28 @@ void expo_sd_free(expo_sd *sd)
     free(sd->groups);
     memset(sd, 0, sizeof *sd);
 }
+
+static const char *group_label(const expo_sd_group *g, const char *name, const char *def)
+{
+    for (size_t i = 0; i < g->n_labels; i++)
+        if (strcmp(g->labels[i].name, name) == 0) return g->labels[i].value;
+    return def;
+}
+
+int expo_sd_url(const expo_sd_group *g, const char *target, char *out, size_t cap, char *err,
+                size_t errlen)
+{
+    const char *scheme = group_label(g, "__scheme__", "http");
+    const char *path = group_label(g, "__metrics_path__", "/metrics");
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        snprintf(err, errlen, "target %s: __scheme__ \"%.40s\" (expected http or https)", target,
+                 scheme);
+        return -1;
+    }
+    int n = snprintf(out, cap, "%s://%s%s%s", scheme, target, path[0] == '/' ? "" : "/", path);
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, errlen, "target %s: URL longer than %zu bytes", target, cap - 1);
+        return -1;
+    }
+    return 0;
+}

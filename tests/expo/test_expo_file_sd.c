@@ -63,9 +63,30 @@ static void test_invalid(void **s)
     }
 }
 
+static void test_urls(void **s)
+{
+    (void)s;
+    expo_sd d;
+    char err[256], url[64];
+    assert_int_equal(sd("[{\"targets\": [\"a:9100\"]}, {\"targets\": [\"b:443\"], \"labels\": "
+                        "{\"__scheme__\": \"https\", \"__metrics_path__\": \"federate\"}},"
+                        " {\"targets\": [\"c:1\"], \"labels\": {\"__scheme__\": \"ftp\"}}]",
+                        &d, err),
+                     0);
+    assert_int_equal(expo_sd_url(&d.groups[0], "a:9100", url, sizeof url, err, sizeof err), 0);
+    assert_string_equal(url, "http://a:9100/metrics");
+    assert_int_equal(expo_sd_url(&d.groups[1], "b:443", url, sizeof url, err, sizeof err), 0);
+    assert_string_equal(url, "https://b:443/federate");
+    assert_int_equal(expo_sd_url(&d.groups[2], "c:1", url, sizeof url, err, sizeof err), -1);
+    assert_string_equal(err, "target c:1: __scheme__ \"ftp\" (expected http or https)");
+    assert_int_equal(expo_sd_url(&d.groups[0], "a:9100", url, 10, err, sizeof err), -1);
+    assert_string_equal(err, "target a:9100: URL longer than 9 bytes");
+    expo_sd_free(&d);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_valid),
-                                       cmocka_unit_test(test_invalid)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid),
+                                       cmocka_unit_test(test_urls)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
