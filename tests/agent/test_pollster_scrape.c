@@ -2,9 +2,11 @@
  * test_pollster_scrape.c (integration): the scrape pollster against real
  * exporters on loopback: Debian's prometheus-node-exporter, Prometheus' own
  * /metrics and meterd's own /metrics; and against bodies a small HTTP server
- * (python3 -m http.server) serves: truncated, over the series limit, over the
- * body limit, missing. A peer that cannot run skips its test.
+ * (scrape_server.py, python3) serves: OpenMetrics, gzip, truncated, over the
+ * series limit, over the body limit (a gzip bomb too), missing, never
+ * answered. A peer that cannot run skips its test.
  */
+#include "agent/curl_api.h"
 #include "agent/pollsters/scrape.h"
 #include "harness/harness.h"
 
@@ -234,6 +236,13 @@ static int start_files(void)
     th_write_file("www/good.prom", "# TYPE a counter\na_total{x=\"1\"} 3\nb NaN\nc +Inf\n", path,
                   sizeof path);
     th_write_file("www/truncated.prom", "a 1\nb{x=\"1", NULL, 0);
+    char om[4096] = "";
+    FILE *f = fopen(MeterdTestData "/expo/openmetrics/sample.om", "rb");
+    assert_non_null(f);
+    assert_true(fread(om, 1, sizeof om - 1, f) > 0);
+    fclose(f);
+    th_write_file("www/sample.om", om, NULL, 0);
+    th_write_file("www/sample.gz.om", om, NULL, 0);
     th_write_file("www/dup.prom", "a{x=\"1\"} 1\na{x=\"1\"} 2\n", NULL, 0);
     th_write_file("www/wrongtype.prom", "# TYPE h histogram\nh_bucket 1\n", NULL, 0);
     char many[4096] = "";
@@ -251,8 +260,7 @@ static int start_files(void)
     files_port = th_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", files_port);
-    char *argv[] = {"python3",     "-m", "http.server", "--bind", "127.0.0.1",
-                    "--directory", dir,  port,          NULL};
+    char *argv[] = {"python3", MeterdSourceDir "/tests/agent/scrape_server.py", dir, port, NULL};
     if (th_spawn(&files, "httpserver", argv, NULL, NULL) != 0) return -1;
     return th_wait_tcp("127.0.0.1", files_port, 10000 * th_slack()) ? 0 : -1;
 }
@@ -282,6 +290,17 @@ static void test_bodies(void **state)
     expect_good(&r, "good", 3);
     assert_true(r.found && isnan(r.found_val));
 
+    /* OpenMetrics by its Content-Type: _created dropped, exemplars ignored */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/sample.om", files_port);
+    scrape_once(url, NULL, "scrape.foo_bucket", &r);
+    expect_good(&r, "OpenMetrics", 16);
+    assert_int_equal(r.series, 16);
+    /* gzip-encoded: libcurl decodes what it asked for */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/sample.gz.om", files_port);
+    scrape_once(url, NULL, "scrape.weird", &r);
+    expect_good(&r, "gzip", 16);
+    assert_true(r.found && isnan(r.found_val));
+
     expect_failed("truncated.prom", NULL, "text body, line 2:7: body ends in the middle");
     expect_failed("dup.prom", NULL, "line 2:1: duplicate series a");
     expect_failed("wrongtype.prom", NULL, "histogram h: series without the \"le\" label");
@@ -298,12 +317,79 @@ static void test_bodies(void **state)
     scrape_params_default(&p);
     p.body_limit = 1024;
     expect_failed("hugelabel.prom", &p, "body larger than the limit of 1024 bytes (body_limit)");
+    /* the limit is on decompressed bytes: 16 KiB of gzip that inflates to 16 MiB */
+    p.body_limit = 1 << 20;
+    expect_failed("bomb", &p, "body larger than the limit of 1048576 bytes (body_limit)");
+    /* a server that accepts and never answers costs the timeout, then up = 0 */
+    scrape_params_default(&p);
+    p.timeout_ms = 300;
+    expect_failed("hang", &p, "imed out");
     /* nobody listening: a measurement (up = 0) and the reason */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", th_free_port());
     scrape_once(url, NULL, NULL, &r);
     assert_int_equal(r.rc, -1);
     assert_true(r.up == 0);
     assert_non_null(strstr(r.err, url));
+}
+
+/* The fetch driven by a multi handle that is not the target's (what the
+ * asynchronous contract's engine does): prepare, run elsewhere, finish, emit;
+ * two targets in flight on one multi handle at once. */
+static bool select_not_b(void *ctx, const char *meter)
+{
+    (void)ctx;
+    return strcmp(meter, "scrape.b") != 0;
+}
+
+static void test_external_multi(void **state)
+{
+    (void)state;
+    if (files_port == 0) th_skip_peer("the file server of test_bodies did not run");
+    char err[512], u1[128], u2[128];
+    const curl_api *api = curl_api_get(err, sizeof err);
+    assert_non_null(api);
+    scrape_params p;
+    scrape_params_default(&p);
+    scrape_target *t[2];
+    snprintf(u1, sizeof u1, "http://127.0.0.1:%d/good.prom", files_port);
+    snprintf(u2, sizeof u2, "http://127.0.0.1:%d/sample.gz.om", files_port);
+    assert_int_equal(scrape_target_new(u1, &p, &t[0], err, sizeof err), 0);
+    assert_int_equal(scrape_target_new(u2, &p, &t[1], err, sizeof err), 0);
+    CURLM *m = api->multi_init();
+    CURL *e[2];
+    for (int i = 0; i < 2; i++) {
+        e[i] = scrape_fetch_prepare(t[i], err, sizeof err);
+        assert_int_equal(api->multi_add_handle(m, e[i]), CURLM_OK);
+    }
+    CURLcode res[2] = {CURLE_OK, CURLE_OK};
+    int done = 0;
+    while (done < 2) {
+        int running, left;
+        assert_int_equal(api->multi_perform(m, &running), CURLM_OK);
+        CURLMsg *msg;
+        while ((msg = api->multi_info_read(m, &left)))
+            if (msg->msg == CURLMSG_DONE) {
+                res[msg->easy_handle == e[1]] = msg->data.result;
+                done++;
+            }
+        if (done < 2) api->multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    const char *urls[2] = {u1, u2};
+    size_t want[2] = {2, 16}; /* good.prom: a_total and c; b is not selected */
+    for (int i = 0; i < 2; i++) {
+        api->multi_remove_handle(m, e[i]);
+        assert_int_equal(scrape_fetch_finish(t[i], res[i], err, sizeof err), 0);
+        sample_batch *b = sample_batch_new("s", 0, 0);
+        poll_target pt = {.id = (char *)urls[i], .resource = (char *)urls[i]};
+        size_t series;
+        if (scrape_emit(t[i], &pt, 5, select_not_b, NULL, b, &series, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        assert_int_equal(b->n, want[i]);
+        assert_int_equal(series, i == 0 ? 3 : 16);
+        sample_batch_unref(b);
+        scrape_target_free(t[i]);
+    }
+    api->multi_cleanup(m);
     th_stop(&files, SIGTERM, 5000 * th_slack());
 }
 
@@ -328,9 +414,13 @@ static void test_params(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),        cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_node_exporter), cmocka_unit_test(test_prometheus_self),
-        cmocka_unit_test(test_meterd_self),   cmocka_unit_test(test_meterd_scrapes_node_exporter),
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_external_multi),
+        cmocka_unit_test(test_node_exporter),
+        cmocka_unit_test(test_prometheus_self),
+        cmocka_unit_test(test_meterd_self),
+        cmocka_unit_test(test_meterd_scrapes_node_exporter),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
