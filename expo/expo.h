@@ -2,7 +2,7 @@
  *
  * Reads what Prometheus exporters serve on /metrics: the text exposition
  * format 0.0.4 and OpenMetrics 1.0 text, and the target lists of
- * Prometheus' file-based service discovery (file_sd JSON). No C library for
+ * Prometheus' file-based service discovery (file_sd, JSON or YAML). No C library for
  * either exists in Debian (its Prometheus packages are Go; the C client
  * libraries write the format, none reads it), so this is hand-written.
  *
@@ -105,10 +105,16 @@ typedef struct expo_sd {
     size_t n_groups;
 } expo_sd;
 
-/* Parses a file_sd JSON document ([{"targets": [...], "labels": {...}}]).
- * name is used in messages. 0, or -1 with "name:line:col: ..." in err. */
+/* Parses a file_sd document ([{"targets": [...], "labels": {...}}]): YAML
+ * when name ends in .yml or .yaml (as Prometheus decides), JSON otherwise.
+ * name is used in messages. 0, or -1 with "name:line:col: ..." in err (JSON
+ * shape errors name the group and entry instead: jansson keeps no positions
+ * for values). */
 int expo_sd_parse(const char *buf, size_t len, const char *name, expo_sd *out, char *err,
                   size_t errlen);
+/* The YAML form alone, whatever the name. */
+int expo_sd_parse_yaml(const char *buf, size_t len, const char *name, expo_sd *out, char *err,
+                       size_t errlen);
 void expo_sd_free(expo_sd *sd);
 
 /* The scrape URL of one target of g: <__scheme__>://<target><__metrics_path__>

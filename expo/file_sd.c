@@ -1,5 +1,6 @@
 /*
- * file_sd.c: Prometheus' file-based service discovery document, JSON form:
+ * file_sd.c: Prometheus' file-based service discovery document, JSON form
+ * (the YAML form is file_sd_yaml.c):
  *   [ { "targets": ["host:port", ...], "labels": { "name": "value", ... } }, ... ]
  * Read with jansson (line:column for syntax errors); the shape is checked
  * here, with the group and entry named in each message because jansson
@@ -7,13 +8,14 @@
  * strict reader does, so a typo ("label") is not silently ignored.
  */
 #include "expo/expo.h"
+#include "expo/file_sd_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool label_name_ok(const char *s)
+bool expo_sd_label_name_ok(const char *s)
 {
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return false;
     for (s++; *s; s++)
@@ -68,7 +70,7 @@ static int read_group(json_t *g, size_t gi, const char *name, expo_sd_group *out
         json_object_foreach(l, key, v)
         {
             const char *s = json_string_value(v);
-            if (!label_name_ok(key) || !s || strlen(s) != json_string_length(v)) {
+            if (!expo_sd_label_name_ok(key) || !s || strlen(s) != json_string_length(v)) {
                 snprintf(err, errlen,
                          "%s: group %zu: label \"%.60s\": expected a name [a-zA-Z_][a-zA-Z0-9_]* "
                          "with a string value",
@@ -90,6 +92,10 @@ oom:
 int expo_sd_parse(const char *buf, size_t len, const char *name, expo_sd *out, char *err,
                   size_t errlen)
 {
+    size_t nl = strlen(name);
+    if ((nl > 4 && strcmp(name + nl - 4, ".yml") == 0) ||
+        (nl > 5 && strcmp(name + nl - 5, ".yaml") == 0))
+        return expo_sd_parse_yaml(buf, len, name, out, err, errlen);
     memset(out, 0, sizeof *out);
     json_error_t je;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
