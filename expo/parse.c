@@ -49,6 +49,7 @@ typedef struct parser {
     expo_stats st;
     char *err;
     size_t errlen;
+    unsigned char cls[256]; /* char_class() of every byte, filled once per parse */
 } parser;
 
 static const char *const type_names[] = {
@@ -91,11 +92,20 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* Eight bytes a step (a byte-wise FNV took a quarter of the parse time). */
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
+    size_t n = strlen(s);
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9fb21c651e98df25ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9fb21c651e98df25ULL;
+    return h ^ (h >> 32);
 }
 
 /* Inserts h (never 0): 1 inserted, 0 already there, -1 out of memory. */
@@ -128,14 +138,23 @@ static int set_add(parser *p, uint64_t h)
 }
 
 /* ---- lexing helpers ---- */
-static bool name_start(int c, bool colon)
+/* Character classes by table: bit 1 starts a label name, 2 continues one,
+ * 4 starts a metric name, 8 continues one (metric names also take ':'). */
+static unsigned char char_class(int c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return 15;
+    if (c >= '0' && c <= '9') return 2 | 8;
+    return c == ':' ? 4 | 8 : 0;
 }
 
-static bool name_char(int c, bool colon)
+static bool name_start(const unsigned char *cls, int c, bool colon)
 {
-    return name_start(c, colon) || (c >= '0' && c <= '9');
+    return cls[(unsigned char)c] & (colon ? 4 : 1);
+}
+
+static bool name_char(const unsigned char *cls, int c, bool colon)
+{
+    return cls[(unsigned char)c] & (colon ? 8 : 2);
 }
 
 static size_t skip_ws(const parser *p, size_t i)
@@ -149,8 +168,8 @@ static size_t skip_ws(const parser *p, size_t i)
 static size_t lex_name(parser *p, size_t i, bool colon, const char **out)
 {
     size_t s = i;
-    if (i >= p->le || !name_start((unsigned char)p->buf[i], colon)) return 0;
-    while (i < p->le && name_char((unsigned char)p->buf[i], colon))
+    if (i >= p->le || !name_start(p->cls, p->buf[i], colon)) return 0;
+    while (i < p->le && name_char(p->cls, p->buf[i], colon))
         i++;
     char *d = p->scratch + p->sused;
     memcpy(d, p->buf + s, i - s);
@@ -542,6 +561,8 @@ int expo_parse(const char *buf, size_t len, expo_format fmt, const expo_limits *
     if (!p.lim.max_labels) p.lim.max_labels = 64;
     if (!p.lim.max_label_value) p.lim.max_label_value = 4096;
     if (!p.lim.max_line) p.lim.max_line = 64u << 10;
+    for (int c = 0; c < 256; c++)
+        p.cls[c] = char_class(c);
     int rc = -1;
     if (len > p.lim.max_bytes) {
         snprintf(err, errlen, "body of %zu bytes exceeds the limit of %zu bytes", len,
