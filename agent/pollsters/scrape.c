@@ -121,9 +121,8 @@ int scrape_target_new(const char *url, const scrape_params *params, scrape_targe
     t->params = *params;
     t->url = strdup(url);
     t->easy = api->easy_init();
-    t->multi = api->multi_init();
     t->headers = api->slist_append(NULL, ACCEPT);
-    if (!t->url || !t->easy || !t->multi || !t->headers) goto oom;
+    if (!t->url || !t->easy || !t->headers) goto oom;
     CURL *e = t->easy;
     CURLcode rc = CURLE_OK;
     rc |= api->easy_setopt(e, CURLOPT_URL, t->url);
@@ -133,8 +132,6 @@ int scrape_target_new(const char *url, const scrape_params *params, scrape_targe
     rc |= api->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     rc |= api->easy_setopt(e, CURLOPT_WRITEDATA, t);
     rc |= api->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    rc |= api->easy_setopt(e, CURLOPT_TIMEOUT_MS, t->params.timeout_ms);
-    rc |= api->easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->params.body_limit);
     rc |= api->easy_setopt(e, CURLOPT_USERAGENT, "meterd/0.1");
     rc |= api->easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_err);
     if (rc != CURLE_OK) {
@@ -163,13 +160,20 @@ void scrape_target_free(scrape_target *t)
     free(t);
 }
 
-CURL *scrape_fetch_prepare(scrape_target *t, char *err, size_t errlen)
+void scrape_target_set_params(scrape_target *t, const scrape_params *params)
 {
-    (void)err;
-    (void)errlen;
+    t->params = *params;
+}
+
+CURL *scrape_fetch_prepare(scrape_target *t, long timeout_ms)
+{
     t->len = 0;
     t->over = false;
     t->curl_err[0] = 0;
+    long timeout = t->params.timeout_ms;
+    if (timeout_ms > 0 && timeout_ms < timeout) timeout = timeout_ms;
+    t->api->easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout);
+    t->api->easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->params.body_limit);
     return t->easy;
 }
 
@@ -197,9 +201,13 @@ int scrape_fetch_finish(scrape_target *t, CURLcode res, char *err, size_t errlen
     return 0;
 }
 
-int scrape_fetch_sync(scrape_target *t, char *err, size_t errlen)
+int scrape_fetch_sync(scrape_target *t, long timeout_ms, char *err, size_t errlen)
 {
-    CURL *e = scrape_fetch_prepare(t, err, errlen);
+    if (!t->multi && !(t->multi = t->api->multi_init())) {
+        snprintf(err, errlen, "%s: out of memory", t->url);
+        return -1;
+    }
+    CURL *e = scrape_fetch_prepare(t, timeout_ms);
     if (t->api->multi_add_handle(t->multi, e) != CURLM_OK) {
         snprintf(err, errlen, "%s: curl_multi_add_handle failed", t->url);
         return -1;
@@ -316,7 +324,7 @@ static int scrape_poll(void *state, const poll_target *pt, const poll_env *env, 
     }
     double t0 = mono_s();
     size_t series = 0;
-    int rc = scrape_fetch_sync(t, err, errlen);
+    int rc = scrape_fetch_sync(t, 0, err, errlen);
     if (rc == 0) rc = scrape_emit(t, pt, env->now_ms, NULL, NULL, out, &series, err, errlen);
     double took = mono_s() - t0;
     const char *const *m = registry_scrape.meters;

@@ -38,14 +38,20 @@ typedef struct scrape_target scrape_target;
 int scrape_target_new(const char *url, const scrape_params *params, scrape_target **out, char *err,
                       size_t errlen);
 void scrape_target_free(scrape_target *t);
+/* The limits of the next scrapes (a source's parameters may change while the
+ * target, and its connection, stay). */
+void scrape_target_set_params(scrape_target *t, const scrape_params *params);
 
-/* Step 1: the easy handle, ready to add to a multi handle (body reset). */
-CURL *scrape_fetch_prepare(scrape_target *t, char *err, size_t errlen);
+/* Step 1: the easy handle, ready to add to a multi handle (body reset);
+ * timeout_ms > 0 caps the transfer below the params' timeout (the poll's
+ * deadline). */
+CURL *scrape_fetch_prepare(scrape_target *t, long timeout_ms);
 /* Step 2b: after the transfer ended with res: 0 with a body to parse, or -1
  * with why (HTTP status, body limit, libcurl's message). */
 int scrape_fetch_finish(scrape_target *t, CURLcode res, char *err, size_t errlen);
-/* Steps 1-2 on the calling thread with the target's own multi handle. */
-int scrape_fetch_sync(scrape_target *t, char *err, size_t errlen);
+/* Steps 1-2 on the calling thread with the target's own multi handle (made
+ * on first use: a target driven by an outside multi handle never has one). */
+int scrape_fetch_sync(scrape_target *t, long timeout_ms, char *err, size_t errlen);
 
 /* Which scraped meters ("scrape.<name>") the source selects; NULL: all. */
 typedef bool (*scrape_select_fn)(void *ctx, const char *meter);
