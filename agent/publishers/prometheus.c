@@ -22,9 +22,10 @@
  *   explicit old timestamp makes it drop or mis-order series.
  * - scraped series (the scrape pollster marks them: meter `scrape.<name>`
  *   with a first label `__name__="<name>"`): the family is that name as scraped (no
- *   prefix, no `_total` added; a cumulative one not ending in `_total`, a
- *   histogram's `_bucket` say, is typed untyped), the scraped labels are
- *   kept, and meterd adds `instance` (the target's host:port), `resource` and
+ *   prefix, no `_total` added), typed counter when cumulative and named
+ *   `*_total`, else untyped (a sample does not carry its family's type: a
+ *   summary's quantile series typed gauge would fail promtool's lint), the
+ *   scraped labels are kept, and meterd adds `instance` (the target's host:port), `resource` and
  *   `source`; where a scraped label has one of those names the scraped one is
  *   kept and meterd's becomes `exported_<name>` (the issue's rule).
  * Series identity is the family name plus the rendered label set, which is
@@ -64,7 +65,7 @@ typedef struct prom_series {
 struct prom_family {
     char *name, *help;
     bool counter;
-    bool untyped;    /* scraped, cumulative, not named *_total */
+    bool untyped;    /* scraped, and not a cumulative *_total */
     prom_series **v; /* sorted by labels */
     size_t n, cap;
     pub_map_entry *entry;
@@ -437,7 +438,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         if (!se) {
             prom_family *f = get_family(p, key.buf, nlen, s, counter);
             if (f && f->n == 0 && scraped)
-                f->untyped = counter && !(nlen >= 6 && !memcmp(key.buf + nlen - 6, "_total", 6));
+                f->untyped = !(counter && nlen >= 6 && !memcmp(key.buf + nlen - 6, "_total", 6));
             if (f && f->counter != counter) {
                 skipped++;
                 skipped_name = s->name;

@@ -137,7 +137,7 @@ static void test_scraped_series(void **state)
         "# TYPE meterd_scrape_up gauge\n"
         "meterd_scrape_up{resource=\"http://10.0.0.1:9100/metrics\",source=\"scr\"} 1\n"
         "# HELP node_load1 meterd meter scrape.node_load1, gauge\n"
-        "# TYPE node_load1 gauge\n"
+        "# TYPE node_load1 untyped\n"
         "node_load1{instance=\"10.0.0.1:9100\",resource=\"http://10.0.0.1:9100/metrics\","
         "source=\"scr\"} 0.5\n";
     assert_string_equal(text, want);

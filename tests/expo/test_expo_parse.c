@@ -110,6 +110,13 @@ static void test_prometheus_body(void **s)
     real_body("valid/prometheus.prom");
 }
 
+/* meterd's own /metrics: its meters, and node_exporter's series re-exposed */
+static void test_meterd_body(void **s)
+{
+    (void)s;
+    real_body("valid/meterd.prom");
+}
+
 static void test_openmetrics_body(void **s)
 {
     (void)s;
@@ -323,15 +330,11 @@ static void test_many_series(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_exporter_body),
-        cmocka_unit_test(test_prometheus_body),
-        cmocka_unit_test(test_openmetrics_body),
-        cmocka_unit_test(test_openmetrics_details),
-        cmocka_unit_test(test_labels_escapes_values),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_callback_stops),
-        cmocka_unit_test(test_many_series),
+        cmocka_unit_test(test_node_exporter_body),  cmocka_unit_test(test_meterd_body),
+        cmocka_unit_test(test_prometheus_body),     cmocka_unit_test(test_openmetrics_body),
+        cmocka_unit_test(test_openmetrics_details), cmocka_unit_test(test_labels_escapes_values),
+        cmocka_unit_test(test_malformed),           cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_callback_stops),      cmocka_unit_test(test_many_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
