@@ -165,6 +165,17 @@ static int lab_cmp(const void *a, const void *b, void *base)
     return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
 }
 
+/* lab_cmp, then the order labels were written in (key_off grows with it), so
+ * of two labels with one name the first written is the one kept (qsort_r is
+ * not stable): a sample's own label before a later clash, a scraped label
+ * before meterd's renamed one. */
+static int lab_order(const void *a, const void *b, void *base)
+{
+    int c = lab_cmp(a, b, base);
+    const lab *x = a, *y = b;
+    return c ? c : (x->key_off > y->key_off) - (x->key_off < y->key_off);
+}
+
 /* Appends {resource="..",source="..",k="v",...} for s; keys is scratch. */
 static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
 {
@@ -183,7 +194,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
             v[i].value = s->labels[i].value;
         }
         if (!keys->failed) {
-            qsort_r(v, n, sizeof *v, lab_cmp, keys->buf);
+            qsort_r(v, n, sizeof *v, lab_order, keys->buf);
             for (size_t i = 0; i < n; i++) {
                 if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
                 strbuf_putc(out, ',');
@@ -258,7 +269,7 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b,
     }
     strbuf_putc(out, '{');
     if (!keys->failed) {
-        qsort_r(v, n, sizeof *v, lab_cmp, keys->buf);
+        qsort_r(v, n, sizeof *v, lab_order, keys->buf);
         for (size_t i = 0; i < n; i++) {
             if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
             if (out->len && out->buf[out->len - 1] != '{') strbuf_putc(out, ',');

@@ -119,12 +119,19 @@ static void test_scraped_series(void **state)
     add(b, "scrape.http_requests_total", SAMPLE_CUMULATIVE, "", 7, url, req, 4);
     sample_label bucket[] = {{"__name__", "lat_bucket"}, {"le", "+Inf"}};
     add(b, "scrape.lat_bucket", SAMPLE_CUMULATIVE, "", 3, "https://h/m", bucket, 2);
+    /* a clash on the renamed label too: the scraped one stays, meterd's goes */
+    sample_label clash[] = {{"__name__", "clash"}, {"source", "a"}, {"exported_source", "keep"}};
+    add(b, "scrape.clash", SAMPLE_GAUGE, "", 1, url, clash, 3);
     /* meterd's own per-target meter keeps meterd's naming */
     add(b, "scrape.up", SAMPLE_GAUGE, "1", 1, url, NULL, 0);
     publisher_submit(p, b);
     sample_batch_unref(b);
     char *text = render(p);
     const char *want =
+        "# HELP clash meterd meter scrape.clash, gauge\n"
+        "# TYPE clash untyped\n"
+        "clash{exported_source=\"keep\",instance=\"10.0.0.1:9100\","
+        "resource=\"http://10.0.0.1:9100/metrics\",source=\"a\"} 1\n"
         "# HELP http_requests_total meterd meter scrape.http_requests_total, cumulative\n"
         "# TYPE http_requests_total counter\n"
         "http_requests_total{code=\"200\",exported_instance=\"10.0.0.1:9100\","
