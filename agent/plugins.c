@@ -5,13 +5,15 @@
  * one line in publisher.c); the core never names a plugin.
  */
 #include "agent/core.h"
+#include "agent/pollsters/scrape.h"
 #include "agent/publishers/common.h"
 
 #include <stdio.h>
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure, &pollster_host_load, &pollster_tcp, &pollster_http_probe, NULL,
+    &pollster_host_pressure, &pollster_host_load, &pollster_tcp, &pollster_http_probe,
+    &pollster_scrape, NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {

@@ -44,6 +44,8 @@ static const char *const load_meters[] = {
     "host.procs.runnable", "host.procs.entities", NULL,
 };
 static const char *const tcp_meters[] = {"tcp.connect.up", "tcp.connect.time", NULL};
+/* per target; the scraped series themselves are scrape.<metric name> */
+static const char *const scrape_meters[] = {"scrape.up", "scrape.duration", "scrape.samples", NULL};
 
 const registry_pollster registry_host_pressure = {
     .name = "host.pressure",
@@ -122,8 +124,16 @@ const registry_pollster registry_http_probe = {
     .n_params = sizeof http_params / sizeof http_params[0],
 };
 
+const registry_pollster registry_scrape = {
+    .name = "scrape",
+    .ns = "central",
+    .meters = scrape_meters,
+    .default_discovery = NULL, /* targets: the source's http(s):// resources */
+};
+
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe, NULL,
+    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe,
+    &registry_scrape, NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};

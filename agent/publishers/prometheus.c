@@ -20,6 +20,14 @@
  *   Values escaped (\\ \" \n).
  * - no timestamps: Prometheus stamps live exporters at scrape time, and an
  *   explicit old timestamp makes it drop or mis-order series.
+ * - scraped series (the scrape pollster marks them: meter `scrape.<name>`
+ *   with a first label `__name__="<name>"`): the family is that name as scraped (no
+ *   prefix, no `_total` added), typed counter when cumulative and named
+ *   `*_total`, else untyped (a sample does not carry its family's type: a
+ *   summary's quantile series typed gauge would fail promtool's lint), the
+ *   scraped labels are kept, and meterd adds `instance` (the target's host:port), `resource` and
+ *   `source`; where a scraped label has one of those names the scraped one is
+ *   kept and meterd's becomes `exported_<name>` (the issue's rule).
  * Series identity is the family name plus the rendered label set, which is
  * also the hash key. A family keeps the type it was created with; a sample
  * of another type under the same name is skipped (and reported).
@@ -57,6 +65,7 @@ typedef struct prom_series {
 struct prom_family {
     char *name, *help;
     bool counter;
+    bool untyped;    /* scraped, and not a cumulative *_total */
     prom_series **v; /* sorted by labels */
     size_t n, cap;
     pub_map_entry *entry;
@@ -156,6 +165,17 @@ static int lab_cmp(const void *a, const void *b, void *base)
     return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
 }
 
+/* lab_cmp, then the order labels were written in (key_off grows with it), so
+ * of two labels with one name the first written is the one kept (qsort_r is
+ * not stable): a sample's own label before a later clash, a scraped label
+ * before meterd's renamed one. */
+static int lab_order(const void *a, const void *b, void *base)
+{
+    int c = lab_cmp(a, b, base);
+    const lab *x = a, *y = b;
+    return c ? c : (x->key_off > y->key_off) - (x->key_off < y->key_off);
+}
+
 /* Appends {resource="..",source="..",k="v",...} for s; keys is scratch. */
 static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
 {
@@ -174,7 +194,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
             v[i].value = s->labels[i].value;
         }
         if (!keys->failed) {
-            qsort_r(v, n, sizeof *v, lab_cmp, keys->buf);
+            qsort_r(v, n, sizeof *v, lab_order, keys->buf);
             for (size_t i = 0; i < n; i++) {
                 if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
                 strbuf_putc(out, ',');
@@ -185,6 +205,81 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
         }
     }
     strbuf_putc(out, '}');
+}
+
+/* The scrape pollster's mark: meter scrape.<N> whose first label is
+ * __name__="<N>", N a valid metric name. Anything else (another pollster's
+ * label that happens to be called __name__) is an ordinary meter. */
+static bool is_scraped(const sample *s)
+{
+    if (s->n_labels == 0 || strcmp(s->labels[0].key, "__name__") != 0 ||
+        strncmp(s->name, "scrape.", 7) != 0 || strcmp(s->name + 7, s->labels[0].value) != 0)
+        return false;
+    const char *n = s->labels[0].value;
+    if (!name_char(*n, true) && *n != ':') return false;
+    for (; *n; n++)
+        if (!name_char(*n, false) && *n != ':') return false;
+    return true;
+}
+
+/* The target's host:port from its URL, with the scheme's port when none is
+ * written (as Prometheus' instance label). */
+static void put_instance(strbuf *out, const char *url)
+{
+    const char *h = strstr(url, "://");
+    bool tls = strncmp(url, "https:", 6) == 0;
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, "/?#");
+    strbuf_append(out, h, n);
+    const char *close = memchr(h, ']', n);
+    const char *colon = memchr(close ? close : h, ':', n - (size_t)((close ? close : h) - h));
+    if (!colon) strbuf_puts(out, tls ? ":443" : ":80");
+}
+
+/* A scraped series' labels: its own (but __name__) as scraped, then meterd's
+ * instance, resource and source, renamed exported_<name> on a clash; sorted. */
+static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
+{
+    enum { OWN = 3 };
+    static const char *const own[OWN] = {"instance", "resource", "source"};
+    lab v[MAX_LABELS + OWN];
+    size_t n = 0, max = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
+    strbuf inst;
+    strbuf_init(&inst);
+    put_instance(&inst, s->resource ? s->resource : "");
+    const char *own_value[OWN] = {inst.failed ? "" : inst.buf, s->resource ? s->resource : "",
+                                  b->source ? b->source : ""};
+    strbuf_reset(keys);
+    for (size_t i = 1; i < max; i++) {
+        v[n].key_off = keys->len;
+        for (const char *c = s->labels[i].key; *c; c++)
+            strbuf_putc(keys, name_char(*c, false) ? *c : '_');
+        v[n].key_len = keys->len - v[n].key_off;
+        v[n++].value = s->labels[i].value;
+    }
+    for (size_t k = 0; k < OWN; k++) {
+        bool clash = false;
+        for (size_t i = 1; i < max; i++)
+            clash |= strcmp(s->labels[i].key, own[k]) == 0;
+        v[n].key_off = keys->len;
+        if (clash) strbuf_puts(keys, "exported_");
+        strbuf_puts(keys, own[k]);
+        v[n].key_len = keys->len - v[n].key_off;
+        v[n++].value = own_value[k];
+    }
+    strbuf_putc(out, '{');
+    if (!keys->failed) {
+        qsort_r(v, n, sizeof *v, lab_order, keys->buf);
+        for (size_t i = 0; i < n; i++) {
+            if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
+            if (out->len && out->buf[out->len - 1] != '{') strbuf_putc(out, ',');
+            strbuf_append(out, keys->buf + v[i].key_off, v[i].key_len);
+            strbuf_putc(out, '=');
+            strbuf_put_prom_label(out, v[i].value);
+        }
+    }
+    strbuf_putc(out, '}');
+    strbuf_free(&inst);
 }
 
 /* ---- the series store (mu held) ---- */
@@ -337,16 +432,24 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];
-        bool counter = s->type == SAMPLE_CUMULATIVE;
+        bool counter = s->type == SAMPLE_CUMULATIVE, scraped = is_scraped(s);
         strbuf_reset(&key);
-        put_name(&key, p->prefix, s->name, counter);
+        if (scraped)
+            strbuf_puts(&key, s->labels[0].value); /* a valid name: the parser checked it */
+        else
+            put_name(&key, p->prefix, s->name, counter);
         size_t nlen = key.len;
-        put_labels(&key, &keys, b, s);
+        if (scraped)
+            put_scraped_labels(&key, &keys, b, s);
+        else
+            put_labels(&key, &keys, b, s);
         if (key.failed || keys.failed) break;
         pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
         prom_series *se = e ? e->value : NULL;
         if (!se) {
             prom_family *f = get_family(p, key.buf, nlen, s, counter);
+            if (f && f->n == 0 && scraped)
+                f->untyped = !(counter && nlen >= 6 && !memcmp(key.buf + nlen - 6, "_total", 6));
             if (f && f->counter != counter) {
                 skipped++;
                 skipped_name = s->name;
@@ -398,7 +501,9 @@ static void prom_render(void *self, strbuf *out)
     for (size_t i = 0; i < p->nf; i++) {
         const prom_family *f = p->fv[i];
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                      f->counter ? "counter" : "gauge");
+                      f->untyped   ? "untyped"
+                      : f->counter ? "counter"
+                                   : "gauge");
         for (size_t j = 0; j < f->n; j++) {
             strbuf_puts(out, f->name);
             strbuf_puts(out, f->v[j]->labels);

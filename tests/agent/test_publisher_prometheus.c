@@ -98,6 +98,60 @@ static void test_exposition(void **state)
     publisher_close(p);
 }
 
+/*
+ * Scraped series (marked by the scrape pollster's first label __name__) keep
+ * their names and labels, with no prefix and no _total added; meterd adds
+ * instance, resource and source, and on a clash keeps the scraped label and
+ * renames its own exported_<name>.
+ */
+static void test_scraped_series(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    sample_batch *b = sample_batch_new("scr", 0, 0);
+    const char *url = "http://10.0.0.1:9100/metrics";
+    sample_label load[] = {{"__name__", "node_load1"}};
+    add(b, "scrape.node_load1", SAMPLE_GAUGE, "", 0.5, url, load, 1);
+    sample_label req[] = {{"__name__", "http_requests_total"},
+                          {"instance", "pod-7"},
+                          {"code", "200"},
+                          {"source", "app"}};
+    add(b, "scrape.http_requests_total", SAMPLE_CUMULATIVE, "", 7, url, req, 4);
+    sample_label bucket[] = {{"__name__", "lat_bucket"}, {"le", "+Inf"}};
+    add(b, "scrape.lat_bucket", SAMPLE_CUMULATIVE, "", 3, "https://h/m", bucket, 2);
+    /* a clash on the renamed label too: the scraped one stays, meterd's goes */
+    sample_label clash[] = {{"__name__", "clash"}, {"source", "a"}, {"exported_source", "keep"}};
+    add(b, "scrape.clash", SAMPLE_GAUGE, "", 1, url, clash, 3);
+    /* meterd's own per-target meter keeps meterd's naming */
+    add(b, "scrape.up", SAMPLE_GAUGE, "1", 1, url, NULL, 0);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+    char *text = render(p);
+    const char *want =
+        "# HELP clash meterd meter scrape.clash, gauge\n"
+        "# TYPE clash untyped\n"
+        "clash{exported_source=\"keep\",instance=\"10.0.0.1:9100\","
+        "resource=\"http://10.0.0.1:9100/metrics\",source=\"a\"} 1\n"
+        "# HELP http_requests_total meterd meter scrape.http_requests_total, cumulative\n"
+        "# TYPE http_requests_total counter\n"
+        "http_requests_total{code=\"200\",exported_instance=\"10.0.0.1:9100\","
+        "exported_source=\"scr\",instance=\"pod-7\",resource=\"http://10.0.0.1:9100/metrics\","
+        "source=\"app\"} 7\n"
+        "# HELP lat_bucket meterd meter scrape.lat_bucket, cumulative\n"
+        "# TYPE lat_bucket untyped\n"
+        "lat_bucket{instance=\"h:443\",le=\"+Inf\",resource=\"https://h/m\",source=\"scr\"} 3\n"
+        "# HELP meterd_scrape_up meterd meter scrape.up (unit 1), gauge\n"
+        "# TYPE meterd_scrape_up gauge\n"
+        "meterd_scrape_up{resource=\"http://10.0.0.1:9100/metrics\",source=\"scr\"} 1\n"
+        "# HELP node_load1 meterd meter scrape.node_load1, gauge\n"
+        "# TYPE node_load1 untyped\n"
+        "node_load1{instance=\"10.0.0.1:9100\",resource=\"http://10.0.0.1:9100/metrics\","
+        "source=\"scr\"} 0.5\n";
+    assert_string_equal(text, want);
+    free(text);
+    publisher_close(p);
+}
+
 static void test_type_conflict_and_prefix(void **state)
 {
     (void)state;
@@ -242,7 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
         cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
-        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_scraped_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,349 @@
+/*
+ * pollsters/scrape.c: the Prometheus scrape pollster (scrape.*, namespace
+ * central). Each resource is an http(s)://host:port/path URL (the target's id
+ * and partition key: the group splits targets like any shared resource).
+ *
+ * A scrape is three steps (scrape.h): fetch with libcurl (gzip accepted,
+ * OpenMetrics preferred, the body limit applied to the decompressed bytes so
+ * a gzip bomb stops at the limit), parse with expo/, emit every series as
+ * `scrape.<name>` with its labels. Then `scrape.up`, `scrape.duration`
+ * (seconds) and `scrape.samples` for the target. A failed target (refused,
+ * HTTP error, body or series limit, malformed body) publishes none of its
+ * series, only up = 0, and the poll reports the error: a half-read body
+ * would make counters jump and series vanish at random.
+ *
+ * Today's contract is a synchronous poll(): the fetch runs the target's own
+ * multi handle on the worker's thread until done or the timeout. The steps
+ * are apart so the asynchronous contract can add the prepared easy handle to
+ * the loop's multi handle and call finish + emit on completion.
+ */
+#include "agent/pollsters/scrape.h"
+
+#include "agent/curl_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ACCEPT                                                                                     \
+    "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+struct scrape_target {
+    const curl_api *api;
+    char *url;
+    scrape_params params;
+    CURL *easy;
+    CURLM *multi; /* the synchronous driver's */
+    struct curl_slist *headers;
+    char *body;
+    size_t len, cap;
+    bool over; /* the body passed the limit: the transfer was stopped */
+    char curl_err[CURL_ERROR_SIZE];
+    expo_format fmt;
+    /* emit's scratch, reused: "scrape." + name, and the label slots */
+    char *name;
+    size_t name_cap;
+    sample_label *labels;
+    size_t labels_cap;
+};
+
+void scrape_params_default(scrape_params *p)
+{
+    *p = (scrape_params){.timeout_ms = 10000, .body_limit = 16u << 20, .series_limit = 50000};
+}
+
+int scrape_params_set(scrape_params *p, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    static const struct {
+        const char *key;
+        long long min, max;
+    } keys[] = {{"timeout_ms", 100, 120000},
+                {"body_limit", 1024, 1LL << 30},
+                {"series_limit", 1, 10000000}};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        if (strcmp(key, keys[i].key) != 0) continue;
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < keys[i].min || v > keys[i].max) {
+            snprintf(err, errlen, "parameter %s: \"%s\" is not an integer in %lld..%lld", key,
+                     value, keys[i].min, keys[i].max);
+            return -1;
+        }
+        if (i == 0) p->timeout_ms = (long)v;
+        if (i == 1) p->body_limit = (size_t)v;
+        if (i == 2) p->series_limit = (size_t)v;
+        return 0;
+    }
+    snprintf(err, errlen, "parameter %s: unknown (known: timeout_ms, body_limit, series_limit)",
+             key);
+    return -1;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    scrape_target *t = arg;
+    size_t add = size * n;
+    if (add > t->params.body_limit - t->len) {
+        t->over = true;
+        return 0; /* stops the transfer: CURLE_WRITE_ERROR */
+    }
+    if (t->len + add > t->cap) {
+        size_t cap = t->cap ? t->cap : 64 << 10;
+        while (cap < t->len + add)
+            cap *= 2;
+        char *b = realloc(t->body, cap);
+        if (!b) return 0;
+        t->body = b;
+        t->cap = cap;
+    }
+    memcpy(t->body + t->len, data, add);
+    t->len += add;
+    return add;
+}
+
+int scrape_target_new(const char *url, const scrape_params *params, scrape_target **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        snprintf(err, errlen, "resource \"%s\": expected http(s)://host:port/path", url);
+        return -1;
+    }
+    const curl_api *api = curl_api_get(err, errlen);
+    if (!api) return -1;
+    scrape_target *t = calloc(1, sizeof *t);
+    if (!t) goto oom;
+    t->api = api;
+    t->params = *params;
+    t->url = strdup(url);
+    t->easy = api->easy_init();
+    t->headers = api->slist_append(NULL, ACCEPT);
+    if (!t->url || !t->easy || !t->headers) goto oom;
+    CURL *e = t->easy;
+    CURLcode rc = CURLE_OK;
+    rc |= api->easy_setopt(e, CURLOPT_URL, t->url);
+    rc |= api->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= api->easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    rc |= api->easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+    rc |= api->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    rc |= api->easy_setopt(e, CURLOPT_WRITEDATA, t);
+    rc |= api->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc |= api->easy_setopt(e, CURLOPT_USERAGENT, "meterd/0.1");
+    rc |= api->easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_err);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "resource \"%s\": libcurl refused the URL or an option", url);
+        scrape_target_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    scrape_target_free(t);
+    return -1;
+}
+
+void scrape_target_free(scrape_target *t)
+{
+    if (!t) return;
+    if (t->multi) t->api->multi_cleanup(t->multi);
+    if (t->easy) t->api->easy_cleanup(t->easy);
+    if (t->headers) t->api->slist_free_all(t->headers);
+    free(t->url);
+    free(t->body);
+    free(t->name);
+    free(t->labels);
+    free(t);
+}
+
+void scrape_target_set_params(scrape_target *t, const scrape_params *params)
+{
+    t->params = *params;
+}
+
+CURL *scrape_fetch_prepare(scrape_target *t, long timeout_ms)
+{
+    t->len = 0;
+    t->over = false;
+    t->curl_err[0] = 0;
+    long timeout = t->params.timeout_ms;
+    if (timeout_ms > 0 && timeout_ms < timeout) timeout = timeout_ms;
+    t->api->easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout);
+    t->api->easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->params.body_limit);
+    return t->easy;
+}
+
+int scrape_fetch_finish(scrape_target *t, CURLcode res, char *err, size_t errlen)
+{
+    if (t->over || res == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "%s: body larger than the limit of %zu bytes (body_limit)", t->url,
+                 t->params.body_limit);
+        return -1;
+    }
+    if (res != CURLE_OK) {
+        snprintf(err, errlen, "%s: %s", t->url,
+                 t->curl_err[0] ? t->curl_err : t->api->easy_strerror(res));
+        return -1;
+    }
+    long status = 0;
+    t->api->easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        snprintf(err, errlen, "%s: HTTP status %ld (expected 200)", t->url, status);
+        return -1;
+    }
+    const char *ctype = NULL;
+    t->api->easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ctype);
+    t->fmt = expo_format_of(ctype);
+    return 0;
+}
+
+int scrape_fetch_sync(scrape_target *t, long timeout_ms, char *err, size_t errlen)
+{
+    if (!t->multi && !(t->multi = t->api->multi_init())) {
+        snprintf(err, errlen, "%s: out of memory", t->url);
+        return -1;
+    }
+    CURL *e = scrape_fetch_prepare(t, timeout_ms);
+    if (t->api->multi_add_handle(t->multi, e) != CURLM_OK) {
+        snprintf(err, errlen, "%s: curl_multi_add_handle failed", t->url);
+        return -1;
+    }
+    CURLcode res = CURLE_OK;
+    bool done = false;
+    while (!done) {
+        int running = 0, left = 0;
+        CURLMcode mc = t->api->multi_perform(t->multi, &running);
+        CURLMsg *m;
+        while ((m = t->api->multi_info_read(t->multi, &left)))
+            if (m->msg == CURLMSG_DONE) {
+                res = m->data.result;
+                done = true;
+            }
+        if (mc != CURLM_OK) {
+            res = CURLE_FAILED_INIT;
+            break;
+        }
+        /* libcurl's own timeout (CURLOPT_TIMEOUT_MS) ends the transfer */
+        if (!done) t->api->multi_poll(t->multi, NULL, 0, 1000, NULL);
+    }
+    t->api->multi_remove_handle(t->multi, e);
+    return scrape_fetch_finish(t, res, err, errlen);
+}
+
+typedef struct emit_ctx {
+    scrape_target *t;
+    const poll_target *pt;
+    int64_t now_ms;
+    scrape_select_fn sel;
+    void *sel_ctx;
+    sample_batch *out;
+} emit_ctx;
+
+static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
+{
+    emit_ctx *c = arg;
+    scrape_target *t = c->t;
+    size_t n = strlen(s->name) + 8;
+    if (n > t->name_cap) {
+        char *b = realloc(t->name, n);
+        if (!b) goto oom;
+        t->name = b;
+        t->name_cap = n;
+    }
+    snprintf(t->name, t->name_cap, "scrape.%s", s->name);
+    if (c->sel && !c->sel(c->sel_ctx, t->name)) return 0;
+    if (s->n_labels + 1 > t->labels_cap) {
+        sample_label *l = realloc(t->labels, (s->n_labels + 1) * sizeof *l);
+        if (!l) goto oom;
+        t->labels = l;
+        t->labels_cap = s->n_labels + 1;
+    }
+    t->labels[0] = (sample_label){"__name__", s->name};
+    for (size_t i = 0; i < s->n_labels; i++)
+        t->labels[i + 1] = (sample_label){s->labels[i].name, s->labels[i].value};
+    if (sample_batch_add(c->out, t->name, s->cumulative ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE, s->unit,
+                         s->value, c->pt->resource, s->has_time ? s->time_ms : c->now_ms, t->labels,
+                         s->n_labels + 1) != 0)
+        goto oom;
+    return 0;
+oom:
+    snprintf(msg, msglen, "out of memory");
+    return -1;
+}
+
+int scrape_emit(scrape_target *t, const poll_target *pt, int64_t now_ms, scrape_select_fn sel,
+                void *sel_ctx, sample_batch *out, size_t *series, char *err, size_t errlen)
+{
+    emit_ctx c = {t, pt, now_ms, sel, sel_ctx, out};
+    expo_limits lim = {.max_bytes = t->params.body_limit, .max_series = t->params.series_limit};
+    expo_stats st;
+    size_t n0 = out->n;
+    char why[512];
+    int rc = expo_parse(t->body, t->len, t->fmt, &lim, emit_one, &c, &st, why, sizeof why);
+    *series = st.samples;
+    if (rc != 0) {
+        out->n = n0; /* nothing half-published (the arena keeps the bytes until the batch goes) */
+        snprintf(err, errlen, "%s: %s body, line %s", t->url,
+                 t->fmt == EXPO_OPENMETRICS ? "OpenMetrics" : "text", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the pollster row (synchronous contract) ---- */
+static int scrape_init(const poll_target *pt, void **state, char *err, size_t errlen)
+{
+    scrape_params p;
+    scrape_params_default(&p);
+    return scrape_target_new(pt->id, &p, (scrape_target **)state, err, errlen);
+}
+
+static void scrape_destroy(void *state)
+{
+    scrape_target_free(state);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int scrape_poll(void *state, const poll_target *pt, const poll_env *env, sample_batch *out,
+                       char *err, size_t errlen)
+{
+    scrape_target *t = state;
+    if (!t) {
+        snprintf(err, errlen, "%s: no scrape state (init failed)", pt->id);
+        return -1;
+    }
+    double t0 = mono_s();
+    size_t series = 0;
+    int rc = scrape_fetch_sync(t, 0, err, errlen);
+    if (rc == 0) rc = scrape_emit(t, pt, env->now_ms, NULL, NULL, out, &series, err, errlen);
+    double took = mono_s() - t0;
+    const char *const *m = registry_scrape.meters;
+    if ((env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
+                                          env->now_ms, NULL, 0) != 0) ||
+        (env->want[1] && sample_batch_add(out, m[1], SAMPLE_GAUGE, "s", took, pt->resource,
+                                          env->now_ms, NULL, 0) != 0) ||
+        (env->want[2] &&
+         sample_batch_add(out, m[2], SAMPLE_GAUGE, "1", rc == 0 ? (double)series : 0, pt->resource,
+                          env->now_ms, NULL, 0) != 0)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return rc;
+}
+
+const pollster_plugin pollster_scrape = {
+    .desc = &registry_scrape,
+    .init = scrape_init,
+    .poll = scrape_poll,
+    .destroy = scrape_destroy,
+};
