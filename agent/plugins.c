@@ -12,8 +12,8 @@
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure, &pollster_host_load, &pollster_tcp, &pollster_http_probe,
-    &pollster_scrape, NULL,
+    &pollster_host_pressure, &pollster_host_load, &pollster_tcp,
+    &pollster_http_probe,    &pollster_scrape,    NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {

@@ -124,16 +124,29 @@ const registry_pollster registry_http_probe = {
     .n_params = sizeof http_params / sizeof http_params[0],
 };
 
+/* Per-target limits of a Prometheus scrape (read by scrape.c's configure). */
+static const registry_param scrape_params[] = {
+    {"timeout", REGISTRY_PARAM_DURATION, "10s", 100, 120000,
+     "whole scrape, at most the source's interval", NULL, 0},
+    {"body_limit", REGISTRY_PARAM_INT, "16777216", 1024, 1073741824,
+     "bytes of body after decompression; more fails the target", NULL, 0},
+    {"series_limit", REGISTRY_PARAM_INT, "50000", 1, 10000000,
+     "series per target; more fails the target", NULL, 0},
+};
+
 const registry_pollster registry_scrape = {
     .name = "scrape",
     .ns = "central",
     .meters = scrape_meters,
     .default_discovery = NULL, /* targets: the source's http(s):// resources */
+    .dynamic_meters = "scrape.*",
+    .params = scrape_params,
+    .n_params = sizeof scrape_params / sizeof scrape_params[0],
 };
 
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe,
-    &registry_scrape, NULL,
+    &registry_host_pressure, &registry_host_load, &registry_tcp_connect,
+    &registry_http_probe,    &registry_scrape,    NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};

@@ -12,16 +12,18 @@
  * series, only up = 0, and the poll reports the error: a half-read body
  * would make counters jump and series vanish at random.
  *
- * Today's contract is a synchronous poll(): the fetch runs the target's own
- * multi handle on the worker's thread until done or the timeout. The steps
- * are apart so the asynchronous contract can add the prepared easy handle to
- * the loop's multi handle and call finish + emit on completion.
+ * Asynchronous (pollster.h): start() hands the target's prepared easy handle
+ * to the pollster's curl_engine (made on first use), bounded by the timeout
+ * parameter and the poll's deadline; the engine's thread finishes, parses and
+ * emits, then ends the call. scrape_fetch_sync() drives the same steps on the
+ * calling thread (tests). Parameters: the source's `parameters:` (registry
+ * row scrape: timeout, body_limit, series_limit).
  */
 #include "agent/pollsters/scrape.h"
 
 #include "agent/curl_api.h"
 
-#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,8 @@ struct scrape_target {
     bool over; /* the body passed the limit: the transfer was stopped */
     char curl_err[CURL_ERROR_SIZE];
     expo_format fmt;
+    poll_call *call;    /* the scrape in flight (one per task at a time) */
+    int64_t started_ms; /* monotonic, for scrape.duration */
     /* emit's scratch, reused: "scrape." + name, and the label slots */
     char *name;
     size_t name_cap;
@@ -52,35 +56,6 @@ struct scrape_target {
 void scrape_params_default(scrape_params *p)
 {
     *p = (scrape_params){.timeout_ms = 10000, .body_limit = 16u << 20, .series_limit = 50000};
-}
-
-int scrape_params_set(scrape_params *p, const char *key, const char *value, char *err,
-                      size_t errlen)
-{
-    static const struct {
-        const char *key;
-        long long min, max;
-    } keys[] = {{"timeout_ms", 100, 120000},
-                {"body_limit", 1024, 1LL << 30},
-                {"series_limit", 1, 10000000}};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        if (strcmp(key, keys[i].key) != 0) continue;
-        char *end;
-        errno = 0;
-        long long v = strtoll(value, &end, 10);
-        if (errno || end == value || *end || v < keys[i].min || v > keys[i].max) {
-            snprintf(err, errlen, "parameter %s: \"%s\" is not an integer in %lld..%lld", key,
-                     value, keys[i].min, keys[i].max);
-            return -1;
-        }
-        if (i == 0) p->timeout_ms = (long)v;
-        if (i == 1) p->body_limit = (size_t)v;
-        if (i == 2) p->series_limit = (size_t)v;
-        return 0;
-    }
-    snprintf(err, errlen, "parameter %s: unknown (known: timeout_ms, body_limit, series_limit)",
-             key);
-    return -1;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -294,7 +269,81 @@ int scrape_emit(scrape_target *t, const poll_target *pt, int64_t now_ms, scrape_
     return 0;
 }
 
-/* ---- the pollster row (synchronous contract) ---- */
+/* ---- the pollster row (asynchronous contract) ---- */
+
+/* The source's parameters (registry row scrape), checked at validation. */
+static int scrape_configure(const pipeline_param *v, size_t n, void **config, char *err,
+                            size_t errlen)
+{
+    const registry_pollster *row = &registry_scrape;
+    /* a source that scrapes loads libcurl now: a missing one is reported once */
+    if (!curl_api_get(err, errlen)) return -1;
+    scrape_params *p = malloc(sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    scrape_params_default(p);
+    p->timeout_ms = registry_param_ms(row, v, n, "timeout");
+    p->body_limit = (size_t)strtoull(registry_param_str(row, v, n, "body_limit"), NULL, 10);
+    p->series_limit = (size_t)strtoull(registry_param_str(row, v, n, "series_limit"), NULL, 10);
+    *config = p;
+    return 0;
+}
+
+static void scrape_unconfigure(void *config)
+{
+    free(config);
+}
+
+typedef struct scrape_proc {
+    pthread_mutex_t mu;
+    curl_engine *engine; /* made by the first scrape: an agent that never scrapes has none */
+    bool cancelled;
+} scrape_proc;
+
+static int scrape_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
+{
+    (void)ctx;
+    scrape_proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    *pstate = p;
+    return 0;
+}
+
+static curl_engine *engine_of(scrape_proc *p, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->engine && !p->cancelled) p->engine = curl_engine_new(err, errlen);
+    if (p->cancelled) snprintf(err, errlen, "the agent is stopping");
+    curl_engine *e = p->cancelled ? NULL : p->engine;
+    pthread_mutex_unlock(&p->mu);
+    return e;
+}
+
+static void scrape_process_cancel(void *pstate)
+{
+    scrape_proc *p = pstate;
+    pthread_mutex_lock(&p->mu);
+    p->cancelled = true;
+    curl_engine *e = p->engine;
+    pthread_mutex_unlock(&p->mu);
+    if (e) curl_engine_cancel(e);
+}
+
+static void scrape_process_shutdown(void *pstate)
+{
+    scrape_proc *p = pstate;
+    if (!p) return;
+    curl_engine_free(p->engine);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
 static int scrape_init(const poll_target *pt, void **state, char *err, size_t errlen)
 {
     scrape_params p;
@@ -307,27 +356,26 @@ static void scrape_destroy(void *state)
     scrape_target_free(state);
 }
 
-static double mono_s(void)
+static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int scrape_poll(void *state, const poll_target *pt, const poll_env *env, sample_batch *out,
-                       char *err, size_t errlen)
+static bool wants(void *ctx, const char *meter)
 {
-    scrape_target *t = state;
-    if (!t) {
-        snprintf(err, errlen, "%s: no scrape state (init failed)", pt->id);
-        return -1;
-    }
-    double t0 = mono_s();
-    size_t series = 0;
-    int rc = scrape_fetch_sync(t, 0, err, errlen);
-    if (rc == 0) rc = scrape_emit(t, pt, env->now_ms, NULL, NULL, out, &series, err, errlen);
-    double took = mono_s() - t0;
+    return poll_wants(ctx, meter);
+}
+
+/* The per-target meters, then the call's end: rc and err as the scrape ended. */
+static void finish(scrape_target *t, poll_call *call, int rc, size_t series, const char *err)
+{
+    const poll_env *env = poll_call_env(call);
+    const poll_target *pt = poll_call_target(call);
+    sample_batch *out = poll_call_batch(call);
     const char *const *m = registry_scrape.meters;
+    double took = (double)(mono_ms() - t->started_ms) / 1000.0;
     if ((env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
                                           env->now_ms, NULL, 0) != 0) ||
         (env->want[1] && sample_batch_add(out, m[1], SAMPLE_GAUGE, "s", took, pt->resource,
@@ -335,15 +383,68 @@ static int scrape_poll(void *state, const poll_target *pt, const poll_env *env, 
         (env->want[2] &&
          sample_batch_add(out, m[2], SAMPLE_GAUGE, "1", rc == 0 ? (double)series : 0, pt->resource,
                           env->now_ms, NULL, 0) != 0)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        rc = -1;
+        err = "out of memory";
     }
-    return rc;
+    t->call = NULL;
+    poll_call_done(call, rc, rc == 0 ? NULL : err);
+}
+
+/* On the engine's thread: parse and emit, then end the call. */
+static void on_done(void *arg, CURL *easy, CURLcode res)
+{
+    (void)easy;
+    scrape_target *t = arg;
+    poll_call *call = t->call;
+    const poll_env *env = poll_call_env(call);
+    char err[768];
+    size_t series = 0;
+    int rc = scrape_fetch_finish(t, res, err, sizeof err);
+    if (rc == 0)
+        rc = scrape_emit(t, poll_call_target(call), env->now_ms, wants, (void *)env,
+                         poll_call_batch(call), &series, err, sizeof err);
+    finish(t, call, rc, series, err);
+}
+
+static void scrape_start(void *state, poll_call *call)
+{
+    scrape_target *t = state;
+    const poll_env *env = poll_call_env(call);
+    const poll_target *pt = poll_call_target(call);
+    char err[256] = "";
+    if (!t) {
+        snprintf(err, sizeof err, "%s: no scrape state (init failed)", pt->id);
+        poll_call_done(call, -1, err);
+        return;
+    }
+    if (pollster_target_allowed(env, pt->id, err, sizeof err) != 0) {
+        poll_call_done(call, -1, err);
+        return;
+    }
+    curl_engine *e = engine_of(env->process_state, err, sizeof err);
+    if (!e) {
+        poll_call_done(call, -1, err[0] ? err : "out of memory");
+        return;
+    }
+    if (env->config) scrape_target_set_params(t, env->config);
+    t->call = call;
+    t->started_ms = mono_ms();
+    int64_t left = env->deadline_ms - t->started_ms;
+    CURL *easy = scrape_fetch_prepare(t, left > 1 ? (long)left : 1);
+    if (curl_engine_add(e, easy, on_done, t) != 0) {
+        t->call = NULL;
+        poll_call_done(call, -1, "the agent is stopping");
+    }
 }
 
 const pollster_plugin pollster_scrape = {
     .desc = &registry_scrape,
     .init = scrape_init,
-    .poll = scrape_poll,
+    .start = scrape_start,
     .destroy = scrape_destroy,
+    .configure = scrape_configure,
+    .unconfigure = scrape_unconfigure,
+    .process_init = scrape_process_init,
+    .process_cancel = scrape_process_cancel,
+    .process_shutdown = scrape_process_shutdown,
 };

@@ -18,18 +18,15 @@
 /* The row (plugins.c lists it; it belongs in pollster.h with the others). */
 extern const pollster_plugin pollster_scrape;
 
-/* Per-source parameters (the `parameters:` mapping). */
+/* Per-source parameters (the `parameters:` mapping, registry row scrape). */
 typedef struct scrape_params {
     long timeout_ms;     /* whole transfer; default 10000 */
     size_t body_limit;   /* bytes after decompression; default 16 MiB */
     size_t series_limit; /* series per target; default 50000 */
 } scrape_params;
 
+/* The registry row's defaults (configure() reads the source's values). */
 void scrape_params_default(scrape_params *p);
-/* Sets one parameter from its text: 0, or -1 with "parameter KEY: ..." in err
- * (unknown keys are refused, naming the known ones). */
-int scrape_params_set(scrape_params *p, const char *key, const char *value, char *err,
-                      size_t errlen);
 
 typedef struct scrape_target scrape_target;
 
