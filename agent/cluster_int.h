@@ -9,7 +9,8 @@
  *   cluster_table.c    ownership (the slot-table clock of group/, under `mu`),
  *                      installing tables, planning them when leader;
  *   cluster_revision.c verifying, validating, applying revisions, falling back;
- *   cluster_member.c   the member node, status JSON, health, session metrics.
+ *   cluster_member.c   the member node, status JSON, health, session metrics;
+ *   cluster_leave.c    a planned leave (SIGTERM): announce, hand over, go.
  *
  * Threads: the coordinator posts its callbacks and the completions of our
  * *_async store calls onto the loop (coord_config_t.executor), where all
@@ -59,8 +60,11 @@ struct cluster_group {
 
     /* loop thread */
     bool is_leader;
-    partition_member *members; /* last snapshot: ids owned here */
+    partition_member *members; /* last snapshot, leaving members left out: ids owned here */
     size_t n_members;
+    char **leaving;   /* members (not us) announcing a planned leave: their moves */
+    size_t n_leaving; /* are handovers, not orphans */
+    bool leave;       /* we announced our own leave: out of our plans, waiting to go */
     loop_timer replan_timer;
     bool syncing;        /* the first-contact table read is in flight */
     bool replanning;     /* a table write is in flight */
@@ -89,6 +93,9 @@ typedef struct cluster_state {
     cluster_opts opt;
     struct cluster_group *groups[AGENT_MAX_GROUPS];
     size_t n;
+    bool leaving;           /* SIGTERM taken: handing over before the loop stops */
+    loop_timer leave_timer; /* the leave's deadline, then its margin */
+    bool leave_margin;      /* every group handed over: the timer is the margin */
 } cluster_state;
 
 static inline cluster_opts *cluster_opts_of(struct cluster_group *cg)
@@ -114,6 +121,14 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 /* cluster_revision.c */
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
 void cluster_fall_back_free(struct cluster_group *cg);
+
+/* cluster_leave.c: a planned leave (loop thread) */
+/* Called when a table is installed or promoted while leaving: stops the
+ * loop once no table in force or pending gives us anything. */
+void cluster_leave_check(struct cluster_group *cg);
+/* Whether member id (from a member node's state) is leaving. */
+bool cluster_member_leaving(const coord_member_t *m);
+void cluster_leave_timer(void *agent); /* cluster_state.leave_timer */
 
 /* cluster_member.c */
 void cluster_publish_info(struct cluster_group *cg);

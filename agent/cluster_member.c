@@ -41,6 +41,8 @@ void cluster_publish_info(struct cluster_group *cg)
              cg->clock.cur.digest);
     pthread_mutex_unlock(&cg->mu);
     metrics_gauge(cg->m_owned, (double)cg->info.owned);
+    if (cg->leave) /* the leader plans without us (cluster_leave.c) */
+        snprintf(cg->info.state, sizeof cg->info.state, "leaving");
     int rc = coord_member_update(cg->c, &cg->info);
     if (rc != 0 && rc != COORD_ENOCONN)
         log_warn(&a->log, "cluster", "%s: member update: %s", cg->member_id, coord_strerror(rc));

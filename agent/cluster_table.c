@@ -93,6 +93,15 @@ static void replan_done(void *arg, int rc, int64_t new_epoch)
     }
 }
 
+/* Whether prev gives slots to a member making a planned leave (us included:
+ * on_members leaves us out of cg->members once we announced it). */
+static bool holds_leaver(const struct cluster_group *cg, const partition_table *prev)
+{
+    for (size_t i = 0; prev && i < cg->n_leaving; i++)
+        if (partition_member_index(prev, cg->leaving[i]) >= 0) return true;
+    return cg->leave && prev && partition_member_index(prev, cg->member_id) >= 0;
+}
+
 void cluster_replan(void *arg)
 {
     struct cluster_group *cg = arg;
@@ -139,10 +148,12 @@ void cluster_replan(void *arg)
         same_members = !strcmp(prev->ids[i], next->ids[i]) && prev->weights[i] == next->weights[i];
     if (same_members && st.slots_moved == 0) goto out; /* nothing to say */
     /* slots of departed members move at once (nobody polls them); moves
-     * between live members take effect after a margin every member can meet */
-    next->effective_ms = st.slots_orphan && st.slots_orphan == st.slots_moved
-                             ? now
-                             : now + cluster_opts_of(cg)->handover_ms;
+     * between live members, leaving ones included (they poll until then),
+     * take effect after a margin every member can meet */
+    next->effective_ms =
+        st.slots_orphan && st.slots_orphan == st.slots_moved && !holds_leaver(cg, prev)
+            ? now
+            : now + cluster_opts_of(cg)->handover_ms;
     uint8_t *buf = NULL;
     size_t len = 0;
     if (partition_table_encode(next, &buf, &len, err, sizeof err) != 0) {
@@ -194,6 +205,7 @@ void cluster_table_promote(void *arg)
     arm_effective(cg); /* the next one, or a monotonic timer that ran early */
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
+    cluster_leave_check(cg);
 }
 
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
@@ -252,6 +264,7 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 0); /* held back until the table was known */
+    cluster_leave_check(cg);
 }
 
 void cluster_table_sync(struct cluster_group *cg)

@@ -237,6 +237,10 @@ void cluster_status_json(agent_group *g, strbuf *out);
 int cluster_health(agent *a, strbuf *out, int n);
 /* Appends /ready reasons (JSON strings) for groups not yet serving. */
 int cluster_ready(agent *a, strbuf *out, int n);
+/* SIGTERM: starts a planned leave (cluster_leave.c) that stops the loop once
+ * handed over; false when there is none to make (standalone, or a second
+ * signal): stop at once. */
+bool cluster_leave(agent *a);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

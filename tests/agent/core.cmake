@@ -29,7 +29,7 @@ meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixtu
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)
 target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
-foreach(g zk push bugs)
+foreach(g zk push bugs leave)
   add_test(NAME test_cluster_faults_${g} COMMAND test_cluster_faults ${g})
   set_tests_properties(test_cluster_faults_${g} PROPERTIES LABELS integration TIMEOUT 180)
   meterd_test_props(test_cluster_faults_${g})
