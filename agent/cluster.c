@@ -67,6 +67,7 @@ static void on_state(void *arg, coord_state_t state)
         log_info(&cg->a->log, "cluster", "%s: ZooKeeper session %s", cg->member_id,
                  coord_state_name(state));
     cg->state = state;
+    cluster_session_state(cg, state);
     cluster_leave_check(cg); /* cut off while leaving: nobody can hear us */
 }
 
@@ -195,6 +196,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
         group_clock_init(&cg->clock);
         loop_timer_init(&cg->replan_timer, cluster_replan, cg);
         loop_timer_init(&cg->effective_timer, cluster_table_promote, cg);
+        cg->beat_ms = loop_now_ms();
+        cg->stall_limit_ms = cluster_stall_limit_ms(cg, cs->opt.session_timeout_ms);
         snprintf(cg->member_id, sizeof cg->member_id, "%s.%s", cs->opt.member_base, ns);
         char msg[300];
         if (partition_id_check(cg->member_id, msg, sizeof msg) != 0) {
@@ -258,6 +261,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
         return -1;
     }
     loop_timer_init(&cs->leave_timer, cluster_leave_timer, a);
+    loop_timer_init(&cs->beat_timer, cluster_beat, a);
+    loop_timer_at(a->loop, &cs->beat_timer, loop_now_ms());
     loop_timer_init(&a->cluster_timer, cluster_zk_metrics, a);
     loop_timer_at(a->loop, &a->cluster_timer, loop_now_ms() + 1000);
     return 0;
@@ -269,6 +274,7 @@ void cluster_stop(agent *a)
     if (!cs) return;
     loop_timer_cancel(a->loop, &a->cluster_timer);
     loop_timer_cancel(a->loop, &cs->leave_timer);
+    loop_timer_cancel(a->loop, &cs->beat_timer);
     for (size_t i = 0; i < cs->n; i++) {
         struct cluster_group *cg = cs->groups[i];
         /* our nodes vanish now: survivors take over. The loop has stopped:

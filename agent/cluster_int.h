@@ -10,7 +10,8 @@
  *                      installing tables, planning them when leader;
  *   cluster_revision.c verifying, validating, applying revisions, falling back;
  *   cluster_member.c   the member node, status JSON, health, session metrics;
- *   cluster_leave.c    a planned leave (SIGTERM): announce, hand over, go.
+ *   cluster_leave.c    a planned leave (SIGTERM): announce, hand over, go;
+ *   cluster_session.c  a session that may have expired: obey no old table.
  *
  * Threads: the coordinator posts its callbacks and the completions of our
  * *_async store calls onto the loop (coord_config_t.executor), where all
@@ -53,8 +54,11 @@ struct cluster_group {
     char member_id[192];
     bool stopped; /* coord closed (no callback runs any more): timers do nothing */
 
-    pthread_mutex_t mu; /* the clock, read by cluster_owns() on other threads */
-    bool synced;        /* the stored table (or its absence) is known */
+    pthread_mutex_t mu;      /* the clock, read by cluster_owns() on other threads */
+    bool synced;             /* the stored table (or its absence) is known (in this session) */
+    int64_t beat_ms;         /* the loop's last beat (cluster_session.c, monotonic) */
+    int64_t stall_limit_ms;  /* a gap between beats past it: the session may have expired */
+    int64_t resumed_wall_ms; /* instants before it fell during a stall: not ours to poll */
     group_clock clock;
     loop_timer effective_timer;
 
@@ -67,6 +71,8 @@ struct cluster_group {
     bool leave;       /* we announced our own leave: out of our plans, waiting to go */
     loop_timer replan_timer;
     bool syncing;        /* the first-contact table read is in flight */
+    bool sync_stale;     /* ...but sent before a possible expiry: read again */
+    bool resync;         /* keep: read the table again, obeying ours meanwhile */
     bool replanning;     /* a table write is in flight */
     bool replan_again;   /* asked to replan meanwhile */
     int64_t await_epoch; /* a stored table at least this new is on its way to us */
@@ -96,6 +102,7 @@ typedef struct cluster_state {
     bool leaving;           /* SIGTERM taken: handing over before the loop stops */
     loop_timer leave_timer; /* the leave's deadline, then its margin */
     bool leave_margin;      /* every group handed over: the timer is the margin */
+    loop_timer beat_timer;  /* cluster_beat: notices the process did not run */
 } cluster_state;
 
 static inline cluster_opts *cluster_opts_of(struct cluster_group *cg)
@@ -129,6 +136,14 @@ void cluster_leave_check(struct cluster_group *cg);
 /* Whether member id (from a member node's state) is leaving. */
 bool cluster_member_leaving(const coord_member_t *m);
 void cluster_leave_timer(void *agent); /* cluster_state.leave_timer */
+
+/* cluster_session.c: when the session may have expired (loop thread) */
+void cluster_forget(struct cluster_group *cg, const char *why); /* owns nothing until re-read */
+void cluster_session_state(struct cluster_group *cg, coord_state_t state); /* on_state */
+void cluster_beat(void *agent);                                            /* beat_timer */
+int64_t cluster_stall_limit_ms(const struct cluster_group *cg, int session_ms);
+/* cluster_table.c: keep: reads the stored table again, still obeying ours */
+void cluster_table_resync(struct cluster_group *cg);
 
 /* cluster_member.c */
 void cluster_publish_info(struct cluster_group *cg);

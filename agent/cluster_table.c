@@ -14,7 +14,9 @@
  * assignment: no gaps, but if the session expires meanwhile another member
  * may own the same slots (duplicates). `fence` stops shared polls once the
  * session may have expired (unconfirmed for the session timeout): no
- * duplicates, but gaps until the session is back.
+ * duplicates, but gaps until the session is back. Either way a session
+ * known to have expired, or a stall of this process past it, drops the
+ * table until read again (cluster_session.c).
  */
 #include "agent/cluster_int.h"
 
@@ -31,7 +33,11 @@ bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
         if (st.state != COORD_CONNECTED && st.unconfirmed_ms >= st.session_timeout_ms) return false;
     }
     pthread_mutex_lock(&cg->mu);
-    if (!cg->synced) { /* just joined: the group's table may exist; don't guess */
+    /* just joined, or the session may have expired: the table in force may
+     * not be ours to know; don't guess. A stall (the loop did not beat) or
+     * an instant that fell during one: its owner may have changed meanwhile */
+    if (!cg->synced || loop_now_ms() - cg->beat_ms > cg->stall_limit_ms ||
+        due_ms < cg->resumed_wall_ms) {
         pthread_mutex_unlock(&cg->mu);
         return false;
     }
@@ -107,7 +113,7 @@ void cluster_replan(void *arg)
     struct cluster_group *cg = arg;
     agent *a = cg->a;
     if (cg->stopped) return;
-    if (!cg->synced) { /* never plan over a table we have not read */
+    if (!cg->synced || cg->resync) { /* never plan over a table we have not read */
         cluster_table_sync(cg);
         return;
     }
@@ -251,13 +257,19 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
 {
     struct cluster_group *cg = arg;
     cg->syncing = false;
-    if (cg->synced) return; /* the watch was first */
-    if (rc != 0) {          /* owning nothing meanwhile: try again soon */
+    if (cg->sync_stale) { /* sent before the session may have expired */
+        cg->sync_stale = false;
+        cluster_table_sync(cg);
+        return;
+    }
+    if (cg->synced && !cg->resync) return; /* the watch was first */
+    if (rc != 0) { /* owning nothing (fence: or our old share) meanwhile: try again soon */
         log_warn(&cg->a->log, "cluster", "%s: reading the slot table: %s", cg->member_id,
                  coord_strerror(rc));
         loop_timer_at(cg->a->loop, &cg->replan_timer, loop_now_ms() + 500);
         return;
     }
+    cg->resync = false;
     if (len) cluster_table_install(cg, table, len, epoch);
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
@@ -267,8 +279,15 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
     cluster_leave_check(cg);
 }
 
+void cluster_table_resync(struct cluster_group *cg)
+{
+    cg->resync = true;
+    if (cg->syncing) cg->sync_stale = true;
+    cluster_table_sync(cg);
+}
+
 void cluster_table_sync(struct cluster_group *cg)
 {
-    if (cg->synced || cg->syncing) return;
+    if ((cg->synced && !cg->resync) || cg->syncing || cg->stopped) return;
     if (coord_assignment_read_async(cg->c, sync_done, cg) == 0) cg->syncing = true;
 }
