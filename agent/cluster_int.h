@@ -56,6 +56,7 @@ struct cluster_group {
 
     pthread_mutex_t mu;      /* the clock, read by cluster_owns() on other threads */
     bool synced;             /* the stored table (or its absence) is known (in this session) */
+    bool was_synced;         /* synced once: !synced since means fenced (the node says so) */
     int64_t beat_ms;         /* the loop's last beat (cluster_session.c, monotonic) */
     int64_t stall_limit_ms;  /* a gap between beats past it: the session may have expired */
     int64_t resumed_wall_ms; /* instants before it fell during a stall: not ours to poll */
@@ -90,6 +91,7 @@ struct cluster_group {
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;
+    int unreached_s; /* seconds without any session since start (for the log) */
     metrics_metric *m_rebalances, *m_moved, *m_targets_moved, *m_owned, *m_expiries, *m_reconnects,
         *m_apply_latency;
     int64_t reported_expiries, reported_reconnects;

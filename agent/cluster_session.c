@@ -43,12 +43,14 @@ void cluster_forget(struct cluster_group *cg, const char *why)
     pthread_mutex_lock(&cg->mu);
     bool was = cg->synced;
     cg->synced = false;
+    cg->was_synced |= was;
     pthread_mutex_unlock(&cg->mu);
     if (cg->syncing) cg->sync_stale = true; /* a read sent before: its answer is not enough */
     if (was)
         log_warn(&cg->a->log, "cluster",
                  "%s: %s: polling no shared target until the slot table is read again",
                  cg->member_id, why);
+    if (was) cluster_publish_info(cg); /* "fenced", written once a session takes it */
     cluster_table_sync(cg);
 }
 
