@@ -529,7 +529,7 @@ static bool back(void *arg)
 static void test_rolling_restart(void **state)
 {
     (void)state;
-    enum { N = 5, TARGETS = 200 };
+    enum { N = 5, TARGETS = 100 };
     int64_t rev = group_up("rolling", N, TARGETS, NULL);
     sleep_until(cf_wall_ms() + 1500);
     int64_t t0 = cf_wall_ms();
