@@ -23,7 +23,7 @@ add_dependencies(test_cluster meterctl)
 meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)
-# Cluster faults: one binary, three groups run as separate entries (ctest -j2).
+# Cluster faults: one binary, five groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
             LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads

@@ -2,9 +2,10 @@
  * test_cluster_faults.c: the cluster under faults, with real meterd
  * processes and a real ZooKeeper per case (label integration).
  *
- * One binary, three groups chosen by argv[1] so that ctest -j2 runs them in
+ * One binary, five groups chosen by argv[1] so that ctest -j2 runs them in
  * parallel (each group is a ctest entry): "session" (a member frozen past
- * its session, ten members starting at once), "zk" (ZooKeeper stopped for
+ * its session, under keep and under fence, ten members starting at once),
+ * "leave" (a rolling restart: planned leaves are handovers), "zk" (ZooKeeper stopped for
  * 20 s under on_loss = keep, then fence), "push" (the leader killed right
  * after a push, two concurrent pushes), "bugs" (regressions for two agent
  * bugs this test found: duplicates when members join while a table is
