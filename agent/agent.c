@@ -5,7 +5,9 @@
  * publishers and starts sources), HTTP API. Stop order is the reverse, and
  * it is what makes SIGTERM lose nothing already polled: sources stop being
  * scheduled, in-flight polls finish and publish, then every publisher drains
- * its queue (bounded by flush_timeout) before it closes.
+ * its queue (bounded by flush_timeout) before it closes. In cluster mode
+ * SIGTERM first hands this member's share over (cluster_leave.c), polling
+ * meanwhile, so that a planned leave loses no instant either.
  *
  * Signals are taken synchronously through a signalfd on the loop, so no
  * handler runs in signal context and no global flag is needed.
@@ -217,6 +219,9 @@ static void on_signal(void *arg, int fd, uint32_t events)
                 memset(a->groups[0]->file_sha, 0, 32); /* reload even if the bytes match */
                 reload_now(a->groups[0], "SIGHUP");
             }
+        } else if (cluster_leave(a)) { /* the loop stops once our share is handed over */
+            log_info(&a->log, "agent", "signal %u: shutting down after a planned leave",
+                     si.ssi_signo);
         } else {
             log_info(&a->log, "agent", "signal %u: shutting down", si.ssi_signo);
             loop_stop(a->loop);
@@ -334,7 +339,7 @@ void agent_free(agent *a)
 {
     if (!a) return;
     http_api_stop(a);
-    cluster_stop(a);                    /* leave the groups: survivors take over at once */
+    cluster_stop(a); /* leave the groups (after a planned leave: already handed over) */
     if (a->loop) scheduler_shutdown(a); /* joins the workers: polls finish and publish */
     workers_free(a->workers);
     if (a->mx) sinks_emit_metrics(a); /* last deltas before they close */

@@ -44,6 +44,15 @@ static void free_members(partition_member *m, size_t n)
     free(m);
 }
 
+static void free_leaving(struct cluster_group *cg)
+{
+    for (size_t i = 0; i < cg->n_leaving; i++)
+        free(cg->leaving[i]);
+    free(cg->leaving);
+    cg->leaving = NULL;
+    cg->n_leaving = 0;
+}
+
 /* ---- coordinator callbacks: on the loop (the executor), data lent for the call ---- */
 
 static int post_to_loop(void *loop_, void (*fn)(void *arg), void *arg)
@@ -58,6 +67,8 @@ static void on_state(void *arg, coord_state_t state)
         log_info(&cg->a->log, "cluster", "%s: ZooKeeper session %s", cg->member_id,
                  coord_state_name(state));
     cg->state = state;
+    cluster_session_state(cg, state);
+    cluster_leave_check(cg); /* cut off while leaving: nobody can hear us */
 }
 
 static void on_members(void *arg, const coord_members_t *m)
@@ -69,8 +80,21 @@ static void on_members(void *arg, const coord_members_t *m)
                   cg->member_id);
         return;
     }
-    size_t n = 0;
+    char **leaving = calloc(m->count ? m->count : 1, sizeof *leaving);
+    if (!leaving) {
+        free(members);
+        log_error(&cg->a->log, "cluster", "%s: out of memory: membership change lost",
+                  cg->member_id);
+        return;
+    }
+    size_t n = 0, n_leaving = 0;
     for (size_t i = 0; i < m->count; i++) {
+        /* a planned leave: plans leave it out, and hand its slots over */
+        if (cluster_member_leaving(&m->members[i]) ||
+            (cg->leave && !strcmp(m->members[i].id, cg->member_id))) {
+            if ((leaving[n_leaving] = strdup(m->members[i].id)) != NULL) n_leaving++;
+            continue;
+        }
         int64_t w = m->members[i].info.weight;
         members[n].weight = w < 1                      ? 1
                             : w > PARTITION_MAX_WEIGHT ? PARTITION_MAX_WEIGHT
@@ -81,7 +105,11 @@ static void on_members(void *arg, const coord_members_t *m)
     free_members(cg->members, cg->n_members);
     cg->members = members;
     cg->n_members = n;
+    free_leaving(cg);
+    cg->leaving = leaving;
+    cg->n_leaving = n_leaving;
     cluster_schedule_replan(cg, 20); /* joins and leaves often come in bursts */
+    cluster_leave_check(cg);         /* nobody left to take over */
 }
 
 static void on_leader(void *arg, const coord_leader_t *l)
@@ -111,6 +139,7 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 20); /* members may have changed since it was planned */
+    cluster_leave_check(cg);
 }
 
 /* Any thread (the coordinator logs synchronously); log_msg is thread-safe. */
@@ -167,6 +196,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
         group_clock_init(&cg->clock);
         loop_timer_init(&cg->replan_timer, cluster_replan, cg);
         loop_timer_init(&cg->effective_timer, cluster_table_promote, cg);
+        cg->beat_ms = loop_now_ms();
+        cg->stall_limit_ms = cluster_stall_limit_ms(cg, cs->opt.session_timeout_ms);
         snprintf(cg->member_id, sizeof cg->member_id, "%s.%s", cs->opt.member_base, ns);
         char msg[300];
         if (partition_id_check(cg->member_id, msg, sizeof msg) != 0) {
@@ -229,6 +260,9 @@ int cluster_start(agent *a, char *err, size_t errlen)
                  a->cfg.namespaces);
         return -1;
     }
+    loop_timer_init(&cs->leave_timer, cluster_leave_timer, a);
+    loop_timer_init(&cs->beat_timer, cluster_beat, a);
+    loop_timer_at(a->loop, &cs->beat_timer, loop_now_ms());
     loop_timer_init(&a->cluster_timer, cluster_zk_metrics, a);
     loop_timer_at(a->loop, &a->cluster_timer, loop_now_ms() + 1000);
     return 0;
@@ -239,6 +273,8 @@ void cluster_stop(agent *a)
     cluster_state *cs = a->cluster_state;
     if (!cs) return;
     loop_timer_cancel(a->loop, &a->cluster_timer);
+    loop_timer_cancel(a->loop, &cs->leave_timer);
+    loop_timer_cancel(a->loop, &cs->beat_timer);
     for (size_t i = 0; i < cs->n; i++) {
         struct cluster_group *cg = cs->groups[i];
         /* our nodes vanish now: survivors take over. The loop has stopped:
@@ -261,6 +297,7 @@ void cluster_free(agent *a)
         struct cluster_group *cg = cs->groups[i];
         group_clock_free(&cg->clock);
         free_members(cg->members, cg->n_members);
+        free_leaving(cg);
         cluster_fall_back_free(cg);
         pthread_mutex_destroy(&cg->mu);
         free(cg);

@@ -9,7 +9,9 @@
  *   cluster_table.c    ownership (the slot-table clock of group/, under `mu`),
  *                      installing tables, planning them when leader;
  *   cluster_revision.c verifying, validating, applying revisions, falling back;
- *   cluster_member.c   the member node, status JSON, health, session metrics.
+ *   cluster_member.c   the member node, status JSON, health, session metrics;
+ *   cluster_leave.c    a planned leave (SIGTERM): announce, hand over, go;
+ *   cluster_session.c  a session that may have expired: obey no old table.
  *
  * Threads: the coordinator posts its callbacks and the completions of our
  * *_async store calls onto the loop (coord_config_t.executor), where all
@@ -52,17 +54,26 @@ struct cluster_group {
     char member_id[192];
     bool stopped; /* coord closed (no callback runs any more): timers do nothing */
 
-    pthread_mutex_t mu; /* the clock, read by cluster_owns() on other threads */
-    bool synced;        /* the stored table (or its absence) is known */
+    pthread_mutex_t mu;      /* the clock, read by cluster_owns() on other threads */
+    bool synced;             /* the stored table (or its absence) is known (in this session) */
+    bool was_synced;         /* synced once: !synced since means fenced (the node says so) */
+    int64_t beat_ms;         /* the loop's last beat (cluster_session.c, monotonic) */
+    int64_t stall_limit_ms;  /* a gap between beats past it: the session may have expired */
+    int64_t resumed_wall_ms; /* instants before it fell during a stall: not ours to poll */
     group_clock clock;
     loop_timer effective_timer;
 
     /* loop thread */
     bool is_leader;
-    partition_member *members; /* last snapshot: ids owned here */
+    partition_member *members; /* last snapshot, leaving members left out: ids owned here */
     size_t n_members;
+    char **leaving;   /* members (not us) announcing a planned leave: their moves */
+    size_t n_leaving; /* are handovers, not orphans */
+    bool leave;       /* we announced our own leave: out of our plans, waiting to go */
     loop_timer replan_timer;
     bool syncing;        /* the first-contact table read is in flight */
+    bool sync_stale;     /* ...but sent before a possible expiry: read again */
+    bool resync;         /* keep: read the table again, obeying ours meanwhile */
     bool replanning;     /* a table write is in flight */
     bool replan_again;   /* asked to replan meanwhile */
     int64_t await_epoch; /* a stored table at least this new is on its way to us */
@@ -80,6 +91,7 @@ struct cluster_group {
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;
+    int unreached_s; /* seconds without any session since start (for the log) */
     metrics_metric *m_rebalances, *m_moved, *m_targets_moved, *m_owned, *m_expiries, *m_reconnects,
         *m_apply_latency;
     int64_t reported_expiries, reported_reconnects;
@@ -89,6 +101,10 @@ typedef struct cluster_state {
     cluster_opts opt;
     struct cluster_group *groups[AGENT_MAX_GROUPS];
     size_t n;
+    bool leaving;           /* SIGTERM taken: handing over before the loop stops */
+    loop_timer leave_timer; /* the leave's deadline, then its margin */
+    bool leave_margin;      /* every group handed over: the timer is the margin */
+    loop_timer beat_timer;  /* cluster_beat: notices the process did not run */
 } cluster_state;
 
 static inline cluster_opts *cluster_opts_of(struct cluster_group *cg)
@@ -114,6 +130,22 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 /* cluster_revision.c */
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
 void cluster_fall_back_free(struct cluster_group *cg);
+
+/* cluster_leave.c: a planned leave (loop thread) */
+/* Called when a table is installed or promoted while leaving: stops the
+ * loop once no table in force or pending gives us anything. */
+void cluster_leave_check(struct cluster_group *cg);
+/* Whether member id (from a member node's state) is leaving. */
+bool cluster_member_leaving(const coord_member_t *m);
+void cluster_leave_timer(void *agent); /* cluster_state.leave_timer */
+
+/* cluster_session.c: when the session may have expired (loop thread) */
+void cluster_forget(struct cluster_group *cg, const char *why); /* owns nothing until re-read */
+void cluster_session_state(struct cluster_group *cg, coord_state_t state); /* on_state */
+void cluster_beat(void *agent);                                            /* beat_timer */
+int64_t cluster_stall_limit_ms(const struct cluster_group *cg, int session_ms);
+/* cluster_table.c: keep: reads the stored table again, still obeying ours */
+void cluster_table_resync(struct cluster_group *cg);
 
 /* cluster_member.c */
 void cluster_publish_info(struct cluster_group *cg);

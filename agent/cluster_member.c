@@ -41,9 +41,45 @@ void cluster_publish_info(struct cluster_group *cg)
              cg->clock.cur.digest);
     pthread_mutex_unlock(&cg->mu);
     metrics_gauge(cg->m_owned, (double)cg->info.owned);
-    int rc = coord_member_update(cg->c, &cg->info);
+    /* what the node says beyond the revision's state (cg->info.state):
+     * leaving (the leader plans without us, cluster_leave.c), or fenced
+     * (the session may have expired: nothing shared polled until the table
+     * is read again, cluster_session.c; meterctl status names it) */
+    coord_member_info_t out = cg->info;
+    pthread_mutex_lock(&cg->mu);
+    bool fenced = !cg->synced && cg->was_synced;
+    pthread_mutex_unlock(&cg->mu);
+    if (cg->leave)
+        snprintf(out.state, sizeof out.state, "leaving");
+    else if (fenced && strcmp(out.state, "rejected") != 0)
+        snprintf(out.state, sizeof out.state, "fenced");
+    int rc = coord_member_update(cg->c, &out);
     if (rc != 0 && rc != COORD_ENOCONN)
         log_warn(&a->log, "cluster", "%s: member update: %s", cg->member_id, coord_strerror(rc));
+}
+
+/* "unconfirmed for N ms", or "never connected" (no N to give). */
+static void unconfirmed_text(const coord_status_t *st, char *buf, size_t cap)
+{
+    if (st->unconfirmed_ms == INT64_MAX)
+        snprintf(buf, cap, "never connected");
+    else
+        snprintf(buf, cap, "unconfirmed for %" PRId64 " ms", st->unconfirmed_ms);
+}
+
+/* Not connected since start: the client library only tells its stderr. */
+static void log_unreached(struct cluster_group *cg, const coord_status_t *st)
+{
+    if (st->unconfirmed_ms != INT64_MAX) {
+        cg->unreached_s = 0;
+        return;
+    }
+    int s = ++cg->unreached_s;
+    if (s == 5 || (s > 5 && s % 60 == 0))
+        log_warn(&cg->a->log, "cluster",
+                 "%s: no ZooKeeper session after %d s (%s, session %s): still trying; shared "
+                 "targets are not polled until the slot table is read",
+                 cg->member_id, s, cluster_opts_of(cg)->backend_url, coord_state_name(st->state));
 }
 
 /* Advertised API endpoint and ZooKeeper session counters, once a second. */
@@ -61,12 +97,15 @@ void cluster_zk_metrics(void *arg)
         cg->reported_reconnects = st.reconnects;
         bool fenced = cluster_opts_of(cg)->on_loss == LOSS_FENCE && st.state != COORD_CONNECTED &&
                       st.unconfirmed_ms >= st.session_timeout_ms;
-        if (fenced && !cg->fenced_logged)
+        char unc[64];
+        unconfirmed_text(&st, unc, sizeof unc);
+        if (fenced && !cg->fenced_logged && st.unconfirmed_ms != INT64_MAX)
             log_warn(&a->log, "cluster",
-                     "%s: ZooKeeper unconfirmed for %" PRId64 " ms: fenced, shared targets "
-                     "not polled until the session is back (on_loss = fence)",
-                     cg->member_id, st.unconfirmed_ms);
+                     "%s: ZooKeeper %s: fenced, shared targets not polled until the session is "
+                     "back (on_loss = fence)",
+                     cg->member_id, unc);
         cg->fenced_logged = fenced;
+        log_unreached(cg, &st);
         if (!cg->info.api[0] && a->api_port > 0) {
             snprintf(cg->info.api, sizeof cg->info.api, "http://%s:%d", a->cfg.api_host,
                      a->api_port);
@@ -114,9 +153,10 @@ int cluster_health(agent *a, strbuf *out, int n)
         coord_status_t st;
         coord_get_status(cs->groups[i]->c, &st);
         if (st.state == COORD_CONNECTED) continue;
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s: ZooKeeper session %s (unconfirmed for %" PRId64 " ms)",
-                 cs->groups[i]->member_id, coord_state_name(st.state), st.unconfirmed_ms);
+        char msg[300], unc[64];
+        unconfirmed_text(&st, unc, sizeof unc);
+        snprintf(msg, sizeof msg, "%s: ZooKeeper session %s (%s)", cs->groups[i]->member_id,
+                 coord_state_name(st.state), unc);
         strbuf_puts(out, n++ ? "," : "");
         strbuf_put_json_string(out, msg);
     }

@@ -14,7 +14,9 @@
  * assignment: no gaps, but if the session expires meanwhile another member
  * may own the same slots (duplicates). `fence` stops shared polls once the
  * session may have expired (unconfirmed for the session timeout): no
- * duplicates, but gaps until the session is back.
+ * duplicates, but gaps until the session is back. Either way a session
+ * known to have expired, or a stall of this process past it, drops the
+ * table until read again (cluster_session.c).
  */
 #include "agent/cluster_int.h"
 
@@ -31,7 +33,11 @@ bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
         if (st.state != COORD_CONNECTED && st.unconfirmed_ms >= st.session_timeout_ms) return false;
     }
     pthread_mutex_lock(&cg->mu);
-    if (!cg->synced) { /* just joined: the group's table may exist; don't guess */
+    /* just joined, or the session may have expired: the table in force may
+     * not be ours to know; don't guess. A stall (the loop did not beat) or
+     * an instant that fell during one: its owner may have changed meanwhile */
+    if (!cg->synced || loop_now_ms() - cg->beat_ms > cg->stall_limit_ms ||
+        due_ms < cg->resumed_wall_ms) {
         pthread_mutex_unlock(&cg->mu);
         return false;
     }
@@ -93,12 +99,21 @@ static void replan_done(void *arg, int rc, int64_t new_epoch)
     }
 }
 
+/* Whether prev gives slots to a member making a planned leave (us included:
+ * on_members leaves us out of cg->members once we announced it). */
+static bool holds_leaver(const struct cluster_group *cg, const partition_table *prev)
+{
+    for (size_t i = 0; prev && i < cg->n_leaving; i++)
+        if (partition_member_index(prev, cg->leaving[i]) >= 0) return true;
+    return cg->leave && prev && partition_member_index(prev, cg->member_id) >= 0;
+}
+
 void cluster_replan(void *arg)
 {
     struct cluster_group *cg = arg;
     agent *a = cg->a;
     if (cg->stopped) return;
-    if (!cg->synced) { /* never plan over a table we have not read */
+    if (!cg->synced || cg->resync) { /* never plan over a table we have not read */
         cluster_table_sync(cg);
         return;
     }
@@ -139,10 +154,12 @@ void cluster_replan(void *arg)
         same_members = !strcmp(prev->ids[i], next->ids[i]) && prev->weights[i] == next->weights[i];
     if (same_members && st.slots_moved == 0) goto out; /* nothing to say */
     /* slots of departed members move at once (nobody polls them); moves
-     * between live members take effect after a margin every member can meet */
-    next->effective_ms = st.slots_orphan && st.slots_orphan == st.slots_moved
-                             ? now
-                             : now + cluster_opts_of(cg)->handover_ms;
+     * between live members, leaving ones included (they poll until then),
+     * take effect after a margin every member can meet */
+    next->effective_ms =
+        st.slots_orphan && st.slots_orphan == st.slots_moved && !holds_leaver(cg, prev)
+            ? now
+            : now + cluster_opts_of(cg)->handover_ms;
     uint8_t *buf = NULL;
     size_t len = 0;
     if (partition_table_encode(next, &buf, &len, err, sizeof err) != 0) {
@@ -194,6 +211,7 @@ void cluster_table_promote(void *arg)
     arm_effective(cg); /* the next one, or a monotonic timer that ran early */
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
+    cluster_leave_check(cg);
 }
 
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
@@ -239,23 +257,37 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
 {
     struct cluster_group *cg = arg;
     cg->syncing = false;
-    if (cg->synced) return; /* the watch was first */
-    if (rc != 0) {          /* owning nothing meanwhile: try again soon */
+    if (cg->sync_stale) { /* sent before the session may have expired */
+        cg->sync_stale = false;
+        cluster_table_sync(cg);
+        return;
+    }
+    if (cg->synced && !cg->resync) return; /* the watch was first */
+    if (rc != 0) { /* owning nothing (fence: or our old share) meanwhile: try again soon */
         log_warn(&cg->a->log, "cluster", "%s: reading the slot table: %s", cg->member_id,
                  coord_strerror(rc));
         loop_timer_at(cg->a->loop, &cg->replan_timer, loop_now_ms() + 500);
         return;
     }
+    cg->resync = false;
     if (len) cluster_table_install(cg, table, len, epoch);
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
     pthread_mutex_unlock(&cg->mu);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 0); /* held back until the table was known */
+    cluster_leave_check(cg);
+}
+
+void cluster_table_resync(struct cluster_group *cg)
+{
+    cg->resync = true;
+    if (cg->syncing) cg->sync_stale = true;
+    cluster_table_sync(cg);
 }
 
 void cluster_table_sync(struct cluster_group *cg)
 {
-    if (cg->synced || cg->syncing) return;
+    if ((cg->synced && !cg->resync) || cg->syncing || cg->stopped) return;
     if (coord_assignment_read_async(cg->c, sync_done, cg) == 0) cg->syncing = true;
 }

@@ -243,6 +243,10 @@ int cluster_health(agent *a, strbuf *out, int n);
 int cluster_ready(agent *a, strbuf *out, int n);
 /* http_api.c: every /ready reason (JSON strings, comma-separated); 0 = ready. */
 int agent_ready_reasons(agent *a, strbuf *reasons);
+/* SIGTERM: starts a planned leave (cluster_leave.c) that stops the loop once
+ * handed over; false when there is none to make (standalone, or a second
+ * signal): stop at once. */
+bool cluster_leave(agent *a);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

@@ -129,7 +129,9 @@ typedef struct cli_view {
     coord_leader_t leader;
     bool has_rev;
     coord_revision_t rev;
-    int64_t epoch; /* assignment node version; 0: no table */
+    bool bad_rev;            /* the pipeline node is not a revision... */
+    int64_t bad_rev_version; /* ...at this node version */
+    int64_t epoch;           /* assignment node version; 0: no table */
     unsigned char *table_bytes;
     size_t table_len;
     char table_digest[65];        /* sha256 of table_bytes, "" without a table */

@@ -32,6 +32,7 @@ typedef struct push_args {
     const char *sign_key;
     const char *author;
     bool wait;
+    bool force; /* write over a malformed pipeline node */
     int timeout_ms;
 } push_args;
 
@@ -46,6 +47,8 @@ static void push_usage(FILE *f, bool rollback)
     fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
                "      --timeout S        seconds to wait (default 30)\n"
                "      --if-revision N    write only if revision N is current (0: none yet)\n"
+               "      --force            replace a malformed pipeline node (written by\n"
+               "                         something other than meterctl; status names it)\n"
                "      --sign-key FILE    sign with HMAC-SHA256 (key file mode 0600)\n"
                "      --author NAME      recorded with the revision (default user@host)\n");
     cli_cluster_usage(f);
@@ -71,6 +74,8 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         }
         if (strcmp(argv[i], "--wait") == 0) {
             a->wait = true;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            a->force = true;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--timeout", NULL, &v)) != 0) {
             char *end;
             double s = r > 0 ? strtod(v, &end) : 0;
@@ -207,9 +212,20 @@ static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, co
             expected = cur.number;
         else if (rc == COORD_ENOENT)
             expected = 0;
+        else if (rc == COORD_EMALFORMED && a->force)
+            expected = cur.number; /* the bad node's version: the CAS replaces exactly it */
+        else if (rc == COORD_EMALFORMED)
+            return cli_fail(k, CLI_FAILED,
+                            "the group's pipeline node (version %lld) is not a revision "
+                            "(written by something other than meterctl?); nothing written: "
+                            "--force replaces it",
+                            (long long)cur.number);
         else
             return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
                             "reading the current revision: %s", coord_strerror(rc));
+        if (rc == COORD_EMALFORMED)
+            fprintf(k->err, "meterctl %s: replacing the malformed pipeline node (version %lld)\n",
+                    k->cmd, (long long)cur.number);
         coord_revision_free(&cur);
     }
     char author[128];

@@ -195,6 +195,11 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
         problems p = {.list = json_array()};
         if (!v.leader.known && v.members.count > 0)
             problem(&p, NULL, "no_leader", "no member leads the group");
+        if (v.bad_rev)
+            problem(&p, NULL, "malformed_revision",
+                    "the pipeline node (version %lld) is not a revision; members keep what they "
+                    "run; `meterctl push FILE --force` replaces it",
+                    (long long)v.bad_rev_version);
         for (size_t i = 0; i < v.members.count; i++)
             judge_member(&v, &v.members.members[i], &p);
         bool ok = json_array_size(p.list) == 0;

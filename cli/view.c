@@ -42,11 +42,15 @@ int cli_view_load(cli_cluster *k, cli_view *v, bool require_known)
         return cli_fail(k, CLI_UNREACHABLE, "reading members: %s", coord_strerror(rc));
     coord_leader_get(k->c, &v->leader);
     rc = coord_revision_read(k->c, &v->rev);
-    if (rc == COORD_OK)
+    if (rc == COORD_OK) {
         v->has_rev = true;
-    else if (rc != COORD_ENOENT)
+    } else if (rc == COORD_EMALFORMED) { /* status names it; push --force replaces it */
+        v->bad_rev = true;
+        v->bad_rev_version = v->rev.number;
+    } else if (rc != COORD_ENOENT) {
         return cli_fail(k, rc == COORD_ENOCONN ? CLI_UNREACHABLE : CLI_FAILED,
                         "reading the current revision: %s", coord_strerror(rc));
+    }
     void *bytes = NULL;
     size_t len = 0;
     rc = coord_assignment_read(k->c, &bytes, &len, &v->epoch);
@@ -68,7 +72,7 @@ int cli_view_load(cli_cluster *k, cli_view *v, bool require_known)
     } else {
         v->epoch = 0;
     }
-    if (require_known && v->members.count == 0 && !v->has_rev && v->table == NULL)
+    if (require_known && v->members.count == 0 && !v->has_rev && !v->bad_rev && v->table == NULL)
         return cli_fail(k, CLI_FAILED,
                         "unknown group '%s' at %s: no members, no revision, no slot table",
                         k->group, k->url);

@@ -134,6 +134,9 @@ struct coord {
     int negotiated_timeout_ms;
     int64_t connected_at_ms;
     int64_t last_confirmed_ms; /* see coord_get_status */
+    int64_t alive_ms;          /* the event thread's last wake (note_alive) */
+    int64_t stalled_from_ms;   /* the last stall of the process began... */
+    int64_t stall_seen_ms;     /* ...and was noticed then (0: never) */
     int64_t expiries, reconnects;
     bool ever_connected;
     bool ready; /* synced in the current session */

@@ -283,6 +283,53 @@ static int new_session(coord_t *c)
     return COORD_OK;
 }
 
+/* Waits on c->cond (a CLOCK_MONOTONIC one) at most ms (mu held). */
+static void wait_ms(coord_t *c, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+}
+
+static int session_ms(const coord_t *c)
+{
+    return c->negotiated_timeout_ms ? c->negotiated_timeout_ms : c->session_timeout_ms;
+}
+
+/*
+ * This thread wakes at least every session/6: a longer gap means the whole
+ * process did not run (SIGSTOP, a starved VM), and neither did the client
+ * library's pings. Remembers when the last such stall began (mu held).
+ */
+static void note_alive(coord_t *c)
+{
+    int64_t now = coord_now_ms();
+    if (c->alive_ms && now - c->alive_ms > session_ms(c) / 3) {
+        c->stalled_from_ms = c->alive_ms;
+        c->stall_seen_ms = now;
+    }
+    c->alive_ms = now;
+}
+
+/*
+ * The latest the server can have heard from us, given that it has been
+ * silent at least silent_ms: that long ago, or when a stall noticed within
+ * the last session timeout began, whichever is older (mu held).
+ */
+static int64_t heard_at_most(const coord_t *c, int64_t silent_ms)
+{
+    int64_t now = coord_now_ms(), at = now - silent_ms;
+    if (c->stall_seen_ms && now - c->stall_seen_ms < session_ms(c) && c->stalled_from_ms < at)
+        at = c->stalled_from_ms;
+    return at;
+}
+
 static void handle_session(coord_t *c, int zstate, unsigned *flags)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
@@ -309,8 +356,10 @@ static void handle_session(coord_t *c, int zstate, unsigned *flags)
     } else if (zstate == ZOO_EXPIRED_SESSION_STATE) {
         pthread_mutex_lock(&c->mu);
         c->expiries++;
-        if (c->state == COORD_CONNECTED) /* went unnoticed: it expired a timeout ago */
-            c->last_confirmed_ms = coord_now_ms() - c->negotiated_timeout_ms;
+        /* it expired at least a timeout ago (unnoticed while frozen or cut
+         * off: the estimate made on disconnecting may be too young) */
+        int64_t at = heard_at_most(c, c->negotiated_timeout_ms);
+        if (c->state == COORD_CONNECTED || at < c->last_confirmed_ms) c->last_confirmed_ms = at;
         pthread_mutex_unlock(&c->mu);
         set_state(c, COORD_EXPIRED);
         coord_leader_t none = {0};
@@ -335,9 +384,11 @@ static void handle_session(coord_t *c, int zstate, unsigned *flags)
             /*
              * The client declares a connection lost after 2/3 of the timeout
              * without hearing from the server (or at once if the socket
-             * closed): assume the worst, the last word was that long ago.
+             * closed): assume the worst, the last word was that long ago,
+             * or before a stall of this process (frozen: the client
+             * noticed only on waking, the library's timer says 2/3).
              */
-            c->last_confirmed_ms = coord_now_ms() - c->negotiated_timeout_ms * 2 / 3;
+            c->last_confirmed_ms = heard_at_most(c, c->negotiated_timeout_ms * 2 / 3);
         }
         c->ready = false;
         pthread_mutex_unlock(&c->mu);
@@ -387,23 +438,14 @@ static void *event_thread(void *arg)
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->stop && !c->dirty && !(c->retry && coord_now_ms() >= c->retry_at_ms)) {
-            if (c->retry) {
-                int64_t at = c->retry_at_ms;
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                int64_t wait = at - coord_now_ms();
-                if (wait < 0) wait = 0;
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-            } else {
-                pthread_cond_wait(&c->cond, &c->mu);
-            }
+            /* awake at least every session/6, to notice a stall (note_alive) */
+            int64_t wait = session_ms(c) / 6;
+            if (c->retry && c->retry_at_ms - coord_now_ms() < wait)
+                wait = c->retry_at_ms - coord_now_ms();
+            wait_ms(c, wait < 0 ? 0 : wait);
+            note_alive(c);
         }
+        note_alive(c);
         if (c->stop) break;
         unsigned flags = c->dirty;
         if (c->retry && coord_now_ms() >= c->retry_at_ms) {
@@ -623,15 +665,7 @@ int coord_wait_ready(coord_t *c, int timeout_ms)
     while (!c->ready && c->state != COORD_AUTH_FAILED) {
         int64_t left = deadline - coord_now_ms();
         if (left <= 0) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+        wait_ms(c, left);
     }
     int rc = c->ready ? COORD_OK : c->state == COORD_AUTH_FAILED ? COORD_ENOAUTH : COORD_ETIMEOUT;
     pthread_mutex_unlock(&c->mu);

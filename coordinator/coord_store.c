@@ -56,9 +56,13 @@ static int read_revision(coord_t *c, zhandle_t *zh, const char *path, bool watch
     rc = coord_revision_decode(buf, len, out, err, sizeof err);
     free(buf);
     if (rc == COORD_OK) out->committed_ms = st->mtime;
-    if (rc == COORD_EMALFORMED)
+    if (rc == COORD_EMALFORMED) {
         coord_log(c, COORD_LOG_WARN, "%s (version %d) is malformed: %s; ignored", path, st->version,
                   err);
+        coord_revision_free(out);
+        memset(out, 0, sizeof *out);
+        out->number = st->version; /* what a write over it must expect (meterctl push --force) */
+    }
     return rc;
 }
 

@@ -287,7 +287,9 @@ void coord_leader_get(coord_t *c, coord_leader_t *out);
  *    still pending at coord_close() never completes.
  */
 
-/* Reads the current revision from ZooKeeper; COORD_ENOENT if none yet. */
+/* Reads the current revision from ZooKeeper; COORD_ENOENT if none yet;
+ * COORD_EMALFORMED if the node holds something else, with out->number its
+ * node version (the `expected` that replaces it) and nothing to free. */
 int coord_revision_read(coord_t *c, coord_revision_t *out);
 
 /*

@@ -21,7 +21,13 @@
  *                    steady: 5 s with 3 agents; join: 3 -> 10 -> 20 agents
  *                    and every restart after a kill; reload: the pushes;
  *                    failover: the kills, with misses split between the
- *                    dead member's targets and the others.
+ *                    dead member's targets and the others; leave: a
+ *                    rolling restart of 5 of the 20 agents, the leader
+ *                    first (SIGTERM, restart once the group planned
+ *                    without it); freeze_keep, freeze_fence: one member
+ *                    SIGSTOPped for the session + 1.5 s, from SIGCONT until
+ *                    it is back with a share (the fence one was restarted
+ *                    with on_loss = fence before).
  *
  * Run: build/bench/cluster/bench_cluster
  */
@@ -54,7 +60,9 @@ typedef struct scenario {
 
 static cluster_fx fx;
 static scenario steady = {.name = "steady"}, join = {.name = "join"}, reload = {.name = "reload"},
-                failover = {.name = "failover"};
+                failover = {.name = "failover"}, leave = {.name = "leave"},
+                freeze_keep = {.name = "freeze_keep"}, freeze_fence = {.name = "freeze_fence"};
+#define N_SCENARIOS 7
 
 static void add_window(scenario *s, int64_t from, int64_t to, const bool *mask)
 {
@@ -203,6 +211,51 @@ static void failovers(int n, char *out, size_t cap)
              (long long)pct(ms, KILLS, 50), (long long)max, KILLS, leader_kills, n);
 }
 
+static bool absent_from_table(void *id)
+{
+    return cf_table_has(&fx, id) == 0;
+}
+
+/* Rolling restart of n_leaves members of n, the leader first: each gets
+ * SIGTERM (a planned leave), is restarted once the stored table no longer
+ * holds it, and the group converges before the next. Returns the slowest
+ * SIGTERM to exit. */
+static int64_t rolling_restart(int n, int n_leaves)
+{
+    int64_t slowest = 0;
+    for (int k = 0; k < n_leaves; k++) {
+        coord_leader_t l;
+        coord_leader_get(fx.obs, &l);
+        int victim = k == 0 && cf_node_index(l.member_id) >= 0 ? cf_node_index(l.member_id)
+                                                               : (2 + 3 * k) % n;
+        char id[64];
+        snprintf(id, sizeof id, "node-%d.central", victim);
+        int64_t t0 = cf_wall_ms();
+        th_stop(&fx.nodes[victim].proc, SIGTERM, 30000);
+        int64_t t_exit = cf_wall_ms();
+        if (t_exit - t0 > slowest) slowest = t_exit - t0;
+        if (!th_wait_until(absent_from_table, id, 30000)) fail("leaver still in the table");
+        cf_node_start(&fx, victim, NULL);
+        wait_converged(n, "rolling restart did not converge");
+        add_window(&leave, t0 - 500, cf_wall_ms() + 2000, NULL);
+        sleep_ms(2500);
+    }
+    return slowest;
+}
+
+/* One member frozen past its session, then resumed: the window runs from
+ * SIGCONT until it is back with a share, plus 2 s. */
+static void freeze(int n, int victim, scenario *sc)
+{
+    th_signal(&fx.nodes[victim].proc, SIGSTOP);
+    sleep_ms(SESSION_MS + 1500);
+    int64_t t_cont = cf_wall_ms();
+    th_signal(&fx.nodes[victim].proc, SIGCONT);
+    wait_converged(n, "a frozen member did not come back");
+    add_window(sc, t_cont - 500, cf_wall_ms() + 2000, NULL);
+    sleep_ms(2500);
+}
+
 /* BENCH_VERBOSE=1: every window's figures on stderr, and each faulty
  * instant (target, due instant relative to the window's start, polls). */
 static void explain(const cf_samples *s, const scenario *sc, int i)
@@ -272,26 +325,34 @@ int main(void)
     grow(10, 20);
     pushes(20, p20, sizeof p20);
     failovers(20, fo, sizeof fo);
+    int64_t leave_ms = rolling_restart(20, 5);
+    freeze(20, 7, &freeze_keep);
+    cf_node_start(&fx, 8, "on_loss = fence\n");
+    wait_converged(20, "restart with on_loss = fence did not converge");
+    sleep_ms(2500);
+    freeze(20, 8, &freeze_fence);
     sleep_ms(1500); /* the last window's samples reach the file */
 
     cf_samples s;
     fx.n_targets = TARGETS;
     cf_samples_load(&fx, 1000, &s);
-    const scenario *sc[] = {&steady, &join, &reload, &failover};
-    cf_window w[4];
-    int64_t dead[4];
-    for (int i = 0; i < 4; i++)
+    const scenario *sc[N_SCENARIOS] = {&steady, &join,        &reload,      &failover,
+                                       &leave,  &freeze_keep, &freeze_fence};
+    cf_window w[N_SCENARIOS];
+    int64_t dead[N_SCENARIOS];
+    for (int i = 0; i < N_SCENARIOS; i++)
         count(&s, sc[i], &w[i], &dead[i]);
     cf_samples_free(&s);
     cf_stop(&fx);
 
     printf("{\"session_timeout_ms\":%d,\"handover_ms\":500,\"targets\":%d,\"interval_s\":1,"
-           "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,",
-           SESSION_MS, TARGETS, p3, p10, p20, fo);
+           "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,"
+           "\"leave_sigterm_to_exit_max_ms\":%lld,",
+           SESSION_MS, TARGETS, p3, p10, p20, fo, (long long)leave_ms);
     const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
     for (int k = 0; k < 3; k++) {
         printf("\"%s\":{", keys[k]);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < N_SCENARIOS; i++)
             printf("%s\"%s\":%lld", i ? "," : "", sc[i]->name,
                    (long long)(k == 0   ? w[i].duplicates
                                : k == 1 ? w[i].missed
@@ -302,7 +363,8 @@ int main(void)
                    (long long)dead[3], (long long)(w[3].missed - dead[3]), dead_targets);
         printf("},");
     }
-    printf("\"windows\":{\"steady\":%d,\"join\":%d,\"reload\":%d,\"failover\":%d}}\n", steady.n,
-           join.n, reload.n, failover.n);
+    printf("\"windows\":{\"steady\":%d,\"join\":%d,\"reload\":%d,\"failover\":%d,\"leave\":%d,"
+           "\"freeze_keep\":%d,\"freeze_fence\":%d}}\n",
+           steady.n, join.n, reload.n, failover.n, leave.n, freeze_keep.n, freeze_fence.n);
     return 0;
 }

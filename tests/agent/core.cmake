@@ -23,13 +23,13 @@ add_dependencies(test_cluster meterctl)
 meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)
-# Cluster faults: one binary, three groups run as separate entries (ctest -j2).
+# Cluster faults: one binary, five groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
             LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)
 target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
-foreach(g zk push bugs)
+foreach(g zk push bugs leave)
   add_test(NAME test_cluster_faults_${g} COMMAND test_cluster_faults ${g})
   set_tests_properties(test_cluster_faults_${g} PROPERTIES LABELS integration TIMEOUT 180)
   meterd_test_props(test_cluster_faults_${g})

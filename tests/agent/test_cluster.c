@@ -341,10 +341,52 @@ static void test_long_revision_keys(void **state)
     cf_stop(&fx);
 }
 
+/* GET /health on node 0 holds the text in arg (kept in status_body). */
+static bool health_has(void *arg)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               status_body, sizeof status_body, 2000, NULL);
+    return n > 0 && strstr(status_body, arg) != NULL;
+}
+
+/* node-0's log (stdout and stderr) holds the text in arg. */
+static bool log_has(void *arg)
+{
+    char path[600];
+    th_path(path, sizeof path, "node-0.log");
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, arg) != NULL;
+}
+
+/*
+ * ZooKeeper unreachable at start: /health said "unconfirmed for
+ * 9223372036854775807 ms" (never confirmed at all), and meterd.log said
+ * nothing after "joining group" (only the client library's stderr did).
+ */
+static void test_zookeeper_unreachable_at_start(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    snprintf(fx.url, sizeof fx.url, "zookeeper://127.0.0.1:%d/meterd", th_free_port());
+    cf_node_start(&fx, 0, NULL);
+    assert_true(th_wait_until(log_has, "no ZooKeeper session after 5 s", 30000 * th_slack()));
+    assert_true(th_wait_until(health_has, "ZooKeeper session connecting (never connected)",
+                              10000 * th_slack()));
+    assert_null(strstr(status_body, "9223372036854775807"));
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster), cmocka_unit_test(test_group_per_host),
-        cmocka_unit_test(test_signed_revisions), cmocka_unit_test(test_long_revision_keys)};
+        cmocka_unit_test(test_signed_revisions), cmocka_unit_test(test_long_revision_keys),
+        cmocka_unit_test(test_zookeeper_unreachable_at_start)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

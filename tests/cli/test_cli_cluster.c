@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zookeeper/zookeeper.h>
 
 static th_zk zk;
 static char url[512]; /* zookeeper://127.0.0.1:port/meterd-cli */
@@ -842,6 +843,61 @@ static int zk_down(void **state)
     return 0;
 }
 
+static void zk_quiet(const char *msg)
+{
+    (void)msg;
+}
+
+/* Overwrites a node with raw bytes (as zkCli would), returning its new version. */
+static int32_t zk_set_raw(const char *path, const char *data)
+{
+    zhandle_t *zh = zookeeper_init2(zk.hosts, NULL, 4000, NULL, NULL, 0, zk_quiet);
+    assert_non_null(zh);
+    int64_t deadline = th_now_ms() + 10000 * th_slack();
+    while (zoo_state(zh) != ZOO_CONNECTED_STATE && th_now_ms() < deadline)
+        usleep(5000);
+    struct Stat st;
+    assert_int_equal(zoo_set2(zh, path, data, (int)strlen(data), -1, &st), ZOK);
+    zookeeper_close(zh);
+    return st.version;
+}
+
+/*
+ * A pipeline node that is not a revision (written by hand): status, members
+ * and push used to exit 1 with nothing to go on but --if-revision and a node
+ * version no command showed. Now status names it (exit 5), members works,
+ * push refuses it naming --force, and push --force replaces exactly it.
+ */
+static void test_malformed_pipeline(void **state)
+{
+    (void)state;
+    char a[600];
+    write_file("mend.yaml", pipeline_a, a, sizeof a, 0644);
+    run_result r = run("push '%s' --group mend --zk '%s'", a, url);
+    expect_status(&r, 0, NULL);
+    run_free(&r);
+    int32_t version = zk_set_raw("/meterd-cli/mend/pipeline", "not a revision");
+    assert_int_equal(version, 2);
+
+    r = run("status --group mend --zk '%s'", url);
+    expect_status(&r, 5, "pipeline node (version 2) is not a revision");
+    assert_non_null(strstr(r.out, "--force"));
+    run_free(&r);
+    r = run("members --group mend --zk '%s'", url);
+    expect_status(&r, 0, NULL);
+    run_free(&r);
+    r = run("push '%s' --group mend --zk '%s'", a, url);
+    expect_status(&r, 1, "--force replaces it");
+    run_free(&r);
+    r = run("push '%s' --group mend --zk '%s' --force -o json", a, url);
+    expect_status(&r, 0, "replacing the malformed pipeline node (version 2)");
+    assert_int_equal(jint(r.js, "revision", NULL), 3);
+    run_free(&r);
+    r = run("status --group mend --zk '%s'", url);
+    expect_status(&r, 0, "consistent");
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -852,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_whohas_handover),
         cmocka_unit_test(test_push_wait),
         cmocka_unit_test(test_acl),
+        cmocka_unit_test(test_malformed_pipeline),
     };
     return cmocka_run_group_tests(tests, zk_up, zk_down);
 }
