@@ -37,8 +37,10 @@ typedef struct cluster_opts {
     int weight;
     unsigned char *auth; /* "user:secret" (group_secret_read), NULL: none */
     size_t auth_len;
-    unsigned char *key; /* revision key, NULL: revisions are not checked */
+    unsigned char *key; /* legacy HMAC revision key, NULL: none */
     size_t key_len;
+    char trusted_keys[1024]; /* trusted_keys_file: Ed25519 public keys, "" none;
+                              * read again for every revision (rotation) */
     loss_policy on_loss;
     int handover_ms;
     int keep_revisions;

@@ -1,7 +1,8 @@
 /*
  * cluster_opts.c: the [coordination] options of meterd.conf (docs/CONFIG.md).
  * Secrets (auth_file, revision_key_file) are read by group_secret_read(),
- * the same reader meterctl uses, so a key is the same bytes on both sides.
+ * the same reader meterctl uses, so a key is the same bytes on both sides;
+ * trusted_keys_file (public keys) by group_trust_read().
  */
 #include "agent/cluster_int.h"
 
@@ -107,6 +108,17 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             }
         } else if (!strcmp(k, "revision_key_file")) {
             rc = read_secret(kv, file, &o->key, &o->key_len, err, errlen);
+        } else if (!strcmp(k, "trusted_keys_file")) {
+            /* read now to fail at start, and again for every revision */
+            group_trust *t = NULL;
+            char msg[600];
+            if (group_trust_read(kv->value, &t, msg, sizeof msg) != 0) {
+                snprintf(err, errlen, "%s:%d: [coordination] trusted_keys_file: %s", file, kv->line,
+                         msg);
+                return -1;
+            }
+            group_trust_free(t);
+            snprintf(o->trusted_keys, sizeof o->trusted_keys, "%s", kv->value);
         } else if (!strncmp(k, "group_", 6)) {
             /* read where the groups are created */
         } else {

@@ -54,6 +54,7 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_members(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err);
 
 /* Parses "-o text|json" / "--output=json" values; -1 when unknown. */
 int cli_parse_output(const char *value, cli_output *out);

@@ -50,7 +50,9 @@ void group_secret_free(unsigned char *secret, size_t len);
 #define GROUP_SIGNATURE_MAX         256
 #define GROUP_SIGNATURE_HMAC_PREFIX "hmac-sha256:"
 
-/* Signs a revision body with HMAC-SHA256 under key[0..keylen): out gets
+/* The legacy scheme (a shared key every agent held, so any agent could sign),
+ * still read during an upgrade (docs/SECURITY.md). Signs a revision body with
+ * HMAC-SHA256 under key[0..keylen): out gets
  * "hmac-sha256:<64 lowercase hex>". 0, or -1 (OpenSSL failed). */
 int group_revision_sign(const void *key, size_t keylen, const void *body, size_t len,
                         char out[GROUP_SIGNATURE_MAX]);
@@ -60,6 +62,64 @@ int group_revision_sign(const void *key, size_t keylen, const void *body, size_t
  * verify ...", or an unsupported scheme). Constant-time comparison. */
 int group_revision_verify(const void *key, size_t keylen, const char *signature, const void *body,
                           size_t len, char *why, size_t whylen);
+
+/* ---- Ed25519 revision signatures (group/sign.c) ------------------------------- */
+
+/*
+ * Operators sign with a private key; agents hold only public keys (a
+ * trusted-keys file), so a compromised agent cannot sign. The envelope is
+ * "ed25519:1:<key id>:<128 hex>" (1: its version); the signature covers the
+ * group, the revision number, its parent (number - 1) and sha256(body), so a
+ * body is valid only as the revision it was signed for. docs/SECURITY.md.
+ */
+#define GROUP_SIGNATURE_ED25519_PREFIX "ed25519:"
+#define GROUP_SIGNATURE_VERSION        1
+#define GROUP_ED25519_PUBLIC_LEN       32
+#define GROUP_KEY_ID_HEX               16 /* first 8 bytes of sha256(public key), hex */
+#define GROUP_TRUST_LINE_MAX           256
+
+typedef struct group_signer group_signer; /* an operator's private key */
+typedef struct group_trust group_trust;   /* the public keys an agent trusts */
+
+/* The key id of a raw public key. */
+void group_key_id(const unsigned char pub[GROUP_ED25519_PUBLIC_LEN], char id[GROUP_KEY_ID_HEX + 1]);
+
+/* A PEM (PKCS#8) Ed25519 private key, as read by group_secret_read().
+ * label names it in err. 0, or -1. */
+int group_signer_load(const void *pem, size_t len, const char *label, group_signer **out, char *err,
+                      size_t errlen);
+void group_signer_free(group_signer *s);
+const char *group_signer_key_id(const group_signer *s);
+/* The trusted-keys line of its public half: "ed25519 <64 hex> comment". */
+int group_signer_public(const group_signer *s, char line[GROUP_TRUST_LINE_MAX],
+                        const char *comment);
+/* A new key: *pem (malloc'd PEM, wipe and free it) and its public line. */
+int group_key_generate(char **pem, size_t *pem_len, char line[GROUP_TRUST_LINE_MAX],
+                       const char *comment, char *err, size_t errlen);
+
+/* Signs body as revision `number` of `group`. 0, or -1 (OpenSSL failed). */
+int group_revision_sign_ed25519(const group_signer *s, const char *group, int64_t number,
+                                const void *body, size_t len, char out[GROUP_SIGNATURE_MAX]);
+
+/*
+ * Trusted keys: one "ed25519 <64 hex> [comment]" per line, '#' comments and
+ * blank lines ignored; at least one key. Revoking a key is deleting its
+ * line. group_trust_read() reads a file that only its owner may change
+ * (mode without 022: refused otherwise), with group_secret_read()'s other
+ * checks. 0, or -1 with file:line:column in err.
+ */
+int group_trust_parse(const char *text, size_t len, const char *label, group_trust **out, char *err,
+                      size_t errlen);
+int group_trust_read(const char *path, group_trust **out, char *err, size_t errlen);
+size_t group_trust_count(const group_trust *t);
+void group_trust_free(group_trust *t);
+
+/* Checks that signature is a trusted key's for body as revision `number` of
+ * `group`. 0, or -1 with why (unsigned, other scheme or version, unknown or
+ * revoked key id, does not verify). */
+int group_revision_check(const group_trust *t, const char *group, int64_t number,
+                         const char *signature, const void *body, size_t len, char *why,
+                         size_t whylen);
 
 /* ---- a revision's targets ---------------------------------------------------- */
 

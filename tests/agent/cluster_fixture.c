@@ -120,6 +120,18 @@ int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature)
     return number;
 }
 
+bool cf_sole_member_is(void *arg)
+{
+    cf_sole_want *w = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(w->fx->obs, &m) != 0) return false;
+    bool ok = m.count == 1 && !strcmp(m.members[0].info.state, w->state) &&
+              m.members[0].info.applied_revision == w->applied &&
+              (!w->error_part || strstr(m.members[0].info.last_error, w->error_part));
+    coord_members_free(&m);
+    return ok;
+}
+
 bool cf_converged(cluster_fx *f, int n, int64_t rev)
 {
     coord_members_t m = {0};

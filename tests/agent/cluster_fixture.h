@@ -56,6 +56,17 @@ int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature);
 bool cf_converged(cluster_fx *f, int n, int64_t rev);
 bool cf_wait_converged(cluster_fx *f, int n, int64_t rev, int timeout_ms);
 
+/* What the group's only member reports: its state, the revision it applied
+ * and (error_part non-NULL) a part of its last error. For th_wait_until:
+ * arg is a cf_sole_want whose fx is set. */
+typedef struct cf_sole_want {
+    cluster_fx *fx;
+    const char *state;
+    int64_t applied;
+    const char *error_part;
+} cf_sole_want;
+bool cf_sole_member_is(void *want);
+
 /* owned count reported by member id ("" if absent: -1). */
 int64_t cf_owned(cluster_fx *f, const char *member_id);
 

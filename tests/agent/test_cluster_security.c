@@ -1,0 +1,182 @@
+/*
+ * test_cluster_security.c: Ed25519-signed revisions with a real ZooKeeper
+ * and a real meterd holding only the operator's public key (made by
+ * `meterctl init-credentials`). Refused, with the agent still polling under
+ * the last good revision and saying why in /health and `meterctl status`:
+ * an unsigned revision, an old signed body replayed under a new number, a
+ * revision signed by a key the agent does not trust (an agent's own key).
+ * Key rotation and revocation by editing the trusted-keys file, without a
+ * restart; a rollback signs again.
+ */
+#include "cluster_fixture.h"
+#include "group/group.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static cluster_fx fx;
+static char out_text[1 << 16];
+
+/* Runs the built meterctl; its output (stdout and stderr) in out_text. */
+static int meterctl(const char *fmt, ...)
+{
+    char args[4096], outp[512], cmd[5000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    th_path(outp, sizeof outp, "meterctl.out");
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MeterctlPath, args, outp);
+    int st = system(cmd);
+    FILE *f = fopen(outp, "r");
+    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
+    out_text[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char health[8192];
+
+static void expect_health_says(const char *part)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               health, sizeof health, 5000, NULL);
+    assert_true(n > 0);
+    if (!strstr(health, part)) fail_msg("/health lacks \"%s\": %s", part, health);
+}
+
+static bool all_polled_since(void *arg)
+{
+    cf_polls p;
+    cf_count_polls(&fx, *(int64_t *)arg, cf_wall_ms(), &p);
+    return p.targets_seen == fx.n_targets;
+}
+
+/* The refusal is visible everywhere, and the last good revision keeps
+ * polling: targets are seen in the output after the refusal. */
+static void expect_refused(int64_t good, const char *why)
+{
+    cf_sole_want w = {&fx, "rejected", good, why};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    expect_health_says(why);
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, why)) fail_msg("meterctl status lacks \"%s\": %s", why, out_text);
+    int64_t t0 = cf_wall_ms();
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+}
+
+static group_signer *load_signer(const char *path)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    char err[600];
+    group_signer *s = NULL;
+    if (group_secret_read(path, &pem, &len, err, sizeof err) != 0 ||
+        group_signer_load(pem, len, path, &s, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    group_secret_free(pem, len);
+    return s;
+}
+
+/* Pushes body signed by s for the number it will get. */
+static int64_t push_signed_by(group_signer *s, const char *body)
+{
+    coord_revision_t cur = {0};
+    int64_t expected = 0;
+    if (coord_revision_read(fx.obs, &cur) == 0) expected = cur.number;
+    coord_revision_free(&cur);
+    char sig[GROUP_SIGNATURE_MAX];
+    assert_int_equal(
+        group_revision_sign_ed25519(s, "central", expected + 1, body, strlen(body), sig), 0);
+    return cf_push_signed(&fx, body, sig);
+}
+
+static void append_line(const char *path, const char *line, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    fprintf(f, "%s\n", line);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+static void test_signed_revisions(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char dir[512], other[512], trusted[600], opkey[600], extra[1400], yaml[512];
+    th_path(dir, sizeof dir, "creds");
+    th_path(other, sizeof other, "agent-creds");
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 0);
+    assert_int_equal(meterctl("init-credentials '%s'", other), 0);
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 1); /* never overwritten */
+    assert_non_null(strstr(out_text, "never overwritten"));
+    snprintf(trusted, sizeof trusted, "%s/trusted_keys", dir);
+    snprintf(opkey, sizeof opkey, "%s/revision.key", dir);
+    snprintf(extra, sizeof extra, "trusted_keys_file = %s\n", trusted);
+    cf_node_start(&fx, 0, extra);
+    char *body = cf_pipeline(&fx, 3);
+    assert_int_equal(th_write_file("p.yaml", body, yaml, sizeof yaml), 0);
+
+    assert_int_equal(
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url, opkey), 0);
+    cf_sole_want w = {&fx, "running", 1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+
+    cf_push(&fx, body); /* anonymous: no signature */
+    expect_refused(1, "unsigned revision refused");
+
+    coord_revision_t r1 = {0}; /* revision 1's signed body, replayed as 3 */
+    assert_int_equal(coord_revision_get(fx.obs, 1, &r1), 0);
+    cf_push_signed(&fx, (const char *)r1.body, r1.signature);
+    coord_revision_free(&r1);
+    expect_refused(1, "replayed");
+
+    char agent_key[600];
+    snprintf(agent_key, sizeof agent_key, "%s/revision.key", other);
+    group_signer *stranger = load_signer(agent_key);
+    push_signed_by(stranger, body); /* a key the agent does not trust */
+    expect_refused(1, "not trusted here");
+
+    /* rotation: the new key trusted by adding its line, no restart */
+    char line[GROUP_TRUST_LINE_MAX];
+    assert_int_equal(group_signer_public(stranger, line, "rotated in"), 0);
+    append_line(trusted, line, "a");
+    int64_t r5 = push_signed_by(stranger, body);
+    cf_sole_want w5 = {&fx, "running", r5, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w5, 20000 * th_slack()));
+
+    /* revocation: the old key's line removed; what it signs is refused */
+    append_line(trusted, line, "w");
+    assert_int_equal(
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url, opkey), 0);
+    expect_refused(r5, "revoked");
+
+    /* a rollback signs again: without a key it is refused before writing */
+    assert_int_equal(meterctl("rollback 1 --group central --zk '%s'", fx.url), 2);
+    assert_non_null(strstr(out_text, "sign the rollback with --sign-key"));
+    assert_int_equal(
+        meterctl("rollback 1 --group central --zk '%s' --sign-key '%s'", fx.url, agent_key), 0);
+    cf_sole_want w7 = {&fx, "running", r5 + 2, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w7, 20000 * th_slack()));
+
+    group_signer_free(stranger);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_signed_revisions)};
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
+}
