@@ -45,6 +45,7 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
+    bool insecure; /* insecure = true: runs without credentials or keys (loud) */
 } cluster_opts;
 
 struct cluster_group {

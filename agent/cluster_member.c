@@ -35,6 +35,7 @@ void cluster_publish_info(struct cluster_group *cg)
     pthread_mutex_lock(&a->mu);
     cg->info.owned = (int64_t)owned_targets(cg, now);
     pthread_mutex_unlock(&a->mu);
+    cg->info.insecure = cluster_opts_of(cg)->insecure;
     pthread_mutex_lock(&cg->mu);
     /* the table this member obeys now; a pending one is reported once in force */
     snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s",
@@ -100,11 +101,12 @@ void cluster_status_json(agent_group *g, strbuf *out)
                   coord_state_name(st.state), st.session_timeout_ms, st.unconfirmed_ms, st.expiries,
                   st.reconnects, st.is_leader ? "true" : "false");
     strbuf_put_json_string(out, l.known ? l.member_id : "");
-    strbuf_printf(out,
-                  ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64
-                  ",\"pending_effective_ms\":%" PRId64 ",\"assignment_digest\":\"%s\"}",
-                  cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep",
-                  have ? "true" : "false", epoch, eff, digest);
+    strbuf_printf(
+        out,
+        ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64 ",\"pending_effective_ms\":%" PRId64
+        ",\"assignment_digest\":\"%s\",\"insecure\":%s}",
+        cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep", have ? "true" : "false",
+        epoch, eff, digest, cluster_opts_of(cg)->insecure ? "true" : "false");
 }
 
 int cluster_health(agent *a, strbuf *out, int n)

@@ -40,6 +40,41 @@ static int read_secret(const config_kv *kv, const char *file, unsigned char **ou
     return 0;
 }
 
+/*
+ * Cluster mode does not run open by accident: without ZooKeeper credentials
+ * anyone who reaches ZooKeeper rewrites what the group polls and where its
+ * samples go; without trusted keys, whoever can write the pipeline node
+ * does. insecure = true is the explicit way out, said loudly at start and
+ * shown in /health, /v1/status and meterctl status.
+ */
+static int check_secure(agent *a, const cluster_opts *o, const char *file, char *err, size_t errlen)
+{
+    bool keys = o->trusted_keys[0] || o->key;
+    if (o->insecure) {
+        log_warn(&a->log, "cluster",
+                 "INSECURE: insecure = true in %s: %s%s%s; anyone who reaches ZooKeeper can "
+                 "change what this group polls and where its samples go (docs/SECURITY.md)",
+                 file, o->auth ? "" : "no ZooKeeper credentials (auth_file)",
+                 !o->auth && !keys ? ", " : "", keys ? "" : "revisions not signed-checked");
+        return 0;
+    }
+    if (o->auth && keys) {
+        if (!o->trusted_keys[0])
+            log_warn(&a->log, "cluster",
+                     "revision_key_file is a shared HMAC key (every agent could sign with it): "
+                     "move to trusted_keys_file (docs/SECURITY.md)");
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s: [coordination] cluster mode refuses to run open: %s%s%s missing. Create them "
+             "with 'meterctl init-credentials DIR', then set auth_file = DIR/zk-member.auth and "
+             "trusted_keys_file = DIR/trusted_keys (docs/SECURITY.md); or set insecure = true to "
+             "run open on purpose",
+             file, o->auth ? "" : "auth_file (ZooKeeper credentials)",
+             !o->auth && !keys ? " and " : "", keys ? "" : "trusted_keys_file (revision keys)");
+    return -1;
+}
+
 void cluster_opts_free(cluster_opts *o)
 {
     group_secret_free(o->auth, o->auth_len);
@@ -119,6 +154,16 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             }
             group_trust_free(t);
             snprintf(o->trusted_keys, sizeof o->trusted_keys, "%s", kv->value);
+        } else if (!strcmp(k, "insecure")) {
+            if (!strcmp(kv->value, "true") || !strcmp(kv->value, "false"))
+                o->insecure = !strcmp(kv->value, "true");
+            else {
+                snprintf(err, errlen,
+                         "%s:%d: [coordination] insecure must be true or false, got "
+                         "\"%s\"",
+                         file, kv->line, kv->value);
+                return -1;
+            }
         } else if (!strncmp(k, "group_", 6)) {
             /* read where the groups are created */
         } else {
@@ -135,5 +180,11 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "%s: [coordination] backend_url: %s", file, msg);
         return -1;
     }
-    return 0;
+    return check_secure(a, o, file, err, errlen);
+}
+
+bool cluster_insecure(const agent *a)
+{
+    const cluster_state *cs = a->cluster_state;
+    return cs && cs->opt.insecure;
 }

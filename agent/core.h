@@ -237,6 +237,8 @@ void cluster_status_json(agent_group *g, strbuf *out);
 int cluster_health(agent *a, strbuf *out, int n);
 /* Appends /ready reasons (JSON strings) for groups not yet serving. */
 int cluster_ready(agent *a, strbuf *out, int n);
+/* insecure = true in [coordination]: a field of /health and /v1/status. */
+bool cluster_insecure(const agent *a);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

@@ -122,7 +122,10 @@ static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf
 {
     strbuf body;
     strbuf_init(&body);
-    strbuf_printf(&body, "{\"status\":\"%s\",\"reasons\":[%s]}\n", status,
+    /* running open on purpose is a field, not a failure (docs/SECURITY.md) */
+    agent *a = handler_agent(aio);
+    strbuf_printf(&body, "{\"status\":\"%s\",%s\"reasons\":[%s]}\n", status,
+                  cluster_insecure(a) ? "\"insecure\":true," : "",
                   reasons->buf ? reasons->buf : "");
     reply(aio, code, "application/json", &body);
     strbuf_free(&body);

@@ -98,6 +98,7 @@ typedef struct coord_member_info {
     char assignment_digest[65];
     char state[32]; /* free text: "starting", "running", "error"... */
     char last_error[512];
+    bool insecure; /* runs without credentials or trusted keys (insecure = true) */
 } coord_member_info_t;
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out);

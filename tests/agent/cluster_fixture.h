@@ -8,6 +8,7 @@
 #define METERD_TESTS_CLUSTER_FIXTURE_H
 
 #include "coordinator/coordinator.h"
+#include "group/group.h"
 #include "harness/zk.h"
 
 #define CF_MAX_NODES 24
@@ -29,10 +30,21 @@ typedef struct cluster_fx {
     int n_targets;
     const char *log_level; /* NULL: "info" (or "debug" with METERD_TEST_DEBUG) */
     int unclean;           /* daemons that crashed, leaked or reported (so far) */
+    /* secure by default: every node gets auth_file and trusted_keys_file, the
+     * observer the same credentials, and cf_push signs with the operator key */
+    bool insecure;       /* set before cf_node_start: nodes run insecure = true */
+    char auth[128];      /* "user:secret", the group's ZooKeeper credentials */
+    char auth_path[512]; /* ...in a 0600 file */
+    char trusted_path[512];
+    char key_path[512]; /* the operator's Ed25519 key (PEM, 0600) */
+    group_signer *signer;
 } cluster_fx;
 
-/* Starts ZooKeeper and the observer. */
+/* Starts ZooKeeper and the observer, and makes the group's credentials. */
 void cf_start(cluster_fx *f);
+/* The same for a group run open on purpose: the observer has no
+ * credentials, nodes get insecure = true. */
+void cf_start_insecure(cluster_fx *f);
 /* Starts node i (host "node-i") with optional extra [coordination] lines.
  * A node started again is judged first (see cf_stop). */
 void cf_node_start(cluster_fx *f, int i, const char *extra_coordination);
@@ -46,9 +58,10 @@ int cf_stop(cluster_fx *f);
 
 /* The test pipeline: n_targets tcp:// probes every second into out_path. */
 char *cf_pipeline(cluster_fx *f, int n_targets);
-/* Pushes body; returns the new revision number (asserts success). */
+/* Pushes body signed with the operator key for the number it gets; returns
+ * that number (asserts success). */
 int64_t cf_push(cluster_fx *f, const char *body);
-/* The same with a signature string ("hmac-sha256:<hex>"), or NULL. */
+/* The same with the signature string given (NULL: unsigned). */
 int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature);
 
 /* True once `n` members report revision rev, one table (same digest), and

@@ -15,7 +15,7 @@ meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
             DAEMON_MEMCHECK)
 target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
                            MeterctlPath="$<TARGET_FILE:meterctl>")
@@ -32,7 +32,7 @@ target_compile_definitions(test_cluster_security PRIVATE MeterdBinary="$<TARGET_
 add_dependencies(test_cluster_security meterctl meterd)
 # Cluster faults: one binary, three groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)
 target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
@@ -43,7 +43,7 @@ foreach(g zk push bugs)
 endforeach()
 # The loop keeps polling while ZooKeeper does not answer (issue 10).
 meterd_test(NAME test_cluster_loop SOURCES test_cluster_loop.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster_loop PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")

@@ -223,7 +223,7 @@ static void test_signed_revisions(void **state)
     cf_sole_want applied = {&fx, "running", r1, NULL};
     assert_true(th_wait_until(cf_sole_member_is, &applied, 15000));
 
-    int64_t r2 = cf_push(&fx, body); /* unsigned */
+    int64_t r2 = cf_push_signed(&fx, body, NULL); /* unsigned */
     cf_sole_want unsigned_refused = {&fx, "rejected", r1, "unsigned revision refused"};
     assert_true(th_wait_until(cf_sole_member_is, &unsigned_refused, 10000));
     (void)r2;
@@ -307,14 +307,16 @@ static void test_long_revision_keys(void **state)
     assert_int_equal(th_write_file("signed.yaml", body, yaml, sizeof yaml), 0);
     free(body);
 
-    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
-             k600);
+    snprintf(args, sizeof args,
+             "push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml, fx.url,
+             k600, fx.auth_path);
     assert_int_equal(meterctl(args), 0);
     member_want w0 = {"node-0.central", "running", 1};
     assert_true(th_wait_until(member_is, &w0, 20000));
 
-    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
-             k4000);
+    snprintf(args, sizeof args,
+             "push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml, fx.url,
+             k4000, fx.auth_path);
     assert_int_equal(meterctl(args), 0);
     member_want w1 = {"node-1.central", "running", 2};
     assert_true(th_wait_until(member_is, &w1, 20000));

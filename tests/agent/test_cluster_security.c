@@ -115,7 +115,7 @@ static void test_signed_revisions(void **state)
     (void)state;
     cf_start(&fx);
     char dir[512], other[512], trusted[600], opkey[600], extra[1400], yaml[512];
-    th_path(dir, sizeof dir, "creds");
+    th_path(dir, sizeof dir, "operator-creds");
     th_path(other, sizeof other, "agent-creds");
     assert_int_equal(meterctl("init-credentials '%s'", dir), 0);
     assert_int_equal(meterctl("init-credentials '%s'", other), 0);
@@ -129,11 +129,13 @@ static void test_signed_revisions(void **state)
     assert_int_equal(th_write_file("p.yaml", body, yaml, sizeof yaml), 0);
 
     assert_int_equal(
-        meterctl("push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url, opkey), 0);
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml,
+                 fx.url, opkey, fx.auth_path),
+        0);
     cf_sole_want w = {&fx, "running", 1, NULL};
     assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
 
-    cf_push(&fx, body); /* anonymous: no signature */
+    cf_push_signed(&fx, body, NULL); /* no signature */
     expect_refused(1, "unsigned revision refused");
 
     coord_revision_t r1 = {0}; /* revision 1's signed body, replayed as 3 */
@@ -159,14 +161,19 @@ static void test_signed_revisions(void **state)
     /* revocation: the old key's line removed; what it signs is refused */
     append_line(trusted, line, "w");
     assert_int_equal(
-        meterctl("push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url, opkey), 0);
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml,
+                 fx.url, opkey, fx.auth_path),
+        0);
     expect_refused(r5, "revoked");
 
     /* a rollback signs again: without a key it is refused before writing */
-    assert_int_equal(meterctl("rollback 1 --group central --zk '%s'", fx.url), 2);
+    assert_int_equal(
+        meterctl("rollback 1 --group central --zk '%s' --auth-file '%s'", fx.url, fx.auth_path), 2);
     assert_non_null(strstr(out_text, "sign the rollback with --sign-key"));
     assert_int_equal(
-        meterctl("rollback 1 --group central --zk '%s' --sign-key '%s'", fx.url, agent_key), 0);
+        meterctl("rollback 1 --group central --zk '%s' --sign-key '%s' --auth-file '%s'", fx.url,
+                 agent_key, fx.auth_path),
+        0);
     cf_sole_want w7 = {&fx, "running", r5 + 2, NULL};
     assert_true(th_wait_until(cf_sole_member_is, &w7, 20000 * th_slack()));
 
@@ -175,8 +182,98 @@ static void test_signed_revisions(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+/* The group's nodes refuse an anonymous write of the pipeline (a forged
+ * revision); the agent runs on. */
+static void test_anonymous_writes_refused(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 2);
+    int64_t r1 = cf_push(&fx, body);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    coord_config_t cc = {.backend_url = fx.url, .group = "central", .session_timeout_ms = 4000};
+    char err[300];
+    coord_t *anon = coord_open(&cc, err, sizeof err);
+    assert_non_null(anon);
+    assert_int_equal(coord_wait_ready(anon, 10000 * th_slack()), 0);
+    int64_t n = 0;
+    assert_int_equal(coord_revision_push(anon, r1, body, strlen(body), "mallory", NULL, &n),
+                     COORD_ENOAUTH);
+    coord_close(anon);
+    expect_health_says("\"status\":\"ok\"");
+    assert_null(strstr(health, "insecure"));
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+/* Cluster mode refuses to start open, and says how to fix it. */
+static void test_refuses_open(void **state)
+{
+    (void)state;
+    char conf[512], logp[512], cmd[2048];
+    assert_int_equal(th_write_file("open.conf",
+                                   "[DEFAULT]\nhost = open\n[api]\nport = 0\n[coordination]\n"
+                                   "backend_url = zookeeper://127.0.0.1:1/meterd\n",
+                                   conf, sizeof conf),
+                     0);
+    th_path(logp, sizeof logp, "open.log");
+    /* timeout: a meterd that wrongly starts must not hang the test */
+    snprintf(cmd, sizeof cmd, "timeout 120 '%s' -c '%s' >'%s' 2>&1", MeterdBinary, conf, logp);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_not_equal(WEXITSTATUS(st), 0);
+    assert_int_not_equal(WEXITSTATUS(st), 124); /* it did not run */
+    FILE *f = fopen(logp, "r");
+    assert_non_null(f);
+    size_t n = fread(out_text, 1, sizeof out_text - 1, f);
+    out_text[n] = 0;
+    fclose(f);
+    if (!strstr(out_text, "refuses to run open") ||
+        !strstr(out_text, "meterctl init-credentials") || !strstr(out_text, "insecure = true"))
+        fail_msg("meterd's refusal does not say how to fix it: %s", out_text);
+}
+
+/* insecure = true runs, and says so in /health, /v1/status and meterctl
+ * status (a field, not a failure). */
+static void test_insecure_visible(void **state)
+{
+    (void)state;
+    cf_start_insecure(&fx);
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 2);
+    int64_t r1 = cf_push_signed(&fx, body, NULL);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    expect_health_says("\"insecure\":true");
+    expect_health_says("\"status\":\"ok\"");
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               out_text, sizeof out_text, 5000, NULL);
+    assert_true(n > 0);
+    assert_non_null(strstr(out_text, "\"insecure\":true"));
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, "insecure: node-0.central")) fail_msg("meterctl status: %s", out_text);
+    meterctl("status --group central --zk '%s' -o json", fx.url);
+    assert_non_null(strstr(out_text, "\"insecure\": true"));
+    FILE *f = fopen(fx.nodes[0].proc.log, "r");
+    assert_non_null(f);
+    n = (ssize_t)fread(out_text, 1, sizeof out_text - 1, f);
+    out_text[n] = 0;
+    fclose(f);
+    assert_non_null(strstr(out_text, "INSECURE"));
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_signed_revisions)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signed_revisions),
+        cmocka_unit_test(test_anonymous_writes_refused),
+        cmocka_unit_test(test_refuses_open),
+        cmocka_unit_test(test_insecure_visible),
+    };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
