@@ -37,6 +37,7 @@ typedef struct push_args {
     size_t hmac_len;
     const char *author;
     bool wait;
+    bool insecure; /* --insecure: writing without credentials or a key is meant */
     int timeout_ms;
 } push_args;
 
@@ -48,12 +49,14 @@ static void push_usage(FILE *f, bool rollback)
     else
         fprintf(f, "usage: meterctl push FILE --group G [--wait [--timeout S]] [options]\n"
                    "  Validates FILE, then makes it the group's current revision (CAS).\n");
-    fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
-               "      --timeout S        seconds to wait (default 30)\n"
-               "      --if-revision N    write only if revision N is current (0: none yet)\n"
-               "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
-               "                         'meterctl init-credentials DIR')\n"
-               "      --author NAME      recorded with the revision (default user@host)\n");
+    fprintf(f,
+            "      --wait             wait until every live member applied or rejected it\n"
+            "      --timeout S        seconds to wait (default 30)\n"
+            "      --if-revision N    write only if revision N is current (0: none yet)\n"
+            "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
+            "                         'meterctl init-credentials DIR')\n"
+            "      --author NAME      recorded with the revision (default user@host)\n"
+            "      --insecure         write without --auth-file or --sign-key (an open group)\n");
     cli_cluster_usage(f);
     fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
                "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
@@ -77,6 +80,8 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         }
         if (strcmp(argv[i], "--wait") == 0) {
             a->wait = true;
+        } else if (strcmp(argv[i], "--insecure") == 0) {
+            a->insecure = true;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--timeout", NULL, &v)) != 0) {
             char *end;
             double s = r > 0 ? strtod(v, &end) : 0;
@@ -112,6 +117,18 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
     if (a->arg == NULL) {
         fprintf(err, "meterctl %s: no %s given\n", argv[0], rollback ? "revision N" : "FILE");
         push_usage(err, rollback);
+        return CLI_USAGE;
+    }
+    if (!a->insecure && (!a->sign_key || !a->k.auth_file)) {
+        /* a group's agents refuse what no trusted key signed, and an open
+         * ZooKeeper tree lets anyone rewrite it: say how to do it right */
+        fprintf(err,
+                "meterctl %s: refusing to write without %s%s%s: create them with 'meterctl "
+                "init-credentials DIR', then pass --auth-file DIR/zk-operator.auth --sign-key "
+                "DIR/revision.key (docs/SECURITY.md); --insecure writes anyway\n",
+                argv[0], a->k.auth_file ? "" : "ZooKeeper credentials (--auth-file)",
+                !a->k.auth_file && !a->sign_key ? " and " : "",
+                a->sign_key ? "" : "a signing key (--sign-key)");
         return CLI_USAGE;
     }
     return CLI_OK;
