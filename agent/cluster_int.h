@@ -45,7 +45,10 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
-    bool insecure; /* insecure = true: runs without credentials or keys (loud) */
+    bool insecure;  /* insecure = true: runs without credentials or keys (loud) */
+    bool has_roles; /* acl_file: per-role ACLs on every node (coord_acl.c) */
+    group_roles roles;
+    coord_roles_t coord_roles; /* points into roles */
 } cluster_opts;
 
 struct cluster_group {
@@ -102,6 +105,7 @@ static inline cluster_opts *cluster_opts_of(struct cluster_group *cg)
 /* cluster_opts.c */
 int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen);
 void cluster_opts_free(cluster_opts *o);
+const coord_roles_t *cluster_opts_roles(const cluster_opts *o); /* NULL: no acl_file */
 
 /* cluster_table.c (loop thread unless noted) */
 bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms); /* any thread */

@@ -115,6 +115,10 @@ int cluster_health(agent *a, strbuf *out, int n)
     for (size_t i = 0; cs && i < cs->n; i++) {
         coord_status_t st;
         coord_get_status(cs->groups[i]->c, &st);
+        if (st.acl_error[0]) { /* refused the group's nodes: why, and the repair */
+            strbuf_puts(out, n++ ? "," : "");
+            strbuf_put_json_string(out, st.acl_error);
+        }
         if (st.state == COORD_CONNECTED) continue;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: ZooKeeper session %s (unconfirmed for %" PRId64 " ms)",

@@ -154,6 +154,15 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             }
             group_trust_free(t);
             snprintf(o->trusted_keys, sizeof o->trusted_keys, "%s", kv->value);
+        } else if (!strcmp(k, "acl_file")) {
+            char msg[600];
+            if (group_roles_read(kv->value, &o->roles, msg, sizeof msg) != 0) {
+                snprintf(err, errlen, "%s:%d: [coordination] acl_file: %s", file, kv->line, msg);
+                return -1;
+            }
+            o->has_roles = true;
+            o->coord_roles =
+                (coord_roles_t){o->roles.operator_id, o->roles.member_id, o->roles.reader_id};
         } else if (!strcmp(k, "insecure")) {
             if (!strcmp(kv->value, "true") || !strcmp(kv->value, "false"))
                 o->insecure = !strcmp(kv->value, "true");
@@ -181,6 +190,11 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
         return -1;
     }
     return check_secure(a, o, file, err, errlen);
+}
+
+const coord_roles_t *cluster_opts_roles(const cluster_opts *o)
+{
+    return o->has_roles ? &o->coord_roles : NULL;
 }
 
 bool cluster_insecure(const agent *a)

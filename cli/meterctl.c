@@ -25,6 +25,7 @@ static const cli_command commands[] = {
     {"whohas", "the member that polls target T", cli_cmd_whohas},
     {"init-credentials", "create a group's signing key, trusted keys and ZooKeeper credentials",
      cli_cmd_credentials},
+    {"repair-acl", "set the role ACLs on a group's nodes created with others", cli_cmd_repair_acl},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

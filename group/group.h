@@ -121,6 +121,19 @@ int group_revision_check(const group_trust *t, const char *group, int64_t number
                          const char *signature, const void *body, size_t len, char *why,
                          size_t whylen);
 
+/* ---- roles (group/roles.c) ------------------------------------------------------ */
+
+/* The ZooKeeper digest ids of the three roles, "user:base64(sha1)", as
+ * zk-acl.txt holds them ("operator digest:<id>" per line, one per role). */
+#define GROUP_ROLE_ID_MAX 200
+typedef struct group_roles {
+    char operator_id[GROUP_ROLE_ID_MAX], member_id[GROUP_ROLE_ID_MAX], reader_id[GROUP_ROLE_ID_MAX];
+} group_roles;
+int group_roles_parse(const char *text, size_t len, const char *label, group_roles *out, char *err,
+                      size_t errlen);
+/* Reads it with group_secret_read() (mode 0600). 0, or -1 with file:line. */
+int group_roles_read(const char *path, group_roles *out, char *err, size_t errlen);
+
 /* ---- a revision's targets ---------------------------------------------------- */
 
 /*

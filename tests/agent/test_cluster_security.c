@@ -269,6 +269,109 @@ static void test_insecure_visible(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+static coord_t *open_as(const char *url, const char *auth)
+{
+    coord_config_t cc = {
+        .backend_url = url, .group = "central", .session_timeout_ms = 4000, .auth = auth};
+    char err[300];
+    coord_t *c = coord_open(&cc, err, sizeof err);
+    if (!c) fail_msg("coord_open: %s", err);
+    return c;
+}
+
+static void read_line(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(out, (int)cap, f));
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+}
+
+static bool health_has(void *part)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               health, sizeof health, 2000, NULL);
+    return n > 0 && strstr(health, part);
+}
+
+/*
+ * Roles: a tree someone created open first is refused (never adopted), with
+ * the repair command in /health; after `meterctl repair-acl` the agent joins
+ * by itself. Then each role writes only its own nodes: the member and reader
+ * credentials cannot write the pipeline, nobody anonymous can read it.
+ */
+static void test_roles(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char dir[512], url[400], extra[3000], op[600], mem[600], rd[600], acl[600], key[600],
+        trusted[600], yaml[512];
+    th_path(dir, sizeof dir, "role-creds");
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 0);
+    snprintf(op, sizeof op, "%s/zk-operator.auth", dir);
+    snprintf(mem, sizeof mem, "%s/zk-member.auth", dir);
+    snprintf(rd, sizeof rd, "%s/zk-reader.auth", dir);
+    snprintf(acl, sizeof acl, "%s/zk-acl.txt", dir);
+    snprintf(key, sizeof key, "%s/revision.key", dir);
+    snprintf(trusted, sizeof trusted, "%s/trusted_keys", dir);
+    snprintf(url, sizeof url, "zookeeper://%s/roles", fx.zk.hosts);
+
+    /* someone lays out the group's tree first, open to all */
+    coord_t *squatter = open_as(url, NULL);
+    assert_int_equal(coord_wait_ready(squatter, 10000 * th_slack()), 0);
+    coord_close(squatter);
+
+    snprintf(extra, sizeof extra,
+             "backend_url = %s\nauth_file = %s\nacl_file = %s\ntrusted_keys_file = %s\n", url, mem,
+             acl, trusted);
+    cf_node_start(&fx, 0, extra);
+    assert_true(th_wait_until(health_has, "not the group's roles", 20000 * th_slack()));
+    assert_non_null(strstr(health, "meterctl repair-acl --group central"));
+    assert_non_null(strstr(health, "world:anyone:cdrwa"));
+
+    assert_int_equal(
+        meterctl("repair-acl --group central --zk '%s' --auth-file '%s' --acl-file '%s'", url, op,
+                 acl),
+        0);
+
+    char *body = cf_pipeline(&fx, 2);
+    assert_int_equal(th_write_file("roles.yaml", body, yaml, sizeof yaml), 0);
+    int prc = meterctl("push '%s' --group central --zk '%s' --auth-file '%s' --acl-file '%s' "
+                       "--sign-key '%s'",
+                       yaml, url, op, acl, key);
+    if (prc != 0) fail_msg("push: exit %d: %s", prc, out_text);
+    /* the member reports through its member node: read it as the reader */
+    char reader_auth[256], member_auth[256];
+    read_line(rd, reader_auth, sizeof reader_auth);
+    read_line(mem, member_auth, sizeof member_auth);
+    coord_close(fx.obs);
+    fx.obs = open_as(url, reader_auth);
+    cf_sole_want w = {&fx, "running", 1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 30000 * th_slack()));
+    expect_health_says("\"status\":\"ok\""); /* the refusal is gone */
+
+    /* wrong roles: the member and the reader cannot write the pipeline */
+    const char *writers[] = {member_auth, reader_auth};
+    for (int i = 0; i < 2; i++) {
+        coord_t *c = open_as(url, writers[i]);
+        assert_int_equal(coord_wait_ready(c, 10000 * th_slack()), 0);
+        int64_t n = 0;
+        assert_int_equal(coord_revision_push(c, 1, body, strlen(body), "x", NULL, &n),
+                         COORD_ENOAUTH);
+        coord_close(c);
+    }
+    /* nobody anonymous reads the group's pipeline */
+    coord_t *anon = open_as(url, NULL);
+    coord_revision_t r = {0};
+    assert_int_not_equal(coord_revision_read(anon, &r), COORD_OK);
+    coord_revision_free(&r);
+    coord_close(anon);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_anonymous_writes_refused),
         cmocka_unit_test(test_refuses_open),
         cmocka_unit_test(test_insecure_visible),
+        cmocka_unit_test(test_roles),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
