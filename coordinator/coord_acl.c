@@ -163,7 +163,15 @@ int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path)
     deallocate_ACL_vector(&have);
     if (same) return COORD_OK;
     zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
-    coord_log(c, zrc == ZOK ? COORD_LOG_INFO : COORD_LOG_ERROR, "%s: ACL %s%s", path,
-              zrc == ZOK ? "set to the group's roles" : "not set: ", zrc == ZOK ? "" : zerror(zrc));
+    if (zrc == ZOK) {
+        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's roles", path);
+        return COORD_OK;
+    }
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->acl_error, sizeof c->acl_error,
+             "%s: cannot set the role ACLs: %s (another id owns it: ZooKeeper's super user must)",
+             path, zerror(zrc));
+    pthread_mutex_unlock(&c->mu);
+    coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
     return coord_zerr(zrc);
 }
