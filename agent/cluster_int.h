@@ -45,8 +45,9 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
-    bool insecure;  /* insecure = true: runs without credentials or keys (loud) */
-    bool has_roles; /* acl_file: per-role ACLs on every node (coord_acl.c) */
+    bool insecure;           /* insecure = true: runs without credentials or keys (loud) */
+    group_signer *table_key; /* table_key_file: slot tables signed and checked */
+    bool has_roles;          /* acl_file: per-role ACLs on every node (coord_acl.c) */
     group_roles roles;
     coord_roles_t coord_roles; /* points into roles */
 } cluster_opts;
@@ -83,6 +84,7 @@ struct cluster_group {
         size_t left;      /* numbers[0..left) not tried yet */
     } fb;
     int64_t applied_rev;
+    char table_error[400]; /* under mu: the last slot table refused ("" none) */
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;
@@ -111,6 +113,12 @@ const coord_roles_t *cluster_opts_roles(const cluster_opts *o); /* NULL: no acl_
 bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms); /* any thread */
 /* Decodes and queues a stored table (malformed: logged, ignored). */
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
+/* cluster_opts.c: with table_key_file, *buf (freed) is replaced by its
+ * signed form for `epoch` (0, or -1 logged); a stored table is trusted when
+ * its signature verifies (else refused: logged, in /health and the member
+ * node). Without the key both pass everything. */
+int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len);
+bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
 /* First contact: reads the stored table (if any, asynchronously) before
  * owning anything; no replan until it is known. */
 void cluster_table_sync(struct cluster_group *cg);

@@ -119,6 +119,14 @@ int cluster_health(agent *a, strbuf *out, int n)
             strbuf_puts(out, n++ ? "," : "");
             strbuf_put_json_string(out, st.acl_error);
         }
+        char table_error[sizeof cs->groups[i]->table_error];
+        pthread_mutex_lock(&cs->groups[i]->mu);
+        snprintf(table_error, sizeof table_error, "%s", cs->groups[i]->table_error);
+        pthread_mutex_unlock(&cs->groups[i]->mu);
+        if (table_error[0]) {
+            strbuf_puts(out, n++ ? "," : "");
+            strbuf_put_json_string(out, table_error);
+        }
         if (st.state == COORD_CONNECTED) continue;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: ZooKeeper session %s (unconfirmed for %" PRId64 " ms)",

@@ -7,6 +7,7 @@
 #include "agent/cluster_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,8 @@ void cluster_opts_free(cluster_opts *o)
 {
     group_secret_free(o->auth, o->auth_len);
     group_secret_free(o->key, o->key_len);
+    group_signer_free(o->table_key);
+    o->table_key = NULL;
     o->auth = o->key = NULL;
     o->auth_len = o->key_len = 0;
 }
@@ -154,6 +157,20 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             }
             group_trust_free(t);
             snprintf(o->trusted_keys, sizeof o->trusted_keys, "%s", kv->value);
+        } else if (!strcmp(k, "table_key_file")) {
+            unsigned char *pem = NULL;
+            size_t len = 0;
+            char msg[600];
+            group_signer_free(o->table_key);
+            o->table_key = NULL;
+            rc = group_secret_read(kv->value, &pem, &len, msg, sizeof msg) != 0 ||
+                         group_signer_load(pem, len, kv->value, &o->table_key, msg, sizeof msg) != 0
+                     ? -1
+                     : 0;
+            group_secret_free(pem, len);
+            if (rc)
+                snprintf(err, errlen, "%s:%d: [coordination] table_key_file: %s", file, kv->line,
+                         msg);
         } else if (!strcmp(k, "acl_file")) {
             char msg[600];
             if (group_roles_read(kv->value, &o->roles, msg, sizeof msg) != 0) {
@@ -201,4 +218,41 @@ bool cluster_insecure(const agent *a)
 {
     const cluster_state *cs = a->cluster_state;
     return cs && cs->opt.insecure;
+}
+
+int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len)
+{
+    const group_signer *k = cluster_opts_of(cg)->table_key;
+    uint8_t *sealed = NULL;
+    size_t slen = 0;
+    if (!k) return 0;
+    if (group_table_sign(k, cg->g->name, epoch, *buf, *len, &sealed, &slen) != 0) {
+        log_error(&cg->a->log, "cluster", "%s: signing the slot table failed", cg->member_id);
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    free(*buf);
+    *buf = sealed;
+    *len = slen;
+    return 0;
+}
+
+bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
+{
+    const group_signer *k = cluster_opts_of(cg)->table_key;
+    char why[400] = "";
+    bool ok = !k || group_table_check(k, cg->g->name, epoch, buf, len, why, sizeof why) == 0;
+    pthread_mutex_lock(&cg->mu);
+    if (ok)
+        cg->table_error[0] = 0;
+    else
+        snprintf(cg->table_error, sizeof cg->table_error,
+                 "slot table epoch %" PRId64 " refused, keeping the previous one: %s", epoch, why);
+    pthread_mutex_unlock(&cg->mu);
+    if (ok) return true;
+    log_error(&cg->a->log, "cluster", "%s: %s", cg->member_id, cg->table_error);
+    snprintf(cg->info.last_error, sizeof cg->info.last_error, "%s", cg->table_error);
+    cluster_publish_info(cg);
+    return false;
 }

@@ -6,6 +6,8 @@
  *                      --sign-key); stays with operators, never on agents
  *   trusted_keys       its public half ([coordination] trusted_keys_file);
  *                      agents hold only this
+ *   member.key         the members' slot-table key ([coordination]
+ *                      table_key_file): the leader signs tables with it
  *   zk-operator.auth   ZooKeeper digest "user:secret" per role: operator
  *   zk-member.auth     (writes revisions), member (the agents: member,
  *   zk-reader.auth     election and assignment nodes), reader (status)
@@ -33,7 +35,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: meterctl init-credentials DIR\n"
                "  Creates DIR (mode 0700) holding, each mode 0600: revision.key (Ed25519\n"
                "  signing key, for push --sign-key), trusted_keys (its public half, for\n"
-               "  [coordination] trusted_keys_file), zk-operator.auth, zk-member.auth and\n"
+               "  [coordination] trusted_keys_file), member.key (the members' slot-table\n"
+               "  key, table_key_file), zk-operator.auth, zk-member.auth and\n"
                "  zk-reader.auth (ZooKeeper digest credentials per role) and zk-acl.txt.\n"
                "  Existing files are never overwritten.\n");
 }
@@ -117,6 +120,16 @@ int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err)
     OPENSSL_cleanse(pem, pem_len);
     free(pem);
     if (rc == 0) rc = write_new(dir, "trusted_keys", trusted, (size_t)n, err);
+    if (rc == 0) {
+        char mline[GROUP_TRUST_LINE_MAX];
+        if (group_key_generate(&pem, &pem_len, mline, "members", msg, sizeof msg) != 0) {
+            fprintf(err, "meterctl init-credentials: %s\n", msg);
+            return CLI_FAILED;
+        }
+        rc = write_new(dir, "member.key", pem, pem_len, err);
+        OPENSSL_cleanse(pem, pem_len);
+        free(pem);
+    }
     char acl[1024] = "";
     size_t acl_len = 0;
     for (int i = 0; rc == 0 && i < N_ROLES; i++) {
@@ -142,13 +155,15 @@ int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err)
     if (rc == 0) rc = write_new(dir, "zk-acl.txt", acl, acl_len, err);
     if (rc != 0) return CLI_FAILED;
     fprintf(out,
-            "created in %s: revision.key trusted_keys zk-operator.auth zk-member.auth "
-            "zk-reader.auth zk-acl.txt\n"
+            "created in %s: revision.key trusted_keys member.key zk-operator.auth "
+            "zk-member.auth zk-reader.auth zk-acl.txt\n"
             "  agents (meterd.conf [coordination]): auth_file = %s/zk-member.auth\n"
             "                                        trusted_keys_file = %s/trusted_keys\n"
+            "                                        table_key_file = %s/member.key\n"
+            "                                        acl_file = %s/zk-acl.txt\n"
             "  operators: meterctl push ... --auth-file %s/zk-operator.auth --sign-key "
             "%s/revision.key\n"
             "  keep revision.key and zk-operator.auth off the agents' hosts.\n",
-            dir, dir, dir, dir, dir);
+            dir, dir, dir, dir, dir, dir, dir);
     return CLI_OK;
 }

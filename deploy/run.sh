@@ -136,6 +136,7 @@ session_timeout_ms = 4000
 auth_file = $creds/zk-member.auth
 acl_file = $creds/zk-acl.txt
 trusted_keys_file = $creds/trusted_keys
+table_key_file = $creds/member.key
 CONF
   $meterd -c "$run/agent$i.conf" >"$run/agent$i.out" 2>&1 </dev/null & echo $! > "$run/agent$i.pid"
   echo "== agent$i: meterd -c $run/agent$i.conf (API http://127.0.0.1:$port)"

@@ -5,8 +5,9 @@
  *
  *   - secrets: one reader for every secret file (ZooKeeper credentials,
  *     revision keys, later the plugins' named secrets);
- *   - signed revisions: the signature string stored with a revision, made
- *     and checked by the same code;
+ *   - signed revisions and slot tables: the signature strings stored with
+ *     them, made and checked by the same code (sign.c), the trusted keys and
+ *     the roles' ACL ids (roles.c);
  *   - the slot-table clock: the table in force at an instant, the tables
  *     pending until theirs, and the owner of a target at time t;
  *   - a revision's partitioned targets and the slot loads made from them.
@@ -14,8 +15,9 @@
  * Everything here works on plain data (bytes, pipelines, partition tables):
  * no threads, no locks, no I/O except group_secret_read(), no ZooKeeper
  * calls. A caller that shares a clock between threads locks around it.
- * The wire formats (signature string, slot table bytes) are those of
- * docs/COORDINATION.md and docs/PARTITION.md, unchanged.
+ * The wire formats (signature strings, slot table bytes and their signature
+ * envelope) are those of docs/COORDINATION.md, docs/PARTITION.md and
+ * docs/SECURITY.md.
  */
 #ifndef METERD_GROUP_H
 #define METERD_GROUP_H
@@ -121,6 +123,24 @@ int group_revision_check(const group_trust *t, const char *group, int64_t number
                          const char *signature, const void *body, size_t len, char *why,
                          size_t whylen);
 
+/*
+ * Slot tables signed by the leader with the members' key (a table key every
+ * member holds, never sent anywhere), so that nobody without it, on the
+ * path to ZooKeeper or with a stolen ZooKeeper credential, can move targets.
+ * The stored bytes are "meterd-table-sig <envelope>\n" + the table; the
+ * envelope signs the group, the epoch the write gives (the assignment
+ * node's version) and the table, so an old table cannot be written again.
+ */
+/* Splits stored bytes: *sig NULL when there is no envelope (not NUL-ended). */
+void group_table_split(const void *bytes, size_t len, const char **sig, size_t *siglen,
+                       const void **table, size_t *tlen);
+/* Signed bytes for table as `epoch` of group (*out malloc'd). 0, or -1. */
+int group_table_sign(const group_signer *s, const char *group, int64_t epoch, const void *table,
+                     size_t len, uint8_t **out, size_t *outlen);
+/* Checks stored bytes with the table key. 0, or -1 with why. */
+int group_table_check(const group_signer *key, const char *group, int64_t epoch, const void *bytes,
+                      size_t len, char *why, size_t whylen);
+
 /* ---- roles (group/roles.c) ------------------------------------------------------ */
 
 /* The ZooKeeper digest ids of the three roles, "user:base64(sha1)", as
@@ -198,7 +218,8 @@ typedef struct group_clock {
 void group_clock_init(group_clock *c);
 void group_clock_free(group_clock *c);
 
-/* Decodes a stored table and queues it by its instant. Returns 1 when it is
+/* Decodes a stored table (a signature envelope is skipped: the caller checks
+ * it first, group_table_check) and queues it by its instant. Returns 1 when it is
  * not newer than the newest installed (ignored), 0 installed, -1 malformed
  * (err says why; the clock is unchanged). When the queue is full the oldest
  * pending table is put in force early. */

@@ -72,12 +72,13 @@ void group_key_id(const unsigned char pub[GROUP_ED25519_PUBLIC_LEN], char id[GRO
     hex(md, GROUP_KEY_ID_HEX / 2, id);
 }
 
-/* The bytes a signature covers; 0 or -1 (too long for a group name). */
-static int message(const char *group, int64_t number, const void *body, size_t len,
-                   unsigned char *out, size_t cap, size_t *outlen)
+/* The bytes a signature covers; 0 or -1 (too long for a group name).
+ * domain keeps a revision's signature from passing for a table's. */
+static int message(const char *domain, const char *group, int64_t number, const void *body,
+                   size_t len, unsigned char *out, size_t cap, size_t *outlen)
 {
-    int n = snprintf((char *)out, cap, "meterd-revision%c1%c%s%c%" PRId64 "%c%" PRId64 "%c", 0, 0,
-                     group, 0, number, 0, number - 1, 0);
+    int n = snprintf((char *)out, cap, "%s%c1%c%s%c%" PRId64 "%c%" PRId64 "%c", domain, 0, 0, group,
+                     0, number, 0, number - 1, 0);
     if (n < 0 || (size_t)n + SHA256_DIGEST_LENGTH > cap) return -1;
     SHA256(body, len, out + n);
     *outlen = (size_t)n + SHA256_DIGEST_LENGTH;
@@ -139,13 +140,14 @@ int group_signer_public(const group_signer *s, char line[GROUP_TRUST_LINE_MAX], 
     return 0;
 }
 
-int group_revision_sign_ed25519(const group_signer *s, const char *group, int64_t number,
-                                const void *body, size_t len, char out[GROUP_SIGNATURE_MAX])
+static int sign_envelope(const group_signer *s, const char *domain, const char *group,
+                         int64_t number, const void *body, size_t len,
+                         char out[GROUP_SIGNATURE_MAX])
 {
     out[0] = 0;
     unsigned char msg[MSG_MAX], sig[64];
     size_t mlen = 0, slen = sizeof sig;
-    if (message(group, number, body, len, msg, sizeof msg, &mlen) != 0) return -1;
+    if (message(domain, group, number, body, len, msg, sizeof msg, &mlen) != 0) return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) == 1 &&
              EVP_DigestSign(ctx, sig, &slen, msg, mlen) == 1 && slen == sizeof sig;
@@ -155,6 +157,12 @@ int group_revision_sign_ed25519(const group_signer *s, const char *group, int64_
     hex(sig, sizeof sig, h);
     snprintf(out, GROUP_SIGNATURE_MAX, "%s%d:%s:%s", ED_PREFIX, GROUP_SIGNATURE_VERSION, s->id, h);
     return 0;
+}
+
+int group_revision_sign_ed25519(const group_signer *s, const char *group, int64_t number,
+                                const void *body, size_t len, char out[GROUP_SIGNATURE_MAX])
+{
+    return sign_envelope(s, "meterd-revision", group, number, body, len, out);
 }
 
 int group_key_generate(char **pem, size_t *pem_len, char line[GROUP_TRUST_LINE_MAX],
@@ -284,9 +292,10 @@ int group_trust_parse(const char *text, size_t len, const char *label, group_tru
     return 0;
 }
 
-int group_revision_check(const group_trust *t, const char *group, int64_t number,
-                         const char *signature, const void *body, size_t len, char *why,
-                         size_t whylen)
+/* Checks an envelope against keys[0..n) for body as `what` number of group. */
+static int check_envelope(const trusted_key *keys, size_t n, const char *domain, const char *what,
+                          const char *group, int64_t number, const char *signature,
+                          const void *body, size_t len, char *why, size_t whylen)
 {
     if (!signature || !signature[0]) {
         snprintf(why, whylen, "unsigned revision refused (trusted keys are configured)");
@@ -310,8 +319,8 @@ int group_revision_check(const group_trust *t, const char *group, int64_t number
         return -1;
     }
     const trusted_key *k = NULL;
-    for (size_t i = 0; t && i < t->n && !k; i++)
-        if (!strncmp(t->keys[i].id, id, GROUP_KEY_ID_HEX)) k = &t->keys[i];
+    for (size_t i = 0; i < n && !k; i++)
+        if (!strncmp(keys[i].id, id, GROUP_KEY_ID_HEX)) k = &keys[i];
     if (!k) {
         snprintf(why, whylen, "signed by key %.16s, which is not trusted here (unknown or revoked)",
                  id);
@@ -319,7 +328,7 @@ int group_revision_check(const group_trust *t, const char *group, int64_t number
     }
     unsigned char msg[MSG_MAX];
     size_t mlen = 0;
-    if (message(group, number, body, len, msg, sizeof msg, &mlen) != 0) {
+    if (message(domain, group, number, body, len, msg, sizeof msg, &mlen) != 0) {
         snprintf(why, whylen, "group name too long to verify");
         return -1;
     }
@@ -329,10 +338,74 @@ int group_revision_check(const group_trust *t, const char *group, int64_t number
     EVP_MD_CTX_free(ctx);
     if (!ok) {
         snprintf(why, whylen,
-                 "signature by key %.16s does not verify for revision %" PRId64
-                 " of group %s: forged, altered, or replayed from another revision",
-                 id, number, group);
+                 "signature by key %.16s does not verify for %s %" PRId64
+                 " of group %s: forged, altered, or replayed from another %s",
+                 id, what, number, group, what);
         return -1;
     }
     return 0;
+}
+
+int group_revision_check(const group_trust *t, const char *group, int64_t number,
+                         const char *signature, const void *body, size_t len, char *why,
+                         size_t whylen)
+{
+    return check_envelope(t ? t->keys : NULL, t ? t->n : 0, "meterd-revision", "revision", group,
+                          number, signature, body, len, why, whylen);
+}
+
+/* ---- slot tables ------------------------------------------------------------ */
+
+#define TABLE_PREFIX     "meterd-table-sig "
+#define TABLE_PREFIX_LEN (sizeof TABLE_PREFIX - 1)
+
+void group_table_split(const void *bytes, size_t len, const char **sig, size_t *siglen,
+                       const void **table, size_t *tlen)
+{
+    const char *b = bytes;
+    const char *nl = len > TABLE_PREFIX_LEN && !memcmp(b, TABLE_PREFIX, TABLE_PREFIX_LEN)
+                         ? memchr(b, '\n', len)
+                         : NULL;
+    *sig = nl ? b + TABLE_PREFIX_LEN : NULL;
+    *siglen = nl ? (size_t)(nl - *sig) : 0;
+    *table = nl ? nl + 1 : bytes;
+    *tlen = nl ? len - (size_t)(nl + 1 - b) : len;
+}
+
+int group_table_sign(const group_signer *s, const char *group, int64_t epoch, const void *table,
+                     size_t len, uint8_t **out, size_t *outlen)
+{
+    char sig[GROUP_SIGNATURE_MAX];
+    *out = NULL;
+    if (sign_envelope(s, "meterd-table", group, epoch, table, len, sig) != 0) return -1;
+    size_t head = TABLE_PREFIX_LEN + strlen(sig) + 1;
+    if (!(*out = malloc(head + len))) return -1;
+    snprintf((char *)*out, head + 1, "%s%s\n", TABLE_PREFIX, sig);
+    memcpy(*out + head, table, len);
+    *outlen = head + len;
+    return 0;
+}
+
+int group_table_check(const group_signer *key, const char *group, int64_t epoch, const void *bytes,
+                      size_t len, char *why, size_t whylen)
+{
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(bytes, len, &sig, &siglen, &table, &tlen);
+    if (!sig) {
+        snprintf(why, whylen, "unsigned slot table refused (a table key is configured)");
+        return -1;
+    }
+    char copy[GROUP_SIGNATURE_MAX];
+    if (siglen >= sizeof copy) {
+        snprintf(why, whylen, "malformed slot table signature");
+        return -1;
+    }
+    memcpy(copy, sig, siglen);
+    copy[siglen] = 0;
+    trusted_key k = {.key = key->key};
+    memcpy(k.id, key->id, sizeof k.id);
+    return check_envelope(&k, 1, "meterd-table", "slot table", group, epoch, copy, table, tlen, why,
+                          whylen);
 }

@@ -25,8 +25,9 @@ int64_t cf_wall_ms(void)
 /* What `meterctl init-credentials` makes, in the test's folder. */
 static void make_credentials(cluster_fx *f)
 {
-    char *pem = NULL, err[300], line[GROUP_TRUST_LINE_MAX], text[GROUP_TRUST_LINE_MAX + 2];
-    size_t len = 0;
+    char *pem = NULL, *mpem = NULL, err[300], line[GROUP_TRUST_LINE_MAX],
+         text[GROUP_TRUST_LINE_MAX + 2];
+    size_t len = 0, mlen = 0;
     if (group_key_generate(&pem, &len, line, "test operator", err, sizeof err) != 0 ||
         group_signer_load(pem, len, "test key", &f->signer, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -38,9 +39,13 @@ static void make_credentials(cluster_fx *f)
     if (th_write_file("creds/revision.key", pem, f->key_path, sizeof f->key_path) != 0 ||
         th_write_file("creds/trusted_keys", text, f->trusted_path, sizeof f->trusted_path) != 0 ||
         th_write_file("creds/zk.auth", f->auth, f->auth_path, sizeof f->auth_path) != 0 ||
-        chmod(f->key_path, 0600) || chmod(f->trusted_path, 0600) || chmod(f->auth_path, 0600))
+        group_key_generate(&mpem, &mlen, line, "members", err, sizeof err) != 0 ||
+        th_write_file("creds/member.key", mpem, f->table_key_path, sizeof f->table_key_path) != 0 ||
+        chmod(f->table_key_path, 0600) || chmod(f->key_path, 0600) ||
+        chmod(f->trusted_path, 0600) || chmod(f->auth_path, 0600))
         abort();
     free(pem);
+    free(mpem);
 }
 
 static void start(cluster_fx *f, bool insecure)
@@ -98,8 +103,9 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
     if (f->insecure)
         snprintf(secure, sizeof secure, "insecure = true\n");
     else
-        snprintf(secure, sizeof secure, "auth_file = %s\ntrusted_keys_file = %s\n", f->auth_path,
-                 f->trusted_path);
+        snprintf(secure, sizeof secure,
+                 "auth_file = %s\ntrusted_keys_file = %s\ntable_key_file = %s\n", f->auth_path,
+                 f->trusted_path, f->table_key_path);
     snprintf(rel, sizeof rel, "%s/meterd.conf", n->host);
     snprintf(text, sizeof text,
              "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
@@ -447,7 +453,11 @@ int cf_table_read(cluster_fx *f, char digest[65], const char *member_id, bool *m
         snprintf(digest + 2 * i, 3, "%02x", sha[i]);
     partition_table *t = NULL;
     char err[300];
-    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(buf, len, &sig, &siglen, &table, &tlen); /* signed by the leader */
+    int rc = partition_table_decode(table, tlen, &t, err, sizeof err);
     free(buf);
     if (rc != 0) return -1;
     if (n_members_out) *n_members_out = (int)t->n_members;
@@ -472,7 +482,11 @@ int cf_table_has(cluster_fx *f, const char *member_id)
     }
     partition_table *t = NULL;
     char err[300];
-    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(buf, len, &sig, &siglen, &table, &tlen); /* signed by the leader */
+    int rc = partition_table_decode(table, tlen, &t, err, sizeof err);
     free(buf);
     if (rc != 0) return -1;
     int has = partition_member_index(t, member_id) >= 0;

@@ -36,7 +36,8 @@ typedef struct cluster_fx {
     char auth[128];      /* "user:secret", the group's ZooKeeper credentials */
     char auth_path[512]; /* ...in a 0600 file */
     char trusted_path[512];
-    char key_path[512]; /* the operator's Ed25519 key (PEM, 0600) */
+    char key_path[512];       /* the operator's Ed25519 key (PEM, 0600) */
+    char table_key_path[512]; /* the members' slot-table key (PEM, 0600) */
     group_signer *signer;
 } cluster_fx;
 

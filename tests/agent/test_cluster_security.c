@@ -10,6 +10,7 @@
  */
 #include "cluster_fixture.h"
 #include "group/group.h"
+#include "partition/partition.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -372,6 +373,100 @@ static void test_roles(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+static bool impostor_leads(void *arg)
+{
+    coord_leader_t l;
+    coord_leader_get(arg, &l);
+    return l.is_me;
+}
+
+/* A slot table (one member owning every slot) signed with `signer` for
+ * `epoch`, or unsigned when signer is NULL. */
+static void forged_table(group_signer *signer, int64_t epoch, uint8_t **out, size_t *len)
+{
+    partition_member m = {"impostor.central", 1};
+    partition_options opt;
+    partition_options_init(&opt);
+    opt.epoch = (uint64_t)epoch;
+    partition_table *t = NULL;
+    partition_plan_stats st;
+    char err[300];
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    assert_int_equal(partition_plan(NULL, &m, 1, NULL, &opt, &t, &st, err, sizeof err), 0);
+    assert_int_equal(partition_table_encode(t, &raw, &rlen, err, sizeof err), 0);
+    partition_table_free(t);
+    if (!signer) {
+        *out = raw;
+        *len = rlen;
+        return;
+    }
+    assert_int_equal(group_table_sign(signer, "central", epoch, raw, rlen, out, len), 0);
+    free(raw);
+}
+
+static bool member_error_has(void *part)
+{
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = false;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, "node-0.central"))
+            ok = strstr(m.members[i].info.last_error, part) != NULL;
+    coord_members_free(&m);
+    return ok;
+}
+
+/*
+ * A slot table written by someone holding the ZooKeeper credentials but not
+ * the members' table key (here: leading the election before the agent, as
+ * an on-path attacker with a sniffed credential could) is refused: signed
+ * with another key, or not signed. The agent keeps what it had (no table:
+ * it polls every target) and says why in /health and its member node.
+ */
+static void test_forged_table(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    coord_member_info_t info = {.weight = 1};
+    snprintf(info.host, sizeof info.host, "impostor");
+    coord_config_t cc = {.backend_url = fx.url,
+                         .group = "central",
+                         .member_id = "impostor.central",
+                         .session_timeout_ms = 4000,
+                         .candidate = true,
+                         .auth = fx.auth,
+                         .info = &info};
+    char err[300];
+    coord_t *imp = coord_open(&cc, err, sizeof err);
+    assert_non_null(imp);
+    assert_true(th_wait_until(impostor_leads, imp, 20000 * th_slack()));
+    uint8_t *t = NULL;
+    size_t len = 0;
+    forged_table(fx.signer, 1, &t, &len); /* the operator's key is not the table key */
+    assert_int_equal(coord_assignment_write(imp, 0, t, len, NULL), 0);
+    free(t);
+
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 3);
+    cf_push(&fx, body);
+    assert_true(th_wait_until(member_error_has, "slot table epoch 1 refused", 20000 * th_slack()));
+    assert_true(member_error_has("does not verify") || member_error_has("not trusted"));
+    expect_health_says("slot table epoch 1 refused");
+    int64_t t0 = cf_wall_ms(); /* no table trusted: node-0 polls every target */
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+
+    forged_table(NULL, 2, &t, &len); /* unsigned */
+    assert_int_equal(coord_assignment_write(imp, 1, t, len, NULL), 0);
+    free(t);
+    assert_true(th_wait_until(member_error_has, "unsigned slot table refused", 20000 * th_slack()));
+    t0 = cf_wall_ms();
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+    coord_close(imp);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_refuses_open),
         cmocka_unit_test(test_insecure_visible),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_forged_table),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
