@@ -6,6 +6,7 @@
  * standalone reload path), and report the applied number and sha256, or the
  * refusal, in our member node.
  */
+#include "agent/allow.h"
 #include "agent/cluster_int.h"
 
 #include <inttypes.h>
@@ -54,8 +55,18 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
         reload_refuse(g, why);
         return -1;
     }
-    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL ||
-        reload_apply(g, p) != 0) {
+    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL) {
+        snprintf(why, whylen, "%s", g->pipeline_error);
+        return -1;
+    }
+    /* local allow-lists: what ZooKeeper says may not widen what this host
+     * contacts or where its samples go */
+    if (allow_pipeline(a->allow_targets, a->allow_publishers, p, name, why, whylen) != 0) {
+        pipeline_free(p);
+        reload_refuse(g, why);
+        return -1;
+    }
+    if (reload_apply(g, p) != 0) {
         snprintf(why, whylen, "%s", g->pipeline_error);
         return -1;
     }

@@ -155,6 +155,8 @@ struct agent {
 
     /* cluster mode (cluster.c); NULL standalone */
     void *cluster_state;
+    /* [polling] allow_targets, [publisher] allow (allow.h; NULL: unset) */
+    struct allow_list *allow_targets, *allow_publishers;
     loop_timer cluster_timer;
 
     /* HTTP API (http_api.c) */

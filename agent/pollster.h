@@ -44,6 +44,9 @@ typedef struct poll_env {
     const bool *want;      /* want[i] for plugin->meters[i] */
     int64_t now_ms;        /* wall clock at poll start */
     void *process_state;   /* what the plugin's process_init stored (or NULL) */
+    /* [polling] allow_targets: call allow_target(env->allow, target, ...)
+     * (agent/allow.h) before contacting a target; NULL allows all */
+    const struct allow_list *allow;
 } poll_env;
 
 typedef struct pollster_plugin {

@@ -275,8 +275,9 @@ static void task_run(void *arg)
     task *k = arg;
     src_rt *s = k->src;
     agent *a = s->a;
-    poll_env env = {a->cfg.host, a->cfg.proc_root, k->want, loop_wall_ms(),
-                    a->pstate_poll[k->pp_index]};
+    poll_env env = {
+        a->cfg.host,     a->cfg.proc_root, k->want, loop_wall_ms(), a->pstate_poll[k->pp_index],
+        a->allow_targets};
     char err[200] = "";
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

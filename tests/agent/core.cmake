@@ -3,6 +3,7 @@ set(AgentFixture ${CMAKE_CURRENT_SOURCE_DIR}/agent_fixture.c
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_pollster.c)
 meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent meterd_testharness)
 meterd_test(NAME test_agent_loop SOURCES test_agent_loop.c LIBS meterd_agent)
+meterd_test(NAME test_agent_allow SOURCES test_agent_allow.c LIBS meterd_agent)
 # in-process scheduler and reload: also under valgrind with MEMCHECK=ON
 foreach(t sched reload)
   meterd_test(NAME test_agent_${t} SOURCES test_agent_${t}.c ${AgentFixture}

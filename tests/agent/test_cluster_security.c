@@ -467,6 +467,45 @@ static void test_forged_table(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+/* A revision naming a target or a destination outside the local
+ * allow-lists of meterd.conf is refused with its location; the agent keeps
+ * polling under the last good revision. */
+static void test_allow_lists(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char extra[2000], outdir[512];
+    snprintf(outdir, sizeof outdir, "%s", fx.out_path);
+    *strrchr(outdir, '/') = 0;
+    snprintf(extra, sizeof extra,
+             "[polling]\nallow_targets = 127.0.0.1\n[publisher]\nallow = file://%s/\n", outdir);
+    cf_node_start(&fx, 0, extra);
+    char *body = cf_pipeline(&fx, 3);
+    int64_t r1 = cf_push(&fx, body);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", body);
+    char *res = strstr(bad, "      - tcp://127.0.0.1:1\n");
+    assert_non_null(res);
+    memcpy(res, "      - tcp://10.9.9.9:22\n", strlen("      - tcp://10.9.9.9:22\n"));
+    cf_push(&fx, bad);
+    expect_refused(r1, "outside [polling] allow_targets");
+    expect_refused(r1, "revision-2.yaml:2:");
+
+    snprintf(bad, sizeof bad, "%s", body);
+    char *pub = strstr(bad, "publishers: ['file://");
+    assert_non_null(pub);
+    snprintf(pub, sizeof bad - (size_t)(pub - bad),
+             "publishers: ['http://collector.attacker.example/ingest']\n");
+    cf_push(&fx, bad);
+    expect_refused(r1, "destination http://collector.attacker.example/ingest is outside "
+                       "[publisher] allow");
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_insecure_visible),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_forged_table),
+        cmocka_unit_test(test_allow_lists),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
