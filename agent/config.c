@@ -78,6 +78,9 @@ static const option_desc options[] = {
     STR("api", "host", api_host, "127.0.0.1",
         "Address the HTTP API listens on (loopback unless told otherwise)"),
     INT("api", "port", api_port, "9467", 0, 65535, "HTTP API port (0: any free port)"),
+    STR("api", "token_file", api_token_file, "",
+        "A mode-0600 file holding the bearer token every request must carry (required when "
+        "host is not loopback)"),
     INT("api", "stall_threshold_ms", stall_threshold_ms, "5000", 100, 3600000,
         "/health answers 503 once the event loop is stuck in one iteration this long"),
     INT("publisher", "queue_size", queue_size, "1024", 1, 1000000,

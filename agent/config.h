@@ -47,6 +47,7 @@ typedef struct agent_config {
     bool api_enabled;
     char api_host[256];
     int api_port;
+    char api_token_file[PATH_MAX];
     int stall_threshold_ms;
     /* [publisher] */
     int queue_size;

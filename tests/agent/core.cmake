@@ -15,6 +15,10 @@ meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
             LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120
             DAEMON_MEMCHECK)
 target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+# The API off loopback needs a bearer token (issue 12).
+meterd_test(NAME test_api_auth SOURCES test_api_auth.c LIBS meterd_testharness
+            LABELS integration TIMEOUT 120)
+target_compile_definitions(test_api_auth PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
