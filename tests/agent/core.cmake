@@ -31,7 +31,7 @@ target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)
 # Secure by default (issue 12): signatures, refusals, rotation, with a real ZooKeeper.
 meterd_test(NAME test_cluster_security SOURCES test_cluster_security.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness
-                 PkgConfig::JANSSON
+                 PkgConfig::JANSSON meterd::zookeeper
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster_security PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
                            MeterctlPath="$<TARGET_FILE:meterctl>")

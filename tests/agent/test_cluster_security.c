@@ -12,6 +12,8 @@
 #include "group/group.h"
 #include "partition/partition.h"
 
+#include <zookeeper/zookeeper.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +299,62 @@ static bool health_has(void *part)
     return n > 0 && strstr(health, part);
 }
 
+static void raw_log(const char *msg)
+{
+    (void)msg;
+}
+
+static void raw_auth_done(int rc, const void *data)
+{
+    (void)rc;
+    (void)data;
+}
+
+static bool raw_connected(void *zh)
+{
+    return zoo_state(zh) == ZOO_CONNECTED_STATE;
+}
+
+/* A bare ZooKeeper client, as an attacker or a wrong role would use. */
+static zhandle_t *raw_connect(const char *auth)
+{
+    zhandle_t *zh = zookeeper_init2(fx.zk.hosts, NULL, 4000, NULL, NULL, 0, raw_log);
+    assert_non_null(zh);
+    if (auth) zoo_add_auth(zh, "digest", auth, (int)strlen(auth), raw_auth_done, NULL);
+    assert_true(th_wait_until(raw_connected, zh, 10000 * th_slack()));
+    return zh;
+}
+
+/* Every write a role must not make on the group's nodes is refused. */
+static void expect_raw_writes_refused(const char *who, const char *auth, bool operator_nodes,
+                                      bool member_nodes)
+{
+    zhandle_t *zh = raw_connect(auth);
+    const char *base = "/roles/central";
+    char path[300];
+    int rc;
+    if (operator_nodes) {
+        snprintf(path, sizeof path, "%s/pipeline", base);
+        rc = zoo_set(zh, path, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, path, zerror(rc));
+        snprintf(path, sizeof path, "%s/revisions/0000000099", base);
+        rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+    }
+    if (member_nodes) {
+        snprintf(path, sizeof path, "%s/assignment", base);
+        rc = zoo_set(zh, path, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, path, zerror(rc));
+        static const char *const dirs[] = {"members/intruder.central", "election/n_"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/%s", base, dirs[i]);
+            rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+            if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+        }
+    }
+    zookeeper_close(zh);
+}
+
 /*
  * Roles: a tree someone created open first is refused (never adopted), with
  * the repair command in /health; after `meterctl repair-acl` the agent joins
@@ -363,6 +421,14 @@ static void test_roles(void **state)
                          COORD_ENOAUTH);
         coord_close(c);
     }
+    /* raw writes to every group node by roles without the right (an
+     * attacker's bare client included) */
+    char op_auth[256];
+    read_line(op, op_auth, sizeof op_auth);
+    expect_raw_writes_refused("anonymous", NULL, true, true);
+    expect_raw_writes_refused("reader", reader_auth, true, true);
+    expect_raw_writes_refused("member", member_auth, true, false);
+    expect_raw_writes_refused("operator", op_auth, false, true);
     /* nobody anonymous reads the group's pipeline */
     coord_t *anon = open_as(url, NULL);
     coord_revision_t r = {0};
