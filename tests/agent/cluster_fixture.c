@@ -303,7 +303,7 @@ void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out
         if (cnt[k]) out->targets_seen++;
         if (cnt[k] < out->min_polls) out->min_polls = cnt[k];
         if (cnt[k] > out->max_polls) out->max_polls = cnt[k];
-        qsort(ts[k], (size_t)cnt[k], sizeof **ts, cmp_i64);
+        if (cnt[k]) qsort(ts[k], (size_t)cnt[k], sizeof **ts, cmp_i64); /* ts[k] NULL when 0 */
         for (int i = 1; i < cnt[k]; i++) {
             int64_t gap = ts[k][i] - ts[k][i - 1];
             if (gap < out->min_gap_ms) out->min_gap_ms = gap;
