@@ -30,7 +30,7 @@ static cluster_fx fx;
 static char out_text[1 << 16];
 
 /* Runs the built meterctl; its output (stdout and stderr) in out_text. */
-static int meterctl(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int meterctl(const char *fmt, ...)
 {
     char args[4096], outp[512], cmd[5000];
     va_list ap;
