@@ -5,6 +5,7 @@
  * the list up to the first NUL, then one target. Parsing and matching must
  * never crash or leak; a refusal says why; `*` allows everything.
  */
+#include "../common/fuzz_cstr.h"
 #include "agent/allow.h"
 
 #include <stdint.h>
@@ -17,13 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nul = memchr(data, 0, size);
     size_t llen = nul ? (size_t)(nul - data) : size;
-    char *list = malloc(llen + 1), *target = malloc(size - llen + 1);
+    char *list = fuzz_cstr(data, llen),
+         *target = fuzz_cstr(nul ? nul + 1 : data, nul ? size - llen - 1 : 0);
     if (!list || !target) abort();
-    memcpy(list, data, llen);
-    list[llen] = 0;
-    size_t tlen = nul ? size - llen - 1 : 0;
-    memcpy(target, nul ? nul + 1 : data, tlen);
-    target[tlen] = 0;
     allow_list *l = NULL, *any = NULL;
     char err[300] = "", why[2000] = "";
     if (allow_list_parse(list, false, &l, err, sizeof err) != 0 && !err[0]) abort();

@@ -8,6 +8,7 @@
  * checked). A signature made here for the body must verify, and must not
  * for another revision number.
  */
+#include "../common/fuzz_cstr.h"
 #include "group/group.h"
 
 #include <stdint.h>
@@ -36,13 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t tlen = nul ? (size_t)(nul - data) : size;
     const uint8_t *rest = nul ? nul + 1 : data + size;
     size_t left = size - (size_t)(rest - data);
-    const uint8_t *nl = memchr(rest, '\n', left);
-    size_t siglen = nl ? (size_t)(nl - rest) : left;
-    char *sig = malloc(siglen + 1);
+    const uint8_t *body;
+    char *sig = fuzz_line(rest, left, &body);
     if (!sig) return 0;
-    memcpy(sig, rest, siglen);
-    sig[siglen] = 0;
-    const uint8_t *body = nl ? nl + 1 : rest + left;
     size_t blen = left - (size_t)(body - rest);
 
     char err[600] = "";
