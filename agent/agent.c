@@ -12,6 +12,7 @@
  * Signals are taken synchronously through a signalfd on the loop, so no
  * handler runs in signal context and no global flag is needed.
  */
+#include "agent/allow.h"
 #include "agent/core.h"
 
 #include <signal.h>
@@ -231,6 +232,7 @@ static void on_signal(void *arg, int fd, uint32_t events)
 
 int agent_start(agent *a, char *err, size_t errlen)
 {
+    if (allow_load(a, err, errlen) != 0) return -1;
     if (build_pipeline_options(a) != 0) {
         snprintf(err, errlen, "out of memory, or more than %d meters in the pollster tables",
                  REGISTRY_MAX_METERS);
@@ -352,6 +354,8 @@ void agent_free(agent *a)
     loop_free(a->loop); /* runs what was posted: cluster events see `stopped` */
     cluster_free(a);
     plugins_process_shutdown(a); /* after every poll and publisher is gone */
+    allow_list_free(a->allow_targets);
+    allow_list_free(a->allow_publishers);
     for (size_t i = 0; i < a->n_groups; i++)
         free(a->groups[i]);
     free(a->popt);

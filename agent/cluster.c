@@ -239,6 +239,7 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .member_id = cg->member_id,
             .session_timeout_ms = cs->opt.session_timeout_ms,
             .auth = (const char *)cs->opt.auth,
+            .roles = cluster_opts_roles(&cs->opt),
             .keep_revisions = cs->opt.keep_revisions,
             .candidate = true,
             .pubsub_listen = cs->opt.pubsub_listen[0] ? cs->opt.pubsub_listen : NULL,

@@ -39,12 +39,19 @@ typedef struct cluster_opts {
     int weight;
     unsigned char *auth; /* "user:secret" (group_secret_read), NULL: none */
     size_t auth_len;
-    unsigned char *key; /* revision key, NULL: revisions are not checked */
+    unsigned char *key; /* legacy HMAC revision key, NULL: none */
     size_t key_len;
+    char trusted_keys[1024]; /* trusted_keys_file: Ed25519 public keys, "" none;
+                              * read again for every revision (rotation) */
     loss_policy on_loss;
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
+    bool insecure;           /* insecure = true: runs without credentials or keys (loud) */
+    group_signer *table_key; /* table_key_file: slot tables signed and checked */
+    bool has_roles;          /* acl_file: per-role ACLs on every node (coord_acl.c) */
+    group_roles roles;
+    coord_roles_t coord_roles; /* points into roles */
 } cluster_opts;
 
 struct cluster_group {
@@ -88,6 +95,7 @@ struct cluster_group {
         size_t left;      /* numbers[0..left) not tried yet */
     } fb;
     int64_t applied_rev;
+    char table_error[400]; /* under mu: the last slot table refused ("" none) */
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;
@@ -115,11 +123,18 @@ static inline cluster_opts *cluster_opts_of(struct cluster_group *cg)
 /* cluster_opts.c */
 int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen);
 void cluster_opts_free(cluster_opts *o);
+const coord_roles_t *cluster_opts_roles(const cluster_opts *o); /* NULL: no acl_file */
 
 /* cluster_table.c (loop thread unless noted) */
 bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms); /* any thread */
 /* Decodes and queues a stored table (malformed: logged, ignored). */
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
+/* cluster_opts.c: with table_key_file, *buf (freed) is replaced by its
+ * signed form for `epoch` (0, or -1 logged); a stored table is trusted when
+ * its signature verifies (else refused: logged, in /health and the member
+ * node). Without the key both pass everything. */
+int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len);
+bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
 /* First contact: reads the stored table (if any, asynchronously) before
  * owning anything; no replan until it is known. */
 void cluster_table_sync(struct cluster_group *cg);

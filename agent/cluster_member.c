@@ -35,6 +35,7 @@ void cluster_publish_info(struct cluster_group *cg)
     pthread_mutex_lock(&a->mu);
     cg->info.owned = (int64_t)owned_targets(cg, now);
     pthread_mutex_unlock(&a->mu);
+    cg->info.insecure = cluster_opts_of(cg)->insecure;
     pthread_mutex_lock(&cg->mu);
     /* the table this member obeys now; a pending one is reported once in force */
     snprintf(cg->info.assignment_digest, sizeof cg->info.assignment_digest, "%s",
@@ -139,11 +140,12 @@ void cluster_status_json(agent_group *g, strbuf *out)
                   coord_state_name(st.state), st.session_timeout_ms, st.unconfirmed_ms, st.expiries,
                   st.reconnects, st.is_leader ? "true" : "false");
     strbuf_put_json_string(out, l.known ? l.member_id : "");
-    strbuf_printf(out,
-                  ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64
-                  ",\"pending_effective_ms\":%" PRId64 ",\"assignment_digest\":\"%s\"}",
-                  cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep",
-                  have ? "true" : "false", epoch, eff, digest);
+    strbuf_printf(
+        out,
+        ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64 ",\"pending_effective_ms\":%" PRId64
+        ",\"assignment_digest\":\"%s\",\"insecure\":%s}",
+        cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep", have ? "true" : "false",
+        epoch, eff, digest, cluster_opts_of(cg)->insecure ? "true" : "false");
 }
 
 int cluster_health(agent *a, strbuf *out, int n)
@@ -152,6 +154,18 @@ int cluster_health(agent *a, strbuf *out, int n)
     for (size_t i = 0; cs && i < cs->n; i++) {
         coord_status_t st;
         coord_get_status(cs->groups[i]->c, &st);
+        if (st.acl_error[0]) { /* refused the group's nodes: why, and the repair */
+            strbuf_puts(out, n++ ? "," : "");
+            strbuf_put_json_string(out, st.acl_error);
+        }
+        char table_error[sizeof cs->groups[i]->table_error];
+        pthread_mutex_lock(&cs->groups[i]->mu);
+        snprintf(table_error, sizeof table_error, "%s", cs->groups[i]->table_error);
+        pthread_mutex_unlock(&cs->groups[i]->mu);
+        if (table_error[0]) {
+            strbuf_puts(out, n++ ? "," : "");
+            strbuf_put_json_string(out, table_error);
+        }
         if (st.state == COORD_CONNECTED) continue;
         char msg[300], unc[64];
         unconfirmed_text(&st, unc, sizeof unc);

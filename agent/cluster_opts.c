@@ -1,11 +1,13 @@
 /*
  * cluster_opts.c: the [coordination] options of meterd.conf (docs/CONFIG.md).
  * Secrets (auth_file, revision_key_file) are read by group_secret_read(),
- * the same reader meterctl uses, so a key is the same bytes on both sides.
+ * the same reader meterctl uses, so a key is the same bytes on both sides;
+ * trusted_keys_file (public keys) by group_trust_read().
  */
 #include "agent/cluster_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,10 +41,47 @@ static int read_secret(const config_kv *kv, const char *file, unsigned char **ou
     return 0;
 }
 
+/*
+ * Cluster mode does not run open by accident: without ZooKeeper credentials
+ * anyone who reaches ZooKeeper rewrites what the group polls and where its
+ * samples go; without trusted keys, whoever can write the pipeline node
+ * does. insecure = true is the explicit way out, said loudly at start and
+ * shown in /health, /v1/status and meterctl status.
+ */
+static int check_secure(agent *a, const cluster_opts *o, const char *file, char *err, size_t errlen)
+{
+    bool keys = o->trusted_keys[0] || o->key;
+    if (o->insecure) {
+        log_warn(&a->log, "cluster",
+                 "INSECURE: insecure = true in %s: %s%s%s; anyone who reaches ZooKeeper can "
+                 "change what this group polls and where its samples go (docs/SECURITY.md)",
+                 file, o->auth ? "" : "no ZooKeeper credentials (auth_file)",
+                 !o->auth && !keys ? ", " : "", keys ? "" : "revisions not signed-checked");
+        return 0;
+    }
+    if (o->auth && keys) {
+        if (!o->trusted_keys[0])
+            log_warn(&a->log, "cluster",
+                     "revision_key_file is a shared HMAC key (every agent could sign with it): "
+                     "move to trusted_keys_file (docs/SECURITY.md)");
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s: [coordination] cluster mode refuses to run open: %s%s%s missing. Create them "
+             "with 'meterctl init-credentials DIR', then set auth_file = DIR/zk-member.auth and "
+             "trusted_keys_file = DIR/trusted_keys (docs/SECURITY.md); or set insecure = true to "
+             "run open on purpose",
+             file, o->auth ? "" : "auth_file (ZooKeeper credentials)",
+             !o->auth && !keys ? " and " : "", keys ? "" : "trusted_keys_file (revision keys)");
+    return -1;
+}
+
 void cluster_opts_free(cluster_opts *o)
 {
     group_secret_free(o->auth, o->auth_len);
     group_secret_free(o->key, o->key_len);
+    group_signer_free(o->table_key);
+    o->table_key = NULL;
     o->auth = o->key = NULL;
     o->auth_len = o->key_len = 0;
 }
@@ -107,6 +146,50 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             }
         } else if (!strcmp(k, "revision_key_file")) {
             rc = read_secret(kv, file, &o->key, &o->key_len, err, errlen);
+        } else if (!strcmp(k, "trusted_keys_file")) {
+            /* read now to fail at start, and again for every revision */
+            group_trust *t = NULL;
+            char msg[600];
+            if (group_trust_read(kv->value, &t, msg, sizeof msg) != 0) {
+                snprintf(err, errlen, "%s:%d: [coordination] trusted_keys_file: %s", file, kv->line,
+                         msg);
+                return -1;
+            }
+            group_trust_free(t);
+            snprintf(o->trusted_keys, sizeof o->trusted_keys, "%s", kv->value);
+        } else if (!strcmp(k, "table_key_file")) {
+            unsigned char *pem = NULL;
+            size_t len = 0;
+            char msg[600];
+            group_signer_free(o->table_key);
+            o->table_key = NULL;
+            rc = group_secret_read(kv->value, &pem, &len, msg, sizeof msg) != 0 ||
+                         group_signer_load(pem, len, kv->value, &o->table_key, msg, sizeof msg) != 0
+                     ? -1
+                     : 0;
+            group_secret_free(pem, len);
+            if (rc)
+                snprintf(err, errlen, "%s:%d: [coordination] table_key_file: %s", file, kv->line,
+                         msg);
+        } else if (!strcmp(k, "acl_file")) {
+            char msg[600];
+            if (group_roles_read(kv->value, &o->roles, msg, sizeof msg) != 0) {
+                snprintf(err, errlen, "%s:%d: [coordination] acl_file: %s", file, kv->line, msg);
+                return -1;
+            }
+            o->has_roles = true;
+            o->coord_roles =
+                (coord_roles_t){o->roles.operator_id, o->roles.member_id, o->roles.reader_id};
+        } else if (!strcmp(k, "insecure")) {
+            if (!strcmp(kv->value, "true") || !strcmp(kv->value, "false"))
+                o->insecure = !strcmp(kv->value, "true");
+            else {
+                snprintf(err, errlen,
+                         "%s:%d: [coordination] insecure must be true or false, got "
+                         "\"%s\"",
+                         file, kv->line, kv->value);
+                return -1;
+            }
         } else if (!strncmp(k, "group_", 6)) {
             /* read where the groups are created */
         } else {
@@ -123,5 +206,53 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "%s: [coordination] backend_url: %s", file, msg);
         return -1;
     }
+    return check_secure(a, o, file, err, errlen);
+}
+
+const coord_roles_t *cluster_opts_roles(const cluster_opts *o)
+{
+    return o->has_roles ? &o->coord_roles : NULL;
+}
+
+bool cluster_insecure(const agent *a)
+{
+    const cluster_state *cs = a->cluster_state;
+    return cs && cs->opt.insecure;
+}
+
+int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len)
+{
+    const group_signer *k = cluster_opts_of(cg)->table_key;
+    uint8_t *sealed = NULL;
+    size_t slen = 0;
+    if (!k) return 0;
+    if (group_table_sign(k, cg->g->name, epoch, *buf, *len, &sealed, &slen) != 0) {
+        log_error(&cg->a->log, "cluster", "%s: signing the slot table failed", cg->member_id);
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    free(*buf);
+    *buf = sealed;
+    *len = slen;
     return 0;
+}
+
+bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
+{
+    const group_signer *k = cluster_opts_of(cg)->table_key;
+    char why[400] = "";
+    bool ok = !k || group_table_check(k, cg->g->name, epoch, buf, len, why, sizeof why) == 0;
+    pthread_mutex_lock(&cg->mu);
+    if (ok)
+        cg->table_error[0] = 0;
+    else
+        snprintf(cg->table_error, sizeof cg->table_error,
+                 "slot table epoch %" PRId64 " refused, keeping the previous one: %s", epoch, why);
+    pthread_mutex_unlock(&cg->mu);
+    if (ok) return true;
+    log_error(&cg->a->log, "cluster", "%s: %s", cg->member_id, cg->table_error);
+    snprintf(cg->info.last_error, sizeof cg->info.last_error, "%s", cg->table_error);
+    cluster_publish_info(cg);
+    return false;
 }

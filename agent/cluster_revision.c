@@ -1,16 +1,46 @@
 /*
  * cluster_revision.c: revisions. The coordinator hands every new revision
  * (from its ZooKeeper watch or the leader's pub-sub) to the loop; we check
- * the signature when a key is configured (group_revision_verify(), the
- * counterpart of meterctl's signing), validate, apply by diff (the
+ * the signature before anything else (verify_signature()), validate, apply
+ * by diff (the
  * standalone reload path), and report the applied number and sha256, or the
  * refusal, in our member node.
  */
+#include "agent/allow.h"
 #include "agent/cluster_int.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * With trusted_keys_file, a revision must carry an Ed25519 signature of one
+ * of its keys for this group and this number. The file is read again each
+ * time, so adding or removing a key (rotation, revocation) needs no restart.
+ * A legacy HMAC signature is accepted only while revision_key_file is also
+ * set (an upgrade, docs/SECURITY.md). 0, or -1 with why.
+ */
+static int verify_signature(struct cluster_group *cg, const coord_revision_t *r, char *why,
+                            size_t whylen)
+{
+    cluster_opts *o = cluster_opts_of(cg);
+    bool hmac = r->signature[0] && !strncmp(r->signature, GROUP_SIGNATURE_HMAC_PREFIX,
+                                            sizeof GROUP_SIGNATURE_HMAC_PREFIX - 1);
+    if (o->key && (hmac || !o->trusted_keys[0]))
+        return group_revision_verify(o->key, o->key_len, r->signature, r->body, r->body_len, why,
+                                     whylen);
+    if (!o->trusted_keys[0]) return 0; /* insecure: nothing to check with */
+    group_trust *t = NULL;
+    char msg[600];
+    if (group_trust_read(o->trusted_keys, &t, msg, sizeof msg) != 0) {
+        snprintf(why, whylen, "cannot read the trusted keys: %s", msg);
+        return -1;
+    }
+    int rc = group_revision_check(t, cg->g->name, r->number, r->signature, r->body, r->body_len,
+                                  why, whylen);
+    group_trust_free(t);
+    return rc;
+}
 
 /* Verifies, validates and applies one revision. 0, or -1 with why set. */
 static int try_revision(struct cluster_group *cg, const coord_revision_t *r, char *why,
@@ -18,17 +48,25 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
 {
     agent *a = cg->a;
     agent_group *g = cg->g;
-    cluster_opts *o = cluster_opts_of(cg);
     char name[64];
     snprintf(name, sizeof name, "revision-%" PRId64 ".yaml", r->number);
     pipeline *p = NULL;
-    if (o->key && group_revision_verify(o->key, o->key_len, r->signature, r->body, r->body_len, why,
-                                        whylen) != 0) {
+    if (verify_signature(cg, r, why, whylen) != 0) {
         reload_refuse(g, why);
         return -1;
     }
-    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL ||
-        reload_apply(g, p) != 0) {
+    if ((p = reload_parse(g, (const char *)r->body, r->body_len, name)) == NULL) {
+        snprintf(why, whylen, "%s", g->pipeline_error);
+        return -1;
+    }
+    /* local allow-lists: what ZooKeeper says may not widen what this host
+     * contacts or where its samples go */
+    if (allow_pipeline(a->allow_targets, a->allow_publishers, p, name, why, whylen) != 0) {
+        pipeline_free(p);
+        reload_refuse(g, why);
+        return -1;
+    }
+    if (reload_apply(g, p) != 0) {
         snprintf(why, whylen, "%s", g->pipeline_error);
         return -1;
     }

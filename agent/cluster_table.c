@@ -172,6 +172,7 @@ void cluster_replan(void *arg)
     cg->plan.slots_orphan = st.slots_orphan;
     cg->plan.effective_in_ms = next->effective_ms - now;
     cg->await_epoch = epoch; /* the conflict case counts from here */
+    if (cluster_table_seal(cg, epoch + 1, &buf, &len) != 0) goto out;
     int rc = coord_assignment_write_async(cg->c, epoch, buf, len, replan_done, cg);
     free(buf);
     if (rc == 0)
@@ -217,6 +218,7 @@ void cluster_table_promote(void *arg)
 void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch)
 {
     agent *a = cg->a;
+    if (!cluster_table_trusted(cg, buf, len, epoch)) return; /* the previous one stays */
     uint32_t *load = NULL;
     targets_load(cg, &load); /* NULL on ENOMEM: slots are still counted */
     char err[300];

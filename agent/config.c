@@ -71,10 +71,16 @@ static const option_desc options[] = {
     INT("polling", "workers", workers, "4", 1, 256, "Poll worker threads"),
     INT("polling", "drain_timeout", drain_timeout, "10", 0, 3600,
         "Seconds a changed or removed source may take to finish in-flight polls"),
+    STR("polling", "allow_targets", allow_targets, "",
+        "What pollsters may contact: CIDRs, addresses, host patterns, optional :port (empty: "
+        "anything); a revision naming another target is refused"),
     BOOL("api", "enabled", api_enabled, "true", "Serve the HTTP API"),
     STR("api", "host", api_host, "127.0.0.1",
         "Address the HTTP API listens on (loopback unless told otherwise)"),
     INT("api", "port", api_port, "9467", 0, 65535, "HTTP API port (0: any free port)"),
+    STR("api", "token_file", api_token_file, "",
+        "A mode-0600 file holding the bearer token every request must carry (required when "
+        "host is not loopback)"),
     INT("api", "stall_threshold_ms", stall_threshold_ms, "5000", 100, 3600000,
         "/health answers 503 once the event loop is stuck in one iteration this long"),
     INT("publisher", "queue_size", queue_size, "1024", 1, 1000000,
@@ -84,6 +90,9 @@ static const option_desc options[] = {
     INT("publisher", "retry_max_ms", retry_max_ms, "30000", 1, 3600000, "Longest retry delay"),
     INT("publisher", "flush_timeout", flush_timeout, "5", 0, 600,
         "Seconds a publisher may take to flush at shutdown or when removed"),
+    STR("publisher", "allow", publisher_allow, "",
+        "Where samples may go: scheme://[host][:port][/path-prefix] entries (empty: anywhere); "
+        "a revision naming another destination is refused"),
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

@@ -41,17 +41,20 @@ typedef struct agent_config {
     /* [polling] */
     char cfg_file[PATH_MAX];
     int workers;
-    int drain_timeout; /* s */
+    int drain_timeout;        /* s */
+    char allow_targets[1024]; /* allow.h: what pollsters may contact ("" anything) */
     /* [api] */
     bool api_enabled;
     char api_host[256];
     int api_port;
+    char api_token_file[PATH_MAX];
     int stall_threshold_ms;
     /* [publisher] */
     int queue_size;
     int retry_initial_ms;
     int retry_max_ms;
-    int flush_timeout; /* s */
+    int flush_timeout;          /* s */
+    char publisher_allow[1024]; /* allow.h: where samples may go ("" anywhere) */
     /* other modules' sections */
     config_kv extra[CONFIG_MAX_EXTRA];
     int n_extra;

@@ -159,6 +159,8 @@ struct agent {
 
     /* cluster mode (cluster.c); NULL standalone */
     void *cluster_state;
+    /* [polling] allow_targets, [publisher] allow (allow.h; NULL: unset) */
+    struct allow_list *allow_targets, *allow_publishers;
     loop_timer cluster_timer;
 
     /* HTTP API (http_api.c) */
@@ -247,6 +249,8 @@ int agent_ready_reasons(agent *a, strbuf *reasons);
  * handed over; false when there is none to make (standalone, or a second
  * signal): stop at once. */
 bool cluster_leave(agent *a);
+/* insecure = true in [coordination]: a field of /health and /v1/status. */
+bool cluster_insecure(const agent *a);
 void cluster_stop(agent *a); /* leaves the groups; events still queued are dropped */
 void cluster_free(agent *a); /* after the loop is freed */
 

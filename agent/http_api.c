@@ -13,12 +13,16 @@
  *   GET /v1/status   revision, sha256, sources, publishers, errors (JSON)
  *   GET /v1/targets  every (source, pollster, target) task and its last poll
  *
- * Read-only and loopback by default. Requests carry no body: one with a body
+ * Read-only and loopback by default. Off loopback, [api] token_file is
+ * required and every request must carry "Authorization: Bearer <token>"
+ * (401 otherwise): the API names targets, destinations and errors, and
+ * meterproxy reaches it over the network. Requests carry no body: one with a body
  * is refused (nng answers 413), so a client cannot make the agent buffer
  * anything. Handlers run on nng's threads and only take the agent's
  * status locks for the time it takes to copy counters into text.
  */
 #include "agent/core.h"
+#include "group/group.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -27,10 +31,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define N_ROUTES 5
+
+typedef struct api_route { /* a handler's data: every request passes checked() */
+    agent *a;
+    void (*fn)(nng_aio *);
+} api_route;
+
 typedef struct http_state {
     nng_http_server *server;
-    nng_http_handler *handlers[5];
+    nng_http_handler *handlers[N_ROUTES];
+    api_route routes[N_ROUTES];
     int n_handlers;
+    unsigned char *token; /* [api] token_file (group_secret_read), NULL: none */
+    size_t token_len;
 } http_state;
 
 static void reply(nng_aio *aio, uint16_t status, const char *ctype, strbuf *body)
@@ -55,7 +69,67 @@ static void reply(nng_aio *aio, uint16_t status, const char *ctype, strbuf *body
 static agent *handler_agent(nng_aio *aio)
 {
     nng_http_handler *h = nng_aio_get_input(aio, 1);
-    return nng_http_handler_get_data(h);
+    return ((api_route *)nng_http_handler_get_data(h))->a;
+}
+
+/* With a token, the request must carry it (constant-time comparison). */
+static bool authorized(const http_state *hs, nng_aio *aio)
+{
+    if (!hs->token) return true;
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    const char *h = nng_http_req_get_header(req, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    h += 7;
+    if (strlen(h) != hs->token_len) return false;
+    unsigned char diff = 0; /* every byte compared: the time tells nothing */
+    for (size_t i = 0; i < hs->token_len; i++)
+        diff |= (unsigned char)h[i] ^ hs->token[i];
+    return diff == 0;
+}
+
+static void h_checked(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    api_route *r = nng_http_handler_get_data(h);
+    if (authorized(r->a->http, aio)) {
+        r->fn(aio);
+        return;
+    }
+    strbuf body;
+    strbuf_init(&body);
+    strbuf_puts(&body, "{\"error\":\"this API requires Authorization: Bearer <[api] "
+                       "token_file>\"}\n");
+    reply(aio, 401, "application/json", &body);
+    strbuf_free(&body);
+}
+
+static bool loopback(const char *host)
+{
+    struct in_addr v4;
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1")) return true;
+    return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+/* Off loopback the API needs a token; reads it into hs. 0, or -1 with err. */
+static int load_token(agent *a, http_state *hs, char *err, size_t errlen)
+{
+    const char *file = a->cfg.path[0] ? a->cfg.path : "config";
+    if (a->cfg.api_token_file[0]) {
+        char msg[600];
+        if (group_secret_read(a->cfg.api_token_file, &hs->token, &hs->token_len, msg, sizeof msg) !=
+            0) {
+            snprintf(err, errlen, "%s: [api] token_file: %s", file, msg);
+            return -1;
+        }
+        return 0;
+    }
+    if (loopback(a->cfg.api_host)) return 0;
+    snprintf(err, errlen,
+             "%s: [api] host %s is reachable from other hosts: set [api] token_file to a mode-0600 "
+             "file holding a bearer token (openssl rand -hex 32 > FILE; chmod 600 FILE), or keep "
+             "host = 127.0.0.1 (docs/SECURITY.md)",
+             file, a->cfg.api_host);
+    return -1;
 }
 
 /* Appends the reasons the agent is degraded as JSON strings; returns count. */
@@ -122,7 +196,10 @@ static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf
 {
     strbuf body;
     strbuf_init(&body);
-    strbuf_printf(&body, "{\"status\":\"%s\",\"reasons\":[%s]}\n", status,
+    /* running open on purpose is a field, not a failure (docs/SECURITY.md) */
+    agent *a = handler_agent(aio);
+    strbuf_printf(&body, "{\"status\":\"%s\",%s\"reasons\":[%s]}\n", status,
+                  cluster_insecure(a) ? "\"insecure\":true," : "",
                   reasons->buf ? reasons->buf : "");
     reply(aio, code, "application/json", &body);
     strbuf_free(&body);
@@ -271,6 +348,7 @@ int http_api_start(agent *a, char *err, size_t errlen)
     http_state *hs = calloc(1, sizeof *hs);
     if (!hs) return -1;
     a->http = hs;
+    if (load_token(a, hs, err, errlen) != 0) return -1;
     char url[320];
     bool v6 = strchr(a->cfg.api_host, ':') != NULL;
     snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", a->cfg.api_host, v6 ? "]" : "",
@@ -293,10 +371,11 @@ int http_api_start(agent *a, char *err, size_t errlen)
                   {"/v1/targets", h_targets}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         nng_http_handler *h;
-        if ((rv = nng_http_handler_alloc(&h, routes[i].path, routes[i].fn)) != 0) break;
+        if ((rv = nng_http_handler_alloc(&h, routes[i].path, h_checked)) != 0) break;
         nng_http_handler_set_method(h, "GET");
         nng_http_handler_collect_body(h, true, 0);
-        nng_http_handler_set_data(h, a, NULL);
+        hs->routes[i] = (api_route){a, routes[i].fn};
+        nng_http_handler_set_data(h, &hs->routes[i], NULL);
         if ((rv = nng_http_server_add_handler(hs->server, h)) != 0) {
             nng_http_handler_free(h);
             break;
@@ -324,6 +403,7 @@ void http_api_stop(agent *a)
         nng_http_server_stop(hs->server);
         nng_http_server_release(hs->server);
     }
+    group_secret_free(hs->token, hs->token_len);
     free(hs);
     a->http = NULL;
 }

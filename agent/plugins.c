@@ -4,6 +4,7 @@
  * in registry/ and one line here (a publisher: publishers/, its registry row,
  * one line in publisher.c); the core never names a plugin.
  */
+#include "agent/allow.h"
 #include "agent/core.h"
 #include "agent/pollsters/scrape.h"
 #include "agent/publishers/common.h"
@@ -23,12 +24,9 @@ const discovery_plugin *const builtin_discoveries[] = {
 
 int pollster_target_allowed(const poll_env *env, const char *target, char *err, size_t errlen)
 {
-    /* [polling] allow_targets (issue 12) plugs in here */
-    (void)env;
-    (void)target;
-    (void)err;
-    (void)errlen;
-    return 0;
+    /* a revision outside [polling] allow_targets is refused when applied; this
+     * second check covers targets a pollster finds itself (file_sd, redirects) */
+    return allow_target(env->allow, target, err, errlen);
 }
 
 size_t pollster_meter_count(const pollster_plugin *p)

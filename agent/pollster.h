@@ -71,6 +71,9 @@ typedef struct poll_env {
     int64_t deadline_ms;   /* monotonic (loop_now_ms clock): finish by then; at most one
                               interval after the start */
     const void *selection; /* the source's meter selection, for poll_wants (core-owned) */
+    /* [polling] allow_targets: call allow_target(env->allow, target, ...)
+     * (agent/allow.h) before contacting a target; NULL allows all */
+    const struct allow_list *allow;
 } poll_env;
 
 /* Whether the source selects meter `name` (Ceilometer's rules, as for the

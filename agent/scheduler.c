@@ -359,6 +359,7 @@ static void call_begin(task *k, poll_call *c)
         .config = s->configs[k->pp_index],
         .deadline_ms = loop_now_ms() + s->interval_ms,
         .selection = &s->selection,
+        .allow = a->allow_targets,
     };
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     c->b = sample_batch_new(s->name, s->g->epoch, c->env.now_ms);

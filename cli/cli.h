@@ -54,6 +54,8 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_members(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err);
+int cli_cmd_repair_acl(int argc, char **argv, FILE *out, FILE *err);
 
 /* Parses "-o text|json" / "--output=json" values; -1 when unknown. */
 int cli_parse_output(const char *value, cli_output *out);
@@ -69,6 +71,8 @@ typedef struct cli_cluster {
     FILE *out, *err;
     cli_output fmt;
     const char *zk_flag, *conf, *auth_file, *group;
+    const char *acl_file; /* --acl-file: the roles' ids (zk-acl.txt), NULL: none */
+    bool repair_acls;     /* repair-acl: set wrong ACLs instead of refusing */
     int connect_timeout_ms;
     bool verbose;   /* keep the ZooKeeper client's own log on stderr */
     int saved_err;  /* while connected and quiet: the real stderr (fd), else -1 */

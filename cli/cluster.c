@@ -43,6 +43,7 @@ void cli_cluster_usage(FILE *f)
             "      --zk URL           zookeeper://h1:p1,h2:p2/chroot (else $METERD_ZK, else -c)\n"
             "  -c, --config FILE      meterd.conf: its [coordination] backend_url\n"
             "      --auth-file FILE   'user:secret' digest credentials (mode 0600), for writes\n"
+            "      --acl-file FILE    the roles' ids (zk-acl.txt): nodes made get role ACLs\n"
             "      --connect-timeout S  seconds to wait for ZooKeeper (default 5)\n"
             "  -v, --verbose          show the ZooKeeper client's own warnings\n"
             "  -o, --output FORMAT    text (default) or json\n");
@@ -127,6 +128,8 @@ int cli_cluster_option(cli_cluster *k, int argc, char **argv, int *i)
         k->group = v;
     } else if ((r = cli_opt_value(k, argc, argv, i, "--auth-file", NULL, &v)) != 0) {
         k->auth_file = v;
+    } else if ((r = cli_opt_value(k, argc, argv, i, "--acl-file", NULL, &v)) != 0) {
+        k->acl_file = v;
     } else if ((r = cli_opt_value(k, argc, argv, i, "--connect-timeout", NULL, &v)) != 0) {
         if (r > 0 && parse_seconds(v, 3600, &k->connect_timeout_ms) != 0) {
             fprintf(k->err, "meterctl %s: --connect-timeout wants seconds > 0, not '%s'\n", k->cmd,
@@ -255,12 +258,22 @@ int cli_cluster_connect(cli_cluster *k, bool write)
             return cli_fail(k, CLI_USAGE, "%s must hold 'user:secret'", k->auth_file);
     }
     (void)write; /* writes without credentials work on open ACLs; ZooKeeper says when not */
+    group_roles roles;
+    coord_roles_t cr;
+    if (k->acl_file) {
+        char err[600];
+        if (group_roles_read(k->acl_file, &roles, err, sizeof err) != 0)
+            return cli_fail(k, CLI_USAGE, "--acl-file: %s", err);
+        cr = (coord_roles_t){roles.operator_id, roles.member_id, roles.reader_id};
+    }
     quiet_stderr(k);
     coord_config_t cfg = {
         .backend_url = k->url,
         .group = k->group,
         .member_id = NULL,
         .auth = (const char *)k->auth,
+        .roles = k->acl_file ? &cr : NULL,
+        .repair_acls = k->repair_acls,
         .cb = {.members = on_members, .log = on_log},
         .cb_arg = k,
     };
@@ -280,6 +293,7 @@ int cli_cluster_connect(cli_cluster *k, bool write)
     if (rc == COORD_ENOAUTH)
         return cli_fail(k, CLI_UNREACHABLE, "ZooKeeper at %s refused our credentials (%s)", u.hosts,
                         k->auth_file ? k->auth_file : "no --auth-file");
+    if (st.acl_error[0]) return cli_fail(k, CLI_FAILED, "%s", st.acl_error);
     if (st.state == COORD_CONNECTED)
         return cli_fail(k, CLI_UNREACHABLE,
                         "connected to ZooKeeper at %s but cannot read group '%s' under '%s'%s%s "

@@ -1,15 +1,17 @@
 /* cmd_push.c -- `meterctl push FILE` and `meterctl rollback N`.
  *
  * push: validate locally with the agents' own parser (a file the agents would
- * refuse is never written: exit 1, file:line:column on stderr), optionally
- * sign (group_revision_sign: HMAC-SHA256 of the body), then one CAS write
- * from the revision the operator saw (--if-revision N) or the one read just
- * before. A lost CAS names the winner (number, author, time) and exits 3:
+ * refuse is never written: exit 1, file:line:column on stderr), then one CAS
+ * write from the revision the operator saw (--if-revision N) or the one read
+ * just before, signed for the number it will get (an Ed25519 key: the
+ * signature binds group, number and body, docs/SECURITY.md; a legacy HMAC key
+ * signs the body alone). A lost CAS names the winner (number, author, time) and exits 3:
  * the operator decides, meterctl never retries over someone else's push.
  *
  * rollback N: revision N's body pushed again as a new revision (history only
- * grows, so "what ran when" stays answerable). The stored signature is kept
- * (same body, same HMAC) unless --sign-key signs again.
+ * grows, so "what ran when" stays answerable). An Ed25519 signature is valid
+ * for its own number only, so a rollback signs again (--sign-key); a legacy
+ * HMAC signature is kept unless --sign-key signs again.
  *
  * --wait hands over to wait.c; the waiter is hooked to the members callback
  * before connecting, so no member change after the push can be missed.
@@ -30,9 +32,13 @@ typedef struct push_args {
     const char *arg;     /* FILE (push) or N (rollback) */
     int64_t if_revision; /* -1: read the current one */
     const char *sign_key;
+    group_signer *signer; /* --sign-key held an Ed25519 key */
+    unsigned char *hmac;  /* --sign-key held a legacy HMAC key */
+    size_t hmac_len;
     const char *author;
     bool wait;
     bool force; /* write over a malformed pipeline node */
+    bool insecure; /* --insecure: writing without credentials or a key is meant */
     int timeout_ms;
 } push_args;
 
@@ -49,8 +55,10 @@ static void push_usage(FILE *f, bool rollback)
                "      --if-revision N    write only if revision N is current (0: none yet)\n"
                "      --force            replace a malformed pipeline node (written by\n"
                "                         something other than meterctl; status names it)\n"
-               "      --sign-key FILE    sign with HMAC-SHA256 (key file mode 0600)\n"
-               "      --author NAME      recorded with the revision (default user@host)\n");
+               "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
+               "                         'meterctl init-credentials DIR')\n"
+               "      --author NAME      recorded with the revision (default user@host)\n"
+               "      --insecure         write without --auth-file or --sign-key (an open group)\n");
     cli_cluster_usage(f);
     fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
                "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
@@ -76,6 +84,8 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
             a->wait = true;
         } else if (strcmp(argv[i], "--force") == 0) {
             a->force = true;
+        } else if (strcmp(argv[i], "--insecure") == 0) {
+            a->insecure = true;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--timeout", NULL, &v)) != 0) {
             char *end;
             double s = r > 0 ? strtod(v, &end) : 0;
@@ -111,6 +121,18 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
     if (a->arg == NULL) {
         fprintf(err, "meterctl %s: no %s given\n", argv[0], rollback ? "revision N" : "FILE");
         push_usage(err, rollback);
+        return CLI_USAGE;
+    }
+    if (!a->insecure && (!a->sign_key || !a->k.auth_file)) {
+        /* a group's agents refuse what no trusted key signed, and an open
+         * ZooKeeper tree lets anyone rewrite it: say how to do it right */
+        fprintf(err,
+                "meterctl %s: refusing to write without %s%s%s: create them with 'meterctl "
+                "init-credentials DIR', then pass --auth-file DIR/zk-operator.auth --sign-key "
+                "DIR/revision.key (docs/SECURITY.md); --insecure writes anyway\n",
+                argv[0], a->k.auth_file ? "" : "ZooKeeper credentials (--auth-file)",
+                !a->k.auth_file && !a->sign_key ? " and " : "",
+                a->sign_key ? "" : "a signing key (--sign-key)");
         return CLI_USAGE;
     }
     return CLI_OK;
@@ -162,22 +184,56 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
     return code;
 }
 
-/* The signature string of group_revision_sign(), with the key read by
- * group_secret_read(): the same bytes the agents verify with. */
-static int sign_body(cli_cluster *k, const char *key_file, const void *body, size_t len,
-                     char out[512])
+/* Reads --sign-key (group_secret_read(): the bytes agents would read): a PEM
+ * Ed25519 key, or any other bytes as a legacy HMAC key. */
+static int load_sign_key(push_args *a)
 {
     unsigned char *key = NULL;
     size_t keylen = 0;
     char err[600];
-    if (group_secret_read(key_file, &key, &keylen, err, sizeof err) != 0)
-        return cli_fail(k, CLI_USAGE, "--sign-key: %s", err);
-    char sig[GROUP_SIGNATURE_MAX];
-    int rc = group_revision_sign(key, keylen, body, len, sig);
-    group_secret_free(key, keylen);
-    if (rc != 0) return cli_fail(k, CLI_FAILED, "HMAC-SHA256 failed");
-    snprintf(out, 512, "%s", sig);
+    if (group_secret_read(a->sign_key, &key, &keylen, err, sizeof err) != 0)
+        return cli_fail(&a->k, CLI_USAGE, "--sign-key: %s", err);
+    if (keylen > 10 && !memcmp(key, "-----BEGIN", 10)) {
+        int rc = group_signer_load(key, keylen, a->sign_key, &a->signer, err, sizeof err);
+        group_secret_free(key, keylen);
+        return rc == 0 ? CLI_OK : cli_fail(&a->k, CLI_USAGE, "--sign-key: %s", err);
+    }
+    fprintf(a->k.err,
+            "meterctl %s: warning: %s is a legacy HMAC key (every agent holding it can sign); "
+            "see docs/SECURITY.md\n",
+            a->k.cmd, a->sign_key);
+    a->hmac = key;
+    a->hmac_len = keylen;
     return CLI_OK;
+}
+
+static void free_sign_key(push_args *a)
+{
+    group_signer_free(a->signer);
+    group_secret_free(a->hmac, a->hmac_len);
+    a->signer = NULL;
+    a->hmac = NULL;
+}
+
+/* The signature for body as revision `number`; `kept`: a rollback's stored
+ * signature, reused only when it does not name its number (legacy HMAC). */
+static int sign_for(push_args *a, int64_t number, const void *body, size_t len, const char *kept,
+                    char out[GROUP_SIGNATURE_MAX])
+{
+    out[0] = 0;
+    int rc = 0;
+    if (a->signer)
+        rc = group_revision_sign_ed25519(a->signer, a->k.group, number, body, len, out);
+    else if (a->hmac)
+        rc = group_revision_sign(a->hmac, a->hmac_len, body, len, out);
+    else if (kept && !strncmp(kept, GROUP_SIGNATURE_ED25519_PREFIX,
+                              sizeof GROUP_SIGNATURE_ED25519_PREFIX - 1))
+        return cli_fail(&a->k, CLI_USAGE,
+                        "the revision's Ed25519 signature is valid for its own number only: "
+                        "sign the rollback with --sign-key");
+    else if (kept)
+        snprintf(out, GROUP_SIGNATURE_MAX, "%s", kept);
+    return rc == 0 ? CLI_OK : cli_fail(&a->k, CLI_FAILED, "signing failed (OpenSSL)");
 }
 
 static void default_author(char *out, size_t cap)
@@ -200,7 +256,7 @@ static json_t *revision_brief(const coord_revision_t *r)
 }
 
 /* The CAS write and what follows; k is connected. */
-static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, const char *signature,
+static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, const char *kept,
                      int64_t rollback_of)
 {
     cli_cluster *k = &a->k;
@@ -233,8 +289,12 @@ static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, co
         snprintf(author, sizeof author, "%s", a->author);
     else
         default_author(author, sizeof author);
+    char signature[GROUP_SIGNATURE_MAX];
+    int rc = sign_for(a, expected + 1, body, len, kept, signature);
+    if (rc != CLI_OK) return rc;
     int64_t number = 0;
-    int rc = coord_revision_push(k->c, expected, body, len, author, signature, &number);
+    rc = coord_revision_push(k->c, expected, body, len, author, signature[0] ? signature : NULL,
+                             &number);
     int64_t t0 = cli_now_ms();
     if (rc == COORD_ECONFLICT) {
         coord_revision_t cur;
@@ -272,7 +332,7 @@ static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, co
     if (k->fmt == CLI_OUT_JSON) {
         doc = json_pack("{s:s, s:I, s:s, s:s, s:b, s:I}", "group", k->group, "revision",
                         (json_int_t)number, "sha256", sha, "author", author, "signed",
-                        signature != NULL && signature[0] != '\0', "size", (json_int_t)len);
+                        signature[0] != '\0', "size", (json_int_t)len);
         if (rollback_of > 0)
             json_object_set_new(doc, "rollback_of", json_integer((json_int_t)rollback_of));
     } else {
@@ -307,14 +367,14 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
     char ferr[600];
     char *body = cli_read_file(a.arg, PIPELINE_DEFAULT_MAX_BYTES, &len, ferr, sizeof ferr);
     if (body == NULL) return cli_fail(&a.k, CLI_FAILED, "%s", ferr);
-    char sig[512] = "";
     cli_wait *w = NULL;
     rc = validate_body(&a.k, body, len, a.arg);
-    if (rc == CLI_OK && a.sign_key) rc = sign_body(&a.k, a.sign_key, body, len, sig);
+    if (rc == CLI_OK && a.sign_key) rc = load_sign_key(&a);
     if (rc == CLI_OK) rc = connect_for_push(&a, &w);
-    if (rc == CLI_OK) rc = push_body(&a, w, body, len, sig[0] ? sig : NULL, 0);
+    if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
     cli_cluster_close(&a.k); /* before freeing w: its callback may still run */
     cli_wait_free(w);
+    free_sign_key(&a);
     free(body);
     return rc;
 }
@@ -331,8 +391,8 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     }
     cli_wait *w = NULL;
     coord_revision_t old = {0};
-    char sig[512] = "";
-    rc = connect_for_push(&a, &w);
+    if (a.sign_key) rc = load_sign_key(&a);
+    if (rc == CLI_OK) rc = connect_for_push(&a, &w);
     if (rc == CLI_OK) {
         int grc = coord_revision_get(a.k.c, n, &old);
         if (grc == COORD_ENOENT)
@@ -346,14 +406,12 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     char label[64];
     snprintf(label, sizeof label, "revision %lld", (long long)n);
     if (rc == CLI_OK) rc = validate_body(&a.k, (const char *)old.body, old.body_len, label);
-    if (rc == CLI_OK && a.sign_key)
-        rc = sign_body(&a.k, a.sign_key, old.body, old.body_len, sig);
-    else if (rc == CLI_OK)
-        snprintf(sig, sizeof sig, "%s", old.signature);
     if (rc == CLI_OK)
-        rc = push_body(&a, w, (const char *)old.body, old.body_len, sig[0] ? sig : NULL, n);
+        rc = push_body(&a, w, (const char *)old.body, old.body_len,
+                       old.signature[0] ? old.signature : NULL, n);
     cli_cluster_close(&a.k);
     cli_wait_free(w);
+    free_sign_key(&a);
     coord_revision_free(&old);
     return rc;
 }

@@ -164,6 +164,11 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         fprintf(out, "no live members\n");
     cli_table_free(&t);
     fputc('\n', out);
+    for (size_t i = 0; i < v->members.count; i++)
+        if (v->members.members[i].info.insecure)
+            fprintf(out,
+                    "insecure: %s runs without credentials or trusted keys (insecure = true)\n",
+                    v->members.members[i].id);
     if (json_array_size(probs) == 0) {
         fprintf(out, "consistent: %zu member%s at revision %lld, slot table epoch %lld\n",
                 v->members.count, v->members.count == 1 ? "" : "s",

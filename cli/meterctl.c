@@ -23,6 +23,9 @@ static const cli_command commands[] = {
     {"members", "the live members of a group and what they advertise", cli_cmd_members},
     {"assignment", "the slot table: slots and targets per member (--target T)", cli_cmd_assignment},
     {"whohas", "the member that polls target T", cli_cmd_whohas},
+    {"init-credentials", "create a group's signing key, trusted keys and ZooKeeper credentials",
+     cli_cmd_credentials},
+    {"repair-acl", "set the role ACLs on a group's nodes created with others", cli_cmd_repair_acl},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -31,7 +34,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: meterctl [--help] [--version] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n'meterctl COMMAND --help' describes a command. Exit status: 0 ok, 1 invalid,\n"
             "rejected or failed, 2 usage, 3 CAS lost, 4 timeout, 5 inconsistent, 6 cannot reach\n"

@@ -69,8 +69,8 @@ static int create_node(coord_t *c, zhandle_t *zh, struct String_vector *kids)
     if (!data) return COORD_ESYS;
     char path[700], created[800];
     snprintf(path, sizeof path, "%s/%s", c->election_dir, prefix);
-    int zrc = zoo_create(zh, path, data, (int)strlen(data), &c->acl, ZOO_EPHEMERAL_SEQUENTIAL,
-                         created, sizeof created);
+    int zrc = zoo_create(zh, path, data, (int)strlen(data), coord_acl_for(c, path),
+                         ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof created);
     free(data);
     if (zrc != ZOK) return coord_zerr(zrc); /* a retry looks for the guid first */
     const char *base = strrchr(created, '/');

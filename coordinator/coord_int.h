@@ -104,8 +104,14 @@ struct coord {
     void *cb_arg;
     coord_executor_t exec;   /* post NULL: none */
     struct coord_life *life; /* with exec: what queued events check */
-    struct ACL_vector acl;   /* applied to every node we create */
+    struct ACL_vector acl;   /* without roles: applied to every node we create */
     struct ACL acl_entries[2];
+    bool roles; /* coord_acl.c: per-node ACLs of three roles */
+    bool repair_acls;
+    char role_id[3][200];
+    struct ACL role_acl[3][3];
+    struct ACL_vector role_acls[3];
+    char acl_error[512]; /* under mu */
 
     /* paths */
     char base[512]; /* chroot + "/" + group */
@@ -265,5 +271,14 @@ void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t l
 int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags);
 /* Delivers r (the revision callback) if new, counting the path that won. */
 void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubsub);
+
+/* coord_acl.c */
+int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap);
+/* The ACL a node at path is created with. */
+struct ACL_vector *coord_acl_for(coord_t *c, const char *path);
+/* With roles: an existing node whose ACL is not ours is refused (acl_error
+ * set, COORD_ENOAUTH), or set to ours with repair_acls. */
+int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path);
+int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path);
 
 #endif

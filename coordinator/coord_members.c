@@ -65,7 +65,8 @@ int coord_members_join(coord_t *c, zhandle_t *zh, bool check)
         if (zrc == ZNONODE) c->joined = false;
     }
     for (int attempt = 0; !c->joined && attempt < 2; attempt++) {
-        zrc = zoo_create(zh, c->member_path, json, len, &c->acl, ZOO_EPHEMERAL, NULL, 0);
+        zrc = zoo_create(zh, c->member_path, json, len, coord_acl_for(c, c->member_path),
+                         ZOO_EPHEMERAL, NULL, 0);
         if (zrc == ZOK) {
             pthread_mutex_lock(&c->mu);
             c->joined = true;

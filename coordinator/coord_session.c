@@ -191,7 +191,13 @@ int coord_ensure_path(coord_t *c, zhandle_t *zh, const char *path)
         /* look first: creating an existing node we may not write is ZNOAUTH */
         struct Stat st;
         int rc = zoo_exists(zh, buf, 0, &st);
-        if (rc == ZNONODE) rc = zoo_create(zh, buf, NULL, -1, &c->acl, ZOO_PERSISTENT, NULL, 0);
+        if (rc == ZNONODE)
+            rc = zoo_create(zh, buf, NULL, -1, coord_acl_for(c, buf), ZOO_PERSISTENT, NULL, 0);
+        else if (rc == ZOK && strlen(buf) > 1) {
+            /* nodes someone else created first are never adopted */
+            int arc = c->repair_acls ? coord_acl_repair(c, zh, buf) : coord_acl_check(c, zh, buf);
+            if (arc != COORD_OK) return arc;
+        }
         if (rc != ZOK && rc != ZNODEEXISTS) {
             coord_log(c, COORD_LOG_WARN, "cannot create %s: %s", buf, zerror(rc));
             return coord_zerr(rc);
@@ -408,7 +414,12 @@ static unsigned sync_views(coord_t *c, unsigned flags)
                               c->assignment_path};
         for (size_t i = 0; i < sizeof dirs / sizeof *dirs && rc == COORD_OK; i++)
             rc = coord_ensure_path(c, zh, dirs[i]);
-        if (rc == COORD_OK) c->tree_ready = true;
+        if (rc == COORD_OK) {
+            c->tree_ready = true;
+            pthread_mutex_lock(&c->mu);
+            c->acl_error[0] = 0; /* repaired meanwhile */
+            pthread_mutex_unlock(&c->mu);
+        }
     }
     if (rc == COORD_OK && c->is_member && (!c->joined || c->info_dirty || (flags & DIRTY_JOIN)))
         rc = coord_members_join(c, zh, flags & DIRTY_JOIN);
@@ -588,13 +599,10 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
         free(c);
         return NULL;
     }
-    if (c->auth[0]) {
-        /* creator (any id we authenticated as) may do all; others may read */
-        c->acl_entries[0] = (struct ACL){ZOO_PERM_ALL, {"auth", ""}};
-        c->acl_entries[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};
-        c->acl = (struct ACL_vector){2, c->acl_entries};
-    } else {
-        c->acl = ZOO_OPEN_ACL_UNSAFE;
+    c->repair_acls = cfg->repair_acls;
+    if (coord_acl_init(c, cfg, err, errcap) != COORD_OK) {
+        free(c);
+        return NULL;
     }
     c->state = COORD_CONNECTING;
     pthread_rwlock_init(&c->zlock, NULL);
@@ -690,6 +698,7 @@ void coord_get_status(coord_t *c, coord_status_t *st)
     st->reconnects = c->reconnects;
     st->joined = c->joined;
     st->is_leader = c->leader.is_me;
+    snprintf(st->acl_error, sizeof st->acl_error, "%s", c->acl_error);
     st->pubsub_received = c->ps_received;
     st->pubsub_delivered = c->ps_delivered;
     st->zk_delivered = c->zk_delivered;

@@ -299,7 +299,8 @@ int coord_revision_push(coord_t *c, int64_t expected, const void *body, size_t l
     zoo_op_t ops[2];
     zoo_op_result_t res[2];
     zoo_set_op_init(&ops[0], c->pipeline_path, data, (int)dlen, (int)expected, &st);
-    zoo_create_op_init(&ops[1], hist, data, (int)dlen, &c->acl, ZOO_PERSISTENT, NULL, 0);
+    zoo_create_op_init(&ops[1], hist, data, (int)dlen, coord_acl_for(c, hist), ZOO_PERSISTENT, NULL,
+                       0);
     int zrc = zoo_multi(zh, 2, ops, res);
     if (zrc == ZOK) {
         /* leading: members get it without waiting for our own watch */

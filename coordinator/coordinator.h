@@ -98,6 +98,7 @@ typedef struct coord_member_info {
     char assignment_digest[65];
     char state[32]; /* free text: "starting", "running", "error"... */
     char last_error[512];
+    bool insecure; /* runs without credentials or trusted keys (insecure = true) */
 } coord_member_info_t;
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out);
@@ -179,16 +180,29 @@ typedef struct coord_executor {
     void *ctx;
 } coord_executor_t;
 
+/*
+ * Roles (docs/SECURITY.md): the ZooKeeper digest ids ("user:base64(sha1(
+ * user:secret))", as in zk-acl.txt of `meterctl init-credentials`) of the
+ * operator, member and reader credentials. With roles, every node carries
+ * ACLs for those three only, and existing nodes with other ACLs are refused
+ * at first contact (coord_status_t.acl_error).
+ */
+typedef struct coord_roles {
+    const char *operator_id, *member_id, *reader_id;
+} coord_roles_t;
+
 typedef struct coord_config {
-    const char *backend_url; /* zookeeper://h1:p1,h2:p2/chroot (required) */
-    const char *group;       /* one path segment: "central" (required) */
-    const char *member_id;   /* stable id; NULL: an observer (meterctl, meterproxy) */
-    int session_timeout_ms;  /* 0: COORD_SESSION_TIMEOUT_DEFAULT_MS; min 1000 */
-    const char *auth;        /* "user:secret" digest; NULL: open ACLs (see docs) */
-    int keep_revisions;      /* K; 0: COORD_KEEP_REVISIONS_DEFAULT */
-    size_t max_node_bytes;   /* 0: COORD_MAX_NODE_DEFAULT */
-    bool candidate;          /* members only: stand in the leader election */
-    const char *endpoint;    /* advertised when leading without pubsub_listen */
+    const char *backend_url;    /* zookeeper://h1:p1,h2:p2/chroot (required) */
+    const char *group;          /* one path segment: "central" (required) */
+    const char *member_id;      /* stable id; NULL: an observer (meterctl, meterproxy) */
+    int session_timeout_ms;     /* 0: COORD_SESSION_TIMEOUT_DEFAULT_MS; min 1000 */
+    const char *auth;           /* "user:secret" digest; NULL: open ACLs (see docs) */
+    const coord_roles_t *roles; /* NULL: one credential (creator all, world read) */
+    bool repair_acls;      /* with roles: set wrong ACLs of existing nodes instead of refusing */
+    int keep_revisions;    /* K; 0: COORD_KEEP_REVISIONS_DEFAULT */
+    size_t max_node_bytes; /* 0: COORD_MAX_NODE_DEFAULT */
+    bool candidate;        /* members only: stand in the leader election */
+    const char *endpoint;  /* advertised when leading without pubsub_listen */
     /*
      * Pub-sub fast path for revisions (docs/COORDINATION.md). An nng URL the
      * handle listens on while it leads, e.g. "tcp://10.0.0.1:0" (port 0: any;
@@ -246,6 +260,7 @@ typedef struct coord_status {
     int64_t reconnects; /* connections re-established within a session */
     bool joined;
     bool is_leader;
+    char acl_error[512]; /* "" or why the group's nodes were refused (roles) */
     /* pub-sub (all 0 / "" without pubsub_listen); each revision is delivered
      * once, counted under the path that was first */
     int64_t pubsub_received;            /* messages received, junk included */

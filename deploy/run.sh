@@ -4,6 +4,9 @@
 #                             loopback port, 3 meterd agents in group "central",
 #                             the example pipeline pushed once with meterctl,
 #                             and the assignment printed. It keeps running.
+#                             Secure as a real one (docs/SECURITY.md): meterctl
+#                             init-credentials makes the signing key, trusted
+#                             keys and a ZooKeeper credential per role.
 #   deploy/run.sh stop        stops everything `start` started (by PID) and
 #                             removes its folder.
 #   deploy/run.sh standalone  one agent, no ZooKeeper: validates the example
@@ -112,6 +115,12 @@ java -Xmx128m -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$run/
 wait_port "$zkport" ZooKeeper
 zk="zookeeper://127.0.0.1:$zkport/meterd"
 
+creds=$run/credentials
+echo "== meterctl init-credentials $creds"
+$meterctl init-credentials "$creds"
+operator=(--auth-file "$creds/zk-operator.auth" --acl-file "$creds/zk-acl.txt")
+reader=(--auth-file "$creds/zk-reader.auth")
+
 for i in 1 2 3; do
   port=$(free_port)
   cat > "$run/agent$i.conf" <<CONF
@@ -124,6 +133,10 @@ port = $port
 [coordination]
 backend_url = $zk
 session_timeout_ms = 4000
+auth_file = $creds/zk-member.auth
+acl_file = $creds/zk-acl.txt
+trusted_keys_file = $creds/trusted_keys
+table_key_file = $creds/member.key
 CONF
   $meterd -c "$run/agent$i.conf" >"$run/agent$i.out" 2>&1 </dev/null & echo $! > "$run/agent$i.pid"
   echo "== agent$i: meterd -c $run/agent$i.conf (API http://127.0.0.1:$port)"
@@ -145,19 +158,23 @@ done
 } > "$run/pipeline.yaml"
 
 echo "== meterctl push --group central --wait"
-$meterctl push "$run/pipeline.yaml" --group central --zk "$zk" --wait --timeout 30 --author run.sh
+$meterctl push "$run/pipeline.yaml" --group central --zk "$zk" --wait --timeout 30 --author run.sh \
+  "${operator[@]}" --sign-key "$creds/revision.key"
 echo "== meterctl assignment --group central"
-i=0; until $meterctl status --group central --zk "$zk" >/dev/null 2>&1; do
+i=0; until $meterctl status --group central --zk "$zk" "${reader[@]}" >/dev/null 2>&1; do
   i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
-$meterctl assignment --group central --zk "$zk"
+$meterctl assignment --group central --zk "$zk" "${reader[@]}"
 echo "== meterctl whohas tcp://127.0.0.1:$zkport --group central"
-$meterctl whohas "tcp://127.0.0.1:$zkport" --group central --zk "$zk"
+$meterctl whohas "tcp://127.0.0.1:$zkport" --group central --zk "$zk" "${reader[@]}"
 echo "== meterctl status --group central"
-$meterctl status --group central --zk "$zk" || true
+$meterctl status --group central --zk "$zk" "${reader[@]}" || true
 cat <<EOF2
 
 The cluster keeps running (logs and samples in $run). Try:
-  $meterctl members --group central --zk $zk
-  kill -9 \$(cat $run/agent2.pid); sleep 5; $meterctl assignment --group central --zk $zk
+  $meterctl members --group central --zk $zk --auth-file $creds/zk-reader.auth
+  kill -9 \$(cat $run/agent2.pid); sleep 5; $meterctl assignment --group central --zk $zk --auth-file $creds/zk-reader.auth
+  Pushes need the operator's credentials and key (not on the agents' hosts):
+  $meterctl push FILE --group central --zk $zk --auth-file $creds/zk-operator.auth \\
+      --acl-file $creds/zk-acl.txt --sign-key $creds/revision.key
 Stop everything with: deploy/run.sh stop
 EOF2

@@ -40,7 +40,11 @@ int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t e
 {
     if (epoch <= c->epoch) return 1;
     partition_table *t = NULL;
-    if (partition_table_decode(bytes, len, &t, err, errlen) != 0) return -1;
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(bytes, len, &sig, &siglen, &table, &tlen); /* checked by the caller */
+    if (partition_table_decode(table, tlen, &t, err, errlen) != 0) return -1;
     group_clock_table e = {.t = t, .epoch = epoch};
     unsigned char sha[32];
     SHA256(bytes, len, sha);

@@ -5,8 +5,9 @@
  *
  *   - secrets: one reader for every secret file (ZooKeeper credentials,
  *     revision keys, later the plugins' named secrets);
- *   - signed revisions: the signature string stored with a revision, made
- *     and checked by the same code;
+ *   - signed revisions and slot tables: the signature strings stored with
+ *     them, made and checked by the same code (sign.c), the trusted keys and
+ *     the roles' ACL ids (roles.c);
  *   - the slot-table clock: the table in force at an instant, the tables
  *     pending until theirs, and the owner of a target at time t;
  *   - a revision's partitioned targets and the slot loads made from them.
@@ -14,8 +15,9 @@
  * Everything here works on plain data (bytes, pipelines, partition tables):
  * no threads, no locks, no I/O except group_secret_read(), no ZooKeeper
  * calls. A caller that shares a clock between threads locks around it.
- * The wire formats (signature string, slot table bytes) are those of
- * docs/COORDINATION.md and docs/PARTITION.md, unchanged.
+ * The wire formats (signature strings, slot table bytes and their signature
+ * envelope) are those of docs/COORDINATION.md, docs/PARTITION.md and
+ * docs/SECURITY.md.
  */
 #ifndef METERD_GROUP_H
 #define METERD_GROUP_H
@@ -50,7 +52,9 @@ void group_secret_free(unsigned char *secret, size_t len);
 #define GROUP_SIGNATURE_MAX         256
 #define GROUP_SIGNATURE_HMAC_PREFIX "hmac-sha256:"
 
-/* Signs a revision body with HMAC-SHA256 under key[0..keylen): out gets
+/* The legacy scheme (a shared key every agent held, so any agent could sign),
+ * still read during an upgrade (docs/SECURITY.md). Signs a revision body with
+ * HMAC-SHA256 under key[0..keylen): out gets
  * "hmac-sha256:<64 lowercase hex>". 0, or -1 (OpenSSL failed). */
 int group_revision_sign(const void *key, size_t keylen, const void *body, size_t len,
                         char out[GROUP_SIGNATURE_MAX]);
@@ -60,6 +64,95 @@ int group_revision_sign(const void *key, size_t keylen, const void *body, size_t
  * verify ...", or an unsupported scheme). Constant-time comparison. */
 int group_revision_verify(const void *key, size_t keylen, const char *signature, const void *body,
                           size_t len, char *why, size_t whylen);
+
+/* ---- Ed25519 revision signatures (group/sign.c) ------------------------------- */
+
+/*
+ * Operators sign with a private key; agents hold only public keys (a
+ * trusted-keys file), so a compromised agent cannot sign. The envelope is
+ * "ed25519:1:<key id>:<128 hex>" (1: its version); the signature covers the
+ * group, the revision number, its parent (number - 1) and sha256(body), so a
+ * body is valid only as the revision it was signed for. docs/SECURITY.md.
+ */
+#define GROUP_SIGNATURE_ED25519_PREFIX "ed25519:"
+#define GROUP_SIGNATURE_VERSION        1
+#define GROUP_ED25519_PUBLIC_LEN       32
+#define GROUP_KEY_ID_HEX               16 /* first 8 bytes of sha256(public key), hex */
+#define GROUP_TRUST_LINE_MAX           256
+
+typedef struct group_signer group_signer; /* an operator's private key */
+typedef struct group_trust group_trust;   /* the public keys an agent trusts */
+
+/* The key id of a raw public key. */
+void group_key_id(const unsigned char pub[GROUP_ED25519_PUBLIC_LEN], char id[GROUP_KEY_ID_HEX + 1]);
+
+/* A PEM (PKCS#8) Ed25519 private key, as read by group_secret_read().
+ * label names it in err. 0, or -1. */
+int group_signer_load(const void *pem, size_t len, const char *label, group_signer **out, char *err,
+                      size_t errlen);
+void group_signer_free(group_signer *s);
+const char *group_signer_key_id(const group_signer *s);
+/* The trusted-keys line of its public half: "ed25519 <64 hex> comment". */
+int group_signer_public(const group_signer *s, char line[GROUP_TRUST_LINE_MAX],
+                        const char *comment);
+/* A new key: *pem (malloc'd PEM, wipe and free it) and its public line. */
+int group_key_generate(char **pem, size_t *pem_len, char line[GROUP_TRUST_LINE_MAX],
+                       const char *comment, char *err, size_t errlen);
+
+/* Signs body as revision `number` of `group`. 0, or -1 (OpenSSL failed). */
+int group_revision_sign_ed25519(const group_signer *s, const char *group, int64_t number,
+                                const void *body, size_t len, char out[GROUP_SIGNATURE_MAX]);
+
+/*
+ * Trusted keys: one "ed25519 <64 hex> [comment]" per line, '#' comments and
+ * blank lines ignored; at least one key. Revoking a key is deleting its
+ * line. group_trust_read() reads a file that only its owner may change
+ * (mode without 022: refused otherwise), with group_secret_read()'s other
+ * checks. 0, or -1 with file:line:column in err.
+ */
+int group_trust_parse(const char *text, size_t len, const char *label, group_trust **out, char *err,
+                      size_t errlen);
+int group_trust_read(const char *path, group_trust **out, char *err, size_t errlen);
+size_t group_trust_count(const group_trust *t);
+void group_trust_free(group_trust *t);
+
+/* Checks that signature is a trusted key's for body as revision `number` of
+ * `group`. 0, or -1 with why (unsigned, other scheme or version, unknown or
+ * revoked key id, does not verify). */
+int group_revision_check(const group_trust *t, const char *group, int64_t number,
+                         const char *signature, const void *body, size_t len, char *why,
+                         size_t whylen);
+
+/*
+ * Slot tables signed by the leader with the members' key (a table key every
+ * member holds, never sent anywhere), so that nobody without it, on the
+ * path to ZooKeeper or with a stolen ZooKeeper credential, can move targets.
+ * The stored bytes are "meterd-table-sig <envelope>\n" + the table; the
+ * envelope signs the group, the epoch the write gives (the assignment
+ * node's version) and the table, so an old table cannot be written again.
+ */
+/* Splits stored bytes: *sig NULL when there is no envelope (not NUL-ended). */
+void group_table_split(const void *bytes, size_t len, const char **sig, size_t *siglen,
+                       const void **table, size_t *tlen);
+/* Signed bytes for table as `epoch` of group (*out malloc'd). 0, or -1. */
+int group_table_sign(const group_signer *s, const char *group, int64_t epoch, const void *table,
+                     size_t len, uint8_t **out, size_t *outlen);
+/* Checks stored bytes with the table key. 0, or -1 with why. */
+int group_table_check(const group_signer *key, const char *group, int64_t epoch, const void *bytes,
+                      size_t len, char *why, size_t whylen);
+
+/* ---- roles (group/roles.c) ------------------------------------------------------ */
+
+/* The ZooKeeper digest ids of the three roles, "user:base64(sha1)", as
+ * zk-acl.txt holds them ("operator digest:<id>" per line, one per role). */
+#define GROUP_ROLE_ID_MAX 200
+typedef struct group_roles {
+    char operator_id[GROUP_ROLE_ID_MAX], member_id[GROUP_ROLE_ID_MAX], reader_id[GROUP_ROLE_ID_MAX];
+} group_roles;
+int group_roles_parse(const char *text, size_t len, const char *label, group_roles *out, char *err,
+                      size_t errlen);
+/* Reads it with group_secret_read() (mode 0600). 0, or -1 with file:line. */
+int group_roles_read(const char *path, group_roles *out, char *err, size_t errlen);
 
 /* ---- a revision's targets ---------------------------------------------------- */
 
@@ -125,7 +218,8 @@ typedef struct group_clock {
 void group_clock_init(group_clock *c);
 void group_clock_free(group_clock *c);
 
-/* Decodes a stored table and queues it by its instant. Returns 1 when it is
+/* Decodes a stored table (a signature envelope is skipped: the caller checks
+ * it first, group_table_check) and queues it by its instant. Returns 1 when it is
  * not newer than the newest installed (ignored), 0 installed, -1 malformed
  * (err says why; the clock is unchanged). When the queue is full the oldest
  * pending table is put in force early. */

@@ -1,6 +1,7 @@
 /*
  * secret.c: the one reader of secret files (ZooKeeper credentials, revision
- * keys, later the plugins' secrets by name).
+ * keys, later the plugins' secrets by name), and of trusted-key files (public,
+ * but nobody else may change them: the same checks, a looser mode).
  *
  * Two readers used to disagree (buffer sizes, symlinks, whitespace), so a
  * key meterctl signed with whole reached the agent truncated and every
@@ -31,7 +32,9 @@ static int refuse(int fd, unsigned char *buf, size_t cap)
     return -1;
 }
 
-int group_secret_read(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen)
+/* Reads path as the checks above say; `forbid`: mode bits that refuse it. */
+static int read_checked(const char *path, mode_t forbid, unsigned char **out, size_t *len,
+                        char *err, size_t errlen)
 {
     *out = NULL;
     *len = 0;
@@ -53,9 +56,13 @@ int group_secret_read(const char *path, unsigned char **out, size_t *len, char *
         snprintf(err, errlen, "%s: not a regular file; a secret must be one", path);
         return refuse(fd, NULL, 0);
     }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen, "%s: mode %04o lets others read a secret; chmod 600 %s", path,
-                 (unsigned)(st.st_mode & 07777), path);
+    if (st.st_mode & forbid) {
+        if (forbid == 077)
+            snprintf(err, errlen, "%s: mode %04o lets others read a secret; chmod 600 %s", path,
+                     (unsigned)(st.st_mode & 07777), path);
+        else
+            snprintf(err, errlen, "%s: mode %04o lets others change trusted keys; chmod 644 %s",
+                     path, (unsigned)(st.st_mode & 07777), path);
         return refuse(fd, NULL, 0);
     }
     if (st.st_size > (off_t)GROUP_SECRET_MAX) {
@@ -97,6 +104,22 @@ int group_secret_read(const char *path, unsigned char **out, size_t *len, char *
     *out = buf;
     *len = n;
     return 0;
+}
+
+int group_secret_read(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen)
+{
+    return read_checked(path, 077, out, len, err, errlen);
+}
+
+int group_trust_read(const char *path, group_trust **out, char *err, size_t errlen)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (read_checked(path, 022, &text, &len, err, errlen) != 0) return -1;
+    int rc = group_trust_parse((const char *)text, len, path, out, err, errlen);
+    free(text);
+    return rc;
 }
 
 void group_secret_free(unsigned char *secret, size_t len)

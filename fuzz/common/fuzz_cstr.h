@@ -21,4 +21,14 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t size)
     return s;
 }
 
+/* The bytes of p[0..left) up to the first '\n' as a C string (NULL when out
+ * of memory); *after: what follows the '\n' (or the end). */
+static inline char *fuzz_line(const uint8_t *p, size_t left, const uint8_t **after)
+{
+    const uint8_t *nl = memchr(p, '\n', left);
+    size_t len = nl ? (size_t)(nl - p) : left;
+    *after = nl ? nl + 1 : p + left;
+    return fuzz_cstr(p, len);
+}
+
 #endif

@@ -7,6 +7,7 @@
  * its top bit set, the harness signs the body itself: that signature must
  * verify, and must not once the body is changed.
  */
+#include "../common/fuzz_cstr.h"
 #include "group/group.h"
 
 #include <stdint.h>
@@ -22,13 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (keylen > size - 1) keylen = size - 1;
     const uint8_t *key = data + 1, *rest = key + keylen;
     size_t left = size - 1 - keylen;
-    const uint8_t *nl = memchr(rest, '\n', left);
-    size_t siglen = nl ? (size_t)(nl - rest) : left;
-    char *sig = malloc(siglen + 1);
+    const uint8_t *body;
+    char *sig = fuzz_line(rest, left, &body);
     if (!sig) return 0;
-    memcpy(sig, rest, siglen);
-    sig[siglen] = 0;
-    const uint8_t *body = nl ? nl + 1 : rest + left;
     size_t blen = (size_t)(data + size - body);
     uint8_t *copy = malloc(blen ? blen : 1);
     if (!copy) {

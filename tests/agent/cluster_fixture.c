@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t cf_wall_ms(void)
 {
@@ -20,19 +22,60 @@ int64_t cf_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void cf_start(cluster_fx *f)
+/* What `meterctl init-credentials` makes, in the test's folder. */
+static void make_credentials(cluster_fx *f)
+{
+    char *pem = NULL, *mpem = NULL, err[300], line[GROUP_TRUST_LINE_MAX],
+         text[GROUP_TRUST_LINE_MAX + 2];
+    size_t len = 0, mlen = 0;
+    if (group_key_generate(&pem, &len, line, "test operator", err, sizeof err) != 0 ||
+        group_signer_load(pem, len, "test key", &f->signer, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
+    snprintf(f->auth, sizeof f->auth, "meterd-test:%08x%08x", (unsigned)getpid(),
+             (unsigned)cf_wall_ms());
+    snprintf(text, sizeof text, "%s\n", line);
+    if (th_write_file("creds/revision.key", pem, f->key_path, sizeof f->key_path) != 0 ||
+        th_write_file("creds/trusted_keys", text, f->trusted_path, sizeof f->trusted_path) != 0 ||
+        th_write_file("creds/zk.auth", f->auth, f->auth_path, sizeof f->auth_path) != 0 ||
+        group_key_generate(&mpem, &mlen, line, "members", err, sizeof err) != 0 ||
+        th_write_file("creds/member.key", mpem, f->table_key_path, sizeof f->table_key_path) != 0 ||
+        chmod(f->table_key_path, 0600) || chmod(f->key_path, 0600) ||
+        chmod(f->trusted_path, 0600) || chmod(f->auth_path, 0600))
+        abort();
+    free(pem);
+    free(mpem);
+}
+
+static void start(cluster_fx *f, bool insecure)
 {
     memset(f, 0, sizeof *f);
+    f->insecure = insecure;
     if (th_zk_start(&f->zk) != 0) abort();
     snprintf(f->url, sizeof f->url, "zookeeper://%s/meterd", f->zk.hosts);
     th_path(f->out_path, sizeof f->out_path, "out/samples.jsonl");
-    coord_config_t cc = {.backend_url = f->url, .group = "central", .session_timeout_ms = 4000};
+    make_credentials(f);
+    coord_config_t cc = {.backend_url = f->url,
+                         .group = "central",
+                         .session_timeout_ms = 4000,
+                         .auth = insecure ? NULL : f->auth};
     char err[300];
     f->obs = coord_open(&cc, err, sizeof err);
     if (!f->obs || coord_wait_ready(f->obs, 10000 * th_slack()) != 0) {
         fprintf(stderr, "observer: %s\n", err);
         abort();
     }
+}
+
+void cf_start(cluster_fx *f)
+{
+    start(f, false);
+}
+
+void cf_start_insecure(cluster_fx *f)
+{
+    start(f, true);
 }
 
 /* Judges node i's last incarnation once it has ended. */
@@ -56,17 +99,23 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
     if (i >= f->n_nodes) f->n_nodes = i + 1;
     snprintf(n->host, sizeof n->host, "node-%d", i);
     if (!n->api_port) n->api_port = th_free_port();
-    char rel[64], text[2048];
+    char rel[64], text[4096], secure[1200];
+    if (f->insecure)
+        snprintf(secure, sizeof secure, "insecure = true\n");
+    else
+        snprintf(secure, sizeof secure,
+                 "auth_file = %s\ntrusted_keys_file = %s\ntable_key_file = %s\n", f->auth_path,
+                 f->trusted_path, f->table_key_path);
     snprintf(rel, sizeof rel, "%s/meterd.conf", n->host);
     snprintf(text, sizeof text,
              "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
              "[polling]\nworkers = 4\n[api]\nport = %d\n"
-             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 500\n%s",
+             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 500\n%s%s",
              n->host,
              f->log_level                  ? f->log_level
              : getenv("METERD_TEST_DEBUG") ? "debug"
                                            : "info",
-             n->api_port, f->url, extra ? extra : "");
+             n->api_port, f->url, secure, extra ? extra : "");
     if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
     char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
     if (th_spawn_daemon(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
@@ -81,6 +130,8 @@ int cf_stop(cluster_fx *f)
     }
     if (f->obs) coord_close(f->obs);
     f->obs = NULL;
+    group_signer_free(f->signer);
+    f->signer = NULL;
     th_zk_stop(&f->zk);
     return f->unclean;
 }
@@ -101,23 +152,45 @@ char *cf_pipeline(cluster_fx *f, int n_targets)
     return y;
 }
 
+static int64_t current_number(cluster_fx *f)
+{
+    coord_revision_t cur = {0};
+    int64_t n = 0;
+    if (coord_revision_read(f->obs, &cur) == 0) n = cur.number;
+    coord_revision_free(&cur);
+    return n;
+}
+
 int64_t cf_push(cluster_fx *f, const char *body)
 {
-    return cf_push_signed(f, body, NULL);
+    char sig[GROUP_SIGNATURE_MAX];
+    if (group_revision_sign_ed25519(f->signer, "central", current_number(f) + 1, body, strlen(body),
+                                    sig) != 0)
+        abort();
+    return cf_push_signed(f, body, sig);
 }
 
 int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature)
 {
-    coord_revision_t cur = {0};
-    int64_t expected = 0, number = 0;
-    if (coord_revision_read(f->obs, &cur) == 0) expected = cur.number;
-    coord_revision_free(&cur);
+    int64_t expected = current_number(f), number = 0;
     int rc = coord_revision_push(f->obs, expected, body, strlen(body), "test", signature, &number);
     if (rc != 0) {
         fprintf(stderr, "push: %s\n", coord_strerror(rc));
         abort();
     }
     return number;
+}
+
+bool cf_sole_member_is(void *arg)
+{
+    cf_sole_want *w = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(w->fx->obs, &m) != 0) return false;
+    bool ok = m.count == 1 && !strcmp(m.members[0].info.state, w->state) &&
+              m.members[0].info.applied_revision == w->applied &&
+              (!w->error_part || strstr(m.members[0].info.last_error, w->error_part));
+    coord_members_free(&m);
+    return ok;
 }
 
 bool cf_converged(cluster_fx *f, int n, int64_t rev)
@@ -230,7 +303,7 @@ void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out
         if (cnt[k]) out->targets_seen++;
         if (cnt[k] < out->min_polls) out->min_polls = cnt[k];
         if (cnt[k] > out->max_polls) out->max_polls = cnt[k];
-        qsort(ts[k], (size_t)cnt[k], sizeof **ts, cmp_i64);
+        if (cnt[k]) qsort(ts[k], (size_t)cnt[k], sizeof **ts, cmp_i64); /* ts[k] NULL when 0 */
         for (int i = 1; i < cnt[k]; i++) {
             int64_t gap = ts[k][i] - ts[k][i - 1];
             if (gap < out->min_gap_ms) out->min_gap_ms = gap;
@@ -380,7 +453,11 @@ int cf_table_read(cluster_fx *f, char digest[65], const char *member_id, bool *m
         snprintf(digest + 2 * i, 3, "%02x", sha[i]);
     partition_table *t = NULL;
     char err[300];
-    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(buf, len, &sig, &siglen, &table, &tlen); /* signed by the leader */
+    int rc = partition_table_decode(table, tlen, &t, err, sizeof err);
     free(buf);
     if (rc != 0) return -1;
     if (n_members_out) *n_members_out = (int)t->n_members;
@@ -405,7 +482,11 @@ int cf_table_has(cluster_fx *f, const char *member_id)
     }
     partition_table *t = NULL;
     char err[300];
-    int rc = partition_table_decode(buf, len, &t, err, sizeof err);
+    const char *sig;
+    const void *table;
+    size_t siglen, tlen;
+    group_table_split(buf, len, &sig, &siglen, &table, &tlen); /* signed by the leader */
+    int rc = partition_table_decode(table, tlen, &t, err, sizeof err);
     free(buf);
     if (rc != 0) return -1;
     int has = partition_member_index(t, member_id) >= 0;

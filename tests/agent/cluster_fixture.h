@@ -8,6 +8,7 @@
 #define METERD_TESTS_CLUSTER_FIXTURE_H
 
 #include "coordinator/coordinator.h"
+#include "group/group.h"
 #include "harness/zk.h"
 
 #define CF_MAX_NODES 24
@@ -29,10 +30,22 @@ typedef struct cluster_fx {
     int n_targets;
     const char *log_level; /* NULL: "info" (or "debug" with METERD_TEST_DEBUG) */
     int unclean;           /* daemons that crashed, leaked or reported (so far) */
+    /* secure by default: every node gets auth_file and trusted_keys_file, the
+     * observer the same credentials, and cf_push signs with the operator key */
+    bool insecure;       /* set before cf_node_start: nodes run insecure = true */
+    char auth[128];      /* "user:secret", the group's ZooKeeper credentials */
+    char auth_path[512]; /* ...in a 0600 file */
+    char trusted_path[512];
+    char key_path[512];       /* the operator's Ed25519 key (PEM, 0600) */
+    char table_key_path[512]; /* the members' slot-table key (PEM, 0600) */
+    group_signer *signer;
 } cluster_fx;
 
-/* Starts ZooKeeper and the observer. */
+/* Starts ZooKeeper and the observer, and makes the group's credentials. */
 void cf_start(cluster_fx *f);
+/* The same for a group run open on purpose: the observer has no
+ * credentials, nodes get insecure = true. */
+void cf_start_insecure(cluster_fx *f);
 /* Starts node i (host "node-i") with optional extra [coordination] lines.
  * A node started again is judged first (see cf_stop). */
 void cf_node_start(cluster_fx *f, int i, const char *extra_coordination);
@@ -46,15 +59,27 @@ int cf_stop(cluster_fx *f);
 
 /* The test pipeline: n_targets tcp:// probes every second into out_path. */
 char *cf_pipeline(cluster_fx *f, int n_targets);
-/* Pushes body; returns the new revision number (asserts success). */
+/* Pushes body signed with the operator key for the number it gets; returns
+ * that number (asserts success). */
 int64_t cf_push(cluster_fx *f, const char *body);
-/* The same with a signature string ("hmac-sha256:<hex>"), or NULL. */
+/* The same with the signature string given (NULL: unsigned). */
 int64_t cf_push_signed(cluster_fx *f, const char *body, const char *signature);
 
 /* True once `n` members report revision rev, one table (same digest), and
  * owned counts summing to the target count. */
 bool cf_converged(cluster_fx *f, int n, int64_t rev);
 bool cf_wait_converged(cluster_fx *f, int n, int64_t rev, int timeout_ms);
+
+/* What the group's only member reports: its state, the revision it applied
+ * and (error_part non-NULL) a part of its last error. For th_wait_until:
+ * arg is a cf_sole_want whose fx is set. */
+typedef struct cf_sole_want {
+    cluster_fx *fx;
+    const char *state;
+    int64_t applied;
+    const char *error_part;
+} cf_sole_want;
+bool cf_sole_member_is(void *want);
 
 /* owned count reported by member id ("" if absent: -1). */
 int64_t cf_owned(cluster_fx *f, const char *member_id);

@@ -3,6 +3,7 @@ set(AgentFixture ${CMAKE_CURRENT_SOURCE_DIR}/agent_fixture.c
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_pollster.c)
 meterd_test(NAME test_agent_config SOURCES test_agent_config.c LIBS meterd_agent meterd_testharness)
 meterd_test(NAME test_agent_loop SOURCES test_agent_loop.c LIBS meterd_agent)
+meterd_test(NAME test_agent_allow SOURCES test_agent_allow.c LIBS meterd_agent)
 # in-process scheduler and reload: also under valgrind with MEMCHECK=ON
 foreach(t sched reload)
   meterd_test(NAME test_agent_${t} SOURCES test_agent_${t}.c ${AgentFixture}
@@ -14,8 +15,12 @@ meterd_test(NAME test_meterd_process SOURCES test_meterd_process.c
             LIBS meterd_testharness PkgConfig::JANSSON LABELS integration TIMEOUT 120
             DAEMON_MEMCHECK)
 target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+# The API off loopback needs a bearer token (issue 12).
+meterd_test(NAME test_api_auth SOURCES test_api_auth.c LIBS meterd_testharness
+            LABELS integration TIMEOUT 120)
+target_compile_definitions(test_api_auth PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
                            MeterctlPath="$<TARGET_FILE:meterctl>")
@@ -23,9 +28,17 @@ add_dependencies(test_cluster meterctl)
 meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)
+# Secure by default (issue 12): signatures, refusals, rotation, with a real ZooKeeper.
+meterd_test(NAME test_cluster_security SOURCES test_cluster_security.c cluster_fixture.c
+            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness
+                 PkgConfig::JANSSON meterd::zookeeper
+            LABELS integration TIMEOUT 180)
+target_compile_definitions(test_cluster_security PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
+                           MeterctlPath="$<TARGET_FILE:meterctl>")
+add_dependencies(test_cluster_security meterctl meterd)
 # Cluster faults: one binary, five groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)
 target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
@@ -36,7 +49,7 @@ foreach(g zk push bugs leave)
 endforeach()
 # The loop keeps polling while ZooKeeper does not answer (issue 10).
 meterd_test(NAME test_cluster_loop SOURCES test_cluster_loop.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_partition meterd_testharness PkgConfig::JANSSON
+            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster_loop PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")

@@ -195,24 +195,6 @@ static void test_group_per_host(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
-typedef struct member_state {
-    const char *state;
-    int64_t applied;
-    const char *error_part; /* in last_error, or NULL */
-} member_state;
-
-static bool node0_is(void *arg)
-{
-    member_state *w = arg;
-    coord_members_t m = {0};
-    if (coord_members_get(fx.obs, &m) != 0) return false;
-    bool ok = m.count == 1 && !strcmp(m.members[0].info.state, w->state) &&
-              m.members[0].info.applied_revision == w->applied &&
-              (!w->error_part || strstr(m.members[0].info.last_error, w->error_part));
-    coord_members_free(&m);
-    return ok;
-}
-
 static void hmac_hex(const char *key, const char *body, char out[80])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -238,23 +220,23 @@ static void test_signed_revisions(void **state)
 
     hmac_hex("s3cret-key", body, sig);
     int64_t r1 = cf_push_signed(&fx, body, sig);
-    member_state applied = {"running", r1, NULL};
-    assert_true(th_wait_until(node0_is, &applied, 15000));
+    cf_sole_want applied = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &applied, 15000));
 
-    int64_t r2 = cf_push(&fx, body); /* unsigned */
-    member_state unsigned_refused = {"rejected", r1, "unsigned revision refused"};
-    assert_true(th_wait_until(node0_is, &unsigned_refused, 10000));
+    int64_t r2 = cf_push_signed(&fx, body, NULL); /* unsigned */
+    cf_sole_want unsigned_refused = {&fx, "rejected", r1, "unsigned revision refused"};
+    assert_true(th_wait_until(cf_sole_member_is, &unsigned_refused, 10000));
     (void)r2;
 
     hmac_hex("another-key", body, sig); /* forged: signed with the wrong key */
     cf_push_signed(&fx, body, sig);
-    member_state forged_refused = {"rejected", r1, "signature does not verify"};
-    assert_true(th_wait_until(node0_is, &forged_refused, 10000));
+    cf_sole_want forged_refused = {&fx, "rejected", r1, "signature does not verify"};
+    assert_true(th_wait_until(cf_sole_member_is, &forged_refused, 10000));
 
     hmac_hex("s3cret-key", body, sig);
     int64_t r4 = cf_push_signed(&fx, body, sig);
-    member_state applied_again = {"running", r4, NULL};
-    assert_true(th_wait_until(node0_is, &applied_again, 10000));
+    cf_sole_want applied_again = {&fx, "running", r4, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &applied_again, 10000));
     free(body);
     assert_int_equal(cf_stop(&fx), 0);
 }
@@ -325,14 +307,16 @@ static void test_long_revision_keys(void **state)
     assert_int_equal(th_write_file("signed.yaml", body, yaml, sizeof yaml), 0);
     free(body);
 
-    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
-             k600);
+    snprintf(args, sizeof args,
+             "push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml, fx.url,
+             k600, fx.auth_path);
     assert_int_equal(meterctl(args), 0);
     member_want w0 = {"node-0.central", "running", 1};
     assert_true(th_wait_until(member_is, &w0, 20000));
 
-    snprintf(args, sizeof args, "push '%s' --group central --zk '%s' --sign-key '%s'", yaml, fx.url,
-             k4000);
+    snprintf(args, sizeof args,
+             "push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml, fx.url,
+             k4000, fx.auth_path);
     assert_int_equal(meterctl(args), 0);
     member_want w1 = {"node-1.central", "running", 2};
     assert_true(th_wait_until(member_is, &w1, 20000));

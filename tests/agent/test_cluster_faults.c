@@ -370,9 +370,13 @@ typedef struct push_arg {
 static void *pusher(void *arg)
 {
     push_arg *p = arg;
+    char sig[GROUP_SIGNATURE_MAX];
+    if (group_revision_sign_ed25519(fx.signer, "central", p->expected + 1, p->body, strlen(p->body),
+                                    sig) != 0)
+        abort();
     pthread_barrier_wait(p->go);
     p->rc =
-        coord_revision_push(p->c, p->expected, p->body, strlen(p->body), "race", NULL, &p->number);
+        coord_revision_push(p->c, p->expected, p->body, strlen(p->body), "race", sig, &p->number);
     return NULL;
 }
 
@@ -383,7 +387,8 @@ static void test_concurrent_pushes(void **state)
     enum { N = 3 };
     int64_t rev = group_up("race", N, 20, NULL);
 
-    coord_config_t cc = {.backend_url = fx.url, .group = "central", .session_timeout_ms = 4000};
+    coord_config_t cc = {
+        .backend_url = fx.url, .group = "central", .session_timeout_ms = 4000, .auth = fx.auth};
     char err[300];
     coord_t *other = coord_open(&cc, err, sizeof err);
     assert_non_null(other);

@@ -265,6 +265,7 @@ static void test_polls_while_zookeeper_hangs(void **state)
                          .group = "central",
                          .member_id = "joiner.central",
                          .session_timeout_ms = 4000,
+                         .auth = fx.auth,
                          .info = &info};
     char err[300];
     coord_t *joiner = coord_open(&cc, err, sizeof err);

@@ -37,6 +37,9 @@
 
 static th_zk zk;
 static char url[512]; /* zookeeper://127.0.0.1:port/meterd-cli */
+/* what an operator passes to write, from `meterctl init-credentials` (zk_up):
+ * both, the credentials only, the key only */
+static char creds[1300], auth_only[700], sign_only[700], op_auth[256];
 
 /* ---- running meterctl ---------------------------------------------------- */
 
@@ -227,6 +230,7 @@ static void sim_open(sim *s, const char *group, const char *id, int mode)
         .member_id = id,
         .session_timeout_ms = 2000,
         .candidate = true,
+        .auth = op_auth, /* members write where the operator created the tree */
         .info = &s->info,
         .cb = {.revision = sim_on_revision, .log = sim_log},
         .cb_arg = s,
@@ -297,7 +301,7 @@ static void test_push_revisions_rollback(void **state)
     sha256_hex(pipeline_a, strlen(pipeline_a), sha_a);
     sha256_hex(pipeline_b, strlen(pipeline_b), sha_b);
 
-    run_result r = run("push '%s' --group pushes --zk '%s' --author ops -o json", a, url);
+    run_result r = run("push '%s' --group pushes --zk '%s' --author ops -o json %s", a, url, creds);
     expect_status(&r, 0, NULL);
     assert_int_equal(jint(r.js, "revision", NULL), 1);
     assert_string_equal(jstr(r.js, "sha256"), sha_a);
@@ -305,7 +309,7 @@ static void test_push_revisions_rollback(void **state)
     run_free(&r);
 
     /* invalid: file:line:column, exit 1, nothing written */
-    r = run("push '%s' --group pushes --zk '%s'", bad, url);
+    r = run("push '%s' --group pushes --zk '%s' %s", bad, url, creds);
     expect_status(&r, 1, "bad.yaml:4:15: error:");
     assert_non_null(strstr(r.err, "nothing written"));
     run_free(&r);
@@ -316,7 +320,7 @@ static void test_push_revisions_rollback(void **state)
                "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
                "sinks:\n  - name: k\n    publishers: ['file://relative/path']\n",
                badpub, sizeof badpub, 0644);
-    r = run("push '%s' --group pushes --zk '%s'", badpub, url);
+    r = run("push '%s' --group pushes --zk '%s' %s", badpub, url, creds);
     expect_status(&r, 1, "badpub.yaml:7:");
     assert_non_null(strstr(r.err, "nothing written"));
     run_free(&r);
@@ -327,17 +331,17 @@ static void test_push_revisions_rollback(void **state)
     run_free(&r);
 
     /* stale --if-revision: exit 3 naming the winner */
-    r = run("push '%s' --group pushes --zk '%s' --if-revision 0", b, url);
+    r = run("push '%s' --group pushes --zk '%s' --if-revision 0 %s", b, url, creds);
     expect_status(&r, 3, "revision 1 is current");
     assert_non_null(strstr(r.err, "by ops"));
     run_free(&r);
-    r = run("push '%s' --group pushes --zk '%s' --if-revision 1", b, url);
+    r = run("push '%s' --group pushes --zk '%s' --if-revision 1 %s", b, url, creds);
     expect_status(&r, 0, "revision 2 ");
     assert_non_null(strstr(r.out, sha_b));
     run_free(&r);
 
     /* rollback 1: revision 3 with revision 1's body */
-    r = run("rollback 1 --group pushes --zk '%s' -o json", url);
+    r = run("rollback 1 --group pushes --zk '%s' -o json %s", url, creds);
     expect_status(&r, 0, NULL);
     assert_int_equal(jint(r.js, "revision", NULL), 3);
     assert_int_equal(jint(r.js, "rollback_of", NULL), 1);
@@ -361,10 +365,10 @@ static void test_push_revisions_rollback(void **state)
     assert_non_null(strstr(r.out, "*  3"));
     run_free(&r);
 
-    r = run("rollback 99 --group pushes --zk '%s'", url);
+    r = run("rollback 99 --group pushes --zk '%s' %s", url, creds);
     expect_status(&r, 1, "revision 99 is not kept");
     run_free(&r);
-    r = run("rollback x --group pushes --zk '%s'", url);
+    r = run("rollback x --group pushes --zk '%s' %s", url, creds);
     expect_status(&r, 2, "not a revision number");
     run_free(&r);
 }
@@ -377,11 +381,14 @@ static void test_sign(void **state)
     write_file("key", "s3cret-key\n\n", key, sizeof key, 0600);
     write_file("loose-key", "s3cret-key\n", loose, sizeof loose, 0644);
 
-    run_result r = run("push '%s' --group signed --zk '%s' --sign-key '%s'", a, url, loose);
+    run_result r =
+        run("push '%s' --group signed --zk '%s' --sign-key '%s' %s", a, url, loose, auth_only);
     expect_status(&r, 2, "chmod 600");
     run_free(&r);
 
-    r = run("push '%s' --group signed --zk '%s' --sign-key '%s' -o json", a, url, key);
+    r = run("push '%s' --group signed --zk '%s' --sign-key '%s' -o json %s", a, url, key,
+            auth_only);
+    expect_status(&r, 0, "legacy HMAC key");
     expect_status(&r, 0, NULL);
     assert_true(json_is_true(json_object_get(r.js, "signed")));
     run_free(&r);
@@ -404,8 +411,8 @@ static void test_sign(void **state)
     assert_string_equal(rev.signature, want);
     coord_revision_free(&rev);
 
-    /* rollback keeps the signature (same body) */
-    r = run("rollback 1 --group signed --zk '%s'", url);
+    /* rollback keeps a legacy signature (same body, HMAC names no number) */
+    r = run("rollback 1 --group signed --zk '%s' --insecure %s", url, auth_only);
     expect_status(&r, 0, "revision 2 ");
     run_free(&r);
     assert_int_equal(coord_revision_read(c, &rev), COORD_OK);
@@ -426,7 +433,7 @@ static void test_errors_and_url_precedence(void **state)
     write_file("nozk.conf", "[coordination]\nsession_timeout = 2000\n", badconf, sizeof badconf,
                0644);
 
-    run_result r = run("push '%s' --group errs --zk '%s'", a, url);
+    run_result r = run("push '%s' --group errs --zk '%s' %s", a, url, creds);
     expect_status(&r, 0, "revision 1 ");
     run_free(&r);
 
@@ -446,9 +453,11 @@ static void test_errors_and_url_precedence(void **state)
     r = run("status --zk '%s'", url);
     expect_status(&r, 2, "--group G is required");
     run_free(&r);
+    /* the shared tree is the operator's (created with credentials): an
+     * unknown group cannot be looked into, and meterctl says why */
     r = run("status --group nosuchgroup --zk '%s' -o json", url);
-    expect_status(&r, 1, "unknown group 'nosuchgroup'");
-    assert_int_equal(jint(r.js, "exit", NULL), 1);
+    expect_status(&r, 6, "unknown group on a protected tree?");
+    assert_int_equal(jint(r.js, "exit", NULL), 6);
     run_free(&r);
     r = run("whohas --group errs --zk '%s'", url);
     expect_status(&r, 2, "no target given");
@@ -478,7 +487,7 @@ static void test_errors_and_url_precedence(void **state)
     /* --auth-file must be 0600 */
     char auth[600];
     write_file("auth", "ops:pw\n", auth, sizeof auth, 0640);
-    r = run("push '%s' --group errs --zk '%s' --auth-file '%s'", a, url, auth);
+    r = run("push '%s' --group errs --zk '%s' --auth-file '%s' --insecure", a, url, auth);
     expect_status(&r, 2, "chmod 600");
     run_free(&r);
 }
@@ -504,7 +513,7 @@ static void test_views(void **state)
     run_result r = run("whohas bmc-0042 --group %s --zk '%s'", group, url);
     expect_status(&r, 0, "no slot table yet: each member owns every slot");
     run_free(&r);
-    r = run("push '%s' --group %s --zk '%s'", a, group, url);
+    r = run("push '%s' --group %s --zk '%s' %s", a, group, url, creds);
     expect_status(&r, 0, "revision 1 ");
     run_free(&r);
     r = run("assignment --group %s --zk '%s' -o json", group, url);
@@ -670,7 +679,7 @@ static void test_whohas_handover(void **state)
     sim s[2];
     sim_open(&s[0], group, "h1.central", ON_REV_IGNORE);
     sim_open(&s[1], group, "h2.central", ON_REV_IGNORE);
-    run_result r = run("push '%s' --group %s --zk '%s'", a, group, url);
+    run_result r = run("push '%s' --group %s --zk '%s' %s", a, group, url, creds);
     expect_status(&r, 0, "revision 1 ");
     run_free(&r);
     partition_member pm[2] = {{"h1.central", 1}, {"h2.central", 1}};
@@ -753,7 +762,7 @@ static void test_push_wait(void **state)
     sim_open(&s[1], group, "w2.central", ON_REV_APPLY);
     sim_open(&s[2], group, "w3.central", ON_REV_APPLY);
 
-    run_result r = run("push '%s' --group %s --zk '%s' --wait -o json", a, group, url);
+    run_result r = run("push '%s' --group %s --zk '%s' --wait -o json %s", a, group, url, creds);
     expect_status(&r, 0, NULL);
     json_t *w = json_object_get(r.js, "wait");
     assert_string_equal(jstr(w, "result"), "applied");
@@ -771,7 +780,7 @@ static void test_push_wait(void **state)
 
     /* one member rejects: exit 1 with the table and its error */
     atomic_store(&s[2].mode, ON_REV_REJECT);
-    r = run("push '%s' --group %s --zk '%s' --wait --timeout 20", b, group, url);
+    r = run("push '%s' --group %s --zk '%s' --wait --timeout 20 %s", b, group, url, creds);
     expect_status(&r, 1, "rejected: pipeline.yaml:4:15: error: interval must be a number");
     assert_non_null(strstr(r.out, "MEMBER"));
     assert_non_null(strstr(r.out, "LATENCY_MS"));
@@ -781,7 +790,7 @@ static void test_push_wait(void **state)
     /* one member never answers: exit 4 after the timeout, it is pending */
     atomic_store(&s[2].mode, ON_REV_IGNORE);
     int64_t t0 = th_now_ms();
-    r = run("push '%s' --group %s --zk '%s' --wait --timeout 0.5 -o json", a, group, url);
+    r = run("push '%s' --group %s --zk '%s' --wait --timeout 0.5 -o json %s", a, group, url, creds);
     expect_status(&r, 4, NULL);
     if (!th_slow()) assert_true(th_now_ms() - t0 < 5000);
     w = json_object_get(r.js, "wait");
@@ -801,7 +810,9 @@ static void test_push_wait(void **state)
 static void test_acl(void **state)
 {
     (void)state;
-    coord_config_t cfg = {.backend_url = url, .group = "secured", .auth = "ops:pw"};
+    char acl_url[600]; /* a tree of its own: the shared one has the operator's ACLs */
+    snprintf(acl_url, sizeof acl_url, "zookeeper://%s/meterd-cli-acl", zk.hosts);
+    coord_config_t cfg = {.backend_url = acl_url, .group = "secured", .auth = "ops:pw"};
     char err[256];
     coord_t *c = coord_open(&cfg, err, sizeof err);
     assert_non_null(c);
@@ -811,16 +822,22 @@ static void test_acl(void **state)
     write_file("ops.auth", "ops:pw\n", auth, sizeof auth, 0600);
     write_file("wrong.auth", "ops:nope\n", wrong, sizeof wrong, 0600);
 
-    run_result r = run("push '%s' --group secured --zk '%s'", a, url);
+    run_result r = run("push '%s' --group secured --zk '%s'", a, acl_url);
+    expect_status(&r, 2,
+                  "refusing to write without ZooKeeper credentials (--auth-file) and a "
+                  "signing key (--sign-key): create them with 'meterctl init-credentials");
+    run_free(&r);
+    r = run("push '%s' --group secured --zk '%s' --insecure", a, acl_url);
     expect_status(&r, 1, "ZooKeeper refused the write (ACLs): give the group's credentials");
     run_free(&r);
-    r = run("push '%s' --group secured --zk '%s' --auth-file '%s'", a, url, wrong);
+    r = run("push '%s' --group secured --zk '%s' --auth-file '%s' %s", a, acl_url, wrong,
+            sign_only);
     expect_status(&r, 1, "wrong credentials in --auth-file");
     run_free(&r);
-    r = run("push '%s' --group secured --zk '%s' --auth-file '%s'", a, url, auth);
+    r = run("push '%s' --group secured --zk '%s' --auth-file '%s' %s", a, acl_url, auth, sign_only);
     expect_status(&r, 0, "revision 1 ");
     run_free(&r);
-    r = run("revisions --group secured --zk '%s' -o json", url);
+    r = run("revisions --group secured --zk '%s' -o json", acl_url);
     expect_status(&r, 0, NULL);
     assert_int_equal(jint(r.js, "current", NULL), 1);
     run_free(&r);
@@ -833,6 +850,20 @@ static int zk_up(void **state)
     unsetenv("METERD_ZK");
     if (th_zk_start(&zk) != 0) return -1;
     snprintf(url, sizeof url, "zookeeper://%s/meterd-cli", zk.hosts);
+    char dir[512];
+    th_path(dir, sizeof dir, "creds");
+    run_result r = run("init-credentials '%s'", dir);
+    expect_status(&r, 0, "zk-operator.auth");
+    run_free(&r);
+    snprintf(auth_only, sizeof auth_only, "--auth-file '%s/zk-operator.auth'", dir);
+    snprintf(sign_only, sizeof sign_only, "--sign-key '%s/revision.key'", dir);
+    snprintf(creds, sizeof creds, "%s %s", auth_only, sign_only);
+    char path[600];
+    snprintf(path, sizeof path, "%s/zk-operator.auth", dir);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(op_auth, sizeof op_auth, f)) return -1;
+    fclose(f);
+    op_auth[strcspn(op_auth, "\n")] = 0;
     return 0;
 }
 

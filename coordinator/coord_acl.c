@@ -1,0 +1,177 @@
+/*
+ * coord_acl.c: the ACLs of a group's nodes when roles are configured
+ * (coord_config_t.roles, docs/SECURITY.md).
+ *
+ * Three ZooKeeper digest identities, each with its own credential:
+ *   operator  writes the pipeline and its history (revisions/);
+ *   member    the agents: writes members/, election/ and assignment;
+ *   reader    reads everything (status, meterctl read commands, meterproxy).
+ * Every node we create carries ACLs for those three only (nobody else may
+ * even read: pipeline bodies, member nodes and the pub-sub endpoint are for
+ * the group). The chroot and group nodes let the operator do all and the
+ * member create, so whichever opens first lays out the tree with the right
+ * ACLs on each node.
+ *
+ * A node someone else created first (open, or with other ids) would give
+ * that someone the group: at first contact every existing node's ACL is
+ * compared with what we would have set, and a difference is refused with
+ * the node, what it has, and the repair command; never adopted.
+ */
+#include "coord_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OWN_OPERATOR, OWN_MEMBER, OWN_BASE };
+
+static int owner_of(const coord_t *c, const char *path)
+{
+    size_t rl = strlen(c->revisions_dir), ml = strlen(c->members_dir), el = strlen(c->election_dir);
+    if (!strcmp(path, c->pipeline_path) ||
+        (!strncmp(path, c->revisions_dir, rl) && (path[rl] == 0 || path[rl] == '/')))
+        return OWN_OPERATOR;
+    if (!strcmp(path, c->assignment_path) ||
+        (!strncmp(path, c->members_dir, ml) && (path[ml] == 0 || path[ml] == '/')) ||
+        (!strncmp(path, c->election_dir, el) && (path[el] == 0 || path[el] == '/')))
+        return OWN_MEMBER;
+    return OWN_BASE;
+}
+
+int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap)
+{
+    if (!cfg->roles) {
+        if (c->auth[0]) {
+            /* one credential: creator (any id we authenticated as) may do
+             * all; others may read */
+            c->acl_entries[0] = (struct ACL){ZOO_PERM_ALL, {"auth", ""}};
+            c->acl_entries[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};
+            c->acl = (struct ACL_vector){2, c->acl_entries};
+        } else {
+            c->acl = ZOO_OPEN_ACL_UNSAFE;
+        }
+        return COORD_OK;
+    }
+    const char *ids[3] = {cfg->roles->operator_id, cfg->roles->member_id, cfg->roles->reader_id};
+    static const char *const names[3] = {"operator", "member", "reader"};
+    for (int i = 0; i < 3; i++) {
+        const char *colon = ids[i] ? strchr(ids[i], ':') : NULL;
+        if (!colon || colon == ids[i] || !colon[1] || strlen(ids[i]) >= sizeof c->role_id[i]) {
+            snprintf(err, errcap, "roles: the %s id must be a digest id \"user:base64\"", names[i]);
+            return COORD_EINVAL;
+        }
+        snprintf(c->role_id[i], sizeof c->role_id[i], "%s", ids[i]);
+    }
+    c->roles = true;
+    /* [owner][role]: operator, member, reader */
+    const int perms[3][3] = {
+        [OWN_OPERATOR] = {ZOO_PERM_ALL, ZOO_PERM_READ, ZOO_PERM_READ},
+        [OWN_MEMBER] = {ZOO_PERM_READ, ZOO_PERM_ALL, ZOO_PERM_READ},
+        [OWN_BASE] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_CREATE, ZOO_PERM_READ},
+    };
+    for (int o = 0; o < 3; o++) {
+        for (int r = 0; r < 3; r++)
+            c->role_acl[o][r] = (struct ACL){perms[o][r], {"digest", c->role_id[r]}};
+        c->role_acls[o] = (struct ACL_vector){3, c->role_acl[o]};
+    }
+    return COORD_OK;
+}
+
+struct ACL_vector *coord_acl_for(coord_t *c, const char *path)
+{
+    return c->roles ? &c->role_acls[owner_of(c, path)] : &c->acl;
+}
+
+/*
+ * ZooKeeper shows a digest id's hash only to a client with ADMIN on the node
+ * (others get "user:x"): such an id matches on its user alone. Each role
+ * thus checks whole the nodes it administers (the agents: members/,
+ * election/, assignment); on the others a look-alike id could pass, which
+ * the signatures cover (docs/SECURITY.md).
+ */
+static bool same_id(const char *have, const char *want)
+{
+    if (!strcmp(have, want)) return true;
+    const char *colon = strchr(want, ':');
+    size_t ul = colon ? (size_t)(colon - want) + 1 : 0;
+    return ul && !strncmp(have, want, ul) && !strcmp(have + ul, "x");
+}
+
+static bool same_acl(const struct ACL_vector *have, const struct ACL_vector *want)
+{
+    if (have->count != want->count) return false;
+    for (int i = 0; i < have->count; i++) {
+        bool found = false;
+        for (int j = 0; j < want->count && !found; j++)
+            found = have->data[i].perms == want->data[j].perms &&
+                    !strcmp(have->data[i].id.scheme, want->data[j].id.scheme) &&
+                    same_id(have->data[i].id.id, want->data[j].id.id);
+        if (!found) return false;
+    }
+    return true;
+}
+
+/* "world:anyone:cdrwa,digest:x:...:r" for a message (cut to cap). */
+static void describe(const struct ACL_vector *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < v->count && n < cap; i++) {
+        int p = v->data[i].perms;
+        int w = snprintf(out + n, cap - n, "%s%s:%s:%s%s%s%s%s", i ? "," : "", v->data[i].id.scheme,
+                         v->data[i].id.id, p & ZOO_PERM_CREATE ? "c" : "",
+                         p & ZOO_PERM_DELETE ? "d" : "", p & ZOO_PERM_READ ? "r" : "",
+                         p & ZOO_PERM_WRITE ? "w" : "", p & ZOO_PERM_ADMIN ? "a" : "");
+        if (w < 0) break;
+        n += (size_t)w;
+    }
+}
+
+int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
+{
+    if (!c->roles) return COORD_OK;
+    struct ACL_vector have = {0};
+    struct Stat st;
+    int zrc = zoo_get_acl(zh, path, &have, &st);
+    if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours */
+    if (zrc != ZOK) return coord_zerr(zrc);
+    bool ok = same_acl(&have, coord_acl_for(c, path));
+    if (!ok) {
+        char got[400];
+        describe(&have, got, sizeof got);
+        pthread_mutex_lock(&c->mu);
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s exists with ACL %s, not the group's roles: refused, not adopted "
+                 "(someone created it first). Repair: meterctl repair-acl --group %s "
+                 "(docs/SECURITY.md)",
+                 path, got, c->group);
+        pthread_mutex_unlock(&c->mu);
+        coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
+    }
+    deallocate_ACL_vector(&have);
+    return ok ? COORD_OK : COORD_ENOAUTH;
+}
+
+int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path)
+{
+    struct ACL_vector have = {0};
+    struct Stat st;
+    int zrc = zoo_get_acl(zh, path, &have, &st);
+    if (zrc == ZNONODE) return COORD_OK;
+    if (zrc != ZOK) return coord_zerr(zrc);
+    bool same = same_acl(&have, coord_acl_for(c, path));
+    deallocate_ACL_vector(&have);
+    if (same) return COORD_OK;
+    zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
+    if (zrc == ZOK) {
+        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's roles", path);
+        return COORD_OK;
+    }
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->acl_error, sizeof c->acl_error,
+             "%s: cannot set the role ACLs: %s (another id owns it: ZooKeeper's super user must)",
+             path, zerror(zrc));
+    pthread_mutex_unlock(&c->mu);
+    coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
+    return coord_zerr(zrc);
+}

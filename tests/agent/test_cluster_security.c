@@ -1,0 +1,587 @@
+/*
+ * test_cluster_security.c: Ed25519-signed revisions with a real ZooKeeper
+ * and a real meterd holding only the operator's public key (made by
+ * `meterctl init-credentials`). Refused, with the agent still polling under
+ * the last good revision and saying why in /health and `meterctl status`:
+ * an unsigned revision, an old signed body replayed under a new number, a
+ * revision signed by a key the agent does not trust (an agent's own key).
+ * Key rotation and revocation by editing the trusted-keys file, without a
+ * restart; a rollback signs again.
+ */
+#include "cluster_fixture.h"
+#include "group/group.h"
+#include "partition/partition.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static cluster_fx fx;
+static char out_text[1 << 16];
+
+/* Runs the built meterctl; its output (stdout and stderr) in out_text. */
+__attribute__((format(printf, 1, 2))) static int meterctl(const char *fmt, ...)
+{
+    char args[4096], outp[512], cmd[5000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    th_path(outp, sizeof outp, "meterctl.out");
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MeterctlPath, args, outp);
+    int st = system(cmd);
+    FILE *f = fopen(outp, "r");
+    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
+    out_text[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char health[8192];
+
+static void expect_health_says(const char *part)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               health, sizeof health, 5000, NULL);
+    assert_true(n > 0);
+    if (!strstr(health, part)) fail_msg("/health lacks \"%s\": %s", part, health);
+}
+
+static bool all_polled_since(void *arg)
+{
+    cf_polls p;
+    cf_count_polls(&fx, *(int64_t *)arg, cf_wall_ms(), &p);
+    return p.targets_seen == fx.n_targets;
+}
+
+/* The refusal is visible everywhere, and the last good revision keeps
+ * polling: targets are seen in the output after the refusal. */
+static void expect_refused(int64_t good, const char *why)
+{
+    cf_sole_want w = {&fx, "rejected", good, why};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    expect_health_says(why);
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, why)) fail_msg("meterctl status lacks \"%s\": %s", why, out_text);
+    int64_t t0 = cf_wall_ms();
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+}
+
+static group_signer *load_signer(const char *path)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    char err[600];
+    group_signer *s = NULL;
+    if (group_secret_read(path, &pem, &len, err, sizeof err) != 0 ||
+        group_signer_load(pem, len, path, &s, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    group_secret_free(pem, len);
+    return s;
+}
+
+/* Pushes body signed by s for the number it will get. */
+static int64_t push_signed_by(group_signer *s, const char *body)
+{
+    coord_revision_t cur = {0};
+    int64_t expected = 0;
+    if (coord_revision_read(fx.obs, &cur) == 0) expected = cur.number;
+    coord_revision_free(&cur);
+    char sig[GROUP_SIGNATURE_MAX];
+    assert_int_equal(
+        group_revision_sign_ed25519(s, "central", expected + 1, body, strlen(body), sig), 0);
+    return cf_push_signed(&fx, body, sig);
+}
+
+static void append_line(const char *path, const char *line, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    fprintf(f, "%s\n", line);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+static void test_signed_revisions(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char dir[512], other[512], trusted[600], opkey[600], extra[1400], yaml[512];
+    th_path(dir, sizeof dir, "operator-creds");
+    th_path(other, sizeof other, "agent-creds");
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 0);
+    assert_int_equal(meterctl("init-credentials '%s'", other), 0);
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 1); /* never overwritten */
+    assert_non_null(strstr(out_text, "never overwritten"));
+    snprintf(trusted, sizeof trusted, "%s/trusted_keys", dir);
+    snprintf(opkey, sizeof opkey, "%s/revision.key", dir);
+    snprintf(extra, sizeof extra, "trusted_keys_file = %s\n", trusted);
+    cf_node_start(&fx, 0, extra);
+    char *body = cf_pipeline(&fx, 3);
+    assert_int_equal(th_write_file("p.yaml", body, yaml, sizeof yaml), 0);
+
+    assert_int_equal(
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml,
+                 fx.url, opkey, fx.auth_path),
+        0);
+    cf_sole_want w = {&fx, "running", 1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+
+    cf_push_signed(&fx, body, NULL); /* no signature */
+    expect_refused(1, "unsigned revision refused");
+
+    coord_revision_t r1 = {0}; /* revision 1's signed body, replayed as 3 */
+    assert_int_equal(coord_revision_get(fx.obs, 1, &r1), 0);
+    cf_push_signed(&fx, (const char *)r1.body, r1.signature);
+    coord_revision_free(&r1);
+    expect_refused(1, "replayed");
+
+    char agent_key[600];
+    snprintf(agent_key, sizeof agent_key, "%s/revision.key", other);
+    group_signer *stranger = load_signer(agent_key);
+    push_signed_by(stranger, body); /* a key the agent does not trust */
+    expect_refused(1, "not trusted here");
+
+    /* rotation: the new key trusted by adding its line, no restart */
+    char line[GROUP_TRUST_LINE_MAX];
+    assert_int_equal(group_signer_public(stranger, line, "rotated in"), 0);
+    append_line(trusted, line, "a");
+    int64_t r5 = push_signed_by(stranger, body);
+    cf_sole_want w5 = {&fx, "running", r5, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w5, 20000 * th_slack()));
+
+    /* revocation: the old key's line removed; what it signs is refused */
+    append_line(trusted, line, "w");
+    assert_int_equal(
+        meterctl("push '%s' --group central --zk '%s' --sign-key '%s' --auth-file '%s'", yaml,
+                 fx.url, opkey, fx.auth_path),
+        0);
+    expect_refused(r5, "revoked");
+
+    /* a rollback signs again: without a key (even --insecure) it is refused
+     * before writing, as the old signature names the old number */
+    assert_int_equal(meterctl("rollback 1 --group central --zk '%s' --auth-file '%s' --insecure",
+                              fx.url, fx.auth_path),
+                     2);
+    assert_non_null(strstr(out_text, "sign the rollback with --sign-key"));
+    assert_int_equal(
+        meterctl("rollback 1 --group central --zk '%s' --sign-key '%s' --auth-file '%s'", fx.url,
+                 agent_key, fx.auth_path),
+        0);
+    cf_sole_want w7 = {&fx, "running", r5 + 2, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w7, 20000 * th_slack()));
+
+    group_signer_free(stranger);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+/* The group's nodes refuse an anonymous write of the pipeline (a forged
+ * revision); the agent runs on. */
+static void test_anonymous_writes_refused(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 2);
+    int64_t r1 = cf_push(&fx, body);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    coord_config_t cc = {.backend_url = fx.url, .group = "central", .session_timeout_ms = 4000};
+    char err[300];
+    coord_t *anon = coord_open(&cc, err, sizeof err);
+    assert_non_null(anon);
+    assert_int_equal(coord_wait_ready(anon, 10000 * th_slack()), 0);
+    int64_t n = 0;
+    assert_int_equal(coord_revision_push(anon, r1, body, strlen(body), "mallory", NULL, &n),
+                     COORD_ENOAUTH);
+    coord_close(anon);
+    expect_health_says("\"status\":\"ok\"");
+    assert_null(strstr(health, "insecure"));
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+/* Cluster mode refuses to start open, and says how to fix it. */
+static void test_refuses_open(void **state)
+{
+    (void)state;
+    char conf[512], logp[512], cmd[2048];
+    assert_int_equal(th_write_file("open.conf",
+                                   "[DEFAULT]\nhost = open\n[api]\nport = 0\n[coordination]\n"
+                                   "backend_url = zookeeper://127.0.0.1:1/meterd\n",
+                                   conf, sizeof conf),
+                     0);
+    th_path(logp, sizeof logp, "open.log");
+    /* timeout: a meterd that wrongly starts must not hang the test */
+    snprintf(cmd, sizeof cmd, "timeout 120 '%s' -c '%s' >'%s' 2>&1", MeterdBinary, conf, logp);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_not_equal(WEXITSTATUS(st), 0);
+    assert_int_not_equal(WEXITSTATUS(st), 124); /* it did not run */
+    FILE *f = fopen(logp, "r");
+    assert_non_null(f);
+    size_t n = fread(out_text, 1, sizeof out_text - 1, f);
+    out_text[n] = 0;
+    fclose(f);
+    if (!strstr(out_text, "refuses to run open") ||
+        !strstr(out_text, "meterctl init-credentials") || !strstr(out_text, "insecure = true"))
+        fail_msg("meterd's refusal does not say how to fix it: %s", out_text);
+}
+
+/* insecure = true runs, and says so in /health, /v1/status and meterctl
+ * status (a field, not a failure). */
+static void test_insecure_visible(void **state)
+{
+    (void)state;
+    cf_start_insecure(&fx);
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 2);
+    int64_t r1 = cf_push_signed(&fx, body, NULL);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+    expect_health_says("\"insecure\":true");
+    expect_health_says("\"status\":\"ok\"");
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               out_text, sizeof out_text, 5000, NULL);
+    assert_true(n > 0);
+    assert_non_null(strstr(out_text, "\"insecure\":true"));
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, "insecure: node-0.central")) fail_msg("meterctl status: %s", out_text);
+    meterctl("status --group central --zk '%s' -o json", fx.url);
+    assert_non_null(strstr(out_text, "\"insecure\": true"));
+    FILE *f = fopen(fx.nodes[0].proc.log, "r");
+    assert_non_null(f);
+    n = (ssize_t)fread(out_text, 1, sizeof out_text - 1, f);
+    out_text[n] = 0;
+    fclose(f);
+    assert_non_null(strstr(out_text, "INSECURE"));
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+static coord_t *open_as(const char *url, const char *auth)
+{
+    coord_config_t cc = {
+        .backend_url = url, .group = "central", .session_timeout_ms = 4000, .auth = auth};
+    char err[300];
+    coord_t *c = coord_open(&cc, err, sizeof err);
+    if (!c) fail_msg("coord_open: %s", err);
+    return c;
+}
+
+static void read_line(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(out, (int)cap, f));
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+}
+
+static bool health_has(void *part)
+{
+    ssize_t n = th_tcp_request("127.0.0.1", fx.nodes[0].api_port,
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                               health, sizeof health, 2000, NULL);
+    return n > 0 && strstr(health, part);
+}
+
+static void raw_log(const char *msg)
+{
+    (void)msg;
+}
+
+static void raw_auth_done(int rc, const void *data)
+{
+    (void)rc;
+    (void)data;
+}
+
+static bool raw_connected(void *zh)
+{
+    return zoo_state(zh) == ZOO_CONNECTED_STATE;
+}
+
+/* A bare ZooKeeper client, as an attacker or a wrong role would use. */
+static zhandle_t *raw_connect(const char *auth)
+{
+    zhandle_t *zh = zookeeper_init2(fx.zk.hosts, NULL, 4000, NULL, NULL, 0, raw_log);
+    assert_non_null(zh);
+    if (auth) zoo_add_auth(zh, "digest", auth, (int)strlen(auth), raw_auth_done, NULL);
+    assert_true(th_wait_until(raw_connected, zh, 10000 * th_slack()));
+    return zh;
+}
+
+/* Every write a role must not make on the group's nodes is refused. */
+static void expect_raw_writes_refused(const char *who, const char *auth, bool operator_nodes,
+                                      bool member_nodes)
+{
+    zhandle_t *zh = raw_connect(auth);
+    const char *base = "/roles/central";
+    char path[300];
+    int rc;
+    if (operator_nodes) {
+        snprintf(path, sizeof path, "%s/pipeline", base);
+        rc = zoo_set(zh, path, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, path, zerror(rc));
+        snprintf(path, sizeof path, "%s/revisions/0000000099", base);
+        rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+    }
+    if (member_nodes) {
+        snprintf(path, sizeof path, "%s/assignment", base);
+        rc = zoo_set(zh, path, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, path, zerror(rc));
+        static const char *const dirs[] = {"members/intruder.central", "election/n_"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/%s", base, dirs[i]);
+            rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+            if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+        }
+    }
+    zookeeper_close(zh);
+}
+
+/*
+ * Roles: a tree someone created open first is refused (never adopted), with
+ * the repair command in /health; after `meterctl repair-acl` the agent joins
+ * by itself. Then each role writes only its own nodes: the member and reader
+ * credentials cannot write the pipeline, nobody anonymous can read it.
+ */
+static void test_roles(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char dir[512], url[400], extra[3000], op[600], mem[600], rd[600], acl[600], key[600],
+        trusted[600], yaml[512];
+    th_path(dir, sizeof dir, "role-creds");
+    assert_int_equal(meterctl("init-credentials '%s'", dir), 0);
+    snprintf(op, sizeof op, "%s/zk-operator.auth", dir);
+    snprintf(mem, sizeof mem, "%s/zk-member.auth", dir);
+    snprintf(rd, sizeof rd, "%s/zk-reader.auth", dir);
+    snprintf(acl, sizeof acl, "%s/zk-acl.txt", dir);
+    snprintf(key, sizeof key, "%s/revision.key", dir);
+    snprintf(trusted, sizeof trusted, "%s/trusted_keys", dir);
+    snprintf(url, sizeof url, "zookeeper://%s/roles", fx.zk.hosts);
+
+    /* someone lays out the group's tree first, open to all */
+    coord_t *squatter = open_as(url, NULL);
+    assert_int_equal(coord_wait_ready(squatter, 10000 * th_slack()), 0);
+    coord_close(squatter);
+
+    snprintf(extra, sizeof extra,
+             "backend_url = %s\nauth_file = %s\nacl_file = %s\ntrusted_keys_file = %s\n", url, mem,
+             acl, trusted);
+    cf_node_start(&fx, 0, extra);
+    assert_true(th_wait_until(health_has, "not the group's roles", 20000 * th_slack()));
+    assert_non_null(strstr(health, "meterctl repair-acl --group central"));
+    assert_non_null(strstr(health, "world:anyone:cdrwa"));
+
+    assert_int_equal(
+        meterctl("repair-acl --group central --zk '%s' --auth-file '%s' --acl-file '%s'", url, op,
+                 acl),
+        0);
+
+    char *body = cf_pipeline(&fx, 2);
+    assert_int_equal(th_write_file("roles.yaml", body, yaml, sizeof yaml), 0);
+    int prc = meterctl("push '%s' --group central --zk '%s' --auth-file '%s' --acl-file '%s' "
+                       "--sign-key '%s'",
+                       yaml, url, op, acl, key);
+    if (prc != 0) fail_msg("push: exit %d: %s", prc, out_text);
+    /* the member reports through its member node: read it as the reader */
+    char reader_auth[256], member_auth[256];
+    read_line(rd, reader_auth, sizeof reader_auth);
+    read_line(mem, member_auth, sizeof member_auth);
+    coord_close(fx.obs);
+    fx.obs = open_as(url, reader_auth);
+    cf_sole_want w = {&fx, "running", 1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 30000 * th_slack()));
+    expect_health_says("\"status\":\"ok\""); /* the refusal is gone */
+
+    /* wrong roles: the member and the reader cannot write the pipeline */
+    const char *writers[] = {member_auth, reader_auth};
+    for (int i = 0; i < 2; i++) {
+        coord_t *c = open_as(url, writers[i]);
+        assert_int_equal(coord_wait_ready(c, 10000 * th_slack()), 0);
+        int64_t n = 0;
+        assert_int_equal(coord_revision_push(c, 1, body, strlen(body), "x", NULL, &n),
+                         COORD_ENOAUTH);
+        coord_close(c);
+    }
+    /* raw writes to every group node by roles without the right (an
+     * attacker's bare client included) */
+    char op_auth[256];
+    read_line(op, op_auth, sizeof op_auth);
+    expect_raw_writes_refused("anonymous", NULL, true, true);
+    expect_raw_writes_refused("reader", reader_auth, true, true);
+    expect_raw_writes_refused("member", member_auth, true, false);
+    expect_raw_writes_refused("operator", op_auth, false, true);
+    /* nobody anonymous reads the group's pipeline */
+    coord_t *anon = open_as(url, NULL);
+    coord_revision_t r = {0};
+    assert_int_not_equal(coord_revision_read(anon, &r), COORD_OK);
+    coord_revision_free(&r);
+    coord_close(anon);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+static bool impostor_leads(void *arg)
+{
+    coord_leader_t l;
+    coord_leader_get(arg, &l);
+    return l.is_me;
+}
+
+/* A slot table (one member owning every slot) signed with `signer` for
+ * `epoch`, or unsigned when signer is NULL. */
+static void forged_table(group_signer *signer, int64_t epoch, uint8_t **out, size_t *len)
+{
+    partition_member m = {"impostor.central", 1};
+    partition_options opt;
+    partition_options_init(&opt);
+    opt.epoch = (uint64_t)epoch;
+    partition_table *t = NULL;
+    partition_plan_stats st;
+    char err[300];
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    assert_int_equal(partition_plan(NULL, &m, 1, NULL, &opt, &t, &st, err, sizeof err), 0);
+    assert_int_equal(partition_table_encode(t, &raw, &rlen, err, sizeof err), 0);
+    partition_table_free(t);
+    if (!signer) {
+        *out = raw;
+        *len = rlen;
+        return;
+    }
+    assert_int_equal(group_table_sign(signer, "central", epoch, raw, rlen, out, len), 0);
+    free(raw);
+}
+
+static bool member_error_has(void *part)
+{
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = false;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, "node-0.central"))
+            ok = strstr(m.members[i].info.last_error, part) != NULL;
+    coord_members_free(&m);
+    return ok;
+}
+
+/*
+ * A slot table written by someone holding the ZooKeeper credentials but not
+ * the members' table key (here: leading the election before the agent, as
+ * an on-path attacker with a sniffed credential could) is refused: signed
+ * with another key, or not signed. The agent keeps what it had (no table:
+ * it polls every target) and says why in /health and its member node.
+ */
+static void test_forged_table(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    coord_member_info_t info = {.weight = 1};
+    snprintf(info.host, sizeof info.host, "impostor");
+    coord_config_t cc = {.backend_url = fx.url,
+                         .group = "central",
+                         .member_id = "impostor.central",
+                         .session_timeout_ms = 4000,
+                         .candidate = true,
+                         .auth = fx.auth,
+                         .info = &info};
+    char err[300];
+    coord_t *imp = coord_open(&cc, err, sizeof err);
+    assert_non_null(imp);
+    assert_true(th_wait_until(impostor_leads, imp, 20000 * th_slack()));
+    uint8_t *t = NULL;
+    size_t len = 0;
+    forged_table(fx.signer, 1, &t, &len); /* the operator's key is not the table key */
+    assert_int_equal(coord_assignment_write(imp, 0, t, len, NULL), 0);
+    free(t);
+
+    cf_node_start(&fx, 0, NULL);
+    char *body = cf_pipeline(&fx, 3);
+    cf_push(&fx, body);
+    assert_true(th_wait_until(member_error_has, "slot table epoch 1 refused", 20000 * th_slack()));
+    assert_true(member_error_has("does not verify") || member_error_has("not trusted"));
+    expect_health_says("slot table epoch 1 refused");
+    int64_t t0 = cf_wall_ms(); /* no table trusted: node-0 polls every target */
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+
+    forged_table(NULL, 2, &t, &len); /* unsigned */
+    assert_int_equal(coord_assignment_write(imp, 1, t, len, NULL), 0);
+    free(t);
+    assert_true(th_wait_until(member_error_has, "unsigned slot table refused", 20000 * th_slack()));
+    t0 = cf_wall_ms();
+    assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+    coord_close(imp);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+/* A revision naming a target or a destination outside the local
+ * allow-lists of meterd.conf is refused with its location; the agent keeps
+ * polling under the last good revision. */
+static void test_allow_lists(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    char extra[2000], outdir[512];
+    snprintf(outdir, sizeof outdir, "%s", fx.out_path);
+    *strrchr(outdir, '/') = 0;
+    snprintf(extra, sizeof extra,
+             "[polling]\nallow_targets = 127.0.0.1\n[publisher]\nallow = file://%s/\n", outdir);
+    cf_node_start(&fx, 0, extra);
+    char *body = cf_pipeline(&fx, 3);
+    int64_t r1 = cf_push(&fx, body);
+    cf_sole_want w = {&fx, "running", r1, NULL};
+    assert_true(th_wait_until(cf_sole_member_is, &w, 20000 * th_slack()));
+
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", body);
+    char *res = strstr(bad, "      - tcp://127.0.0.1:1\n");
+    assert_non_null(res);
+    memcpy(res, "      - tcp://10.9.9.9:22\n", strlen("      - tcp://10.9.9.9:22\n"));
+    cf_push(&fx, bad);
+    expect_refused(r1, "outside [polling] allow_targets");
+    expect_refused(r1, "revision-2.yaml:2:");
+
+    snprintf(bad, sizeof bad, "%s", body);
+    char *pub = strstr(bad, "publishers: ['file://");
+    assert_non_null(pub);
+    snprintf(pub, sizeof bad - (size_t)(pub - bad),
+             "publishers: ['http://collector.attacker.example/ingest']\n");
+    cf_push(&fx, bad);
+    expect_refused(r1, "destination http://collector.attacker.example/ingest is outside "
+                       "[publisher] allow");
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signed_revisions),
+        cmocka_unit_test(test_anonymous_writes_refused),
+        cmocka_unit_test(test_refuses_open),
+        cmocka_unit_test(test_insecure_visible),
+        cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_forged_table),
+        cmocka_unit_test(test_allow_lists),
+    };
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
+}
