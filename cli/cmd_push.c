@@ -37,7 +37,7 @@ typedef struct push_args {
     size_t hmac_len;
     const char *author;
     bool wait;
-    bool force; /* write over a malformed pipeline node */
+    bool force;    /* write over a malformed pipeline node */
     bool insecure; /* --insecure: writing without credentials or a key is meant */
     int timeout_ms;
 } push_args;
@@ -50,15 +50,16 @@ static void push_usage(FILE *f, bool rollback)
     else
         fprintf(f, "usage: meterctl push FILE --group G [--wait [--timeout S]] [options]\n"
                    "  Validates FILE, then makes it the group's current revision (CAS).\n");
-    fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
-               "      --timeout S        seconds to wait (default 30)\n"
-               "      --if-revision N    write only if revision N is current (0: none yet)\n"
-               "      --force            replace a malformed pipeline node (written by\n"
-               "                         something other than meterctl; status names it)\n"
-               "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
-               "                         'meterctl init-credentials DIR')\n"
-               "      --author NAME      recorded with the revision (default user@host)\n"
-               "      --insecure         write without --auth-file or --sign-key (an open group)\n");
+    fprintf(f,
+            "      --wait             wait until every live member applied or rejected it\n"
+            "      --timeout S        seconds to wait (default 30)\n"
+            "      --if-revision N    write only if revision N is current (0: none yet)\n"
+            "      --force            replace a malformed pipeline node (written by\n"
+            "                         something other than meterctl; status names it)\n"
+            "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
+            "                         'meterctl init-credentials DIR')\n"
+            "      --author NAME      recorded with the revision (default user@host)\n"
+            "      --insecure         write without --auth-file or --sign-key (an open group)\n");
     cli_cluster_usage(f);
     fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
                "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
