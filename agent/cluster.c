@@ -163,6 +163,10 @@ int cluster_start(agent *a, char *err, size_t errlen)
         return -1;
     }
     a->cluster_state = cs; /* from here on cluster_stop/cluster_free clean up */
+    /* before anything can fail: cluster_stop cancels them (calloc's heap_index 0
+     * would name another timer's slot) */
+    loop_timer_init(&cs->leave_timer, cluster_leave_timer, a);
+    loop_timer_init(&cs->beat_timer, cluster_beat, a);
     if (cluster_opts_load(a, &cs->opt, err, errlen) != 0) return -1;
     metrics_logger *ml = metrics_get_logger(a->mx, "meterd.agent.rebalance");
     metrics_logger *mz = metrics_get_logger(a->mx, "meterd.coordinator.zk");
@@ -261,8 +265,6 @@ int cluster_start(agent *a, char *err, size_t errlen)
                  a->cfg.namespaces);
         return -1;
     }
-    loop_timer_init(&cs->leave_timer, cluster_leave_timer, a);
-    loop_timer_init(&cs->beat_timer, cluster_beat, a);
     loop_timer_at(a->loop, &cs->beat_timer, loop_now_ms());
     loop_timer_init(&a->cluster_timer, cluster_zk_metrics, a);
     loop_timer_at(a->loop, &a->cluster_timer, loop_now_ms() + 1000);
