@@ -887,6 +887,8 @@ static int32_t zk_set_raw(const char *path, const char *data)
     int64_t deadline = th_now_ms() + 10000 * th_slack();
     while (zoo_state(zh) != ZOO_CONNECTED_STATE && th_now_ms() < deadline)
         usleep(5000);
+    /* the operator's digest: the group's nodes are writable by it only */
+    assert_int_equal(zoo_add_auth(zh, "digest", op_auth, (int)strlen(op_auth), NULL, NULL), ZOK);
     struct Stat st;
     assert_int_equal(zoo_set2(zh, path, data, (int)strlen(data), -1, &st), ZOK);
     zookeeper_close(zh);
@@ -904,7 +906,7 @@ static void test_malformed_pipeline(void **state)
     (void)state;
     char a[600];
     write_file("mend.yaml", pipeline_a, a, sizeof a, 0644);
-    run_result r = run("push '%s' --group mend --zk '%s'", a, url);
+    run_result r = run("push '%s' --group mend --zk '%s' %s", a, url, creds);
     expect_status(&r, 0, NULL);
     run_free(&r);
     int32_t version = zk_set_raw("/meterd-cli/mend/pipeline", "not a revision");
@@ -917,10 +919,10 @@ static void test_malformed_pipeline(void **state)
     r = run("members --group mend --zk '%s'", url);
     expect_status(&r, 0, NULL);
     run_free(&r);
-    r = run("push '%s' --group mend --zk '%s'", a, url);
+    r = run("push '%s' --group mend --zk '%s' %s", a, url, creds);
     expect_status(&r, 1, "--force replaces it");
     run_free(&r);
-    r = run("push '%s' --group mend --zk '%s' --force -o json", a, url);
+    r = run("push '%s' --group mend --zk '%s' --force -o json %s", a, url, creds);
     expect_status(&r, 0, "replacing the malformed pipeline node (version 2)");
     assert_int_equal(jint(r.js, "revision", NULL), 3);
     run_free(&r);
