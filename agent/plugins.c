@@ -5,7 +5,6 @@
  * one line in publisher.c); the core never names a plugin.
  */
 #include "agent/core.h"
-#include "agent/pollsters/scrape.h"
 #include "agent/publishers/common.h"
 
 #include <stdio.h>

@@ -23,7 +23,6 @@
 
 #include "agent/curl_api.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,54 +295,6 @@ static void scrape_unconfigure(void *config)
     free(config);
 }
 
-typedef struct scrape_proc {
-    pthread_mutex_t mu;
-    curl_engine *engine; /* made by the first scrape: an agent that never scrapes has none */
-    bool cancelled;
-} scrape_proc;
-
-static int scrape_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
-{
-    (void)ctx;
-    scrape_proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    pthread_mutex_init(&p->mu, NULL);
-    *pstate = p;
-    return 0;
-}
-
-static curl_engine *engine_of(scrape_proc *p, char *err, size_t errlen)
-{
-    pthread_mutex_lock(&p->mu);
-    if (!p->engine && !p->cancelled) p->engine = curl_engine_new(err, errlen);
-    if (p->cancelled) snprintf(err, errlen, "the agent is stopping");
-    curl_engine *e = p->cancelled ? NULL : p->engine;
-    pthread_mutex_unlock(&p->mu);
-    return e;
-}
-
-static void scrape_process_cancel(void *pstate)
-{
-    scrape_proc *p = pstate;
-    pthread_mutex_lock(&p->mu);
-    p->cancelled = true;
-    curl_engine *e = p->engine;
-    pthread_mutex_unlock(&p->mu);
-    if (e) curl_engine_cancel(e);
-}
-
-static void scrape_process_shutdown(void *pstate)
-{
-    scrape_proc *p = pstate;
-    if (!p) return;
-    curl_engine_free(p->engine);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
-}
-
 static int scrape_init(const poll_target *pt, void **state, char *err, size_t errlen)
 {
     scrape_params p;
@@ -421,7 +372,7 @@ static void scrape_start(void *state, poll_call *call)
         poll_call_done(call, -1, err);
         return;
     }
-    curl_engine *e = engine_of(env->process_state, err, sizeof err);
+    curl_engine *e = curl_engine_of(env->process_state, err, sizeof err);
     if (!e) {
         poll_call_done(call, -1, err[0] ? err : "out of memory");
         return;
@@ -444,7 +395,7 @@ const pollster_plugin pollster_scrape = {
     .destroy = scrape_destroy,
     .configure = scrape_configure,
     .unconfigure = scrape_unconfigure,
-    .process_init = scrape_process_init,
-    .process_cancel = scrape_process_cancel,
-    .process_shutdown = scrape_process_shutdown,
+    .process_init = curl_engine_process_init,
+    .process_cancel = curl_engine_process_cancel,
+    .process_shutdown = curl_engine_process_shutdown,
 };
