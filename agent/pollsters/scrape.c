@@ -217,6 +217,38 @@ typedef struct emit_ctx {
     sample_batch *out;
 } emit_ctx;
 
+/* Room for n labels in t->labels; 0 or -1. */
+static int labels_room(scrape_target *t, size_t n)
+{
+    if (n <= t->labels_cap) return 0;
+    sample_label *l = realloc(t->labels, n * sizeof *l);
+    if (!l) return -1;
+    t->labels = l;
+    t->labels_cap = n;
+    return 0;
+}
+
+static size_t n_target_labels(const poll_target *pt)
+{
+    return pt->labels ? pt->labels->n_items / 2 : 0;
+}
+
+/* Appends the target's labels (target_labels, file_sd) after the n already in
+ * t->labels, except a key the series has itself: the scraped label is kept
+ * (what the target says of itself wins). Returns the new count. */
+static size_t add_target_labels(scrape_target *t, const poll_target *pt, size_t n)
+{
+    size_t have = n;
+    for (size_t i = 0; i + 1 < (pt->labels ? pt->labels->n_items : 0); i += 2) {
+        const char *key = pt->labels->items[i];
+        bool dup = false;
+        for (size_t j = 0; j < have && !dup; j++)
+            dup = strcmp(t->labels[j].key, key) == 0;
+        if (!dup) t->labels[n++] = (sample_label){key, pt->labels->items[i + 1]};
+    }
+    return n;
+}
+
 static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
 {
     emit_ctx *c = arg;
@@ -230,18 +262,14 @@ static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
     }
     snprintf(t->name, t->name_cap, "scrape.%s", s->name);
     if (c->sel && !c->sel(c->sel_ctx, t->name)) return 0;
-    if (s->n_labels + 1 > t->labels_cap) {
-        sample_label *l = realloc(t->labels, (s->n_labels + 1) * sizeof *l);
-        if (!l) goto oom;
-        t->labels = l;
-        t->labels_cap = s->n_labels + 1;
-    }
+    if (labels_room(t, s->n_labels + 1 + n_target_labels(c->pt)) != 0) goto oom;
     t->labels[0] = (sample_label){"__name__", s->name};
     for (size_t i = 0; i < s->n_labels; i++)
         t->labels[i + 1] = (sample_label){s->labels[i].name, s->labels[i].value};
+    size_t nl = add_target_labels(t, c->pt, s->n_labels + 1);
     if (sample_batch_add(c->out, t->name, s->cumulative ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE, s->unit,
                          s->value, c->pt->resource, s->has_time ? s->time_ms : c->now_ms, t->labels,
-                         s->n_labels + 1) != 0)
+                         nl) != 0)
         goto oom;
     return 0;
 oom:
@@ -327,13 +355,16 @@ static void finish(scrape_target *t, poll_call *call, int rc, size_t series, con
     sample_batch *out = poll_call_batch(call);
     const char *const *m = registry_scrape.meters;
     double took = (double)(mono_ms() - t->started_ms) / 1000.0;
-    if ((env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
-                                          env->now_ms, NULL, 0) != 0) ||
+    bool room = labels_room(t, n_target_labels(pt) + 1) == 0;
+    size_t nl = room ? add_target_labels(t, pt, 0) : 0;
+    if (!room ||
+        (env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
+                                          env->now_ms, t->labels, nl) != 0) ||
         (env->want[1] && sample_batch_add(out, m[1], SAMPLE_GAUGE, "s", took, pt->resource,
-                                          env->now_ms, NULL, 0) != 0) ||
+                                          env->now_ms, t->labels, nl) != 0) ||
         (env->want[2] &&
          sample_batch_add(out, m[2], SAMPLE_GAUGE, "1", rc == 0 ? (double)series : 0, pt->resource,
-                          env->now_ms, NULL, 0) != 0)) {
+                          env->now_ms, t->labels, nl) != 0)) {
         rc = -1;
         err = "out of memory";
     }
