@@ -12,7 +12,8 @@
  *
  * The agents share the fixture's file:// output (O_APPEND, one write per
  * batch, so lines never interleave); each line's resource says which target
- * was scraped, and that is all the judgement needs.
+ * was scraped, and that is all the judgement needs. Last, a revision that
+ * still names a file_sd document is refused by every member.
  */
 #include "cluster_fixture.h"
 
@@ -117,6 +118,22 @@ static void window(int64_t from_ms, int64_t to_ms, cf_window *w)
            (long long)w->duplicates, (long long)w->missed);
 }
 
+/* Every live member refused revision rev naming file_sd, keeping the old one. */
+static bool file_sd_refused(void *arg)
+{
+    const int64_t *rev = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    int n = 0;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].info.state, "rejected") &&
+            strstr(m.members[i].info.last_error, "members poll only what the revision lists") &&
+            m.members[i].info.applied_revision == *rev - 1)
+            n++;
+    coord_members_free(&m);
+    return n == NODES - 1;
+}
+
 static void test_cluster_scrape(void **state)
 {
     (void)state;
@@ -164,6 +181,14 @@ static void test_cluster_scrape(void **state)
      * one instant scraped twice */
     window(from, to2, &w);
     assert_int_equal(w.duplicates, 0);
+
+    /* a revision naming a file_sd document (written past meterctl, which
+     * would have expanded it): each member would read a file of its own, so
+     * every member refuses it and keeps the list it has */
+    th_write_file("members-own.json", "[{\"targets\": [\"127.0.0.1:1\"]}]", NULL, 0);
+    int64_t bad = cf_push(&fx, "sources:\n  - name: exporters\n    interval: 1\n"
+                               "    meters: [scrape.up]\n    file_sd: [members-own.json]\n");
+    assert_true(th_wait_until(file_sd_refused, &bad, 10000 * th_slack()));
 
     assert_int_equal(cf_stop(&fx), 0);
     th_stop(&exporters, SIGTERM, 5000);
