@@ -65,4 +65,18 @@ size_t curl_engine_active(curl_engine *e);
 /* Cancels, joins the thread, frees. NULL is fine. */
 void curl_engine_free(curl_engine *e);
 
+/*
+ * A pollster's engine, made by its first poll (an agent that never probes or
+ * scrapes never loads libcurl) and shared by every poll of the process. The
+ * three hooks have the signatures of pollster_plugin's process_init,
+ * process_cancel and process_shutdown, so a row points at them as they are;
+ * curl_engine_of() is what start() calls: the engine, or NULL with err (no
+ * libcurl, or the agent is stopping and a cancel already ran).
+ */
+struct plugin_ctx;
+int curl_engine_process_init(const struct plugin_ctx *ctx, void **pstate, char *err, size_t errlen);
+curl_engine *curl_engine_of(void *pstate, char *err, size_t errlen);
+void curl_engine_process_cancel(void *pstate);
+void curl_engine_process_shutdown(void *pstate);
+
 #endif

@@ -200,3 +200,54 @@ void curl_engine_free(curl_engine *e)
     pthread_cond_destroy(&e->idle);
     free(e);
 }
+
+/* ---- the lazy, per-process engine of a pollster ---- */
+
+typedef struct engine_holder {
+    pthread_mutex_t mu;
+    curl_engine *engine; /* made by the first poll */
+    bool cancelled;      /* once set, no engine is made any more */
+} engine_holder;
+
+int curl_engine_process_init(const struct plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
+{
+    (void)ctx;
+    engine_holder *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    *pstate = h;
+    return 0;
+}
+
+curl_engine *curl_engine_of(void *pstate, char *err, size_t errlen)
+{
+    engine_holder *h = pstate;
+    pthread_mutex_lock(&h->mu);
+    if (!h->engine && !h->cancelled) h->engine = curl_engine_new(err, errlen);
+    if (h->cancelled) snprintf(err, errlen, "the agent is stopping");
+    curl_engine *e = h->cancelled ? NULL : h->engine;
+    pthread_mutex_unlock(&h->mu);
+    return e;
+}
+
+void curl_engine_process_cancel(void *pstate)
+{
+    engine_holder *h = pstate;
+    pthread_mutex_lock(&h->mu);
+    h->cancelled = true;
+    curl_engine *e = h->engine;
+    pthread_mutex_unlock(&h->mu);
+    if (e) curl_engine_cancel(e);
+}
+
+void curl_engine_process_shutdown(void *pstate)
+{
+    engine_holder *h = pstate;
+    if (!h) return;
+    curl_engine_free(h->engine);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}

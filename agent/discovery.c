@@ -21,6 +21,7 @@ int target_list_add(target_list *l, const char *id, const char *resource, bool l
     t->id = strdup(id);
     t->resource = strdup(resource ? resource : id);
     t->local = local;
+    t->labels = NULL;
     if (!t->id || !t->resource) {
         free(t->id);
         free(t->resource);

@@ -6,7 +6,6 @@
  */
 #include "agent/allow.h"
 #include "agent/core.h"
-#include "agent/pollsters/scrape.h"
 #include "agent/publishers/common.h"
 
 #include <stdio.h>

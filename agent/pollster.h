@@ -50,6 +50,10 @@ typedef struct poll_target {
     char *id;       /* stable id, the partitioning key ("host-a", "ipmi://bmc-1") */
     char *resource; /* resource id written into samples */
     bool local;     /* of this host: always polled here, never partitioned */
+    /* Per-target labels (the source's target_labels, e.g. from file_sd), kind
+     * MAP: key, value...; NULL: none. A task owns a copy; a target_list
+     * borrows the pipeline's. The scrape pollster adds them to its samples. */
+    pipeline_param *labels;
 } poll_target;
 
 typedef struct target_list {
@@ -136,7 +140,7 @@ typedef struct discovery_plugin {
 /* The built-in plugins (one file each under pollsters/) and their tables
  * (plugins.c), NULL-terminated. */
 extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp,
-    pollster_http_probe;
+    pollster_http_probe, pollster_scrape;
 extern const discovery_plugin discovery_local_host;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];

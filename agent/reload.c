@@ -19,6 +19,7 @@
  */
 #include "agent/core.h"
 #include "agent/readfile.h"
+#include "expo/expo.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -134,6 +135,17 @@ pipeline *reload_parse(agent_group *g, const char *buf, size_t len, const char *
     pipeline *p = NULL;
     pipeline_diags diags = {0};
     int rc = pipeline_parse(buf, len, name, &a->popt->opt, &p, &diags);
+    /* file_sd: a standalone agent reads the documents at each reload; a
+     * member polls only what its revision lists (meterctl push expanded it),
+     * never a file of its own: the one-definition rule */
+    if (rc == 0 && g->cluster && pipeline_has_file_sd(p)) {
+        pipeline_free(p);
+        pipeline_diags_free(&diags);
+        reload_refuse(g, "a revision names file_sd documents: members poll only what the "
+                         "revision lists (push it with meterctl push, which expands them)");
+        return NULL;
+    }
+    if (rc == 0) rc = expo_sd_expand(&p, g->pipeline_path[0] ? g->pipeline_path : NULL, &diags);
     char text[2048] = "";
     pipeline_diags_format(&diags, text, sizeof text);
     size_t tl = strlen(text);

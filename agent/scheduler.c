@@ -81,8 +81,16 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
 {
     agent *a = s->a;
     if (def->n_resources) {
-        for (size_t i = 0; i < def->n_resources; i++)
+        /* both sorted by resource: one walk pairs each with its labels */
+        size_t j = 0;
+        for (size_t i = 0; i < def->n_resources; i++) {
             if (target_list_add(out, def->resources[i], def->resources[i], false) != 0) return -1;
+            while (j < def->n_target_labels &&
+                   strcmp(def->target_labels[j].name, def->resources[i]) < 0)
+                j++;
+            if (j < def->n_target_labels && !strcmp(def->target_labels[j].name, def->resources[i]))
+                out->v[out->n - 1].labels = &def->target_labels[j];
+        }
         return 0;
     }
     discovery_env env = {a->cfg.host, a->cfg.proc_root};
@@ -125,6 +133,7 @@ static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_tar
     loop_timer_init(&k->timer, task_fire, k);
     atomic_init(&k->busy, false);
     if (!k->target.id || !k->target.resource) goto fail;
+    if (t->labels && pipeline_params_copy(t->labels, 1, &k->target.labels) != 0) goto fail;
     if (pp->init) {
         char err[200] = "";
         if (pp->init(&k->target, &k->state, err, sizeof err) != 0) {
@@ -141,6 +150,7 @@ fail:
     if (k->state && pp->destroy) pp->destroy(k->state);
     free(k->target.id);
     free(k->target.resource);
+    pipeline_params_free(k->target.labels, 1);
     free(k);
     return -1;
 }
@@ -152,6 +162,7 @@ static void src_free(src_rt *s)
         if (k->state && k->pp->destroy) k->pp->destroy(k->state);
         free(k->target.id);
         free(k->target.resource);
+        pipeline_params_free(k->target.labels, 1);
         free(k);
     }
     free(s->tasks);

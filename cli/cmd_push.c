@@ -17,6 +17,7 @@
  * before connecting, so no member change after the push can be missed.
  */
 #include "cli/cli.h"
+#include "expo/expo.h"
 #include "pipeline/pipeline.h"
 #include "registry/registry.h"
 
@@ -171,7 +172,12 @@ static int report_invalid(cli_cluster *k, const char *label, const pipeline_diag
     return CLI_FAILED;
 }
 
-static int validate_body(cli_cluster *k, const char *body, size_t len, const char *label)
+/* expanded (may be NULL: a revision from the store is pushed as it is): set
+ * to the canonical form when the body names file_sd documents, expanded
+ * (paths relative to label's folder), so the revision carries the targets
+ * and every member sees the same list; NULL otherwise. */
+static int validate_body(cli_cluster *k, const char *body, size_t len, const char *label,
+                         char **expanded)
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
@@ -179,6 +185,10 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
     registry_options ro;
     registry_pipeline_options(&ro, NULL, 0);
     int rc = pipeline_parse(body, len, label, &ro.opt, &p, &d);
+    if (rc == 0 && expanded && pipeline_has_file_sd(p)) {
+        rc = expo_sd_expand(&p, label, &d);
+        if (rc == 0 && (*expanded = strdup(p->canonical)) == NULL) rc = -1;
+    }
     int code = rc == 0 ? CLI_OK : report_invalid(k, label, &d);
     pipeline_free(p);
     pipeline_diags_free(&d);
@@ -369,7 +379,13 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
     char *body = cli_read_file(a.arg, PIPELINE_DEFAULT_MAX_BYTES, &len, ferr, sizeof ferr);
     if (body == NULL) return cli_fail(&a.k, CLI_FAILED, "%s", ferr);
     cli_wait *w = NULL;
-    rc = validate_body(&a.k, body, len, a.arg);
+    char *expanded = NULL;
+    rc = validate_body(&a.k, body, len, a.arg, &expanded);
+    if (expanded) {
+        free(body);
+        body = expanded;
+        len = strlen(body);
+    }
     if (rc == CLI_OK && a.sign_key) rc = load_sign_key(&a);
     if (rc == CLI_OK) rc = connect_for_push(&a, &w);
     if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
@@ -406,7 +422,7 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     }
     char label[64];
     snprintf(label, sizeof label, "revision %lld", (long long)n);
-    if (rc == CLI_OK) rc = validate_body(&a.k, (const char *)old.body, old.body_len, label);
+    if (rc == CLI_OK) rc = validate_body(&a.k, (const char *)old.body, old.body_len, label, NULL);
     if (rc == CLI_OK)
         rc = push_body(&a, w, (const char *)old.body, old.body_len,
                        old.signature[0] ? old.signature : NULL, n);

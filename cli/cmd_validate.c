@@ -12,6 +12,7 @@
  * warnings under --strict), 2 for a usage error.
  */
 #include "cli/cli.h"
+#include "expo/expo.h"
 #include "pipeline/pipeline.h"
 #include "registry/registry.h"
 
@@ -56,7 +57,10 @@ static char *read_stdin(size_t *len)
 static int check_one(const char *path, const pipeline_options *opt, pipeline **out,
                      pipeline_diags *d)
 {
-    if (strcmp(path, "-") != 0) return pipeline_load_file(path, opt, out, d);
+    /* a source's file_sd documents are expanded as push would: what is
+     * reported (and hashed) is what would be pushed */
+    if (strcmp(path, "-") != 0)
+        return pipeline_load_file(path, opt, out, d) == 0 ? expo_sd_expand(out, path, d) : -1;
     size_t len = 0;
     char *buf = read_stdin(&len);
     if (buf == NULL) {
@@ -66,7 +70,7 @@ static int check_one(const char *path, const pipeline_options *opt, pipeline **o
     }
     int rc = pipeline_parse(buf, len, "<stdin>", opt, out, d);
     free(buf);
-    return rc;
+    return rc == 0 ? expo_sd_expand(out, NULL, d) : rc;
 }
 
 /* A JSON string; text that is not UTF-8 (a file name from argv) is kept

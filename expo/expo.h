@@ -13,10 +13,13 @@
  * limits), never per sample. Everything a scraper must refuse is an error
  * with line:column: syntax, a second TYPE for a family, a histogram bucket
  * without `le`, a duplicate series, a series, label or size limit exceeded.
- * No I/O, no threads, no global state.
+ * No threads, no global state; the only I/O is expo_sd_read_targets reading
+ * the one file it is given.
  */
 #ifndef METERD_EXPO_H
 #define METERD_EXPO_H
+
+#include "pipeline/pipeline.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -122,6 +125,23 @@ void expo_sd_free(expo_sd *sd);
  * the labels name another scheme than http/https (err says which). */
 int expo_sd_url(const expo_sd_group *g, const char *target, char *out, size_t cap, char *err,
                 size_t errlen);
+
+/*
+ * The pipeline_sd_read_fn of meterctl and the agent (pipeline_expand_file_sd):
+ * reads the file_sd document at path (relative to ctx, a folder path, or to
+ * the working folder when ctx is NULL; at most 16 MiB) into targets, each
+ * named by its scrape URL (expo_sd_url) with its group's labels, minus the
+ * "__" ones (__scheme__, __metrics_path__, __meta_*: consumed or internal,
+ * as Prometheus drops them after relabelling). 0, or -1 with err naming the
+ * file (and line:column for a parse error).
+ */
+int expo_sd_read_targets(void *ctx, const char *path, pipeline_param **targets, size_t *n_targets,
+                         char *err, size_t errlen);
+/* pipeline_expand_file_sd with that reader, paths relative to the folder of
+ * pipeline_path (NULL or "-": the working folder). Nothing to do when *p is
+ * NULL or names no file_sd: 0. On error *p is freed and NULL, and -1 returns
+ * with the diagnostic in diags. */
+int expo_sd_expand(pipeline **p, const char *pipeline_path, pipeline_diags *diags);
 
 #ifdef __cplusplus
 }

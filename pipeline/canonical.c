@@ -128,6 +128,20 @@ static int param_cmp(const void *a, const void *b)
     return strcmp(((const pipeline_param *)a)->name, ((const pipeline_param *)b)->name);
 }
 
+/* Sets o[key] to the object of v's entries; 0 or -1. Absent when n is 0, so
+ * the digests of sources without any did not change when the key arrived. */
+static int set_entries(json_t *o, const char *key, const pipeline_param *v, size_t n)
+{
+    if (n == 0) return 0;
+    json_t *obj = json_object();
+    for (size_t i = 0; obj != NULL && i < n; i++)
+        if (json_object_set_new(obj, v[i].name, param_json(&v[i])) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    return obj != NULL && json_object_set_new(o, key, obj) == 0 ? 0 : -1;
+}
+
 static json_t *source_json(const pipeline_source *s)
 {
     json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "name", s->name, "interval",
@@ -135,14 +149,11 @@ static json_t *source_json(const pipeline_source *s)
                           "resources", string_array(s->resources, s->n_resources), "discovery",
                           string_array(s->discovery, s->n_discovery), "sinks",
                           string_array(s->sinks, s->n_sinks));
-    if (o == NULL || s->n_params == 0) return o; /* absent: earlier digests stay valid */
-    json_t *params = json_object();
-    for (size_t i = 0; params != NULL && i < s->n_params; i++)
-        if (json_object_set_new(params, s->params[i].name, param_json(&s->params[i])) != 0) {
-            json_decref(params);
-            params = NULL;
-        }
-    if (params == NULL || json_object_set_new(o, "parameters", params) != 0) {
+    if (o == NULL) return NULL;
+    if (set_entries(o, "parameters", s->params, s->n_params) != 0 ||
+        set_entries(o, "target_labels", s->target_labels, s->n_target_labels) != 0 ||
+        (s->n_file_sd &&
+         json_object_set_new(o, "file_sd", string_array(s->file_sd, s->n_file_sd)) != 0)) {
         json_decref(o);
         return NULL;
     }
@@ -184,6 +195,9 @@ int pl_canonicalise(pipeline *p)
         s->n_discovery = pl_sort_unique(s->discovery, s->n_discovery);
         s->n_sinks = pl_sort_unique(s->sinks, s->n_sinks);
         if (s->n_params > 1) qsort(s->params, s->n_params, sizeof *s->params, param_cmp);
+        s->n_file_sd = pl_sort_unique(s->file_sd, s->n_file_sd);
+        if (s->n_target_labels > 1)
+            qsort(s->target_labels, s->n_target_labels, sizeof *s->target_labels, param_cmp);
     }
     for (size_t i = 0; i < p->n_sinks; i++)
         sort_publishers(&p->sinks[i]);
@@ -206,6 +220,7 @@ int pl_canonicalise(pipeline *p)
     json_t *doc = json_pack("{s:o, s:o, s:i}", "sources", sources, "sinks", sinks, "version",
                             PL_CANONICAL_VERSION);
     if (doc == NULL) return -1;
+    free(p->canonical); /* computed again after a file_sd expansion */
     p->canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
     if (p->canonical == NULL) return -1;

@@ -94,6 +94,10 @@ int pl_validate(const pl_tree *tree, const char *file, const pl_limits *lim, pip
  * checked by lim->check_param; false after an error diag (*oom on ENOMEM). */
 bool pl_parse_params(const pl_node *n, const char *file, const pl_limits *lim, pipeline_source *s,
                      pipeline_diags *d, bool *oom);
+/* params.c: a source's `target_labels:` (resource: {label: value...}) into
+ * s->target_labels, each resource one of s->resources; false after a diag. */
+bool pl_parse_target_labels(const pl_node *n, const char *file, pipeline_source *s,
+                            pipeline_diags *d, bool *oom);
 /* canonical.c: sorts what is a set, fills digests and p->canonical. 0 or -1 (OOM). */
 int pl_canonicalise(pipeline *p);
 int pl_strcmp_p(const void *a, const void *b);

@@ -21,6 +21,7 @@
 
 #define PL_MAX_PARAMS      64
 #define PL_MAX_PARAM_ITEMS 256
+#define PL_MAX_TARGETS     1000000 /* target_labels entries: one per resource at most */
 
 static char *item_text(const pl_node *n, const char *file, const char *name, pipeline_diags *d,
                        bool *oom)
@@ -97,25 +98,32 @@ static bool parse_value(const pl_node *n, const char *file, pipeline_param *p, p
     return ok;
 }
 
-bool pl_parse_params(const pl_node *n, const char *file, const pl_limits *lim, pipeline_source *s,
-                     pipeline_diags *d, bool *oom)
+/* A mapping of unique names to values into *v / *nv (at most max); each
+ * entry passed to check (NULL: none) with its source; false after a diag. */
+typedef bool (*entry_check)(const pl_node *val, const char *file, const pl_limits *lim,
+                            pipeline_source *s, const pipeline_param *p, pipeline_diags *d);
+
+static bool parse_entries(const pl_node *n, const char *file, const pl_limits *lim,
+                          pipeline_source *s, const char *key, const char *what, size_t max,
+                          entry_check check, pipeline_param **v, size_t *nv, pipeline_diags *d,
+                          bool *oom)
 {
     char q[PL_QUOTE_MAX * 4 + 8];
     if (pl_is_null(n)) return true;
     if (n->kind != PL_MAP) {
         pl_diag(d, file, PIPELINE_ERROR, n->line, n->col,
-                "expected a mapping of parameter names to values for 'parameters', found %s",
+                "expected a mapping of %s names to values for '%s', found %s", what, key,
                 pl_kind_name(n));
         return false;
     }
     size_t count = n->n_kids / 2;
-    if (count > PL_MAX_PARAMS) {
-        pl_diag(d, file, PIPELINE_ERROR, n->line, n->col,
-                "%zu parameters, more than the limit of %d", count, PL_MAX_PARAMS);
+    if (count > max) {
+        pl_diag(d, file, PIPELINE_ERROR, n->line, n->col, "%zu %ss, more than the limit of %zu",
+                count, what, max);
         return false;
     }
-    s->params = calloc(count ? count : 1, sizeof *s->params);
-    if (s->params == NULL) {
+    *v = calloc(count ? count : 1, sizeof **v);
+    if (*v == NULL) {
         *oom = true;
         return false;
     }
@@ -125,34 +133,70 @@ bool pl_parse_params(const pl_node *n, const char *file, const pl_limits *lim, p
         if (k->kind != PL_SCALAR || strlen(k->value) != k->len || k->len == 0 ||
             k->len > PL_MAX_TEXT || pl_has_control(k->value, k->len)) {
             pl_diag(d, file, PIPELINE_ERROR, k->line, k->col,
-                    "expected a parameter name (plain text of at most %d bytes)", PL_MAX_TEXT);
+                    "expected a %s name (plain text of at most %d bytes)", what, PL_MAX_TEXT);
             ok = false;
             continue;
         }
-        if (pipeline_param_find(s->params, s->n_params, k->value)) {
-            pl_diag(d, file, PIPELINE_ERROR, k->line, k->col, "duplicate parameter '%s'",
+        if (pipeline_param_find(*v, *nv, k->value)) {
+            pl_diag(d, file, PIPELINE_ERROR, k->line, k->col, "duplicate %s '%s'", what,
                     pl_quote(k->value, k->len, q, sizeof q));
             ok = false;
             continue;
         }
-        pipeline_param *p = &s->params[s->n_params++];
+        pipeline_param *p = &(*v)[(*nv)++];
         if ((p->name = strdup(k->value)) == NULL) {
             *oom = true;
             return false;
         }
-        if (!parse_value(val, file, p, d, oom)) {
+        if (!parse_value(val, file, p, d, oom) || (check && !check(val, file, lim, s, p, d)))
             ok = false;
-            continue;
-        }
-        char err[512] = "no pollster of this source takes parameters";
-        if (!lim->check_param ||
-            lim->check_param(lim->check_param_ctx, s, p, err, sizeof err) != 0) {
-            pl_diag(d, file, PIPELINE_ERROR, val->line, val->col, "source '%s': parameter '%s': %s",
-                    s->name ? s->name : "?", pl_quote(p->name, strlen(p->name), q, sizeof q), err);
-            ok = false;
-        }
     }
     return ok;
+}
+
+static bool check_param(const pl_node *val, const char *file, const pl_limits *lim,
+                        pipeline_source *s, const pipeline_param *p, pipeline_diags *d)
+{
+    char q[PL_QUOTE_MAX * 4 + 8];
+    char err[512] = "no pollster of this source takes parameters";
+    if (lim->check_param && lim->check_param(lim->check_param_ctx, s, p, err, sizeof err) == 0)
+        return true;
+    pl_diag(d, file, PIPELINE_ERROR, val->line, val->col, "source '%s': parameter '%s': %s",
+            s->name ? s->name : "?", pl_quote(p->name, strlen(p->name), q, sizeof q), err);
+    return false;
+}
+
+bool pl_parse_params(const pl_node *n, const char *file, const pl_limits *lim, pipeline_source *s,
+                     pipeline_diags *d, bool *oom)
+{
+    return parse_entries(n, file, lim, s, "parameters", "parameter", PL_MAX_PARAMS, check_param,
+                         &s->params, &s->n_params, d, oom);
+}
+
+static bool check_labels(const pl_node *val, const char *file, const pl_limits *lim,
+                         pipeline_source *s, const pipeline_param *p, pipeline_diags *d)
+{
+    (void)lim;
+    char q[PL_QUOTE_MAX * 4 + 8];
+    const char *key = p->name;
+    bool listed = s->n_resources &&
+                  bsearch(&key, s->resources, s->n_resources, sizeof *s->resources, pl_strcmp_p);
+    if (p->kind == PIPELINE_PARAM_MAP && listed) return true;
+    pl_diag(d, file, PIPELINE_ERROR, val->line, val->col,
+            p->kind != PIPELINE_PARAM_MAP
+                ? "target_labels of '%s': expected a mapping of label names to values"
+                : "target_labels names '%s', which is not one of the source's resources",
+            pl_quote(p->name, strlen(p->name), q, sizeof q));
+    return false;
+}
+
+bool pl_parse_target_labels(const pl_node *n, const char *file, pipeline_source *s,
+                            pipeline_diags *d, bool *oom)
+{
+    /* sorted now (canonicalisation would anyway) so each name is a bsearch */
+    if (s->n_resources > 1) qsort(s->resources, s->n_resources, sizeof *s->resources, pl_strcmp_p);
+    return parse_entries(n, file, NULL, s, "target_labels", "resource", PL_MAX_TARGETS,
+                         check_labels, &s->target_labels, &s->n_target_labels, d, oom);
 }
 
 const pipeline_param *pipeline_param_find(const pipeline_param *v, size_t n, const char *name)

@@ -168,14 +168,15 @@ void pipeline_free(pipeline *p)
     for (size_t i = 0; i < p->n_sources; i++) {
         pipeline_source *s = &p->sources[i];
         free(s->name);
-        char **lists[] = {s->meters, s->resources, s->discovery, s->sinks};
-        size_t counts[] = {s->n_meters, s->n_resources, s->n_discovery, s->n_sinks};
-        for (int l = 0; l < 4; l++) {
+        char **lists[] = {s->meters, s->resources, s->discovery, s->sinks, s->file_sd};
+        size_t counts[] = {s->n_meters, s->n_resources, s->n_discovery, s->n_sinks, s->n_file_sd};
+        for (int l = 0; l < 5; l++) {
             for (size_t j = 0; j < counts[l]; j++)
                 free(lists[l][j]);
             free(lists[l]);
         }
         pipeline_params_free(s->params, s->n_params);
+        pipeline_params_free(s->target_labels, s->n_target_labels);
     }
     free(p->sources);
     for (size_t i = 0; i < p->n_sinks; i++) {

@@ -108,6 +108,16 @@ typedef struct pipeline_source {
     size_t n_sinks;
     pipeline_param *params; /* `parameters:`, sorted by name (names are unique) */
     size_t n_params;
+    /* `file_sd:` (meterd extension): Prometheus file_sd documents naming more
+     * targets; pipeline_expand_file_sd moves them into resources and
+     * target_labels, so a pushed or running pipeline has none left. */
+    char **file_sd; /* sorted, duplicates removed */
+    size_t n_file_sd;
+    /* `target_labels:` (meterd extension): per-resource labels, as
+     * pipeline_param of kind MAP named by the resource (which must be one of
+     * the source's resources); sorted by resource. */
+    pipeline_param *target_labels;
+    size_t n_target_labels;
     unsigned char digest[32]; /* sha256 of this source's canonical JSON (own fields only) */
     int line, column;
 } pipeline_source;
@@ -209,6 +219,24 @@ const pipeline_param *pipeline_param_find(const pipeline_param *v, size_t n, con
 int pipeline_params_copy(const pipeline_param *v, size_t n, pipeline_param **out);
 void pipeline_params_free(pipeline_param *v, size_t n);
 const pipeline_sink *pipeline_sink_find(const pipeline *p, const char *name);
+
+/* ---- file_sd: target lists from files, expanded before a pipeline runs ----
+ * Reads one file_sd document (path as written in the source) into targets:
+ * each a pipeline_param of kind MAP named by its resource, items its labels
+ * (key, value...). 0, or -1 with err (the file, line:column, what was
+ * expected). The caller's: pipeline/ reads no files of its own. */
+typedef int (*pipeline_sd_read_fn)(void *ctx, const char *path, pipeline_param **targets,
+                                   size_t *n_targets, char *err, size_t errlen);
+/* Replaces every source's file_sd by the targets its documents list: each
+ * target's resource joins `resources`, its labels `target_labels` (a target
+ * listed twice must carry the same labels), then the canonical form and the
+ * digests are computed afresh. 0, or -1 with an error diagnostic at the
+ * source (p is then unusable: free it). Sources without file_sd are left as
+ * they were, so a pipeline without any hashes as before. */
+int pipeline_expand_file_sd(pipeline *p, pipeline_sd_read_fn read, void *ctx,
+                            pipeline_diags *diags);
+/* Whether any source names a file_sd document. */
+bool pipeline_has_file_sd(const pipeline *p);
 
 /* ---- revisions: what changed between two pipelines ---- */
 typedef enum {

@@ -50,10 +50,12 @@ typedef struct {
     bool ok;                   /* parsed without error */
 } source_aux;
 
-static const char *const source_keys[] = {"name",      "interval", "meters",     "resources",
-                                          "discovery", "sinks",    "parameters", NULL};
+static const char *const source_keys[] = {"name",          "interval", "meters",     "resources",
+                                          "discovery",     "sinks",    "parameters", "file_sd",
+                                          "target_labels", NULL};
 static const char *const sink_keys[] = {"name", "publishers", "transformers", NULL};
-static const char *const top_keys[] = {"sources", "sinks", NULL};
+/* "version": the canonical form's own (an expanded file_sd is pushed as it) */
+static const char *const top_keys[] = {"sources", "sinks", "version", NULL};
 
 #define ERR(v, n, ...) pl_diag((v)->d, (v)->file, PIPELINE_ERROR, (n)->line, (n)->col, __VA_ARGS__)
 #define WARN(v, n, ...)                                                                            \
@@ -416,6 +418,12 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     const pl_node *params = map_get(n, "parameters");
     /* checked last: a pollster's schema applies to the meters the source selects */
     if (params && !pl_parse_params(params, v->file, v->lim, s, v->d, &v->oom)) ok = false;
+    const pl_node *sd = map_get(n, "file_sd");
+    if (sd && !string_list(v, sd, "file_sd", "file_sd file paths", "a file path", true, &s->file_sd,
+                           &s->n_file_sd))
+        ok = false;
+    const pl_node *tl = map_get(n, "target_labels");
+    if (tl && !pl_parse_target_labels(tl, v->file, s, v->d, &v->oom)) ok = false;
     aux->ok = ok;
     return ok;
 }

@@ -21,7 +21,6 @@
 #include "agent/curl_api.h"
 #include "agent/pollster.h"
 
-#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +54,6 @@ typedef struct http_cfg {
     char *ca_file;
     const curl_api *c;
 } http_cfg;
-
-typedef struct http_proc {
-    pthread_mutex_t mu;
-    curl_engine *engine;
-    bool cancelled;
-} http_proc;
 
 typedef struct probe {
     poll_call *call;
@@ -145,50 +138,6 @@ fail:
     http_unconfigure(g);
     *config = NULL;
     return -1;
-}
-
-/* ---- the engine, per process ---- */
-
-static int http_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
-{
-    (void)ctx;
-    http_proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    pthread_mutex_init(&p->mu, NULL);
-    *pstate = p;
-    return 0;
-}
-
-static curl_engine *engine_of(http_proc *p, char *err, size_t errlen)
-{
-    pthread_mutex_lock(&p->mu);
-    if (!p->engine && !p->cancelled) p->engine = curl_engine_new(err, errlen);
-    if (p->cancelled) snprintf(err, errlen, "the agent is stopping");
-    curl_engine *e = p->cancelled ? NULL : p->engine;
-    pthread_mutex_unlock(&p->mu);
-    return e;
-}
-
-static void http_process_cancel(void *pstate)
-{
-    http_proc *p = pstate;
-    pthread_mutex_lock(&p->mu);
-    p->cancelled = true;
-    curl_engine *e = p->engine;
-    pthread_mutex_unlock(&p->mu);
-    if (e) curl_engine_cancel(e);
-}
-
-static void http_process_shutdown(void *pstate)
-{
-    http_proc *p = pstate;
-    if (!p) return;
-    curl_engine_free(p->engine);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
 }
 
 /* ---- one probe ---- */
@@ -341,7 +290,7 @@ static void http_start(void *state, poll_call *call)
         poll_call_done(call, -1, err);
         return;
     }
-    curl_engine *e = engine_of(env->process_state, err, sizeof err);
+    curl_engine *e = curl_engine_of(env->process_state, err, sizeof err);
     const curl_api *c = g->c;
     probe *pr = e ? calloc(1, sizeof *pr) : NULL;
     if (pr) {
@@ -395,7 +344,7 @@ const pollster_plugin pollster_http_probe = {
     .start = http_start,
     .configure = http_configure,
     .unconfigure = http_unconfigure,
-    .process_init = http_process_init,
-    .process_cancel = http_process_cancel,
-    .process_shutdown = http_process_shutdown,
+    .process_init = curl_engine_process_init,
+    .process_cancel = curl_engine_process_cancel,
+    .process_shutdown = curl_engine_process_shutdown,
 };

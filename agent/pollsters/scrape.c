@@ -23,7 +23,6 @@
 
 #include "agent/curl_api.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +217,38 @@ typedef struct emit_ctx {
     sample_batch *out;
 } emit_ctx;
 
+/* Room for n labels in t->labels; 0 or -1. */
+static int labels_room(scrape_target *t, size_t n)
+{
+    if (n <= t->labels_cap) return 0;
+    sample_label *l = realloc(t->labels, n * sizeof *l);
+    if (!l) return -1;
+    t->labels = l;
+    t->labels_cap = n;
+    return 0;
+}
+
+static size_t n_target_labels(const poll_target *pt)
+{
+    return pt->labels ? pt->labels->n_items / 2 : 0;
+}
+
+/* Appends the target's labels (target_labels, file_sd) after the n already in
+ * t->labels, except a key the series has itself: the scraped label is kept
+ * (what the target says of itself wins). Returns the new count. */
+static size_t add_target_labels(scrape_target *t, const poll_target *pt, size_t n)
+{
+    size_t have = n;
+    for (size_t i = 0; i + 1 < (pt->labels ? pt->labels->n_items : 0); i += 2) {
+        const char *key = pt->labels->items[i];
+        bool dup = false;
+        for (size_t j = 0; j < have && !dup; j++)
+            dup = strcmp(t->labels[j].key, key) == 0;
+        if (!dup) t->labels[n++] = (sample_label){key, pt->labels->items[i + 1]};
+    }
+    return n;
+}
+
 static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
 {
     emit_ctx *c = arg;
@@ -231,18 +262,14 @@ static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
     }
     snprintf(t->name, t->name_cap, "scrape.%s", s->name);
     if (c->sel && !c->sel(c->sel_ctx, t->name)) return 0;
-    if (s->n_labels + 1 > t->labels_cap) {
-        sample_label *l = realloc(t->labels, (s->n_labels + 1) * sizeof *l);
-        if (!l) goto oom;
-        t->labels = l;
-        t->labels_cap = s->n_labels + 1;
-    }
+    if (labels_room(t, s->n_labels + 1 + n_target_labels(c->pt)) != 0) goto oom;
     t->labels[0] = (sample_label){"__name__", s->name};
     for (size_t i = 0; i < s->n_labels; i++)
         t->labels[i + 1] = (sample_label){s->labels[i].name, s->labels[i].value};
+    size_t nl = add_target_labels(t, c->pt, s->n_labels + 1);
     if (sample_batch_add(c->out, t->name, s->cumulative ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE, s->unit,
                          s->value, c->pt->resource, s->has_time ? s->time_ms : c->now_ms, t->labels,
-                         s->n_labels + 1) != 0)
+                         nl) != 0)
         goto oom;
     return 0;
 oom:
@@ -296,54 +323,6 @@ static void scrape_unconfigure(void *config)
     free(config);
 }
 
-typedef struct scrape_proc {
-    pthread_mutex_t mu;
-    curl_engine *engine; /* made by the first scrape: an agent that never scrapes has none */
-    bool cancelled;
-} scrape_proc;
-
-static int scrape_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
-{
-    (void)ctx;
-    scrape_proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    pthread_mutex_init(&p->mu, NULL);
-    *pstate = p;
-    return 0;
-}
-
-static curl_engine *engine_of(scrape_proc *p, char *err, size_t errlen)
-{
-    pthread_mutex_lock(&p->mu);
-    if (!p->engine && !p->cancelled) p->engine = curl_engine_new(err, errlen);
-    if (p->cancelled) snprintf(err, errlen, "the agent is stopping");
-    curl_engine *e = p->cancelled ? NULL : p->engine;
-    pthread_mutex_unlock(&p->mu);
-    return e;
-}
-
-static void scrape_process_cancel(void *pstate)
-{
-    scrape_proc *p = pstate;
-    pthread_mutex_lock(&p->mu);
-    p->cancelled = true;
-    curl_engine *e = p->engine;
-    pthread_mutex_unlock(&p->mu);
-    if (e) curl_engine_cancel(e);
-}
-
-static void scrape_process_shutdown(void *pstate)
-{
-    scrape_proc *p = pstate;
-    if (!p) return;
-    curl_engine_free(p->engine);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
-}
-
 static int scrape_init(const poll_target *pt, void **state, char *err, size_t errlen)
 {
     scrape_params p;
@@ -376,13 +355,16 @@ static void finish(scrape_target *t, poll_call *call, int rc, size_t series, con
     sample_batch *out = poll_call_batch(call);
     const char *const *m = registry_scrape.meters;
     double took = (double)(mono_ms() - t->started_ms) / 1000.0;
-    if ((env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
-                                          env->now_ms, NULL, 0) != 0) ||
+    bool room = labels_room(t, n_target_labels(pt) + 1) == 0;
+    size_t nl = room ? add_target_labels(t, pt, 0) : 0;
+    if (!room ||
+        (env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
+                                          env->now_ms, t->labels, nl) != 0) ||
         (env->want[1] && sample_batch_add(out, m[1], SAMPLE_GAUGE, "s", took, pt->resource,
-                                          env->now_ms, NULL, 0) != 0) ||
+                                          env->now_ms, t->labels, nl) != 0) ||
         (env->want[2] &&
          sample_batch_add(out, m[2], SAMPLE_GAUGE, "1", rc == 0 ? (double)series : 0, pt->resource,
-                          env->now_ms, NULL, 0) != 0)) {
+                          env->now_ms, t->labels, nl) != 0)) {
         rc = -1;
         err = "out of memory";
     }
@@ -421,7 +403,7 @@ static void scrape_start(void *state, poll_call *call)
         poll_call_done(call, -1, err);
         return;
     }
-    curl_engine *e = engine_of(env->process_state, err, sizeof err);
+    curl_engine *e = curl_engine_of(env->process_state, err, sizeof err);
     if (!e) {
         poll_call_done(call, -1, err[0] ? err : "out of memory");
         return;
@@ -444,7 +426,7 @@ const pollster_plugin pollster_scrape = {
     .destroy = scrape_destroy,
     .configure = scrape_configure,
     .unconfigure = scrape_unconfigure,
-    .process_init = scrape_process_init,
-    .process_cancel = scrape_process_cancel,
-    .process_shutdown = scrape_process_shutdown,
+    .process_init = curl_engine_process_init,
+    .process_cancel = curl_engine_process_cancel,
+    .process_shutdown = curl_engine_process_shutdown,
 };

@@ -15,9 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The row (plugins.c lists it; it belongs in pollster.h with the others). */
-extern const pollster_plugin pollster_scrape;
-
 /* Per-source parameters (the `parameters:` mapping, registry row scrape). */
 typedef struct scrape_params {
     long timeout_ms;     /* whole transfer; default 10000 */

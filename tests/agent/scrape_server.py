@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""scrape_server.py DIR PORT: the exporter stand-in of test_pollster_scrape.
+"""scrape_server.py DIR PORT[,PORT...]: the exporter stand-in of the scrape tests.
 
-Serves DIR's files on 127.0.0.1:PORT, one thread per connection:
+Serves DIR's files on 127.0.0.1:PORT (every PORT listed: test_cluster_scrape's
+many exporters are one process), one thread per connection:
   *.om        as application/openmetrics-text; version=1.0.0
   *.prom      as text/plain; version=0.0.4
   *.gz.*      the file's bytes gzip-compressed, with Content-Encoding: gzip
@@ -51,6 +52,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(body, ctype)
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
-server.daemon_threads = True
-server.serve_forever()
+servers = []
+for port in sys.argv[2].split(","):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+    server.daemon_threads = True
+    servers.append(server)
+for server in servers[1:]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[0].serve_forever()

@@ -437,6 +437,79 @@ static void test_external_multi(void **state)
     th_stop(&files, SIGTERM, 5000 * th_slack());
 }
 
+typedef struct out_needle {
+    const char *path, *needle;
+} out_needle;
+
+static bool out_has(void *arg)
+{
+    const out_needle *o = arg;
+    FILE *f = fopen(o->path, "r");
+    char line[8192];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, o->needle) != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
+/* A standalone agent reads a source's file_sd document at each reload: the
+ * targets it lists are scraped with their labels (the "__" ones consumed),
+ * and after the document changes, SIGHUP brings the new list. */
+static void test_file_sd_reload(void **state)
+{
+    (void)state;
+    if (!have("python3")) th_skip_peer("python3 (for a plain HTTP file server) is not installed");
+    assert_int_equal(start_files(), 0);
+    char sd[2048], out[512];
+    th_path(out, sizeof out, "sd-out.jsonl");
+    snprintf(sd, sizeof sd,
+             "[{\"targets\": [\"127.0.0.1:%d\"], \"labels\": {\"__metrics_path__\": "
+             "\"/good.prom\", \"team\": \"a\"}}]",
+             files_port);
+    th_write_file("sd-targets.json", sd, NULL, 0);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "sources:\n  - name: exporters\n    interval: 1\n    meters: [scrape.up, "
+             "scrape.a_total, scrape.m]\n    file_sd: [sd-targets.json]\n"
+             "sinks:\n  - name: default\n    publishers: ['file://%s']\n",
+             out);
+    th_proc p;
+    start_meterd(&p, "meterd-file-sd", text, "central", th_free_port());
+    char needle[256];
+    snprintf(needle, sizeof needle,
+             "\"name\":\"scrape.a_total\",\"type\":\"cumulative\",\"unit\":\"\",\"value\":3,"
+             "\"resource\":\"http://127.0.0.1:%d/good.prom\"",
+             files_port);
+    out_needle o = {out, needle};
+    assert_true(th_wait_until(out_has, &o, 15000 * th_slack()));
+    o.needle = "\"labels\":{\"__name__\":\"a_total\",\"x\":\"1\",\"team\":\"a\"}";
+    assert_true(th_wait_until(out_has, &o, 5000 * th_slack()));
+
+    /* a second target with other labels; the first one's changed */
+    snprintf(sd, sizeof sd,
+             "[{\"targets\": [\"127.0.0.1:%d\"], \"labels\": {\"__metrics_path__\": "
+             "\"/good.prom\", \"team\": \"b\"}},"
+             " {\"targets\": [\"127.0.0.1:%d\"], \"labels\": {\"__metrics_path__\": "
+             "\"/many.prom\", \"i\": \"overridden\"}}]",
+             files_port, files_port);
+    th_write_file("sd-targets.json", sd, NULL, 0);
+    assert_int_equal(th_signal(&p, SIGHUP), 0);
+    o.needle = "\"labels\":{\"__name__\":\"a_total\",\"x\":\"1\",\"team\":\"b\"}";
+    assert_true(th_wait_until(out_has, &o, 15000 * th_slack()));
+    snprintf(needle, sizeof needle, "\"resource\":\"http://127.0.0.1:%d/many.prom\"", files_port);
+    o.needle = needle;
+    assert_true(th_wait_until(out_has, &o, 5000 * th_slack()));
+    /* a label the series has itself keeps the scraped value */
+    o.needle = "\"labels\":{\"__name__\":\"m\",\"i\":\"7\"}}";
+    assert_true(th_wait_until(out_has, &o, 5000 * th_slack()));
+    o.needle = ",\"i\":\"overridden\""; /* (scrape.up, with no label of its own, has it) */
+    assert_false(out_has(&o));
+    th_stop(&p, SIGTERM, 10000 * th_slack());
+    th_expect_clean_exit(&p, 0);
+    th_stop(&files, SIGTERM, 5000 * th_slack());
+}
+
 static void test_params(void **state)
 {
     (void)state;
@@ -458,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_prometheus_self),
         cmocka_unit_test(test_meterd_self),
         cmocka_unit_test(test_meterd_scrapes_node_exporter),
+        cmocka_unit_test(test_file_sd_reload),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -373,6 +373,52 @@ static void test_push_revisions_rollback(void **state)
     run_free(&r);
 }
 
+/* file_sd: push sends the expanded pipeline (the revision carries the
+ * targets and their labels, so every member sees one list): its sha256 is
+ * that of the same pipeline written out by hand, as validate reports it. */
+static void test_push_file_sd(void **state)
+{
+    (void)state;
+    char sd_pipe[600], hand[600], doc[600];
+    write_file("sd/targets.json",
+               "[{\"targets\": [\"10.0.0.1:9100\"], \"labels\": {\"job\": \"node\"}}]", doc,
+               sizeof doc, 0644);
+    write_file("sd/pipe.yaml",
+               "sources:\n  - name: s\n    interval: 10\n    meters: ['scrape.*']\n"
+               "    file_sd: [targets.json]\n",
+               sd_pipe, sizeof sd_pipe, 0644);
+    write_file("hand.yaml",
+               "sources:\n  - name: s\n    interval: 10\n    meters: ['scrape.*']\n"
+               "    resources: ['http://10.0.0.1:9100/metrics']\n    target_labels:\n"
+               "      'http://10.0.0.1:9100/metrics': {job: node}\n",
+               hand, sizeof hand, 0644);
+    run_result r = run("validate -o json '%s'", hand);
+    expect_status(&r, 0, NULL);
+    char want[65];
+    snprintf(want, sizeof want, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(r.js, "files"), 0), "sha256")));
+    run_free(&r);
+    r = run("validate -o json '%s'", sd_pipe);
+    expect_status(&r, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.js, "files"), 0), "sha256")),
+                        want);
+    run_free(&r);
+    r = run("push '%s' --group filesd --zk '%s' -o json %s", sd_pipe, url, creds);
+    expect_status(&r, 0, NULL);
+    assert_string_equal(jstr(r.js, "sha256"), want);
+    run_free(&r);
+    /* a document that cannot be read: nothing written, the path named */
+    write_file("sd/gone.yaml",
+               "sources:\n  - name: s\n    meters: ['scrape.*']\n    file_sd: [nope.json]\n",
+               sd_pipe, sizeof sd_pipe, 0644);
+    r = run("push '%s' --group filesd --zk '%s' %s", sd_pipe, url, creds);
+    expect_status(&r, 1, "nope.json: No such file or directory");
+    assert_non_null(strstr(r.err, "nothing written"));
+    run_free(&r);
+}
+
 static void test_sign(void **state)
 {
     (void)state;
@@ -935,6 +981,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_push_revisions_rollback),
+        cmocka_unit_test(test_push_file_sd),
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_errors_and_url_precedence),
         cmocka_unit_test(test_views),
