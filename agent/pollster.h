@@ -133,8 +133,8 @@ typedef struct discovery_plugin {
 /* The built-in plugins (one file each under pollsters/) and their tables
  * (plugins.c), NULL-terminated. */
 extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp,
-    pollster_http_probe;
-extern const discovery_plugin discovery_local_host;
+    pollster_http_probe, pollster_cgroup;
+extern const discovery_plugin discovery_local_host, discovery_cgroups;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];
 

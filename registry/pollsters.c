@@ -144,14 +144,61 @@ const registry_pollster registry_scrape = {
     .n_params = sizeof scrape_params / sizeof scrape_params[0],
 };
 
+/* Per cgroup (agent/pollsters/cgroup.c indexes these positions): PSI, then
+ * the stats, v2 or v1 under one name; `cpu` and `memory.usage` are
+ * Ceilometer's meters for a guest (ns, MB). */
+#define CG_PSI(r)                                                                                  \
+    "cgroup.pressure." r ".some.avg10", "cgroup.pressure." r ".some.avg60",                        \
+        "cgroup.pressure." r ".some.avg300", "cgroup.pressure." r ".some.total",                   \
+        "cgroup.pressure." r ".full.avg10", "cgroup.pressure." r ".full.avg60",                    \
+        "cgroup.pressure." r ".full.avg300", "cgroup.pressure." r ".full.total"
+static const char *const cgroup_meters[] = {
+    CG_PSI("cpu"),
+    CG_PSI("io"),
+    CG_PSI("memory"),
+    "cpu",
+    "cgroup.cpu.user",
+    "cgroup.cpu.system",
+    "cgroup.cpu.nr_throttled",
+    "cgroup.cpu.throttled",
+    "memory.usage",
+    "cgroup.memory.current",
+    "cgroup.memory.max",
+    "cgroup.memory.events.oom",
+    "cgroup.memory.events.oom_kill",
+    "cgroup.io.read.bytes",
+    "cgroup.io.write.bytes",
+    "cgroup.io.read.requests",
+    "cgroup.io.write.requests",
+    "cgroup.pids.current",
+    NULL,
+};
+#undef CG_PSI
+
+const registry_pollster registry_cgroup = {
+    .name = "cgroup",
+    .ns = "compute",
+    .meters = cgroup_meters,
+    .default_discovery = "cgroups",
+    .section = "compute",
+};
+
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure, &registry_host_load, &registry_tcp_connect,
-    &registry_http_probe,    &registry_scrape,    NULL,
+    &registry_host_pressure,
+    &registry_host_load,
+    &registry_tcp_connect,
+    &registry_http_probe,
+    &registry_scrape,
+    &registry_cgroup,
+    NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};
+/* this host's cgroups; "cgroups:depth=N;include=G|G;exclude=G;root=DIR" */
+const registry_discovery registry_cgroups = {.name = "cgroups", .local = true};
 
-const registry_discovery *const registry_discoveries[] = {&registry_local_host, NULL};
+const registry_discovery *const registry_discoveries[] = {&registry_local_host, &registry_cgroups,
+                                                          NULL};
 
 /* [compute] and [ipmi] belong to their namespaces' pollsters. None reads an
  * option yet: every key there is an error until one does, so a typo can no
