@@ -133,7 +133,7 @@ typedef struct discovery_plugin {
 /* The built-in plugins (one file each under pollsters/) and their tables
  * (plugins.c), NULL-terminated. */
 extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp,
-    pollster_http_probe, pollster_cgroup;
+    pollster_http_probe, pollster_cgroup, pollster_cgroup_perf;
 extern const discovery_plugin discovery_local_host, discovery_cgroups;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];

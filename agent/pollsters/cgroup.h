@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { CG_PATH_MAX = 1024 };
 
@@ -94,5 +95,18 @@ int cgroup_walk_opts_parse(const char *param, cgroup_walk_opts *o, char *err, si
 
 /* A target id: "cgroup:" + the hierarchy root + "//" + rel; split back. */
 int cgroup_target_split(const char *id, char *root, size_t rootcap, const char **rel);
+
+/* ---- perf events (cgroup_perf_events.c) ---- */
+enum { CG_PERF_HW = 1, CG_PERF_SW, CG_PERF_CACHE, CG_PERF_MAX = 48 };
+typedef struct cg_perf_event {
+    const char *pfm;   /* libpfm4 name, "perf::TASK-CLOCK" */
+    const char *meter; /* "perf.task_clock" (registry row order) */
+    const char *label; /* seed 002's name, "TaskClock" */
+    int group;         /* CG_PERF_HW, _SW, _CACHE: the seed's *_PERF_LABELS */
+} cg_perf_event;
+extern const cg_perf_event cg_perf_events[]; /* NULL-terminated */
+/* `[compute] perf_events` ("perf::TASK-CLOCK, TaskClock, SW_PERF_LABELS"):
+ * on[i] for cg_perf_events[i]; 0, or -1 with err naming the unknown entry. */
+int cg_perf_parse(const char *list, bool on[CG_PERF_MAX], char *err, size_t errlen);
 
 #endif

@@ -398,6 +398,38 @@ static void test_discovery_fixture(void **state)
     target_list_free(&l);
 }
 
+static void test_perf_names(void **state)
+{
+    (void)state;
+    /* the event table is the registry's meter list, in order (want[] indexes) */
+    size_t n = 0;
+    for (; cg_perf_events[n].pfm; n++)
+        assert_string_equal(cg_perf_events[n].meter, registry_cgroup_perf.meters[n]);
+    assert_int_equal(n, registry_meter_count(&registry_cgroup_perf));
+    assert_true(n <= CG_PERF_MAX);
+    bool on[CG_PERF_MAX];
+    char err[512];
+    /* libpfm4 names, bare names, seed labels, meters, the seed's groups */
+    assert_int_equal(cg_perf_parse("perf::TASK-CLOCK, cycles,ContextSwitches perf.instructions", on,
+                                   err, sizeof err),
+                     0);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += on[i];
+    assert_int_equal(k, 4);
+    assert_true(on[0] && on[1]);
+    assert_int_equal(cg_perf_parse("SW_PERF_LABELS,TimeEnabled,TimeRunning", on, err, sizeof err),
+                     0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(on[i], cg_perf_events[i].group == CG_PERF_SW);
+    assert_int_equal(cg_perf_parse("CACHE_PERF_LABELS", on, err, sizeof err), 0);
+    assert_true(on[24]); /* LastLevelReadMiss */
+    assert_string_equal(cg_perf_events[24].label, "LastLevelReadMiss");
+    assert_int_equal(cg_perf_parse("", on, err, sizeof err), 0);
+    assert_int_equal(cg_perf_parse("INST_RETIRED", on, err, sizeof err), -1);
+    assert_non_null(strstr(err, "INST_RETIRED"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_psi_and_keyed),
         cmocka_unit_test(test_io),
         cmocka_unit_test(test_walk_opts),
+        cmocka_unit_test(test_perf_names),
         cmocka_unit_test_setup(test_poll_v2_container, setup_fixture),
         cmocka_unit_test_setup(test_poll_hybrid, setup_fixture),
         cmocka_unit_test_setup(test_poll_broken_and_gone, setup_fixture),
