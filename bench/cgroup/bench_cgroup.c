@@ -64,8 +64,11 @@ static void each_tree(const char *rel, bool make)
             continue;
         }
         /* a killed process leaves its cgroup a moment after waitpid: EBUSY */
-        for (int t = 0; t < 200 && rmdir(p) != 0 && errno == EBUSY; t++)
+        int t = 0;
+        while (rmdir(p) != 0 && errno == EBUSY && t++ < 200)
             usleep(10000);
+        if (access(p, F_OK) == 0)
+            fprintf(stderr, "bench_cgroup: cannot remove %s: %s\n", p, strerror(errno));
     }
 }
 
@@ -150,7 +153,7 @@ static scan scan_targets(target_list *l, const char *proc_root, const char *v2,
     double per_cycle = (cpu_s() - t0) / rounds;
     s.cpu_per_cycle_ms = per_cycle * 1e3;
     s.us_per_file = per_cycle * 1e6 / (double)s.files;
-    /* the floor: open/read/close of the same number of files, nothing parsed */
+    /* the floor: stdio open/read/close of the same number of files, nothing parsed */
     char buf[4096], p[4096];
     t0 = cpu_s();
     long done = 0;
