@@ -12,12 +12,13 @@
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure, &pollster_host_load, &pollster_tcp,
-    &pollster_http_probe,    &pollster_scrape,    NULL,
+    &pollster_host_pressure, &pollster_host_load, &pollster_tcp,         &pollster_http_probe,
+    &pollster_scrape,        &pollster_cgroup,    &pollster_cgroup_perf, NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {
     &discovery_local_host,
+    &discovery_cgroups,
     NULL,
 };
 

@@ -140,8 +140,8 @@ typedef struct discovery_plugin {
 /* The built-in plugins (one file each under pollsters/) and their tables
  * (plugins.c), NULL-terminated. */
 extern const pollster_plugin pollster_host_pressure, pollster_host_load, pollster_tcp,
-    pollster_http_probe, pollster_scrape;
-extern const discovery_plugin discovery_local_host;
+    pollster_http_probe, pollster_scrape, pollster_cgroup, pollster_cgroup_perf;
+extern const discovery_plugin discovery_local_host, discovery_cgroups;
 extern const pollster_plugin *const builtin_pollsters[];
 extern const discovery_plugin *const builtin_discoveries[];
 

@@ -144,21 +144,124 @@ const registry_pollster registry_scrape = {
     .n_params = sizeof scrape_params / sizeof scrape_params[0],
 };
 
+/* Per cgroup (agent/pollsters/cgroup.c indexes these positions): PSI, then
+ * the stats, v2 or v1 under one name; `cpu` and `memory.usage` are
+ * Ceilometer's meters for a guest (ns, MB). */
+#define CG_PSI(r)                                                                                  \
+    "cgroup.pressure." r ".some.avg10", "cgroup.pressure." r ".some.avg60",                        \
+        "cgroup.pressure." r ".some.avg300", "cgroup.pressure." r ".some.total",                   \
+        "cgroup.pressure." r ".full.avg10", "cgroup.pressure." r ".full.avg60",                    \
+        "cgroup.pressure." r ".full.avg300", "cgroup.pressure." r ".full.total"
+static const char *const cgroup_meters[] = {
+    CG_PSI("cpu"),
+    CG_PSI("io"),
+    CG_PSI("memory"),
+    "cpu",
+    "cgroup.cpu.user",
+    "cgroup.cpu.system",
+    "cgroup.cpu.nr_throttled",
+    "cgroup.cpu.throttled",
+    "memory.usage",
+    "cgroup.memory.current",
+    "cgroup.memory.max",
+    "cgroup.memory.events.oom",
+    "cgroup.memory.events.oom_kill",
+    "cgroup.io.read.bytes",
+    "cgroup.io.write.bytes",
+    "cgroup.io.read.requests",
+    "cgroup.io.write.requests",
+    "cgroup.pids.current",
+    NULL,
+};
+#undef CG_PSI
+
+const registry_pollster registry_cgroup = {
+    .name = "cgroup",
+    .ns = "compute",
+    .meters = cgroup_meters,
+    .default_discovery = "cgroups",
+    .section = "compute",
+};
+
+/* Per cgroup, when [compute] perf_events names them (agent/pollsters/
+ * cgroup_perf_events.c holds the events in this order). */
+static const char *const perf_meters[] = {
+    "perf.cpu.cycles",
+    "perf.instructions",
+    "perf.cache.references",
+    "perf.cache.misses",
+    "perf.branch.instructions",
+    "perf.branch.misses",
+    "perf.bus.cycles",
+    "perf.stalled_cycles.frontend",
+    "perf.stalled_cycles.backend",
+    "perf.ref_cycles",
+    "perf.cpu_clock",
+    "perf.task_clock",
+    "perf.page_faults",
+    "perf.context_switches",
+    "perf.cpu_migrations",
+    "perf.minor_faults",
+    "perf.major_faults",
+    "perf.alignment_faults",
+    "perf.emulation_faults",
+    "perf.l1d.read.hit",
+    "perf.l1d.read.miss",
+    "perf.l1d.write.hit",
+    "perf.l1i.read.miss",
+    "perf.llc.read.hit",
+    "perf.llc.read.miss",
+    "perf.llc.write.hit",
+    "perf.llc.write.miss",
+    "perf.dtlb.read.hit",
+    "perf.dtlb.read.miss",
+    "perf.dtlb.write.hit",
+    "perf.dtlb.write.miss",
+    "perf.itlb.read.hit",
+    "perf.itlb.read.miss",
+    "perf.bpu.read.hit",
+    "perf.bpu.read.miss",
+    "perf.node.read.hit",
+    "perf.node.read.miss",
+    "perf.node.write.hit",
+    "perf.node.write.miss",
+    NULL,
+};
+
+const registry_pollster registry_cgroup_perf = {
+    .name = "cgroup.perf",
+    .ns = "compute",
+    .meters = perf_meters,
+    .default_discovery = "cgroups",
+    .section = "compute",
+};
+
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure, &registry_host_load, &registry_tcp_connect,
-    &registry_http_probe,    &registry_scrape,    NULL,
+    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe,
+    &registry_scrape,        &registry_cgroup,    &registry_cgroup_perf, NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};
+/* this host's cgroups; "cgroups:depth=N;include=G|G;exclude=G;root=DIR" */
+const registry_discovery registry_cgroups = {.name = "cgroups", .local = true};
 
-const registry_discovery *const registry_discoveries[] = {&registry_local_host, NULL};
+const registry_discovery *const registry_discoveries[] = {&registry_local_host, &registry_cgroups,
+                                                          NULL};
 
 /* [compute] and [ipmi] belong to their namespaces' pollsters. None reads an
  * option yet: every key there is an error until one does, so a typo can no
  * longer pass silently. */
+static const registry_option compute_options[] = {
+    {"perf_events", REGISTRY_OPT_STR, "", 0, 4096,
+     "perf events counted per cgroup (cgroup.perf), comma-separated: perf::TASK-CLOCK, seed 002 "
+     "labels (TaskClock) or HW_PERF_LABELS/SW_PERF_LABELS/CACHE_PERF_LABELS; empty: off"},
+};
+
 static const registry_section compute_section = {
     .name = "compute",
-    .doc = "options of the compute namespace's pollsters (none yet)",
+    .doc = "options of the compute namespace's pollsters",
+    .options = compute_options,
+    .n_options = sizeof compute_options / sizeof compute_options[0],
 };
 
 static const registry_section ipmi_section = {

@@ -150,7 +150,7 @@ static void test_json(void **state)
     assert_int_equal(json_array_size(warnings), 3);
     assert_non_null(
         strstr(json_string_value(json_object_get(json_array_get(warnings, 1), "message")),
-               "unknown meter 'cpu'"));
+               "unknown meter 'gpu'"));
     json_decref(doc);
     free(r.out);
     /* all valid: exit 0 and ok true; --output=json spelling */

@@ -1,0 +1,313 @@
+/*
+ * test_cgroup_live.c: the cgroup pollster and discovery on this machine's
+ * real hierarchy. As root, it creates child cgroups (v2 for pressure, and on
+ * hybrid hosts the same path in the v1 cpuacct/cpu trees, where cpu usage is
+ * counted), runs two busy processes pinned to one CPU in one of them and waits
+ * for its cpu usage and cpu pressure to rise; then creates and removes 500
+ * cgroups while discovering and polling them, with no fd or heap growth.
+ * Skipped (not passed) where cgroups cannot be created.
+ */
+#include "agent/pollster.h"
+#include "agent/pollsters/cgroup.h"
+#include "harness/harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <malloc.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static cgroup_mounts M;
+static char base[256]; /* "/meterd-test-<pid>" */
+
+/* the trees a test cgroup is made in: v2 and the v1 cpu accounting ones */
+static const char *tree(int i)
+{
+    return i == 0 ? M.v2 : i == 1 ? M.v1[CG_V1_CPUACCT] : M.v1[CG_V1_CPU];
+}
+
+static int mk(const char *rel)
+{
+    for (int i = 0; i < 3; i++) {
+        if (!tree(i)[0] || (i == 2 && strcmp(tree(2), tree(1)) == 0)) continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s%s", tree(i), rel);
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+    }
+    return 0;
+}
+
+static void rm(const char *rel)
+{
+    for (int i = 0; i < 3; i++) {
+        if (!tree(i)[0]) continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s%s", tree(i), rel);
+        rmdir(p);
+    }
+}
+
+static int move(const char *rel, pid_t pid)
+{
+    int ok = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!tree(i)[0]) continue;
+        char p[2048], v[32];
+        snprintf(p, sizeof p, "%s%s/cgroup.procs", tree(i), rel);
+        snprintf(v, sizeof v, "%d\n", (int)pid);
+        FILE *f = fopen(p, "we");
+        if (!f) continue;
+        ok |= fputs(v, f) >= 0;
+        ok &= fclose(f) == 0;
+    }
+    return ok ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[256];
+    if (geteuid() != 0) th_skip_all("not root: cannot create cgroups");
+    if (cgroup_mounts_find("/proc", NULL, &M, err, sizeof err) != 0) th_skip_all(err);
+    if (!M.v2[0]) th_skip_all("no cgroup2 mount");
+    snprintf(base, sizeof base, "/meterd-test-%d", (int)getpid());
+    if (mk(base) != 0) th_skip_all("cannot mkdir a child cgroup (read-only hierarchy?)");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (base[0]) rm(base);
+    return 0;
+}
+
+typedef struct polled {
+    double cpu, psi_total;
+    bool have_cpu, have_psi;
+} polled;
+
+static polled poll_once(const char *rel)
+{
+    bool want[64];
+    for (int i = 0; i < 64; i++)
+        want[i] = true;
+    char id[2048], err[512];
+    snprintf(id, sizeof id, "cgroup:%s/%s", M.v2, rel);
+    poll_target t = {.id = id, .resource = "x", .local = true};
+    void *st = NULL;
+    polled r = {0};
+    assert_int_equal(pollster_cgroup.init(&t, &st, err, sizeof err), 0);
+    poll_env env = {.host = "h", .proc_root = "/proc", .want = want};
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    (void)pollster_cgroup.poll(st, &t, &env, b, err, sizeof err);
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(b->v[i].name, "cpu") == 0) r.cpu = b->v[i].value, r.have_cpu = true;
+        if (strcmp(b->v[i].name, "cgroup.pressure.cpu.some.total") == 0)
+            r.psi_total = b->v[i].value, r.have_psi = true;
+    }
+    sample_batch_unref(b);
+    pollster_cgroup.destroy(st);
+    return r;
+}
+
+static pid_t busy(void)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        cpu_set_t s;
+        CPU_ZERO(&s);
+        CPU_SET(0, &s);
+        sched_setaffinity(0, sizeof s, &s);
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    }
+    return p;
+}
+
+static void test_busy_cgroup(void **state)
+{
+    (void)state;
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s/busy", base);
+    assert_int_equal(mk(rel), 0);
+    polled before = poll_once(rel);
+    assert_true(before.have_cpu);
+    assert_true(before.have_psi);
+    pid_t kids[2] = {busy(), busy()};
+    assert_true(kids[0] > 0 && kids[1] > 0);
+    assert_int_equal(move(rel, kids[0]), 0);
+    assert_int_equal(move(rel, kids[1]), 0);
+    /* 0.3 s of CPU and some cpu stall: two loops share one CPU */
+    polled now = before;
+    int64_t deadline = th_now_ms() + 30000 * th_slack();
+    while (th_now_ms() < deadline) {
+        now = poll_once(rel);
+        if (now.cpu - before.cpu > 3e8 && now.psi_total > before.psi_total) break;
+        usleep(50 * 1000);
+    }
+    for (int i = 0; i < 2; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    print_message("cpu %.0f -> %.0f ns, cpu some total %.0f -> %.0f us\n", before.cpu, now.cpu,
+                  before.psi_total, now.psi_total);
+    assert_true(now.cpu - before.cpu > 3e8);
+    assert_true(now.psi_total > before.psi_total);
+    rm(rel);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+/* one round: 500 cgroups made, discovered, half removed, all polled, the rest removed */
+static void churn_round(void)
+{
+    enum { N = 500 };
+    char rel[512];
+    for (int i = 0; i < N; i++) {
+        snprintf(rel, sizeof rel, "%s/c%d", base, i);
+        assert_int_equal(mk(rel), 0);
+    }
+    discovery_env env = {.host = "h", .proc_root = "/proc"};
+    target_list l = {0};
+    char err[512], param[600];
+    snprintf(param, sizeof param, "depth=2;include=%s/*", base);
+    assert_int_equal(discovery_cgroups.discover(&env, param, &l, err, sizeof err), 0);
+    assert_true(l.n >= N);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(rel, sizeof rel, "%s/c%d", base, i);
+        rm(rel);
+    }
+    bool want[64];
+    for (int i = 0; i < 64; i++)
+        want[i] = true;
+    poll_env penv = {.host = "h", .proc_root = "/proc", .want = want};
+    for (size_t i = 0; i < l.n; i++) {
+        void *st = NULL;
+        assert_int_equal(pollster_cgroup.init(&l.v[i], &st, err, sizeof err), 0);
+        sample_batch *b = sample_batch_new("s", 0, 0);
+        err[0] = 0;
+        /* a removed cgroup is not an error; a present one reports at most "unavailable" */
+        int rc = pollster_cgroup.poll(st, &l.v[i], &penv, b, err, sizeof err);
+        if (rc != 0 && !strstr(err, "unavailable")) fail_msg("%s: %s", l.v[i].id, err);
+        sample_batch_unref(b);
+        pollster_cgroup.destroy(st);
+    }
+    target_list_free(&l);
+    for (int i = 1; i < N; i += 2) {
+        snprintf(rel, sizeof rel, "%s/c%d", base, i);
+        rm(rel);
+    }
+}
+
+static void test_churn_500(void **state)
+{
+    (void)state;
+    churn_round();
+    int fds = count_fds();
+    size_t heap = mallinfo2().uordblks;
+    churn_round();
+    churn_round();
+    print_message("fds %d -> %d, heap %zu -> %zu\n", fds, count_fds(), heap,
+                  (size_t)mallinfo2().uordblks);
+    assert_int_equal(count_fds(), fds);
+    /* the same work again holds no more memory (slack for allocator noise) */
+    assert_true(mallinfo2().uordblks <= heap + 64 * 1024);
+}
+
+/* cgroup.perf on the busy cgroup: software events count its work; a
+ * hardware event this VM has no PMU for is refused once, the others run;
+ * the target's fds go with it. */
+static void test_perf_software(void **state)
+{
+    (void)state;
+    agent_config *cfg = calloc(1, sizeof *cfg);
+    char err[1024];
+    config_defaults(cfg);
+    assert_int_equal(config_load_string(cfg,
+                                        "[compute]\nperf_events = TaskClock, "
+                                        "perf::CONTEXT-SWITCHES, CPUCycles\n",
+                                        "t.conf", err, sizeof err),
+                     0);
+    plugin_ctx ctx = {"cgroup.perf", "compute", cfg, NULL};
+    void *ps = NULL;
+    assert_int_equal(pollster_cgroup_perf.process_init(&ctx, &ps, err, sizeof err), 0);
+    char rel[512], id[2048];
+    snprintf(rel, sizeof rel, "%s/perf", base);
+    assert_int_equal(mk(rel), 0);
+    snprintf(id, sizeof id, "cgroup:%s/%s", M.v2, rel);
+    poll_target t = {.id = id, .resource = "perf", .local = true};
+    bool want[64];
+    for (int i = 0; i < 64; i++)
+        want[i] = true;
+    poll_env env = {.host = "h", .proc_root = "/proc", .want = want, .process_state = ps};
+    int fds0 = count_fds();
+    void *st = NULL;
+    assert_int_equal(pollster_cgroup_perf.init(&t, &st, err, sizeof err), 0);
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    int rc = pollster_cgroup_perf.poll(st, &t, &env, b, err, sizeof err);
+    print_message("first poll: %d %s\n", rc, err);
+    bool hw_refused = rc != 0 && strstr(err, "perf::CYCLES") != NULL;
+    if (rc != 0 && !hw_refused) fail_msg("%s", err);
+    sample_batch_unref(b);
+    if (count_fds() == fds0) {
+        pollster_cgroup_perf.destroy(st);
+        pollster_cgroup_perf.process_shutdown(ps);
+        free(cfg);
+        rm(rel);
+        th_skip_peer("perf_event_open refused every event for a cgroup (perf_event_paranoid?)");
+    }
+    pid_t kid = busy();
+    assert_int_equal(move(rel, kid), 0);
+    double clock = 0;
+    int64_t deadline = th_now_ms() + 30000 * th_slack();
+    while (th_now_ms() < deadline && clock < 2e8) {
+        usleep(50 * 1000);
+        b = sample_batch_new("s", 0, 0);
+        err[0] = 0;
+        /* refusals were reported once: later polls are clean */
+        assert_int_equal(pollster_cgroup_perf.poll(st, &t, &env, b, err, sizeof err), 0);
+        for (size_t i = 0; i < b->n; i++)
+            if (strcmp(b->v[i].name, "perf.task_clock") == 0) clock = b->v[i].value;
+        sample_batch_unref(b);
+    }
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    print_message("task clock %.0f ns, hardware refused: %d\n", clock, hw_refused);
+    assert_true(clock >= 2e8);
+    pollster_cgroup_perf.destroy(st);
+    assert_int_equal(count_fds(), fds0);
+    pollster_cgroup_perf.process_shutdown(ps);
+    free(cfg);
+    rm(rel);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_busy_cgroup),
+        cmocka_unit_test(test_churn_500),
+        cmocka_unit_test(test_perf_software),
+    };
+    return th_tests_result(cmocka_run_group_tests(tests, group_setup, group_teardown));
+}
