@@ -5,6 +5,7 @@
  * one line in publisher.c); the core never names a plugin.
  */
 #include "agent/core.h"
+#include "agent/pollsters/ipmi.h"
 #include "agent/pollsters/scrape.h"
 #include "agent/publishers/common.h"
 
@@ -12,8 +13,8 @@
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure, &pollster_host_load, &pollster_tcp,
-    &pollster_http_probe,    &pollster_scrape,    NULL,
+    &pollster_host_pressure, &pollster_host_load,    &pollster_tcp, &pollster_http_probe,
+    &pollster_scrape,        &pollster_ipmi_sensors, NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {

@@ -113,7 +113,7 @@ typedef struct registry_section {
 
 /* The rows the agent's runtime plugins point at. */
 extern const registry_pollster registry_host_pressure, registry_host_load, registry_tcp_connect,
-    registry_http_probe, registry_scrape;
+    registry_http_probe, registry_scrape, registry_ipmi_sensors;
 extern const registry_discovery registry_local_host;
 
 /* The tables, NULL-terminated; rows are constant. */
