@@ -51,8 +51,8 @@ typedef struct ipmi_process {
 } ipmi_process;
 
 typedef struct ipmi_target {
-    int failures;            /* consecutive */
-    int64_t next_attempt_ms; /* monotonic; 0: now */
+    int failures;                    /* consecutive */
+    _Atomic int64_t next_attempt_ms; /* monotonic; 0: now (read by /v1/targets) */
     char last_error[200];
 } ipmi_target;
 
@@ -447,11 +447,22 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
     return -1;
 }
 
+static int64_t ipmi_next_attempt(const void *state)
+{
+    const ipmi_target *ts = state;
+    int64_t at = atomic_load(&ts->next_attempt_ms), now = mono_ms();
+    if (at <= now) return 0;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 + (at - now);
+}
+
 const pollster_plugin pollster_ipmi_sensors = {
     .desc = &registry_ipmi_sensors,
     .init = ipmi_init,
     .poll = ipmi_poll,
     .destroy = free,
+    .next_attempt_ms = ipmi_next_attempt,
     .configure = ipmi_configure,
     .unconfigure = free,
     .process_init = ipmi_process_init,
