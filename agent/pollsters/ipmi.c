@@ -8,10 +8,11 @@
  * context of that worker's own (a thread-specific key in the process state:
  * contexts are not thread-safe, creating one per read would rebuild state).
  *
- * A dead BMC holds its worker for the whole timeout. So a BMC whose last
- * read failed is retried only after a backoff doubling per failure (at most
+ * A dead BMC holds its worker for the whole timeout. So a BMC whose last two
+ * reads failed is retried only after a backoff doubling per failure (at most
  * [ipmi] max_backoff), and at most [ipmi] failing_workers such retries run
  * at once; the rest are deferred, leaving the other workers to the live BMCs.
+ * A single failure is retried at the next interval (lost datagrams happen).
  * Deferred and backed-off polls report an error naming the last failure.
  *
  * The password is the value of the source's `secret` in the agent's secrets
@@ -42,8 +43,9 @@ typedef struct ipmi_config {
 } ipmi_config;
 
 typedef struct ipmi_process {
-    const plugin_ctx *ctx; /* for plugin_secret at each read */
-    pthread_key_t ctx_key; /* this worker's ipmi_monitoring_ctx_t */
+    const plugin_ctx *ctx;    /* for plugin_secret at each read */
+    pthread_key_t ctx_key;    /* this worker's ipmi_monitoring_ctx_t */
+    pthread_mutex_t setup_mu; /* context setup reads FreeIPMI's shared interpretation config */
     char sdr_dir[4096];
     int failing_workers;
     int64_t max_backoff_ms;
@@ -187,6 +189,7 @@ static int ipmi_process_init(const plugin_ctx *ctx, void **pstate, char *err, si
     if (p->failing_workers < 1) p->failing_workers = 1;
     /* created lazily, at the first read: an agent without ipmi sources
      * (another namespace) must not need the folder */
+    pthread_mutex_init(&p->setup_mu, NULL);
     if (pthread_key_create(&p->ctx_key, destroy_ctx) != 0) {
         free(p);
         snprintf(err, errlen, "cannot create a thread key");
@@ -204,6 +207,7 @@ static void ipmi_process_shutdown(void *pstate)
     void *mine = pthread_getspecific(p->ctx_key);
     if (mine) ipmi_monitoring_ctx_destroy(mine);
     pthread_key_delete(p->ctx_key);
+    pthread_mutex_destroy(&p->setup_mu);
     free(p);
 }
 
@@ -213,21 +217,19 @@ static ipmi_monitoring_ctx_t worker_ctx(ipmi_process *p, char *err, size_t errle
 {
     ipmi_monitoring_ctx_t c = pthread_getspecific(p->ctx_key);
     if (c) return c;
+    pthread_mutex_lock(&p->setup_mu);
     if (mkdirs(p->sdr_dir) != 0) {
         snprintf(err, errlen, "[ipmi] sdr_cache_dir %s: %s", p->sdr_dir, strerror(errno));
-        return NULL;
-    }
-    if (!(c = ipmi_monitoring_ctx_create())) {
+    } else if (!(c = ipmi_monitoring_ctx_create())) {
         snprintf(err, errlen, "libipmimonitoring: cannot create a context");
-        return NULL;
-    }
-    if (ipmi_monitoring_ctx_sdr_cache_directory(c, p->sdr_dir) < 0 ||
-        ipmi_monitoring_ctx_sensor_config_file(c, NULL) < 0) {
+    } else if (ipmi_monitoring_ctx_sdr_cache_directory(c, p->sdr_dir) < 0 ||
+               ipmi_monitoring_ctx_sensor_config_file(c, NULL) < 0) {
         snprintf(err, errlen, "libipmimonitoring: %s", ipmi_monitoring_ctx_errormsg(c));
         ipmi_monitoring_ctx_destroy(c);
-        return NULL;
+        c = NULL;
     }
-    pthread_setspecific(p->ctx_key, c);
+    pthread_mutex_unlock(&p->setup_mu);
+    if (c) pthread_setspecific(p->ctx_key, c);
     return c;
 }
 
@@ -419,7 +421,9 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
         return -1;
     }
     int64_t now = mono_ms();
-    bool failing = ts->failures > 0;
+    /* one failed read is retried at the next interval like any read: a
+     * loaded BMC or a lost datagram must not cost a live BMC its cadence */
+    bool failing = ts->failures >= 2;
     if (failing && now < ts->next_attempt_ms) {
         snprintf(err, errlen, "backing off after %d failures (next attempt in %lld ms): %s",
                  ts->failures, (long long)(ts->next_attempt_ms - now), ts->last_error);
@@ -442,7 +446,9 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
         return 0;
     }
     ts->failures++;
-    ts->next_attempt_ms = mono_ms() + ipmi_backoff_ms(ts->failures, 1000, p->max_backoff_ms);
+    ts->next_attempt_ms =
+        ts->failures < 2 ? 0
+                         : mono_ms() + ipmi_backoff_ms(ts->failures - 1, 1000, p->max_backoff_ms);
     snprintf(ts->last_error, sizeof ts->last_error, "%s", err);
     return -1;
 }
