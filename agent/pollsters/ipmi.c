@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { M_TEMP, M_FAN, M_VOLT, M_CURRENT };
 
@@ -383,6 +384,13 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
                 ? IPMI_MONITORING_WORKAROUND_FLAGS_PROTOCOL_VERSION_2_0_OPEN_SESSION_PRIVILEGE
                 : 0,
     };
+    /* in-band: the driver's fields only (LAN fields make FreeIPMI refuse
+     * the call as "invalid parameters") */
+    struct ipmi_monitoring_ipmi_config inband_cfg = {.driver_type = -1,
+                                                     .protocol_version = -1,
+                                                     .privilege_level = -1,
+                                                     .authentication_type = -1,
+                                                     .cipher_suite_id = -1};
     unsigned int types[4];
     unsigned int nt = 0;
     static const unsigned int type_of[] = {
@@ -393,14 +401,18 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
     int rc = 0;
     if (nt > 0) {
         rc = ipmi_monitoring_sensor_readings_by_sensor_type(
-            c, inband ? NULL : host, &ic,
+            c, inband ? NULL : host, inband ? &inband_cfg : &ic,
             IPMI_MONITORING_SENSOR_READING_FLAGS_IGNORE_NON_INTERPRETABLE_SENSORS, types, nt, NULL,
             NULL);
     }
     explicit_bzero(password, sizeof password);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", inband ? "in-band BMC" : host,
-                 ipmi_monitoring_ctx_errormsg(c));
+        /* FreeIPMI says only "internal system error" when no driver answers */
+        bool no_dev = inband && access("/dev/ipmi0", F_OK) != 0 && access("/dev/ipmi/0", F_OK) != 0;
+        snprintf(err, errlen, "%s: %s%s", inband ? "in-band BMC" : host,
+                 ipmi_monitoring_ctx_errormsg(c),
+                 no_dev ? " (no /dev/ipmi0: no BMC, or the ipmi_si/ipmi_devintf modules not loaded)"
+                        : "");
         return -1;
     }
     if (nt > 0 && emit(c, t, inband ? "local" : host, env, out) != 0) {

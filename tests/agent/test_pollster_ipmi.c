@@ -357,6 +357,24 @@ static void targets_parsed(void **state)
     assert_int_equal(ipmi_backoff_ms(40, 1000, 300000), 300000);
 }
 
+/* ipmi:// is the local BMC in-band; these machines have none (no
+ * /dev/ipmi0): the poll fails, saying so, and nothing else happens. */
+static void inband_without_bmc(void **state)
+{
+    (void)state;
+    if (access("/dev/ipmi0", F_OK) == 0 || access("/dev/ipmi/0", F_OK) == 0)
+        skip(); /* a real BMC: its reading is not what this test is about */
+    void *cfg = configure("bmc_pw", "1s"), *ts = new_target();
+    polled r = poll_once(ts, "ipmi://", cfg);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "in-band BMC: "));
+    assert_non_null(strstr(r.err, "no /dev/ipmi0"));
+    assert_int_equal(r.b->n, 0);
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
 /* The secrets file every member reads: a world-readable one and a
  * malformed one are refused, naming the file (and the line). */
 static void secrets_files_refused(void **state)
@@ -499,6 +517,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(wrong_password),
         cmocka_unit_test(missing_secret),
         cmocka_unit_test(secrets_files_refused),
+        cmocka_unit_test(inband_without_bmc),
     };
     return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
 }
