@@ -385,8 +385,12 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
                 : 0,
     };
     /* in-band: the driver's fields only (LAN fields make FreeIPMI refuse
-     * the call as "invalid parameters") */
-    struct ipmi_monitoring_ipmi_config inband_cfg = {.driver_type = -1,
+     * the call as "invalid parameters"); Linux's /dev/ipmi0 without probing,
+     * since FreeIPMI's ACPI/SMBIOS probe leaks at every call (LeakSanitizer,
+     * ipmi_locate_acpi_spmi_get_device_info) */
+    struct ipmi_monitoring_ipmi_config inband_cfg = {.driver_type =
+                                                         IPMI_MONITORING_DRIVER_TYPE_OPENIPMI,
+                                                     .disable_auto_probe = 1,
                                                      .protocol_version = -1,
                                                      .privilege_level = -1,
                                                      .authentication_type = -1,
