@@ -452,6 +452,8 @@ static void dead_bmcs_leave_live_cadence(void **state)
 {
     (void)state;
     NEED_BMCS();
+    /* a throughput bound on the wall clock: meaningless many times slower */
+    if (th_slow()) th_skip_peer("timing test: not run under a sanitizer or valgrind");
     enum { NDEAD = 10 };
     char dead[NDEAD][64], live[NBMC][64], yaml[4096], conf[1400], sdr[512];
     size_t len = (size_t)snprintf(
