@@ -40,6 +40,8 @@ typedef struct task_stats {
     int64_t last_duration_us;
     size_t last_samples;
     char last_error[200];
+    int64_t last_success_ms;     /* wall clock of the last poll that succeeded, 0 never */
+    uint64_t consecutive_errors; /* failed polls since the last success */
 } task_stats;
 
 typedef struct task {

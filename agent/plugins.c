@@ -6,14 +6,16 @@
  */
 #include "agent/allow.h"
 #include "agent/core.h"
+#include "agent/pollsters/ipmi.h"
 #include "agent/publishers/common.h"
 
 #include <stdio.h>
 #include <string.h>
 
 const pollster_plugin *const builtin_pollsters[] = {
-    &pollster_host_pressure, &pollster_host_load, &pollster_tcp,         &pollster_http_probe,
-    &pollster_scrape,        &pollster_cgroup,    &pollster_cgroup_perf, NULL,
+    &pollster_host_pressure, &pollster_host_load,    &pollster_tcp,
+    &pollster_http_probe,    &pollster_scrape,       &pollster_cgroup,
+    &pollster_cgroup_perf,   &pollster_ipmi_sensors, NULL,
 };
 
 const discovery_plugin *const builtin_discoveries[] = {

@@ -111,6 +111,10 @@ typedef struct pollster_plugin {
      * loop starts another task's call (it is never the same state). */
     void (*start)(void *state, poll_call *call);
     void (*destroy)(void *state);
+    /* Optional, for /v1/targets: wall-clock ms before which the pollster will
+     * not contact the target (a failing target's backoff), 0 when none. Any
+     * thread, while a poll may run: read the state atomically. */
+    int64_t (*next_attempt_ms)(const void *state);
     /* Optional: the source's parameters (checked against desc->params at
      * validation) into a config shared by every task of the source runtime;
      * 0, or -1 with err (the source's tasks then report it and poll nothing). */

@@ -401,9 +401,12 @@ static void call_end(poll_call *c, int rc, const char *err)
     k->stats.last_samples = n;
     if (rc != 0) {
         k->stats.errors++;
+        k->stats.consecutive_errors++;
         snprintf(k->stats.last_error, sizeof k->stats.last_error, "%s", err);
     } else {
         k->stats.last_error[0] = 0;
+        k->stats.last_success_ms = c->env.now_ms;
+        k->stats.consecutive_errors = 0;
     }
     pthread_mutex_unlock(&a->stats_mu);
     metrics_timer(a->m_poll_ms[k->pp_index], (double)dur_us / 1000.0);
@@ -702,6 +705,14 @@ void scheduler_status_json(agent_group *g, strbuf *out)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* When the target is really contacted next: its pollster's backoff, else
+ * its next due poll. */
+static int64_t next_attempt(const task *t)
+{
+    int64_t at = t->pp->next_attempt_ms && t->state ? t->pp->next_attempt_ms(t->state) : 0;
+    return at > t->due_wall_ms ? at : t->due_wall_ms;
+}
+
 void scheduler_targets_json(agent *a, strbuf *out)
 {
     int64_t now = loop_wall_ms();
@@ -732,10 +743,13 @@ void scheduler_targets_json(agent *a, strbuf *out)
                     ",\"local\":%s,\"owned\":%s,\"offset_ms\":%" PRId64 ",\"next_due_ms\":%" PRId64
                     ",\"polls\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"skipped\":%" PRIu64
                     ",\"last_poll_ms\":%" PRId64 ",\"last_duration_us\":%" PRId64
-                    ",\"last_samples\":%zu,\"last_error\":",
+                    ",\"last_samples\":%zu,\"last_success_ms\":%" PRId64
+                    ",\"consecutive_errors\":%" PRIu64 ",\"next_attempt_ms\":%" PRId64
+                    ",\"last_error\":",
                     t->target.local ? "true" : "false", owned ? "true" : "false", t->offset_ms,
                     t->due_wall_ms, t->stats.polls, t->stats.errors, t->stats.skipped,
-                    t->stats.last_poll_ms, t->stats.last_duration_us, t->stats.last_samples);
+                    t->stats.last_poll_ms, t->stats.last_duration_us, t->stats.last_samples,
+                    t->stats.last_success_ms, t->stats.consecutive_errors, next_attempt(t));
                 strbuf_put_json_string(out, t->stats.last_error);
                 strbuf_putc(out, '}');
             }

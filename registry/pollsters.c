@@ -236,9 +236,44 @@ const registry_pollster registry_cgroup_perf = {
     .section = "compute",
 };
 
+/* Ceilometer 19's sensor meters (hardware.ipmi.*); positions are ipmi.c's
+ * want[] indexes. */
+static const char *const ipmi_meters[] = {
+    "hardware.ipmi.temperature",
+    "hardware.ipmi.fan",
+    "hardware.ipmi.voltage",
+    "hardware.ipmi.current",
+    NULL,
+};
+
+/* How to reach a source's BMCs; the password is only named (secret), its
+ * value comes from the agent's secrets file. */
+static const registry_param ipmi_params[] = {
+    {"protocol", REGISTRY_PARAM_STR, "2.0", 0, 0, "IPMI LAN protocol version", "2.0|1.5", 0},
+    {"cipher_suite", REGISTRY_PARAM_INT, "3", 0, 17, "RMCP+ cipher suite id (IPMI 2.0)", NULL, 0},
+    {"privilege", REGISTRY_PARAM_STR, "user", 0, 0, "session privilege level",
+     "user|operator|admin", 0},
+    {"username", REGISTRY_PARAM_STR, NULL, 0, 16, "BMC user (default: anonymous)", NULL, 0},
+    {"secret", REGISTRY_PARAM_STR, NULL, 0, 128,
+     "name of the password's entry in [DEFAULT] secrets_file", NULL, 0},
+    {"timeout", REGISTRY_PARAM_DURATION, "5s", 100, 60000,
+     "one BMC's whole read, at most the source's interval", NULL, 0},
+};
+
+const registry_pollster registry_ipmi_sensors = {
+    .name = "ipmi.sensors",
+    .ns = "ipmi",
+    .meters = ipmi_meters,
+    .default_discovery = NULL, /* targets: the source's ipmi:// resources */
+    .params = ipmi_params,
+    .n_params = sizeof ipmi_params / sizeof ipmi_params[0],
+    .section = "ipmi",
+};
+
 const registry_pollster *const registry_pollsters[] = {
-    &registry_host_pressure, &registry_host_load, &registry_tcp_connect, &registry_http_probe,
-    &registry_scrape,        &registry_cgroup,    &registry_cgroup_perf, NULL,
+    &registry_host_pressure, &registry_host_load,    &registry_tcp_connect,
+    &registry_http_probe,    &registry_scrape,       &registry_cgroup,
+    &registry_cgroup_perf,   &registry_ipmi_sensors, NULL,
 };
 
 const registry_discovery registry_local_host = {.name = "local_host", .local = true};
@@ -264,9 +299,20 @@ static const registry_section compute_section = {
     .n_options = sizeof compute_options / sizeof compute_options[0],
 };
 
+static const registry_option ipmi_options[] = {
+    {"sdr_cache_dir", REGISTRY_OPT_STR, "/var/cache/meterd/ipmi-sdr", 0, 4096,
+     "folder of the BMCs' SDR caches (created if missing)"},
+    {"failing_workers", REGISTRY_OPT_INT, "1", 1, 64,
+     "most workers busy at once with BMCs whose last two reads failed"},
+    {"max_backoff", REGISTRY_OPT_INT, "300", 1, 86400,
+     "longest wait in seconds between retries of a failing BMC"},
+};
+
 static const registry_section ipmi_section = {
     .name = "ipmi",
-    .doc = "options of the ipmi namespace's pollsters (none yet)",
+    .doc = "options of the ipmi namespace's pollsters (ipmi.sensors)",
+    .options = ipmi_options,
+    .n_options = sizeof ipmi_options / sizeof ipmi_options[0],
 };
 
 const registry_section *const registry_sections[] = {&compute_section, &ipmi_section, NULL};

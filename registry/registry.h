@@ -113,7 +113,8 @@ typedef struct registry_section {
 
 /* The rows the agent's runtime plugins point at. */
 extern const registry_pollster registry_host_pressure, registry_host_load, registry_tcp_connect,
-    registry_http_probe, registry_scrape, registry_cgroup, registry_cgroup_perf;
+    registry_http_probe, registry_scrape, registry_cgroup, registry_cgroup_perf,
+    registry_ipmi_sensors;
 extern const registry_discovery registry_local_host, registry_cgroups;
 
 /* The tables, NULL-terminated; rows are constant. */

@@ -24,9 +24,9 @@ for o in $opts; do
   grep -q "^#$o =" "$conf" || fail "deploy/meterd.conf lacks '#$o =' (commented out, with its default)"
 done
 # and each default in the example is the program's, section by section (the
-# example lists meterd's own sections first, in --help-config's order)
-"$meterd" --help-config | sed -n '/^\[compute\]/q; s/^\([a-z_]*\) = *\(.*\)$/\1 = \2/p' >"${TMPDIR:-/tmp}/meterd-help.$$"
-sed -n '/^\[compute\]/q; s/^#\([a-z_]*\) = *\(.*\)$/\1 = \2/p' "$conf" >"${TMPDIR:-/tmp}/meterd-conf.$$"
+# example lists meterd's own sections and the plugin sections first, in --help-config's order)
+"$meterd" --help-config | sed -n 's/^\([a-z_]*\) = *\(.*\)$/\1 = \2/p' >"${TMPDIR:-/tmp}/meterd-help.$$"
+sed -n '/^\[coordination\]/q; s/^#\([a-z_]*\) = *\(.*\)$/\1 = \2/p' "$conf" >"${TMPDIR:-/tmp}/meterd-conf.$$"
 diff -u "${TMPDIR:-/tmp}/meterd-help.$$" "${TMPDIR:-/tmp}/meterd-conf.$$" ||
   fail "deploy/meterd.conf's commented defaults differ from meterd --help-config (above)"
 rm -f "${TMPDIR:-/tmp}/meterd-help.$$" "${TMPDIR:-/tmp}/meterd-conf.$$"

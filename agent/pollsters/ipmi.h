@@ -1,0 +1,31 @@
+/*
+ * pollsters/ipmi.h (internal to agent/): the ipmi.sensors pollster's row and
+ * the pure pieces its tests check without a BMC (target parsing, Ceilometer's
+ * resource ids, the retry schedule of failing BMCs).
+ */
+#ifndef METERD_AGENT_POLLSTERS_IPMI_H
+#define METERD_AGENT_POLLSTERS_IPMI_H
+
+#include "agent/pollster.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern const pollster_plugin pollster_ipmi_sensors;
+
+/* "ipmi://host[:port]" ([v6] in brackets) into libipmimonitoring's hostname
+ * ("host" or "host:port"); "ipmi://" alone means the local BMC, in-band
+ * (*inband = true, host ""). 0, or -1 with err saying what was expected. */
+int ipmi_parse_target(const char *url, char *host, size_t cap, bool *inband, char *err,
+                      size_t errlen);
+
+/* Ceilometer's resource id for a sensor: "<bmc>-<sensor id>", the sensor id
+ * as Ceilometer derives it from `ipmitool sdr -v` ("CPU Temp (0x1)": lower
+ * case, blanks to '_'). */
+void ipmi_resource_id(char *out, size_t cap, const char *bmc, const char *sensor, int number);
+
+/* When a BMC that failed `failures` times in a row (>= 1) is tried again:
+ * interval doubled per failure from base_ms, at most max_ms. */
+int64_t ipmi_backoff_ms(int failures, int64_t base_ms, int64_t max_ms);
+
+#endif

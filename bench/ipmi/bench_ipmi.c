@@ -1,0 +1,216 @@
+/*
+ * bench_ipmi.c: full sensor reads of ipmi.sensors against N ipmi_sim BMCs
+ * with 1, 4 and 16 worker threads (one libipmimonitoring context each, as in
+ * the agent): reads per second, the bench's CPU µs per read, and the
+ * simulators' CPU reported apart (they share the machine's cores). Prints
+ * one JSON object. Usage: bench_ipmi [bmcs (30)] [seconds per run (3)]
+ */
+#include "agent/config.h"
+#include "agent/plugin.h"
+#include "agent/pollsters/ipmi.h"
+#include "harness/bmc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { MAXBMC = 64 };
+
+typedef struct run {
+    th_bmc *bmc;
+    int nbmc;
+    void *pstate, *cfg;
+    int64_t until_ms;
+    atomic_long reads, errors;
+    atomic_int next;
+} run;
+
+static void *worker(void *arg)
+{
+    run *r = arg;
+    static const bool want[4] = {true, true, true, true};
+    char err[512], url[64];
+    while (th_now_ms() < r->until_ms) {
+        int i = atomic_fetch_add(&r->next, 1) % r->nbmc;
+        snprintf(url, sizeof url, "ipmi://127.0.0.1:%d", r->bmc[i].port);
+        poll_target t = {.id = url, .resource = url};
+        poll_env env = {.host = "bench",
+                        .want = want,
+                        .now_ms = 1,
+                        .process_state = r->pstate,
+                        .config = r->cfg};
+        sample_batch *b = sample_batch_new("bench", 0, 1);
+        void *ts = NULL; /* per read: one failure must not back off the next BMC */
+        pollster_ipmi_sensors.init(&t, &ts, err, sizeof err);
+        int rc = pollster_ipmi_sensors.poll(ts, &t, &env, b, err, sizeof err);
+        pollster_ipmi_sensors.destroy(ts);
+        sample_batch_unref(b);
+        atomic_fetch_add(rc == 0 ? &r->reads : &r->errors, 1);
+    }
+    return NULL;
+}
+
+static double cpu_us_self(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec +
+           u.ru_stime.tv_usec;
+}
+
+/* A child's utime+stime in µs from /proc/PID/stat. */
+static double cpu_us_pid(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+        return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
+/* FreeIPMI's ipmi-sensors, one invocation over every BMC (its own fan-out),
+ * SDR cache warmed by a first invocation: reads/s and its CPU µs per read.
+ * Returns false when it is not installed. */
+static bool baseline(const th_bmc *bmc, int nbmc, const char *sdr, int rounds, double *rps,
+                     double *cpu_per_read, int *failed)
+{
+    if (access("/usr/sbin/ipmi-sensors", X_OK) != 0) return false;
+    static char hosts[MAXBMC * 24];
+    size_t len = 0;
+    for (int i = 0; i < nbmc; i++)
+        len += (size_t)snprintf(hosts + len, sizeof hosts - len, "%s127.0.0.1:%d", i ? "," : "",
+                                bmc[i].port);
+    char cache[600];
+    snprintf(cache, sizeof cache, "--sdr-cache-directory=%s", sdr);
+    char *argv[] = {"/usr/sbin/ipmi-sensors",
+                    "-h",
+                    hosts,
+                    "-u",
+                    "admin",
+                    "-p",
+                    "pw",
+                    "-l",
+                    "ADMIN",
+                    "--driver-type=LAN_2_0",
+                    "-I",
+                    "3",
+                    "-W",
+                    "opensesspriv",
+                    cache,
+                    "--quiet-cache",
+                    "-t",
+                    "TEMPERATURE,FAN,VOLTAGE,CURRENT",
+                    NULL};
+    double cpu = 0;
+    int64_t t0 = 0;
+    *failed = 0;
+    for (int k = 0; k <= rounds; k++) {
+        if (k == 1) t0 = th_now_ms(); /* round 0 builds the SDR caches */
+        pid_t pid = fork();
+        if (pid == 0) {
+            freopen("/dev/null", "w", stdout);
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        int st;
+        struct rusage u;
+        if (pid < 0 || wait4(pid, &st, 0, &u) != pid) return false;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) (*failed)++;
+        if (k > 0)
+            cpu += (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec +
+                   u.ru_stime.tv_usec;
+    }
+    double el = (double)(th_now_ms() - t0) / 1000.0;
+    *rps = (double)(rounds * nbmc) / el;
+    *cpu_per_read = cpu / (double)(rounds * nbmc);
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    int nbmc = argc > 1 ? atoi(argv[1]) : 30, secs = argc > 2 ? atoi(argv[2]) : 3;
+    if (nbmc < 1 || nbmc > MAXBMC) nbmc = 30;
+    static th_bmc bmc[MAXBMC];
+    char why[512], secrets_path[512], sdr[512], ini[1400], err[1024];
+    int rc = th_bmc_start_many(bmc, nbmc, "admin", "pw", why, sizeof why);
+    if (rc != 0) {
+        fprintf(stderr, "bench_ipmi: %s\n", why);
+        return rc == 1 ? TH_SKIP_EXIT : 1;
+    }
+    th_write_file("secrets", "pw = pw\n", secrets_path, sizeof secrets_path);
+    chmod(secrets_path, 0600);
+    th_path(sdr, sizeof sdr, "sdr/x");
+    *strrchr(sdr, '/') = 0;
+    snprintf(ini, sizeof ini, "[DEFAULT]\nsecrets_file = %s\n[ipmi]\nsdr_cache_dir = %s\n",
+             secrets_path, sdr);
+    agent_config cfg;
+    secrets sec;
+    config_defaults(&cfg);
+    if (config_load_string(&cfg, ini, "bench.conf", err, sizeof err) != 0 ||
+        secrets_load(&sec, cfg.secrets_file, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ipmi: %s\n", err);
+        return 1;
+    }
+    plugin_ctx ctx = {"ipmi.sensors", "ipmi", &cfg, &sec};
+    void *pstate = NULL, *pcfg = NULL;
+    char *vals[2] = {"pw", "admin"};
+    pipeline_param params[2] = {{"secret", PIPELINE_PARAM_SCALAR, &vals[0], 1, 1, 1},
+                                {"username", PIPELINE_PARAM_SCALAR, &vals[1], 1, 1, 1}};
+    if (pollster_ipmi_sensors.process_init(&ctx, &pstate, err, sizeof err) != 0 ||
+        pollster_ipmi_sensors.configure(params, 2, &pcfg, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ipmi: %s\n", err);
+        return 1;
+    }
+    printf("{\"bmcs\": %d, \"seconds\": %d, \"runs\": [", nbmc, secs);
+    static const int workers[] = {1, 4, 16};
+    for (size_t w = 0; w < 3; w++) {
+        run r = {.bmc = bmc, .nbmc = nbmc, .pstate = pstate, .cfg = pcfg};
+        double sim0 = 0, sim1 = 0;
+        for (int i = 0; i < nbmc; i++)
+            sim0 += cpu_us_pid(bmc[i].proc.pid);
+        double c0 = cpu_us_self();
+        int64_t t0 = th_now_ms();
+        r.until_ms = t0 + secs * 1000;
+        pthread_t th[16];
+        for (int i = 0; i < workers[w]; i++)
+            pthread_create(&th[i], NULL, worker, &r);
+        for (int i = 0; i < workers[w]; i++)
+            pthread_join(th[i], NULL);
+        double el = (double)(th_now_ms() - t0) / 1000.0, c = cpu_us_self() - c0;
+        for (int i = 0; i < nbmc; i++)
+            sim1 += cpu_us_pid(bmc[i].proc.pid);
+        long n = atomic_load(&r.reads);
+        printf("%s{\"workers\": %d, \"reads\": %ld, \"errors\": %ld, \"reads_per_s\": %.1f, "
+               "\"cpu_us_per_read\": %.1f, \"ipmi_sim_cpu_us_per_read\": %.1f}",
+               w ? ", " : "", workers[w], n, atomic_load(&r.errors), (double)n / el,
+               n ? c / (double)n : 0, n ? (sim1 - sim0) / (double)n : 0);
+        fflush(stdout);
+    }
+    printf("]");
+    fflush(stdout); /* the children must not inherit unwritten output */
+    double rps, cpr;
+    int failed;
+    if (baseline(bmc, nbmc, sdr, 5, &rps, &cpr, &failed))
+        printf(", \"ipmi_sensors\": {\"invocations\": 5, \"failed\": %d, \"reads_per_s\": "
+               "%.1f, \"cpu_us_per_read\": %.1f}",
+               failed, rps, cpr);
+    printf("}\n");
+    pollster_ipmi_sensors.unconfigure(pcfg);
+    pollster_ipmi_sensors.process_shutdown(pstate);
+    secrets_free(&sec);
+    th_bmc_stop_many(bmc, nbmc);
+    return 0;
+}

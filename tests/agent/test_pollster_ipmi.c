@@ -1,0 +1,525 @@
+/*
+ * test_pollster_ipmi.c: ipmi.sensors against ipmi_sim BMCs on loopback
+ * (tests/harness/bmc.h), driven as the agent drives it (process_init with the
+ * plugin's ini section and the secrets file, configure with a source's
+ * parameters, a poll per target), plus its pure pieces. Skipped without
+ * ipmi_sim.
+ */
+#include "agent/config.h"
+#include "agent_fixture.h"
+#include "agent/plugin.h"
+#include "agent/pollsters/ipmi.h"
+#include "harness/bmc.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define PASS "s3cret-pw"
+#define NBMC 3
+
+typedef struct fx {
+    th_bmc bmc[NBMC];
+    agent_config cfg;
+    secrets sec;
+    plugin_ctx ctx;
+    void *pstate;
+    bool started;
+} fx;
+
+static fx F;
+
+static int setup(void **state)
+{
+    (void)state;
+    char why[512], secrets_path[512], sdr[512], ini[1400];
+    int rc = th_bmc_start_many(F.bmc, NBMC, "admin", PASS, why, sizeof why);
+    if (rc == 1) {
+        th_note_peer_missing(why);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", why);
+        return -1;
+    }
+    F.started = true;
+    th_write_file("secrets", "bmc_pw = " PASS "\nwrong_pw = not-it\n", secrets_path,
+                  sizeof secrets_path);
+    chmod(secrets_path, 0600);
+    th_path(sdr, sizeof sdr, "sdr-cache/x");
+    *strrchr(sdr, '/') = 0;
+    snprintf(ini, sizeof ini, "[DEFAULT]\nsecrets_file = %s\n[ipmi]\nsdr_cache_dir = %s\n",
+             secrets_path, sdr);
+    config_defaults(&F.cfg);
+    char err[1024];
+    if (config_load_string(&F.cfg, ini, "meterd.conf", err, sizeof err) != 0 ||
+        secrets_load(&F.sec, F.cfg.secrets_file, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    F.ctx = (plugin_ctx){"ipmi.sensors", "ipmi", &F.cfg, &F.sec};
+    if (pollster_ipmi_sensors.process_init(&F.ctx, &F.pstate, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (F.pstate) pollster_ipmi_sensors.process_shutdown(F.pstate);
+    secrets_free(&F.sec);
+    if (F.started) th_bmc_stop_many(F.bmc, NBMC);
+    return 0;
+}
+
+#define NEED_BMCS()                                                                                \
+    do {                                                                                           \
+        if (!F.started) th_skip_peer("ipmi_sim not found on PATH");                                \
+    } while (0)
+
+/* A source's parameters as configure() gets them (sorted by name). */
+typedef struct params {
+    pipeline_param v[4];
+    char *vals[4];
+    size_t n;
+} params;
+
+static void param(params *p, const char *name, const char *value)
+{
+    p->vals[p->n] = (char *)value;
+    p->v[p->n] = (pipeline_param){(char *)name, PIPELINE_PARAM_SCALAR, &p->vals[p->n], 1, 1, 1};
+    p->n++;
+}
+
+static void *configure(const char *secret, const char *timeout)
+{
+    params p = {.n = 0};
+    param(&p, "secret", secret);
+    if (timeout) param(&p, "timeout", timeout);
+    param(&p, "username", "admin");
+    void *cfg = NULL;
+    char err[256];
+    assert_int_equal(pollster_ipmi_sensors.configure(p.v, p.n, &cfg, err, sizeof err), 0);
+    return cfg;
+}
+
+typedef struct polled {
+    sample_batch *b;
+    int rc;
+    char err[512];
+    int64_t ms;
+} polled;
+
+static polled poll_once(void *tstate, const char *url, void *cfg)
+{
+    static const bool want[4] = {true, true, true, true};
+    poll_target t = {.id = (char *)url, .resource = (char *)url};
+    poll_env env = {
+        .host = "test", .want = want, .now_ms = 1, .process_state = F.pstate, .config = cfg};
+    polled r = {.b = sample_batch_new("ipmi", 0, 1)};
+    int64_t t0 = th_now_ms();
+    r.rc = pollster_ipmi_sensors.poll(tstate, &t, &env, r.b, r.err, sizeof r.err);
+    r.ms = th_now_ms() - t0;
+    return r;
+}
+
+/* A live BMC's read, retried when the simulator missed a datagram: on a
+ * loaded machine ipmi_sim drops some (ipmitool sees the same), which is the
+ * network's doing, not what these tests judge. */
+static void *new_target(void);
+
+static polled poll_live(void *tstate, const char *url, void *cfg)
+{
+    (void)tstate; /* each try on a fresh state: no backoff between tries */
+    polled r;
+    for (int i = 0;; i++) {
+        void *ts = new_target();
+        r = poll_once(ts, url, cfg);
+        pollster_ipmi_sensors.destroy(ts);
+        if (r.rc == 0 || i == 4 || !strstr(r.err, "timeout")) return r;
+        sample_batch_unref(r.b);
+    }
+}
+
+static const char *label(const sample *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_labels; i++)
+        if (strcmp(s->labels[i].key, key) == 0) return s->labels[i].value;
+    return NULL;
+}
+
+static const sample *find(const sample_batch *b, const char *meter)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->v[i].name, meter) == 0) return &b->v[i];
+    return NULL;
+}
+
+static void url_of(const th_bmc *b, char *out, size_t cap)
+{
+    snprintf(out, cap, "ipmi://127.0.0.1:%d", b->port);
+}
+
+static void *new_target(void)
+{
+    void *ts = NULL;
+    char err[64];
+    poll_target t = {.id = "x", .resource = "x"};
+    assert_int_equal(pollster_ipmi_sensors.init(&t, &ts, err, sizeof err), 0);
+    return ts;
+}
+
+static void values_read(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("bmc_pw", NULL), *ts = new_target();
+    char url[64], rid[128];
+    assert_int_equal(pollster_ipmi_sensors.next_attempt_ms(ts), 0);
+    url_of(&F.bmc[0], url, sizeof url);
+    polled r = poll_live(ts, url, cfg);
+    if (r.rc != 0) fail_msg("%s", r.err);
+    assert_int_equal(r.b->n, 4);
+    const sample *temp = find(r.b, "hardware.ipmi.temperature");
+    const sample *fan = find(r.b, "hardware.ipmi.fan");
+    const sample *volt = find(r.b, "hardware.ipmi.voltage");
+    const sample *cur = find(r.b, "hardware.ipmi.current");
+    assert_non_null(temp);
+    assert_non_null(fan);
+    assert_non_null(volt);
+    assert_non_null(cur);
+    assert_float_equal(temp->value, 45, 0.01);
+    assert_float_equal(fan->value, 4800, 0.01);
+    assert_float_equal(volt->value, 12.0, 0.01);
+    assert_float_equal(cur->value, 12, 0.01);
+    assert_string_equal(temp->unit, "C");
+    assert_string_equal(fan->unit, "RPM");
+    assert_string_equal(volt->unit, "V");
+    assert_string_equal(cur->unit, "A");
+    snprintf(rid, sizeof rid, "127.0.0.1:%d-cpu_temp_(0x1)", F.bmc[0].port);
+    assert_string_equal(temp->resource, rid);
+    assert_string_equal(label(temp, "bmc"), url);
+    assert_string_equal(label(temp, "sensor"), "CPU Temp");
+    assert_string_equal(label(temp, "sensor_number"), "1");
+    assert_non_null(label(temp, "record_id"));
+    assert_string_equal(label(temp, "unit"), "C");
+    assert_string_equal(label(temp, "state"), "nominal");
+    assert_string_equal(label(cur, "state"), "nominal");
+    /* the password is nowhere in what the poll produced */
+    for (size_t i = 0; i < r.b->n; i++)
+        for (size_t k = 0; k < r.b->v[i].n_labels; k++)
+            assert_null(strstr(r.b->v[i].labels[k].value, PASS));
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+/* Values set through the console show at the next poll; crossing the
+ * thresholds turns the state to warning, then critical. */
+static void console_change_and_thresholds(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("bmc_pw", NULL), *ts = new_target();
+    char url[64];
+    const th_bmc *b = &F.bmc[1];
+    url_of(b, url, sizeof url);
+    static const struct {
+        int temp, cur;
+        const char *temp_state, *cur_state;
+    } steps[] = {{60, 5, "nominal", "nominal"},
+                 {80, 22, "warning", "warning"},
+                 {90, 27, "critical", "critical"},
+                 {45, 12, "nominal", "nominal"}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(th_bmc_set(b, TH_BMC_SENSOR_TEMP, steps[i].temp), 0);
+        assert_int_equal(th_bmc_set(b, TH_BMC_SENSOR_CURRENT, steps[i].cur), 0);
+        polled r = poll_live(ts, url, cfg);
+        if (r.rc != 0) fail_msg("%s", r.err);
+        const sample *temp = find(r.b, "hardware.ipmi.temperature");
+        const sample *cur = find(r.b, "hardware.ipmi.current");
+        assert_non_null(temp);
+        assert_non_null(cur);
+        assert_float_equal(temp->value, steps[i].temp, 0.01);
+        assert_float_equal(cur->value, steps[i].cur, 0.01);
+
+        assert_string_equal(label(temp, "state"), steps[i].temp_state);
+        assert_string_equal(label(cur, "state"), steps[i].cur_state);
+        sample_batch_unref(r.b);
+    }
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+/* No answer: the read fails after the timeout; after two such failures the
+ * next poll backs off without waiting on the BMC again. */
+static void dead_bmc_backs_off(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("bmc_pw", "300ms"), *ts = new_target();
+    char url[64];
+    snprintf(url, sizeof url, "ipmi://127.0.0.1:%d", th_free_port()); /* nobody listens */
+    polled r;
+    for (int i = 0; i < 2; i++) { /* one failure is retried at once, two back off */
+        r = poll_once(ts, url, cfg);
+        assert_int_equal(r.rc, -1);
+        assert_non_null(strstr(r.err, "timeout"));
+        assert_non_null(strstr(r.err, "127.0.0.1"));
+        assert_int_equal(r.b->n, 0);
+        sample_batch_unref(r.b);
+        assert_int_equal(pollster_ipmi_sensors.next_attempt_ms(ts) > 0, i == 1);
+    }
+    r = poll_once(ts, url, cfg);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "backing off after 2 failures"));
+    assert_true(pollster_ipmi_sensors.next_attempt_ms(ts) > 0); /* shown in /v1/targets */
+    assert_non_null(strstr(r.err, "timeout"));                  /* the cause stays visible */
+    if (!th_slow()) assert_true(r.ms < 100);
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+static void wrong_password(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("wrong_pw", NULL), *ts = new_target();
+    char url[64];
+    url_of(&F.bmc[2], url, sizeof url);
+    polled r = poll_live(ts, url, cfg);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "password"));
+    assert_null(strstr(r.err, "not-it"));
+    assert_int_equal(r.b->n, 0);
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+/* A member whose secrets file lacks the source's secret reports the target
+ * failed, naming the secret (never a value), without contacting the BMC. */
+static void missing_secret(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("absent_pw", NULL), *ts = new_target();
+    char url[64];
+    url_of(&F.bmc[0], url, sizeof url);
+    polled r = poll_once(ts, url, cfg);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "secret \"absent_pw\" is not in this agent's secrets file"));
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+static void targets_parsed(void **state)
+{
+    (void)state;
+    char host[300], err[256];
+    bool inband;
+    assert_int_equal(ipmi_parse_target("ipmi://bmc-1", host, sizeof host, &inband, err, 256), 0);
+    assert_string_equal(host, "bmc-1");
+    assert_false(inband);
+    assert_int_equal(
+        ipmi_parse_target("ipmi://10.0.0.5:6230", host, sizeof host, &inband, err, 256), 0);
+    assert_string_equal(host, "10.0.0.5:6230");
+    assert_int_equal(ipmi_parse_target("ipmi://[::1]:623", host, sizeof host, &inband, err, 256),
+                     0);
+    assert_int_equal(ipmi_parse_target("ipmi://", host, sizeof host, &inband, err, 256), 0);
+    assert_true(inband);
+    static const char *const bad[] = {"http://bmc",     "ipmi://bmc:0",   "ipmi://bmc:70000",
+                                      "ipmi://bmc:12x", "ipmi://:623",    "ipmi://[::1",
+                                      "ipmi://u@bmc",   "ipmi://bmc/x/y", "ipmi://bmc:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(ipmi_parse_target(bad[i], host, sizeof host, &inband, err, 256), -1);
+        assert_non_null(strstr(err, bad[i]));
+        assert_non_null(strstr(err, "expected ipmi://host[:port]"));
+    }
+    char rid[128];
+    ipmi_resource_id(rid, sizeof rid, "bmc-1", "CPU Temp", 1);
+    assert_string_equal(rid, "bmc-1-cpu_temp_(0x1)");
+    assert_int_equal(ipmi_backoff_ms(1, 1000, 300000), 1000);
+    assert_int_equal(ipmi_backoff_ms(4, 1000, 300000), 8000);
+    assert_int_equal(ipmi_backoff_ms(40, 1000, 300000), 300000);
+}
+
+/* ipmi:// is the local BMC in-band; these machines have none (no
+ * /dev/ipmi0): the poll fails, saying so, and nothing else happens. */
+static void inband_without_bmc(void **state)
+{
+    (void)state;
+    if (access("/dev/ipmi0", F_OK) == 0 || access("/dev/ipmi/0", F_OK) == 0)
+        skip(); /* a real BMC: its reading is not what this test is about */
+    void *cfg = configure("bmc_pw", "1s"), *ts = new_target();
+    polled r = poll_once(ts, "ipmi://", cfg);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "in-band BMC: "));
+    assert_non_null(strstr(r.err, "no /dev/ipmi0"));
+    assert_int_equal(r.b->n, 0);
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+/* The secrets file every member reads: a world-readable one and a
+ * malformed one are refused, naming the file (and the line). */
+static void secrets_files_refused(void **state)
+{
+    (void)state;
+    char path[512], err[1024];
+    secrets s;
+    th_write_file("open-secrets", "bmc_pw = " PASS "\n", path, sizeof path);
+    chmod(path, 0644);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_null(strstr(err, PASS));
+    th_write_file("bad-secrets", "bmc_pw = x\nno equals sign here\n", path, sizeof path);
+    chmod(path, 0600);
+    assert_int_equal(secrets_load(&s, path, err, sizeof err), -1);
+    char where[600];
+    snprintf(where, sizeof where, "%s:2:", path);
+    assert_non_null(strstr(err, where));
+}
+
+typedef struct task_view {
+    uint64_t polls, errors, consecutive;
+    bool found;
+    char last_error[200];
+} task_view;
+
+typedef struct view_arg {
+    const char *target;
+    task_view out;
+} view_arg;
+
+static void view_on_loop(agent *a, void *arg)
+{
+    view_arg *v = arg;
+    pthread_mutex_lock(&a->stats_mu);
+    for (size_t gi = 0; gi < a->n_groups; gi++)
+        for (size_t i = 0; i < a->groups[gi]->n_sources; i++) {
+            src_rt *sr = a->groups[gi]->sources[i];
+            for (size_t k = 0; k < sr->n_tasks; k++)
+                if (strcmp(sr->tasks[k]->target.id, v->target) == 0) {
+                    const task_stats *st = &sr->tasks[k]->stats;
+                    v->out = (task_view){st->polls, st->errors, st->consecutive_errors, true, ""};
+                    snprintf(v->out.last_error, sizeof v->out.last_error, "%s", st->last_error);
+                }
+        }
+    pthread_mutex_unlock(&a->stats_mu);
+}
+
+static task_view view(fixture *f, const char *target)
+{
+    view_arg v = {target, {0}};
+    fx_on_loop(f, view_on_loop, &v);
+    return v.out;
+}
+
+typedef struct dead_wait {
+    fixture *f;
+    char (*urls)[64];
+    int n;
+} dead_wait;
+
+static bool all_failing(void *arg)
+{
+    dead_wait *w = arg;
+    for (int i = 0; i < w->n; i++)
+        if (view(w->f, w->urls[i]).consecutive < 2) return false;
+    return true;
+}
+
+/* 10 BMCs that never answer (each read holds a worker for the 1 s timeout)
+ * beside 3 live ones, 4 workers, a 1 s interval: once the dead ones are
+ * known failing (two reads failed), only [ipmi] failing_workers (1) worker at a time retries
+ * them, so every live BMC keeps being read every interval without error. */
+static void dead_bmcs_leave_live_cadence(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    /* a throughput bound on the wall clock: meaningless many times slower */
+    if (th_slow()) th_skip_peer("timing test: not run under a sanitizer or valgrind");
+    enum { NDEAD = 10 };
+    char dead[NDEAD][64], live[NBMC][64], yaml[4096], conf[1400], sdr[512];
+    size_t len = (size_t)snprintf(
+        yaml, sizeof yaml,
+        "sources:\n  - name: bmcs\n    interval: 1\n    meters: ['hardware.ipmi.*']\n"
+        "    parameters: {username: admin, secret: bmc_pw, timeout: 1s}\n    resources:\n");
+    for (int i = 0; i < NBMC; i++) {
+        url_of(&F.bmc[i], live[i], sizeof live[i]);
+        len += (size_t)snprintf(yaml + len, sizeof yaml - len, "      - '%s'\n", live[i]);
+    }
+    for (int i = 0; i < NDEAD; i++) {
+        snprintf(dead[i], sizeof dead[i], "ipmi://127.0.0.1:%d", th_free_port());
+        len += (size_t)snprintf(yaml + len, sizeof yaml - len, "      - '%s'\n", dead[i]);
+    }
+    char out[512];
+    th_path(out, sizeof out, "dead-live/samples.jsonl");
+    snprintf(yaml + len, sizeof yaml - len,
+             "sinks:\n  - name: default\n    publishers: ['file://%s']\n", out);
+    th_path(sdr, sizeof sdr, "sdr-cache-agent/x");
+    *strrchr(sdr, '/') = 0;
+    snprintf(conf, sizeof conf,
+             "[DEFAULT]\nnamespaces = ipmi\nsecrets_file = %s\n[ipmi]\nsdr_cache_dir = %s\n"
+             "failing_workers = 1\n",
+             F.cfg.secrets_file, sdr);
+    static const pollster_plugin *const extra[] = {&pollster_ipmi_sensors, NULL};
+    fixture f;
+    fx_start(&f, yaml, extra, conf);
+    dead_wait w = {&f, dead, NDEAD};
+    assert_true(th_wait_until(all_failing, &w, 30000 * th_slack()));
+    task_view before[NBMC];
+    for (int i = 0; i < NBMC; i++)
+        before[i] = view(&f, live[i]);
+    int64_t t0 = th_now_ms();
+    usleep(4000 * 1000); /* the window measured: no condition to wait for */
+    int64_t window = th_now_ms() - t0;
+    for (int i = 0; i < NBMC; i++) {
+        task_view now = view(&f, live[i]);
+        assert_true(now.found);
+        /* a read a second, give or take the first and last, and one
+         * datagram the loaded simulator may have missed (poll_live) */
+        uint64_t ok = (now.polls - now.errors) - (before[i].polls - before[i].errors);
+        if (ok + 2 < (uint64_t)(window / 1000))
+            fail_msg("%s: %llu good reads in %lld ms with a 1 s interval (last error: %s)", live[i],
+                     (unsigned long long)ok, (long long)window, now.last_error);
+    }
+    for (int i = 0; i < NDEAD; i++)
+        assert_true(view(&f, dead[i]).consecutive >= 1);
+    fx_stop(&f);
+}
+
+/* argv[1] "cadence": only the timing test (its own ctest entry). */
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "cadence") == 0) {
+        const struct CMUnitTest timing[] = {cmocka_unit_test(dead_bmcs_leave_live_cadence)};
+        return th_tests_result(cmocka_run_group_tests(timing, setup, teardown));
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(targets_parsed),
+        cmocka_unit_test(values_read),
+        cmocka_unit_test(console_change_and_thresholds),
+        cmocka_unit_test(dead_bmc_backs_off),
+        cmocka_unit_test(wrong_password),
+        cmocka_unit_test(missing_secret),
+        cmocka_unit_test(secrets_files_refused),
+        cmocka_unit_test(inband_without_bmc),
+    };
+    return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
+}
