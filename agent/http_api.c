@@ -36,6 +36,7 @@
 typedef struct api_route { /* a handler's data: every request passes checked() */
     agent *a;
     void (*fn)(nng_aio *);
+    bool probe; /* /health, /ready: answered without the token, status only */
 } api_route;
 
 typedef struct http_state {
@@ -87,11 +88,21 @@ static bool authorized(const http_state *hs, nng_aio *aio)
     return diff == 0;
 }
 
+/* A probe asked without the token (a kubelet's httpGet cannot carry a secret):
+ * the status code and word only, never the reasons, which name targets and
+ * errors. */
+static bool brief(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    api_route *r = nng_http_handler_get_data(h);
+    return r->probe && !authorized(r->a->http, aio);
+}
+
 static void h_checked(nng_aio *aio)
 {
     nng_http_handler *h = nng_aio_get_input(aio, 1);
     api_route *r = nng_http_handler_get_data(h);
-    if (authorized(r->a->http, aio)) {
+    if (r->probe || authorized(r->a->http, aio)) {
         r->fn(aio);
         return;
     }
@@ -198,9 +209,12 @@ static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf
     strbuf_init(&body);
     /* running open on purpose is a field, not a failure (docs/SECURITY.md) */
     agent *a = handler_agent(aio);
-    strbuf_printf(&body, "{\"status\":\"%s\",%s\"reasons\":[%s]}\n", status,
-                  cluster_insecure(a) ? "\"insecure\":true," : "",
-                  reasons->buf ? reasons->buf : "");
+    if (!brief(aio))
+        strbuf_printf(&body, "{\"status\":\"%s\",%s\"reasons\":[%s]}\n", status,
+                      cluster_insecure(a) ? "\"insecure\":true," : "",
+                      reasons->buf ? reasons->buf : "");
+    else
+        strbuf_printf(&body, "{\"status\":\"%s\"}\n", status);
     reply(aio, code, "application/json", &body);
     strbuf_free(&body);
 }
@@ -364,17 +378,18 @@ int http_api_start(agent *a, char *err, size_t errlen)
     static const struct {
         const char *path;
         void (*fn)(nng_aio *);
-    } routes[] = {{"/health", h_health},
-                  {"/ready", h_ready},
-                  {"/metrics", h_metrics},
-                  {"/v1/status", h_status},
-                  {"/v1/targets", h_targets}};
+        bool probe;
+    } routes[] = {{"/health", h_health, true},
+                  {"/ready", h_ready, true},
+                  {"/metrics", h_metrics, false},
+                  {"/v1/status", h_status, false},
+                  {"/v1/targets", h_targets, false}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         nng_http_handler *h;
         if ((rv = nng_http_handler_alloc(&h, routes[i].path, h_checked)) != 0) break;
         nng_http_handler_set_method(h, "GET");
         nng_http_handler_collect_body(h, true, 0);
-        hs->routes[i] = (api_route){a, routes[i].fn};
+        hs->routes[i] = (api_route){a, routes[i].fn, routes[i].probe};
         nng_http_handler_set_data(h, &hs->routes[i], NULL);
         if ((rv = nng_http_server_add_handler(hs->server, h)) != 0) {
             nng_http_handler_free(h);

@@ -1,7 +1,9 @@
 /*
  * test_api_auth.c: the agent's HTTP API off loopback requires a bearer
  * token from a 0600 file (issue 12). A real meterd: without the token a
- * request gets 401 and the right token 200; an API host reachable from
+ * request gets 401 and the right token 200, except the probes /health and
+ * /ready, which a kubelet's httpGet must reach without a secret: they give
+ * their status code and word, never the reasons; an API host reachable from
  * other hosts without token_file refuses to start, saying what to do.
  */
 #include <setjmp.h>
@@ -53,7 +55,17 @@ static void test_token_required(void **state)
     char *argv[] = {MeterdBinary, "-c", conf, "-f", NULL};
     assert_int_equal(th_spawn_daemon(&p, "meterd", argv, NULL, NULL), 0);
     assert_true(th_wait_until(api_up, NULL, 10000 * th_slack()));
-    const char *paths[] = {"/health", "/ready", "/metrics", "/v1/status", "/v1/targets"};
+    const char *probes[] = {"/health", "/ready"};
+    for (size_t i = 0; i < 2; i++) {
+        int code = get(probes[i], NULL);
+        if (code != 200 && code != 503) fail_msg("%s without the token: %d", probes[i], code);
+        assert_null(strstr(resp, "reasons"));
+        assert_non_null(strstr(resp, "{\"status\":\""));
+        code = get(probes[i], "Bearer s3cret-token-0123456789");
+        if (code != 200 && code != 503) fail_msg("%s: %d", probes[i], code);
+        assert_non_null(strstr(resp, "\"reasons\":["));
+    }
+    const char *paths[] = {"/metrics", "/v1/status", "/v1/targets"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         assert_int_equal(get(paths[i], NULL), 401);
         assert_non_null(strstr(resp, "Bearer"));
