@@ -110,7 +110,7 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
     snprintf(text, sizeof text,
              "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
              "[polling]\nworkers = 4\n[api]\nport = %d\n"
-             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 500\n%s%s",
+             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 1000\n%s%s",
              n->host,
              f->log_level                  ? f->log_level
              : getenv("METERD_TEST_DEBUG") ? "debug"

@@ -451,7 +451,7 @@ static void test_join_burst_no_duplicates(void **state)
     int64_t rev = group_up("joinburst", N0, TARGETS, NULL);
     sleep_until(cf_wall_ms() + 1500);
     /* one join every 150 ms: each finds the table planned for the previous
-     * one still pending (handover_ms = 500) */
+     * one still pending (handover_ms = 1000) */
     int64_t t0 = cf_wall_ms();
     for (int i = N0; i < N; i++) {
         cf_node_start(&fx, i, NULL);
