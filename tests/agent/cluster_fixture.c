@@ -107,15 +107,16 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
                  "auth_file = %s\ntrusted_keys_file = %s\ntable_key_file = %s\n", f->auth_path,
                  f->trusted_path, f->table_key_path);
     snprintf(rel, sizeof rel, "%s/meterd.conf", n->host);
-    snprintf(text, sizeof text,
-             "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
-             "[polling]\nworkers = 4\n[api]\nport = %d\n"
-             "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 1000\n%s%s",
-             n->host,
-             f->log_level                  ? f->log_level
-             : getenv("METERD_TEST_DEBUG") ? "debug"
-                                           : "info",
-             n->api_port, f->url, secure, extra ? extra : "");
+    snprintf(
+        text, sizeof text,
+        "[DEFAULT]\nhost = %s\nnamespaces = central\nlog_level = %s\n"
+        "[polling]\nworkers = 4\n[api]\nport = %d\n"
+        "[coordination]\nbackend_url = %s\nsession_timeout_ms = 2000\nhandover_ms = 1000\n%s%s",
+        n->host,
+        f->log_level                  ? f->log_level
+        : getenv("METERD_TEST_DEBUG") ? "debug"
+                                      : "info",
+        n->api_port, f->url, secure, extra ? extra : "");
     if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
     char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
     if (th_spawn_daemon(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
