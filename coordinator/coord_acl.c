@@ -16,6 +16,13 @@
  * that someone the group: at first contact every existing node's ACL is
  * compared with what we would have set, and a difference is refused with
  * the node, what it has, and the repair command; never adopted.
+ *
+ * With one credential and no roles (auth_file without acl_file) the nodes
+ * from the group's down must at least not be open: a member refuses one on
+ * which world or an ip range may do more than read. The chroot and what is
+ * above it are not ours to judge there (a shared ZooKeeper's admin may keep
+ * them open); ids of other users are not checked (they lock us out, which
+ * fails loudly, rather than let others in).
  */
 #include "coord_int.h"
 
@@ -127,24 +134,56 @@ static void describe(const struct ACL_vector *v, char *out, size_t cap)
     }
 }
 
+/* Anyone (world, or an ip range) may do more than read. */
+static bool open_acl(const struct ACL_vector *have)
+{
+    for (int i = 0; i < have->count; i++)
+        if ((have->data[i].perms & ~ZOO_PERM_READ) &&
+            (!strcmp(have->data[i].id.scheme, "world") || !strcmp(have->data[i].id.scheme, "ip")))
+            return true;
+    return false;
+}
+
+/* Whether path's ACL is ours to check: every node with roles; without, the
+ * group node and below, for a member (or a repair) holding a credential. */
+static bool guarded(const coord_t *c, const char *path)
+{
+    if (c->roles) return true;
+    size_t bl = strlen(c->base);
+    return c->auth[0] && (c->is_member || c->repair_acls) && !strncmp(path, c->base, bl) &&
+           (path[bl] == 0 || path[bl] == '/');
+}
+
+static bool acceptable(coord_t *c, const char *path, const struct ACL_vector *have)
+{
+    return c->roles ? same_acl(have, coord_acl_for(c, path)) : !open_acl(have);
+}
+
 int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
 {
-    if (!c->roles) return COORD_OK;
+    if (!guarded(c, path)) return COORD_OK;
     struct ACL_vector have = {0};
     struct Stat st;
     int zrc = zoo_get_acl(zh, path, &have, &st);
     if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours */
     if (zrc != ZOK) return coord_zerr(zrc);
-    bool ok = same_acl(&have, coord_acl_for(c, path));
+    bool ok = acceptable(c, path, &have);
     if (!ok) {
         char got[400];
         describe(&have, got, sizeof got);
         pthread_mutex_lock(&c->mu);
-        snprintf(c->acl_error, sizeof c->acl_error,
-                 "%s exists with ACL %s, not the group's roles: refused, not adopted "
-                 "(someone created it first). Repair: meterctl repair-acl --group %s "
-                 "(docs/SECURITY.md)",
-                 path, got, c->group);
+        if (c->roles)
+            snprintf(c->acl_error, sizeof c->acl_error,
+                     "%s exists with ACL %s, not the group's roles: refused, not adopted "
+                     "(someone created it first). Repair: meterctl repair-acl --group %s "
+                     "(docs/SECURITY.md)",
+                     path, got, c->group);
+        else
+            snprintf(c->acl_error, sizeof c->acl_error,
+                     "%s exists with ACL %s, open to anyone: refused, not adopted (someone "
+                     "created it first). Repair: meterctl repair-acl --group %s --auth-file "
+                     "<this agent's auth_file>, or set acl_file (docs/SECURITY.md)",
+                     path, got, c->group);
         pthread_mutex_unlock(&c->mu);
         coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
     }
@@ -154,22 +193,24 @@ int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
 
 int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path)
 {
+    if (!guarded(c, path)) return COORD_OK;
     struct ACL_vector have = {0};
     struct Stat st;
     int zrc = zoo_get_acl(zh, path, &have, &st);
     if (zrc == ZNONODE) return COORD_OK;
     if (zrc != ZOK) return coord_zerr(zrc);
-    bool same = same_acl(&have, coord_acl_for(c, path));
+    bool same = acceptable(c, path, &have);
     deallocate_ACL_vector(&have);
     if (same) return COORD_OK;
     zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
     if (zrc == ZOK) {
-        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's roles", path);
+        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's %s", path,
+                  c->roles ? "roles" : "credential (others read)");
         return COORD_OK;
     }
     pthread_mutex_lock(&c->mu);
     snprintf(c->acl_error, sizeof c->acl_error,
-             "%s: cannot set the role ACLs: %s (another id owns it: ZooKeeper's super user must)",
+             "%s: cannot set the group's ACL: %s (another id owns it: ZooKeeper's super user must)",
              path, zerror(zrc));
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);

@@ -276,8 +276,9 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
 int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap);
 /* The ACL a node at path is created with. */
 struct ACL_vector *coord_acl_for(coord_t *c, const char *path);
-/* With roles: an existing node whose ACL is not ours is refused (acl_error
- * set, COORD_ENOAUTH), or set to ours with repair_acls. */
+/* An existing node whose ACL is not ours (with roles), or open to anyone
+ * (one credential, group node and below) is refused (acl_error set,
+ * COORD_ENOAUTH), or set to ours with repair_acls. */
 int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path);
 int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path);
 

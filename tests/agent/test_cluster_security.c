@@ -6,7 +6,8 @@
  * an unsigned revision, an old signed body replayed under a new number, a
  * revision signed by a key the agent does not trust (an agent's own key).
  * Key rotation and revocation by editing the trusted-keys file, without a
- * restart; a rollback signs again.
+ * restart; a rollback signs again. Group nodes someone created first with
+ * open ACLs are refused, with roles and with one credential alone.
  */
 #include "cluster_fixture.h"
 #include "group/group.h"
@@ -439,6 +440,70 @@ static void test_roles(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+static bool member_node_exists(void *zh)
+{
+    return zoo_exists(zh, "/squat/central/members/node-0.central", 0, NULL) == ZOK;
+}
+
+static void acl_text(zhandle_t *zh, const char *path, char *out, size_t cap)
+{
+    struct ACL_vector v = {0};
+    struct Stat st;
+    assert_int_equal(zoo_get_acl(zh, path, &v, &st), ZOK);
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < v.count && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s:%s:%d,", v.data[i].id.scheme, v.data[i].id.id,
+                              v.data[i].perms);
+    deallocate_ACL_vector(&v);
+}
+
+/*
+ * One credential, no roles (auth_file alone): a group node someone created
+ * first open to anyone is refused, never adopted; /health names it and the
+ * repair. The chroot above the group is not the agent's and stays as it is.
+ * After `meterctl repair-acl` with the agents' credential the agent joins by
+ * itself and the node is no longer writable by anyone. Before the fix the
+ * agent joined the open tree silently.
+ */
+static void test_open_nodes_refused(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    zhandle_t *zh = raw_connect(NULL);
+    static const char *const squat[] = {"/squat", "/squat/central", "/squat/central/members"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zoo_create(zh, squat[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    char url[400], extra[600];
+    snprintf(url, sizeof url, "zookeeper://%s/squat", fx.zk.hosts);
+    snprintf(extra, sizeof extra, "backend_url = %s\n", url);
+    cf_node_start(&fx, 0, extra);
+    assert_true(th_wait_until(health_has, "open to anyone", 20000 * th_slack()));
+    if (!strstr(health, "/squat/central exists with ACL world:anyone:cdrwa") ||
+        !strstr(health, "meterctl repair-acl --group central"))
+        fail_msg("/health does not name the node and the repair: %s", health);
+    assert_false(member_node_exists(zh));
+
+    int rc = meterctl("repair-acl --group central --zk '%s' --auth-file '%s'", url, fx.auth_path);
+    if (rc != 0) fail_msg("repair-acl: exit %d: %s", rc, out_text);
+    assert_true(th_wait_until(member_node_exists, zh, 20000 * th_slack()));
+    expect_health_says("\"status\":\"ok\"");
+    assert_null(strstr(health, "open to anyone"));
+    char acl[600];
+    acl_text(zh, "/squat", acl, sizeof acl);
+    assert_string_equal(acl, "world:anyone:31,"); /* not the agent's to change */
+    for (int i = 1; i < 3; i++) {
+        acl_text(zh, squat[i], acl, sizeof acl);
+        if (!strstr(acl, "world:anyone:1,") || strstr(acl, "world:anyone:31"))
+            fail_msg("%s still open after repair: %s", squat[i], acl);
+    }
+    assert_int_equal(zoo_create(zh, "/squat/central/members/intruder", "x", 1, &ZOO_OPEN_ACL_UNSAFE,
+                                ZOO_EPHEMERAL, NULL, 0),
+                     ZNOAUTH);
+    zookeeper_close(zh);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 static bool impostor_leads(void *arg)
 {
     coord_leader_t l;
@@ -580,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_refuses_open),
         cmocka_unit_test(test_insecure_visible),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_open_nodes_refused),
         cmocka_unit_test(test_forged_table),
         cmocka_unit_test(test_allow_lists),
     };
