@@ -47,6 +47,9 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
+    char *tls_cert, *tls_ca; /* pubsub_tls_cert_file, pubsub_tls_ca_file (PEM), NULL none */
+    unsigned char *tls_key;  /* pubsub_tls_key_file (group_secret_read) */
+    size_t tls_key_len;
     bool insecure;           /* insecure = true: runs without credentials or keys (loud) */
     group_signer *table_key; /* table_key_file: slot tables signed and checked */
     bool has_roles;          /* acl_file: per-role ACLs on every node (coord_acl.c) */
@@ -135,6 +138,8 @@ void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t 
  * node). Without the key both pass everything. */
 int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len);
 bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
+/* cluster_opts.c: ,"pubsub":{...} of /v1/status (endpoint, TLS, counters). */
+void cluster_pubsub_json(struct cluster_group *cg, const coord_status_t *st, strbuf *out);
 /* First contact: reads the stored table (if any, asynchronously) before
  * owning anything; no replan until it is known. */
 void cluster_table_sync(struct cluster_group *cg);

@@ -455,6 +455,11 @@ static void *event_thread(void *arg)
                 wait = c->retry_at_ms - coord_now_ms();
             wait_ms(c, wait < 0 ? 0 : wait);
             note_alive(c);
+            if (c->tls) { /* why a TLS peer is refused: nng does not say */
+                pthread_mutex_unlock(&c->mu);
+                coord_tls_tick(c);
+                pthread_mutex_lock(&c->mu);
+            }
         }
         note_alive(c);
         if (c->stop) break;
@@ -600,7 +605,8 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
         return NULL;
     }
     c->repair_acls = cfg->repair_acls;
-    if (coord_acl_init(c, cfg, err, errcap) != COORD_OK) {
+    if (coord_acl_init(c, cfg, err, errcap) != COORD_OK ||
+        coord_tls_init(c, cfg, err, errcap) != COORD_OK) {
         free(c);
         return NULL;
     }
@@ -646,6 +652,7 @@ void coord_close(coord_t *c)
     coord_async_fini(c);
     if (c->thread_started) pthread_join(c->thread, NULL);
     coord_pubsub_fini(c); /* the PUB closes before our election node goes */
+    coord_tls_fini(c);
     pthread_rwlock_wrlock(&c->zlock);
     zhandle_t *zh = c->zh;
     pthread_mutex_lock(&c->mu);
