@@ -23,6 +23,8 @@
 #include "coord_int.h"
 
 #include <nng/supplemental/tls/tls.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,21 @@ static int make_config(nng_tls_config **out, nng_tls_mode mode, const coord_conf
     return 0;
 }
 
+/* mbedtls takes a key that is not the certificate's, and every handshake
+ * then fails: caught here, at start. */
+static bool key_matches(const char *cert_pem, const char *key_pem)
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = x && k && X509_check_private_key(x, k) == 1;
+    EVP_PKEY_free(k);
+    X509_free(x);
+    BIO_free(kb);
+    BIO_free(cb);
+    return ok;
+}
+
 int coord_tls_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap)
 {
     int given = !!cfg->pubsub_tls_cert + !!cfg->pubsub_tls_key + !!cfg->pubsub_tls_ca;
@@ -107,9 +124,15 @@ int coord_tls_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errc
     const char *what = "";
     int rv = make_config(&t->server, NNG_TLS_MODE_SERVER, cfg, &what);
     if (rv == 0) rv = make_config(&t->client, NNG_TLS_MODE_CLIENT, cfg, &what);
+    if (rv == 0 && !key_matches(cfg->pubsub_tls_cert, cfg->pubsub_tls_key)) {
+        what = "the certificate and key (pubsub_tls_cert_file, pubsub_tls_key_file)";
+        rv = NNG_ECRYPTO;
+    }
     if (rv != 0) {
-        snprintf(err, errcap, "pub-sub TLS: %s: %s", what, nng_strerror(rv));
+        snprintf(err, errcap, "pub-sub TLS: %s: %s", what,
+                 rv == NNG_ECRYPTO ? "the key is not the certificate's" : nng_strerror(rv));
         if (t->server) nng_tls_config_free(t->server);
+        if (t->client) nng_tls_config_free(t->client);
         free(t);
         return COORD_EINVAL;
     }

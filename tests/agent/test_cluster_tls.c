@@ -8,7 +8,9 @@
  *    certificate: it gets nothing over pub-sub, says why in its log, and
  *    still applies the revision (through ZooKeeper);
  *  - a member configured with TLS does not subscribe to a plaintext leader;
- *  - a TLS member whose pubsub_listen is plaintext refuses to start.
+ *  - bad TLS settings (a plaintext pubsub_listen, a missing option, an
+ *    unreadable certificate, a key others may read, a mismatched key) stop
+ *    meterd at start with the reason.
  */
 #include "cluster_fixture.h"
 
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static cluster_fx fx;
 static char text[1 << 16];
@@ -136,28 +139,48 @@ static void test_tls_pubsub(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
-/* TLS configured with a plaintext pubsub_listen: meterd does not start. */
-static void test_tls_refuses_plaintext_listen(void **state)
+/* meterd refuses to start with conf_text (+ the [coordination] lines
+ * coordination), saying why (part). */
+static void expect_refused(const char *coordination, const char *part)
+{
+    char conf_text[4000], conf[512];
+    snprintf(conf_text, sizeof conf_text,
+             "[DEFAULT]\nhost = refused\n[api]\nport = 0\n[coordination]\n"
+             "backend_url = zookeeper://127.0.0.1:1/meterd\ninsecure = true\n%s",
+             coordination);
+    assert_int_equal(th_write_file("refused.conf", conf_text, conf, sizeof conf), 0);
+    cf_expect_refused(conf, text, sizeof text);
+    if (!strstr(text, part)) fail_msg("meterd does not say \"%s\": %s", part, text);
+}
+
+/* Bad TLS settings stop meterd at start, each with its reason: plaintext
+ * pubsub_listen, a missing option, an unreadable certificate, a key others
+ * may read, a certificate and key that do not match. */
+static void test_tls_config_refused(void **state)
 {
     (void)state;
-    char dir[512], tls[2000], conf_text[3000], conf[512];
-    make_credentials("tls-listen", dir, sizeof dir);
+    char dir[512], other[512], tls[2000], opts[3000], key[600];
+    make_credentials("tls-conf", dir, sizeof dir);
+    make_credentials("tls-conf-other", other, sizeof other);
     tls_options(dir, tls, sizeof tls);
-    snprintf(conf_text, sizeof conf_text,
-             "[DEFAULT]\nhost = plain\n[api]\nport = 0\n[coordination]\n"
-             "backend_url = zookeeper://127.0.0.1:1/meterd\ninsecure = true\n"
-             "pubsub_listen = tcp://127.0.0.1:0\n%s",
-             tls);
-    assert_int_equal(th_write_file("plain-listen.conf", conf_text, conf, sizeof conf), 0);
-    cf_expect_refused(conf, text, sizeof text);
-    if (!strstr(text, "is plaintext while pub-sub TLS is configured"))
-        fail_msg("meterd does not say why: %s", text);
+    snprintf(opts, sizeof opts, "pubsub_listen = tcp://127.0.0.1:0\n%s", tls);
+    expect_refused(opts, "is plaintext while pub-sub TLS is configured");
+    snprintf(opts, sizeof opts, "pubsub_tls_cert_file = %s/pubsub.crt\n", dir);
+    expect_refused(opts, "needs all three of pubsub_tls_cert_file");
+    snprintf(opts, sizeof opts, "%spubsub_tls_cert_file = %s/nope.crt\n", tls, dir);
+    expect_refused(opts, "pubsub_tls_cert_file");
+    snprintf(key, sizeof key, "%s/pubsub.key", dir);
+    assert_int_equal(chmod(key, 0644), 0);
+    expect_refused(tls, "pubsub_tls_key_file");
+    assert_int_equal(chmod(key, 0600), 0);
+    snprintf(opts, sizeof opts, "%spubsub_tls_key_file = %s/pubsub.key\n", tls, other);
+    expect_refused(opts, "the certificate and key");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tls_refuses_plaintext_listen),
+        cmocka_unit_test(test_tls_config_refused),
         cmocka_unit_test(test_tls_pubsub),
     };
     return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
