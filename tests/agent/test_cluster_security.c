@@ -342,6 +342,16 @@ static void expect_raw_writes_refused(const char *who, const char *auth, bool op
             if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
         }
     }
+    if (operator_nodes && member_nodes) { /* neither role: the group node itself */
+        rc = zoo_set(zh, base, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, base, zerror(rc));
+        snprintf(path, sizeof path, "%s/intruder", base);
+        rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+        snprintf(path, sizeof path, "%s/pipeline", base);
+        rc = zoo_delete(zh, path, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: delete %s: %s", who, path, zerror(rc));
+    }
     zookeeper_close(zh);
 }
 
