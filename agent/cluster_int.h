@@ -81,13 +81,14 @@ struct cluster_group {
     size_t n_leaving; /* are handovers, not orphans */
     bool leave;       /* we announced our own leave: out of our plans, waiting to go */
     loop_timer replan_timer;
-    bool syncing;        /* the first-contact table read is in flight */
-    bool sync_stale;     /* ...but sent before a possible expiry: read again */
-    bool resync;         /* keep: read the table again, obeying ours meanwhile */
-    bool replanning;     /* a table write is in flight */
-    bool replan_again;   /* asked to replan meanwhile */
-    int64_t await_epoch; /* a stored table at least this new is on its way to us */
-    struct {             /* the plan being written, for the completion's log line */
+    bool syncing;          /* the first-contact table read is in flight */
+    bool sync_stale;       /* ...but sent before a possible expiry: read again */
+    bool resync;           /* keep: read the table again, obeying ours meanwhile */
+    bool replanning;       /* a table write is in flight */
+    bool replan_again;     /* asked to replan meanwhile */
+    int64_t await_epoch;   /* a stored table at least this new is on its way to us */
+    int64_t refused_epoch; /* the newest stored table we refused (forged): the CAS base */
+    struct {               /* the plan being written, for the completion's log line */
         uint32_t n_members, slots_moved, slots_orphan;
         int64_t effective_in_ms;
     } plan;

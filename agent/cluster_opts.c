@@ -284,16 +284,29 @@ bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t 
     char why[400] = "";
     bool ok = !k || group_table_check(k, cg->g->name, epoch, buf, len, why, sizeof why) == 0;
     pthread_mutex_lock(&cg->mu);
+    bool was_refused = cg->table_error[0] != 0;
     if (ok)
         cg->table_error[0] = 0;
     else
         snprintf(cg->table_error, sizeof cg->table_error,
                  "slot table epoch %" PRId64 " refused, keeping the previous one: %s", epoch, why);
     pthread_mutex_unlock(&cg->mu);
-    if (ok) return true;
+    if (ok) {
+        /* a trusted table ends the refusal its member node still shows */
+        if (was_refused && !strncmp(cg->info.last_error, "slot table epoch ", 17)) {
+            cg->info.last_error[0] = 0;
+            cluster_publish_info(cg);
+        }
+        return true;
+    }
     log_error(&cg->a->log, "cluster", "%s: %s", cg->member_id, cg->table_error);
     snprintf(cg->info.last_error, sizeof cg->info.last_error, "%s", cg->table_error);
     cluster_publish_info(cg);
+    /* a leader writes its own table over it (else the group would stay on
+     * the forged one, every member polling everything, until someone
+     * deleted it by hand) */
+    if (epoch > cg->refused_epoch) cg->refused_epoch = epoch;
+    cluster_schedule_replan(cg, 0);
     return false;
 }
 

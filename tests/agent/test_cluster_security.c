@@ -547,12 +547,26 @@ static bool member_error_has(void *part)
     return ok;
 }
 
+static bool member_error_cleared(void *arg)
+{
+    (void)arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = false;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, "node-0.central"))
+            ok = m.members[i].info.last_error[0] == 0 && m.members[i].info.assignment_digest[0];
+    coord_members_free(&m);
+    return ok;
+}
+
 /*
  * A slot table written by someone holding the ZooKeeper credentials but not
  * the members' table key (here: leading the election before the agent, as
  * an on-path attacker with a sniffed credential could) is refused: signed
  * with another key, or not signed. The agent keeps what it had (no table:
- * it polls every target) and says why in /health and its member node.
+ * it polls every target) and says why in /health, its member node and
+ * meterctl status, until a table signed with the key comes.
  */
 static void test_forged_table(void **state)
 {
@@ -583,6 +597,9 @@ static void test_forged_table(void **state)
     assert_true(th_wait_until(member_error_has, "slot table epoch 1 refused", 20000 * th_slack()));
     assert_true(member_error_has("does not verify") || member_error_has("not trusted"));
     expect_health_says("slot table epoch 1 refused");
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, "slot table epoch 1 refused"))
+        fail_msg("meterctl status does not say why: %s", out_text);
     int64_t t0 = cf_wall_ms(); /* no table trusted: node-0 polls every target */
     assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
 
@@ -592,7 +609,10 @@ static void test_forged_table(void **state)
     assert_true(th_wait_until(member_error_has, "unsigned slot table refused", 20000 * th_slack()));
     t0 = cf_wall_ms();
     assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+    /* the impostor gone, node-0 leads and signs its own table: the refusal
+     * leaves its member node */
     coord_close(imp);
+    assert_true(th_wait_until(member_error_cleared, NULL, 20000 * th_slack()));
     free(body);
     assert_int_equal(cf_stop(&fx), 0);
 }
