@@ -206,7 +206,9 @@ void coord_tls_tick(coord_t *c)
     if (now < t->next_check_ms) return;
     t->next_check_ms = now + CHECK_MS;
     pthread_mutex_lock(&c->mu);
-    bool dialing = c->dialer_open && c->dialer_id == t->dialer_id && c->dialer_id > 0;
+    /* a connected dialer has nothing to explain */
+    bool dialing = c->dialer_open && c->dialer_id == t->dialer_id && c->dialer_id > 0 &&
+                   c->sub_pipes == 0;
     char url[sizeof c->sub_url];
     snprintf(url, sizeof url, "%s", c->sub_url);
     pthread_mutex_unlock(&c->mu);
