@@ -159,60 +159,96 @@ static bool acceptable(coord_t *c, const char *path, const struct ACL_vector *ha
     return c->roles ? same_acl(have, coord_acl_for(c, path)) : !open_acl(have);
 }
 
-int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
+/* Sets acl_error (and logs it): path is refused, why, and the repair. */
+static void refuse(coord_t *c, const char *path, const struct ACL_vector *have, bool persistent)
 {
-    if (!guarded(c, path)) return COORD_OK;
-    struct ACL_vector have = {0};
-    struct Stat st;
-    int zrc = zoo_get_acl(zh, path, &have, &st);
-    if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours */
-    if (zrc != ZOK) return coord_zerr(zrc);
-    bool ok = acceptable(c, path, &have);
-    if (!ok) {
-        char got[400];
-        describe(&have, got, sizeof got);
-        pthread_mutex_lock(&c->mu);
-        if (c->roles)
-            snprintf(c->acl_error, sizeof c->acl_error,
-                     "%s exists with ACL %s, not the group's roles: refused, not adopted "
-                     "(someone created it first). Repair: meterctl repair-acl --group %s "
-                     "(docs/SECURITY.md)",
-                     path, got, c->group);
-        else
-            snprintf(c->acl_error, sizeof c->acl_error,
-                     "%s exists with ACL %s, open to anyone: refused, not adopted (someone "
-                     "created it first). Repair: meterctl repair-acl --group %s --auth-file "
-                     "<this agent's auth_file>, or set acl_file (docs/SECURITY.md)",
-                     path, got, c->group);
-        pthread_mutex_unlock(&c->mu);
-        coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
-    }
-    deallocate_ACL_vector(&have);
-    return ok ? COORD_OK : COORD_ENOAUTH;
+    char got[400];
+    describe(have, got, sizeof got);
+    pthread_mutex_lock(&c->mu);
+    if (persistent)
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s is a persistent node (ACL %s) where members keep only ephemeral ones: "
+                 "refused (someone put it there). Repair: meterctl repair-acl --group %s "
+                 "(deletes it; docs/SECURITY.md)",
+                 path, got, c->group);
+    else if (c->roles)
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s exists with ACL %s, not the group's roles: refused, not adopted "
+                 "(someone created it first). Repair: meterctl repair-acl --group %s "
+                 "(docs/SECURITY.md)",
+                 path, got, c->group);
+    else
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s exists with ACL %s, open to anyone: refused, not adopted (someone "
+                 "created it first). Repair: meterctl repair-acl --group %s --auth-file "
+                 "<this agent's auth_file>, or set acl_file (docs/SECURITY.md)",
+                 path, got, c->group);
+    pthread_mutex_unlock(&c->mu);
+    coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
 }
 
-int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path)
+/*
+ * Checks (or with repair_acls, repairs) one existing node; ephemeral: it
+ * lies where members keep only ephemeral nodes (members/, election/), so a
+ * persistent one is someone else's squatter (a permanent "leader" in
+ * election/), which a repair deletes.
+ */
+static int judge(coord_t *c, zhandle_t *zh, const char *path, bool ephemeral)
 {
     if (!guarded(c, path)) return COORD_OK;
     struct ACL_vector have = {0};
     struct Stat st;
     int zrc = zoo_get_acl(zh, path, &have, &st);
-    if (zrc == ZNONODE) return COORD_OK;
+    if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours (or it went) */
     if (zrc != ZOK) return coord_zerr(zrc);
-    bool same = acceptable(c, path, &have);
+    bool squatter = ephemeral && st.ephemeralOwner == 0;
+    bool ok = !squatter && acceptable(c, path, &have);
+    if (!ok && !c->repair_acls) refuse(c, path, &have, squatter);
     deallocate_ACL_vector(&have);
-    if (same) return COORD_OK;
-    zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
-    if (zrc == ZOK) {
-        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's %s", path,
-                  c->roles ? "roles" : "credential (others read)");
+    if (ok) return COORD_OK;
+    if (!c->repair_acls) return COORD_ENOAUTH;
+    const char *done = "deleted (a persistent node where members keep ephemeral ones)";
+    if (squatter)
+        zrc = zoo_delete(zh, path, -1);
+    else {
+        zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
+        done = c->roles ? "ACL set to the group's roles" : "ACL set to the group's credential";
+    }
+    if (zrc == ZOK || zrc == ZNONODE) {
+        coord_log(c, COORD_LOG_INFO, "%s: %s", path, done);
         return COORD_OK;
     }
     pthread_mutex_lock(&c->mu);
     snprintf(c->acl_error, sizeof c->acl_error,
-             "%s: cannot set the group's ACL: %s (another id owns it: ZooKeeper's super user must)",
-             path, zerror(zrc));
+             "%s: cannot %s: %s (another id owns it: ZooKeeper's super user must)", path,
+             squatter ? "delete it" : "set the group's ACL", zerror(zrc));
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
     return coord_zerr(zrc);
+}
+
+int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
+{
+    return judge(c, zh, path, false);
+}
+
+int coord_acl_check_below(coord_t *c, zhandle_t *zh)
+{
+    const char *dirs[] = {c->members_dir, c->election_dir, c->revisions_dir};
+    for (int d = 0; d < 3; d++) {
+        if (!guarded(c, dirs[d])) continue;
+        struct String_vector kids = {0};
+        int zrc = zoo_get_children(zh, dirs[d], 0, &kids);
+        if (zrc == ZNONODE) continue;
+        if (zrc != ZOK) return coord_zerr(zrc);
+        int rc = COORD_OK;
+        for (int i = 0; i < kids.count && rc == COORD_OK; i++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], kids.data[i]);
+            rc = judge(c, zh, path, d < 2);
+        }
+        deallocate_String_vector(&kids);
+        if (rc != COORD_OK) return rc;
+    }
+    return COORD_OK;
 }

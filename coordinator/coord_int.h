@@ -288,8 +288,10 @@ int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errc
 struct ACL_vector *coord_acl_for(coord_t *c, const char *path);
 /* An existing node whose ACL is not ours (with roles), or open to anyone
  * (one credential, group node and below) is refused (acl_error set,
- * COORD_ENOAUTH), or set to ours with repair_acls. */
+ * COORD_ENOAUTH), or set to ours with repair_acls (either way). */
 int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path);
-int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path);
+/* The same for the children of members/, election/ (where a persistent node
+ * is a squatter: refused, or deleted by a repair) and revisions/. */
+int coord_acl_check_below(coord_t *c, zhandle_t *zh);
 
 #endif

@@ -207,8 +207,8 @@ void coord_tls_tick(coord_t *c)
     t->next_check_ms = now + CHECK_MS;
     pthread_mutex_lock(&c->mu);
     /* a connected dialer has nothing to explain */
-    bool dialing = c->dialer_open && c->dialer_id == t->dialer_id && c->dialer_id > 0 &&
-                   c->sub_pipes == 0;
+    bool dialing =
+        c->dialer_open && c->dialer_id == t->dialer_id && c->dialer_id > 0 && c->sub_pipes == 0;
     char url[sizeof c->sub_url];
     snprintf(url, sizeof url, "%s", c->sub_url);
     pthread_mutex_unlock(&c->mu);

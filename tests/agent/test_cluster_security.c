@@ -462,8 +462,9 @@ static void acl_text(zhandle_t *zh, const char *path, char *out, size_t cap)
  * first open to anyone is refused, never adopted; /health names it and the
  * repair. The chroot above the group is not the agent's and stays as it is.
  * After `meterctl repair-acl` with the agents' credential the agent joins by
- * itself and the node is no longer writable by anyone. Before the fix the
- * agent joined the open tree silently.
+ * itself, the nodes are no longer writable by anyone, and a persistent
+ * election node the squatter left (a permanent leader) is gone. Before the
+ * fix the agent joined the open tree silently.
  */
 static void test_open_nodes_refused(void **state)
 {
@@ -473,6 +474,13 @@ static void test_open_nodes_refused(void **state)
     static const char *const squat[] = {"/squat", "/squat/central", "/squat/central/members"};
     for (int i = 0; i < 3; i++)
         assert_int_equal(zoo_create(zh, squat[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    /* and a permanent "leader": the lowest election node, persistent */
+    const char *evil = "{\"member\":\"evil.central\",\"endpoint\":\"\"}";
+    assert_int_equal(
+        zoo_create(zh, "/squat/central/election", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    assert_int_equal(zoo_create(zh, "/squat/central/election/0000-n_0000000000", evil,
+                                (int)strlen(evil), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
     char url[400], extra[600];
     snprintf(url, sizeof url, "zookeeper://%s/squat", fx.zk.hosts);
     snprintf(extra, sizeof extra, "backend_url = %s\n", url);
@@ -486,6 +494,8 @@ static void test_open_nodes_refused(void **state)
     int rc = meterctl("repair-acl --group central --zk '%s' --auth-file '%s'", url, fx.auth_path);
     if (rc != 0) fail_msg("repair-acl: exit %d: %s", rc, out_text);
     assert_true(th_wait_until(member_node_exists, zh, 20000 * th_slack()));
+    assert_int_equal(zoo_exists(zh, "/squat/central/election/0000-n_0000000000", 0, NULL),
+                     ZNONODE); /* the squatter was deleted: node-0 leads */
     expect_health_says("\"status\":\"ok\"");
     assert_null(strstr(health, "open to anyone"));
     char acl[600];
