@@ -47,6 +47,9 @@ typedef struct cluster_opts {
     int handover_ms;
     int keep_revisions;
     char pubsub_listen[256];
+    char *tls_cert, *tls_ca; /* pubsub_tls_cert_file, pubsub_tls_ca_file (PEM), NULL none */
+    unsigned char *tls_key;  /* pubsub_tls_key_file (group_secret_read) */
+    size_t tls_key_len;
     bool insecure;           /* insecure = true: runs without credentials or keys (loud) */
     group_signer *table_key; /* table_key_file: slot tables signed and checked */
     bool has_roles;          /* acl_file: per-role ACLs on every node (coord_acl.c) */
@@ -78,13 +81,14 @@ struct cluster_group {
     size_t n_leaving; /* are handovers, not orphans */
     bool leave;       /* we announced our own leave: out of our plans, waiting to go */
     loop_timer replan_timer;
-    bool syncing;        /* the first-contact table read is in flight */
-    bool sync_stale;     /* ...but sent before a possible expiry: read again */
-    bool resync;         /* keep: read the table again, obeying ours meanwhile */
-    bool replanning;     /* a table write is in flight */
-    bool replan_again;   /* asked to replan meanwhile */
-    int64_t await_epoch; /* a stored table at least this new is on its way to us */
-    struct {             /* the plan being written, for the completion's log line */
+    bool syncing;          /* the first-contact table read is in flight */
+    bool sync_stale;       /* ...but sent before a possible expiry: read again */
+    bool resync;           /* keep: read the table again, obeying ours meanwhile */
+    bool replanning;       /* a table write is in flight */
+    bool replan_again;     /* asked to replan meanwhile */
+    int64_t await_epoch;   /* a stored table at least this new is on its way to us */
+    int64_t refused_epoch; /* the newest stored table we refused (forged): the CAS base */
+    struct {               /* the plan being written, for the completion's log line */
         uint32_t n_members, slots_moved, slots_orphan;
         int64_t effective_in_ms;
     } plan;
@@ -135,6 +139,8 @@ void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t 
  * node). Without the key both pass everything. */
 int cluster_table_seal(struct cluster_group *cg, int64_t epoch, uint8_t **buf, size_t *len);
 bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t len, int64_t epoch);
+/* cluster_opts.c: ,"pubsub":{...} of /v1/status (endpoint, TLS, counters). */
+void cluster_pubsub_json(struct cluster_group *cg, const coord_status_t *st, strbuf *out);
 /* First contact: reads the stored table (if any, asynchronously) before
  * owning anything; no replan until it is known. */
 void cluster_table_sync(struct cluster_group *cg);

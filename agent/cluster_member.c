@@ -143,9 +143,11 @@ void cluster_status_json(agent_group *g, strbuf *out)
     strbuf_printf(
         out,
         ",\"on_loss\":\"%s\",\"table\":%s,\"epoch\":%" PRId64 ",\"pending_effective_ms\":%" PRId64
-        ",\"assignment_digest\":\"%s\",\"insecure\":%s}",
+        ",\"assignment_digest\":\"%s\",\"insecure\":%s",
         cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep", have ? "true" : "false",
         epoch, eff, digest, cluster_opts_of(cg)->insecure ? "true" : "false");
+    cluster_pubsub_json(cg, &st, out);
+    strbuf_puts(out, "}");
 }
 
 int cluster_health(agent *a, strbuf *out, int n)

@@ -1,10 +1,11 @@
 /*
  * cluster_opts.c: the [coordination] options of meterd.conf (docs/CONFIG.md).
- * Secrets (auth_file, revision_key_file) are read by group_secret_read(),
- * the same reader meterctl uses, so a key is the same bytes on both sides;
- * trusted_keys_file (public keys) by group_trust_read().
+ * Secrets (auth_file, revision_key_file, pubsub_tls_key_file) are read by
+ * group_secret_read(), the same reader meterctl uses, so a key is the same
+ * bytes on both sides; trusted_keys_file (public keys) by group_trust_read().
  */
 #include "agent/cluster_int.h"
+#include "agent/readfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -76,8 +77,33 @@ static int check_secure(agent *a, const cluster_opts *o, const char *file, char 
     return -1;
 }
 
+/* A certificate file (public: any mode) into *out, replacing a previous one. */
+static int read_pem(const config_kv *kv, const char *file, char **out, char *err, size_t errlen)
+{
+    char msg[600];
+    size_t len = 0;
+    free(*out);
+    *out = NULL;
+    if (agent_read_file(kv->value, 1u << 20, out, &len, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s:%d: [coordination] %s: %s", file, kv->line, kv->key, msg);
+        return -1;
+    }
+    if (!strstr(*out, "-----BEGIN CERTIFICATE-----")) {
+        snprintf(err, errlen, "%s:%d: [coordination] %s: %s holds no PEM certificate", file,
+                 kv->line, kv->key, kv->value);
+        return -1;
+    }
+    return 0;
+}
+
 void cluster_opts_free(cluster_opts *o)
 {
+    free(o->tls_cert);
+    free(o->tls_ca);
+    group_secret_free(o->tls_key, o->tls_key_len);
+    o->tls_cert = o->tls_ca = NULL;
+    o->tls_key = NULL;
+    o->tls_key_len = 0;
     group_secret_free(o->auth, o->auth_len);
     group_secret_free(o->key, o->key_len);
     group_signer_free(o->table_key);
@@ -104,6 +130,7 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
         snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tcp://%s:0",
                  wildcard ? a->cfg.host : ah);
     const char *file = a->cfg.path[0] ? a->cfg.path : "config";
+    bool listen_given = false;
     for (int i = 0; i < a->cfg.n_extra; i++) {
         const config_kv *kv = &a->cfg.extra[i];
         if (strcmp(kv->section, "coordination") != 0) continue;
@@ -122,8 +149,15 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
             rc = parse_int(kv, 0, 600000, &o->handover_ms, err, errlen, file);
         else if (!strcmp(k, "keep_revisions"))
             rc = parse_int(kv, 1, 1000, &o->keep_revisions, err, errlen, file);
-        else if (!strcmp(k, "pubsub_listen"))
+        else if (!strcmp(k, "pubsub_listen")) {
             snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "%s", kv->value);
+            listen_given = true;
+        } else if (!strcmp(k, "pubsub_tls_cert_file"))
+            rc = read_pem(kv, file, &o->tls_cert, err, errlen);
+        else if (!strcmp(k, "pubsub_tls_ca_file"))
+            rc = read_pem(kv, file, &o->tls_ca, err, errlen);
+        else if (!strcmp(k, "pubsub_tls_key_file"))
+            rc = read_secret(kv, file, &o->tls_key, &o->tls_key_len, err, errlen);
         else if (!strcmp(k, "on_loss")) {
             if (!strcmp(kv->value, "keep"))
                 o->on_loss = LOSS_KEEP;
@@ -200,6 +234,12 @@ int cluster_opts_load(agent *a, cluster_opts *o, char *err, size_t errlen)
         }
         if (rc) return -1;
     }
+    /* with TLS the default listen address speaks it (never plaintext) */
+    if (o->tls_cert && !listen_given) {
+        char plain[sizeof o->pubsub_listen];
+        snprintf(plain, sizeof plain, "%s", o->pubsub_listen);
+        snprintf(o->pubsub_listen, sizeof o->pubsub_listen, "tls+%.240s", plain);
+    }
     coord_url_t u;
     char msg[400];
     if (coord_url_parse(o->backend_url, &u, msg, sizeof msg) != 0) {
@@ -244,15 +284,42 @@ bool cluster_table_trusted(struct cluster_group *cg, const uint8_t *buf, size_t 
     char why[400] = "";
     bool ok = !k || group_table_check(k, cg->g->name, epoch, buf, len, why, sizeof why) == 0;
     pthread_mutex_lock(&cg->mu);
+    bool was_refused = cg->table_error[0] != 0;
     if (ok)
         cg->table_error[0] = 0;
     else
         snprintf(cg->table_error, sizeof cg->table_error,
                  "slot table epoch %" PRId64 " refused, keeping the previous one: %s", epoch, why);
     pthread_mutex_unlock(&cg->mu);
-    if (ok) return true;
+    if (ok) {
+        /* a trusted table ends the refusal its member node still shows */
+        if (was_refused && !strncmp(cg->info.last_error, "slot table epoch ", 17)) {
+            cg->info.last_error[0] = 0;
+            cluster_publish_info(cg);
+        }
+        return true;
+    }
     log_error(&cg->a->log, "cluster", "%s: %s", cg->member_id, cg->table_error);
     snprintf(cg->info.last_error, sizeof cg->info.last_error, "%s", cg->table_error);
     cluster_publish_info(cg);
+    /* a leader writes its own table over it (else the group would stay on
+     * the forged one, every member polling everything, until someone
+     * deleted it by hand) */
+    if (epoch > cg->refused_epoch) cg->refused_epoch = epoch;
+    cluster_schedule_replan(cg, 0);
     return false;
+}
+
+void cluster_pubsub_json(struct cluster_group *cg, const coord_status_t *st, strbuf *out)
+{
+    strbuf_puts(out, ",\"pubsub\":{\"subscribed\":");
+    strbuf_put_json_string(out, st->pubsub_endpoint);
+    strbuf_puts(out, ",\"publishing\":");
+    strbuf_put_json_string(out, st->pubsub_publishing);
+    strbuf_printf(out,
+                  ",\"connected\":%s,\"tls\":%s,\"received\":%" PRId64 ",\"delivered\":%" PRId64
+                  ",\"sent\":%" PRId64 "}",
+                  st->pubsub_connected ? "true" : "false",
+                  cluster_opts_of(cg)->tls_cert ? "true" : "false", st->pubsub_received,
+                  st->pubsub_delivered, st->pubsub_sent);
 }

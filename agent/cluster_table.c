@@ -124,7 +124,8 @@ void cluster_replan(void *arg)
     }
     pthread_mutex_lock(&cg->mu);
     const group_clock_table *newest = group_clock_newest(&cg->clock);
-    int64_t epoch = cg->clock.epoch;
+    /* over a refused (forged) table too: planned from the last trusted one */
+    int64_t epoch = cg->clock.epoch > cg->refused_epoch ? cg->clock.epoch : cg->refused_epoch;
     /* a table we know is stored has not reached us yet: its handler replans */
     bool behind = epoch < cg->await_epoch;
     partition_table *prev = newest && !behind ? partition_table_copy(newest->t) : NULL;

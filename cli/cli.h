@@ -57,6 +57,12 @@ int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err);
 int cli_cmd_repair_acl(int argc, char **argv, FILE *out, FILE *err);
 
+/* credentials_tls.c: init-credentials' pub-sub TLS files, PEM texts (a CA,
+ * its key, the members' certificate and key); 0, or -1 with err. */
+enum { CLI_TLS_CA_CRT, CLI_TLS_CA_KEY, CLI_TLS_CRT, CLI_TLS_KEY, CLI_TLS_FILES };
+int cli_tls_generate(char *pem[CLI_TLS_FILES], char *err, size_t errcap);
+void cli_tls_free(char *pem[CLI_TLS_FILES]); /* wipes the keys */
+
 /* Parses "-o text|json" / "--output=json" values; -1 when unknown. */
 int cli_parse_output(const char *value, cli_output *out);
 

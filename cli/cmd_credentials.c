@@ -12,6 +12,10 @@
  *   zk-member.auth     (writes revisions), member (the agents: member,
  *   zk-reader.auth     election and assignment nodes), reader (status)
  *   zk-acl.txt         the digest ids of the three, for ZooKeeper's own tools
+ *   pubsub-ca.crt      the group's CA for pub-sub TLS (pubsub_tls_ca_file)
+ *   pubsub-ca.key      its key: operators only, to sign more certificates
+ *   pubsub.crt         the members' certificate and key (pubsub_tls_cert_file,
+ *   pubsub.key         pubsub_tls_key_file), signed by that CA
  *
  * Every file is created mode 0600 with O_EXCL: an existing file is never
  * overwritten (a key replaced by mistake would lock the group out).
@@ -37,7 +41,8 @@ static void usage(FILE *f)
                "  signing key, for push --sign-key), trusted_keys (its public half, for\n"
                "  [coordination] trusted_keys_file), member.key (the members' slot-table\n"
                "  key, table_key_file), zk-operator.auth, zk-member.auth and\n"
-               "  zk-reader.auth (ZooKeeper digest credentials per role) and zk-acl.txt.\n"
+               "  zk-reader.auth (ZooKeeper digest credentials per role), zk-acl.txt, and\n"
+               "  pubsub-ca.crt, pubsub-ca.key, pubsub.crt, pubsub.key (pub-sub TLS).\n"
                "  Existing files are never overwritten.\n");
 }
 
@@ -80,6 +85,26 @@ static void digest_id(const char *user_secret, char *out, size_t cap)
     EVP_EncodeBlock(b64, md, sizeof md);
     const char *colon = strchr(user_secret, ':');
     snprintf(out, cap, "%.*s:%s", (int)(colon - user_secret), user_secret, (char *)b64);
+}
+
+static int write_tls(const char *dir, FILE *err)
+{
+    static const char *const names[CLI_TLS_FILES] = {
+        [CLI_TLS_CA_CRT] = "pubsub-ca.crt",
+        [CLI_TLS_CA_KEY] = "pubsub-ca.key",
+        [CLI_TLS_CRT] = "pubsub.crt",
+        [CLI_TLS_KEY] = "pubsub.key",
+    };
+    char *pem[CLI_TLS_FILES], msg[200];
+    if (cli_tls_generate(pem, msg, sizeof msg) != 0) {
+        fprintf(err, "meterctl init-credentials: %s\n", msg);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < CLI_TLS_FILES; i++)
+        rc = write_new(dir, names[i], pem[i], strlen(pem[i]), err);
+    cli_tls_free(pem);
+    return rc;
 }
 
 int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err)
@@ -153,17 +178,22 @@ int cli_cmd_credentials(int argc, char **argv, FILE *out, FILE *err)
         OPENSSL_cleanse(cred, sizeof cred);
     }
     if (rc == 0) rc = write_new(dir, "zk-acl.txt", acl, acl_len, err);
+    if (rc == 0) rc = write_tls(dir, err);
     if (rc != 0) return CLI_FAILED;
     fprintf(out,
             "created in %s: revision.key trusted_keys member.key zk-operator.auth "
-            "zk-member.auth zk-reader.auth zk-acl.txt\n"
+            "zk-member.auth zk-reader.auth zk-acl.txt pubsub-ca.crt pubsub-ca.key pubsub.crt "
+            "pubsub.key\n"
             "  agents (meterd.conf [coordination]): auth_file = %s/zk-member.auth\n"
             "                                        trusted_keys_file = %s/trusted_keys\n"
             "                                        table_key_file = %s/member.key\n"
             "                                        acl_file = %s/zk-acl.txt\n"
+            "                                        pubsub_tls_cert_file = %s/pubsub.crt\n"
+            "                                        pubsub_tls_key_file = %s/pubsub.key\n"
+            "                                        pubsub_tls_ca_file = %s/pubsub-ca.crt\n"
             "  operators: meterctl push ... --auth-file %s/zk-operator.auth --sign-key "
             "%s/revision.key\n"
-            "  keep revision.key and zk-operator.auth off the agents' hosts.\n",
-            dir, dir, dir, dir, dir, dir, dir);
+            "  keep revision.key, zk-operator.auth and pubsub-ca.key off the agents' hosts.\n",
+            dir, dir, dir, dir, dir, dir, dir, dir, dir, dir);
     return CLI_OK;
 }

@@ -88,6 +88,8 @@ static void judge_member(const cli_view *v, const coord_member_t *m, problems *p
         strcmp(in->state, "fenced") == 0)
         problem(p, m->id, "state", "%s%s%s", in->state, in->last_error[0] ? ": " : "",
                 in->last_error);
+    else if (in->last_error[0]) /* running, but refused something (a forged slot table) */
+        problem(p, m->id, "error", "%s", in->last_error);
 }
 
 static json_t *revision_json(const cli_view *v)

@@ -16,6 +16,13 @@
  * that someone the group: at first contact every existing node's ACL is
  * compared with what we would have set, and a difference is refused with
  * the node, what it has, and the repair command; never adopted.
+ *
+ * With one credential and no roles (auth_file without acl_file) the nodes
+ * from the group's down must at least not be open: a member refuses one on
+ * which world or an ip range may do more than read. The chroot and what is
+ * above it are not ours to judge there (a shared ZooKeeper's admin may keep
+ * them open); ids of other users are not checked (they lock us out, which
+ * fails loudly, rather than let others in).
  */
 #include "coord_int.h"
 
@@ -127,51 +134,121 @@ static void describe(const struct ACL_vector *v, char *out, size_t cap)
     }
 }
 
-int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
+/* Anyone (world, or an ip range) may do more than read. */
+static bool open_acl(const struct ACL_vector *have)
 {
-    if (!c->roles) return COORD_OK;
-    struct ACL_vector have = {0};
-    struct Stat st;
-    int zrc = zoo_get_acl(zh, path, &have, &st);
-    if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours */
-    if (zrc != ZOK) return coord_zerr(zrc);
-    bool ok = same_acl(&have, coord_acl_for(c, path));
-    if (!ok) {
-        char got[400];
-        describe(&have, got, sizeof got);
-        pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < have->count; i++)
+        if ((have->data[i].perms & ~ZOO_PERM_READ) &&
+            (!strcmp(have->data[i].id.scheme, "world") || !strcmp(have->data[i].id.scheme, "ip")))
+            return true;
+    return false;
+}
+
+/* Whether path's ACL is ours to check: every node with roles; without, the
+ * group node and below, for a member (or a repair) holding a credential. */
+static bool guarded(const coord_t *c, const char *path)
+{
+    if (c->roles) return true;
+    size_t bl = strlen(c->base);
+    return c->auth[0] && (c->is_member || c->repair_acls) && !strncmp(path, c->base, bl) &&
+           (path[bl] == 0 || path[bl] == '/');
+}
+
+static bool acceptable(coord_t *c, const char *path, const struct ACL_vector *have)
+{
+    return c->roles ? same_acl(have, coord_acl_for(c, path)) : !open_acl(have);
+}
+
+/* Sets acl_error (and logs it): path is refused, why, and the repair. */
+static void refuse(coord_t *c, const char *path, const struct ACL_vector *have, bool persistent)
+{
+    char got[400];
+    describe(have, got, sizeof got);
+    pthread_mutex_lock(&c->mu);
+    if (persistent)
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s is a persistent node (ACL %s) where members keep only ephemeral ones: "
+                 "refused (someone put it there). Repair: meterctl repair-acl --group %s "
+                 "(deletes it; docs/SECURITY.md)",
+                 path, got, c->group);
+    else if (c->roles)
         snprintf(c->acl_error, sizeof c->acl_error,
                  "%s exists with ACL %s, not the group's roles: refused, not adopted "
                  "(someone created it first). Repair: meterctl repair-acl --group %s "
                  "(docs/SECURITY.md)",
                  path, got, c->group);
-        pthread_mutex_unlock(&c->mu);
-        coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
-    }
-    deallocate_ACL_vector(&have);
-    return ok ? COORD_OK : COORD_ENOAUTH;
+    else
+        snprintf(c->acl_error, sizeof c->acl_error,
+                 "%s exists with ACL %s, open to anyone: refused, not adopted (someone "
+                 "created it first). Repair: meterctl repair-acl --group %s --auth-file "
+                 "<this agent's auth_file>, or set acl_file (docs/SECURITY.md)",
+                 path, got, c->group);
+    pthread_mutex_unlock(&c->mu);
+    coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
 }
 
-int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path)
+/*
+ * Checks (or with repair_acls, repairs) one existing node; ephemeral: it
+ * lies where members keep only ephemeral nodes (members/, election/), so a
+ * persistent one is someone else's squatter (a permanent "leader" in
+ * election/), which a repair deletes.
+ */
+static int judge(coord_t *c, zhandle_t *zh, const char *path, bool ephemeral)
 {
+    if (!guarded(c, path)) return COORD_OK;
     struct ACL_vector have = {0};
     struct Stat st;
     int zrc = zoo_get_acl(zh, path, &have, &st);
-    if (zrc == ZNONODE) return COORD_OK;
+    if (zrc == ZNONODE) return COORD_OK; /* we create it, with ours (or it went) */
     if (zrc != ZOK) return coord_zerr(zrc);
-    bool same = same_acl(&have, coord_acl_for(c, path));
+    bool squatter = ephemeral && st.ephemeralOwner == 0;
+    bool ok = !squatter && acceptable(c, path, &have);
+    if (!ok && !c->repair_acls) refuse(c, path, &have, squatter);
     deallocate_ACL_vector(&have);
-    if (same) return COORD_OK;
-    zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
-    if (zrc == ZOK) {
-        coord_log(c, COORD_LOG_INFO, "%s: ACL set to the group's roles", path);
+    if (ok) return COORD_OK;
+    if (!c->repair_acls) return COORD_ENOAUTH;
+    const char *done = "deleted (a persistent node where members keep ephemeral ones)";
+    if (squatter)
+        zrc = zoo_delete(zh, path, -1);
+    else {
+        zrc = zoo_set_acl(zh, path, st.aversion, coord_acl_for(c, path));
+        done = c->roles ? "ACL set to the group's roles" : "ACL set to the group's credential";
+    }
+    if (zrc == ZOK || zrc == ZNONODE) {
+        coord_log(c, COORD_LOG_INFO, "%s: %s", path, done);
         return COORD_OK;
     }
     pthread_mutex_lock(&c->mu);
     snprintf(c->acl_error, sizeof c->acl_error,
-             "%s: cannot set the role ACLs: %s (another id owns it: ZooKeeper's super user must)",
-             path, zerror(zrc));
+             "%s: cannot %s: %s (another id owns it: ZooKeeper's super user must)", path,
+             squatter ? "delete it" : "set the group's ACL", zerror(zrc));
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_ERROR, "%s", c->acl_error);
     return coord_zerr(zrc);
+}
+
+int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
+{
+    return judge(c, zh, path, false);
+}
+
+int coord_acl_check_below(coord_t *c, zhandle_t *zh)
+{
+    const char *dirs[] = {c->members_dir, c->election_dir, c->revisions_dir};
+    for (int d = 0; d < 3; d++) {
+        if (!guarded(c, dirs[d])) continue;
+        struct String_vector kids = {0};
+        int zrc = zoo_get_children(zh, dirs[d], 0, &kids);
+        if (zrc == ZNONODE) continue;
+        if (zrc != ZOK) return coord_zerr(zrc);
+        int rc = COORD_OK;
+        for (int i = 0; i < kids.count && rc == COORD_OK; i++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], kids.data[i]);
+            rc = judge(c, zh, path, d < 2);
+        }
+        deallocate_String_vector(&kids);
+        if (rc != COORD_OK) return rc;
+    }
+    return COORD_OK;
 }

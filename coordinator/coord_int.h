@@ -205,6 +205,7 @@ struct coord {
     char pubsub_err[256];     /* last malformed message, for the event thread to log */
     int64_t pubsub_errs_unlogged;
     int64_t ps_received, ps_delivered, zk_delivered, ps_malformed, ps_unconfirmed, ps_sent;
+    struct coord_tls *tls; /* coord_tls.c; NULL: plaintext pub-sub */
 };
 
 /* coord_session.c */
@@ -272,13 +273,25 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags);
 /* Delivers r (the revision callback) if new, counting the path that won. */
 void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubsub);
 
+/* coord_tls.c: TLS for pub-sub. init/fini at open/close; the hooks return
+ * 0 or an nng error (and do nothing without TLS); tick runs on the event
+ * thread (without mu) to log why a TLS peer is refused. */
+int coord_tls_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap);
+void coord_tls_fini(coord_t *c);
+int coord_tls_listener(coord_t *c, nng_listener l);
+int coord_tls_dialer(coord_t *c, nng_dialer d, const char *url);
+void coord_tls_tick(coord_t *c);
+
 /* coord_acl.c */
 int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errcap);
 /* The ACL a node at path is created with. */
 struct ACL_vector *coord_acl_for(coord_t *c, const char *path);
-/* With roles: an existing node whose ACL is not ours is refused (acl_error
- * set, COORD_ENOAUTH), or set to ours with repair_acls. */
+/* An existing node whose ACL is not ours (with roles), or open to anyone
+ * (one credential, group node and below) is refused (acl_error set,
+ * COORD_ENOAUTH), or set to ours with repair_acls (either way). */
 int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path);
-int coord_acl_repair(coord_t *c, zhandle_t *zh, const char *path);
+/* The same for the children of members/, election/ (where a persistent node
+ * is a squatter: refused, or deleted by a repair) and revisions/. */
+int coord_acl_check_below(coord_t *c, zhandle_t *zh);
 
 #endif

@@ -180,7 +180,7 @@ static int open_pub(coord_t *c)
     if ((rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, PUBSUB_BUF)) != 0 ||
         (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 64)) != 0 ||
         (rv = nng_listener_create(&l, s, c->pubsub_listen)) != 0 ||
-        (rv = nng_listener_start(l, 0)) != 0) {
+        (rv = coord_tls_listener(c, l)) != 0 || (rv = nng_listener_start(l, 0)) != 0) {
         nng_close(s);
         goto fail;
     }
@@ -225,6 +225,7 @@ static void follow(coord_t *c, const char *url)
     if (!*url) return;
     nng_dialer d;
     int rv = nng_dialer_create(&d, c->sub, url);
+    if (rv == 0 && (rv = coord_tls_dialer(c, d, url)) != 0) nng_dialer_close(d);
     if (rv == 0) {
         nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
         nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);

@@ -195,7 +195,7 @@ int coord_ensure_path(coord_t *c, zhandle_t *zh, const char *path)
             rc = zoo_create(zh, buf, NULL, -1, coord_acl_for(c, buf), ZOO_PERSISTENT, NULL, 0);
         else if (rc == ZOK && strlen(buf) > 1) {
             /* nodes someone else created first are never adopted */
-            int arc = c->repair_acls ? coord_acl_repair(c, zh, buf) : coord_acl_check(c, zh, buf);
+            int arc = coord_acl_check(c, zh, buf);
             if (arc != COORD_OK) return arc;
         }
         if (rc != ZOK && rc != ZNODEEXISTS) {
@@ -412,8 +412,11 @@ static unsigned sync_views(coord_t *c, unsigned flags)
     if (!c->tree_ready) {
         const char *dirs[] = {c->members_dir, c->election_dir, c->revisions_dir, c->pipeline_path,
                               c->assignment_path};
+        /* a repair deletes squatters first, while their open parent lets it */
+        if (c->repair_acls) rc = coord_acl_check_below(c, zh);
         for (size_t i = 0; i < sizeof dirs / sizeof *dirs && rc == COORD_OK; i++)
             rc = coord_ensure_path(c, zh, dirs[i]);
+        if (rc == COORD_OK) rc = coord_acl_check_below(c, zh);
         if (rc == COORD_OK) {
             c->tree_ready = true;
             pthread_mutex_lock(&c->mu);
@@ -455,6 +458,11 @@ static void *event_thread(void *arg)
                 wait = c->retry_at_ms - coord_now_ms();
             wait_ms(c, wait < 0 ? 0 : wait);
             note_alive(c);
+            if (c->tls) { /* why a TLS peer is refused: nng does not say */
+                pthread_mutex_unlock(&c->mu);
+                coord_tls_tick(c);
+                pthread_mutex_lock(&c->mu);
+            }
         }
         note_alive(c);
         if (c->stop) break;
@@ -600,7 +608,8 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
         return NULL;
     }
     c->repair_acls = cfg->repair_acls;
-    if (coord_acl_init(c, cfg, err, errcap) != COORD_OK) {
+    if (coord_acl_init(c, cfg, err, errcap) != COORD_OK ||
+        coord_tls_init(c, cfg, err, errcap) != COORD_OK) {
         free(c);
         return NULL;
     }
@@ -646,6 +655,7 @@ void coord_close(coord_t *c)
     coord_async_fini(c);
     if (c->thread_started) pthread_join(c->thread, NULL);
     coord_pubsub_fini(c); /* the PUB closes before our election node goes */
+    coord_tls_fini(c);
     pthread_rwlock_wrlock(&c->zlock);
     zhandle_t *zh = c->zh;
     pthread_mutex_lock(&c->mu);

@@ -47,6 +47,7 @@
 #define COORD_KEEP_REVISIONS_DEFAULT     10
 #define COORD_MAX_NODE_DEFAULT           (1024 * 1024) /* ZooKeeper's own jute.maxbuffer */
 #define COORD_MEMBER_MAX_BYTES           16384 /* a member node larger than this is ignored */
+#define COORD_PUBSUB_TLS_NAME            "meterd-pubsub" /* the name a leader's certificate bears */
 
 /* Results: 0 or a negative code; coord_strerror() names it. */
 enum {
@@ -214,6 +215,14 @@ typedef struct coord_config {
     /* Deliver pub-sub revisions without confirming them with one ZooKeeper
      * read. Only on a network where nobody can impersonate the leader. */
     bool pubsub_trust;
+    /*
+     * TLS for pub-sub (docs/SECURITY.md): PEM texts of this member's
+     * certificate and key and of the CA that signs every member's; all three
+     * or none. With them pubsub_listen must be tls+tcp://, members dial only
+     * tls+tcp:// endpoints, and both ends present their certificate and
+     * verify the peer's (the leader's must name COORD_PUBSUB_TLS_NAME).
+     */
+    const char *pubsub_tls_cert, *pubsub_tls_key, *pubsub_tls_ca;
     const coord_member_info_t *info; /* initial member data (NULL: empty) */
     coord_callbacks_t cb;
     void *cb_arg;

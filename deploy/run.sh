@@ -6,7 +6,8 @@
 #                             and the assignment printed. It keeps running.
 #                             Secure as a real one (docs/SECURITY.md): meterctl
 #                             init-credentials makes the signing key, trusted
-#                             keys and a ZooKeeper credential per role.
+#                             keys, a ZooKeeper credential per role and the
+#                             pub-sub TLS certificates.
 #   deploy/run.sh stop        stops everything `start` started (by PID) and
 #                             removes its folder.
 #   deploy/run.sh standalone  one agent, no ZooKeeper: validates the example
@@ -137,6 +138,9 @@ auth_file = $creds/zk-member.auth
 acl_file = $creds/zk-acl.txt
 trusted_keys_file = $creds/trusted_keys
 table_key_file = $creds/member.key
+pubsub_tls_cert_file = $creds/pubsub.crt
+pubsub_tls_key_file = $creds/pubsub.key
+pubsub_tls_ca_file = $creds/pubsub-ca.crt
 CONF
   $meterd -c "$run/agent$i.conf" >"$run/agent$i.out" 2>&1 </dev/null & echo $! > "$run/agent$i.pid"
   echo "== agent$i: meterd -c $run/agent$i.conf (API http://127.0.0.1:$port)"

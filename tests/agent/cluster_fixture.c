@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -493,4 +494,21 @@ int cf_table_has(cluster_fx *f, const char *member_id)
     int has = partition_member_index(t, member_id) >= 0;
     partition_table_free(t);
     return has;
+}
+
+void cf_expect_refused(const char *conf, char *out, size_t cap)
+{
+    char logp[512], cmd[2000];
+    th_path(logp, sizeof logp, "refused.log");
+    /* timeout: a meterd that wrongly starts must not hang the test */
+    snprintf(cmd, sizeof cmd, "timeout 120 '%s' -c '%s' >'%s' 2>&1", MeterdBinary, conf, logp);
+    int st = system(cmd);
+    FILE *f = fopen(logp, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 124) {
+        fprintf(stderr, "meterd -c %s did not refuse to start: %s\n", conf, out);
+        abort();
+    }
 }

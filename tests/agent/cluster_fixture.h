@@ -41,6 +41,10 @@ typedef struct cluster_fx {
     group_signer *signer;
 } cluster_fx;
 
+/* Runs meterd -c conf, which must refuse to start (a nonzero exit, not the
+ * 120 s timeout; aborts otherwise): its output in out. */
+void cf_expect_refused(const char *conf, char *out, size_t cap);
+
 /* Starts ZooKeeper and the observer, and makes the group's credentials. */
 void cf_start(cluster_fx *f);
 /* The same for a group run open on purpose: the observer has no

@@ -28,14 +28,17 @@ add_dependencies(test_cluster meterctl)
 meterd_test(NAME test_agent_selfmetrics SOURCES test_agent_selfmetrics.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS integration TIMEOUT 120)
 target_link_libraries(test_cluster PRIVATE meterd_partition PkgConfig::CRYPTO)
-# Secure by default (issue 12): signatures, refusals, rotation, with a real ZooKeeper.
-meterd_test(NAME test_cluster_security SOURCES test_cluster_security.c cluster_fixture.c
-            LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness
-                 PkgConfig::JANSSON meterd::zookeeper
-            LABELS integration TIMEOUT 180)
-target_compile_definitions(test_cluster_security PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
-                           MeterctlPath="$<TARGET_FILE:meterctl>")
-add_dependencies(test_cluster_security meterctl meterd)
+# Secure by default (issue 12): signatures, refusals, rotation, and pub-sub
+# over TLS, with a real ZooKeeper.
+foreach(t security tls)
+  meterd_test(NAME test_cluster_${t} SOURCES test_cluster_${t}.c cluster_fixture.c
+              LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness
+                   PkgConfig::JANSSON meterd::zookeeper
+              LABELS integration TIMEOUT 180)
+  target_compile_definitions(test_cluster_${t} PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
+                             MeterctlPath="$<TARGET_FILE:meterctl>")
+  add_dependencies(test_cluster_${t} meterctl meterd)
+endforeach()
 # Cluster faults: one binary, five groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON

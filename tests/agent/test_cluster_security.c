@@ -6,7 +6,8 @@
  * an unsigned revision, an old signed body replayed under a new number, a
  * revision signed by a key the agent does not trust (an agent's own key).
  * Key rotation and revocation by editing the trusted-keys file, without a
- * restart; a rollback signs again.
+ * restart; a rollback signs again. Group nodes someone created first with
+ * open ACLs are refused, with roles and with one credential alone.
  */
 #include "cluster_fixture.h"
 #include "group/group.h"
@@ -217,24 +218,13 @@ static void test_anonymous_writes_refused(void **state)
 static void test_refuses_open(void **state)
 {
     (void)state;
-    char conf[512], logp[512], cmd[2048];
+    char conf[512];
     assert_int_equal(th_write_file("open.conf",
                                    "[DEFAULT]\nhost = open\n[api]\nport = 0\n[coordination]\n"
                                    "backend_url = zookeeper://127.0.0.1:1/meterd\n",
                                    conf, sizeof conf),
                      0);
-    th_path(logp, sizeof logp, "open.log");
-    /* timeout: a meterd that wrongly starts must not hang the test */
-    snprintf(cmd, sizeof cmd, "timeout 120 '%s' -c '%s' >'%s' 2>&1", MeterdBinary, conf, logp);
-    int st = system(cmd);
-    assert_true(WIFEXITED(st));
-    assert_int_not_equal(WEXITSTATUS(st), 0);
-    assert_int_not_equal(WEXITSTATUS(st), 124); /* it did not run */
-    FILE *f = fopen(logp, "r");
-    assert_non_null(f);
-    size_t n = fread(out_text, 1, sizeof out_text - 1, f);
-    out_text[n] = 0;
-    fclose(f);
+    cf_expect_refused(conf, out_text, sizeof out_text);
     if (!strstr(out_text, "refuses to run open") ||
         !strstr(out_text, "meterctl init-credentials") || !strstr(out_text, "insecure = true"))
         fail_msg("meterd's refusal does not say how to fix it: %s", out_text);
@@ -352,6 +342,16 @@ static void expect_raw_writes_refused(const char *who, const char *auth, bool op
             if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
         }
     }
+    if (operator_nodes && member_nodes) { /* neither role: the group node itself */
+        rc = zoo_set(zh, base, "x", 1, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, base, zerror(rc));
+        snprintf(path, sizeof path, "%s/intruder", base);
+        rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+        snprintf(path, sizeof path, "%s/pipeline", base);
+        rc = zoo_delete(zh, path, -1);
+        if (rc != ZNOAUTH) fail_msg("%s: delete %s: %s", who, path, zerror(rc));
+    }
     zookeeper_close(zh);
 }
 
@@ -439,6 +439,80 @@ static void test_roles(void **state)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+static bool member_node_exists(void *zh)
+{
+    return zoo_exists(zh, "/squat/central/members/node-0.central", 0, NULL) == ZOK;
+}
+
+static void acl_text(zhandle_t *zh, const char *path, char *out, size_t cap)
+{
+    struct ACL_vector v = {0};
+    struct Stat st;
+    assert_int_equal(zoo_get_acl(zh, path, &v, &st), ZOK);
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < v.count && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s:%s:%d,", v.data[i].id.scheme, v.data[i].id.id,
+                              v.data[i].perms);
+    deallocate_ACL_vector(&v);
+}
+
+/*
+ * One credential, no roles (auth_file alone): a group node someone created
+ * first open to anyone is refused, never adopted; /health names it and the
+ * repair. The chroot above the group is not the agent's and stays as it is.
+ * After `meterctl repair-acl` with the agents' credential the agent joins by
+ * itself, the nodes are no longer writable by anyone, and a persistent
+ * election node the squatter left (a permanent leader) is gone. Before the
+ * fix the agent joined the open tree silently.
+ */
+static void test_open_nodes_refused(void **state)
+{
+    (void)state;
+    cf_start(&fx);
+    zhandle_t *zh = raw_connect(NULL);
+    static const char *const squat[] = {"/squat", "/squat/central", "/squat/central/members"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zoo_create(zh, squat[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    /* and a permanent "leader": the lowest election node, persistent */
+    const char *evil = "{\"member\":\"evil.central\",\"endpoint\":\"\"}";
+    assert_int_equal(
+        zoo_create(zh, "/squat/central/election", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    assert_int_equal(zoo_create(zh, "/squat/central/election/0000-n_0000000000", evil,
+                                (int)strlen(evil), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
+    char url[400], extra[600];
+    snprintf(url, sizeof url, "zookeeper://%s/squat", fx.zk.hosts);
+    snprintf(extra, sizeof extra, "backend_url = %s\n", url);
+    cf_node_start(&fx, 0, extra);
+    assert_true(th_wait_until(health_has, "open to anyone", 20000 * th_slack()));
+    if (!strstr(health, "/squat/central exists with ACL world:anyone:cdrwa") ||
+        !strstr(health, "meterctl repair-acl --group central"))
+        fail_msg("/health does not name the node and the repair: %s", health);
+    assert_false(member_node_exists(zh));
+
+    int rc = meterctl("repair-acl --group central --zk '%s' --auth-file '%s'", url, fx.auth_path);
+    if (rc != 0) fail_msg("repair-acl: exit %d: %s", rc, out_text);
+    assert_true(th_wait_until(member_node_exists, zh, 20000 * th_slack()));
+    assert_int_equal(zoo_exists(zh, "/squat/central/election/0000-n_0000000000", 0, NULL),
+                     ZNONODE); /* the squatter was deleted: node-0 leads */
+    expect_health_says("\"status\":\"ok\"");
+    assert_null(strstr(health, "open to anyone"));
+    char acl[600];
+    acl_text(zh, "/squat", acl, sizeof acl);
+    assert_string_equal(acl, "world:anyone:31,"); /* not the agent's to change */
+    for (int i = 1; i < 3; i++) {
+        acl_text(zh, squat[i], acl, sizeof acl);
+        if (!strstr(acl, "world:anyone:1,") || strstr(acl, "world:anyone:31"))
+            fail_msg("%s still open after repair: %s", squat[i], acl);
+    }
+    assert_int_equal(zoo_create(zh, "/squat/central/members/intruder", "x", 1, &ZOO_OPEN_ACL_UNSAFE,
+                                ZOO_EPHEMERAL, NULL, 0),
+                     ZNOAUTH);
+    zookeeper_close(zh);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 static bool impostor_leads(void *arg)
 {
     coord_leader_t l;
@@ -483,12 +557,26 @@ static bool member_error_has(void *part)
     return ok;
 }
 
+static bool member_error_cleared(void *arg)
+{
+    (void)arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = false;
+    for (size_t i = 0; i < m.count; i++)
+        if (!strcmp(m.members[i].id, "node-0.central"))
+            ok = m.members[i].info.last_error[0] == 0 && m.members[i].info.assignment_digest[0];
+    coord_members_free(&m);
+    return ok;
+}
+
 /*
  * A slot table written by someone holding the ZooKeeper credentials but not
  * the members' table key (here: leading the election before the agent, as
  * an on-path attacker with a sniffed credential could) is refused: signed
  * with another key, or not signed. The agent keeps what it had (no table:
- * it polls every target) and says why in /health and its member node.
+ * it polls every target) and says why in /health, its member node and
+ * meterctl status, until a table signed with the key comes.
  */
 static void test_forged_table(void **state)
 {
@@ -519,6 +607,9 @@ static void test_forged_table(void **state)
     assert_true(th_wait_until(member_error_has, "slot table epoch 1 refused", 20000 * th_slack()));
     assert_true(member_error_has("does not verify") || member_error_has("not trusted"));
     expect_health_says("slot table epoch 1 refused");
+    meterctl("status --group central --zk '%s'", fx.url);
+    if (!strstr(out_text, "slot table epoch 1 refused"))
+        fail_msg("meterctl status does not say why: %s", out_text);
     int64_t t0 = cf_wall_ms(); /* no table trusted: node-0 polls every target */
     assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
 
@@ -528,7 +619,10 @@ static void test_forged_table(void **state)
     assert_true(th_wait_until(member_error_has, "unsigned slot table refused", 20000 * th_slack()));
     t0 = cf_wall_ms();
     assert_true(th_wait_until(all_polled_since, &t0, 20000 * th_slack()));
+    /* the impostor gone, node-0 leads and signs its own table: the refusal
+     * leaves its member node */
     coord_close(imp);
+    assert_true(th_wait_until(member_error_cleared, NULL, 20000 * th_slack()));
     free(body);
     assert_int_equal(cf_stop(&fx), 0);
 }
@@ -580,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_refuses_open),
         cmocka_unit_test(test_insecure_visible),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_open_nodes_refused),
         cmocka_unit_test(test_forged_table),
         cmocka_unit_test(test_allow_lists),
     };
