@@ -11,6 +11,7 @@
 #include "agent/pollsters/ipmi.h"
 #include "harness/bmc.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,17 +121,22 @@ typedef struct polled {
     int64_t ms;
 } polled;
 
-static polled poll_once(void *tstate, const char *url, void *cfg)
+static polled poll_in(void *pstate, void *tstate, const char *url, void *cfg)
 {
     static const bool want[4] = {true, true, true, true};
     poll_target t = {.id = (char *)url, .resource = (char *)url};
     poll_env env = {
-        .host = "test", .want = want, .now_ms = 1, .process_state = F.pstate, .config = cfg};
+        .host = "test", .want = want, .now_ms = 1, .process_state = pstate, .config = cfg};
     polled r = {.b = sample_batch_new("ipmi", 0, 1)};
     int64_t t0 = th_now_ms();
     r.rc = pollster_ipmi_sensors.poll(tstate, &t, &env, r.b, r.err, sizeof r.err);
     r.ms = th_now_ms() - t0;
     return r;
+}
+
+static polled poll_once(void *tstate, const char *url, void *cfg)
+{
+    return poll_in(F.pstate, tstate, url, cfg);
 }
 
 /* A live BMC's read, retried when the simulator missed a datagram: on a
@@ -289,6 +295,85 @@ static void dead_bmc_backs_off(void **state)
     sample_batch_unref(r.b);
     pollster_ipmi_sensors.destroy(ts);
     pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+enum { SAME_THREADS = 4, SAME_ROUNDS = 6 };
+
+typedef struct same_bmc {
+    void *pstate, *cfg;
+    const char *url, *sdr_dir;
+    pthread_barrier_t *start;
+    int failed;
+    char err[512];
+} same_bmc;
+
+/* Each round starts with no SDR cache (the race is in building it) and all
+ * threads reading at once. */
+static void *read_same_bmc(void *arg)
+{
+    same_bmc *a = arg;
+    for (int i = 0; i < SAME_ROUNDS; i++) {
+        if (pthread_barrier_wait(a->start) == PTHREAD_BARRIER_SERIAL_THREAD) {
+            char cmd[700];
+            snprintf(cmd, sizeof cmd, "rm -f '%s'/*", a->sdr_dir);
+            if (system(cmd) != 0) fprintf(stderr, "%s failed\n", cmd);
+        }
+        pthread_barrier_wait(a->start);
+        void *ts = new_target();
+        polled r = poll_in(a->pstate, ts, a->url, a->cfg);
+        pollster_ipmi_sensors.destroy(ts);
+        /* a simulator that missed a datagram on a loaded machine is not
+         * what this judges; libipmimonitoring's "internal error" is */
+        if (r.rc != 0 && !strstr(r.err, "timeout")) {
+            a->failed++;
+            snprintf(a->err, sizeof a->err, "%s", r.err);
+        }
+        sample_batch_unref(r.b);
+    }
+    return NULL;
+}
+
+/* Two reads of one BMC at once (two sources naming it, a successor's poll
+ * beside an abandoned one) shared its SDR cache file, which
+ * libipmimonitoring deleted and rebuilt under the other read: reads failed
+ * with "internal error" (or "internal IPMI error": ipmi_sim cancels one
+ * read's SDR reservation). Now the second waits for the first. */
+static void same_bmc_read_at_once(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    char sdr[512], ini[1400], err[1024];
+    th_path(sdr, sizeof sdr, "sdr-cache-same/x");
+    *strrchr(sdr, '/') = 0;
+    snprintf(ini, sizeof ini, "[DEFAULT]\nsecrets_file = %s\n[ipmi]\nsdr_cache_dir = %s\n",
+             F.cfg.secrets_file, sdr);
+    agent_config cfg;
+    config_defaults(&cfg);
+    assert_int_equal(config_load_string(&cfg, ini, "meterd.conf", err, sizeof err), 0);
+    plugin_ctx ctx = {"ipmi.sensors", "ipmi", &cfg, &F.sec};
+    void *pstate = NULL;
+    assert_int_equal(pollster_ipmi_sensors.process_init(&ctx, &pstate, err, sizeof err), 0);
+    char url[64];
+    url_of(&F.bmc[2], url, sizeof url);
+    void *scfg = configure("bmc_pw", NULL);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, SAME_THREADS);
+    same_bmc a[SAME_THREADS];
+    pthread_t th[SAME_THREADS];
+    for (int i = 0; i < SAME_THREADS; i++) {
+        a[i] =
+            (same_bmc){.pstate = pstate, .cfg = scfg, .url = url, .sdr_dir = sdr, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, read_same_bmc, &a[i]), 0);
+    }
+    for (int i = 0; i < SAME_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < SAME_THREADS; i++)
+        if (a[i].failed)
+            fail_msg("%d of %d reads failed in thread %d: %s", a[i].failed, SAME_ROUNDS, i,
+                     a[i].err);
+    pollster_ipmi_sensors.unconfigure(scfg);
+    pollster_ipmi_sensors.process_shutdown(pstate);
 }
 
 static void wrong_password(void **state)
@@ -516,6 +601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(values_read),
         cmocka_unit_test(console_change_and_thresholds),
         cmocka_unit_test(dead_bmc_backs_off),
+        cmocka_unit_test(same_bmc_read_at_once),
         cmocka_unit_test(wrong_password),
         cmocka_unit_test(missing_secret),
         cmocka_unit_test(secrets_files_refused),
