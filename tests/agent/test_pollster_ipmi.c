@@ -529,6 +529,23 @@ static bool all_failing(void *arg)
     return true;
 }
 
+typedef struct live_wait {
+    fixture *f;
+    char (*urls)[64];
+    int n;
+} live_wait;
+
+/* Every live BMC's last read succeeded (none is failing or backing off). */
+static bool all_live_good(void *arg)
+{
+    live_wait *w = arg;
+    for (int i = 0; i < w->n; i++) {
+        task_view v = view(w->f, w->urls[i]);
+        if (!v.found || v.polls == 0 || v.consecutive != 0) return false;
+    }
+    return true;
+}
+
 /* 10 BMCs that never answer (each read holds a worker for the 1 s timeout)
  * beside 3 live ones, 4 workers, a 1 s interval: once the dead ones are
  * known failing (two reads failed), only [ipmi] failing_workers (1) worker at a time retries
@@ -568,17 +585,48 @@ static void dead_bmcs_leave_live_cadence(void **state)
     fx_start(&f, yaml, extra, conf);
     dead_wait w = {&f, dead, NDEAD};
     assert_true(th_wait_until(all_failing, &w, 30000 * th_slack()));
+    /* Judged over a window in which the live simulators answered every read
+     * themselves: on a loaded machine ipmi_sim stalls past the 1 s timeout
+     * (libipmimonitoring's debug output shows the session open, the SDR
+     * check or a sensor read timing out), and a live BMC that fails twice is
+     * failing by design. Such a window is discarded, and after 3 the test is
+     * skipped: the peer could not run, which says nothing of the pollster. */
+    live_wait lw = {&f, live, NBMC};
+    char dirty[300] = "";
     task_view before[NBMC];
-    for (int i = 0; i < NBMC; i++)
-        before[i] = view(&f, live[i]);
-    int64_t t0 = th_now_ms();
-    usleep(4000 * 1000); /* the window measured: no condition to wait for */
-    int64_t window = th_now_ms() - t0;
+    int64_t window = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_true(th_wait_until(all_live_good, &lw, 30000 * th_slack()));
+        for (int i = 0; i < NBMC; i++)
+            before[i] = view(&f, live[i]);
+        task_view prev[NBMC];
+        memcpy(prev, before, sizeof prev);
+        dirty[0] = 0;
+        int64_t t0 = th_now_ms();
+        /* the window measured: no condition to wait for, only the simulators' health */
+        while (!dirty[0] && th_now_ms() - t0 < 4000) {
+            usleep(50 * 1000);
+            for (int i = 0; i < NBMC && !dirty[0]; i++) {
+                task_view now = view(&f, live[i]);
+                if (now.errors > prev[i].errors && !strstr(now.last_error, "deferred") &&
+                    !strstr(now.last_error, "backing off"))
+                    snprintf(dirty, sizeof dirty, "%s: %s", live[i], now.last_error);
+                prev[i] = now;
+            }
+        }
+        window = th_now_ms() - t0;
+        if (!dirty[0]) break;
+        fprintf(stderr, "window discarded, a live simulator failed a read itself: %s\n", dirty);
+    }
+    if (dirty[0]) {
+        fx_stop(&f);
+        th_skip_peer("the live ipmi_sim BMCs failed reads themselves in 3 windows "
+                     "(machine overloaded?)");
+    }
     for (int i = 0; i < NBMC; i++) {
         task_view now = view(&f, live[i]);
         assert_true(now.found);
-        /* a read a second, give or take the first and last, and one
-         * datagram the loaded simulator may have missed (poll_live) */
+        /* a read a second, give or take the first and last */
         uint64_t ok = (now.polls - now.errors) - (before[i].polls - before[i].errors);
         if (ok + 2 < (uint64_t)(window / 1000))
             fail_msg("%s: %llu good reads in %lld ms with a 1 s interval (last error: %s)", live[i],
