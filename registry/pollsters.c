@@ -260,6 +260,13 @@ static const registry_param ipmi_params[] = {
      "one BMC's whole read, at most the source's interval", NULL, 0},
 };
 
+static int ipmi_check_resource(const char *resource, char *err, size_t errlen)
+{
+    char host[300];
+    bool inband;
+    return registry_ipmi_target(resource, host, sizeof host, &inband, err, errlen);
+}
+
 const registry_pollster registry_ipmi_sensors = {
     .name = "ipmi.sensors",
     .ns = "ipmi",
@@ -268,6 +275,7 @@ const registry_pollster registry_ipmi_sensors = {
     .params = ipmi_params,
     .n_params = sizeof ipmi_params / sizeof ipmi_params[0],
     .section = "ipmi",
+    .check_resource = ipmi_check_resource,
 };
 
 const registry_pollster *const registry_pollsters[] = {

@@ -65,49 +65,6 @@ typedef struct ipmi_target {
     char last_error[200];
 } ipmi_target;
 
-int ipmi_parse_target(const char *url, char *host, size_t cap, bool *inband, char *err,
-                      size_t errlen)
-{
-    *inband = false;
-    if (strncmp(url, "ipmi://", 7) != 0) {
-        snprintf(err, errlen, "resource \"%s\": expected ipmi://host[:port]", url);
-        return -1;
-    }
-    const char *h = url + 7;
-    size_t len = strlen(h);
-    if (len > 0 && h[len - 1] == '/') len--;
-    if (len == 0) {
-        *inband = true;
-        snprintf(host, cap, "%s", "");
-        return 0;
-    }
-    const char *port = NULL, *end = h + len;
-    if (*h == '[') {
-        const char *close = memchr(h, ']', len);
-        if (!close || close == h + 1 || (close + 1 != end && close[1] != ':')) goto bad;
-        if (close + 1 != end) port = close + 2;
-    } else {
-        const char *colon = memchr(h, ':', len);
-        if (colon == h) goto bad;
-        if (colon) port = colon + 1;
-    }
-    for (const char *p = h; p < (port ? port - 1 : end); p++)
-        if (*p == '/' || *p == '?' || *p == '@' || isspace((unsigned char)*p)) goto bad;
-    if (port) {
-        size_t n = (size_t)(end - port);
-        if (n == 0 || n > 5 || strspn(port, "0123456789") < n || atoi(port) < 1 ||
-            atoi(port) > 65535)
-            goto bad;
-    }
-    if (len >= cap) goto bad;
-    snprintf(host, cap, "%.*s", (int)len, h);
-    return 0;
-bad:
-    snprintf(err, errlen,
-             "resource \"%s\": expected ipmi://host[:port] (port 1..65535, IPv6 in brackets)", url);
-    return -1;
-}
-
 void ipmi_resource_id(char *out, size_t cap, const char *bmc, const char *sensor, int number)
 {
     char id[160];
@@ -427,7 +384,7 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
 {
     char host[300];
     bool inband;
-    if (ipmi_parse_target(t->id, host, sizeof host, &inband, err, errlen) != 0) return -1;
+    if (registry_ipmi_target(t->id, host, sizeof host, &inband, err, errlen) != 0) return -1;
     const char *pw = cfg->secret[0] ? plugin_secret(p->ctx, cfg->secret) : "";
     if (!pw) {
         snprintf(err, errlen,

@@ -415,22 +415,22 @@ static void targets_parsed(void **state)
     (void)state;
     char host[300], err[256];
     bool inband;
-    assert_int_equal(ipmi_parse_target("ipmi://bmc-1", host, sizeof host, &inband, err, 256), 0);
+    assert_int_equal(registry_ipmi_target("ipmi://bmc-1", host, sizeof host, &inband, err, 256), 0);
     assert_string_equal(host, "bmc-1");
     assert_false(inband);
     assert_int_equal(
-        ipmi_parse_target("ipmi://10.0.0.5:6230", host, sizeof host, &inband, err, 256), 0);
+        registry_ipmi_target("ipmi://10.0.0.5:6230", host, sizeof host, &inband, err, 256), 0);
     assert_string_equal(host, "10.0.0.5:6230");
-    assert_int_equal(ipmi_parse_target("ipmi://[::1]:623", host, sizeof host, &inband, err, 256),
+    assert_int_equal(registry_ipmi_target("ipmi://[::1]:623", host, sizeof host, &inband, err, 256),
                      0);
-    assert_int_equal(ipmi_parse_target("ipmi://", host, sizeof host, &inband, err, 256), 0);
+    assert_int_equal(registry_ipmi_target("ipmi://", host, sizeof host, &inband, err, 256), 0);
     assert_true(inband);
     static const char *const bad[] = {"http://bmc",     "ipmi://bmc:0",   "ipmi://bmc:70000",
                                       "ipmi://bmc:12x", "ipmi://:623",    "ipmi://[::1",
                                       "ipmi://u@bmc",   "ipmi://bmc/x/y", "ipmi://bmc:"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        assert_int_equal(ipmi_parse_target(bad[i], host, sizeof host, &inband, err, 256), -1);
+        assert_int_equal(registry_ipmi_target(bad[i], host, sizeof host, &inband, err, 256), -1);
         assert_non_null(strstr(err, bad[i]));
         assert_non_null(strstr(err, "expected ipmi://host[:port]"));
     }
