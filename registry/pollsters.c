@@ -298,6 +298,9 @@ static const registry_option compute_options[] = {
     {"perf_events", REGISTRY_OPT_STR, "", 0, 4096,
      "perf events counted per cgroup (cgroup.perf), comma-separated: perf::TASK-CLOCK, seed 002 "
      "labels (TaskClock) or HW_PERF_LABELS/SW_PERF_LABELS/CACHE_PERF_LABELS; empty: off"},
+    {"perf_max_fds", REGISTRY_OPT_INT, "4096", 1, 1048576,
+     "most perf counters open at once across every cgroup (one per event and online CPU); "
+     "events past it are not counted for that cgroup, and refused with the reason"},
 };
 
 static const registry_section compute_section = {

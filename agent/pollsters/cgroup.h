@@ -109,4 +109,13 @@ extern const cg_perf_event cg_perf_events[]; /* NULL-terminated */
  * on[i] for cg_perf_events[i]; 0, or -1 with err naming the unknown entry. */
 int cg_perf_parse(const char *list, bool on[CG_PERF_MAX], char *err, size_t errlen);
 
+/* cgroup.perf's counts for /v1/status, from its process state (NULL: all 0). */
+typedef struct cg_perf_status {
+    size_t events;         /* events counted */
+    size_t events_refused; /* events the kernel or hardware refused at start */
+    long fds, max_fds;     /* counters open now, every cgroup; [compute] perf_max_fds */
+    long capped;           /* event x cgroup opens refused by the cap so far */
+} cg_perf_status;
+cg_perf_status cgroup_perf_status(const void *pstate);
+
 #endif
