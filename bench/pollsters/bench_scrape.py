@@ -146,13 +146,12 @@ def main():
                                     if l.startswith("model name")), "?")},
            "phases": []}
     try:
-        for tool, cmd in (("vmagent", [vmagent or "vmagent", "-version"]),
-                          ("prometheus", [prometheus or "prometheus", "--version"])):
-            try:
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-                out["versions"][tool] = (r.stdout + r.stderr).strip().splitlines()[0]
-            except (OSError, IndexError, subprocess.TimeoutExpired):
-                out["versions"][tool] = "not installed"
+        for tool, pkg in (("vmagent", "victoria-metrics"), ("prometheus", "prometheus")):
+            # vmagent -version prints nothing in Debian's build: ask dpkg
+            r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                               capture_output=True, text=True)
+            out["versions"][tool] = f"{pkg} {r.stdout.strip()}" if r.returncode == 0 \
+                else "not installed"
         os.makedirs(os.path.join(tmp, "pages"))
         with open(os.path.join(tmp, "pages", "metrics.prom"), "w") as f:
             f.write(page(nseries))
