@@ -143,6 +143,18 @@ int registry_option_check(const registry_option *o, const char *value, char *err
 /* A checked boolean's value: true, yes, on, 1 (any case) are true. */
 bool registry_option_true(const char *value);
 
+/* Seed 002's exposition name of a cgroup meter (prometheus:// with
+ * ?names=psi_perf_monitor): cgroup.pressure.<cpu|io|memory>.<some|full>.<w>
+ * is psi_perf_monitor_sc_monitored_<cpu|io|mem>_psi{type, window=10s|60s|
+ * 300s|total}; perf.<x>: psi_perf_monitor_<x, dots to _> (cpu_cycles and
+ * the seed's singular `instruction`). False for any other meter. */
+typedef struct registry_compat_name {
+    char family[96];
+    const char *help;
+    const char *type, *window; /* PSI's labels, NULL for perf */
+} registry_compat_name;
+bool registry_psi_perf_monitor_name(const char *meter, registry_compat_name *out);
+
 /* Number of meters of a pollster. */
 size_t registry_meter_count(const registry_pollster *p);
 
