@@ -260,8 +260,12 @@ static const registry_param ipmi_params[] = {
      "one BMC's whole read, at most the source's interval", NULL, 0},
 };
 
+/* Only what claims the scheme: a source selecting every meter (`['*']`,
+ * `['!cpu']`) selects ipmi.sensors too, and its other resources are other
+ * pollsters' (ipmi.sensors' poll reports them, as any pollster would). */
 static int ipmi_check_resource(const char *resource, char *err, size_t errlen)
 {
+    if (strncmp(resource, "ipmi:", 5) != 0) return 0;
     char host[300];
     bool inband;
     return registry_ipmi_target(resource, host, sizeof host, &inband, err, errlen);

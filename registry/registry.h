@@ -74,7 +74,9 @@ typedef struct registry_pollster {
     size_t n_params;
     /* Optional: the grammar of its resources (0, or -1 with err saying what
      * was expected): a resource it refuses is an error at its line:col when
-     * a source selecting it is validated. NULL: any text (the poll judges). */
+     * a source selecting it is validated. It should refuse only resources
+     * of its own scheme: a source selecting every meter names other
+     * pollsters' too. NULL: any text (the poll judges). */
     int (*check_resource)(const char *resource, char *err, size_t errlen);
 } registry_pollster;
 

@@ -148,13 +148,11 @@ static void write_file(const char *name, const char *text, char *path, size_t ca
     assert_int_equal(chmod(path, mode), 0);
 }
 
-/* meters of no pollster (warnings only): hardware.ipmi.* would select
- * ipmi.sensors, which refuses resources that are not ipmi:// URLs */
 static const char pipeline_a[] = "# revision A\n"
                                  "sources:\n"
                                  "  - name: ipmi\n"
                                  "    interval: 60\n"
-                                 "    meters: [\"ipmi.*\"]\n"
+                                 "    meters: [\"hardware.ipmi.*\"]\n"
                                  "    resources: [bmc-0001, bmc-0002, bmc-0042, bmc-0100]\n"
                                  "  - name: snmp\n"
                                  "    interval: 30\n"
@@ -164,7 +162,7 @@ static const char pipeline_a[] = "# revision A\n"
 static const char pipeline_b[] = "sources:\n"
                                  "  - name: ipmi\n"
                                  "    interval: 120\n"
-                                 "    meters: [\"ipmi.*\"]\n"
+                                 "    meters: [\"hardware.ipmi.*\"]\n"
                                  "    resources: [bmc-0001]\n";
 
 /* line 4, column 15: interval is not a number */

@@ -223,8 +223,8 @@ static void test_params_copy(void **state)
 
 /* A malformed ipmi:// resource is refused at validation, at its own
  * line:col, when the source selects ipmi.sensors; the same text in a source
- * of another pollster is that pollster's affair. (Before: accepted, and
- * every poll of it failed.) */
+ * of another pollster, or another scheme's resource, is not ipmi.sensors'
+ * affair. (Before: accepted, and every poll of it failed.) */
 static void test_ipmi_resources(void **state)
 {
     (void)state;
@@ -244,7 +244,7 @@ static void test_ipmi_resources(void **state)
         {"ipmi://bmc:70000", "port 1..65535"},
         {"ipmi://u@bmc", "expected ipmi://host[:port]"},
         {"ipmi://[::1", "IPv6 in brackets"},
-        {"http://bmc", "expected ipmi://host[:port]"},
+        {"ipmi:bmc", "expected ipmi://host[:port]"},
         {"ipmi://bmc/x", "expected ipmi://host[:port]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -255,9 +255,14 @@ static void test_ipmi_resources(void **state)
         expect_error(text, 7, 9, frag);
         expect_error(text, 7, 9, bad[i].what);
     }
-    /* not ipmi.sensors' resource: a tcp.connect source names what it likes */
+    /* not ipmi.sensors' source: a tcp.connect source names what it likes */
     pipeline *q = parse_ok("sources:\n  - name: t\n    interval: 60\n"
                            "    meters: ['tcp.connect.*']\n    resources: ['ipmi://bmc:0']\n");
+    pipeline_free(q);
+    /* nor another scheme's resource in a source that selects every meter
+     * (ipmi.sensors among them): that is the other pollsters' business */
+    q = parse_ok("sources:\n  - name: all\n    interval: 60\n    meters: ['*']\n"
+                 "    resources: ['http://example.org/', 'bmc-1']\n");
     pipeline_free(q);
 }
 
