@@ -210,6 +210,8 @@ void sinks_reopen(agent *a);
 /* plugins.c: secrets, then every plugin's process_init (agent_start); the
  * shutdown hooks in reverse (agent_free). */
 int plugins_process_init(agent *a, char *err, size_t errlen);
+/* /v1/status' "pollsters" object: each pollster's status_json, by name. */
+void plugins_status_json(agent *a, strbuf *out);
 void plugins_process_shutdown(agent *a);
 
 /* metrics_page.c: the whole /metrics page (any thread). */

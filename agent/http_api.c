@@ -339,7 +339,9 @@ static void h_status(nng_aio *aio)
         if (i) strbuf_putc(&b, ',');
         group_status_json(groups[i], &b);
     }
-    strbuf_puts(&b, "]}\n");
+    strbuf_puts(&b, "],\"pollsters\":");
+    plugins_status_json(a, &b);
+    strbuf_puts(&b, "}\n");
     reply(aio, 200, "application/json", &b);
     strbuf_free(&b);
 }

@@ -131,3 +131,21 @@ void plugins_process_shutdown(agent *a)
     }
     secrets_free(&a->secrets);
 }
+
+void plugins_status_json(agent *a, strbuf *out)
+{
+    strbuf_putc(out, '{');
+    bool first = true;
+    for (size_t i = 0; i < a->n_pollsters; i++) {
+        const pollster_plugin *pp = a->pollsters[i];
+        if (!pp->status_json) continue;
+        char buf[1024] = "";
+        pp->status_json(a->pstate_poll[i], buf, sizeof buf);
+        if (!first) strbuf_putc(out, ',');
+        first = false;
+        strbuf_put_json_string(out, pp->desc->name);
+        strbuf_putc(out, ':');
+        strbuf_puts(out, buf[0] ? buf : "{}");
+    }
+    strbuf_putc(out, '}');
+}

@@ -128,6 +128,10 @@ typedef struct pollster_plugin {
      * it waits for in-flight polls. */
     void (*process_cancel)(void *pstate);
     void (*process_shutdown)(void *pstate);
+    /* Optional, for /v1/status ("pollsters": {name: ...}): the pollster's own
+     * counts as one JSON object into buf (NUL-terminated, truncated to cap).
+     * Any thread, while polls run: read pstate atomically. */
+    void (*status_json)(const void *pstate, char *buf, size_t cap);
 } pollster_plugin;
 
 typedef struct discovery_env {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: install every build and test dependency of meterd (Debian 12).
 # Idempotent: installs only what is missing, and is a no-op the second time.
-# Usage: deploy/deps.sh [--build-only | --cluster]
+# Usage: deploy/deps.sh [--build-only | --cluster | --bench]
 set -eu
 
 # clang + its runtimes (libclang-rt-14-dev): the warnings build and the libFuzzer targets
@@ -13,13 +13,18 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
+# benchmarks only (bench/, never CI): peers measured beside meterd. vmagent
+# (victoria-metrics) for bench/pollsters/bench_scrape.py; installed by --bench
+BENCH_PKGS="victoria-metrics"
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
-# cluster (deploy/run.sh); no flag: everything the tests need too.
+# cluster (deploy/run.sh); no flag: everything the tests need too; --bench:
+# that and the benchmarks' peers.
 pkgs="$BUILD_PKGS"
 case "${1:-}" in
 --build-only) ;;
 --cluster) pkgs="$pkgs zookeeper" ;;
+--bench) pkgs="$pkgs $TEST_PKGS $BENCH_PKGS" ;;
 *) pkgs="$pkgs $TEST_PKGS" ;;
 esac
 
@@ -50,7 +55,7 @@ if [ -n "$missing" ]; then
   done
 fi
 
-if [ -z "${1:-}" ]; then
+if [ -z "${1:-}" ] || [ "$1" = --bench ]; then
   # nodejs + npm for the Etsy statsd daemon used by integration tests
   if ! command -v npm >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -59,6 +59,8 @@ typedef struct {
     int (*check_param)(const void *ctx, const pipeline_source *src, const pipeline_param *p,
                        char *err, size_t errlen);
     const void *check_param_ctx;
+    int (*check_resource)(const void *ctx, const pipeline_source *src, const char *resource,
+                          char *err, size_t errlen);
 } pl_limits;
 
 /* pipeline.c: the limits of opt (NULL: the defaults), defaults filled in. */

@@ -49,6 +49,7 @@ void pl_limits_from(const pipeline_options *opt, pl_limits *lim)
         lim->n_schemes = opt->schemes ? opt->n_schemes : 0;
         lim->check_param = opt->check_param;
         lim->check_param_ctx = opt->check_param_ctx;
+        lim->check_resource = opt->check_resource;
     }
 }
 

@@ -176,6 +176,12 @@ typedef struct {
     int (*check_param)(const void *ctx, const pipeline_source *src, const pipeline_param *p,
                        char *err, size_t errlen);
     const void *check_param_ctx;
+    /* Optional: checks one of a source's `resources:` (its parameters and
+     * meters parsed already) with check_param_ctx. 0, or -1 with a message
+     * in err, reported as an error at the resource's line:col. NULL: any
+     * resource text is accepted here (the pollster reports it at its poll). */
+    int (*check_resource)(const void *ctx, const pipeline_source *src, const char *resource,
+                          char *err, size_t errlen);
     size_t max_bytes;   /* default PIPELINE_DEFAULT_MAX_BYTES */
     int max_depth;      /* default PIPELINE_DEFAULT_MAX_DEPTH */
     size_t max_nodes;   /* default PIPELINE_DEFAULT_MAX_NODES */

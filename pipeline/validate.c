@@ -213,6 +213,23 @@ static bool string_list(vctx *v, const pl_node *n, const char *key, const char *
     return ok;
 }
 
+/* Each resource against the pollsters the source selects (lim->check_resource). */
+static bool check_resources(vctx *v, const pl_node *res, const pipeline_source *s)
+{
+    if (!v->lim->check_resource) return true;
+    bool ok = true;
+    for (size_t i = 0; i < res->n_kids; i++) {
+        const pl_node *k = res->kids[i];
+        if (k->kind != PL_SCALAR || pl_is_null(k)) continue; /* string_list said so */
+        char err[512];
+        if (v->lim->check_resource(v->lim->check_param_ctx, s, k->value, err, sizeof err) == 0)
+            continue;
+        ERR(v, k, "source '%s': %s", q1(v, s->name ? s->name : "?"), err);
+        ok = false;
+    }
+    return ok;
+}
+
 static bool parse_interval(vctx *v, const pl_node *n, int64_t *out)
 {
     static const char expect[] = "expected a whole number of seconds > 0 for 'interval'";
@@ -418,6 +435,8 @@ static bool parse_source(vctx *v, const pl_node *n, pipeline_source *s, source_a
     const pl_node *params = map_get(n, "parameters");
     /* checked last: a pollster's schema applies to the meters the source selects */
     if (params && !pl_parse_params(params, v->file, v->lim, s, v->d, &v->oom)) ok = false;
+    /* after the meters and parameters: the pollsters they select judge a resource */
+    if (res && res->kind == PL_SEQ && !check_resources(v, res, s)) ok = false;
     const pl_node *sd = map_get(n, "file_sd");
     if (sd && !string_list(v, sd, "file_sd", "file_sd file paths", "a file path", true, &s->file_sd,
                            &s->n_file_sd))

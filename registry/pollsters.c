@@ -260,6 +260,17 @@ static const registry_param ipmi_params[] = {
      "one BMC's whole read, at most the source's interval", NULL, 0},
 };
 
+/* Only what claims the scheme: a source selecting every meter (`['*']`,
+ * `['!cpu']`) selects ipmi.sensors too, and its other resources are other
+ * pollsters' (ipmi.sensors' poll reports them, as any pollster would). */
+static int ipmi_check_resource(const char *resource, char *err, size_t errlen)
+{
+    if (strncmp(resource, "ipmi:", 5) != 0) return 0;
+    char host[300];
+    bool inband;
+    return registry_ipmi_target(resource, host, sizeof host, &inband, err, errlen);
+}
+
 const registry_pollster registry_ipmi_sensors = {
     .name = "ipmi.sensors",
     .ns = "ipmi",
@@ -268,6 +279,7 @@ const registry_pollster registry_ipmi_sensors = {
     .params = ipmi_params,
     .n_params = sizeof ipmi_params / sizeof ipmi_params[0],
     .section = "ipmi",
+    .check_resource = ipmi_check_resource,
 };
 
 const registry_pollster *const registry_pollsters[] = {
@@ -290,6 +302,9 @@ static const registry_option compute_options[] = {
     {"perf_events", REGISTRY_OPT_STR, "", 0, 4096,
      "perf events counted per cgroup (cgroup.perf), comma-separated: perf::TASK-CLOCK, seed 002 "
      "labels (TaskClock) or HW_PERF_LABELS/SW_PERF_LABELS/CACHE_PERF_LABELS; empty: off"},
+    {"perf_max_fds", REGISTRY_OPT_INT, "4096", 1, 1048576,
+     "most perf counters open at once across every cgroup (one per event and online CPU); "
+     "events past it are not counted for that cgroup, and refused with the reason"},
 };
 
 static const registry_section compute_section = {

@@ -67,6 +67,9 @@ static const registry_option prometheus_query[] = {
     {"stale_intervals", REGISTRY_OPT_INT, "3", 0, 1000,
      "source intervals without an update before a series goes"},
     {"prefix", REGISTRY_OPT_STR, "meterd", 0, 63, "metric name prefix (empty: none)"},
+    {"names", REGISTRY_OPT_STR, "", 0, 31,
+     "psi_perf_monitor: cgroup pressure and perf meters under seed 002's names (empty: "
+     "meterd's)"},
 };
 static const registry_option udp_query[] = {
     {"payload", REGISTRY_OPT_INT, "1400", 64, 65507, "largest datagram, bytes"},

@@ -126,5 +126,6 @@ int registry_pipeline_options(registry_options *ro, const registry_pollster *con
     }
     ro->opt.check_param = registry_check_param;
     ro->opt.check_param_ctx = ro;
+    ro->opt.check_resource = registry_check_resource;
     return rc;
 }

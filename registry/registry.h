@@ -72,6 +72,12 @@ typedef struct registry_pollster {
      * with line:col, by the agent and by `meterctl validate` alike. */
     const registry_param *params;
     size_t n_params;
+    /* Optional: the grammar of its resources (0, or -1 with err saying what
+     * was expected): a resource it refuses is an error at its line:col when
+     * a source selecting it is validated. It should refuse only resources
+     * of its own scheme: a source selecting every meter names other
+     * pollsters' too. NULL: any text (the poll judges). */
+    int (*check_resource)(const char *resource, char *err, size_t errlen);
 } registry_pollster;
 
 /* ---- discoveries ---- */
@@ -139,6 +145,18 @@ int registry_option_check(const registry_option *o, const char *value, char *err
 /* A checked boolean's value: true, yes, on, 1 (any case) are true. */
 bool registry_option_true(const char *value);
 
+/* Seed 002's exposition name of a cgroup meter (prometheus:// with
+ * ?names=psi_perf_monitor): cgroup.pressure.<cpu|io|memory>.<some|full>.<w>
+ * is psi_perf_monitor_sc_monitored_<cpu|io|mem>_psi{type, window=10s|60s|
+ * 300s|total}; perf.<x>: psi_perf_monitor_<x, dots to _> (cpu_cycles and
+ * the seed's singular `instruction`). False for any other meter. */
+typedef struct registry_compat_name {
+    char family[96];
+    const char *help;
+    const char *type, *window; /* PSI's labels, NULL for perf */
+} registry_compat_name;
+bool registry_psi_perf_monitor_name(const char *meter, registry_compat_name *out);
+
 /* Number of meters of a pollster. */
 size_t registry_meter_count(const registry_pollster *p);
 
@@ -160,6 +178,16 @@ long registry_param_ms(const registry_pollster *p, const pipeline_param *v, size
  * (ctx: the registry_options). */
 int registry_check_param(const void *ctx, const pipeline_source *src, const pipeline_param *p,
                          char *err, size_t errlen);
+/* pipeline_options.check_resource for registry_pipeline_options: refused
+ * when a pollster the source selects has a check_resource that refuses it. */
+int registry_check_resource(const void *ctx, const pipeline_source *src, const char *resource,
+                            char *err, size_t errlen);
+/* "ipmi://host[:port]" ([v6] in brackets) into libipmimonitoring's hostname
+ * ("host" or "host:port"); "ipmi://" alone means the local BMC, in-band
+ * (*inband = true, host ""). 0, or -1 with err naming the resource and what
+ * was expected. ipmi.sensors' check_resource and its poll share it. */
+int registry_ipmi_target(const char *url, char *host, size_t cap, bool *inband, char *err,
+                         size_t errlen);
 /* Parses a DURATION ("2s", "500ms", "1.5", "1m") into ms: 0, or -1. */
 int registry_duration_ms(const char *text, long *ms);
 

@@ -88,6 +88,9 @@ static int cg_init(const poll_target *t, void **state, char *err, size_t errlen)
     }
     snprintf(s->rel, sizeof s->rel, "%s", rel);
     cgroup_identity_parse(s->rel, &s->id);
+    /* a Nova instance's UUID came with the target (the discovery read it) */
+    if (s->id.kind == CG_LIBVIRT && t->resource && t->resource[0])
+        snprintf(s->id.resource, sizeof s->id.resource, "%s", t->resource);
     const cgroup_identity *d = &s->id;
     sample_label *l = s->labels;
     l[s->n_labels++] = (sample_label){"cgroup", s->rel};

@@ -47,19 +47,33 @@ typedef enum cg_kind {
 
 typedef struct cgroup_identity {
     cg_kind kind;
-    char resource[256];    /* the sample's resource id */
-    char pod_uid[40];      /* dashes restored ("0b7c…-…") */
-    char qos[16];          /* guaranteed, burstable, besteffort ("" outside kubepods) */
-    char container_id[72]; /* 64 hex digits for the usual runtimes */
-    char runtime[16];      /* containerd, cri-o, docker ("" when the path does not say) */
-    char unit[256];        /* systemd unit or slice, unescaped */
-    char domain[128];      /* libvirt domain name */
+    char resource[256];     /* the sample's resource id */
+    char pod_uid[40];       /* dashes restored ("0b7c…-…") */
+    char qos[16];           /* guaranteed, burstable, besteffort ("" outside kubepods) */
+    char container_id[72];  /* 64 hex digits for the usual runtimes */
+    char runtime[16];       /* containerd, cri-o, docker ("" when the path does not say) */
+    char unit[256];         /* systemd unit or slice, unescaped */
+    char domain[128];       /* libvirt domain name */
+    char instance_uuid[37]; /* Nova's instance UUID (cgroup_identity_nova), else "" */
 } cgroup_identity;
 
 /* Names the cgroup at rel (its path below the hierarchy's root, "/a/b").
  * Never fails: what is not recognised is CG_PLAIN. */
 void cgroup_identity_parse(const char *rel, cgroup_identity *out);
 const char *cgroup_kind_name(cg_kind k);
+
+/* libvirt's XML of a running domain (/run/libvirt/qemu/<name>.xml, a
+ * <domstatus> around the <domain>): the domain's <uuid> into uuid when the
+ * domain carries Nova's metadata (<nova:instance>), Nova having made the
+ * domain's UUID its instance's. 1 found, 0 not a Nova instance (no metadata),
+ * -1 no well-formed <uuid> in the <domain>. */
+int cgroup_nova_uuid(const char *xml, char uuid[37]);
+/* For a libvirt guest (kind CG_LIBVIRT, domain set), reads
+ * <libvirt_dir>/<domain>.xml and, for a Nova instance, makes its UUID the
+ * resource ("<uuid>" for the guest's scope, "<uuid>/libvirt/vcpu0" below it)
+ * and sets id->instance_uuid. Anything else (no file, not readable, not
+ * Nova's) leaves the domain name. */
+void cgroup_identity_nova(cgroup_identity *id, const char *libvirt_dir);
 
 /* PSI file ("some avg10=… avg60=… avg300=… total=…" and "full …"): v[0] some,
  * v[1] full; returns the mask of lines found (1 some, 2 full), -1 when a line
@@ -84,12 +98,15 @@ int cgroup_parse_blkio(const char *bytes, const char *ops, cgroup_io_fn fn, void
  * spans slashes). An empty list matches nothing. */
 bool cgroup_glob_match(const char *globs, const char *path);
 
-/* A discovery parameter: "depth=N;include=G|G;exclude=G;root=DIR". */
+/* A discovery parameter: "depth=N;include=G|G;exclude=G;root=DIR;libvirt=DIR"
+ * (libvirt: where libvirt keeps its running domains' XML, default
+ * /run/libvirt/qemu; empty: guests keep their domain name). */
 typedef struct cgroup_walk_opts {
     int depth;         /* levels below the root (default 3) */
     char include[512]; /* "" = everything */
     char exclude[512];
     char root[CG_PATH_MAX];
+    char libvirt[CG_PATH_MAX]; /* libvirt's live domain XMLs ("" = off) */
 } cgroup_walk_opts;
 int cgroup_walk_opts_parse(const char *param, cgroup_walk_opts *o, char *err, size_t errlen);
 
@@ -108,5 +125,14 @@ extern const cg_perf_event cg_perf_events[]; /* NULL-terminated */
 /* `[compute] perf_events` ("perf::TASK-CLOCK, TaskClock, SW_PERF_LABELS"):
  * on[i] for cg_perf_events[i]; 0, or -1 with err naming the unknown entry. */
 int cg_perf_parse(const char *list, bool on[CG_PERF_MAX], char *err, size_t errlen);
+
+/* cgroup.perf's counts for /v1/status, from its process state (NULL: all 0). */
+typedef struct cg_perf_status {
+    size_t events;         /* events counted */
+    size_t events_refused; /* events the kernel or hardware refused at start */
+    long fds, max_fds;     /* counters open now, every cgroup; [compute] perf_max_fds */
+    long capped;           /* event x cgroup opens refused by the cap so far */
+} cg_perf_status;
+cg_perf_status cgroup_perf_status(const void *pstate);
 
 #endif

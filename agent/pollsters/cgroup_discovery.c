@@ -5,7 +5,8 @@
  * cgroupfs driver on a hybrid host), depth-limited and filtered by globs on
  * the cgroup's path. Each cgroup is one local target; its id carries the
  * hierarchy root so the pollster reads the same tree discovery walked
- * ("cgroup:<v2 root>/<path>"); its resource is the name cgroup_id.c gives.
+ * ("cgroup:<v2 root>/<path>"); its resource is the name cgroup_id.c gives,
+ * or for a Nova instance its UUID, read from libvirt's XML of the domain.
  * Run each discovery cycle: new cgroups appear, gone ones drop out.
  */
 #include "agent/pollster.h"
@@ -16,6 +17,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void cgroup_identity_nova(cgroup_identity *id, const char *libvirt_dir)
+{
+    if (id->kind != CG_LIBVIRT || !id->domain[0] || !libvirt_dir || !libvirt_dir[0]) return;
+    size_t dn = strlen(id->domain);
+    if (strncmp(id->resource, id->domain, dn) != 0) return;
+    char path[CG_PATH_MAX + 160], uuid[37];
+    snprintf(path, sizeof path, "%s/%s.xml", libvirt_dir, id->domain);
+    enum { XML_MAX = 256 * 1024 }; /* a domain's status XML is tens of KiB */
+    char *xml = malloc(XML_MAX);
+    if (!xml) return;
+    if (pollster_read_file(path, xml, XML_MAX) > 0 && cgroup_nova_uuid(xml, uuid) == 1) {
+        char rest[sizeof id->resource];
+        snprintf(rest, sizeof rest, "%s", id->resource + dn); /* "/libvirt/vcpu0" or "" */
+        snprintf(id->instance_uuid, sizeof id->instance_uuid, "%s", uuid);
+        snprintf(id->resource, sizeof id->resource, "%s%s", uuid, rest);
+    }
+    free(xml);
+}
 
 typedef struct walk {
     const cgroup_walk_opts *o;
@@ -40,6 +60,7 @@ static int add(walk *w, const char *rel)
     if (seen(w, id)) return 0;
     cgroup_identity ident;
     cgroup_identity_parse(rel, &ident);
+    cgroup_identity_nova(&ident, w->o->libvirt);
     return target_list_add(w->out, id, ident.resource, true);
 }
 

@@ -237,3 +237,29 @@ void cgroup_identity_parse(const char *rel, cgroup_identity *id)
     }
     snprintf(id->resource, sizeof id->resource, "%s", last ? rel : "/");
 }
+
+int cgroup_nova_uuid(const char *xml, char uuid[37])
+{
+    /* the <domain> element (not the <domstatus> around it) */
+    const char *d = xml;
+    while ((d = strstr(d, "<domain")) && d[7] != ' ' && d[7] != '>' && d[7] != '\n')
+        d += 7;
+    if (!d) return -1;
+    const char *u = strstr(d, "<uuid>"), *end = u ? strstr(u, "</uuid>") : NULL;
+    if (!end) return -1;
+    u += 6;
+    while (u < end && isspace((unsigned char)*u))
+        u++;
+    while (end > u && isspace((unsigned char)end[-1]))
+        end--;
+    if (end - u != 36) return -1;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? u[i] != '-' : !isxdigit((unsigned char)u[i])) return -1;
+        uuid[i] = (char)tolower((unsigned char)u[i]);
+    }
+    uuid[36] = 0;
+    /* Nova writes <metadata><nova:instance xmlns:nova="http://openstack.org/
+     * xmlns/libvirt/nova/1.x">; a guest without it is not an instance */
+    return strstr(d, "<nova:instance") ? 1 : 0;
+}

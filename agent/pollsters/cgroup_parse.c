@@ -310,13 +310,14 @@ int cgroup_walk_opts_parse(const char *param, cgroup_walk_opts *o, char *err, si
 {
     memset(o, 0, sizeof *o);
     o->depth = 3;
+    snprintf(o->libvirt, sizeof o->libvirt, "%s", "/run/libvirt/qemu");
     for (const char *p = param ? param : ""; *p;) {
         size_t n = strcspn(p, ";");
         const char *eq = memchr(p, '=', n);
         if (!eq) {
             snprintf(err, errlen,
                      "cgroups parameter \"%.*s\": expected key=value "
-                     "(depth, include, exclude, root) separated by ';'",
+                     "(depth, include, exclude, root, libvirt) separated by ';'",
                      (int)n, p);
             return -1;
         }
@@ -340,10 +341,12 @@ int cgroup_walk_opts_parse(const char *param, cgroup_walk_opts *o, char *err, si
             dst = o->exclude, cap = sizeof o->exclude;
         } else if (k == 4 && strncmp(p, "root", 4) == 0) {
             dst = o->root, cap = sizeof o->root;
+        } else if (k == 7 && strncmp(p, "libvirt", 7) == 0) {
+            dst = o->libvirt, cap = sizeof o->libvirt;
         } else {
             snprintf(err, errlen,
                      "cgroups parameter: unknown key \"%.*s\" (depth, include, "
-                     "exclude, root)",
+                     "exclude, root, libvirt)",
                      (int)k, p);
             return -1;
         }

@@ -9,6 +9,11 @@
  * time_enabled/time_running (the kernel multiplexes when counters are
  * short), and closes them in destroy, when the cgroup leaves discovery: fds
  * are events x CPUs per cgroup, never per process.
+ *
+ * Agent-wide, at most [compute] perf_max_fds counters are open: an event
+ * whose CPUs' counters would pass the cap is not opened for that cgroup,
+ * counted as refused (cgroup_perf_status, /v1/status) and named in the poll's
+ * error, and tried again at its later polls (cgroups that leave free theirs).
  */
 #include "agent/pollster.h"
 #include "agent/pollsters/cgroup.h"
@@ -35,13 +40,42 @@ typedef struct perf_process {
     size_t n_cpus;
     char refused[512]; /* reported once, by the first poll */
     atomic_bool refused_reported;
+    size_t n_refused;   /* events the kernel refused at start */
+    long max_fds;       /* [compute] perf_max_fds */
+    atomic_long fds;    /* counters open now, every cgroup */
+    atomic_long capped; /* event x cgroup opens refused by the cap, so far */
 } perf_process;
 
 typedef struct perf_target {
+    perf_process *ps; /* whose fd count the open counters are in (set at open) */
     bool opened, gone;
-    int *fd; /* n events x n_cpus, -1 when closed */
-    size_t n;
+    int *fd;          /* n events x n_cpus, -1 when closed */
+    bool *on;         /* per event: its counters are open (counted in fds) */
+    size_t n, n_open; /* fds, and how many are open */
 } perf_target;
+
+cg_perf_status cgroup_perf_status(const void *pstate)
+{
+    const perf_process *ps = pstate;
+    cg_perf_status st = {0};
+    if (!ps) return st;
+    st.events = ps->n;
+    st.events_refused = ps->n_refused;
+    st.fds = atomic_load(&ps->fds);
+    st.max_fds = ps->max_fds;
+    st.capped = atomic_load(&ps->capped);
+    return st;
+}
+
+/* Takes n of the cap's fds: true, or false when they would pass it. */
+static bool fds_take(perf_process *ps, long n)
+{
+    long cur = atomic_load(&ps->fds);
+    do {
+        if (cur + n > ps->max_fds) return false;
+    } while (!atomic_compare_exchange_weak(&ps->fds, &cur, cur + n));
+    return true;
+}
 
 static long perf_open(struct perf_event_attr *a, int pid, int cpu, unsigned long flags)
 {
@@ -82,6 +116,10 @@ static int perf_process_init(const plugin_ctx *ctx, void **pstate, char *err, si
         return -1;
     }
     atomic_init(&ps->refused_reported, false);
+    const char *cap = plugin_option(ctx, "perf_max_fds");
+    ps->max_fds = cap && *cap ? atol(cap) : 4096;
+    atomic_init(&ps->fds, 0);
+    atomic_init(&ps->capped, 0);
     *pstate = ps;
     bool any = false;
     for (size_t i = 0; cg_perf_events[i].pfm; i++)
@@ -124,6 +162,7 @@ static int perf_process_init(const plugin_ctx *ctx, void **pstate, char *err, si
                                   o < sizeof ps->refused ? sizeof ps->refused - o : 0, "%s%s: %s",
                                   o ? "; " : "", cg_perf_events[i].pfm, why);
             if (o >= sizeof ps->refused) o = sizeof ps->refused - 1;
+            ps->n_refused++;
             continue;
         }
         ps->attr[ps->n] = a;
@@ -154,9 +193,12 @@ static void close_all(perf_target *s)
 {
     for (size_t i = 0; i < s->n; i++)
         if (s->fd[i] >= 0) close(s->fd[i]);
+    if (s->ps) atomic_fetch_sub(&s->ps->fds, (long)s->n_open);
     free(s->fd);
+    free(s->on);
     s->fd = NULL;
-    s->n = 0;
+    s->on = NULL;
+    s->n = s->n_open = 0;
 }
 
 static void perf_destroy(void *state)
@@ -167,8 +209,10 @@ static void perf_destroy(void *state)
     free(s);
 }
 
-static int open_target(perf_target *s, const perf_process *ps, const poll_target *t,
-                       const poll_env *env, char *err, size_t errlen)
+/* Opens the counters of the events not open yet, as far as the cap allows:
+ * 0, or -1 with err (a refusal by the kernel or the cap; the rest runs). */
+static int open_events(perf_target *s, perf_process *ps, const poll_target *t, char *err,
+                       size_t errlen)
 {
     char root[CG_PATH_MAX], dir[CG_PATH_MAX * 2];
     const char *rel;
@@ -178,21 +222,40 @@ static int open_target(perf_target *s, const perf_process *ps, const poll_target
         return -1;
     }
     snprintf(dir, sizeof dir, "%s%s", root, rel[1] ? rel : "");
-    s->opened = true;
-    int cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cg < 0) {
-        s->gone = true;
-        return 0;
+    if (!s->opened) {
+        s->opened = true;
+        s->ps = ps;
+        s->n = ps->n * ps->n_cpus;
+        s->fd = malloc(s->n * sizeof *s->fd);
+        s->on = calloc(ps->n, sizeof *s->on);
+        if (!s->fd || !s->on) {
+            close_all(s);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < s->n; i++)
+            s->fd[i] = -1;
     }
-    s->n = ps->n * ps->n_cpus;
-    s->fd = malloc(s->n * sizeof *s->fd);
-    if (!s->fd) {
-        close(cg);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = 0;
+    int cg = -1, rc = 0;
+    size_t capped = 0;
+    char capped_names[256] = "";
     for (size_t e = 0; e < ps->n; e++) {
+        if (s->on[e]) continue;
+        if (!fds_take(ps, (long)ps->n_cpus)) {
+            atomic_fetch_add(&ps->capped, 1);
+            size_t used = strlen(capped_names);
+            snprintf(capped_names + used, sizeof capped_names - used, "%s%s", capped ? ", " : "",
+                     cg_perf_events[ps->idx[e]].pfm);
+            capped++;
+            continue;
+        }
+        if (cg < 0 && (cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+            atomic_fetch_sub(&ps->fds, (long)ps->n_cpus);
+            s->gone = true; /* vanished: not an error */
+            return 0;
+        }
+        s->on[e] = true;
+        s->n_open += ps->n_cpus;
         for (size_t c = 0; c < ps->n_cpus; c++) {
             struct perf_event_attr a = ps->attr[e];
             int fd = (int)perf_open(&a, cg, ps->cpus[c], PERF_FLAG_PID_CGROUP);
@@ -204,8 +267,15 @@ static int open_target(perf_target *s, const perf_process *ps, const poll_target
             }
         }
     }
-    close(cg);
-    (void)env;
+    if (cg >= 0) close(cg);
+    if (capped && rc == 0) {
+        snprintf(err, errlen,
+                 "perf: %zu event(s) not counted for cgroup %s (%s): [compute] perf_max_fds = %ld "
+                 "reached (%zu counters per event: one per online CPU; %ld open); tried again "
+                 "at the next poll",
+                 capped, dir, capped_names, ps->max_fds, ps->n_cpus, atomic_load(&ps->fds));
+        rc = -1;
+    }
     return rc;
 }
 
@@ -224,10 +294,16 @@ static int perf_poll(void *state, const poll_target *t, const poll_env *env, sam
         rc = -1;
     }
     if (ps->n == 0 || s->gone) return rc;
-    if (!s->opened && open_target(s, ps, t, env, err, errlen) != 0) rc = -1;
+    if (!s->opened || s->n_open < s->n) {
+        char oerr[600];
+        if (open_events(s, psw, t, oerr, sizeof oerr) != 0 && rc == 0) {
+            snprintf(err, errlen, "%s", oerr);
+            rc = -1;
+        }
+    }
     for (size_t e = 0; e < ps->n && s->fd; e++) {
         int idx = ps->idx[e];
-        if (!env->want[idx]) continue;
+        if (!env->want[idx] || !s->on[e]) continue;
         double sum = 0;
         bool any = false;
         for (size_t c = 0; c < ps->n_cpus; c++) {
@@ -251,6 +327,15 @@ static int perf_poll(void *state, const poll_target *t, const poll_env *env, sam
     return rc;
 }
 
+static void perf_status_json(const void *pstate, char *buf, size_t cap)
+{
+    cg_perf_status st = cgroup_perf_status(pstate);
+    snprintf(buf, cap,
+             "{\"events\":%zu,\"events_refused\":%zu,\"fds\":%ld,\"max_fds\":%ld,"
+             "\"refused_by_fd_cap\":%ld}",
+             st.events, st.events_refused, st.fds, st.max_fds, st.capped);
+}
+
 const pollster_plugin pollster_cgroup_perf = {
     .desc = &registry_cgroup_perf,
     .init = perf_init,
@@ -258,4 +343,5 @@ const pollster_plugin pollster_cgroup_perf = {
     .destroy = perf_destroy,
     .process_init = perf_process_init,
     .process_shutdown = perf_process_shutdown,
+    .status_json = perf_status_json,
 };

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +52,11 @@ typedef struct ipmi_process {
     int failing_workers;
     int64_t max_backoff_ms;
     atomic_int failing_busy; /* retries of failing BMCs running now */
+    /* BMCs being read now: one read per BMC at a time (see bmc_claim) */
+    pthread_mutex_t busy_mu;
+    pthread_cond_t busy_cv;
+    char **busy;
+    size_t n_busy, cap_busy;
 } ipmi_process;
 
 typedef struct ipmi_target {
@@ -58,49 +64,6 @@ typedef struct ipmi_target {
     _Atomic int64_t next_attempt_ms; /* monotonic; 0: now (read by /v1/targets) */
     char last_error[200];
 } ipmi_target;
-
-int ipmi_parse_target(const char *url, char *host, size_t cap, bool *inband, char *err,
-                      size_t errlen)
-{
-    *inband = false;
-    if (strncmp(url, "ipmi://", 7) != 0) {
-        snprintf(err, errlen, "resource \"%s\": expected ipmi://host[:port]", url);
-        return -1;
-    }
-    const char *h = url + 7;
-    size_t len = strlen(h);
-    if (len > 0 && h[len - 1] == '/') len--;
-    if (len == 0) {
-        *inband = true;
-        snprintf(host, cap, "%s", "");
-        return 0;
-    }
-    const char *port = NULL, *end = h + len;
-    if (*h == '[') {
-        const char *close = memchr(h, ']', len);
-        if (!close || close == h + 1 || (close + 1 != end && close[1] != ':')) goto bad;
-        if (close + 1 != end) port = close + 2;
-    } else {
-        const char *colon = memchr(h, ':', len);
-        if (colon == h) goto bad;
-        if (colon) port = colon + 1;
-    }
-    for (const char *p = h; p < (port ? port - 1 : end); p++)
-        if (*p == '/' || *p == '?' || *p == '@' || isspace((unsigned char)*p)) goto bad;
-    if (port) {
-        size_t n = (size_t)(end - port);
-        if (n == 0 || n > 5 || strspn(port, "0123456789") < n || atoi(port) < 1 ||
-            atoi(port) > 65535)
-            goto bad;
-    }
-    if (len >= cap) goto bad;
-    snprintf(host, cap, "%.*s", (int)len, h);
-    return 0;
-bad:
-    snprintf(err, errlen,
-             "resource \"%s\": expected ipmi://host[:port] (port 1..65535, IPv6 in brackets)", url);
-    return -1;
-}
 
 void ipmi_resource_id(char *out, size_t cap, const char *bmc, const char *sensor, int number)
 {
@@ -191,6 +154,12 @@ static int ipmi_process_init(const plugin_ctx *ctx, void **pstate, char *err, si
     /* created lazily, at the first read: an agent without ipmi sources
      * (another namespace) must not need the folder */
     pthread_mutex_init(&p->setup_mu, NULL);
+    pthread_mutex_init(&p->busy_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->busy_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_key_create(&p->ctx_key, destroy_ctx) != 0) {
         free(p);
         snprintf(err, errlen, "cannot create a thread key");
@@ -209,7 +178,69 @@ static void ipmi_process_shutdown(void *pstate)
     if (mine) ipmi_monitoring_ctx_destroy(mine);
     pthread_key_delete(p->ctx_key);
     pthread_mutex_destroy(&p->setup_mu);
+    pthread_mutex_destroy(&p->busy_mu);
+    pthread_cond_destroy(&p->busy_cv);
+    free(p->busy);
     free(p);
+}
+
+static ssize_t busy_find(const ipmi_process *p, const char *host)
+{
+    for (size_t i = 0; i < p->n_busy; i++)
+        if (strcmp(p->busy[i], host) == 0) return (ssize_t)i;
+    return -1;
+}
+
+/*
+ * Waits until no other worker reads this BMC, then marks it read: 0, or -1
+ * with err after wait_ms. Two reads of one BMC at once (two sources naming
+ * it, a successor's poll beside an abandoned one) share its SDR cache file:
+ * libipmimonitoring then deletes and rebuilds it under the other read, and
+ * both fail with its bare "internal error" (seen 5 reads in 15 with 4
+ * workers on 3 BMCs), while ipmi_sim also cancels one's SDR reservation.
+ */
+static int bmc_claim(ipmi_process *p, const char *host, int64_t wait_ms, char *err, size_t errlen)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(wait_ms / 1000);
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&p->busy_mu);
+    int rc = 0;
+    while (rc == 0 && busy_find(p, host) >= 0)
+        rc = pthread_cond_timedwait(&p->busy_cv, &p->busy_mu, &until);
+    char *copy = NULL;
+    if (rc == 0 && p->n_busy == p->cap_busy) {
+        size_t cap = p->cap_busy ? p->cap_busy * 2 : 8;
+        char **v = realloc(p->busy, cap * sizeof *v);
+        if (v) {
+            p->busy = v;
+            p->cap_busy = cap;
+        }
+    }
+    if (rc == 0 && p->n_busy < p->cap_busy && (copy = strdup(host))) p->busy[p->n_busy++] = copy;
+    pthread_mutex_unlock(&p->busy_mu);
+    if (copy) return 0;
+    snprintf(err, errlen, "%s: %s", host,
+             rc ? "another read of this BMC is still running (two sources name it?)"
+                : "out of memory");
+    return -1;
+}
+
+static void bmc_release(ipmi_process *p, const char *host)
+{
+    pthread_mutex_lock(&p->busy_mu);
+    ssize_t i = busy_find(p, host);
+    if (i >= 0) {
+        free(p->busy[i]);
+        p->busy[i] = p->busy[--p->n_busy];
+    }
+    pthread_cond_broadcast(&p->busy_cv);
+    pthread_mutex_unlock(&p->busy_mu);
 }
 
 /* This worker's context, set up for reading (SDR cache folder, the sensor
@@ -353,22 +384,22 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
 {
     char host[300];
     bool inband;
-    if (ipmi_parse_target(t->id, host, sizeof host, &inband, err, errlen) != 0) return -1;
-    char password[128] = "";
-    if (cfg->secret[0]) {
-        const char *pw = plugin_secret(p->ctx, cfg->secret);
-        if (!pw) {
-            snprintf(err, errlen,
-                     "secret \"%s\" is not in this agent's secrets file ([DEFAULT] "
-                     "secrets_file): every member of the IPMI group needs it",
-                     cfg->secret);
-            return -1;
-        }
-        snprintf(password, sizeof password, "%s", pw);
+    if (registry_ipmi_target(t->id, host, sizeof host, &inband, err, errlen) != 0) return -1;
+    const char *pw = cfg->secret[0] ? plugin_secret(p->ctx, cfg->secret) : "";
+    if (!pw) {
+        snprintf(err, errlen,
+                 "secret \"%s\" is not in this agent's secrets file ([DEFAULT] "
+                 "secrets_file): every member of the IPMI group needs it",
+                 cfg->secret);
+        return -1;
     }
     if (!inband && pollster_target_allowed(env, host, err, errlen) != 0) return -1;
     ipmi_monitoring_ctx_t c = worker_ctx(p, err, errlen);
     if (!c) return -1;
+    /* the holder's read ends within its own timeout (at most 60 s) */
+    if (bmc_claim(p, host, 2 * 60000, err, errlen) != 0) return -1;
+    char password[128];
+    snprintf(password, sizeof password, "%s", pw);
     struct ipmi_monitoring_ipmi_config ic = {
         .driver_type = -1,
         .protocol_version = cfg->protocol,
@@ -410,13 +441,21 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
             NULL);
     }
     explicit_bzero(password, sizeof password);
+    bmc_release(p, host);
     if (rc < 0) {
         /* FreeIPMI says only "internal system error" when no driver answers */
         bool no_dev = inband && access("/dev/ipmi0", F_OK) != 0 && access("/dev/ipmi/0", F_OK) != 0;
+        /* and only "internal error" when a request timed out or was refused
+         * after the session opened: its SDR cache check (the cache is then
+         * deleted) or a sensor read (seen with IPMI_MONITORING_FLAGS_DEBUG
+         * against a stalled ipmi_sim) */
+        bool internal = ipmi_monitoring_ctx_errnum(c) == IPMI_MONITORING_ERR_INTERNAL_ERROR;
         snprintf(err, errlen, "%s: %s%s", inband ? "in-band BMC" : host,
                  ipmi_monitoring_ctx_errormsg(c),
                  no_dev ? " (no /dev/ipmi0: no BMC, or the ipmi_si/ipmi_devintf modules not loaded)"
-                        : "");
+                 : internal ? " (a request failed after the session opened: usually the BMC did "
+                              "not answer a sensor or SDR read within the timeout)"
+                            : "");
         return -1;
     }
     if (nt > 0 && emit(c, t, inband ? "local" : host, env, out) != 0) {

@@ -1,7 +1,8 @@
 /*
  * pollsters/ipmi.h (internal to agent/): the ipmi.sensors pollster's row and
- * the pure pieces its tests check without a BMC (target parsing, Ceilometer's
- * resource ids, the retry schedule of failing BMCs).
+ * the pure pieces its tests check without a BMC (Ceilometer's resource ids,
+ * the retry schedule of failing BMCs; the ipmi:// grammar is registry's,
+ * registry_ipmi_target, shared with validation).
  */
 #ifndef METERD_AGENT_POLLSTERS_IPMI_H
 #define METERD_AGENT_POLLSTERS_IPMI_H
@@ -12,12 +13,6 @@
 #include <stdint.h>
 
 extern const pollster_plugin pollster_ipmi_sensors;
-
-/* "ipmi://host[:port]" ([v6] in brackets) into libipmimonitoring's hostname
- * ("host" or "host:port"); "ipmi://" alone means the local BMC, in-band
- * (*inband = true, host ""). 0, or -1 with err saying what was expected. */
-int ipmi_parse_target(const char *url, char *host, size_t cap, bool *inband, char *err,
-                      size_t errlen);
 
 /* Ceilometer's resource id for a sensor: "<bmc>-<sensor id>", the sensor id
  * as Ceilometer derives it from `ipmitool sdr -v` ("CPU Temp (0x1)": lower

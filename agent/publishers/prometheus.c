@@ -28,6 +28,11 @@
  *   scraped labels are kept, and meterd adds `instance` (the target's host:port), `resource` and
  *   `source`; where a scraped label has one of those names the scraped one is
  *   kept and meterd's becomes `exported_<name>` (the issue's rule).
+ * - `?names=psi_perf_monitor`: the cgroup pollsters' pressure and perf meters
+ *   under seed 002's names instead (registry_psi_perf_monitor_name: family,
+ *   gauge, the seed's HELP), with its labels type/window (PSI),
+ *   container_name (the container id, else the resource) and pod_name (the
+ *   pod UID) beside meterd's: the cgroup path names no container or pod.
  * Series identity is the family name plus the rendered label set, which is
  * also the hash key. A family keeps the type it was created with; a sample
  * of another type under the same name is skipped (and reported).
@@ -44,6 +49,7 @@
  */
 #include "agent/publishers/common.h"
 #include "agent/publisher.h"
+#include "registry/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -78,6 +84,7 @@ typedef struct prom_pub {
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
+    bool psi_names; /* ?names=psi_perf_monitor */
     int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
 } prom_pub;
 
@@ -87,8 +94,14 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
     (void)pstate;
     long max_age = pub_opt_long(u, "max_age"), min_age = pub_opt_long(u, "min_age"),
          stale = pub_opt_long(u, "stale_intervals");
-    char prefix[64];
+    char prefix[64], names[32];
     pub_opt_str(u, "prefix", prefix, sizeof prefix);
+    pub_opt_str(u, "names", names, sizeof names);
+    if (names[0] && strcmp(names, "psi_perf_monitor") != 0) {
+        snprintf(err, errlen, "%s: names=%s: expected psi_perf_monitor (or nothing)", u->url,
+                 names);
+        return -1;
+    }
     prom_pub *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -102,6 +115,7 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
               (*c >= 'A' && *c <= 'Z')))
             *c = '_';
     snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
+    p->psi_names = names[0] != 0;
     p->max_age_ms = max_age * 1000;
     p->min_age_ms = min_age * 1000;
     p->stale_intervals = stale;
@@ -328,8 +342,9 @@ static bool grow_ptrs(void ***v, size_t *cap, size_t n)
     return true;
 }
 
+/* help_text: the family's HELP, NULL for meterd's own from the sample. */
 static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const sample *s,
-                               bool counter)
+                               bool counter, const char *help_text)
 {
     pub_map_entry *e = pub_map_put(&p->fams, name, nlen);
     if (!e) return NULL;
@@ -337,14 +352,20 @@ static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const
     prom_family *f = calloc(1, sizeof *f);
     strbuf help;
     strbuf_init(&help);
-    strbuf_puts(&help, "meterd meter ");
-    put_help_text(&help, s->name);
-    if (s->unit && s->unit[0]) {
-        strbuf_puts(&help, " (unit ");
-        put_help_text(&help, s->unit);
-        strbuf_putc(&help, ')');
+    if (help_text) {
+        put_help_text(&help, help_text);
+    } else {
+        strbuf_puts(&help, "meterd meter ");
+        put_help_text(&help, s->name);
+        if (s->unit && s->unit[0]) {
+            strbuf_puts(&help, " (unit ");
+            put_help_text(&help, s->unit);
+            strbuf_putc(&help, ')');
+        }
+        strbuf_puts(&help, counter                   ? ", cumulative"
+                           : s->type == SAMPLE_DELTA ? ", delta"
+                                                     : ", gauge");
     }
-    strbuf_puts(&help, counter ? ", cumulative" : s->type == SAMPLE_DELTA ? ", delta" : ", gauge");
     if (!f || help.failed || !grow_ptrs((void ***)&p->fv, &p->capf, p->nf)) {
         free(f);
         strbuf_free(&help);
@@ -418,6 +439,31 @@ static void sweep(prom_pub *p, int64_t now)
     p->last_sweep_ms = now;
 }
 
+/* s under seed 002's labels (names=psi_perf_monitor) in *cs, its labels in
+ * cl (cap entries): s's own, then type and window (PSI), container_name and
+ * pod_name. */
+static const sample *compat_sample(const sample *s, const registry_compat_name *cn, sample *cs,
+                                   sample_label *cl, size_t cap)
+{
+    const char *container = s->resource ? s->resource : "", *pod = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_labels && n + 4 < cap; i++) {
+        if (strcmp(s->labels[i].key, "container_id") == 0) container = s->labels[i].value;
+        if (strcmp(s->labels[i].key, "pod_uid") == 0) pod = s->labels[i].value;
+        cl[n++] = s->labels[i];
+    }
+    if (cn->type) {
+        cl[n++] = (sample_label){"type", cn->type};
+        cl[n++] = (sample_label){"window", cn->window};
+    }
+    cl[n++] = (sample_label){"container_name", container};
+    if (pod) cl[n++] = (sample_label){"pod_name", pod};
+    *cs = *s;
+    cs->labels = cl;
+    cs->n_labels = n;
+    return cs;
+}
+
 /* ---- plugin functions ---- */
 
 static int prom_publish(void *self, const sample_batch *b, char *err, size_t errlen)
@@ -433,9 +479,19 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];
         bool counter = s->type == SAMPLE_CUMULATIVE, scraped = is_scraped(s);
+        registry_compat_name cn;
+        sample cs;
+        sample_label cl[MAX_LABELS];
+        bool compat = !scraped && p->psi_names && registry_psi_perf_monitor_name(s->name, &cn);
+        if (compat) {
+            s = compat_sample(s, &cn, &cs, cl, MAX_LABELS);
+            counter = false; /* the seed's families are gauges */
+        }
         strbuf_reset(&key);
         if (scraped)
             strbuf_puts(&key, s->labels[0].value); /* a valid name: the parser checked it */
+        else if (compat)
+            strbuf_puts(&key, cn.family);
         else
             put_name(&key, p->prefix, s->name, counter);
         size_t nlen = key.len;
@@ -447,7 +503,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
         prom_series *se = e ? e->value : NULL;
         if (!se) {
-            prom_family *f = get_family(p, key.buf, nlen, s, counter);
+            prom_family *f = get_family(p, key.buf, nlen, s, counter, compat ? cn.help : NULL);
             if (f && f->n == 0 && scraped)
                 f->untyped = !(counter && nlen >= 6 && !memcmp(key.buf + nlen - 6, "_total", 6));
             if (f && f->counter != counter) {

@@ -512,3 +512,34 @@ void cf_expect_refused(const char *conf, char *out, size_t cap)
         abort();
     }
 }
+
+int cf_samples_by_port(cluster_fx *f, const char *meter, const char *resource_prefix,
+                       const int *ports, int n, bool *value1_seen, cluster_fx *view)
+{
+    view->n_targets = n;
+    if (th_path(view->out_path, sizeof view->out_path, "out/by_port.jsonl") != 0) return -1;
+    FILE *in = fopen(f->out_path, "r"), *out = fopen(view->out_path, "w");
+    if (!in || !out) {
+        if (in) fclose(in);
+        if (out) fclose(out);
+        return -1;
+    }
+    char line[4096], name[300], rkey[300];
+    snprintf(name, sizeof name, "\"name\":\"%s\"", meter);
+    snprintf(rkey, sizeof rkey, "\"resource\":\"%s", resource_prefix);
+    static const char tkey[] = "\"timestamp\":\"";
+    while (fgets(line, sizeof line, in)) {
+        const char *r = strstr(line, rkey), *ts = strstr(line, tkey);
+        if (!strstr(line, name) || !r || !ts) continue;
+        int port = atoi(r + strlen(rkey)), k = 0;
+        while (k < n && ports[k] != port)
+            k++;
+        const char *te = strchr(ts + sizeof tkey - 1, '"');
+        if (k == n || !te) continue;
+        if (value1_seen && strstr(line, "\"value\":1,")) value1_seen[k] = true;
+        fprintf(out, "{\"resource\":\"tcp://127.0.0.1:%d\",\"timestamp\":\"%.*s\"}\n", k + 1,
+                (int)(te - (ts + sizeof tkey - 1)), ts + sizeof tkey - 1);
+    }
+    fclose(in);
+    return fclose(out) == 0 ? 0 : -1;
+}

@@ -151,4 +151,15 @@ int cf_table_read(cluster_fx *f, char digest[65], const char *member_id, bool *m
 /* 1 if member_id is in the stored table, 0 if not, -1 on error. */
 int cf_table_has(cluster_fx *f, const char *member_id);
 
+/*
+ * For pollsters whose samples are not tcp:// ones: the lines of f's output
+ * for meter whose resource is resource_prefix + PORT (+ anything), PORT =
+ * ports[k], rewritten as target k's (tcp://127.0.0.1:<k+1>, its timestamp)
+ * into view's output file, so that the cf_samples_* functions judge them
+ * (view->n_targets = n). value1_seen[k] (may be NULL) is set when such a
+ * line has value 1. 0 or -1.
+ */
+int cf_samples_by_port(cluster_fx *f, const char *meter, const char *resource_prefix,
+                       const int *ports, int n, bool *value1_seen, cluster_fx *view);
+
 #endif

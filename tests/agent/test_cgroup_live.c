@@ -269,6 +269,8 @@ static void test_perf_software(void **state)
     print_message("first poll: %d %s\n", rc, err);
     bool hw_refused = rc != 0 && strstr(err, "perf::CYCLES") != NULL;
     if (rc != 0 && !hw_refused) fail_msg("%s", err);
+    /* counted for /v1/status too */
+    assert_int_equal(cgroup_perf_status(ps).events_refused, hw_refused ? 1 : 0);
     sample_batch_unref(b);
     if (count_fds() == fds0) {
         pollster_cgroup_perf.destroy(st);
@@ -302,12 +304,96 @@ static void test_perf_software(void **state)
     rm(rel);
 }
 
+static int perf_poll_once(void *st, const char *id, void *ps, char *err, size_t errlen)
+{
+    poll_target t = {.id = (char *)id, .resource = "cap", .local = true};
+    bool want[64];
+    for (int i = 0; i < 64; i++)
+        want[i] = true;
+    poll_env env = {.host = "h", .proc_root = "/proc", .want = want, .process_state = ps};
+    sample_batch *b = sample_batch_new("s", 0, 0);
+    err[0] = 0;
+    int rc = pollster_cgroup_perf.poll(st, &t, &env, b, err, errlen);
+    sample_batch_unref(b);
+    return rc;
+}
+
+/* [compute] perf_max_fds caps the counters across cgroups: with room for
+ * one event's counters (one per online CPU), a cgroup's second event is
+ * refused with the reason and counted (/v1/status), a second cgroup gets
+ * nothing until the first leaves, then its first event is opened. */
+static void test_perf_fd_cap(void **state)
+{
+    (void)state;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    agent_config *cfg = calloc(1, sizeof *cfg);
+    char err[1024], conf[256];
+    config_defaults(cfg);
+    snprintf(conf, sizeof conf,
+             "[compute]\nperf_events = TaskClock, perf::CONTEXT-SWITCHES\nperf_max_fds = %ld\n",
+             ncpu);
+    assert_int_equal(config_load_string(cfg, conf, "t.conf", err, sizeof err), 0);
+    plugin_ctx ctx = {"cgroup.perf", "compute", cfg, NULL};
+    void *ps = NULL;
+    assert_int_equal(pollster_cgroup_perf.process_init(&ctx, &ps, err, sizeof err), 0);
+    assert_int_equal(cgroup_perf_status(ps).events, 2);
+    char rel[2][512], id[2][2048];
+    void *st[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        snprintf(rel[i], sizeof rel[i], "%s/cap%d", base, i);
+        assert_int_equal(mk(rel[i]), 0);
+        snprintf(id[i], sizeof id[i], "cgroup:%s/%s", M.v2, rel[i]);
+        poll_target t = {.id = id[i], .resource = "cap", .local = true};
+        assert_int_equal(pollster_cgroup_perf.init(&t, &st[i], err, sizeof err), 0);
+    }
+    int fds0 = count_fds();
+    assert_int_equal(perf_poll_once(st[0], id[0], ps, err, sizeof err), -1);
+    if (count_fds() == fds0) {
+        for (int i = 0; i < 2; i++) {
+            pollster_cgroup_perf.destroy(st[i]);
+            rm(rel[i]);
+        }
+        pollster_cgroup_perf.process_shutdown(ps);
+        free(cfg);
+        th_skip_peer("perf_event_open refused every event for a cgroup (perf_event_paranoid?)");
+    }
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "perf::CONTEXT-SWITCHES"));
+    assert_non_null(strstr(err, "perf_max_fds"));
+    assert_int_equal(count_fds(), fds0 + ncpu);
+    cg_perf_status s = cgroup_perf_status(ps);
+    assert_int_equal(s.fds, ncpu);
+    assert_int_equal(s.capped, 1);
+    /* the second cgroup: no room at all */
+    assert_int_equal(perf_poll_once(st[1], id[1], ps, err, sizeof err), -1);
+    assert_non_null(strstr(err, "2 event(s) not counted"));
+    assert_int_equal(cgroup_perf_status(ps).capped, 3);
+    /* the first leaves: the second gets its first event at its next poll */
+    pollster_cgroup_perf.destroy(st[0]);
+    assert_int_equal(cgroup_perf_status(ps).fds, 0);
+    assert_int_equal(perf_poll_once(st[1], id[1], ps, err, sizeof err), -1);
+    assert_int_equal(cgroup_perf_status(ps).fds, ncpu);
+    assert_int_equal(count_fds(), fds0 + ncpu);
+    char json[512];
+    pollster_cgroup_perf.status_json(ps, json, sizeof json);
+    print_message("status: %s\n", json);
+    assert_non_null(strstr(json, "\"refused_by_fd_cap\":4"));
+    pollster_cgroup_perf.destroy(st[1]);
+    assert_int_equal(count_fds(), fds0);
+    assert_int_equal(cgroup_perf_status(ps).fds, 0);
+    pollster_cgroup_perf.process_shutdown(ps);
+    free(cfg);
+    for (int i = 0; i < 2; i++)
+        rm(rel[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_busy_cgroup),
         cmocka_unit_test(test_churn_500),
         cmocka_unit_test(test_perf_software),
+        cmocka_unit_test(test_perf_fd_cap),
     };
     return th_tests_result(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

@@ -398,6 +398,93 @@ static void test_discovery_fixture(void **state)
     target_list_free(&l);
 }
 
+/* Nova's instance UUID from libvirt's status XML of the domain; only a
+ * domain carrying Nova's metadata is an instance. */
+static const char nova_xml[] =
+    "<domstatus state='running' reason='booted' pid='4242'>\n"
+    "  <monitor path='/var/lib/libvirt/qemu/domain-1-instance-0000000a/monitor.sock'/>\n"
+    "  <domain type='kvm' id='1'>\n"
+    "    <name>instance-0000000a</name>\n"
+    "    <uuid>  6F9A3C2E-1B4D-4E5F-8A7B-9C0D1E2F3A4B </uuid>\n"
+    "    <metadata>\n"
+    "      <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">\n"
+    "        <nova:name>web-1</nova:name>\n"
+    "        <nova:owner><nova:user uuid=\"0d7e\">admin</nova:user></nova:owner>\n"
+    "      </nova:instance>\n"
+    "    </metadata>\n"
+    "    <sysinfo type='smbios'><system><entry name='uuid'>6f9a3c2e-1b4d-4e5f-8a7b-"
+    "9c0d1e2f3a4b</entry></system></sysinfo>\n"
+    "  </domain>\n"
+    "</domstatus>\n";
+
+static void test_nova_uuid(void **state)
+{
+    (void)state;
+    char uuid[37];
+    assert_int_equal(cgroup_nova_uuid(nova_xml, uuid), 1);
+    assert_string_equal(uuid, "6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4b");
+    /* a guest libvirt runs for someone else: no Nova metadata */
+    assert_int_equal(cgroup_nova_uuid("<domstatus><domain type='kvm'><name>vm1</name>"
+                                      "<uuid>11111111-2222-3333-4444-555555555555</uuid>"
+                                      "</domain></domstatus>",
+                                      uuid),
+                     0);
+    static const char *const bad[] = {
+        "",
+        "<domstatus>",
+        "<domain><uuid>not-a-uuid</uuid><nova:instance/></domain>",
+        "<domain><uuid>6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4</uuid><nova:instance/></domain>",
+        "<domain><uuid>6f9a3c2e11b4d-4e5f-8a7b-9c0d1e2f3a4b</uuid><nova:instance/></domain>",
+        "<domain><uuid>6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4b", /* truncated */
+        "<domainsnapshot><uuid>6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4b</uuid></domainsnapshot>"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(cgroup_nova_uuid(bad[i], uuid), -1);
+}
+
+/* Discovery names a Nova instance's cgroups by its UUID (the scope and what
+ * is below it), a plain libvirt guest by its domain name, and everything by
+ * domain name when libvirt= is empty. A tree of its own (root=). */
+static void test_discovery_nova(void **state)
+{
+    (void)state;
+    char tree[1024], run[1024], err[256], param[2600], f[1024];
+    assert_int_equal(
+        th_path(f, sizeof f,
+                "nova/v2/machine.slice/machine-qemu\\x2d1\\x2dinstance\\x2d0000000a.scope/"
+                "libvirt/vcpu0/.keep"),
+        0);
+    assert_int_equal(
+        th_path(f, sizeof f, "nova/v2/machine.slice/machine-qemu\\x2d2\\x2dplain.scope/.keep"), 0);
+    th_write_file("nova/run/instance-0000000a.xml", nova_xml, f, sizeof f);
+    th_write_file("nova/run/plain.xml",
+                  "<domstatus><domain type='kvm'><name>plain</name>"
+                  "<uuid>11111111-2222-3333-4444-555555555555</uuid></domain></domstatus>",
+                  f, sizeof f);
+    th_path(tree, sizeof tree, "nova/v2");
+    th_path(run, sizeof run, "nova/run");
+    discovery_env env = {.host = "h", .proc_root = proc_root};
+    for (int with = 1; with >= 0; with--) {
+        snprintf(param, sizeof param, "depth=4;root=%s;libvirt=%s", tree, with ? run : "");
+        target_list l = {0};
+        assert_int_equal(discovery_cgroups.discover(&env, param, &l, err, sizeof err), 0);
+        bool scope = false, vcpu = false, plain = false;
+        for (size_t i = 0; i < l.n; i++) {
+            const char *r = l.v[i].resource;
+            scope |=
+                !strcmp(r, with ? "6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4b" : "instance-0000000a");
+            vcpu |= !strcmp(r, with ? "6f9a3c2e-1b4d-4e5f-8a7b-9c0d1e2f3a4b/libvirt/vcpu0"
+                                    : "instance-0000000a/libvirt/vcpu0");
+            plain |= !strcmp(r, "plain");
+        }
+        if (!scope || !vcpu || !plain) {
+            for (size_t i = 0; i < l.n; i++)
+                print_message("%s -> %s\n", l.v[i].id, l.v[i].resource);
+            fail_msg("libvirt=%s: scope %d vcpu %d plain %d", with ? run : "", scope, vcpu, plain);
+        }
+        target_list_free(&l);
+    }
+}
+
 static void test_perf_names(void **state)
 {
     (void)state;
@@ -443,6 +530,8 @@ int main(void)
         cmocka_unit_test_setup(test_poll_hybrid, setup_fixture),
         cmocka_unit_test_setup(test_poll_broken_and_gone, setup_fixture),
         cmocka_unit_test_setup(test_discovery_fixture, setup_fixture),
+        cmocka_unit_test(test_nova_uuid),
+        cmocka_unit_test_setup(test_discovery_nova, setup_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

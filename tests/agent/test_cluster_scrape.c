@@ -84,34 +84,15 @@ static char *scrape_pipeline(void)
 }
 
 /*
- * The fixture judges lines whose resource is tcp://127.0.0.1:<k+1>: the
- * scrape.up lines are rewritten to that form (target k by its URL's port)
- * into a file of their own, and the fixture's per-due-instant count reads it.
+ * The scrape.up lines, target k by its URL's port (cf_samples_by_port),
+ * counted per due instant by the fixture.
  */
 static void window(int64_t from_ms, int64_t to_ms, cf_window *w)
 {
     static cluster_fx view;
-    view.n_targets = TARGETS;
-    th_path(view.out_path, sizeof view.out_path, "out/scrape_up.jsonl");
-    FILE *in = fopen(fx.out_path, "r"), *out = fopen(view.out_path, "w");
-    assert_non_null(in);
-    assert_non_null(out);
-    char line[4096];
-    static const char rkey[] = "\"resource\":\"http://127.0.0.1:", tkey[] = "\"timestamp\":\"";
-    while (fgets(line, sizeof line, in)) {
-        const char *r = strstr(line, rkey), *ts = strstr(line, tkey);
-        if (!strstr(line, "\"name\":\"scrape.up\"") || !r || !ts) continue;
-        int port = atoi(r + sizeof rkey - 1), k = 0;
-        while (k < TARGETS && ports[k] != port)
-            k++;
-        const char *te = strchr(ts + sizeof tkey - 1, '"');
-        if (k == TARGETS || !te) continue;
-        if (strstr(line, "\"value\":1,")) up_seen[k] = true;
-        fprintf(out, "{\"resource\":\"tcp://127.0.0.1:%d\",\"timestamp\":\"%.*s\"}\n", k + 1,
-                (int)(te - (ts + sizeof tkey - 1)), ts + sizeof tkey - 1);
-    }
-    fclose(in);
-    fclose(out);
+    assert_int_equal(
+        cf_samples_by_port(&fx, "scrape.up", "http://127.0.0.1:", ports, TARGETS, up_seen, &view),
+        0);
     cf_count_window(&view, from_ms, to_ms, w);
     printf("# [%lld, %lld): %lld due instants, %lld scrapes, %lld duplicates, %lld missed\n",
            (long long)from_ms, (long long)to_ms, (long long)w->due, (long long)w->polls,

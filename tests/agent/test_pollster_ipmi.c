@@ -11,6 +11,7 @@
 #include "agent/pollsters/ipmi.h"
 #include "harness/bmc.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,17 +121,22 @@ typedef struct polled {
     int64_t ms;
 } polled;
 
-static polled poll_once(void *tstate, const char *url, void *cfg)
+static polled poll_in(void *pstate, void *tstate, const char *url, void *cfg)
 {
     static const bool want[4] = {true, true, true, true};
     poll_target t = {.id = (char *)url, .resource = (char *)url};
     poll_env env = {
-        .host = "test", .want = want, .now_ms = 1, .process_state = F.pstate, .config = cfg};
+        .host = "test", .want = want, .now_ms = 1, .process_state = pstate, .config = cfg};
     polled r = {.b = sample_batch_new("ipmi", 0, 1)};
     int64_t t0 = th_now_ms();
     r.rc = pollster_ipmi_sensors.poll(tstate, &t, &env, r.b, r.err, sizeof r.err);
     r.ms = th_now_ms() - t0;
     return r;
+}
+
+static polled poll_once(void *tstate, const char *url, void *cfg)
+{
+    return poll_in(F.pstate, tstate, url, cfg);
 }
 
 /* A live BMC's read, retried when the simulator missed a datagram: on a
@@ -291,6 +297,85 @@ static void dead_bmc_backs_off(void **state)
     pollster_ipmi_sensors.unconfigure(cfg);
 }
 
+enum { SAME_THREADS = 4, SAME_ROUNDS = 6 };
+
+typedef struct same_bmc {
+    void *pstate, *cfg;
+    const char *url, *sdr_dir;
+    pthread_barrier_t *start;
+    int failed;
+    char err[512];
+} same_bmc;
+
+/* Each round starts with no SDR cache (the race is in building it) and all
+ * threads reading at once. */
+static void *read_same_bmc(void *arg)
+{
+    same_bmc *a = arg;
+    for (int i = 0; i < SAME_ROUNDS; i++) {
+        if (pthread_barrier_wait(a->start) == PTHREAD_BARRIER_SERIAL_THREAD) {
+            char cmd[700];
+            snprintf(cmd, sizeof cmd, "rm -f '%s'/*", a->sdr_dir);
+            if (system(cmd) != 0) fprintf(stderr, "%s failed\n", cmd);
+        }
+        pthread_barrier_wait(a->start);
+        void *ts = new_target();
+        polled r = poll_in(a->pstate, ts, a->url, a->cfg);
+        pollster_ipmi_sensors.destroy(ts);
+        /* a simulator that missed a datagram on a loaded machine is not
+         * what this judges; libipmimonitoring's "internal error" is */
+        if (r.rc != 0 && !strstr(r.err, "timeout")) {
+            a->failed++;
+            snprintf(a->err, sizeof a->err, "%s", r.err);
+        }
+        sample_batch_unref(r.b);
+    }
+    return NULL;
+}
+
+/* Two reads of one BMC at once (two sources naming it, a successor's poll
+ * beside an abandoned one) shared its SDR cache file, which
+ * libipmimonitoring deleted and rebuilt under the other read: reads failed
+ * with "internal error" (or "internal IPMI error": ipmi_sim cancels one
+ * read's SDR reservation). Now the second waits for the first. */
+static void same_bmc_read_at_once(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    char sdr[512], ini[1400], err[1024];
+    th_path(sdr, sizeof sdr, "sdr-cache-same/x");
+    *strrchr(sdr, '/') = 0;
+    snprintf(ini, sizeof ini, "[DEFAULT]\nsecrets_file = %s\n[ipmi]\nsdr_cache_dir = %s\n",
+             F.cfg.secrets_file, sdr);
+    agent_config cfg;
+    config_defaults(&cfg);
+    assert_int_equal(config_load_string(&cfg, ini, "meterd.conf", err, sizeof err), 0);
+    plugin_ctx ctx = {"ipmi.sensors", "ipmi", &cfg, &F.sec};
+    void *pstate = NULL;
+    assert_int_equal(pollster_ipmi_sensors.process_init(&ctx, &pstate, err, sizeof err), 0);
+    char url[64];
+    url_of(&F.bmc[2], url, sizeof url);
+    void *scfg = configure("bmc_pw", NULL);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, SAME_THREADS);
+    same_bmc a[SAME_THREADS];
+    pthread_t th[SAME_THREADS];
+    for (int i = 0; i < SAME_THREADS; i++) {
+        a[i] =
+            (same_bmc){.pstate = pstate, .cfg = scfg, .url = url, .sdr_dir = sdr, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, read_same_bmc, &a[i]), 0);
+    }
+    for (int i = 0; i < SAME_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < SAME_THREADS; i++)
+        if (a[i].failed)
+            fail_msg("%d of %d reads failed in thread %d: %s", a[i].failed, SAME_ROUNDS, i,
+                     a[i].err);
+    pollster_ipmi_sensors.unconfigure(scfg);
+    pollster_ipmi_sensors.process_shutdown(pstate);
+}
+
 static void wrong_password(void **state)
 {
     (void)state;
@@ -330,22 +415,22 @@ static void targets_parsed(void **state)
     (void)state;
     char host[300], err[256];
     bool inband;
-    assert_int_equal(ipmi_parse_target("ipmi://bmc-1", host, sizeof host, &inband, err, 256), 0);
+    assert_int_equal(registry_ipmi_target("ipmi://bmc-1", host, sizeof host, &inband, err, 256), 0);
     assert_string_equal(host, "bmc-1");
     assert_false(inband);
     assert_int_equal(
-        ipmi_parse_target("ipmi://10.0.0.5:6230", host, sizeof host, &inband, err, 256), 0);
+        registry_ipmi_target("ipmi://10.0.0.5:6230", host, sizeof host, &inband, err, 256), 0);
     assert_string_equal(host, "10.0.0.5:6230");
-    assert_int_equal(ipmi_parse_target("ipmi://[::1]:623", host, sizeof host, &inband, err, 256),
+    assert_int_equal(registry_ipmi_target("ipmi://[::1]:623", host, sizeof host, &inband, err, 256),
                      0);
-    assert_int_equal(ipmi_parse_target("ipmi://", host, sizeof host, &inband, err, 256), 0);
+    assert_int_equal(registry_ipmi_target("ipmi://", host, sizeof host, &inband, err, 256), 0);
     assert_true(inband);
     static const char *const bad[] = {"http://bmc",     "ipmi://bmc:0",   "ipmi://bmc:70000",
                                       "ipmi://bmc:12x", "ipmi://:623",    "ipmi://[::1",
                                       "ipmi://u@bmc",   "ipmi://bmc/x/y", "ipmi://bmc:"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        assert_int_equal(ipmi_parse_target(bad[i], host, sizeof host, &inband, err, 256), -1);
+        assert_int_equal(registry_ipmi_target(bad[i], host, sizeof host, &inband, err, 256), -1);
         assert_non_null(strstr(err, bad[i]));
         assert_non_null(strstr(err, "expected ipmi://host[:port]"));
     }
@@ -444,6 +529,23 @@ static bool all_failing(void *arg)
     return true;
 }
 
+typedef struct live_wait {
+    fixture *f;
+    char (*urls)[64];
+    int n;
+} live_wait;
+
+/* Every live BMC's last read succeeded (none is failing or backing off). */
+static bool all_live_good(void *arg)
+{
+    live_wait *w = arg;
+    for (int i = 0; i < w->n; i++) {
+        task_view v = view(w->f, w->urls[i]);
+        if (!v.found || v.polls == 0 || v.consecutive != 0) return false;
+    }
+    return true;
+}
+
 /* 10 BMCs that never answer (each read holds a worker for the 1 s timeout)
  * beside 3 live ones, 4 workers, a 1 s interval: once the dead ones are
  * known failing (two reads failed), only [ipmi] failing_workers (1) worker at a time retries
@@ -483,17 +585,48 @@ static void dead_bmcs_leave_live_cadence(void **state)
     fx_start(&f, yaml, extra, conf);
     dead_wait w = {&f, dead, NDEAD};
     assert_true(th_wait_until(all_failing, &w, 30000 * th_slack()));
+    /* Judged over a window in which the live simulators answered every read
+     * themselves: on a loaded machine ipmi_sim stalls past the 1 s timeout
+     * (libipmimonitoring's debug output shows the session open, the SDR
+     * check or a sensor read timing out), and a live BMC that fails twice is
+     * failing by design. Such a window is discarded, and after 3 the test is
+     * skipped: the peer could not run, which says nothing of the pollster. */
+    live_wait lw = {&f, live, NBMC};
+    char dirty[300] = "";
     task_view before[NBMC];
-    for (int i = 0; i < NBMC; i++)
-        before[i] = view(&f, live[i]);
-    int64_t t0 = th_now_ms();
-    usleep(4000 * 1000); /* the window measured: no condition to wait for */
-    int64_t window = th_now_ms() - t0;
+    int64_t window = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_true(th_wait_until(all_live_good, &lw, 30000 * th_slack()));
+        for (int i = 0; i < NBMC; i++)
+            before[i] = view(&f, live[i]);
+        task_view prev[NBMC];
+        memcpy(prev, before, sizeof prev);
+        dirty[0] = 0;
+        int64_t t0 = th_now_ms();
+        /* the window measured: no condition to wait for, only the simulators' health */
+        while (!dirty[0] && th_now_ms() - t0 < 4000) {
+            usleep(50 * 1000);
+            for (int i = 0; i < NBMC && !dirty[0]; i++) {
+                task_view now = view(&f, live[i]);
+                if (now.errors > prev[i].errors && !strstr(now.last_error, "deferred") &&
+                    !strstr(now.last_error, "backing off"))
+                    snprintf(dirty, sizeof dirty, "%s: %s", live[i], now.last_error);
+                prev[i] = now;
+            }
+        }
+        window = th_now_ms() - t0;
+        if (!dirty[0]) break;
+        fprintf(stderr, "window discarded, a live simulator failed a read itself: %s\n", dirty);
+    }
+    if (dirty[0]) {
+        fx_stop(&f);
+        th_skip_peer("the live ipmi_sim BMCs failed reads themselves in 3 windows "
+                     "(machine overloaded?)");
+    }
     for (int i = 0; i < NBMC; i++) {
         task_view now = view(&f, live[i]);
         assert_true(now.found);
-        /* a read a second, give or take the first and last, and one
-         * datagram the loaded simulator may have missed (poll_live) */
+        /* a read a second, give or take the first and last */
         uint64_t ok = (now.polls - now.errors) - (before[i].polls - before[i].errors);
         if (ok + 2 < (uint64_t)(window / 1000))
             fail_msg("%s: %llu good reads in %lld ms with a 1 s interval (last error: %s)", live[i],
@@ -516,6 +649,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(values_read),
         cmocka_unit_test(console_change_and_thresholds),
         cmocka_unit_test(dead_bmc_backs_off),
+        cmocka_unit_test(same_bmc_read_at_once),
         cmocka_unit_test(wrong_password),
         cmocka_unit_test(missing_secret),
         cmocka_unit_test(secrets_files_refused),

@@ -291,12 +291,60 @@ static void test_concurrent(void **state)
     publisher_close(p);
 }
 
+/* ?names=psi_perf_monitor: the cgroup pollsters' pressure and perf meters
+ * under seed 002's names, labels type/window, container_name, pod_name
+ * (beside meterd's); every other meter keeps meterd's name; another value
+ * of names is refused at open. */
+static void test_psi_perf_monitor_names(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("?names=psi_perf_monitor");
+    sample_batch *b = sample_batch_new("pods", 0, 0);
+    sample_label ctr[] = {{"kind", "container"}, {"container_id", "4f1e"}, {"pod_uid", "0b7c"}};
+    add(b, "cgroup.pressure.cpu.some.avg10", SAMPLE_GAUGE, "%", 1.5, "4f1e", ctr, 3);
+    add(b, "cgroup.pressure.cpu.some.total", SAMPLE_CUMULATIVE, "us", 328157795, "4f1e", ctr, 3);
+    add(b, "cgroup.pressure.memory.full.avg300", SAMPLE_GAUGE, "%", 0, "4f1e", ctr, 3);
+    add(b, "perf.instructions", SAMPLE_CUMULATIVE, "1", 5e7, "4f1e", ctr, 3);
+    add(b, "perf.task_clock", SAMPLE_CUMULATIVE, "ns", 9, "ssh.service", NULL, 0);
+    add(b, "cgroup.pids.current", SAMPLE_GAUGE, "1", 3, "4f1e", ctr, 3);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+    char *text = render(p);
+    static const char *const want[] = {
+        "# HELP psi_perf_monitor_sc_monitored_cpu_psi CPU PSI of monitored container\n"
+        "# TYPE psi_perf_monitor_sc_monitored_cpu_psi gauge\n",
+        "psi_perf_monitor_sc_monitored_cpu_psi{resource=\"4f1e\",source=\"pods\","
+        "container_id=\"4f1e\",container_name=\"4f1e\",kind=\"container\",pod_name=\"0b7c\","
+        "pod_uid=\"0b7c\",type=\"some\",window=\"10s\"} 1.5\n",
+        "type=\"some\",window=\"total\"} 328157795\n",
+        "# TYPE psi_perf_monitor_sc_monitored_mem_psi gauge\n",
+        "type=\"full\",window=\"300s\"} 0\n",
+        "# TYPE psi_perf_monitor_instruction gauge\n",
+        "psi_perf_monitor_task_clock{resource=\"ssh.service\",source=\"pods\","
+        "container_name=\"ssh.service\"} 9\n",
+        "# TYPE meterd_cgroup_pids_current gauge\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i])) fail_msg("missing:\n%s\nin:\n%s", want[i], text);
+    assert_null(strstr(text, "meterd_cgroup_pressure"));
+    assert_null(strstr(text, "meterd_perf"));
+    free(text);
+    publisher_close(p);
+    char err[256] = "";
+    assert_null(publisher_open_url("prometheus://?names=seed", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "expected psi_perf_monitor"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
-        cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
-        cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_scraped_series),
+        cmocka_unit_test(test_exposition),
+        cmocka_unit_test(test_type_conflict_and_prefix),
+        cmocka_unit_test(test_stale_by_interval),
+        cmocka_unit_test(test_stale_by_max_age),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_scraped_series),
+        cmocka_unit_test(test_psi_perf_monitor_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

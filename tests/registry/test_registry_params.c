@@ -221,6 +221,51 @@ static void test_params_copy(void **state)
     pipeline_params_free(c, 2);
 }
 
+/* A malformed ipmi:// resource is refused at validation, at its own
+ * line:col, when the source selects ipmi.sensors; the same text in a source
+ * of another pollster, or another scheme's resource, is not ipmi.sensors'
+ * affair. (Before: accepted, and every poll of it failed.) */
+static void test_ipmi_resources(void **state)
+{
+    (void)state;
+    static const char head[] = "sources:\n  - name: bmcs\n    interval: 60\n"
+                               "    meters: ['hardware.ipmi.*']\n    resources:\n";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s      - 'ipmi://10.0.0.11'\n      - 'ipmi://[fd00::1]:6230'\n      - 'ipmi://'\n",
+             head);
+    pipeline *p = parse_ok(text);
+    assert_int_equal(p->sources[0].n_resources, 3);
+    pipeline_free(p);
+    static const struct {
+        const char *res, *what;
+    } bad[] = {
+        {"ipmi://bmc:0", "port 1..65535"},
+        {"ipmi://bmc:70000", "port 1..65535"},
+        {"ipmi://u@bmc", "expected ipmi://host[:port]"},
+        {"ipmi://[::1", "IPv6 in brackets"},
+        {"ipmi:bmc", "expected ipmi://host[:port]"},
+        {"ipmi://bmc/x", "expected ipmi://host[:port]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s      - 'ipmi://10.0.0.11'\n      - '%s'\n", head,
+                 bad[i].res);
+        char frag[200];
+        snprintf(frag, sizeof frag, "source 'bmcs': ipmi.sensors: resource \"%s\": ", bad[i].res);
+        expect_error(text, 7, 9, frag);
+        expect_error(text, 7, 9, bad[i].what);
+    }
+    /* not ipmi.sensors' source: a tcp.connect source names what it likes */
+    pipeline *q = parse_ok("sources:\n  - name: t\n    interval: 60\n"
+                           "    meters: ['tcp.connect.*']\n    resources: ['ipmi://bmc:0']\n");
+    pipeline_free(q);
+    /* nor another scheme's resource in a source that selects every meter
+     * (ipmi.sensors among them): that is the other pollsters' business */
+    q = parse_ok("sources:\n  - name: all\n    interval: 60\n    meters: ['*']\n"
+                 "    resources: ['http://example.org/', 'bmc-1']\n");
+    pipeline_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_refusals_with_positions),
         cmocka_unit_test(test_dynamic_selection),
         cmocka_unit_test(test_params_copy),
+        cmocka_unit_test(test_ipmi_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
