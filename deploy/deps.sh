@@ -13,6 +13,9 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
+# Bench-only tools, not installed here (each bench says so and skips without
+# them): wrk (bench/http, the HTTP layer's rate) and pcp (its pmproxy is the
+# rate meterproxy must match): apt-get install wrk pcp
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
 # cluster (deploy/run.sh); no flag: everything the tests need too.

@@ -4,7 +4,9 @@
  * Serves the same /health and a 1.2 KB /metrics from nng 1.5.2's HTTP
  * server (how the agent's API ran before) and from meterd's httpd
  * (libmicrohttpd), in one process, and runs `wrk -t2 -c32` against each in
- * turn, alternating, so both see the same machine load. Prints one JSON
+ * turn, alternating, so both see the same machine load. When Debian's pcp
+ * is installed, pmproxy 6's /series/ping runs in the same rotation
+ * (meterproxy's goal, issue 17, is at least pmproxy's rate). Prints one JSON
  * object. Without wrk on PATH it says so and exits 77 (skipped).
  *
  *   bench_http [--duration S] [--rounds N] [--connections C]
@@ -12,6 +14,10 @@
 #include "httpd/httpd.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <stdio.h>
@@ -101,6 +107,50 @@ static void httpd_handler(httpd_req *r, void *arg)
         httpd_respond(r, 404, "text/plain", "not found\n", 10);
 }
 
+/* --- pmproxy (optional) --- */
+
+#define PMPROXY "/usr/lib/pcp/bin/pmproxy"
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof sa;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Starts pmproxy on a free port; its pid, or -1 (not installed / failed). */
+static pid_t pmproxy_start(int *port)
+{
+    if (access(PMPROXY, X_OK) != 0 || (*port = free_port()) < 0) return -1;
+    char p[16], log[64];
+    snprintf(p, sizeof p, "%d", *port);
+    snprintf(log, sizeof log, "/tmp/bench_http_pmproxy.%d.log", (int)getpid());
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(PMPROXY, "pmproxy", "-f", "-U", "root", "-i", "127.0.0.1", "-p", p, "-l", log,
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* up to 5 s for it to listen */
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "curl -sf -m 1 -o /dev/null http://127.0.0.1:%d/series/ping",
+                 *port);
+        if (system(cmd) == 0) return pid;
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
 /* --- wrk --- */
 
 typedef struct wrk_result {
@@ -166,36 +216,47 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_http: cannot start the servers: %s\n", ns ? err : "nng");
         return 1;
     }
-    const char *layers[] = {"nng", "httpd"};
-    int ports[] = {nng_port, httpd_port(hs, 0)};
-    const char *paths[] = {"/health", "/metrics"};
-    wrk_result best[2][2] = {{{0}}};
+    int pm_port = -1;
+    pid_t pm = pmproxy_start(&pm_port);
+    if (pm < 0) fprintf(stderr, "bench_http: pmproxy not measured (apt-get install pcp)\n");
+    struct target {
+        const char *layer, *path;
+        int port;
+        wrk_result best;
+    } t[] = {{"nng", "/health", nng_port, {.rps = 0}},
+             {"nng", "/metrics", nng_port, {.rps = 0}},
+             {"httpd", "/health", httpd_port(hs, 0), {.rps = 0}},
+             {"httpd", "/metrics", httpd_port(hs, 0), {.rps = 0}},
+             {"pmproxy", "/series/ping", pm_port, {.rps = 0}}};
+    size_t nt = pm < 0 ? 4 : 5;
     printf("{\"wrk\":\"-t2 -c%d -d%ds\",\"metrics_bytes\":%zu,\"rounds\":[", conns, secs,
            metrics_len);
+    bool first = true;
     for (int r = 0; r < rounds; r++)
-        for (int l = 0; l < 2; l++)
-            for (int p = 0; p < 2; p++) {
-                /* alternate which layer goes first, round by round */
-                int li = (l + r) % 2;
-                wrk_result w;
-                if (run_wrk(ports[li], paths[p], secs, conns, &w) != 0) {
-                    fprintf(stderr, "bench_http: wrk failed against %s %s\n", layers[li], paths[p]);
-                    return 1;
-                }
-                printf("%s{\"round\":%d,\"layer\":\"%s\",\"path\":\"%s\",\"rps\":%.0f,"
-                       "\"p99_ms\":%.2f,\"errors\":%ld}",
-                       r || l || p ? "," : "", r + 1, layers[li], paths[p], w.rps, w.p99_ms,
-                       w.errors);
-                fflush(stdout);
-                if (w.rps > best[li][p].rps) best[li][p] = w;
+        for (size_t k = 0; k < nt; k++) {
+            /* rotate the order round by round: no layer always goes first */
+            struct target *x = &t[(k + (size_t)r * 2) % nt];
+            wrk_result w;
+            if (run_wrk(x->port, x->path, secs, conns, &w) != 0) {
+                fprintf(stderr, "bench_http: wrk failed against %s %s\n", x->layer, x->path);
+                return 1;
             }
-    printf("],\"best\":{");
-    for (int l = 0; l < 2; l++)
-        printf("%s\"%s\":{\"health_rps\":%.0f,\"metrics_rps\":%.0f,\"health_p99_ms\":%.2f,"
-               "\"metrics_p99_ms\":%.2f}",
-               l ? "," : "", layers[l], best[l][0].rps, best[l][1].rps, best[l][0].p99_ms,
-               best[l][1].p99_ms);
-    printf("}}\n");
+            printf("%s{\"round\":%d,\"layer\":\"%s\",\"path\":\"%s\",\"rps\":%.0f,"
+                   "\"p99_ms\":%.2f,\"errors\":%ld}",
+                   first ? "" : ",", r + 1, x->layer, x->path, w.rps, w.p99_ms, w.errors);
+            first = false;
+            fflush(stdout);
+            if (w.rps > x->best.rps) x->best = w;
+        }
+    printf("],\"best\":[");
+    for (size_t k = 0; k < nt; k++)
+        printf("%s{\"layer\":\"%s\",\"path\":\"%s\",\"rps\":%.0f,\"p99_ms\":%.2f}", k ? "," : "",
+               t[k].layer, t[k].path, t[k].best.rps, t[k].best.p99_ms);
+    printf("]}\n");
+    if (pm > 0) {
+        kill(pm, SIGTERM);
+        waitpid(pm, NULL, 0);
+    }
     httpd_stop(hs);
     nng_http_server_stop(ns);
     nng_http_server_release(ns);

@@ -514,6 +514,75 @@ static void test_emfile_backoff(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 200"));
 }
 
+/* Makes a CA, a server certificate and a client certificate in tmpdir with
+ * the openssl command; false when it cannot. */
+static bool make_certs(const char *dir)
+{
+    char cmd[4096];
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s' && { openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca "
+        "-keyout ca.key -out ca.pem && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout srv.key -out srv.csr && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-out srv.pem && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout cli.key -out cli.csr && "
+        "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-out cli.pem; } >openssl.log 2>&1",
+        dir);
+    return system(cmd) == 0;
+}
+
+/* curl's status code for url with extra arguments; -1 when curl failed. */
+static int curl_status(const char *args, int port)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -o /dev/null -w '%%{http_code}' -m 10 %s https://127.0.0.1:%d/echo", args,
+             port);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int code = -1;
+    if (fscanf(p, "%d", &code) != 1) code = -1;
+    pclose(p);
+    return code;
+}
+
+static void test_tls_and_mtls(void **state)
+{
+    (void)state;
+    if (system("command -v openssl >/dev/null 2>&1 && command -v curl >/dev/null 2>&1") != 0)
+        th_skip_peer("openssl or curl is not installed");
+    char dir[512], cert[600], key[600], ca[600], args[2048];
+    th_path(dir, sizeof dir, "tls/x");
+    *strrchr(dir, '/') = 0;
+    assert_true(make_certs(dir));
+    snprintf(cert, sizeof cert, "%s/srv.pem", dir);
+    snprintf(key, sizeof key, "%s/srv.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    fixture *f = start((httpd_opts){.tls_cert_file = cert, .tls_key_file = key});
+    snprintf(args, sizeof args, "--cacert '%s'", ca);
+    assert_int_equal(curl_status(args, f->port), 200);
+    stop(f);
+    /* mTLS: no client certificate, 403; one the CA signed, 200 */
+    f = start((httpd_opts){.tls_cert_file = cert, .tls_key_file = key, .tls_client_ca_file = ca});
+    assert_int_equal(curl_status(args, f->port), 403);
+    snprintf(args, sizeof args, "--cacert '%s' --cert '%s/cli.pem' --key '%s/cli.key'", ca, dir,
+             dir);
+    assert_int_equal(curl_status(args, f->port), 200);
+    stop(f);
+    /* a key file that is not there: a message naming it */
+    httpd *h = NULL;
+    char err[512];
+    httpd_opts o = {.listen = {"127.0.0.1:0"},
+                    .n_listen = 1,
+                    .handler = handler,
+                    .tls_cert_file = cert,
+                    .tls_key_file = "/nonexistent/key.pem"};
+    assert_int_equal(httpd_start(&h, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/key.pem"));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -528,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_deferred_and_stream),
         cmocka_unit_test(test_emfile_backoff),
+        cmocka_unit_test(test_tls_and_mtls),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
