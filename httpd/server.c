@@ -187,7 +187,7 @@ static void fill_defaults(httpd_opts *o)
 
 /* libmicrohttpd's messages: kept while starting (they explain a failure),
  * dropped after (a client's broken request is not the operator's news). */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     httpd *h = cls;
     if (atomic_load(&h->started)) return;
