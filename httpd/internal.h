@@ -1,7 +1,7 @@
 /*
  * internal.h: what server.c (accepting, timeouts, lifecycle), request.c
  * (libmicrohttpd's callbacks, the request and response API) and listen.c
- * (binding) share. Nothing here leaves the module.
+ * (binding) share, prefixed hd_. Nothing here leaves the module.
  */
 #ifndef METERD_HTTPD_INTERNAL_H
 #define METERD_HTTPD_INTERNAL_H
@@ -77,21 +77,21 @@ struct httpd_req {
     atomic_int refs; /* the request's completion + the stream */
 };
 
-enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char *url,
-                             const char *method, const char *version, const char *upload,
-                             size_t *upload_size, void **con_cls);
-void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                     enum MHD_RequestTerminationCode toe);
-void httpd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-                       enum MHD_ConnectionNotificationCode toe);
+enum MHD_Result hd_access(void *cls, struct MHD_Connection *conn, const char *url,
+                          const char *method, const char *version, const char *upload,
+                          size_t *upload_size, void **con_cls);
+void hd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                  enum MHD_RequestTerminationCode toe);
+void hd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                    enum MHD_ConnectionNotificationCode toe);
 
 /* Suspended-request list, under susp_mu. */
-void httpd_susp_add(httpd *h, httpd_req *r);
-void httpd_susp_remove(httpd *h, httpd_req *r);
+void hd_susp_add(httpd *h, httpd_req *r);
+void hd_susp_remove(httpd *h, httpd_req *r);
 
-int64_t httpd_now_ms(void);
+int64_t hd_now_ms(void);
 
 /* Binds one "host:port" listen address: the socket, or -1 with err. */
-int httpd_bind(const char *addr, int *port, char *err, size_t errlen);
+int hd_bind(const char *addr, int *port, char *err, size_t errlen);
 
 #endif

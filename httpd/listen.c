@@ -43,7 +43,7 @@ bad:
     return -1;
 }
 
-int httpd_bind(const char *addr, int *port, char *err, size_t errlen)
+int hd_bind(const char *addr, int *port, char *err, size_t errlen)
 {
     char host[128], serv[16];
     if (split(addr, host, sizeof host, serv, sizeof serv, err, errlen) != 0) return -1;

@@ -31,7 +31,7 @@ static void req_unref(httpd_req *r)
     free(r);
 }
 
-void httpd_susp_add(httpd *h, httpd_req *r)
+void hd_susp_add(httpd *h, httpd_req *r)
 {
     r->sprev = NULL;
     r->snext = h->suspended;
@@ -39,7 +39,7 @@ void httpd_susp_add(httpd *h, httpd_req *r)
     h->suspended = r;
 }
 
-void httpd_susp_remove(httpd *h, httpd_req *r)
+void hd_susp_remove(httpd *h, httpd_req *r)
 {
     if (r->sprev)
         r->sprev->snext = r->snext;
@@ -177,7 +177,7 @@ static enum MHD_Result run_handler(httpd_req *r)
     r->pending = NULL;
     if (!res && r->deferred && !r->answered) {
         r->suspended = true;
-        httpd_susp_add(h, r);
+        hd_susp_add(h, r);
         MHD_suspend_connection(r->conn);
         pthread_mutex_unlock(&h->susp_mu);
         return MHD_YES;
@@ -201,9 +201,9 @@ static enum MHD_Result resumed(httpd_req *r)
     return queue(r->conn, status, res);
 }
 
-enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char *url,
-                             const char *method, const char *version, const char *upload,
-                             size_t *upload_size, void **con_cls)
+enum MHD_Result hd_access(void *cls, struct MHD_Connection *conn, const char *url,
+                          const char *method, const char *version, const char *upload,
+                          size_t *upload_size, void **con_cls)
 {
     httpd *h = cls;
     httpd_req *r = *con_cls;
@@ -245,8 +245,8 @@ enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char 
     return run_handler(r);
 }
 
-void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                     enum MHD_RequestTerminationCode toe)
+void hd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                  enum MHD_RequestTerminationCode toe)
 {
     httpd *h = cls;
     (void)toe;
@@ -260,7 +260,7 @@ void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (ci && ci->socket_context) {
         pthread_mutex_lock(&h->conn_mu);
         ((conn_track *)ci->socket_context)->deadline_ms =
-            httpd_now_ms() + h->o.idle_timeout_ms + h->o.header_timeout_ms;
+            hd_now_ms() + h->o.idle_timeout_ms + h->o.header_timeout_ms;
         pthread_mutex_unlock(&h->conn_mu);
     }
     req_unref(r);
@@ -351,7 +351,7 @@ static int answer(httpd_req *r, int status, const char *ctype, struct MHD_Respon
     r->pending_status = (unsigned)status;
     if (r->suspended) {
         r->suspended = false;
-        httpd_susp_remove(h, r);
+        hd_susp_remove(h, r);
         MHD_resume_connection(r->conn);
     }
     pthread_mutex_unlock(&h->susp_mu);
@@ -386,7 +386,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             continue;
         }
         r->s_waiting = true;
-        httpd_susp_add(h, r);
+        hd_susp_add(h, r);
         MHD_suspend_connection(r->conn);
         pthread_mutex_unlock(&h->susp_mu);
         return 0;
@@ -426,7 +426,7 @@ void httpd_stream_wake(httpd_req *r)
     pthread_mutex_lock(&h->susp_mu);
     if (r->s_waiting) {
         r->s_waiting = false;
-        httpd_susp_remove(h, r);
+        hd_susp_remove(h, r);
         MHD_resume_connection(r->conn);
     } else {
         r->s_woken = true;

@@ -25,15 +25,15 @@
 #define SWEEP_MS   100
 #define BACKOFF_MS 100
 
-int64_t httpd_now_ms(void)
+int64_t hd_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void httpd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-                       enum MHD_ConnectionNotificationCode toe)
+void hd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                    enum MHD_ConnectionNotificationCode toe)
 {
     httpd *h = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -42,7 +42,7 @@ void httpd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         ct->fd = ci ? ci->connect_fd : -1;
-        ct->deadline_ms = httpd_now_ms() + h->o.header_timeout_ms;
+        ct->deadline_ms = hd_now_ms() + h->o.header_timeout_ms;
         pthread_mutex_lock(&h->conn_mu);
         ct->next = h->conns;
         if (h->conns) h->conns->prev = ct;
@@ -72,7 +72,7 @@ void httpd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx
  * connection for ever. */
 static void sweep(httpd *h)
 {
-    int64_t now = httpd_now_ms();
+    int64_t now = hd_now_ms();
     pthread_mutex_lock(&h->conn_mu);
     for (conn_track *ct = h->conns; ct; ct = ct->next) {
         if (!ct->deadline_ms || now < ct->deadline_ms || ct->fd < 0) continue;
@@ -138,7 +138,7 @@ static void *acceptor_main(void *arg)
     for (;;) {
         size_t n = 0;
         pfd[n++] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
-        int64_t now = httpd_now_ms();
+        int64_t now = hd_now_ms();
         if (now >= backoff_until)
             for (size_t i = 0; i < h->o.n_listen; i++)
                 pfd[n++] = (struct pollfd){.fd = h->lfd[i], .events = POLLIN};
@@ -149,7 +149,7 @@ static void *acceptor_main(void *arg)
             if (pfd[i].revents && !accept_some(h, pfd[i].fd)) {
                 /* out of descriptors: wait for some to be freed rather than
                  * retry at once (the listener stays readable) */
-                backoff_until = httpd_now_ms() + BACKOFF_MS;
+                backoff_until = hd_now_ms() + BACKOFF_MS;
                 break;
             }
         sweep(h);
@@ -214,9 +214,8 @@ static int start_daemon(httpd *h, char *err, size_t errlen)
     opt[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                        (intptr_t)((o->idle_timeout_ms + 999) / 1000), NULL};
     opt[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h};
-    opt[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)httpd_completed, h};
-    opt[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)httpd_notify_conn, h};
+    opt[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)hd_completed, h};
+    opt[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)hd_notify_conn, h};
     if (o->threads > 1)
         opt[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL};
     if (h->tls_cert) {
@@ -226,8 +225,8 @@ static int start_daemon(httpd *h, char *err, size_t errlen)
         if (h->tls_ca) opt[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->tls_ca};
     }
     opt[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, httpd_access, h, MHD_OPTION_ARRAY, opt,
-                            MHD_OPTION_END);
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, hd_access, h, MHD_OPTION_ARRAY, opt, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "httpd: libmicrohttpd did not start%s: %s",
                  h->tls_cert ? " with TLS" : "",
@@ -265,7 +264,7 @@ int httpd_start(httpd **out, const httpd_opts *opts, char *err, size_t errlen)
     for (size_t i = 0; i < h->o.n_listen; i++) {
         snprintf(h->listen_text[i], sizeof h->listen_text[i], "%s", opts->listen[i]);
         h->o.listen[i] = h->listen_text[i];
-        if ((h->lfd[i] = httpd_bind(h->listen_text[i], &h->port[i], err, errlen)) < 0) goto fail;
+        if ((h->lfd[i] = hd_bind(h->listen_text[i], &h->port[i], err, errlen)) < 0) goto fail;
     }
     h->o.tls_cert_file = h->o.tls_key_file = h->o.tls_client_ca_file = NULL; /* not kept */
     if (opts->tls_cert_file) {
@@ -318,7 +317,7 @@ void httpd_stop(httpd *h)
         h->stopping = true;
         while (h->suspended) {
             httpd_req *r = h->suspended;
-            httpd_susp_remove(h, r);
+            hd_susp_remove(h, r);
             r->abandoned = true;
             r->suspended = r->s_waiting = false;
             MHD_resume_connection(r->conn);
