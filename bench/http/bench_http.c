@@ -256,6 +256,9 @@ int main(int argc, char **argv)
     if (pm > 0) {
         kill(pm, SIGTERM);
         waitpid(pm, NULL, 0);
+        char log[64];
+        snprintf(log, sizeof log, "/tmp/bench_http_pmproxy.%d.log", (int)getpid());
+        unlink(log);
     }
     httpd_stop(hs);
     nng_http_server_stop(ns);

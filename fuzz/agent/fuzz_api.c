@@ -36,6 +36,20 @@ static void *run(void *arg)
     return NULL;
 }
 
+static char dir[] = "/tmp/meterd-fuzz-api.XXXXXX";
+
+/* The agent keeps running until the process ends; its files need not. */
+static void remove_dir(void)
+{
+    const char *names[] = {"meterd.conf", "pipeline.yaml", "token"};
+    char path[128];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
     FILE *f = fopen(path, "w");
@@ -47,8 +61,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     signal(SIGPIPE, SIG_IGN);
-    char dir[] = "/tmp/meterd-fuzz-api.XXXXXX";
     if (!mkdtemp(dir)) abort();
+    atexit(remove_dir);
     char conf[128], pipe_path[128], token[128], text[1024];
     snprintf(conf, sizeof conf, "%s/meterd.conf", dir);
     snprintf(pipe_path, sizeof pipe_path, "%s/pipeline.yaml", dir);
