@@ -7,15 +7,18 @@ set -eu
 # clang + its runtimes (libclang-rt-14-dev): the warnings build and the libFuzzer targets
 BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
-  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
+  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev curl jq"
 # lintian, man-db, systemd (systemd-analyze), python3-kubernetes (typed models
 # of the manifests): the packaging checks (tests/packaging)
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
-# benchmarks only (bench/, never CI): peers measured beside meterd. vmagent
-# (victoria-metrics) for bench/pollsters/bench_scrape.py; installed by --bench
-BENCH_PKGS="victoria-metrics"
+# benchmarks only (bench/, never CI), installed by --bench: peers measured
+# beside meterd. vmagent (victoria-metrics) for bench/pollsters/bench_scrape.py;
+# wrk for bench/http and bench/proxy; pcp, whose pmproxy is the rate meterproxy
+# must match (its postinst fails without systemd, yet pmproxy runs). Each
+# bench says so and skips without them.
+BENCH_PKGS="victoria-metrics wrk pcp"
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
 # cluster (deploy/run.sh); no flag: everything the tests need too; --bench:
