@@ -296,8 +296,7 @@ static void h_status(agent *a, httpd_req *r, bool brief)
     }
     strbuf_puts(&b, "],\"pollsters\":");
     plugins_status_json(a, &b);
-    strbuf_puts(&b, "}
-");
+    strbuf_puts(&b, "}\n");
     reply(r, 200, "application/json", &b);
     strbuf_free(&b);
 }
