@@ -1,0 +1,97 @@
+/*
+ * groupview.h: one group's state, as the tools that inspect a group show it.
+ *
+ * meterctl (status, members, assignment, whohas) and meterproxy (its
+ * /v1/groups API) answer the same questions about a group; this is where
+ * the facts are held and where their JSON is made, so both give the same
+ * documents (keys in docs/CLI.md). The facts are group/'s definitions, the
+ * ones the agents use: targets are group_revision_targets() of the current
+ * revision, the owner of a target at an instant is group_clock_owner_at()
+ * over the stored table (which may still be pending), the table's epoch is
+ * the assignment node's version.
+ *
+ * How the state arrives is the caller's business: meterctl reads
+ * ZooKeeper once; meterproxy keeps a view per group up to date from the
+ * coordinator's callbacks. Plain data: the caller locks around a view
+ * shared between threads.
+ */
+#ifndef METERD_GROUPVIEW_H
+#define METERD_GROUPVIEW_H
+
+#include "coordinator/coordinator.h"
+#include "group/group.h"
+#include "partition/partition.h"
+#include "pipeline/pipeline.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GROUPVIEW_NO_TABLE_NOTE                                                                    \
+    "no slot table yet: each member owns every slot until the leader writes one"
+
+typedef struct groupview {
+    coord_members_t members;
+    coord_leader_t leader;
+    bool has_rev;
+    coord_revision_t rev;
+    bool bad_rev;                 /* the pipeline node is not a revision... */
+    int64_t bad_rev_version;      /* ...at this node version */
+    int64_t epoch;                /* newest assignment node version; 0: no table */
+    size_t table_len;             /* size of its stored bytes */
+    char table_digest[65];        /* sha256 of the stored bytes, "" without a table */
+    const partition_table *table; /* the stored (newest) table, in clock; NULL without */
+    /* the stored tables in time: owners are asked of it, never of `table` */
+    group_clock clock;
+    int64_t loaded_ms;     /* the instant the view answers for (wall clock) */
+    pipeline *pipe;        /* the current revision, parsed (NULL: none or invalid) */
+    group_targets targets; /* its partitioned targets (group_revision_targets) */
+} groupview;
+
+void groupview_init(groupview *v);
+void groupview_free(groupview *v);
+
+/* Replaces the members (takes *m over; *m is left empty). */
+void groupview_set_members(groupview *v, coord_members_t *m);
+/* Replaces the current revision (takes *rev over; *rev is left empty) and
+ * its targets: an invalid revision has none (the agents refuse it too). */
+void groupview_set_revision(groupview *v, coord_revision_t *rev);
+/* The pipeline node holds something that is not a revision. */
+void groupview_set_bad_revision(groupview *v, int64_t node_version);
+/* Installs a stored slot table read at epoch (bytes are copied). 0, 1 when
+ * not newer than the one held (ignored), -1 malformed (err says why). */
+int groupview_set_table(groupview *v, const void *bytes, size_t len, int64_t epoch, char *err,
+                        size_t errlen);
+/* Makes the view answer for now_ms (wall clock): pending tables due by then
+ * come into force. */
+void groupview_at(groupview *v, int64_t now_ms);
+/* Whether anything of the group exists (a member, a revision, a table). */
+bool groupview_known(const groupview *v);
+
+/* The live member with this id, or NULL. */
+const coord_member_t *groupview_member(const groupview *v, const char *id);
+
+/* ms since the Unix epoch as "2026-11-22T00:10:00.123Z". */
+void groupview_format_ms(int64_t ms, char *out, size_t cap);
+
+/* ---- the documents (new references; NULL only when out of memory) ---------- */
+
+/* A member's node data (stable keys, see docs/CLI.md "members"). */
+json_t *groupview_member_json(const coord_member_t *m);
+/* {"group", "zxid", "members": [...]}: `meterctl members -o json`. */
+json_t *groupview_members_json(const groupview *v, const char *group);
+/* `meterctl status -o json`: leader, revision, assignment, members with
+ * slots, "consistent" and "problems" (each {"member", "problem", "detail"}).
+ * *consistent says whether problems is empty. */
+json_t *groupview_status_json(const groupview *v, const char *group, bool *consistent);
+/* `meterctl assignment -o json`, with "target" (see locate) when target is
+ * not NULL. */
+json_t *groupview_assignment_json(const groupview *v, const char *group, const char *target);
+/* Who owns target at loaded_ms: {"id", "slot", "epoch", "known", "owner":
+ * {"id","host","api","live"} | null, "pending": {...} | null} (`meterctl
+ * whohas -o json` without its group and waited_ms). */
+json_t *groupview_locate_json(const groupview *v, const char *target);
+/* The current revision's header ({"number", "sha256", ...}) or null. */
+json_t *groupview_revision_json(const groupview *v);
+
+#endif /* METERD_GROUPVIEW_H */
