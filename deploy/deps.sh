@@ -7,7 +7,7 @@ set -eu
 # clang + its runtimes (libclang-rt-14-dev): the warnings build and the libFuzzer targets
 BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
-  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
+  libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev curl jq"
 # lintian, man-db, systemd (systemd-analyze), python3-kubernetes (typed models
 # of the manifests): the packaging checks (tests/packaging)
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
