@@ -91,6 +91,9 @@ json_t *groupview_assignment_json(const groupview *v, const char *group, const c
  * {"id","host","api","live"} | null, "pending": {...} | null} (`meterctl
  * whohas -o json` without its group and waited_ms). */
 json_t *groupview_locate_json(const groupview *v, const char *target);
+/* One kept revision as `meterctl revisions -o json` lists it: {"number",
+ * "sha256", "author", "time", "size", "current", "signed"}. */
+json_t *groupview_revision_entry_json(const coord_revision_t *r, bool current);
 /* The current revision's header ({"number", "sha256", ...}) or null. */
 json_t *groupview_revision_json(const groupview *v);
 

@@ -105,6 +105,14 @@ static void judge_member(const groupview *v, const coord_member_t *m, json_t *p)
                 in->last_error);
 }
 
+json_t *groupview_revision_entry_json(const coord_revision_t *r, bool current)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:b, s:b}", "number", (json_int_t)r->number,
+                     "sha256", r->sha256, "author", r->author, "time", r->time, "size",
+                     (json_int_t)r->body_len, "current", current, "signed",
+                     r->signature[0] != '\0');
+}
+
 json_t *groupview_revision_json(const groupview *v)
 {
     if (!v->has_rev) return json_null();

@@ -1,0 +1,282 @@
+/*
+ * api.c: meterproxy's routes (docs/PROXY.md).
+ *
+ * Every /v1/groups answer is rendered from the group's cached view with
+ * groupview's functions, so it is the document `meterctl -o json` prints
+ * for the same question (plus "zookeeper": the proxy's session state, since
+ * a cached view may be stale while ZooKeeper is unreachable). The handler
+ * never waits on ZooKeeper. Unknown paths are 404, known paths with another
+ * method 405 with Allow, disabled APIs 404 (they do not exist here).
+ */
+#include "proxy/proxy.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_TYPE "application/json"
+
+int proxy_api_metrics(proxy_ctx *px, char *err, size_t errlen)
+{
+    metrics_logger *log = metrics_get_logger_ex(px->mx, "meterproxy.http", err, errlen);
+    if (log == NULL) return -1;
+    px->m_requests = metrics_counter_get(log, "requests", err, errlen);
+    px->m_errors = metrics_counter_get(log, "server_errors", err, errlen);
+    px->m_not_found = metrics_counter_get(log, "not_found", err, errlen);
+    px->m_unauthorized = metrics_counter_get(log, "unauthorized", err, errlen);
+    return px->m_requests && px->m_errors && px->m_not_found && px->m_unauthorized ? 0 : -1;
+}
+
+/* Answers doc (compact, sorted keys, one line) and frees it. */
+static void reply_json(proxy_ctx *px, httpd_req *r, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (text == NULL) {
+        metrics_counter(px->m_errors, 1);
+        static const char oom[] = "{\"error\":\"out of memory\"}\n";
+        httpd_respond(r, 500, JSON_TYPE, oom, sizeof oom - 1);
+        return;
+    }
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps' NUL becomes the newline; the length says where it ends */
+    httpd_respond(r, status, JSON_TYPE, text, n + 1);
+    free(text);
+}
+
+static void reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (status == 404) metrics_counter(px->m_not_found, 1);
+    if (status == 401) metrics_counter(px->m_unauthorized, 1);
+    if (status >= 500) metrics_counter(px->m_errors, 1);
+    reply_json(px, r, status, json_pack("{s:s}", "error", msg));
+}
+
+static bool method_is(httpd_req *r, const char *allow)
+{
+    if (strcmp(httpd_method(r), allow) == 0) return true;
+    if (strcmp(allow, "GET") == 0 && strcmp(httpd_method(r), "HEAD") == 0) return true;
+    return false;
+}
+
+static void reply_405(proxy_ctx *px, httpd_req *r, const char *allow)
+{
+    httpd_add_header(r, "Allow", allow);
+    reply_error(px, r, 405, "%s is not allowed here (allowed: %s)", httpd_method(r), allow);
+}
+
+/* ---- /health ----------------------------------------------------------------- */
+
+static void health(proxy_ctx *px, httpd_req *r)
+{
+    json_t *groups = json_object(), *reasons = json_array();
+    for (size_t i = 0; i < px->cache.n; i++) {
+        proxy_group *g = &px->cache.groups[i];
+        pthread_mutex_lock(&g->mu);
+        coord_state_t st = g->state;
+        pthread_mutex_unlock(&g->mu);
+        json_object_set_new(groups, g->name, json_string(coord_state_name(st)));
+        if (st != COORD_CONNECTED) {
+            char why[256];
+            snprintf(why, sizeof why, "group %s: ZooKeeper %s (answers come from the last view)",
+                     g->name, coord_state_name(st));
+            json_array_append_new(reasons, json_string(why));
+        }
+    }
+    /* 200 either way: the proxy serves; "degraded" says its view may be stale */
+    reply_json(px, r, 200,
+               json_pack("{s:s, s:o, s:o, s:I}", "status",
+                         json_array_size(reasons) ? "degraded" : "ok", "groups", groups, "reasons",
+                         reasons, "uptime_ms", (json_int_t)(proxy_wall_ms() - px->started_ms)));
+}
+
+/* ---- /metrics (the proxy's own) ----------------------------------------------- */
+
+static void self_metrics(proxy_ctx *px, httpd_req *r)
+{
+    size_t len = 0;
+    char *text = metrics_render_prometheus_text(px->mx, &len);
+    httpd_stats st;
+    httpd_get_stats(px->http, &st);
+    char extra[1024];
+    int n = snprintf(extra, sizeof extra,
+                     "# TYPE meterproxy_http_connections_open gauge\n"
+                     "meterproxy_http_connections_open %u\n"
+                     "# TYPE meterproxy_http_connections_refused_total counter\n"
+                     "meterproxy_http_connections_refused_total %llu\n"
+                     "# TYPE meterproxy_http_header_timeouts_total counter\n"
+                     "meterproxy_http_header_timeouts_total %llu\n"
+                     "# TYPE meterproxy_http_accept_backoffs_total counter\n"
+                     "meterproxy_http_accept_backoffs_total %llu\n",
+                     st.current, st.refused, st.header_timeouts, st.accept_backoffs);
+    size_t total = len + (size_t)n;
+    char *page = malloc(total + 1);
+    if (page == NULL) {
+        free(text);
+        reply_error(px, r, 500, "out of memory");
+        return;
+    }
+    if (len) memcpy(page, text, len);
+    memcpy(page + len, extra, (size_t)n);
+    free(text);
+    httpd_respond(r, 200, "text/plain; version=0.0.4", page, total);
+    free(page);
+}
+
+/* ---- /v1/groups --------------------------------------------------------------- */
+
+/* Under g->mu: adds the session state to a document of the group. */
+static json_t *with_state(proxy_group *g, json_t *doc)
+{
+    if (doc) json_object_set_new(doc, "zookeeper", json_string(coord_state_name(g->state)));
+    return doc;
+}
+
+static void groups_list(proxy_ctx *px, httpd_req *r)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < px->cache.n; i++) {
+        proxy_group *g = &px->cache.groups[i];
+        pthread_mutex_lock(&g->mu);
+        groupview_at(&g->v, proxy_wall_ms());
+        bool ok = false;
+        json_t *st = groupview_status_json(&g->v, g->name, &ok);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
+            coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
+            json_object_get(st, "revision"), "leader", json_object_get(st, "leader"), "consistent",
+            ok, "known", groupview_known(&g->v));
+        pthread_mutex_unlock(&g->mu);
+        json_decref(st);
+        json_array_append_new(list, o);
+    }
+    reply_json(px, r, 200, json_pack("{s:o}", "groups", list));
+}
+
+typedef enum {
+    G_STATUS,
+    G_MEMBERS,
+    G_ASSIGNMENT,
+    G_PIPELINE,
+    G_REVISIONS,
+} group_route;
+
+static json_t *pipeline_doc(proxy_group *g)
+{
+    const groupview *v = &g->v;
+    if (!v->has_rev) return NULL;
+    json_t *doc = groupview_revision_json(v);
+    json_object_set_new(doc, "group", json_string(g->name));
+    json_object_set_new(doc, "signature", json_string(v->rev.signature));
+    json_object_set_new(doc, "body", json_stringn((const char *)v->rev.body, v->rev.body_len));
+    return doc;
+}
+
+static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route route)
+{
+    json_t *doc = NULL;
+    int status = 200;
+    char etag[40] = "";
+    pthread_mutex_lock(&g->mu);
+    groupview_at(&g->v, proxy_wall_ms());
+    bool known = groupview_known(&g->v);
+    bool synced = g->state == COORD_CONNECTED || g->changes > 1;
+    if (!known && !synced) {
+        pthread_mutex_unlock(&g->mu);
+        reply_error(px, r, 503, "no view of group %s yet: ZooKeeper %s", g->name,
+                    coord_state_name(g->state));
+        return;
+    }
+    if (!known && route != G_REVISIONS) {
+        pthread_mutex_unlock(&g->mu);
+        reply_error(px, r, 404, "unknown group '%s': no members, no revision, no slot table",
+                    g->name);
+        return;
+    }
+    switch (route) {
+    case G_STATUS:
+        doc = groupview_status_json(&g->v, g->name, NULL);
+        break;
+    case G_MEMBERS:
+        doc = groupview_members_json(&g->v, g->name);
+        break;
+    case G_ASSIGNMENT:
+        doc = groupview_assignment_json(&g->v, g->name, httpd_query(r, "target"));
+        break;
+    case G_PIPELINE:
+        doc = pipeline_doc(g);
+        if (doc) snprintf(etag, sizeof etag, "\"%lld\"", (long long)g->v.rev.number);
+        break;
+    case G_REVISIONS:
+        /* the list is never changed once cached, only replaced: shared */
+        doc = json_pack("{s:s, s:I, s:o}", "group", g->name,
+                        (json_int_t)(g->v.has_rev ? g->v.rev.number : 0), "revisions",
+                        g->revisions ? json_incref(g->revisions) : json_array());
+        break;
+    }
+    with_state(g, doc);
+    pthread_mutex_unlock(&g->mu);
+    if (route == G_PIPELINE && doc == NULL) {
+        reply_error(px, r, 404, "group %s has no revision yet", g->name);
+        return;
+    }
+    if (etag[0]) httpd_add_header(r, "ETag", etag);
+    reply_json(px, r, status, doc);
+}
+
+static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
+{
+    if (*rest == '\0') {
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return groups_list(px, r);
+    }
+    const char *slash = strchr(rest, '/');
+    size_t glen = slash ? (size_t)(slash - rest) : strlen(rest);
+    proxy_group *g = proxy_cache_find(&px->cache, rest, glen);
+    if (g == NULL)
+        return reply_error(px, r, 404,
+                           "group '%.*s' is not served here ([coordination] groups = %s)",
+                           (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
+    const char *sub = slash ? slash + 1 : "";
+    static const struct {
+        const char *name;
+        group_route route;
+    } subs[] = {{"", G_STATUS},
+                {"members", G_MEMBERS},
+                {"assignment", G_ASSIGNMENT},
+                {"pipeline", G_PIPELINE},
+                {"revisions", G_REVISIONS}};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(sub, subs[i].name) != 0) continue;
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return group_get(px, r, g, subs[i].route);
+    }
+    reply_error(px, r, 404, "no such path: %s", httpd_path(r));
+}
+
+void proxy_api_handle(httpd_req *r, void *arg)
+{
+    proxy_ctx *px = arg;
+    metrics_counter(px->m_requests, 1);
+    const char *path = httpd_path(r);
+    if (strcmp(path, "/health") == 0) {
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return health(px, r);
+    }
+    if (strcmp(path, "/metrics") == 0 && px->cfg.metrics_api) {
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return self_metrics(px, r);
+    }
+    if (px->cfg.groups_api && strcmp(path, "/v1/groups") == 0) return groups_route(px, r, "");
+    if (px->cfg.groups_api && strncmp(path, "/v1/groups/", 11) == 0)
+        return groups_route(px, r, path + 11);
+    reply_error(px, r, 404, "no such path: %s", path);
+}
