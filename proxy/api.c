@@ -217,7 +217,7 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
         break;
     case G_REVISIONS:
         /* the list is never changed once cached, only replaced: shared */
-        doc = json_pack("{s:s, s:I, s:o}", "group", g->name,
+        doc = json_pack("{s:s, s:I, s:o}", "group", g->name, "current",
                         (json_int_t)(g->v.has_rev ? g->v.rev.number : 0), "revisions",
                         g->revisions ? json_incref(g->revisions) : json_array());
         break;
