@@ -44,10 +44,7 @@ static void reply_json(proxy_ctx *px, httpd_req *r, int status, json_t *doc)
     free(text);
 }
 
-static void reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
+void proxy_reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -70,7 +67,7 @@ static bool method_is(httpd_req *r, const char *allow)
 static void reply_405(proxy_ctx *px, httpd_req *r, const char *allow)
 {
     httpd_add_header(r, "Allow", allow);
-    reply_error(px, r, 405, "%s is not allowed here (allowed: %s)", httpd_method(r), allow);
+    proxy_reply_error(px, r, 405, "%s is not allowed here (allowed: %s)", httpd_method(r), allow);
 }
 
 /* ---- /health ----------------------------------------------------------------- */
@@ -100,14 +97,14 @@ static void health(proxy_ctx *px, httpd_req *r)
 
 /* ---- /metrics (the proxy's own) ----------------------------------------------- */
 
-static void self_metrics(proxy_ctx *px, httpd_req *r)
+char *proxy_self_metrics(proxy_ctx *px, size_t *len)
 {
-    size_t len = 0;
-    char *text = metrics_render_prometheus_text(px->mx, &len);
+    size_t n = 0;
+    char *text = metrics_render_prometheus_text(px->mx, &n);
     httpd_stats st;
     httpd_get_stats(px->http, &st);
     char extra[1024];
-    int n = snprintf(extra, sizeof extra,
+    int k = snprintf(extra, sizeof extra,
                      "# TYPE meterproxy_http_connections_open gauge\n"
                      "meterproxy_http_connections_open %u\n"
                      "# TYPE meterproxy_http_connections_refused_total counter\n"
@@ -117,18 +114,16 @@ static void self_metrics(proxy_ctx *px, httpd_req *r)
                      "# TYPE meterproxy_http_accept_backoffs_total counter\n"
                      "meterproxy_http_accept_backoffs_total %llu\n",
                      st.current, st.refused, st.header_timeouts, st.accept_backoffs);
-    size_t total = len + (size_t)n;
-    char *page = malloc(total + 1);
-    if (page == NULL) {
-        free(text);
-        reply_error(px, r, 500, "out of memory");
-        return;
+    char *page = malloc(n + (size_t)k + 1);
+    if (page) {
+        if (n) memcpy(page, text, n);
+        memcpy(page + n, extra, (size_t)k + 1);
+        *len = n + (size_t)k;
+    } else {
+        *len = 0;
     }
-    if (len) memcpy(page, text, len);
-    memcpy(page + len, extra, (size_t)n);
     free(text);
-    httpd_respond(r, 200, "text/plain; version=0.0.4", page, total);
-    free(page);
+    return page;
 }
 
 /* ---- /v1/groups --------------------------------------------------------------- */
@@ -191,14 +186,14 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
     bool synced = g->state == COORD_CONNECTED || g->changes > 1;
     if (!known && !synced) {
         pthread_mutex_unlock(&g->mu);
-        reply_error(px, r, 503, "no view of group %s yet: ZooKeeper %s", g->name,
-                    coord_state_name(g->state));
+        proxy_reply_error(px, r, 503, "no view of group %s yet: ZooKeeper %s", g->name,
+                          coord_state_name(g->state));
         return;
     }
     if (!known && route != G_REVISIONS) {
         pthread_mutex_unlock(&g->mu);
-        reply_error(px, r, 404, "unknown group '%s': no members, no revision, no slot table",
-                    g->name);
+        proxy_reply_error(px, r, 404, "unknown group '%s': no members, no revision, no slot table",
+                          g->name);
         return;
     }
     switch (route) {
@@ -225,7 +220,7 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
     with_state(g, doc);
     pthread_mutex_unlock(&g->mu);
     if (route == G_PIPELINE && doc == NULL) {
-        reply_error(px, r, 404, "group %s has no revision yet", g->name);
+        proxy_reply_error(px, r, 404, "group %s has no revision yet", g->name);
         return;
     }
     if (etag[0]) httpd_add_header(r, "ETag", etag);
@@ -242,9 +237,9 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
     size_t glen = slash ? (size_t)(slash - rest) : strlen(rest);
     proxy_group *g = proxy_cache_find(&px->cache, rest, glen);
     if (g == NULL)
-        return reply_error(px, r, 404,
-                           "group '%.*s' is not served here ([coordination] groups = %s)",
-                           (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
+        return proxy_reply_error(px, r, 404,
+                                 "group '%.*s' is not served here ([coordination] groups = %s)",
+                                 (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
     const char *sub = slash ? slash + 1 : "";
     static const struct {
         const char *name;
@@ -259,7 +254,7 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
         if (!method_is(r, "GET")) return reply_405(px, r, "GET");
         return group_get(px, r, g, subs[i].route);
     }
-    reply_error(px, r, 404, "no such path: %s", httpd_path(r));
+    proxy_reply_error(px, r, 404, "no such path: %s", httpd_path(r));
 }
 
 void proxy_api_handle(httpd_req *r, void *arg)
@@ -273,10 +268,14 @@ void proxy_api_handle(httpd_req *r, void *arg)
     }
     if (strcmp(path, "/metrics") == 0 && px->cfg.metrics_api) {
         if (!method_is(r, "GET")) return reply_405(px, r, "GET");
-        return self_metrics(px, r);
+        return proxy_fanout_metrics(px, r);
+    }
+    if (strcmp(path, "/v1/targets") == 0 && px->cfg.targets_api) {
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return proxy_fanout_target(px, r);
     }
     if (px->cfg.groups_api && strcmp(path, "/v1/groups") == 0) return groups_route(px, r, "");
     if (px->cfg.groups_api && strncmp(path, "/v1/groups/", 11) == 0)
         return groups_route(px, r, path + 11);
-    reply_error(px, r, 404, "no such path: %s", path);
+    proxy_reply_error(px, r, 404, "no such path: %s", path);
 }

@@ -95,6 +95,7 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
     if (px->cfg.auth_file[0] &&
         group_secret_read(px->cfg.auth_file, &px->zk_auth, &px->zk_auth_len, err, errlen) != 0)
         return -1;
+    if (proxy_fanout_open(px, err, errlen) != 0) return -1;
     httpd_raise_nofile();
     httpd_opts ho = {
         .handler = proxy_api_handle,
@@ -118,8 +119,11 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
 
 static void stop(proxy_ctx *px)
 {
-    /* the server first: no handler reads the cache while it is closed */
+    /* transfers first (their requests get answered), then the server: no
+     * handler reads the cache while it is closed */
+    proxy_fanout_cancel(px);
     httpd_stop(px->http);
+    proxy_fanout_close(px);
     px->http = NULL;
     proxy_cache_close(&px->cache);
     metrics_registry_destroy(px->mx);

@@ -15,6 +15,9 @@
  *     keep a groupview (groupview/) current: no ZooKeeper read per request;
  *   - api.c: the routes, answering from the cache with groupview's JSON
  *     (the documents of `meterctl -o json`);
+ *   - fanout.c, federate.c: /v1/targets routed to the owner agent and
+ *     /metrics federated over the agents (httpc/'s engine, never waiting
+ *     on an HTTP thread);
  *   - main.c: start-up (daemon, bind, privileges), signals, shutdown.
  * Everything a running proxy holds hangs off one proxy_ctx (no global
  * mutable state but the signal flag in main.c).
@@ -24,6 +27,7 @@
 
 #include "coordinator/coordinator.h"
 #include "groupview/groupview.h"
+#include "httpc/httpc.h"
 #include "httpd/httpd.h"
 #include "metrics/metrics.h"
 
@@ -39,6 +43,7 @@
 #define PROXY_MAX_ADDRS          8
 #define PROXY_DEFAULT_MAXREQUEST 65536
 #define PROXY_MAX_GROUPS         32
+#define PROXY_MAX_ROUNDS         (PROXY_MAX_GROUPS + 1) /* federations in flight */
 
 /* ---- opts.c ---------------------------------------------------------------- */
 
@@ -133,6 +138,20 @@ int proxy_cache_open(struct proxy_ctx *px, char *err, size_t errlen);
 void proxy_cache_close(proxy_cache *cache);
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len);
 
+/* ---- federate.c ------------------------------------------------------------ */
+
+typedef struct proxy_fed_input {
+    const char *member; /* its member id: the `member` label */
+    const char *text;   /* its /metrics page (exposition text 0.0.4) */
+    size_t len;
+    const char *error; /* NULL: answered; else why not (text unused) */
+} proxy_fed_input;
+
+/* The members' pages as one: every sample labelled with its member, samples
+ * grouped by family, then meterproxy_federation_up per member. NULL when out
+ * of memory; free() it. */
+char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len);
+
 /* ---- the running proxy ------------------------------------------------------ */
 
 typedef struct proxy_ctx {
@@ -146,6 +165,14 @@ typedef struct proxy_ctx {
     proxy_token token;
     proxy_cache cache;
     httpd *http;
+    /* fanout.c */
+    const curl_api *curl; /* NULL: libcurl missing (curl_error says why) */
+    char curl_error[256];
+    curl_engine *engine;
+    unsigned char *agent_token; /* [meterproxy] agent_token_file */
+    size_t agent_token_len;
+    pthread_mutex_t fed_mu;
+    struct proxy_fed_round *fed_rounds[PROXY_MAX_ROUNDS]; /* in flight, by scope */
     metrics_registry *mx;
     metrics_metric *m_requests, *m_errors, *m_not_found, *m_unauthorized;
     int64_t started_ms;
@@ -155,8 +182,28 @@ void proxy_log(proxy_ctx *px, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t proxy_wall_ms(void);
 
+/* ---- fanout.c: requests passed on to agents ------------------------------------- */
+
+typedef struct proxy_fed_round proxy_fed_round;
+/* The agents' token and the HTTP client engine. 0, or -1 with err. */
+int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen);
+/* Ends every transfer in flight (their requests are answered): before
+ * httpd_stop. */
+void proxy_fanout_cancel(proxy_ctx *px);
+void proxy_fanout_close(proxy_ctx *px);
+/* GET /v1/targets?target=T[&group=G]: the owner's answer. */
+void proxy_fanout_target(proxy_ctx *px, httpd_req *r);
+/* GET /metrics[?group=G]: the proxy's own metrics, then the federated page. */
+void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r);
+
 /* ---- api.c ------------------------------------------------------------------ */
 
+/* Answers {"error": message} with status. */
+void proxy_reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The proxy's own metrics as exposition text (malloc'd; NULL, *len 0 when
+ * out of memory). */
+char *proxy_self_metrics(proxy_ctx *px, size_t *len);
 /* The httpd handler (arg: the proxy_ctx). */
 void proxy_api_handle(httpd_req *req, void *arg);
 /* Registers the self-metrics the API counts. 0, or -1 with err. */
