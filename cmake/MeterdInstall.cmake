@@ -65,6 +65,13 @@ file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/systemd/meterd@.service CONTENT "${Mete
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
              ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@.service)
 install(FILES ${CMAKE_BINARY_DIR}/systemd/meterd@.service DESTINATION ${METERD_SYSTEMD_UNITDIR})
+file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/meterproxy.service MeterproxyUnit)
+string(REPLACE "/usr/sbin/meterproxy" "${CMAKE_INSTALL_FULL_SBINDIR}/meterproxy" MeterproxyUnit
+               "${MeterproxyUnit}")
+file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/systemd/meterproxy.service CONTENT "${MeterproxyUnit}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/deploy/systemd/meterproxy.service)
+install(FILES ${CMAKE_BINARY_DIR}/systemd/meterproxy.service DESTINATION ${METERD_SYSTEMD_UNITDIR})
 foreach(role compute ipmi)
   install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@${role}.service.d/role.conf
           DESTINATION ${METERD_SYSTEMD_UNITDIR}/meterd@${role}.service.d)
