@@ -34,8 +34,8 @@ void px_stop(px_proc *p)
     th_expect_clean_exit(&p->proc, 0);
 }
 
-int px_http(int port, const char *method, const char *path, const char *headers, const char *body,
-            char *out, size_t cap)
+static int request(int port, const char *method, const char *path, const char *headers,
+                   const char *body, char *out, size_t cap, bool raw)
 {
     size_t blen = body ? strlen(body) : 0;
     size_t rcap = 4096 + blen;
@@ -51,12 +51,24 @@ int px_http(int port, const char *method, const char *path, const char *headers,
     int status = -1;
     if (n > 0 && sscanf(resp, "HTTP/1.%*d %d", &status) == 1) {
         const char *b = strstr(resp, "\r\n\r\n");
-        snprintf(out, cap, "%s", b ? b + 4 : "");
+        snprintf(out, cap, "%s", raw ? resp : b ? b + 4 : "");
     } else if (cap) {
         out[0] = 0;
     }
     free(resp);
     return status;
+}
+
+int px_http(int port, const char *method, const char *path, const char *headers, const char *body,
+            char *out, size_t cap)
+{
+    return request(port, method, path, headers, body, out, cap, false);
+}
+
+int px_http_raw(int port, const char *method, const char *path, const char *headers,
+                const char *body, char *out, size_t cap)
+{
+    return request(port, method, path, headers, body, out, cap, true);
 }
 
 json_t *px_get_json(int port, const char *path, int *status)

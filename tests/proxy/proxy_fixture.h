@@ -28,6 +28,9 @@ void px_stop(px_proc *p);
  * copies the body into body (cap bytes, NUL-terminated). */
 int px_http(int port, const char *method, const char *path, const char *headers, const char *body,
             char *out, size_t cap);
+/* The same, with the whole response (status line and headers) in out. */
+int px_http_raw(int port, const char *method, const char *path, const char *headers,
+                const char *body, char *out, size_t cap);
 /* GET path and parse the JSON body; *status gets the status. NULL when
  * the body is not JSON. */
 json_t *px_get_json(int port, const char *path, int *status);

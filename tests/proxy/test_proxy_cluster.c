@@ -5,7 +5,11 @@
  * owner of each target (group_clock_owner_at, as `meterctl whohas`); a push
  * reaches its cache through ZooKeeper's watches; a burst of requests costs
  * ZooKeeper nothing (no read per request: ZooKeeper's own packet count is
- * compared); unknown groups and paths are 404, other methods 405.
+ * compared); unknown groups and paths are 404, other methods 405. Then the
+ * fan-out: /v1/targets?target=T answered by the member meterctl names as
+ * T's owner; /metrics federates both agents with their member label, in a
+ * page promtool accepts, to 32 concurrent clients; a frozen agent (SIGSTOP)
+ * is marked unreachable within agent_timeout_ms and never hangs the page.
  */
 #include "../agent/cluster_fixture.h"
 #include "proxy_fixture.h"
@@ -15,6 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,18 +93,22 @@ static long long zk_packets_received(void)
     return strtoll(p + strlen("zk_packets_received"), NULL, 10);
 }
 
-static void test_read_api(void **state)
+static char *body;
+static int64_t rev;
+
+static int setup(void **state)
 {
     (void)state;
+    th_child_env();
     cf_start(&fx);
     cf_node_start(&fx, 0, NULL);
     cf_node_start(&fx, 1, NULL);
-    char *body = cf_pipeline(&fx, TARGETS);
-    int64_t rev = cf_push(&fx, body);
+    body = cf_pipeline(&fx, TARGETS);
+    rev = cf_push(&fx, body);
     assert_true(cf_wait_converged(&fx, 2, rev, 30000 * th_slack()));
-
     char conf[2048];
     snprintf(conf, sizeof conf,
+             "[meterproxy]\nagent_timeout_ms = 1000\n"
              "[coordination]\nbackend_url = %s\ngroups = central, other\nauth_file = %s\n"
              "session_timeout_ms = 4000\n",
              fx.url, fx.auth_path);
@@ -107,6 +118,22 @@ static void test_read_api(void **state)
     px_start(&px, "meterproxy", conf, extra);
     want_rev w = {rev, 2};
     assert_true(th_wait_until(cache_shows, &w, 30000 * th_slack()));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    px_stop(&px);
+    free(body);
+    assert_int_equal(cf_stop(&fx), 0);
+    return 0;
+}
+
+static void test_read_api(void **state)
+{
+    (void)state;
+    want_rev w = {rev, 2};
 
     /* status: meterctl's document, plus the session state */
     int status = 0;
@@ -196,17 +223,110 @@ static void test_read_api(void **state)
     json_decref(health);
     assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, out, sizeof out), 200);
     assert_non_null(strstr(out, "meterproxy_http_requests_total "));
+}
 
-    px_stop(&px);
-    free(body);
-    assert_int_equal(cf_stop(&fx), 0);
+/* promtool on text: 0 when it found no error (lint remarks are the agents'). */
+static int promtool_errors(const char *text)
+{
+    char in[512], log[512], cmd[1400];
+    assert_int_equal(th_write_file("federated.txt", text, in, sizeof in), 0);
+    th_path(log, sizeof log, "promtool.log");
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s' 2>&1", in, log);
+    if (system(cmd) == -1) return -1;
+    char out[8192] = "";
+    FILE *f = fopen(log, "r");
+    if (f) {
+        out[fread(out, 1, sizeof out - 1, f)] = 0;
+        fclose(f);
+    }
+    if (strstr(out, "error")) {
+        fprintf(stderr, "# promtool: %s\n", out);
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct metrics_client {
+    int status;
+    bool complete; /* the page's last family arrived */
+} metrics_client;
+
+static void *get_metrics(void *arg)
+{
+    metrics_client *c = arg;
+    size_t cap = 4 << 20;
+    char *out = malloc(cap);
+    c->status = px_http(px.port, "GET", "/metrics", NULL, NULL, out, cap);
+    c->complete = strstr(out, "meterproxy_federation_up{member=\"node-1.central\"}") != NULL;
+    free(out);
+    return NULL;
+}
+
+static void test_fanout(void **state)
+{
+    (void)state;
+    /* /v1/targets?target=T: the owner's own answer */
+    for (int k = 0; k < TARGETS; k++) {
+        char target[64], path[256], args[128], resp[65536];
+        snprintf(target, sizeof target, "tcp://127.0.0.1:%d", k + 1);
+        snprintf(path, sizeof path, "/v1/targets?target=tcp%%3A%%2F%%2F127.0.0.1%%3A%d", k + 1);
+        int st = px_http_raw(px.port, "GET", path, NULL, NULL, resp, sizeof resp);
+        assert_int_equal(st, 200);
+        snprintf(args, sizeof args, "whohas '%s'", target);
+        json_t *who = meterctl_json(args);
+        char hdr[256];
+        snprintf(hdr, sizeof hdr, "X-Meterd-Member: %s\r\n", str(who, "owner", "id"));
+        if (!strcasestr(resp, hdr)) fail_msg("no '%s' in:\n%.2000s", hdr, resp);
+        json_decref(who);
+    }
+    char out[4096];
+    assert_int_equal(px_http(px.port, "GET", "/v1/targets?target=tcp%3A%2F%2Fnowhere%3A1", NULL,
+                             NULL, out, sizeof out),
+                     404);
+    assert_int_equal(px_http(px.port, "GET", "/v1/targets", NULL, NULL, out, sizeof out), 400);
+
+    /* /metrics: both agents, labelled, valid */
+    size_t cap = 4 << 20;
+    char *page = malloc(cap);
+    assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, page, cap), 200);
+    assert_non_null(strstr(page, "member=\"node-0.central\""));
+    assert_non_null(strstr(page, "member=\"node-1.central\""));
+    assert_non_null(strstr(page, "meterproxy_federation_up{member=\"node-0.central\"} 1\n"));
+    assert_non_null(strstr(page, "meterproxy_http_requests_total"));
+    if (system("command -v promtool >/dev/null 2>&1") == 0)
+        assert_int_equal(promtool_errors(page), 0);
+    assert_int_equal(px_http(px.port, "GET", "/metrics?group=nope", NULL, NULL, out, sizeof out),
+                     404);
+
+    /* 32 at once */
+    enum { CLIENTS = 32 };
+    pthread_t th[CLIENTS];
+    metrics_client c[CLIENTS];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < CLIENTS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, get_metrics, &c[i]), 0);
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(c[i].status, 200);
+        assert_true(c[i].complete);
+    }
+
+    /* a frozen agent: marked, the page still comes */
+    assert_int_equal(kill(fx.nodes[1].proc.pid, SIGSTOP), 0);
+    assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, page, cap), 200);
+    bool marked = strstr(page, "meterproxy_federation_up{member=\"node-1.central\"} 0\n") != NULL ||
+                  strstr(page, "member=\"node-1.central\"") == NULL; /* or gone from ZooKeeper */
+    assert_int_equal(kill(fx.nodes[1].proc.pid, SIGCONT), 0);
+    assert_true(marked);
+    assert_non_null(strstr(page, "meterproxy_federation_up{member=\"node-0.central\"} 1\n"));
+    free(page);
 }
 
 int main(void)
 {
-    th_child_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_api),
+        cmocka_unit_test(test_fanout),
     };
-    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
+    return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
 }
