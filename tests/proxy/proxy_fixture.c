@@ -34,6 +34,26 @@ void px_stop(px_proc *p)
     th_expect_clean_exit(&p->proc, 0);
 }
 
+/* A chunked body decoded in place (the proxy streams /metrics). */
+static void dechunk(char *b)
+{
+    char *out = b, *p = b;
+    for (;;) {
+        char *end;
+        unsigned long n = strtoul(p, &end, 16);
+        char *data = strstr(end, "\r\n");
+        if (data == NULL || n == 0) break;
+        data += 2;
+        if (strlen(data) < n) n = strlen(data); /* cut short: what arrived */
+        memmove(out, data, n);
+        out += n;
+        p = data + n;
+        if (strncmp(p, "\r\n", 2) != 0) break;
+        p += 2;
+    }
+    *out = 0;
+}
+
 static int request(int port, const char *method, const char *path, const char *headers,
                    const char *body, char *out, size_t cap, bool raw)
 {
@@ -50,8 +70,14 @@ static int request(int port, const char *method, const char *path, const char *h
     free(req);
     int status = -1;
     if (n > 0 && sscanf(resp, "HTTP/1.%*d %d", &status) == 1) {
-        const char *b = strstr(resp, "\r\n\r\n");
-        snprintf(out, cap, "%s", raw ? resp : b ? b + 4 : "");
+        char *b = strstr(resp, "\r\n\r\n");
+        if (b && !raw) {
+            *b = 0;
+            bool chunked = strcasestr(resp, "\r\nTransfer-Encoding: chunked") != NULL;
+            b += 4;
+            if (chunked) dechunk(b);
+        }
+        snprintf(out, cap, "%s", raw ? resp : b ? b : "");
     } else if (cap) {
         out[0] = 0;
     }
