@@ -144,14 +144,7 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
 static int report_invalid(cli_cluster *k, const char *label, const pipeline_diags *d)
 {
     if (k->fmt == CLI_OUT_JSON) {
-        json_t *errs = json_array();
-        for (size_t i = 0; i < d->count; i++) {
-            const pipeline_diag *it = &d->items[i];
-            if (it->severity != PIPELINE_ERROR) continue;
-            json_array_append_new(errs, json_pack("{s:s?, s:i, s:i, s:s?}", "file", it->file,
-                                                  "line", it->line, "column", it->column, "message",
-                                                  it->message));
-        }
+        json_t *errs = groupview_diags_json(d);
         char msg[600];
         snprintf(msg, sizeof msg, "%s is invalid (%zu error%s): nothing written", label, d->errors,
                  d->errors == 1 ? "" : "s");
@@ -181,10 +174,8 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    /* the rules meterctl validate and the agents apply: the same registry */
-    registry_options ro;
-    registry_pipeline_options(&ro, NULL, 0);
-    int rc = pipeline_parse(body, len, label, &ro.opt, &p, &d);
+    /* the rules meterctl validate, meterproxy and the agents apply */
+    int rc = groupview_check_revision(body, len, label, &p, &d);
     if (rc == 0 && expanded && pipeline_has_file_sd(p)) {
         rc = expo_sd_expand(&p, label, &d);
         if (rc == 0 && (*expanded = strdup(p->canonical)) == NULL) rc = -1;

@@ -97,4 +97,50 @@ json_t *groupview_revision_entry_json(const coord_revision_t *r, bool current);
 /* The current revision's header ({"number", "sha256", ...}) or null. */
 json_t *groupview_revision_json(const groupview *v);
 
+/* ---- writes: the check before a push, the wait after it (write.c) ---------- */
+
+/* The agents' own parse of a revision body (the registry's schemes and
+ * meters): 0, or -1 with the problems in d (file:line:column). *out (may be
+ * NULL) gets the parsed pipeline on success. */
+int groupview_check_revision(const char *body, size_t len, const char *label, pipeline **out,
+                             pipeline_diags *d);
+/* The errors of d as [{"file", "line", "column", "message"}]. */
+json_t *groupview_diags_json(const pipeline_diags *d);
+
+typedef enum { GROUPVIEW_W_PENDING, GROUPVIEW_W_APPLIED, GROUPVIEW_W_REJECTED } groupview_wresult;
+
+typedef struct groupview_wmember {
+    char id[128];
+    coord_member_info_t info; /* as it reported when it settled */
+    groupview_wresult result;
+    int64_t seen_ms; /* when it settled (the caller's clock) */
+    bool live;
+} groupview_wmember;
+
+/* Waiting for every live member to apply or reject revision `number`. */
+typedef struct groupview_wait {
+    int64_t number, t0_ms;
+    groupview_wmember *m;
+    size_t n, cap;
+} groupview_wait;
+
+typedef struct groupview_wait_counts {
+    size_t live, applied, rejected, pending;
+    const char *verdict; /* "applied", "rejected", "timeout" or "no_members" */
+} groupview_wait_counts;
+
+void groupview_wait_init(groupview_wait *w, int64_t number, int64_t t0_ms);
+void groupview_wait_free(groupview_wait *w);
+/* Takes a members snapshot seen at now_ms. */
+void groupview_wait_observe(groupview_wait *w, const coord_members_t *s, int64_t now_ms);
+/* No live member is pending. */
+bool groupview_wait_settled(const groupview_wait *w);
+/* "applied", "rejected", "pending" or "left". */
+const char *groupview_wait_result(const groupview_wmember *m);
+/* Sorts the members by id and counts them. */
+void groupview_wait_tally(groupview_wait *w, groupview_wait_counts *c);
+/* `push --wait -o json`'s "wait": {"result", "timeout_ms", "elapsed_ms",
+ * "applied", "rejected", "pending", "members": [...]} (sorts too). */
+json_t *groupview_wait_json(groupview_wait *w, int timeout_ms, int64_t elapsed_ms);
+
 #endif /* METERD_GROUPVIEW_H */
