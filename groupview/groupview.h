@@ -71,6 +71,9 @@ bool groupview_known(const groupview *v);
 /* The live member with this id, or NULL. */
 const coord_member_t *groupview_member(const groupview *v, const char *id);
 
+/* The lowercase hex sha256 of buf: a revision's "sha256". */
+void groupview_sha256_hex(const void *buf, size_t len, char out[65]);
+
 /* ms since the Unix epoch as "2026-11-22T00:10:00.123Z". */
 void groupview_format_ms(int64_t ms, char *out, size_t cap);
 

@@ -2,6 +2,7 @@
 #include "groupview/groupview.h"
 #include "registry/registry.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -99,4 +100,13 @@ void groupview_format_ms(int64_t ms, char *out, size_t cap)
     char base[32];
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+void groupview_sha256_hex(const void *buf, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

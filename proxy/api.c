@@ -27,8 +27,7 @@ int proxy_api_metrics(proxy_ctx *px, char *err, size_t errlen)
     return px->m_requests && px->m_errors && px->m_not_found && px->m_unauthorized ? 0 : -1;
 }
 
-/* Answers doc (compact, sorted keys, one line) and frees it. */
-static void reply_json(proxy_ctx *px, httpd_req *r, int status, json_t *doc)
+void proxy_reply_json(proxy_ctx *px, httpd_req *r, int status, json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
@@ -54,7 +53,7 @@ void proxy_reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt,
     if (status == 404) metrics_counter(px->m_not_found, 1);
     if (status == 401) metrics_counter(px->m_unauthorized, 1);
     if (status >= 500) metrics_counter(px->m_errors, 1);
-    reply_json(px, r, status, json_pack("{s:s}", "error", msg));
+    proxy_reply_json(px, r, status, json_pack("{s:s}", "error", msg));
 }
 
 static bool method_is(httpd_req *r, const char *allow)
@@ -89,10 +88,11 @@ static void health(proxy_ctx *px, httpd_req *r)
         }
     }
     /* 200 either way: the proxy serves; "degraded" says its view may be stale */
-    reply_json(px, r, 200,
-               json_pack("{s:s, s:o, s:o, s:I}", "status",
-                         json_array_size(reasons) ? "degraded" : "ok", "groups", groups, "reasons",
-                         reasons, "uptime_ms", (json_int_t)(proxy_wall_ms() - px->started_ms)));
+    proxy_reply_json(px, r, 200,
+                     json_pack("{s:s, s:o, s:o, s:I}", "status",
+                               json_array_size(reasons) ? "degraded" : "ok", "groups", groups,
+                               "reasons", reasons, "uptime_ms",
+                               (json_int_t)(proxy_wall_ms() - px->started_ms)));
 }
 
 /* ---- /metrics (the proxy's own) ----------------------------------------------- */
@@ -153,7 +153,7 @@ static void groups_list(proxy_ctx *px, httpd_req *r)
         json_decref(st);
         json_array_append_new(list, o);
     }
-    reply_json(px, r, 200, json_pack("{s:o}", "groups", list));
+    proxy_reply_json(px, r, 200, json_pack("{s:o}", "groups", list));
 }
 
 typedef enum {
@@ -224,7 +224,7 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
         return;
     }
     if (etag[0]) httpd_add_header(r, "ETag", etag);
-    reply_json(px, r, status, doc);
+    proxy_reply_json(px, r, status, doc);
 }
 
 static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
@@ -251,7 +251,12 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
                 {"revisions", G_REVISIONS}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         if (strcmp(sub, subs[i].name) != 0) continue;
-        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        if (subs[i].route == G_PIPELINE && strcmp(httpd_method(r), "PUT") == 0 &&
+            px->cfg.writes_api)
+            return proxy_write_pipeline(px, r, g);
+        if (!method_is(r, "GET"))
+            return reply_405(
+                px, r, subs[i].route == G_PIPELINE && px->cfg.writes_api ? "GET, PUT" : "GET");
         return group_get(px, r, g, subs[i].route);
     }
     proxy_reply_error(px, r, 404, "no such path: %s", httpd_path(r));

@@ -165,6 +165,7 @@ int proxy_cache_open(proxy_ctx *px, char *err, size_t errlen)
                    .log = on_log},
             .cb_arg = g,
         };
+        if (px->has_roles) cfg.roles = &px->roles;
         char msg[256];
         g->c = coord_open(&cfg, msg, sizeof msg);
         if (g->c == NULL) {

@@ -70,6 +70,9 @@ static const opt_row rows[] = {
       "The groups served, comma separated (the agents' group names)"),
     S("coordination", "auth_file", auth_file, "",
       "A mode-0600 file with 'user:secret' ZooKeeper credentials (the reader role suffices)"),
+    S("coordination", "acl_file", acl_file, "",
+      "The roles' ids (zk-acl.txt of meterctl init-credentials): nodes a write creates get role "
+      "ACLs"),
     I("coordination", "session_timeout_ms", session_timeout_ms, "10000", 1000, 600000,
       "ZooKeeper session timeout"),
 };

@@ -119,7 +119,6 @@ static void fetch_start(proxy_ctx *px, fetch *f, const char *url, fetch_done_fn 
 
 int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen)
 {
-    pthread_mutex_init(&px->fed_mu, NULL);
     if (px->cfg.agent_token_file[0] && group_secret_read(px->cfg.agent_token_file, &px->agent_token,
                                                          &px->agent_token_len, err, errlen) != 0)
         return -1;
@@ -145,7 +144,6 @@ void proxy_fanout_close(proxy_ctx *px)
     px->engine = NULL;
     group_secret_free(px->agent_token, px->agent_token_len);
     px->agent_token = NULL;
-    pthread_mutex_destroy(&px->fed_mu);
 }
 
 /* ---- GET /v1/targets?target=T ------------------------------------------------ */

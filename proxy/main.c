@@ -95,6 +95,16 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
     if (px->cfg.auth_file[0] &&
         group_secret_read(px->cfg.auth_file, &px->zk_auth, &px->zk_auth_len, err, errlen) != 0)
         return -1;
+    if (px->cfg.acl_file[0]) {
+        char msg[600];
+        if (group_roles_read(px->cfg.acl_file, &px->role_ids, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "[coordination] acl_file: %s", msg);
+            return -1;
+        }
+        px->roles = (coord_roles_t){px->role_ids.operator_id, px->role_ids.member_id,
+                                    px->role_ids.reader_id};
+        px->has_roles = true;
+    }
     if (proxy_fanout_open(px, err, errlen) != 0) return -1;
     httpd_raise_nofile();
     httpd_opts ho = {
@@ -119,9 +129,10 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
 
 static void stop(proxy_ctx *px)
 {
-    /* transfers first (their requests get answered), then the server: no
-     * handler reads the cache while it is closed */
+    /* transfers and writes first (their requests get answered), then the
+     * server: no handler reads the cache while it is closed */
     proxy_fanout_cancel(px);
+    proxy_writes_drain(px);
     httpd_stop(px->http);
     proxy_fanout_close(px);
     px->http = NULL;
@@ -187,6 +198,13 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&px->log_mu, NULL);
+    pthread_mutex_init(&px->write_mu, NULL);
+    pthread_mutex_init(&px->fed_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&px->write_cond, &ca);
+    pthread_condattr_destroy(&ca);
     px->log_level = COORD_LOG_INFO;
     px->log = stderr;
     if (px->opts.log_file) {
@@ -237,6 +255,9 @@ int main(int argc, char **argv)
     if (px->log != stderr) fclose(px->log);
     if (ef != stderr) fclose(ef);
     pthread_mutex_destroy(&px->log_mu);
+    pthread_mutex_destroy(&px->write_mu);
+    pthread_mutex_destroy(&px->fed_mu);
+    pthread_cond_destroy(&px->write_cond);
     free(px);
     return 0;
 }

@@ -18,6 +18,8 @@
  *   - fanout.c, federate.c: /v1/targets routed to the owner agent and
  *     /metrics federated over the agents (httpc/'s engine, never waiting
  *     on an HTTP thread);
+ *   - write.c: PUT .../pipeline, a push the client signed (token, CAS,
+ *     the same check and wait as meterctl push);
  *   - main.c: start-up (daemon, bind, privileges), signals, shutdown.
  * Everything a running proxy holds hangs off one proxy_ctx (no global
  * mutable state but the signal flag in main.c).
@@ -26,6 +28,7 @@
 #define METERD_PROXY_H
 
 #include "coordinator/coordinator.h"
+#include "group/group.h"
 #include "groupview/groupview.h"
 #include "httpc/httpc.h"
 #include "httpd/httpd.h"
@@ -86,6 +89,7 @@ typedef struct proxy_config {
     char backend_url[1024];
     char groups[1024]; /* comma separated */
     char auth_file[PATH_MAX];
+    char acl_file[PATH_MAX]; /* roles' ids: nodes a write creates get role ACLs */
     int session_timeout_ms;
 } proxy_config;
 
@@ -161,6 +165,9 @@ typedef struct proxy_ctx {
     pthread_mutex_t log_mu;
     int log_level;          /* COORD_LOG_*: lines above it are dropped */
     unsigned char *zk_auth; /* [coordination] auth_file's "user:secret" */
+    group_roles role_ids;   /* [coordination] acl_file */
+    coord_roles_t roles;
+    bool has_roles;
     size_t zk_auth_len;
     proxy_token token;
     proxy_cache cache;
@@ -173,6 +180,11 @@ typedef struct proxy_ctx {
     size_t agent_token_len;
     pthread_mutex_t fed_mu;
     struct proxy_fed_round *fed_rounds[PROXY_MAX_ROUNDS]; /* in flight, by scope */
+    /* write.c: writes and waits in flight, drained before the server stops */
+    pthread_mutex_t write_mu;
+    pthread_cond_t write_cond;
+    int writes;
+    bool stopping;
     metrics_registry *mx;
     metrics_metric *m_requests, *m_errors, *m_not_found, *m_unauthorized;
     int64_t started_ms;
@@ -196,8 +208,17 @@ void proxy_fanout_target(proxy_ctx *px, httpd_req *r);
 /* GET /metrics[?group=G]: the proxy's own metrics, then the federated page. */
 void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r);
 
+/* ---- write.c: pushes through the proxy ------------------------------------------ */
+
+/* PUT /v1/groups/{g}/pipeline (token, If-Match, X-Meterd-Signature, ?wait=). */
+void proxy_write_pipeline(proxy_ctx *px, httpd_req *r, proxy_group *g);
+/* Refuses new writes and waits for those in flight to answer. */
+void proxy_writes_drain(proxy_ctx *px);
+
 /* ---- api.c ------------------------------------------------------------------ */
 
+/* Answers doc (compact, sorted keys, one line) with status, and frees it. */
+void proxy_reply_json(proxy_ctx *px, httpd_req *r, int status, json_t *doc);
 /* Answers {"error": message} with status. */
 void proxy_reply_error(proxy_ctx *px, httpd_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ static long long zk_packets_received(void)
 
 static char *body;
 static int64_t rev;
+static char token_path[512];
 
 static int setup(void **state)
 {
@@ -106,12 +108,15 @@ static int setup(void **state)
     body = cf_pipeline(&fx, TARGETS);
     rev = cf_push(&fx, body);
     assert_true(cf_wait_converged(&fx, 2, rev, 30000 * th_slack()));
+    assert_int_equal(th_write_file("proxy.token", "first-token\n", token_path, sizeof token_path),
+                     0);
+    assert_int_equal(chmod(token_path, 0600), 0);
     char conf[2048];
     snprintf(conf, sizeof conf,
-             "[meterproxy]\nagent_timeout_ms = 1000\n"
+             "[meterproxy]\nagent_timeout_ms = 1000\nwrites_api = true\ntoken_file = %s\n"
              "[coordination]\nbackend_url = %s\ngroups = central, other\nauth_file = %s\n"
              "session_timeout_ms = 4000\n",
-             fx.url, fx.auth_path);
+             token_path, fx.url, fx.auth_path);
     char logarg[600];
     th_path(logarg, sizeof logarg, "meterproxy-own.log");
     char *extra[] = {"-l", logarg, NULL};
@@ -262,6 +267,20 @@ static void *get_metrics(void *arg)
     return NULL;
 }
 
+/* Whether the process is stopped (state T in /proc/PID/stat). */
+static bool is_stopped(void *arg)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)*(pid_t *)arg);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'T';
+}
+
 static void test_fanout(void **state)
 {
     (void)state;
@@ -313,13 +332,92 @@ static void test_fanout(void **state)
 
     /* a frozen agent: marked, the page still comes */
     assert_int_equal(kill(fx.nodes[1].proc.pid, SIGSTOP), 0);
+    assert_true(th_wait_until(is_stopped, &fx.nodes[1].proc.pid, 10000 * th_slack()));
     assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, page, cap), 200);
     bool marked = strstr(page, "meterproxy_federation_up{member=\"node-1.central\"} 0\n") != NULL ||
                   strstr(page, "member=\"node-1.central\"") == NULL; /* or gone from ZooKeeper */
     assert_int_equal(kill(fx.nodes[1].proc.pid, SIGCONT), 0);
-    assert_true(marked);
+    if (!marked)
+        fail_msg("node-1 frozen, yet:\n%s", strstr(page, "# HELP meterproxy_federation_up"));
     assert_non_null(strstr(page, "meterproxy_federation_up{member=\"node-0.central\"} 1\n"));
     free(page);
+}
+
+/* PUT body as revision expected + 1, signed by the operator's key. */
+static int put(const char *token, int64_t expected, const char *text, const char *query, char *out,
+               size_t cap)
+{
+    char sig[GROUP_SIGNATURE_MAX] = "", headers[1200] = "", path[128];
+    assert_int_equal(
+        group_revision_sign_ed25519(fx.signer, "central", expected + 1, text, strlen(text), sig),
+        0);
+    size_t n = 0;
+    if (token)
+        n += (size_t)snprintf(headers + n, sizeof headers - n, "Authorization: Bearer %s\r\n",
+                              token);
+    if (expected >= 0)
+        n += (size_t)snprintf(headers + n, sizeof headers - n, "If-Match: \"%lld\"\r\n",
+                              (long long)expected);
+    snprintf(headers + n, sizeof headers - n, "X-Meterd-Signature: %s\r\nX-Meterd-Author: test\r\n",
+             sig);
+    snprintf(path, sizeof path, "/v1/groups/central/pipeline%s", query ? query : "");
+    return px_http(px.port, "PUT", path, headers, text, out, cap);
+}
+
+static int64_t current_revision(void)
+{
+    int status = 0;
+    json_t *p = px_get_json(px.port, "/v1/groups/central/pipeline", &status);
+    assert_int_equal(status, 200);
+    int64_t n = json_integer_value(json_object_get(p, "number"));
+    json_decref(p);
+    return n;
+}
+
+static void test_writes(void **state)
+{
+    (void)state;
+    char out[65536];
+    int64_t cur = current_revision();
+    /* no token, a wrong one: 401, nothing written */
+    assert_int_equal(put(NULL, cur, body, NULL, out, sizeof out), 401);
+    assert_int_equal(put("nope", cur, body, NULL, out, sizeof out), 401);
+    /* no If-Match: 428 */
+    assert_int_equal(put("first-token", -1, body, NULL, out, sizeof out), 428);
+    /* a body the agents would refuse: 400 with where */
+    assert_int_equal(
+        put("first-token", cur, "sources:\n  - name: x\n    interval: [\n", NULL, out, sizeof out),
+        400);
+    json_t *err = json_loads(out, 0, NULL);
+    assert_non_null(err);
+    json_t *first = json_array_get(json_object_get(err, "errors"), 0);
+    assert_true(json_integer_value(json_object_get(first, "line")) > 0);
+    json_decref(err);
+    assert_int_equal(current_revision(), cur);
+    /* signed by the client, pushed, waited for like push --wait */
+    assert_int_equal(put("first-token", cur, body, "?wait=30", out, sizeof out), 200);
+    json_t *doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(doc, "revision")), cur + 1);
+    json_t *w = json_object_get(doc, "wait");
+    if (strcmp(str(w, "result", NULL), "applied") != 0) fail_msg("wait: %s", out);
+    assert_int_equal(json_integer_value(json_object_get(w, "applied")), 2);
+    json_decref(doc);
+    /* the same If-Match again: another push won */
+    assert_int_equal(put("first-token", cur, body, NULL, out, sizeof out), 412);
+    assert_non_null(strstr(out, "another push won"));
+    /* the token rotated by replacing its file: the old one stops at once */
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.new", token_path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs("second-token\n", f);
+    fclose(f);
+    assert_int_equal(chmod(tmp, 0600), 0);
+    assert_int_equal(rename(tmp, token_path), 0);
+    assert_int_equal(put("first-token", -1, body, NULL, out, sizeof out), 401);
+    assert_int_equal(put("second-token", -1, body, NULL, out, sizeof out), 428);
+    assert_int_equal(current_revision(), cur + 1);
 }
 
 int main(void)
@@ -327,6 +425,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_api),
         cmocka_unit_test(test_fanout),
+        cmocka_unit_test(test_writes),
     };
     return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
 }
