@@ -57,11 +57,11 @@ typedef struct httpd_opts {
     unsigned max_connections;   /* over all addresses; 0: httpd_fd_budget(0) */
     unsigned header_timeout_ms; /* whole head must arrive in this time; 0: 10000 */
     unsigned idle_timeout_ms;   /* keep-alive idle time and any stall; 0: 30000 */
-    size_t max_head_bytes;      /* request line + headers; 0: 16384 */
+    size_t max_head_bytes;      /* request line + headers; 0: 8192 */
     size_t max_body_bytes;      /* 0: requests with a body are refused (413) */
     /* TLS: PEM files; all NULL: plain HTTP. With tls_client_ca_file, every
-     * client must present a certificate that CA signed (mTLS): the handshake
-     * fails otherwise. */
+     * client must present a certificate that CA signed (mTLS): a request
+     * without one is answered 403 before the handler sees it. */
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_client_ca_file;
