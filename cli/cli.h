@@ -124,6 +124,24 @@ void cli_sha256_hex(const void *buf, size_t len, char out[65]);
 int64_t cli_now_ms(void);  /* monotonic */
 int64_t cli_wall_ms(void); /* ms since the Unix epoch */
 
+/* ---- cmd_push_via.c: push FILE through meterproxy ---------------------- */
+
+typedef struct cli_via {
+    const char *url;        /* --via: the proxy, "http://head:9468" */
+    const char *token_file; /* --token-file: its bearer token (mode 0600) */
+    const char *author;
+    int64_t if_revision; /* -1: the proxy's current one */
+    int wait_ms;         /* 0: no --wait */
+    /* signs body for revision number (push's own signer) */
+    int (*sign)(void *arg, int64_t number, const void *body, size_t len,
+                char out[GROUP_SIGNATURE_MAX]);
+    void *sign_arg;
+} cli_via;
+
+/* Validated body through the proxy: sign for its current + 1, PUT with
+ * If-Match, report as push does. An exit code (printed). */
+int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len);
+
 /* ---- view.c: a group's state, read once -------------------------------- */
 
 /* The facts and their JSON are groupview/'s, shared with meterproxy. */

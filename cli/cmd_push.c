@@ -38,8 +38,10 @@ typedef struct push_args {
     size_t hmac_len;
     const char *author;
     bool wait;
-    bool force;    /* write over a malformed pipeline node */
-    bool insecure; /* --insecure: writing without credentials or a key is meant */
+    bool force;             /* write over a malformed pipeline node */
+    const char *via;        /* --via URL: through meterproxy */
+    const char *token_file; /* --token-file: the proxy's bearer token */
+    bool insecure;          /* --insecure: writing without credentials or a key is meant */
     int timeout_ms;
 } push_args;
 
@@ -51,16 +53,18 @@ static void push_usage(FILE *f, bool rollback)
     else
         fprintf(f, "usage: meterctl push FILE --group G [--wait [--timeout S]] [options]\n"
                    "  Validates FILE, then makes it the group's current revision (CAS).\n");
-    fprintf(f,
-            "      --wait             wait until every live member applied or rejected it\n"
-            "      --timeout S        seconds to wait (default 30)\n"
-            "      --if-revision N    write only if revision N is current (0: none yet)\n"
-            "      --force            replace a malformed pipeline node (written by\n"
-            "                         something other than meterctl; status names it)\n"
-            "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
-            "                         'meterctl init-credentials DIR')\n"
-            "      --author NAME      recorded with the revision (default user@host)\n"
-            "      --insecure         write without --auth-file or --sign-key (an open group)\n");
+    fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
+               "      --timeout S        seconds to wait (default 30)\n"
+               "      --if-revision N    write only if revision N is current (0: none yet)\n"
+               "      --force            replace a malformed pipeline node (written by\n"
+               "                         something other than meterctl; status names it)\n"
+               "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
+               "                         'meterctl init-credentials DIR')\n"
+               "      --author NAME      recorded with the revision (default user@host)\n"
+               "      --insecure         write without --auth-file or --sign-key (an open group)\n"
+               "      --via URL          push through meterproxy at URL (no ZooKeeper access\n"
+               "                         needed; the body is still signed here)\n"
+               "      --token-file FILE  meterproxy's bearer token (mode 0600), with --via\n");
     cli_cluster_usage(f);
     fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
                "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
@@ -105,6 +109,15 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--sign-key", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
             a->sign_key = v;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--via", NULL, &v)) != 0) {
+            if (r < 0 || rollback) {
+                if (rollback) fprintf(err, "meterctl rollback: --via is for push only\n");
+                return CLI_USAGE;
+            }
+            a->via = v;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--token-file", NULL, &v)) != 0) {
+            if (r < 0) return CLI_USAGE;
+            a->token_file = v;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--author", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
             a->author = v;
@@ -125,7 +138,12 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         push_usage(err, rollback);
         return CLI_USAGE;
     }
-    if (!a->insecure && (!a->sign_key || !a->k.auth_file)) {
+    if (a->via && (!a->token_file || !a->sign_key)) {
+        fprintf(err, "meterctl push --via: needs --token-file (the proxy's bearer token) and "
+                     "--sign-key (the proxy holds no signing key: the body is signed here)\n");
+        return CLI_USAGE;
+    }
+    if (!a->via && !a->insecure && (!a->sign_key || !a->k.auth_file)) {
         /* a group's agents refuse what no trusted key signed, and an open
          * ZooKeeper tree lets anyone rewrite it: say how to do it right */
         fprintf(err,
@@ -236,6 +254,12 @@ static int sign_for(push_args *a, int64_t number, const void *body, size_t len, 
     else if (kept)
         snprintf(out, GROUP_SIGNATURE_MAX, "%s", kept);
     return rc == 0 ? CLI_OK : cli_fail(&a->k, CLI_FAILED, "signing failed (OpenSSL)");
+}
+
+static int sign_cb(void *arg, int64_t number, const void *body, size_t len,
+                   char out[GROUP_SIGNATURE_MAX])
+{
+    return sign_for(arg, number, body, len, NULL, out);
 }
 
 static void default_author(char *out, size_t cap)
@@ -378,8 +402,19 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
         len = strlen(body);
     }
     if (rc == CLI_OK && a.sign_key) rc = load_sign_key(&a);
-    if (rc == CLI_OK) rc = connect_for_push(&a, &w);
-    if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
+    if (rc == CLI_OK && a.via) {
+        char author[128];
+        if (a.author)
+            snprintf(author, sizeof author, "%s", a.author);
+        else
+            default_author(author, sizeof author);
+        cli_via v = {a.via, a.token_file, author, a.if_revision, a.wait ? a.timeout_ms : 0, sign_cb,
+                     &a};
+        rc = cli_push_via(&a.k, &v, body, len);
+    } else {
+        if (rc == CLI_OK) rc = connect_for_push(&a, &w);
+        if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
+    }
     cli_cluster_close(&a.k); /* before freeing w: its callback may still run */
     cli_wait_free(w);
     free_sign_key(&a);

@@ -420,12 +420,65 @@ static void test_writes(void **state)
     assert_int_equal(current_revision(), cur + 1);
 }
 
+/* meterctl ARGS, its exit status and standard output (stderr to the log). */
+static int meterctl_run(const char *args, char *out, size_t cap)
+{
+    char cmd[4096], log[512];
+    th_path(log, sizeof log, "meterctl-via.log");
+    snprintf(cmd, sizeof cmd, "%s %s 2>>'%s'", MeterctlPath, args, log);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_push_via(void **state)
+{
+    (void)state;
+    char file[512], args[4096], out[65536];
+    assert_int_equal(th_write_file("via.yaml", body, file, sizeof file), 0);
+    int64_t cur = current_revision();
+    /* through the proxy only: no --zk, no ZooKeeper credentials */
+    snprintf(args, sizeof args,
+             "push '%s' -g central --via http://127.0.0.1:%d --token-file '%s' --sign-key '%s' "
+             "--author via-test --wait --timeout 30 -o json",
+             file, px.port, token_path, fx.key_path);
+    int rc = meterctl_run(args, out, sizeof out);
+    if (rc != 0) fail_msg("meterctl push --via exited %d: %s", rc, out);
+    json_t *doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(doc, "revision")), cur + 1);
+    assert_string_equal(str(doc, "author", NULL), "via-test");
+    assert_string_equal(str(doc, "wait", "result"), "applied");
+    json_decref(doc);
+    /* what the members run is what was signed here: both applied it */
+    assert_true(cf_wait_converged(&fx, 2, cur + 1, 30000 * th_slack()));
+    /* a stale --if-revision: CAS lost, exit 3, nothing written */
+    snprintf(args, sizeof args,
+             "push '%s' -g central --via http://127.0.0.1:%d --token-file '%s' --sign-key '%s' "
+             "--if-revision %lld",
+             file, px.port, token_path, fx.key_path, (long long)cur);
+    assert_int_equal(meterctl_run(args, out, sizeof out), 3);
+    /* another token: refused, exit 1 */
+    char bad[512];
+    assert_int_equal(th_write_file("bad.token", "nope\n", bad, sizeof bad), 0);
+    assert_int_equal(chmod(bad, 0600), 0);
+    snprintf(args, sizeof args,
+             "push '%s' -g central --via http://127.0.0.1:%d --token-file '%s' --sign-key '%s'",
+             file, px.port, bad, fx.key_path);
+    assert_int_equal(meterctl_run(args, out, sizeof out), 1);
+    assert_int_equal(current_revision(), cur + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_api),
         cmocka_unit_test(test_fanout),
         cmocka_unit_test(test_writes),
+        cmocka_unit_test(test_push_via),
     };
     return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
 }
