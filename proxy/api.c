@@ -73,26 +73,29 @@ static void reply_405(proxy_ctx *px, httpd_req *r, const char *allow)
 
 static void health(proxy_ctx *px, httpd_req *r)
 {
-    json_t *groups = json_object(), *reasons = json_array();
+    /* the probe every load balancer polls: snprintf, no JSON library */
+    char groups[PROXY_MAX_GROUPS * 160], reasons[PROXY_MAX_GROUPS * 300];
+    size_t gl = 0, rl = 0;
     for (size_t i = 0; i < px->cache.n; i++) {
         proxy_group *g = &px->cache.groups[i];
         pthread_mutex_lock(&g->mu);
         coord_state_t st = g->state;
         pthread_mutex_unlock(&g->mu);
-        json_object_set_new(groups, g->name, json_string(coord_state_name(st)));
-        if (st != COORD_CONNECTED) {
-            char why[256];
-            snprintf(why, sizeof why, "group %s: ZooKeeper %s (answers come from the last view)",
-                     g->name, coord_state_name(st));
-            json_array_append_new(reasons, json_string(why));
-        }
+        /* group names are ZooKeeper path segments: no quote or backslash */
+        gl += (size_t)snprintf(groups + gl, sizeof groups - gl, "%s\"%s\":\"%s\"", gl ? "," : "",
+                               g->name, coord_state_name(st));
+        if (st != COORD_CONNECTED)
+            rl += (size_t)snprintf(reasons + rl, sizeof reasons - rl,
+                                   "%s\"group %s: ZooKeeper %s (answers come from the last view)\"",
+                                   rl ? "," : "", g->name, coord_state_name(st));
     }
+    char body[sizeof groups + sizeof reasons + 128];
     /* 200 either way: the proxy serves; "degraded" says its view may be stale */
-    proxy_reply_json(px, r, 200,
-                     json_pack("{s:s, s:o, s:o, s:I}", "status",
-                               json_array_size(reasons) ? "degraded" : "ok", "groups", groups,
-                               "reasons", reasons, "uptime_ms",
-                               (json_int_t)(proxy_wall_ms() - px->started_ms)));
+    int n = snprintf(body, sizeof body,
+                     "{\"groups\":{%s},\"reasons\":[%s],\"status\":\"%s\",\"uptime_ms\":%lld}\n",
+                     groups, reasons, rl ? "degraded" : "ok",
+                     (long long)(proxy_wall_ms() - px->started_ms));
+    httpd_respond(r, 200, JSON_TYPE, body, (size_t)n);
 }
 
 /* ---- /metrics (the proxy's own) ----------------------------------------------- */
@@ -157,11 +160,11 @@ static void groups_list(proxy_ctx *px, httpd_req *r)
 }
 
 typedef enum {
-    G_STATUS,
-    G_MEMBERS,
-    G_ASSIGNMENT,
-    G_PIPELINE,
-    G_REVISIONS,
+    G_STATUS = PROXY_R_STATUS,
+    G_MEMBERS = PROXY_R_MEMBERS,
+    G_ASSIGNMENT = PROXY_R_ASSIGNMENT,
+    G_PIPELINE = PROXY_R_PIPELINE,
+    G_REVISIONS = PROXY_R_REVISIONS,
 } group_route;
 
 static json_t *pipeline_doc(proxy_group *g)
@@ -175,11 +178,66 @@ static json_t *pipeline_doc(proxy_group *g)
     return doc;
 }
 
-static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route route)
+/* Under g->mu: the route's document as text (one line, with '\n'). */
+static char *render(proxy_group *g, group_route route, size_t *len)
 {
     json_t *doc = NULL;
-    int status = 200;
-    char etag[40] = "";
+    switch (route) {
+    case G_STATUS:
+        doc = groupview_status_json(&g->v, g->name, NULL);
+        break;
+    case G_MEMBERS:
+        doc = groupview_members_json(&g->v, g->name);
+        break;
+    case G_ASSIGNMENT: /* ?target= is added per request */
+        doc = groupview_assignment_json(&g->v, g->name, NULL);
+        break;
+    case G_PIPELINE:
+        doc = pipeline_doc(g);
+        break;
+    case G_REVISIONS:
+        /* the list is never changed once cached, only replaced: shared */
+        doc = json_pack("{s:s, s:I, s:o}", "group", g->name, "current",
+                        (json_int_t)(g->v.has_rev ? g->v.rev.number : 0), "revisions",
+                        g->revisions ? json_incref(g->revisions) : json_array());
+        break;
+    }
+    if (doc == NULL) return NULL;
+    with_state(g, doc);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (text == NULL) return NULL;
+    *len = strlen(text);
+    char *t = realloc(text, *len + 2);
+    if (t == NULL) {
+        free(text);
+        return NULL;
+    }
+    t[(*len)++] = '\n';
+    t[*len] = 0;
+    return t;
+}
+
+/*
+ * Under g->mu: the route's text, rendered again only when the view changed
+ * (an event, or a pending table coming into force) since it was last: a
+ * burst of requests renders once.
+ */
+static const proxy_rendered *rendered(proxy_group *g, group_route route)
+{
+    proxy_rendered *c = &g->rendered[route];
+    int64_t next = group_clock_next_ms(&g->v.clock);
+    if (c->text && c->changes == g->changes && c->next_ms == next) return c;
+    free(c->text);
+    c->text = render(g, route, &c->len);
+    c->changes = g->changes;
+    c->next_ms = next;
+    c->number = g->v.has_rev ? g->v.rev.number : 0;
+    return c->text ? c : NULL;
+}
+
+static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route route)
+{
     pthread_mutex_lock(&g->mu);
     groupview_at(&g->v, proxy_wall_ms());
     bool known = groupview_known(&g->v);
@@ -196,35 +254,45 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
                           g->name);
         return;
     }
-    switch (route) {
-    case G_STATUS:
-        doc = groupview_status_json(&g->v, g->name, NULL);
-        break;
-    case G_MEMBERS:
-        doc = groupview_members_json(&g->v, g->name);
-        break;
-    case G_ASSIGNMENT:
-        doc = groupview_assignment_json(&g->v, g->name, httpd_query(r, "target"));
-        break;
-    case G_PIPELINE:
-        doc = pipeline_doc(g);
-        if (doc) snprintf(etag, sizeof etag, "\"%lld\"", (long long)g->v.rev.number);
-        break;
-    case G_REVISIONS:
-        /* the list is never changed once cached, only replaced: shared */
-        doc = json_pack("{s:s, s:I, s:o}", "group", g->name, "current",
-                        (json_int_t)(g->v.has_rev ? g->v.rev.number : 0), "revisions",
-                        g->revisions ? json_incref(g->revisions) : json_array());
-        break;
-    }
-    with_state(g, doc);
-    pthread_mutex_unlock(&g->mu);
-    if (route == G_PIPELINE && doc == NULL) {
+    if (route == G_PIPELINE && !g->v.has_rev) {
+        pthread_mutex_unlock(&g->mu);
         proxy_reply_error(px, r, 404, "group %s has no revision yet", g->name);
         return;
     }
+    const proxy_rendered *c = rendered(g, route);
+    const char *target = route == G_ASSIGNMENT ? httpd_query(r, "target") : NULL;
+    char *loc = NULL;
+    if (c && target) {
+        json_t *l = groupview_locate_json(&g->v, target);
+        loc = l ? json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(l);
+    }
+    size_t len = c ? c->len : 0, loclen = loc ? strlen(loc) : 0;
+    /* {...base...,"target":{...}} from {...base...}\n */
+    char *out = c && (!target || loc) ? malloc(len + loclen + 16) : NULL;
+    if (out && loc) {
+        memcpy(out, c->text, len - 2);
+        size_t n = len - 2;
+        memcpy(out + n, ",\"target\":", 10);
+        n += 10;
+        memcpy(out + n, loc, loclen);
+        n += loclen;
+        memcpy(out + n, "}\n", 2);
+        len = n + 2;
+    } else if (out) {
+        memcpy(out, c->text, len);
+    }
+    char etag[40] = "";
+    if (out && route == G_PIPELINE) snprintf(etag, sizeof etag, "\"%lld\"", (long long)c->number);
+    pthread_mutex_unlock(&g->mu);
+    free(loc);
+    if (out == NULL) {
+        proxy_reply_error(px, r, 500, "out of memory");
+        return;
+    }
     if (etag[0]) httpd_add_header(r, "ETag", etag);
-    proxy_reply_json(px, r, status, doc);
+    httpd_respond(r, 200, JSON_TYPE, out, len);
+    free(out);
 }
 
 static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)

@@ -187,6 +187,8 @@ void proxy_cache_close(proxy_cache *cache)
         if (g->c) coord_close(g->c); /* no callback runs after this */
         groupview_free(&g->v);
         json_decref(g->revisions);
+        for (int k = 0; k < PROXY_R_COUNT; k++)
+            free(g->rendered[k].text);
         pthread_mutex_destroy(&g->mu);
     }
     cache->n = 0;

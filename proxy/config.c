@@ -53,6 +53,8 @@ static const opt_row rows[] = {
       "A mode-0600 file holding the token the agents' APIs want (their [api] token_file)"),
     I("meterproxy", "agent_timeout_ms", agent_timeout_ms, "2000", 50, 600000,
       "How long one agent may take to answer a routed or federated request"),
+    I("meterproxy", "metrics_reuse_ms", metrics_reuse_ms, "1000", 0, 60000,
+      "A federated /metrics page also serves the clients that ask this long after it was made"),
     I("meterproxy", "max_connections", max_connections, "0", 0, 1000000,
       "Connections held at most (0: derived from the descriptor limit)"),
     I("meterproxy", "header_timeout_ms", header_timeout_ms, "10000", 100, 3600000,

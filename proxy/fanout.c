@@ -22,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define AGENT_MAX_BYTES (64u << 20) /* one agent's answer, at most */
 
@@ -136,14 +137,6 @@ int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen)
 void proxy_fanout_cancel(proxy_ctx *px)
 {
     if (px->engine) curl_engine_cancel(px->engine);
-}
-
-void proxy_fanout_close(proxy_ctx *px)
-{
-    curl_engine_free(px->engine);
-    px->engine = NULL;
-    group_secret_free(px->agent_token, px->agent_token_len);
-    px->agent_token = NULL;
 }
 
 /* ---- GET /v1/targets?target=T ------------------------------------------------ */
@@ -282,13 +275,15 @@ struct proxy_fed_round {
     proxy_ctx *px;
     char scope[128]; /* "" every served group, else the group */
     pthread_mutex_t mu;
-    /* under mu: one while in flight (dropped by round_finish), one per
-     * stream, one while its starter adds the transfers */
+    /* under mu: one while in px->fed_rounds (or until finished when not
+     * listed), one per stream, one while its starter adds the transfers */
     int refs;
     size_t n, pending;
     fed_member *m;
     bool ready;
-    char *page; /* the federated page once ready (NULL: out of memory) */
+    bool unlisted;       /* not in px->fed_rounds (all slots taken): not reused */
+    int64_t finished_ms; /* monotonic, once ready */
+    char *page;          /* the federated page once ready (NULL: out of memory) */
     size_t page_len;
     fed_stream *waiting; /* streams to wake when ready (intrusive list) */
 };
@@ -343,20 +338,24 @@ static void unlist(proxy_fed_round *rd, fed_stream *st)
     st->listed = false;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Every member answered (or failed): the page, then wake the streams. */
 static void round_finish(proxy_fed_round *rd)
 {
-    proxy_ctx *px = rd->px;
-    pthread_mutex_lock(&px->fed_mu); /* no new client joins a finished round */
-    for (size_t i = 0; i < PROXY_MAX_ROUNDS; i++)
-        if (px->fed_rounds[i] == rd) px->fed_rounds[i] = NULL;
-    pthread_mutex_unlock(&px->fed_mu);
     proxy_fed_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
     for (size_t i = 0; in && i < rd->n; i++) {
         fetch *f = &rd->m[i].f;
         in[i].member = rd->m[i].id;
         in[i].text = f->body ? f->body : "";
         in[i].len = f->len;
+        in[i].owned = f->body; /* freed as soon as it is taken: memory peaks lower */
+        f->body = NULL;
         if (!f->error[0] && f->status != 200)
             snprintf(f->error, sizeof f->error, "HTTP status %ld", f->status);
         in[i].error = f->error[0] ? f->error : NULL;
@@ -372,10 +371,12 @@ static void round_finish(proxy_fed_round *rd)
     rd->page = page;
     rd->page_len = len;
     rd->ready = true;
+    rd->finished_ms = mono_ms();
     for (fed_stream *st = rd->waiting; st; st = st->next)
         httpd_stream_wake(st->req);
+    bool unlisted = rd->unlisted;
     pthread_mutex_unlock(&rd->mu);
-    round_unref(rd); /* in flight no more */
+    if (unlisted) round_unref(rd); /* nobody else will ask for it */
 }
 
 static void member_done(fetch *f, void *arg)
@@ -459,23 +460,45 @@ static proxy_fed_round *round_new(proxy_ctx *px, const char *scope)
     return rd;
 }
 
-/* The round in flight for scope, or a new one (*start: the caller starts
- * it); with a reference for the caller's stream. NULL out of memory. */
+/* Whether a listed round can serve one more client: in flight, or
+ * finished less than metrics_reuse_ms ago. */
+static bool joinable(proxy_ctx *px, proxy_fed_round *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    bool ok = !rd->ready || mono_ms() - rd->finished_ms < px->cfg.metrics_reuse_ms;
+    pthread_mutex_unlock(&rd->mu);
+    return ok;
+}
+
+/* The round in flight (or fresh) for scope, or a new one (*start: the
+ * caller starts it); with a reference for the caller's stream. NULL out of
+ * memory. */
 static proxy_fed_round *round_join(proxy_ctx *px, const char *scope, bool *start)
 {
     pthread_mutex_lock(&px->fed_mu);
-    proxy_fed_round *rd = NULL;
+    proxy_fed_round *rd = NULL, *stale = NULL;
     size_t slot = PROXY_MAX_ROUNDS;
-    for (size_t i = 0; i < PROXY_MAX_ROUNDS; i++) {
-        if (px->fed_rounds[i] && strcmp(px->fed_rounds[i]->scope, scope) == 0)
-            rd = px->fed_rounds[i];
-        else if (!px->fed_rounds[i] && slot == PROXY_MAX_ROUNDS)
+    for (size_t i = 0; i < PROXY_MAX_ROUNDS && rd == NULL; i++) {
+        proxy_fed_round *cur = px->fed_rounds[i];
+        if (cur && strcmp(cur->scope, scope) == 0) {
+            if (joinable(px, cur)) {
+                rd = cur;
+            } else { /* finished and old: its slot is the new round's */
+                stale = cur;
+                px->fed_rounds[i] = NULL;
+                slot = i;
+            }
+        } else if (!cur && slot == PROXY_MAX_ROUNDS) {
             slot = i;
+        }
     }
     *start = false;
     if (rd == NULL && (rd = round_new(px, scope)) != NULL) {
         *start = true;
-        if (slot < PROXY_MAX_ROUNDS) px->fed_rounds[slot] = rd; /* else not shared */
+        if (slot < PROXY_MAX_ROUNDS)
+            px->fed_rounds[slot] = rd;
+        else
+            rd->unlisted = true; /* every slot taken: served once, not shared */
     }
     if (rd) {
         pthread_mutex_lock(&rd->mu);
@@ -483,6 +506,7 @@ static proxy_fed_round *round_join(proxy_ctx *px, const char *scope, bool *start
         pthread_mutex_unlock(&rd->mu);
     }
     pthread_mutex_unlock(&px->fed_mu);
+    if (stale) round_unref(stale); /* the list's reference */
     return rd;
 }
 
@@ -526,4 +550,16 @@ void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r)
         for (size_t i = 0; i < rd->n; i++)
             fetch_start(px, &rd->m[i].f, rd->m[i].url, member_done, rd);
     round_unref(rd); /* the starter's */
+}
+
+void proxy_fanout_close(proxy_ctx *px)
+{
+    for (size_t i = 0; i < PROXY_MAX_ROUNDS; i++) {
+        if (px->fed_rounds[i]) round_unref(px->fed_rounds[i]); /* streams are gone */
+        px->fed_rounds[i] = NULL;
+    }
+    curl_engine_free(px->engine);
+    px->engine = NULL;
+    group_secret_free(px->agent_token, px->agent_token_len);
+    px->agent_token = NULL;
 }

@@ -239,11 +239,15 @@ static void take(families *fs, const char *text, size_t len, const char *label)
 char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len)
 {
     families fs = {0};
-    for (size_t i = 0; i < n && !fs.oom; i++) {
-        if (in[i].error) continue;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].error || fs.oom) {
+            free(in[i].owned);
+            continue;
+        }
         char label[400];
         escape(in[i].member, label, sizeof label);
         take(&fs, in[i].text, in[i].len, label);
+        free(in[i].owned);
     }
     buf out = {0};
     for (size_t i = 0; i < fs.n; i++) {
@@ -258,6 +262,8 @@ char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len)
             put(&out, "\n", 1);
         }
         put(&out, f->samples.p, f->samples.len);
+        free(f->samples.p); /* as the page grows: memory peaks lower */
+        f->samples.p = NULL;
     }
     puts_(&out, "# HELP meterproxy_federation_up Whether the member's /metrics answered "
                 "(1) or not (0) in this page.\n# TYPE meterproxy_federation_up gauge\n");

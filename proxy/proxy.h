@@ -81,6 +81,7 @@ typedef struct proxy_config {
     char token_file[PATH_MAX];       /* bearer token of writes (mode 0600) */
     char agent_token_file[PATH_MAX]; /* the token agents want off loopback */
     int agent_timeout_ms;            /* per agent, fan-out */
+    int metrics_reuse_ms;            /* a federated page serves this long */
     int max_connections;             /* 0: from the descriptor limit */
     int header_timeout_ms, idle_timeout_ms;
     int threads;
@@ -120,6 +121,23 @@ int proxy_token_check(proxy_token *t, const char *authorization);
 
 /* ---- cache.c --------------------------------------------------------------- */
 
+/* A group's documents, rendered once per change of its view (api.c). */
+enum {
+    PROXY_R_STATUS,
+    PROXY_R_MEMBERS,
+    PROXY_R_ASSIGNMENT,
+    PROXY_R_PIPELINE,
+    PROXY_R_REVISIONS,
+    PROXY_R_COUNT
+};
+typedef struct proxy_rendered {
+    char *text; /* NULL: not rendered */
+    size_t len;
+    uint64_t changes; /* the group's `changes` it was rendered at */
+    int64_t next_ms;  /* and the clock's next instant (a table coming into force) */
+    int64_t number;   /* the current revision then (pipeline's ETag) */
+} proxy_rendered;
+
 typedef struct proxy_group {
     char name[128];
     struct proxy_ctx *px;
@@ -129,7 +147,8 @@ typedef struct proxy_group {
     coord_state_t state;
     json_t *revisions;     /* `meterctl revisions -o json`'s list, NULL until read */
     int64_t revisions_for; /* the current revision it was read at */
-    uint64_t changes;      /* events applied, for tests and /health */
+    uint64_t changes;      /* events applied: what invalidates `rendered` */
+    proxy_rendered rendered[PROXY_R_COUNT];
 } proxy_group;
 
 typedef struct proxy_cache {
@@ -149,11 +168,12 @@ typedef struct proxy_fed_input {
     const char *text;   /* its /metrics page (exposition text 0.0.4) */
     size_t len;
     const char *error; /* NULL: answered; else why not (text unused) */
+    char *owned;       /* freed once taken (NULL: the caller's) */
 } proxy_fed_input;
 
 /* The members' pages as one: every sample labelled with its member, samples
- * grouped by family, then meterproxy_federation_up per member. NULL when out
- * of memory; free() it. */
+ * grouped by family, then meterproxy_federation_up per member. Frees each
+ * input's `owned` as it goes. NULL when out of memory; free() it. */
 char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len);
 
 /* ---- the running proxy ------------------------------------------------------ */
