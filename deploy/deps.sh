@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: install every build and test dependency of meterd (Debian 12).
 # Idempotent: installs only what is missing, and is a no-op the second time.
-# Usage: deploy/deps.sh [--build-only | --cluster]
+# Usage: deploy/deps.sh [--build-only | --cluster | --bench]
 set -eu
 
 # clang + its runtimes (libclang-rt-14-dev): the warnings build and the libFuzzer targets
@@ -13,6 +13,19 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
+
+# --bench: bench/proxy's tools, not needed by CI: wrk, and pcp for pmproxy
+# (the anchor meterproxy is measured against). pcp's postinst fails without
+# systemd (a container: "half-configured"), yet its pmproxy binary runs.
+BENCH_PKGS="wrk pcp"
+if [ "${1:-}" = --bench ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $BENCH_PKGS || true
+  command -v wrk >/dev/null && [ -x /usr/lib/pcp/bin/pmproxy ] ||
+    { echo "deps: wrk or pmproxy (pcp) missing" >&2; exit 1; }
+  exit 0
+fi
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
 # cluster (deploy/run.sh); no flag: everything the tests need too.
