@@ -7,8 +7,9 @@
  * why not, so `meterproxy` started by an init script fails visibly when the
  * port is taken; then the ports are bound, then privileges dropped (-U:
  * binding a low port may need them, nothing after does), then ZooKeeper
- * observers opened. SIGTERM/SIGINT stop it cleanly; the handler only sets a
- * flag (the one global mutable variable, as signals require).
+ * observers opened. SIGTERM/SIGINT stop it cleanly, SIGHUP reopens the log
+ * file; the handler only sets flags (the only global mutable variables, as
+ * signals require).
  */
 #include "proxy/proxy.h"
 #include "group/group.h"
@@ -24,12 +25,32 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reopen_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reopen_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+/* SIGHUP: the log file again (logrotate moved it). */
+static void reopen_log(proxy_ctx *px)
+{
+    if (!px->opts.log_file || px->log == stderr) return;
+    FILE *lf = fopen(px->opts.log_file, "a");
+    if (lf == NULL) {
+        proxy_log(px, COORD_LOG_WARN, "cannot reopen %s: %s; keeping the old file",
+                  px->opts.log_file, strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&px->log_mu);
+    FILE *old = px->log;
+    px->log = lf;
+    pthread_mutex_unlock(&px->log_mu);
+    fclose(old);
+    proxy_log(px, COORD_LOG_INFO, "log reopened");
 }
 
 int64_t proxy_wall_ms(void)
@@ -221,6 +242,15 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* blocked in every thread (they inherit the mask) and taken only in
+     * sigsuspend below, so no signal slips between a check and the wait */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     signal(SIGPIPE, SIG_IGN);
     if (start(px, err, sizeof err) != 0) {
         fprintf(ef, "meterproxy: %s\n", err);
@@ -248,8 +278,13 @@ int main(int argc, char **argv)
             close(devnull);
         }
     }
-    while (!stop_requested)
-        pause();
+    while (!stop_requested) {
+        sigsuspend(&old);
+        if (reopen_requested) {
+            reopen_requested = 0;
+            reopen_log(px);
+        }
+    }
     proxy_log(px, COORD_LOG_INFO, "stopping");
     stop(px);
     if (px->log != stderr) fclose(px->log);
