@@ -350,6 +350,38 @@ static void test_descriptor_flood_backs_off(void **state)
     th_expect_clean_exit(&small.proc, 0);
 }
 
+/* tls_cert_file + tls_key_file: HTTPS, and plain HTTP is not answered. */
+static void test_tls(void **state)
+{
+    (void)state;
+    if (system("command -v openssl >/dev/null 2>&1 && command -v curl >/dev/null 2>&1") != 0)
+        th_skip_peer("openssl or curl is not installed");
+    char key[512], cert[512], cmd[2048];
+    th_path(key, sizeof key, "tls/key.pem");
+    th_path(cert, sizeof cert, "tls/cert.pem");
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 "
+             "-subj /CN=127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    assert_int_equal(system(cmd), 0);
+    char tconf[2048];
+    snprintf(tconf, sizeof tconf, "[meterproxy]\ntls_cert_file = %s\ntls_key_file = %s\n%s", cert,
+             key, strstr(conf, "[coordination]"));
+    px_proc tls;
+    px_start(&tls, "meterproxy-tls", tconf, NULL);
+    char out[512];
+    snprintf(cmd, sizeof cmd,
+             "curl -sk -o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/health", tls.port);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    pclose(f);
+    assert_string_equal(out, "200");
+    assert_int_equal(px_http(tls.port, "GET", "/health", NULL, NULL, out, sizeof out), -1);
+    px_stop(&tls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_descriptor_flood_backs_off),
+        cmocka_unit_test(test_tls),
     };
     return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
 }
