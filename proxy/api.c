@@ -167,15 +167,64 @@ typedef enum {
     G_REVISIONS = PROXY_R_REVISIONS,
 } group_route;
 
+/* A revision whole: its header, signature and body. */
+static json_t *revision_doc(const char *group, const coord_revision_t *r)
+{
+    json_t *doc = json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "number", (json_int_t)r->number,
+                            "sha256", r->sha256, "author", r->author, "time", r->time, "size",
+                            (json_int_t)r->body_len, "signed", r->signature[0] != '\0');
+    if (doc == NULL) return NULL;
+    json_object_set_new(doc, "group", json_string(group));
+    json_object_set_new(doc, "signature", json_string(r->signature));
+    json_object_set_new(doc, "body", json_stringn((const char *)r->body, r->body_len));
+    return doc;
+}
+
 static json_t *pipeline_doc(proxy_group *g)
 {
-    const groupview *v = &g->v;
-    if (!v->has_rev) return NULL;
-    json_t *doc = groupview_revision_json(v);
-    json_object_set_new(doc, "group", json_string(g->name));
-    json_object_set_new(doc, "signature", json_string(v->rev.signature));
-    json_object_set_new(doc, "body", json_stringn((const char *)v->rev.body, v->rev.body_len));
-    return doc;
+    return g->v.has_rev ? revision_doc(g->name, &g->v.rev) : NULL;
+}
+
+typedef struct kept_get {
+    proxy_ctx *px;
+    proxy_group *g;
+    httpd_req *req;
+} kept_get;
+
+/* The store thread: GET .../revisions/{n}'s answer. */
+static void got_kept(void *arg, int rc, const coord_revision_t *r)
+{
+    kept_get *k = arg;
+    if (rc == COORD_OK)
+        proxy_reply_json(k->px, k->req, 200, revision_doc(k->g->name, r));
+    else if (rc == COORD_ENOENT)
+        proxy_reply_error(k->px, k->req, 404, "revision not kept in group %s", k->g->name);
+    else
+        proxy_reply_error(k->px, k->req, rc == COORD_ENOCONN ? 503 : 502, "%s", coord_strerror(rc));
+    free(k);
+}
+
+/* GET /v1/groups/{g}/revisions/{n}: one kept revision with its body (what a
+ * client signs again to roll back), read from ZooKeeper (not cached: rare). */
+static void kept_revision(proxy_ctx *px, httpd_req *r, proxy_group *g, const char *n)
+{
+    char *end = NULL;
+    long long v = strtoll(n, &end, 10);
+    if (*n == '\0' || *end != '\0' || v < 1 || v >= INT32_MAX) {
+        proxy_reply_error(px, r, 404, "no such path: %s", httpd_path(r));
+        return;
+    }
+    kept_get *k = malloc(sizeof *k);
+    if (k == NULL) {
+        proxy_reply_error(px, r, 500, "out of memory");
+        return;
+    }
+    *k = (kept_get){px, g, r};
+    httpd_defer(r);
+    if (coord_revision_get_async(g->c, v, got_kept, k) != 0) {
+        proxy_reply_error(px, r, 500, "the read could not be queued");
+        free(k);
+    }
 }
 
 /* Under g->mu: the route's document as text (one line, with '\n'). */
@@ -309,6 +358,14 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
                                  "group '%.*s' is not served here ([coordination] groups = %s)",
                                  (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
     const char *sub = slash ? slash + 1 : "";
+    if (strcmp(sub, "rollback") == 0 && px->cfg.writes_api) {
+        if (strcmp(httpd_method(r), "POST") != 0) return reply_405(px, r, "POST");
+        return proxy_write_rollback(px, r, g);
+    }
+    if (strncmp(sub, "revisions/", 10) == 0) {
+        if (!method_is(r, "GET")) return reply_405(px, r, "GET");
+        return kept_revision(px, r, g, sub + 10);
+    }
     static const struct {
         const char *name;
         group_route route;

@@ -232,6 +232,9 @@ void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r);
 
 /* PUT /v1/groups/{g}/pipeline (token, If-Match, X-Meterd-Signature, ?wait=). */
 void proxy_write_pipeline(proxy_ctx *px, httpd_req *r, proxy_group *g);
+/* POST /v1/groups/{g}/rollback?revision=N: N's body pushed again, signed
+ * by the client for its new number (the same headers as the PUT). */
+void proxy_write_rollback(proxy_ctx *px, httpd_req *r, proxy_group *g);
 /* Refuses new writes and waits for those in flight to answer. */
 void proxy_writes_drain(proxy_ctx *px);
 

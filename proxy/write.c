@@ -43,6 +43,8 @@ typedef struct push_job {
     bool is_signed;
     int64_t number;
     int64_t t0;
+    char sig[GROUP_SIGNATURE_MAX];
+    int64_t rollback_of; /* POST rollback: the revision pushed again, else 0 */
 } push_job;
 
 static int64_t mono_ms(void)
@@ -81,9 +83,12 @@ void proxy_writes_drain(proxy_ctx *px)
 
 static json_t *result_doc(const push_job *j)
 {
-    return json_pack("{s:s, s:I, s:s, s:s, s:b, s:I}", "group", j->g->name, "revision",
-                     (json_int_t)j->number, "sha256", j->sha, "author", j->author, "signed",
-                     j->is_signed, "size", (json_int_t)j->len);
+    json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:b, s:I}", "group", j->g->name, "revision",
+                            (json_int_t)j->number, "sha256", j->sha, "author", j->author, "signed",
+                            j->is_signed, "size", (json_int_t)j->len);
+    if (doc && j->rollback_of)
+        json_object_set_new(doc, "rollback_of", json_integer((json_int_t)j->rollback_of));
+    return doc;
 }
 
 static void answer(push_job *j, int status, json_t *doc)
@@ -218,15 +223,18 @@ static bool authorized(proxy_ctx *px, httpd_req *r)
     return false;
 }
 
-void proxy_write_pipeline(proxy_ctx *px, httpd_req *r, proxy_group *g)
+/* What every write needs before its body: the token, If-Match, the
+ * client's signature and ?wait. A job (write_begin counted), or NULL
+ * after answering. */
+static push_job *begin(proxy_ctx *px, httpd_req *r, proxy_group *g)
 {
-    if (!authorized(px, r)) return;
+    if (!authorized(px, r)) return NULL;
     int64_t expected;
     if (parse_if_match(httpd_header(r, "If-Match"), &expected) != 0) {
         proxy_reply_error(px, r, 428,
                           "If-Match: \"N\" is required: the revision the body was signed against "
                           "(GET .../pipeline gives it as ETag; 0: none yet)");
-        return;
+        return NULL;
     }
     const char *sig = httpd_header(r, "X-Meterd-Signature");
     if (sig == NULL || !sig[0] || strlen(sig) >= GROUP_SIGNATURE_MAX) {
@@ -234,62 +242,119 @@ void proxy_write_pipeline(proxy_ctx *px, httpd_req *r, proxy_group *g)
                           "X-Meterd-Signature is required: the client signs the body for "
                           "revision If-Match + 1 (meterctl push --via does); the proxy holds "
                           "no signing key");
-        return;
+        return NULL;
     }
     int wait_ms = wait_ms_of(r);
     if (wait_ms < 0) {
         proxy_reply_error(px, r, 400, "?wait=S wants seconds in (0, 600]");
-        return;
-    }
-    size_t len = 0;
-    const char *body = httpd_body(r, &len);
-    pipeline_diags d = {0};
-    pipeline *p = NULL;
-    char label[160];
-    snprintf(label, sizeof label, "PUT %s", g->name);
-    if (body == NULL || groupview_check_revision(body, len, label, &p, &d) != 0) {
-        json_t *doc = json_pack("{s:s, s:o}", "error",
-                                "the body is not a valid pipeline: nothing "
-                                "written",
-                                "errors", groupview_diags_json(&d));
-        pipeline_diags_free(&d);
-        proxy_reply_json(px, r, 400, doc);
-        return;
-    }
-    bool file_sd = pipeline_has_file_sd(p);
-    pipeline_free(p);
-    pipeline_diags_free(&d);
-    if (file_sd) {
-        proxy_reply_error(px, r, 400,
-                          "the body names file_sd documents: expand them before sending "
-                          "(meterctl push --via does), the agents refuse them");
-        return;
+        return NULL;
     }
     push_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
         proxy_reply_error(px, r, 500, "out of memory");
-        return;
+        return NULL;
     }
     if (!write_begin(px)) {
         free(j);
         httpd_add_header(r, "Retry-After", "1");
         proxy_reply_error(px, r, 503, "too many writes in flight (at most %d)", MAX_WRITES);
-        return;
+        return NULL;
     }
     j->px = px;
     j->g = g;
     j->req = r;
     j->expected = expected;
     j->wait_ms = wait_ms;
-    j->len = len;
     j->is_signed = true;
+    snprintf(j->sig, sizeof j->sig, "%s", sig);
     const char *author = httpd_header(r, "X-Meterd-Author");
     if (author && *author)
         snprintf(j->author, sizeof j->author, "%s", author);
     else
         snprintf(j->author, sizeof j->author, "meterproxy@%s", httpd_peer(r));
+    return j;
+}
+
+/* The check `meterctl push` makes: 0, or -1 after answering (j is done). */
+static int check_body(push_job *j, const char *body, size_t len, const char *label)
+{
+    pipeline_diags d = {0};
+    pipeline *p = NULL;
+    if (body == NULL || groupview_check_revision(body, len, label, &p, &d) != 0) {
+        json_t *doc =
+            json_pack("{s:s, s:o}", "error", "the body is not a valid pipeline: nothing written",
+                      "errors", groupview_diags_json(&d));
+        pipeline_diags_free(&d);
+        answer(j, 400, doc);
+        return -1;
+    }
+    bool file_sd = pipeline_has_file_sd(p);
+    pipeline_free(p);
+    pipeline_diags_free(&d);
+    if (file_sd) {
+        answer(j, 400,
+               json_pack("{s:s}", "error",
+                         "the body names file_sd documents: expand them before sending "
+                         "(meterctl push --via does), the agents refuse them"));
+        return -1;
+    }
+    return 0;
+}
+
+static void push(push_job *j, const char *body, size_t len)
+{
+    j->len = len;
     groupview_sha256_hex(body, len, j->sha);
-    httpd_defer(r);
-    if (coord_revision_push_async(g->c, expected, body, len, j->author, sig, pushed, j) != 0)
+    if (coord_revision_push_async(j->g->c, j->expected, body, len, j->author, j->sig, pushed, j) !=
+        0)
         answer(j, 500, json_pack("{s:s}", "error", "the write could not be queued"));
+}
+
+void proxy_write_pipeline(proxy_ctx *px, httpd_req *r, proxy_group *g)
+{
+    push_job *j = begin(px, r, g);
+    if (j == NULL) return;
+    httpd_defer(r);
+    size_t len = 0;
+    const char *body = httpd_body(r, &len);
+    char label[160];
+    snprintf(label, sizeof label, "PUT %s", g->name);
+    if (check_body(j, body, len, label) == 0) push(j, body, len);
+}
+
+/* The store thread: the revision to push again, then the same push. */
+static void got_old(void *arg, int rc, const coord_revision_t *old)
+{
+    push_job *j = arg;
+    if (rc == COORD_ENOENT) {
+        answer(j, 404,
+               json_pack("{s:s, s:I}", "error", "that revision is not kept (GET .../revisions)",
+                         "revision", (json_int_t)j->rollback_of));
+        return;
+    }
+    if (rc != COORD_OK) {
+        answer(j, rc == COORD_ENOCONN ? 503 : 502, json_pack("{s:s}", "error", coord_strerror(rc)));
+        return;
+    }
+    char label[64];
+    snprintf(label, sizeof label, "revision %lld", (long long)old->number);
+    if (check_body(j, (const char *)old->body, old->body_len, label) == 0)
+        push(j, (const char *)old->body, old->body_len);
+}
+
+void proxy_write_rollback(proxy_ctx *px, httpd_req *r, proxy_group *g)
+{
+    const char *n = httpd_query(r, "revision");
+    char *end = NULL;
+    long long v = n ? strtoll(n, &end, 10) : 0;
+    if (n == NULL || *end != '\0' || v < 1 || v >= INT32_MAX) {
+        proxy_reply_error(px, r, 400, "?revision=N is required: the kept revision to push again");
+        return;
+    }
+    push_job *j = begin(px, r, g);
+    if (j == NULL) return;
+    j->rollback_of = v;
+    httpd_defer(r);
+    if (coord_revision_get_async(g->c, v, got_old, j) != 0)
+        answer(j, 500, json_pack("{s:s}", "error", "the read could not be queued"));
 }

@@ -432,6 +432,38 @@ static void test_writes(void **state)
     assert_int_equal(put("first-token", -1, body, NULL, out, sizeof out), 401);
     assert_int_equal(put("second-token", -1, body, NULL, out, sizeof out), 428);
     assert_int_equal(current_revision(), cur + 1);
+
+    /* rollback: the kept revision's body, signed again for its new number */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/groups/central/revisions/%lld", (long long)cur);
+    int status = 0;
+    json_t *old = px_get_json(px.port, path, &status);
+    assert_int_equal(status, 200);
+    const char *old_body = str(old, "body", NULL);
+    char sig[GROUP_SIGNATURE_MAX], headers[1200];
+    assert_int_equal(
+        group_revision_sign_ed25519(fx.signer, "central", cur + 2, old_body, strlen(old_body), sig),
+        0);
+    snprintf(headers, sizeof headers,
+             "Authorization: Bearer second-token\r\nIf-Match: \"%lld\"\r\n"
+             "X-Meterd-Signature: %s\r\n",
+             (long long)(cur + 1), sig);
+    snprintf(path, sizeof path, "/v1/groups/central/rollback?revision=%lld", (long long)cur);
+    assert_int_equal(px_http(px.port, "POST", path, headers, NULL, out, sizeof out), 200);
+    doc = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(doc, "revision")), cur + 2);
+    assert_int_equal(json_integer_value(json_object_get(doc, "rollback_of")), cur);
+    json_decref(doc);
+    json_decref(old);
+    assert_true(cf_wait_converged(&fx, 2, cur + 2, 30000 * th_slack()));
+    /* the same again: If-Match is stale now */
+    assert_int_equal(px_http(px.port, "POST", path, headers, NULL, out, sizeof out), 412);
+    assert_int_equal(px_http(px.port, "POST", "/v1/groups/central/rollback?revision=999", headers,
+                             NULL, out, sizeof out),
+                     404); /* not kept */
+    assert_int_equal(
+        px_http(px.port, "GET", "/v1/groups/central/revisions/999", NULL, NULL, out, sizeof out),
+        404);
 }
 
 /* meterctl ARGS, its exit status and standard output (stderr to the log). */
