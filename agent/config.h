@@ -49,6 +49,11 @@ typedef struct agent_config {
     int api_port;
     char api_token_file[PATH_MAX];
     int stall_threshold_ms;
+    int api_threads;
+    int api_max_connections; /* 0: derived from RLIMIT_NOFILE (httpd_fd_budget) */
+    int api_header_timeout_ms;
+    int api_idle_timeout_ms;
+    int api_max_head_bytes;
     /* [publisher] */
     int queue_size;
     int retry_initial_ms;

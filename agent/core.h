@@ -11,7 +11,7 @@
  *     task at a time, so pollster state needs no lock; per-task statistics are
  *     written under `stats_mu`;
  *   - publishers run on their own threads (publisher.c);
- *   - HTTP handlers run on nng's threads and only read, under `mu`/`stats_mu`,
+ *   - HTTP handlers run on the API server's threads (httpd/) and only read, under `mu`/`stats_mu`,
  *     or post requests to the loop.
  */
 #ifndef METERD_AGENT_CORE_H

@@ -1,5 +1,5 @@
 /*
- * http_api.c: the agent's HTTP API on nng's HTTP server.
+ * http_api.c: the agent's HTTP API on meterd's HTTP server (httpd/).
  *
  *   GET /health      liveness: 503 "stalled" when the event loop is stuck in one
  *                    iteration past [api] stall_threshold_ms; else 200 ok |
@@ -11,74 +11,57 @@
  *   GET /metrics     Prometheus text: the prometheus:// publishers' samples
  *                    plus the agent's own counters
  *   GET /v1/status   revision, sha256, sources, publishers, errors (JSON)
- *   GET /v1/targets  every (source, pollster, target) task and its last poll
+ *   GET /v1/targets  every (source, pollster, target) task and its last poll;
+ *                    ?target=T only T's tasks (target ids are URLs, hence a
+ *                    query parameter: meterproxy routes such a query here)
  *
  * Read-only and loopback by default. Off loopback, [api] token_file is
  * required and every request must carry "Authorization: Bearer <token>"
  * (401 otherwise): the API names targets, destinations and errors, and
- * meterproxy reaches it over the network. Requests carry no body: one with a body
- * is refused (nng answers 413), so a client cannot make the agent buffer
- * anything. Handlers run on nng's threads and only take the agent's
- * status locks for the time it takes to copy counters into text.
+ * meterproxy reaches it over the network. Requests carry no body: the
+ * server refuses one over API_MAX_BODY at its head (413), so a client
+ * cannot make the agent buffer anything; the server also caps connections,
+ * the time a head may take, idle keep-alive time and the head's size
+ * ([api] options, docs/man/meterd.conf.5). Handlers run on the server's
+ * threads and only take the agent's status locks for the time it takes to
+ * copy counters into text.
  */
 #include "agent/core.h"
 #include "group/group.h"
+#include "httpd/httpd.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define N_ROUTES 5
-
-typedef struct api_route { /* a handler's data: every request passes checked() */
-    agent *a;
-    void (*fn)(nng_aio *);
-    bool probe; /* /health, /ready: answered without the token, status only */
-} api_route;
+/* A GET has no body; this much is read and dropped so that a client that
+ * sends a small one still gets its 405, not a 413. */
+#define API_MAX_BODY 1024
 
 typedef struct http_state {
-    nng_http_server *server;
-    nng_http_handler *handlers[N_ROUTES];
-    api_route routes[N_ROUTES];
-    int n_handlers;
+    httpd *server;
+    agent *a;
     unsigned char *token; /* [api] token_file (group_secret_read), NULL: none */
     size_t token_len;
 } http_state;
 
-static void reply(nng_aio *aio, uint16_t status, const char *ctype, strbuf *body)
+static void reply(httpd_req *r, int status, const char *ctype, strbuf *body)
 {
-    nng_http_res *res;
-    if (body->failed || nng_http_res_alloc(&res) != 0) {
-        nng_aio_finish(aio, NNG_ENOMEM);
+    if (body->failed) {
+        httpd_respond(r, 500, "application/json", "{\"error\":\"out of memory\"}\n", 26);
         return;
     }
-    nng_http_res_set_status(res, status);
-    nng_http_res_set_header(res, "Content-Type", ctype);
-    nng_http_res_set_header(res, "Cache-Control", "no-store");
-    if (nng_http_res_copy_data(res, body->buf ? body->buf : "", body->len) != 0) {
-        nng_http_res_free(res);
-        nng_aio_finish(aio, NNG_ENOMEM);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
-}
-
-static agent *handler_agent(nng_aio *aio)
-{
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    return ((api_route *)nng_http_handler_get_data(h))->a;
+    httpd_add_header(r, "Cache-Control", "no-store");
+    httpd_respond(r, status, ctype, body->buf ? body->buf : "", body->len);
 }
 
 /* With a token, the request must carry it (constant-time comparison). */
-static bool authorized(const http_state *hs, nng_aio *aio)
+static bool authorized(const http_state *hs, httpd_req *r)
 {
     if (!hs->token) return true;
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    const char *h = nng_http_req_get_header(req, "Authorization");
+    const char *h = httpd_header(r, "Authorization");
     if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
     h += 7;
     if (strlen(h) != hs->token_len) return false;
@@ -86,32 +69,6 @@ static bool authorized(const http_state *hs, nng_aio *aio)
     for (size_t i = 0; i < hs->token_len; i++)
         diff |= (unsigned char)h[i] ^ hs->token[i];
     return diff == 0;
-}
-
-/* A probe asked without the token (a kubelet's httpGet cannot carry a secret):
- * the status code and word only, never the reasons, which name targets and
- * errors. */
-static bool brief(nng_aio *aio)
-{
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    api_route *r = nng_http_handler_get_data(h);
-    return r->probe && !authorized(r->a->http, aio);
-}
-
-static void h_checked(nng_aio *aio)
-{
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    api_route *r = nng_http_handler_get_data(h);
-    if (r->probe || authorized(r->a->http, aio)) {
-        r->fn(aio);
-        return;
-    }
-    strbuf body;
-    strbuf_init(&body);
-    strbuf_puts(&body, "{\"error\":\"this API requires Authorization: Bearer <[api] "
-                       "token_file>\"}\n");
-    reply(aio, 401, "application/json", &body);
-    strbuf_free(&body);
 }
 
 static bool loopback(const char *host)
@@ -203,19 +160,19 @@ static int stall_reason(agent *a, strbuf *out, int n)
     return n;
 }
 
-static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf *reasons)
+static void reply_status(agent *a, httpd_req *r, bool brief, int code, const char *status,
+                         strbuf *reasons)
 {
     strbuf body;
     strbuf_init(&body);
     /* running open on purpose is a field, not a failure (docs/SECURITY.md) */
-    agent *a = handler_agent(aio);
-    if (!brief(aio))
+    if (!brief)
         strbuf_printf(&body, "{\"status\":\"%s\",%s\"reasons\":[%s]}\n", status,
                       cluster_insecure(a) ? "\"insecure\":true," : "",
                       reasons->buf ? reasons->buf : "");
     else
         strbuf_printf(&body, "{\"status\":\"%s\"}\n", status);
-    reply(aio, code, "application/json", &body);
+    reply(r, code, "application/json", &body);
     strbuf_free(&body);
 }
 
@@ -223,16 +180,15 @@ static void reply_status(nng_aio *aio, uint16_t code, const char *status, strbuf
  * Liveness. The stall is checked first and without the agent's locks: a
  * callback stuck while holding one must still get its 503, not a timeout.
  */
-static void h_health(nng_aio *aio)
+static void h_health(agent *a, httpd_req *r, bool brief)
 {
-    agent *a = handler_agent(aio);
     strbuf reasons;
     strbuf_init(&reasons);
     if (stall_reason(a, &reasons, 0)) {
-        reply_status(aio, 503, "stalled", &reasons);
+        reply_status(a, r, brief, 503, "stalled", &reasons);
     } else {
         int n = health_reasons(a, &reasons);
-        reply_status(aio, 200, n ? "degraded" : "ok", &reasons);
+        reply_status(a, r, brief, 200, n ? "degraded" : "ok", &reasons);
     }
     strbuf_free(&reasons);
 }
@@ -264,23 +220,22 @@ int agent_ready_reasons(agent *a, strbuf *reasons)
     return n;
 }
 
-static void h_ready(nng_aio *aio)
+static void h_ready(agent *a, httpd_req *r, bool brief)
 {
-    agent *a = handler_agent(aio);
     strbuf reasons;
     strbuf_init(&reasons);
     int n = agent_ready_reasons(a, &reasons);
-    reply_status(aio, n ? 503 : 200, n ? "not_ready" : "ready", &reasons);
+    reply_status(a, r, brief, n ? 503 : 200, n ? "not_ready" : "ready", &reasons);
     strbuf_free(&reasons);
 }
 
-static void h_metrics(nng_aio *aio)
+static void h_metrics(agent *a, httpd_req *r, bool brief)
 {
-    agent *a = handler_agent(aio);
+    (void)brief;
     strbuf body;
     strbuf_init(&body);
     metrics_page_render(a, &body);
-    reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
+    reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
     strbuf_free(&body);
 }
 
@@ -316,9 +271,9 @@ static void group_status_json(agent_group *g, strbuf *b)
     strbuf_putc(b, '}');
 }
 
-static void h_status(nng_aio *aio)
+static void h_status(agent *a, httpd_req *r, bool brief)
 {
-    agent *a = handler_agent(aio);
+    (void)brief;
     strbuf b;
     strbuf_init(&b);
     strbuf_printf(&b, "{\"version\":\"%s\",\"host\":", agent_version());
@@ -340,19 +295,94 @@ static void h_status(nng_aio *aio)
         group_status_json(groups[i], &b);
     }
     strbuf_puts(&b, "]}\n");
-    reply(aio, 200, "application/json", &b);
+    reply(r, 200, "application/json", &b);
     strbuf_free(&b);
 }
 
-static void h_targets(nng_aio *aio)
+/* Keeps the tasks of one target (a URL: compared exactly, decoded). */
+static void filter_target(strbuf *b, const char *target)
 {
-    agent *a = handler_agent(aio);
+    json_t *all = json_loadb(b->buf ? b->buf : "[]", b->len, 0, NULL);
+    if (!json_is_array(all)) {
+        json_decref(all);
+        return; /* the unfiltered list rather than nothing */
+    }
+    json_t *keep = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "target"));
+        if (id && !strcmp(id, target)) json_array_append(keep, t);
+    }
+    char *text = json_dumps(keep, JSON_COMPACT);
+    json_decref(keep);
+    json_decref(all);
+    if (!text) return;
+    strbuf_free(b);
+    strbuf_init(b);
+    strbuf_puts(b, text);
+    free(text);
+}
+
+static void h_targets(agent *a, httpd_req *r, bool brief)
+{
+    (void)brief;
     strbuf b;
     strbuf_init(&b);
     scheduler_targets_json(a, &b);
+    const char *target = httpd_query(r, "target");
+    if (target) filter_target(&b, target);
     strbuf_putc(&b, '\n');
-    reply(aio, 200, "application/json", &b);
+    reply(r, 200, "application/json", &b);
     strbuf_free(&b);
+}
+
+static const struct route {
+    const char *path;
+    void (*fn)(agent *, httpd_req *, bool brief);
+    bool probe; /* /health, /ready: answered without the token, status only */
+} routes[] = {{"/health", h_health, true},
+              {"/ready", h_ready, true},
+              {"/metrics", h_metrics, false},
+              {"/v1/status", h_status, false},
+              {"/v1/targets", h_targets, false}};
+
+static void json_error(httpd_req *r, int status, const char *msg)
+{
+    strbuf body;
+    strbuf_init(&body);
+    strbuf_puts(&body, "{\"error\":");
+    strbuf_put_json_string(&body, msg);
+    strbuf_puts(&body, "}\n");
+    reply(r, status, "application/json", &body);
+    strbuf_free(&body);
+}
+
+/* Every request: the path (404), the method (405), the token (401); a
+ * probe asked without the token (a kubelet's httpGet cannot carry a
+ * secret) gets the status code and word only, never the reasons, which
+ * name targets and errors. */
+static void handle(httpd_req *r, void *arg)
+{
+    http_state *hs = arg;
+    const char *path = httpd_path(r);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(path, routes[i].path) != 0) continue;
+        if (strcmp(httpd_method(r), "GET") != 0 && strcmp(httpd_method(r), "HEAD") != 0) {
+            httpd_add_header(r, "Allow", "GET, HEAD");
+            json_error(r, 405, "this API is read-only: GET only");
+            return;
+        }
+        bool ok = authorized(hs, r);
+        if (!ok && !routes[i].probe) {
+            json_error(r, 401, "this API requires Authorization: Bearer <[api] token_file>");
+            return;
+        }
+        routes[i].fn(hs->a, r, !ok);
+        return;
+    }
+    json_error(r, 404, "no such path: /health, /ready, /metrics, /v1/status, /v1/targets");
 }
 
 int http_api_start(agent *a, char *err, size_t errlen)
@@ -362,50 +392,28 @@ int http_api_start(agent *a, char *err, size_t errlen)
     http_state *hs = calloc(1, sizeof *hs);
     if (!hs) return -1;
     a->http = hs;
+    hs->a = a;
     if (load_token(a, hs, err, errlen) != 0) return -1;
-    char url[320];
+    char addr[320];
     bool v6 = strchr(a->cfg.api_host, ':') != NULL;
-    snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", a->cfg.api_host, v6 ? "]" : "",
+    snprintf(addr, sizeof addr, "%s%s%s:%d", v6 ? "[" : "", a->cfg.api_host, v6 ? "]" : "",
              a->cfg.api_port);
-    nng_url *u = NULL;
-    int rv = nng_url_parse(&u, url);
-    if (rv == 0) rv = nng_http_server_hold(&hs->server, u);
-    nng_url_free(u);
-    if (rv != 0) {
-        snprintf(err, errlen, "[api] %s: %s", url, nng_strerror(rv));
+    httpd_opts o = {.listen = {addr},
+                    .n_listen = 1,
+                    .handler = handle,
+                    .arg = hs,
+                    .threads = (unsigned)a->cfg.api_threads,
+                    .max_connections = (unsigned)a->cfg.api_max_connections,
+                    .header_timeout_ms = (unsigned)a->cfg.api_header_timeout_ms,
+                    .idle_timeout_ms = (unsigned)a->cfg.api_idle_timeout_ms,
+                    .max_head_bytes = (size_t)a->cfg.api_max_head_bytes,
+                    .max_body_bytes = API_MAX_BODY};
+    char msg[512];
+    if (httpd_start(&hs->server, &o, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s: [api] %s", a->cfg.path[0] ? a->cfg.path : "config", msg);
         return -1;
     }
-    static const struct {
-        const char *path;
-        void (*fn)(nng_aio *);
-        bool probe;
-    } routes[] = {{"/health", h_health, true},
-                  {"/ready", h_ready, true},
-                  {"/metrics", h_metrics, false},
-                  {"/v1/status", h_status, false},
-                  {"/v1/targets", h_targets, false}};
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        nng_http_handler *h;
-        if ((rv = nng_http_handler_alloc(&h, routes[i].path, h_checked)) != 0) break;
-        nng_http_handler_set_method(h, "GET");
-        nng_http_handler_collect_body(h, true, 0);
-        hs->routes[i] = (api_route){a, routes[i].fn, routes[i].probe};
-        nng_http_handler_set_data(h, &hs->routes[i], NULL);
-        if ((rv = nng_http_server_add_handler(hs->server, h)) != 0) {
-            nng_http_handler_free(h);
-            break;
-        }
-        hs->handlers[hs->n_handlers++] = h;
-    }
-    if (rv == 0) rv = nng_http_server_start(hs->server);
-    if (rv != 0) {
-        snprintf(err, errlen, "[api] cannot listen on %s: %s", url, nng_strerror(rv));
-        return -1;
-    }
-    nng_sockaddr sa;
-    if (nng_http_server_get_addr(hs->server, &sa) == 0)
-        a->api_port =
-            sa.s_family == NNG_AF_INET6 ? ntohs(sa.s_in6.sa_port) : ntohs(sa.s_in.sa_port);
+    a->api_port = httpd_port(hs->server, 0);
     log_info(&a->log, "api", "listening on http://%s:%d", a->cfg.api_host, a->api_port);
     return 0;
 }
@@ -414,10 +422,7 @@ void http_api_stop(agent *a)
 {
     http_state *hs = a->http;
     if (!hs) return;
-    if (hs->server) {
-        nng_http_server_stop(hs->server);
-        nng_http_server_release(hs->server);
-    }
+    httpd_stop(hs->server);
     group_secret_free(hs->token, hs->token_len);
     free(hs);
     a->http = NULL;

@@ -43,7 +43,7 @@ struct loop {
     pthread_mutex_t mu; /* guards the posted queue */
     posted *head, *tail;
     /* monotonic ms when the current iteration left epoll_wait; 0 while
-     * waiting. Written by the loop thread, read by /health on nng's threads:
+     * waiting. Written by the loop thread, read by /health on the API's threads:
      * a loop idle in epoll_wait is not stalled, one stuck in a callback is. */
     atomic_int_least64_t busy_since_ms;
     atomic_bool running; /* inside loop_run(): /ready */

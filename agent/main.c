@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/notify.h"
+#include "httpd/httpd.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* every descriptor the hard limit allows: the API's connection cap is
+     * derived from the limit and leaves the rest to polling (httpd_fd_budget) */
+    httpd_raise_nofile();
     char err[4096];
     agent *a = agent_new(&opt, err, sizeof err);
     if (!a) {

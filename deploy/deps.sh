@@ -13,10 +13,10 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
-
-# --bench: bench/proxy's tools, not needed by CI: wrk, and pcp for pmproxy
-# (the anchor meterproxy is measured against). pcp's postinst fails without
-# systemd (a container: "half-configured"), yet its pmproxy binary runs.
+# Bench-only tools, not installed by default (each bench says so and skips
+# without them): wrk (bench/http, the HTTP layer's rate) and pcp (its pmproxy
+# is the rate meterproxy must match). `--bench` installs them; pcp's postinst
+# fails without systemd (a container: "half-configured"), yet pmproxy runs.
 BENCH_PKGS="wrk pcp"
 if [ "${1:-}" = --bench ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -37,8 +37,6 @@ void httpd_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx
 {
     httpd *h = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        atomic_fetch_add(&h->current, 1);
-        atomic_fetch_add(&h->connections, 1);
         conn_track *ct = calloc(1, sizeof *ct);
         if (!ct) return; /* untracked: no head deadline, MHD's idle timeout still holds */
         const union MHD_ConnectionInfo *ci =
@@ -115,16 +113,19 @@ static bool accept_some(httpd *h, int lfd)
             }
             return true; /* EAGAIN, or an error of that one connection */
         }
-        /* current lags by the connections libmicrohttpd has not started
-         * yet: the cap is exact to within one accept burst */
         if (atomic_load(&h->current) >= h->cap) {
             atomic_fetch_add(&h->refused, 1);
             refuse(fd);
             continue;
         }
-        /* counted open from libmicrohttpd's start notice; on failure it
-         * closes fd itself */
-        (void)MHD_add_connection(h->d, fd, (struct sockaddr *)&ss, sl);
+        /* counted here, not at libmicrohttpd's start notice, which comes
+         * later from a pool thread: a burst of connections would pass the
+         * cap meanwhile. A refused add has closed fd without notices; one
+         * that fails later in the pool thread is notified closed. */
+        atomic_fetch_add(&h->current, 1);
+        atomic_fetch_add(&h->connections, 1);
+        if (MHD_add_connection(h->d, fd, (struct sockaddr *)&ss, sl) != MHD_YES)
+            atomic_fetch_sub(&h->current, 1);
     }
     return true;
 }

@@ -19,6 +19,14 @@ target_compile_definitions(test_meterd_process PRIVATE MeterdBinary="$<TARGET_FI
 meterd_test(NAME test_api_auth SOURCES test_api_auth.c LIBS meterd_testharness
             LABELS integration TIMEOUT 120)
 target_compile_definitions(test_api_auth PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+# The API under hostile clients, a real meterd at a 1,024-descriptor limit
+# (issue 13 item 3): descriptor flood, 431/413, cut heads, slow clients,
+# pipelining, the ?target= filter.
+meterd_test(NAME test_api_limits SOURCES test_api_limits.c ${CMAKE_SOURCE_DIR}/tests/httpd/client.c
+            LIBS meterd_testharness
+            PkgConfig::JANSSON LABELS integration TIMEOUT 180)
+target_compile_definitions(test_api_limits PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+add_dependencies(test_api_limits meterd)
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "harness/harness.h"
+#include "httpd/client.h"
 #include "httpd/httpd.h"
 
 #include <arpa/inet.h>
@@ -26,19 +27,6 @@
 #include <unistd.h>
 
 /* --- a tiny client --- */
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0) return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static bool send_all(int fd, const void *buf, size_t len)
 {
@@ -80,26 +68,12 @@ static size_t recv_until(int fd, char *out, size_t cap, const char *until, int t
 /* One request on a fresh connection; the reply in out. */
 static size_t ask(int port, const char *req, char *out, size_t cap)
 {
-    int fd = dial(port);
+    int fd = hc_dial(port, false);
     assert_true(fd >= 0);
     assert_true(send_all(fd, req, strlen(req)));
     size_t n = recv_until(fd, out, cap, NULL, 0, 10000 * th_slack());
     close(fd);
     return n;
-}
-
-/* True when the peer closed the connection (EOF or reset) within ms. */
-static bool closed_within(int fd, int ms)
-{
-    char buf[4096];
-    int64_t deadline = th_now_ms() + ms;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = (int)(deadline - th_now_ms());
-        if (left <= 0 || poll(&p, 1, left) != 1) return false;
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r <= 0) return true;
-    }
 }
 
 /* --- the server under test --- */
@@ -297,7 +271,7 @@ static void test_big_head_431(void **state)
     memset(huge, 'b', huge_len);
     memcpy(huge, "GET /echo HTTP/1.1\r\nX-Big: ", 27);
     memcpy(huge + huge_len - 5, "\r\n\r\n", 5);
-    int fd = dial(f->port);
+    int fd = hc_dial(f->port, false);
     send_all(fd, huge, huge_len - 1);
     recv_until(fd, out, sizeof out, NULL, 0, 10000 * th_slack());
     close(fd);
@@ -312,12 +286,12 @@ static void test_big_body_413(void **state)
     (void)state;
     fixture *f = start((httpd_opts){.max_body_bytes = 1024});
     char out[4096];
-    int fd = dial(f->port);
+    int fd = hc_dial(f->port, false);
     const char *head = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 268435456\r\n\r\n";
     assert_true(send_all(fd, head, strlen(head)));
     recv_until(fd, out, sizeof out, "\r\n\r\n", 1, 10000 * th_slack());
     assert_non_null(strstr(out, "HTTP/1.1 413"));
-    assert_true(closed_within(fd, 10000 * th_slack()));
+    assert_true(hc_closed_within(fd, 10000 * th_slack()));
     close(fd);
     /* no body allowed at all (the agent's API): any body is a 413 */
     fixture *g = start((httpd_opts){0});
@@ -338,13 +312,13 @@ static void test_malformed_400_and_cut_header(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 400"));
     /* a line that is not a request at all: closed without a status (the
      * library's choice), and never held open */
-    int fd = dial(f->port);
+    int fd = hc_dial(f->port, false);
     send_all(fd, "\x01\x02garbage\r\n\r\n", 13);
-    assert_true(closed_within(fd, 10000 * th_slack()));
+    assert_true(hc_closed_within(fd, 10000 * th_slack()));
     close(fd);
     /* a head cut inside a header name, then closed (one way pmproxy died) */
     for (int i = 0; i < 20; i++) {
-        fd = dial(f->port);
+        fd = hc_dial(f->port, false);
         const char *cut = "GET /echo HTTP/1.1\r\nHost: x\r\nX-Cut-Na";
         send_all(fd, cut, strlen(cut));
         close(fd);
@@ -359,7 +333,7 @@ static void test_pipelined(void **state)
     (void)state;
     fixture *f = start((httpd_opts){0});
     char out[8192];
-    int fd = dial(f->port);
+    int fd = hc_dial(f->port, false);
     const char *three = "GET /echo?target=1 HTTP/1.1\r\nHost: x\r\n\r\n"
                         "GET /echo?target=2 HTTP/1.1\r\nHost: x\r\n\r\n"
                         "GET /echo?target=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -382,7 +356,7 @@ static void test_slowloris(void **state)
     enum { SLOW = 200 };
     int fds[SLOW];
     for (int i = 0; i < SLOW; i++) {
-        fds[i] = dial(f->port);
+        fds[i] = hc_dial(f->port, false);
         assert_true(fds[i] >= 0);
         send_all(fds[i], "G", 1);
     }
@@ -401,7 +375,7 @@ static void test_slowloris(void **state)
     assert_int_equal(served, 8);
     int cut = 0;
     for (int i = 0; i < SLOW; i++) {
-        cut += closed_within(fds[i], 15000 * th_slack());
+        cut += hc_closed_within(fds[i], 15000 * th_slack());
         close(fds[i]);
     }
     assert_int_equal(cut, SLOW);
@@ -419,7 +393,7 @@ static void test_connection_cap(void **state)
     fixture *f = start((httpd_opts){.max_connections = 8});
     int fds[8];
     for (int i = 0; i < 8; i++)
-        fds[i] = dial(f->port);
+        fds[i] = hc_dial(f->port, false);
     /* wait until the server counts them open */
     httpd_stats st;
     int64_t deadline = th_now_ms() + 10000 * th_slack();
@@ -441,6 +415,14 @@ static void test_connection_cap(void **state)
         ask(f->port, "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof out);
     } while (!strstr(out, "HTTP/1.1 200") && th_now_ms() < deadline);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
+    /* every connection closed is counted closed: the cap does not leak */
+    deadline = th_now_ms() + 10000 * th_slack();
+    do {
+        httpd_get_stats(f->h, &st);
+        if (st.current == 0) break;
+        usleep(5000);
+    } while (th_now_ms() < deadline);
+    assert_int_equal(st.current, 0);
     stop(f);
 }
 
@@ -458,24 +440,6 @@ static void test_deferred_and_stream(void **state)
     char *l5 = strstr(out, "line 5"), *l1 = strstr(out, "line 1");
     assert_true(l5 && l1 && l5 < l1);
     stop(f);
-}
-
-static long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    long utime = 0, stime = 0;
-    /* fields after the command: state is 3rd; utime 14th, stime 15th */
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2)
-        return -1;
-    return utime + stime;
 }
 
 /* Out of descriptors, accept() fails with EMFILE: the server backs off
@@ -517,14 +481,14 @@ static void test_emfile_backoff(void **state)
     enum { N = 150 };
     int fds[N];
     for (int i = 0; i < N; i++)
-        fds[i] = dial(port); /* the backlog takes what the server cannot */
-    usleep(300 * 1000);      /* let it reach the limit */
-    long t0 = cpu_ticks(pid);
+        fds[i] = hc_dial(port, false); /* the backlog takes what the server cannot */
+    usleep(300 * 1000);                /* let it reach the limit */
+    long t0 = hc_cpu_ticks(pid);
     int64_t w0 = th_now_ms();
     usleep(1500 * 1000);
-    long t1 = cpu_ticks(pid);
+    long t1 = hc_cpu_ticks(pid);
     int64_t w1 = th_now_ms();
-    double cores = (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / ((double)(w1 - w0) / 1000.0);
+    double cores = hc_cores(t0, t1, (long)(w1 - w0));
     unsigned long long backoffs = 0;
     assert_int_equal(write(cmd[1], "s", 1), 1);
     assert_int_equal(read(ready[0], &backoffs, sizeof backoffs), (ssize_t)sizeof backoffs);
@@ -550,6 +514,75 @@ static void test_emfile_backoff(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 200"));
 }
 
+/* Makes a CA, a server certificate and a client certificate in tmpdir with
+ * the openssl command; false when it cannot. */
+static bool make_certs(const char *dir)
+{
+    char cmd[4096];
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s' && { openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca "
+        "-keyout ca.key -out ca.pem && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout srv.key -out srv.csr && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-out srv.pem && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout cli.key -out cli.csr && "
+        "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-out cli.pem; } >openssl.log 2>&1",
+        dir);
+    return system(cmd) == 0;
+}
+
+/* curl's status code for url with extra arguments; -1 when curl failed. */
+static int curl_status(const char *args, int port)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -o /dev/null -w '%%{http_code}' -m 10 %s https://127.0.0.1:%d/echo", args,
+             port);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int code = -1;
+    if (fscanf(p, "%d", &code) != 1) code = -1;
+    pclose(p);
+    return code;
+}
+
+static void test_tls_and_mtls(void **state)
+{
+    (void)state;
+    if (system("command -v openssl >/dev/null 2>&1 && command -v curl >/dev/null 2>&1") != 0)
+        th_skip_peer("openssl or curl is not installed");
+    char dir[512], cert[600], key[600], ca[600], args[2048];
+    th_path(dir, sizeof dir, "tls/x");
+    *strrchr(dir, '/') = 0;
+    assert_true(make_certs(dir));
+    snprintf(cert, sizeof cert, "%s/srv.pem", dir);
+    snprintf(key, sizeof key, "%s/srv.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    fixture *f = start((httpd_opts){.tls_cert_file = cert, .tls_key_file = key});
+    snprintf(args, sizeof args, "--cacert '%s'", ca);
+    assert_int_equal(curl_status(args, f->port), 200);
+    stop(f);
+    /* mTLS: no client certificate, 403; one the CA signed, 200 */
+    f = start((httpd_opts){.tls_cert_file = cert, .tls_key_file = key, .tls_client_ca_file = ca});
+    assert_int_equal(curl_status(args, f->port), 403);
+    snprintf(args, sizeof args, "--cacert '%s' --cert '%s/cli.pem' --key '%s/cli.key'", ca, dir,
+             dir);
+    assert_int_equal(curl_status(args, f->port), 200);
+    stop(f);
+    /* a key file that is not there: a message naming it */
+    httpd *h = NULL;
+    char err[512];
+    httpd_opts o = {.listen = {"127.0.0.1:0"},
+                    .n_listen = 1,
+                    .handler = handler,
+                    .tls_cert_file = cert,
+                    .tls_key_file = "/nonexistent/key.pem"};
+    assert_int_equal(httpd_start(&h, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/key.pem"));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -564,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_deferred_and_stream),
         cmocka_unit_test(test_emfile_backoff),
+        cmocka_unit_test(test_tls_and_mtls),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_tests_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
