@@ -310,6 +310,18 @@ static void test_fanout(void **state)
         snprintf(hdr, sizeof hdr, "X-Meterd-Member: %s\r\n", str(who, "owner", "id"));
         if (!strcasestr(resp, hdr)) fail_msg("no '%s' in:\n%.2000s", hdr, resp);
         json_decref(who);
+        /* the owner's own tasks of T, and only those */
+        json_t *tasks = json_loads(strstr(resp, "\r\n\r\n") + 4, 0, NULL);
+        assert_true(json_is_array(tasks));
+        assert_true(json_array_size(tasks) > 0);
+        size_t ti;
+        json_t *task;
+        json_array_foreach(tasks, ti, task)
+        {
+            assert_string_equal(str(task, "target", NULL), target);
+            assert_true(json_is_true(json_object_get(task, "owned")));
+        }
+        json_decref(tasks);
     }
     char out[4096];
     assert_int_equal(px_http(px.port, "GET", "/v1/targets?target=tcp%3A%2F%2Fnowhere%3A1", NULL,
