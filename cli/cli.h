@@ -141,6 +141,9 @@ typedef struct cli_via {
 /* Validated body through the proxy: sign for its current + 1, PUT with
  * If-Match, report as push does. An exit code (printed). */
 int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len);
+/* `rollback N --via`: N's body from the proxy, signed here for its new
+ * number, POSTed to .../rollback. An exit code (printed). */
+int cli_rollback_via(cli_cluster *k, const cli_via *v, int64_t n);
 
 /* ---- view.c: a group's state, read once -------------------------------- */
 

@@ -110,10 +110,7 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
             if (r < 0) return CLI_USAGE;
             a->sign_key = v;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--via", NULL, &v)) != 0) {
-            if (r < 0 || rollback) {
-                if (rollback) fprintf(err, "meterctl rollback: --via is for push only\n");
-                return CLI_USAGE;
-            }
+            if (r < 0) return CLI_USAGE;
             a->via = v;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--token-file", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
@@ -275,6 +272,17 @@ static void default_author(char *out, size_t cap)
     snprintf(out, cap, "%s@%s", user && *user ? user : "unknown", host[0] ? host : "unknown");
 }
 
+/* --via's arguments from push's (author: 128 bytes, lives as long as v). */
+static void via_args(push_args *a, char *author, cli_via *v)
+{
+    if (a->author)
+        snprintf(author, 128, "%s", a->author);
+    else
+        default_author(author, 128);
+    *v = (cli_via){
+        a->via, a->token_file, author, a->if_revision, a->wait ? a->timeout_ms : 0, sign_cb, a};
+}
+
 static json_t *revision_brief(const coord_revision_t *r)
 {
     return json_pack("{s:I, s:s, s:s, s:s}", "number", (json_int_t)r->number, "sha256", r->sha256,
@@ -404,12 +412,8 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
     if (rc == CLI_OK && a.sign_key) rc = load_sign_key(&a);
     if (rc == CLI_OK && a.via) {
         char author[128];
-        if (a.author)
-            snprintf(author, sizeof author, "%s", a.author);
-        else
-            default_author(author, sizeof author);
-        cli_via v = {a.via, a.token_file, author, a.if_revision, a.wait ? a.timeout_ms : 0, sign_cb,
-                     &a};
+        cli_via v;
+        via_args(&a, author, &v);
         rc = cli_push_via(&a.k, &v, body, len);
     } else {
         if (rc == CLI_OK) rc = connect_for_push(&a, &w);
@@ -435,6 +439,14 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     cli_wait *w = NULL;
     coord_revision_t old = {0};
     if (a.sign_key) rc = load_sign_key(&a);
+    if (rc == CLI_OK && a.via) {
+        char author[128];
+        cli_via v;
+        via_args(&a, author, &v);
+        rc = cli_rollback_via(&a.k, &v, n);
+        free_sign_key(&a);
+        return rc;
+    }
     if (rc == CLI_OK) rc = connect_for_push(&a, &w);
     if (rc == CLI_OK) {
         int grc = coord_revision_get(a.k.c, n, &old);

@@ -1,4 +1,5 @@
-/* cmd_push_via.c -- `meterctl push FILE --via URL`: a push through meterproxy.
+/* cmd_push_via.c -- `meterctl push FILE --via URL` and `rollback N --via
+ * URL`: a push through meterproxy.
  *
  * For operators who reach only the head node. Everything that needs a
  * secret stays here: the body is validated and signed on this machine (the
@@ -9,7 +10,8 @@
  * written (exit 3), as with a direct push. The proxy's bearer token comes
  * from a 0600 file (--token-file, group_secret_read), never the command
  * line. With --wait the proxy waits for the members and its answer carries
- * push --wait's per-member result, printed the same way.
+ * push --wait's per-member result, printed the same way. A rollback reads
+ * the kept body from the proxy, signs it for its new number and POSTs it.
  *
  * HTTP goes through httpc/ (libcurl loaded on first use, the agents' and
  * meterproxy's client).
@@ -141,9 +143,12 @@ static int report(cli_cluster *k, long status, const char *text, int64_t expecte
             cli_print_json(k, doc);
             return rc;
         }
-        fprintf(k->out, "revision %lld %s\n",
+        fprintf(k->out, "revision %lld %s",
                 (long long)json_integer_value(json_object_get(doc, "revision")),
                 json_string_value(json_object_get(doc, "sha256")));
+        json_t *rb = json_object_get(doc, "rollback_of");
+        if (rb) fprintf(k->out, " (rollback of %lld)", (long long)json_integer_value(rb));
+        fputc('\n', k->out);
         if (w) {
             static const char *const head[] = {"MEMBER", "HOST", "APPLIED", "RESULT", "LATENCY_MS"};
             cli_table t;
@@ -207,7 +212,9 @@ static int report(cli_cluster *k, long status, const char *text, int64_t expecte
     return rc;
 }
 
-int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len)
+/* rollback_of > 0: `rollback N --via`: N's body (read from the proxy) is
+ * signed for its new number and POSTed to .../rollback; else body is. */
+static int via(cli_cluster *k, const cli_via *v, const char *body, size_t len, int64_t rollback_of)
 {
     if (k->group == NULL) return cli_fail(k, CLI_USAGE, "--group G is required");
     unsigned char *token = NULL;
@@ -248,6 +255,29 @@ int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len)
         }
         call_free(&c);
     }
+    /* a rollback signs the kept body again: an Ed25519 signature names its number */
+    json_t *old = NULL;
+    if (rc == CLI_OK && rollback_of > 0) {
+        snprintf(url, sizeof url, "%s/v1/groups/%s/revisions/%lld", v->url, k->group,
+                 (long long)rollback_of);
+        if (call(e, "GET", url, auth, NULL, 0, k->connect_timeout_ms + 5000, &c, err, sizeof err) !=
+            0) {
+            rc = cli_fail(k, CLI_UNREACHABLE, "cannot reach the proxy: %s", err);
+        } else {
+            old = c.status == 200 ? json_loads(c.body ? c.body : "", 0, NULL) : NULL;
+            body = json_string_value(json_object_get(old, "body"));
+            len = json_string_length(json_object_get(old, "body"));
+            if (body == NULL) {
+                answer_error(&c, err, sizeof err);
+                rc = cli_fail(k, CLI_FAILED,
+                              "revision %lld: %s ('meterctl revisions' lists the kept ones)",
+                              (long long)rollback_of, err);
+            }
+            call_free(&c);
+        }
+        snprintf(url, sizeof url, "%s/v1/groups/%s/rollback?revision=%lld", v->url, k->group,
+                 (long long)rollback_of);
+    }
     char signature[GROUP_SIGNATURE_MAX] = "";
     if (rc == CLI_OK && v->sign(v->sign_arg, expected + 1, body, len, signature) != CLI_OK)
         rc = CLI_FAILED; /* printed */
@@ -263,16 +293,29 @@ int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len)
         hs = api->slist_append(hs, "Expect:"); /* the body at once: it is small */
         if (v->wait_ms > 0) {
             size_t n = strlen(url);
-            snprintf(url + n, sizeof url - n, "?wait=%.3f", v->wait_ms / 1000.0);
+            snprintf(url + n, sizeof url - n, "%swait=%.3f", rollback_of > 0 ? "&" : "?",
+                     v->wait_ms / 1000.0);
         }
-        if (call(e, "PUT", url, hs, body, len, timeout, &c, err, sizeof err) != 0) {
+        if (call(e, rollback_of > 0 ? "POST" : "PUT", url, hs, rollback_of > 0 ? NULL : body,
+                 rollback_of > 0 ? 0 : len, timeout, &c, err, sizeof err) != 0) {
             rc = cli_fail(k, CLI_UNREACHABLE, "cannot reach the proxy: %s", err);
         } else {
             rc = report(k, c.status, c.body, expected);
             call_free(&c);
         }
     }
+    json_decref(old);
     api->slist_free_all(hs);
     curl_engine_free(e);
     return rc;
+}
+
+int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len)
+{
+    return via(k, v, body, len, 0);
+}
+
+int cli_rollback_via(cli_cluster *k, const cli_via *v, int64_t n)
+{
+    return via(k, v, NULL, 0, n);
 }

@@ -513,6 +513,20 @@ static void test_push_via(void **state)
     json_decref(doc);
     /* what the members run is what was signed here: both applied it */
     assert_true(cf_wait_converged(&fx, 2, cur + 1, 30000 * th_slack()));
+    /* rollback N --via: the kept body, signed here for its new number */
+    snprintf(args, sizeof args,
+             "rollback %lld -g central --via http://127.0.0.1:%d --token-file '%s' --sign-key '%s' "
+             "--wait --timeout 30 -o json",
+             (long long)cur, px.port, token_path, fx.key_path);
+    rc = meterctl_run(args, out, sizeof out);
+    if (rc != 0) fail_msg("meterctl rollback --via exited %d: %s", rc, out);
+    doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(doc, "revision")), cur + 2);
+    assert_int_equal(json_integer_value(json_object_get(doc, "rollback_of")), cur);
+    assert_string_equal(str(doc, "wait", "result"), "applied");
+    json_decref(doc);
+    cur++; /* what follows expects the push --via as the one before current */
     /* a stale --if-revision: CAS lost, exit 3, nothing written */
     snprintf(args, sizeof args,
              "push '%s' -g central --via http://127.0.0.1:%d --token-file '%s' --sign-key '%s' "
