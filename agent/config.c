@@ -1,8 +1,9 @@
 /*
  * config.c: the option table and the ini reader.
  *
- * libinih does the parsing; a counting line reader gives the handler the line
- * it is on, so every error names file:line. Unknown options and sections are
+ * registry_ini_parse() (the reader meterproxy.conf goes through too) does
+ * the parsing and gives the handler the line it is on, so every error names
+ * file:line. Unknown options and sections are
  * errors (a typo silently ignored is an outage waiting for a page), except in
  * sections that belong to other modules, which are stored verbatim. Plugin
  * sections ([compute], [ipmi]...) are declared by the plugin registry with
@@ -16,7 +17,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <ini.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +150,6 @@ void config_defaults(agent_config *c)
 typedef struct parse_state {
     agent_config *c;
     const char *name;
-    const char *text, *end; /* what is left to read */
     int line;
     int namespaces_line, log_level_line; /* where they were set, for their errors */
     char *err;
@@ -171,27 +170,6 @@ __attribute__((format(printf, 2, 3))) static void add_error(parse_state *ps, con
                      ps->errused ? "\n" : "", ps->name, ps->line, msg);
     if (n > 0) ps->errused += (size_t)n;
     if (ps->errused >= ps->errlen) ps->errused = ps->errlen - 1;
-}
-
-/* libinih reads lines into a fixed INI_MAX_LINE buffer and parses the cut-off
- * rest as a line of its own; a line that does not fit is reported here and
- * handed to it as an empty line instead. */
-static char *line_reader(char *str, int num, void *stream)
-{
-    parse_state *ps = stream;
-    if (ps->text >= ps->end) return NULL;
-    const char *nl = memchr(ps->text, '\n', (size_t)(ps->end - ps->text));
-    size_t len = nl ? (size_t)(nl - ps->text + 1) : (size_t)(ps->end - ps->text);
-    ps->line++;
-    if (len >= (size_t)num) {
-        add_error(ps, "line too long (%zu bytes; at most %d)", nl ? len - 1 : len, num - 2);
-        str[0] = 0;
-    } else {
-        memcpy(str, ps->text, len);
-        str[len] = 0;
-    }
-    ps->text += len;
-    return str;
 }
 
 static bool is_foreign(const char *section)
@@ -217,29 +195,36 @@ static bool plugin_option_ok(parse_state *ps, const registry_section *rs, const 
     return false;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+static void on_problem(void *user, int line, const char *msg)
 {
     parse_state *ps = user;
-    const char *sec = *section ? section : "DEFAULT";
+    ps->line = line;
+    add_error(ps, "%s", msg);
+}
+
+static void handler(void *user, int line, const char *sec, const char *name, const char *value)
+{
+    parse_state *ps = user;
+    ps->line = line;
     const registry_section *rs = registry_section_find(sec);
-    if (rs && !plugin_option_ok(ps, rs, name, value)) return 1;
+    if (rs && !plugin_option_ok(ps, rs, name, value)) return;
     if (rs || is_foreign(sec)) {
         agent_config *c = ps->c;
         if (c->n_extra >= CONFIG_MAX_EXTRA) {
             add_error(ps, "too many options in [%s] (at most %d)", sec, CONFIG_MAX_EXTRA);
-            return 1;
+            return;
         }
         config_kv *kv = &c->extra[c->n_extra];
         if (strlen(name) >= sizeof kv->key || strlen(value) >= sizeof kv->value) {
             add_error(ps, "option %s in [%s] is too long", name, sec);
-            return 1;
+            return;
         }
         snprintf(kv->section, sizeof kv->section, "%s", sec);
         snprintf(kv->key, sizeof kv->key, "%s", name);
         snprintf(kv->value, sizeof kv->value, "%s", value);
         kv->line = ps->line;
         c->n_extra++;
-        return 1;
+        return;
     }
     bool section_known = false;
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -250,24 +235,17 @@ static int handler(void *user, const char *section, const char *name, const char
         if (set_option(ps->c, &options[i], value, msg, sizeof msg) != 0) add_error(ps, "%s", msg);
         if (options[i].offset == offsetof(agent_config, namespaces)) ps->namespaces_line = ps->line;
         if (options[i].offset == offsetof(agent_config, log_level)) ps->log_level_line = ps->line;
-        return 1;
+        return;
     }
     if (section_known)
         add_error(ps, "unknown option \"%s\" in [%s] (see meterd --help-config)", name, sec);
     else
         add_error(ps, "unknown section [%s] (option \"%s\")", sec, name);
-    return 1; /* keep going: report every problem in one pass */
+    return;
 }
 
-static int finish(parse_state *ps, int rc)
+static int finish(parse_state *ps)
 {
-    if (rc > 0) { /* the handler never fails, so this is a syntax error */
-        ps->line = rc;
-        add_error(ps, "syntax error: expected [section] or name = value");
-    } else if (rc < 0 && ps->nerrors == 0) {
-        ps->line = 0;
-        add_error(ps, "cannot read the file (out of memory?)");
-    }
     char msg[300];
     if (config_namespaces_check(ps->c->namespaces, msg, sizeof msg) != 0) {
         ps->line = ps->namespaces_line;
@@ -284,22 +262,12 @@ static int finish(parse_state *ps, int rc)
 static int parse(agent_config *c, const char *text, size_t len, const char *name, char *err,
                  size_t errlen)
 {
-    parse_state ps = {
-        .c = c, .name = name, .text = text, .end = text + len, .err = err, .errlen = errlen};
-    const char *nul = memchr(text, 0, len);
-    if (nul) { /* inih would end the value there: the rest would be lost unseen */
-        const char *bol = text;
-        ps.line = 1;
-        for (const char *p = text; p < nul; p++)
-            if (*p == '\n') {
-                ps.line++;
-                bol = p + 1;
-            }
-        add_error(&ps, "NUL byte at column %d; expected a text file", (int)(nul - bol) + 1);
-        return -1;
-    }
-    int rc = ini_parse_stream(line_reader, &ps, handler, &ps);
-    return finish(&ps, rc);
+    parse_state ps = {.c = c, .name = name, .err = err, .errlen = errlen};
+    static const registry_ini_hooks hooks = {handler, on_problem};
+    /* its problems are counted in ps.nerrors; a NUL byte stops it before
+     * any option is read, when the checks below would only mislead */
+    if (registry_ini_parse(text, len, &hooks, &ps) != 0 && memchr(text, 0, len)) return -1;
+    return finish(&ps);
 }
 
 int config_load_string(agent_config *c, const char *text, const char *name, char *err,

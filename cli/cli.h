@@ -19,6 +19,7 @@
 
 #include "coordinator/coordinator.h"
 #include "group/group.h"
+#include "groupview/groupview.h"
 #include "partition/partition.h"
 
 #include <jansson.h>
@@ -69,8 +70,7 @@ int cli_parse_output(const char *value, cli_output *out);
 /* ---- cluster.c: options, connection, errors, JSON ---------------------- */
 
 #define CLI_CONNECT_TIMEOUT_MS 5000
-#define CLI_NO_TABLE_NOTE                                                                          \
-    "no slot table yet: each member owns every slot until the leader writes one"
+#define CLI_NO_TABLE_NOTE      GROUPVIEW_NO_TABLE_NOTE
 
 typedef struct cli_cluster {
     const char *cmd; /* "push", for messages */
@@ -127,41 +127,39 @@ int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Reads a whole file of at most max bytes; NULL with a sentence in err. */
 char *cli_read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap);
 void cli_sha256_hex(const void *buf, size_t len, char out[65]);
-/* ms since the Unix epoch as "2026-11-22T00:10:00.123Z". */
-void cli_format_ms(int64_t ms, char *out, size_t cap);
 int64_t cli_now_ms(void);  /* monotonic */
 int64_t cli_wall_ms(void); /* ms since the Unix epoch */
 
+/* ---- cmd_push_via.c: push FILE through meterproxy ---------------------- */
+
+typedef struct cli_via {
+    const char *url;        /* --via: the proxy, "http://head:9468" */
+    const char *token_file; /* --token-file: its bearer token (mode 0600) */
+    const char *author;
+    int64_t if_revision; /* -1: the proxy's current one */
+    int wait_ms;         /* 0: no --wait */
+    /* signs body for revision number (push's own signer) */
+    int (*sign)(void *arg, int64_t number, const void *body, size_t len,
+                char out[GROUP_SIGNATURE_MAX]);
+    void *sign_arg;
+} cli_via;
+
+/* Validated body through the proxy: sign for its current + 1, PUT with
+ * If-Match, report as push does. An exit code (printed). */
+int cli_push_via(cli_cluster *k, const cli_via *v, const char *body, size_t len);
+/* `rollback N --via`: N's body from the proxy, signed here for its new
+ * number, POSTed to .../rollback. An exit code (printed). */
+int cli_rollback_via(cli_cluster *k, const cli_via *v, int64_t n);
+
 /* ---- view.c: a group's state, read once -------------------------------- */
 
-typedef struct cli_view {
-    coord_members_t members;
-    coord_leader_t leader;
-    bool has_rev;
-    coord_revision_t rev;
-    bool bad_rev;            /* the pipeline node is not a revision... */
-    int64_t bad_rev_version; /* ...at this node version */
-    int64_t epoch;           /* assignment node version; 0: no table */
-    unsigned char *table_bytes;
-    size_t table_len;
-    char table_digest[65];        /* sha256 of table_bytes, "" without a table */
-    const partition_table *table; /* the stored (newest) table, in clock; NULL without */
-    /* the stored table in time (group/): in force, or pending at loaded_ms;
-     * owners are asked of it, never of `table` directly */
-    group_clock clock;
-    int64_t loaded_ms;     /* wall clock of the read */
-    pipeline *pipe;        /* the current revision, parsed (NULL: none or invalid) */
-    group_targets targets; /* its partitioned targets (group_revision_targets) */
-} cli_view;
+/* The facts and their JSON are groupview/'s, shared with meterproxy. */
+typedef groupview cli_view;
 
 /* Reads everything; with require_known, a group with no member, revision or
  * table is an error ("unknown group"). CLI_OK or the exit code (printed). */
 int cli_view_load(cli_cluster *k, cli_view *v, bool require_known);
 void cli_view_free(cli_view *v);
-/* The live member with this id, or NULL. */
-const coord_member_t *cli_view_member(const cli_view *v, const char *id);
-/* JSON for a member's node data (stable keys, see docs/CLI.md). */
-json_t *cli_member_json(const coord_member_t *m);
 
 /* ---- table.c: aligned text columns --------------------------------------- */
 

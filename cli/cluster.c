@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,21 +364,7 @@ char *cli_read_file(const char *path, size_t max, size_t *len, char *err, size_t
 
 void cli_sha256_hex(const void *buf, size_t len, char out[65])
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-void cli_format_ms(int64_t ms, char *out, size_t cap)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
+    groupview_sha256_hex(buf, len, out);
 }
 
 int64_t cli_wall_ms(void)

@@ -31,72 +31,45 @@ static const char whohas_usage[] =
     "  The member that polls target T now, its slot and the epoch; during a handover the\n"
     "  pending owner and its instant (waits up to 5 s for a table about to be in force).\n";
 
-static json_t *owner_json(const cli_view *v, const char *id)
+/* "id (host, api URL)" from an owner document of groupview_locate_json(). */
+static void owner_text(cli_cluster *k, json_t *o)
 {
-    const coord_member_t *m = cli_view_member(v, id);
-    return json_pack("{s:s, s:s?, s:s?, s:b}", "id", id, "host", m ? m->info.host : NULL, "api",
-                     m ? m->info.api : NULL, "live", m != NULL);
+    const char *host = json_string_value(json_object_get(o, "host"));
+    const char *api = json_string_value(json_object_get(o, "api"));
+    fprintf(k->out, "%s (%s, api %s)", json_string_value(json_object_get(o, "id")),
+            host ? host : "not live: its slots move when the leader replans",
+            api && api[0] ? api : "-");
 }
 
-static void owner_text(cli_cluster *k, const cli_view *v, const char *id)
+/* The text form of groupview_locate_json(): one line. */
+static void locate_text(cli_cluster *k, const cli_view *v, json_t *o)
 {
-    const coord_member_t *m = cli_view_member(v, id);
-    fprintf(k->out, "%s (%s, api %s)", id,
-            m ? m->info.host : "not live: its slots move when the leader replans",
-            m && m->info.api[0] ? m->info.api : "-");
-}
-
-/*
- * {"id", "slot", "epoch", "known", "owner": {...} | null, "pending":
- * {"owner", "epoch", "effective_ms", "effective"} | null} and a text line.
- * owner is the owner at v->loaded_ms (null when no table is stored, or when
- * the stored one is still pending: the one in force is unknown).
- */
-static json_t *locate(cli_cluster *k, const cli_view *v, const char *target, bool text)
-{
-    group_owner now;
-    group_clock_owner_at(&v->clock, target, v->loaded_ms, &now);
-    bool known = group_targets_has(&v->targets, target);
-    const char *pending = NULL;
-    int64_t eff = group_clock_next_ms(&v->clock);
-    if (eff >= 0) pending = partition_owner_id(v->table, target, strlen(target));
-    char effs[48] = "";
-    if (pending) cli_format_ms(eff, effs, sizeof effs);
-    if (text) {
-        fprintf(k->out, "target %s: slot %u", target, now.slot);
-        if (now.kind == GROUP_OWNER_MEMBER) {
-            fprintf(k->out, ", owner ");
-            owner_text(k, v, now.owner_id);
-            fprintf(k->out, ", epoch %lld", (long long)v->epoch);
-        } else if (now.kind == GROUP_OWNER_NO_TABLE) {
-            fprintf(k->out, "; %s", CLI_NO_TABLE_NOTE);
-        } else {
-            fprintf(k->out,
-                    ", owner now unknown (the table in force before epoch %lld is no "
-                    "longer stored)",
-                    (long long)v->epoch);
-        }
-        if (pending) {
-            fprintf(k->out, "; from %s (slot table epoch %lld, pending): ", effs,
-                    (long long)v->epoch);
-            owner_text(k, v, pending);
-        }
-        if (!known)
-            fprintf(k->out, " [not a target of %s]",
-                    v->has_rev ? "the current revision" : "any revision: none pushed");
-        fputc('\n', k->out);
-        return NULL;
+    const char *target = json_string_value(json_object_get(o, "id"));
+    json_t *owner = json_object_get(o, "owner");
+    json_t *pending = json_object_get(o, "pending");
+    fprintf(k->out, "target %s: slot %lld", target,
+            (long long)json_integer_value(json_object_get(o, "slot")));
+    if (json_is_object(owner)) {
+        fprintf(k->out, ", owner ");
+        owner_text(k, owner);
+        fprintf(k->out, ", epoch %lld", (long long)v->epoch);
+    } else if (v->table == NULL) {
+        fprintf(k->out, "; %s", CLI_NO_TABLE_NOTE);
+    } else {
+        fprintf(k->out,
+                ", owner now unknown (the table in force before epoch %lld is no "
+                "longer stored)",
+                (long long)v->epoch);
     }
-    json_t *o = json_pack("{s:s, s:i, s:I, s:b}", "id", target, "slot", (int)now.slot, "epoch",
-                          (json_int_t)v->epoch, "known", known);
-    json_object_set_new(o, "owner",
-                        now.kind == GROUP_OWNER_MEMBER ? owner_json(v, now.owner_id) : json_null());
-    json_object_set_new(o, "pending",
-                        pending ? json_pack("{s:o, s:I, s:I, s:s}", "owner", owner_json(v, pending),
-                                            "epoch", (json_int_t)v->epoch, "effective_ms",
-                                            (json_int_t)eff, "effective", effs)
-                                : json_null());
-    return o;
+    if (json_is_object(pending)) {
+        fprintf(k->out, "; from %s (slot table epoch %lld, pending): ",
+                json_string_value(json_object_get(pending, "effective")), (long long)v->epoch);
+        owner_text(k, json_object_get(pending, "owner"));
+    }
+    if (!json_is_true(json_object_get(o, "known")))
+        fprintf(k->out, " [not a target of %s]",
+                v->has_rev ? "the current revision" : "any revision: none pushed");
+    fputc('\n', k->out);
 }
 
 static void sleep_ms(int64_t ms)
@@ -134,8 +107,9 @@ int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err)
         cli_view_free(&v);
         rc = cli_view_load(&k, &v, true);
     }
+    json_t *doc = rc == CLI_OK ? groupview_locate_json(&v, target) : NULL;
+    if (rc == CLI_OK && doc == NULL) rc = cli_fail(&k, CLI_FAILED, "out of memory");
     if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
-        json_t *doc = locate(&k, &v, target, false);
         json_object_set_new(doc, "group", json_string(k.group));
         json_object_set_new(doc, "waited_ms", json_integer((json_int_t)waited));
         if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
@@ -144,48 +118,12 @@ int cli_cmd_whohas(int argc, char **argv, FILE *out, FILE *err)
         if (waited)
             fprintf(out, "(waited %lld ms for slot table epoch %lld to come into force)\n",
                     (long long)waited, (long long)v.epoch);
-        locate(&k, &v, target, true);
+        locate_text(&k, &v, doc);
+        json_decref(doc);
     }
     cli_view_free(&v);
     cli_cluster_close(&k);
     return rc;
-}
-
-typedef struct member_row {
-    const char *id;
-    int64_t weight;
-    bool live;
-    int64_t slots, targets;
-} member_row;
-
-/* Rows for the table's members, then live members it does not name. */
-static member_row *member_rows(const cli_view *v, size_t *n)
-{
-    size_t cap = v->members.count + (v->table ? v->table->n_members : 0);
-    member_row *r = calloc(cap ? cap : 1, sizeof *r);
-    if (r == NULL) return NULL;
-    *n = 0;
-    if (v->table) {
-        for (uint32_t i = 0; i < v->table->n_members; i++) {
-            const coord_member_t *m = cli_view_member(v, v->table->ids[i]);
-            r[(*n)++] = (member_row){v->table->ids[i], v->table->weights[i], m != NULL, 0, 0};
-        }
-        for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
-            r[v->table->owner[s]].slots++;
-        for (size_t i = 0; i < v->targets.n; i++) {
-            const char *t = v->targets.ids[i];
-            r[partition_owner(v->table, partition_slot_of(t, strlen(t)))].targets++;
-        }
-    }
-    for (size_t i = 0; i < v->members.count; i++) {
-        const coord_member_t *m = &v->members.members[i];
-        if (v->table && partition_member_index(v->table, m->id) >= 0) continue;
-        /* without a table every member owns every slot; with one, a newcomer owns none yet */
-        int64_t w = m->info.weight > 0 ? m->info.weight : 1;
-        r[(*n)++] = (member_row){m->id, w, true, v->table ? 0 : PARTITION_SLOTS,
-                                 v->table ? 0 : (int64_t)v->targets.n};
-    }
-    return r;
 }
 
 int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
@@ -196,37 +134,18 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
     int rc = cli_parse_simple(&k, argc, argv, assignment_usage, NULL, "--target", &target);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
     cli_view v = {0};
-    member_row *rows = NULL;
-    size_t n = 0;
+    json_t *doc = NULL;
     rc = cli_cluster_connect(&k, false);
     if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
-    if (rc == CLI_OK && (rows = member_rows(&v, &n)) == NULL) rc = cli_fail(&k, 1, "out of memory");
+    if (rc == CLI_OK && (doc = groupview_assignment_json(&v, k.group, target)) == NULL)
+        rc = cli_fail(&k, CLI_FAILED, "out of memory");
     if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
-        json_t *mem = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(mem, json_pack("{s:s, s:I, s:b, s:I, s:I}", "id", rows[i].id,
-                                                 "weight", (json_int_t)rows[i].weight, "live",
-                                                 rows[i].live, "slots", (json_int_t)rows[i].slots,
-                                                 "targets", (json_int_t)rows[i].targets));
-        char eff[48] = "";
-        if (v.table) cli_format_ms(v.table->effective_ms, eff, sizeof eff);
-        json_t *doc = json_pack(
-            "{s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:o}", "group", k.group, "epoch",
-            (json_int_t)v.epoch, "effective_ms",
-            v.table ? json_integer((json_int_t)v.table->effective_ms) : json_null(), "effective",
-            v.table ? json_string(eff) : json_null(), "digest",
-            v.table ? json_string(v.table_digest) : json_null(), "targets", (json_int_t)v.targets.n,
-            "revision", v.has_rev ? json_integer((json_int_t)v.rev.number) : json_null(), "members",
-            mem);
-        if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
-        /* true while the stored table waits for its instant (a handover) */
-        json_object_set_new(doc, "pending", json_boolean(group_clock_next_ms(&v.clock) >= 0));
-        if (target) json_object_set_new(doc, "target", locate(&k, &v, target, false));
         cli_print_json(&k, doc);
+        doc = NULL;
     } else if (rc == CLI_OK) {
         if (v.table) {
             char eff[48];
-            cli_format_ms(v.table->effective_ms, eff, sizeof eff);
+            groupview_format_ms(v.table->effective_ms, eff, sizeof eff);
             if (group_clock_next_ms(&v.clock) >= 0) /* the stored table is not in force yet */
                 fprintf(out,
                         "slot table epoch %lld, pending: in force from %s (the table in force "
@@ -243,22 +162,29 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
         static const char *const head[] = {"MEMBER", "WEIGHT", "LIVE", "SLOTS", "TARGETS"};
         cli_table t;
         cli_table_init(&t, 5, head);
-        for (size_t i = 0; i < n; i++) {
-            char w[32], s[32], tg[32];
-            snprintf(w, sizeof w, "%lld", (long long)rows[i].weight);
-            snprintf(s, sizeof s, "%lld", (long long)rows[i].slots);
-            snprintf(tg, sizeof tg, "%lld", (long long)rows[i].targets);
-            const char *row[] = {rows[i].id, w, rows[i].live ? "yes" : "no", s, tg};
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(doc, "members"), i, m)
+        {
+            char w[32], sl[32], tg[32];
+            snprintf(w, sizeof w, "%lld",
+                     (long long)json_integer_value(json_object_get(m, "weight")));
+            snprintf(sl, sizeof sl, "%lld",
+                     (long long)json_integer_value(json_object_get(m, "slots")));
+            snprintf(tg, sizeof tg, "%lld",
+                     (long long)json_integer_value(json_object_get(m, "targets")));
+            const char *row[] = {json_string_value(json_object_get(m, "id")), w,
+                                 json_is_true(json_object_get(m, "live")) ? "yes" : "no", sl, tg};
             cli_table_add(&t, row);
         }
         cli_table_print(&t, out);
         cli_table_free(&t);
         if (target) {
             fputc('\n', out);
-            locate(&k, &v, target, true);
+            locate_text(&k, &v, json_object_get(doc, "target"));
         }
     }
-    free(rows);
+    json_decref(doc);
     cli_view_free(&v);
     cli_cluster_close(&k);
     return rc;

@@ -38,8 +38,10 @@ typedef struct push_args {
     size_t hmac_len;
     const char *author;
     bool wait;
-    bool force;    /* write over a malformed pipeline node */
-    bool insecure; /* --insecure: writing without credentials or a key is meant */
+    bool force;             /* write over a malformed pipeline node */
+    const char *via;        /* --via URL: through meterproxy */
+    const char *token_file; /* --token-file: the proxy's bearer token */
+    bool insecure;          /* --insecure: writing without credentials or a key is meant */
     int timeout_ms;
 } push_args;
 
@@ -51,16 +53,18 @@ static void push_usage(FILE *f, bool rollback)
     else
         fprintf(f, "usage: meterctl push FILE --group G [--wait [--timeout S]] [options]\n"
                    "  Validates FILE, then makes it the group's current revision (CAS).\n");
-    fprintf(f,
-            "      --wait             wait until every live member applied or rejected it\n"
-            "      --timeout S        seconds to wait (default 30)\n"
-            "      --if-revision N    write only if revision N is current (0: none yet)\n"
-            "      --force            replace a malformed pipeline node (written by\n"
-            "                         something other than meterctl; status names it)\n"
-            "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
-            "                         'meterctl init-credentials DIR')\n"
-            "      --author NAME      recorded with the revision (default user@host)\n"
-            "      --insecure         write without --auth-file or --sign-key (an open group)\n");
+    fprintf(f, "      --wait             wait until every live member applied or rejected it\n"
+               "      --timeout S        seconds to wait (default 30)\n"
+               "      --if-revision N    write only if revision N is current (0: none yet)\n"
+               "      --force            replace a malformed pipeline node (written by\n"
+               "                         something other than meterctl; status names it)\n"
+               "      --sign-key FILE    sign with this Ed25519 key (mode 0600; made by\n"
+               "                         'meterctl init-credentials DIR')\n"
+               "      --author NAME      recorded with the revision (default user@host)\n"
+               "      --insecure         write without --auth-file or --sign-key (an open group)\n"
+               "      --via URL          push through meterproxy at URL (no ZooKeeper access\n"
+               "                         needed; the body is still signed here)\n"
+               "      --token-file FILE  meterproxy's bearer token (mode 0600), with --via\n");
     cli_cluster_usage(f);
     fprintf(f, "  Exit status: 0 ok (all applied), 1 invalid or rejected, 2 usage, 3 another\n"
                "  push won the CAS, 4 timed out waiting, 6 cannot reach ZooKeeper.\n");
@@ -105,6 +109,12 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--sign-key", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
             a->sign_key = v;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--via", NULL, &v)) != 0) {
+            if (r < 0) return CLI_USAGE;
+            a->via = v;
+        } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--token-file", NULL, &v)) != 0) {
+            if (r < 0) return CLI_USAGE;
+            a->token_file = v;
         } else if ((r = cli_opt_value(&a->k, argc, argv, &i, "--author", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
             a->author = v;
@@ -125,7 +135,12 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
         push_usage(err, rollback);
         return CLI_USAGE;
     }
-    if (!a->insecure && (!a->sign_key || !a->k.auth_file)) {
+    if (a->via && (!a->token_file || !a->sign_key)) {
+        fprintf(err, "meterctl push --via: needs --token-file (the proxy's bearer token) and "
+                     "--sign-key (the proxy holds no signing key: the body is signed here)\n");
+        return CLI_USAGE;
+    }
+    if (!a->via && !a->insecure && (!a->sign_key || !a->k.auth_file)) {
         /* a group's agents refuse what no trusted key signed, and an open
          * ZooKeeper tree lets anyone rewrite it: say how to do it right */
         fprintf(err,
@@ -144,14 +159,7 @@ static int parse_args(push_args *a, int argc, char **argv, FILE *out, FILE *err)
 static int report_invalid(cli_cluster *k, const char *label, const pipeline_diags *d)
 {
     if (k->fmt == CLI_OUT_JSON) {
-        json_t *errs = json_array();
-        for (size_t i = 0; i < d->count; i++) {
-            const pipeline_diag *it = &d->items[i];
-            if (it->severity != PIPELINE_ERROR) continue;
-            json_array_append_new(errs, json_pack("{s:s?, s:i, s:i, s:s?}", "file", it->file,
-                                                  "line", it->line, "column", it->column, "message",
-                                                  it->message));
-        }
+        json_t *errs = groupview_diags_json(d);
         char msg[600];
         snprintf(msg, sizeof msg, "%s is invalid (%zu error%s): nothing written", label, d->errors,
                  d->errors == 1 ? "" : "s");
@@ -181,10 +189,8 @@ static int validate_body(cli_cluster *k, const char *body, size_t len, const cha
 {
     pipeline *p = NULL;
     pipeline_diags d = {0};
-    /* the rules meterctl validate and the agents apply: the same registry */
-    registry_options ro;
-    registry_pipeline_options(&ro, NULL, 0);
-    int rc = pipeline_parse(body, len, label, &ro.opt, &p, &d);
+    /* the rules meterctl validate, meterproxy and the agents apply */
+    int rc = groupview_check_revision(body, len, label, &p, &d);
     if (rc == 0 && expanded && pipeline_has_file_sd(p)) {
         rc = expo_sd_expand(&p, label, &d);
         if (rc == 0 && (*expanded = strdup(p->canonical)) == NULL) rc = -1;
@@ -247,6 +253,12 @@ static int sign_for(push_args *a, int64_t number, const void *body, size_t len, 
     return rc == 0 ? CLI_OK : cli_fail(&a->k, CLI_FAILED, "signing failed (OpenSSL)");
 }
 
+static int sign_cb(void *arg, int64_t number, const void *body, size_t len,
+                   char out[GROUP_SIGNATURE_MAX])
+{
+    return sign_for(arg, number, body, len, NULL, out);
+}
+
 static void default_author(char *out, size_t cap)
 {
     const char *user = getenv("USER");
@@ -258,6 +270,17 @@ static void default_author(char *out, size_t cap)
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
     snprintf(out, cap, "%s@%s", user && *user ? user : "unknown", host[0] ? host : "unknown");
+}
+
+/* --via's arguments from push's (author: 128 bytes, lives as long as v). */
+static void via_args(push_args *a, char *author, cli_via *v)
+{
+    if (a->author)
+        snprintf(author, 128, "%s", a->author);
+    else
+        default_author(author, 128);
+    *v = (cli_via){
+        a->via, a->token_file, author, a->if_revision, a->wait ? a->timeout_ms : 0, sign_cb, a};
 }
 
 static json_t *revision_brief(const coord_revision_t *r)
@@ -387,8 +410,15 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
         len = strlen(body);
     }
     if (rc == CLI_OK && a.sign_key) rc = load_sign_key(&a);
-    if (rc == CLI_OK) rc = connect_for_push(&a, &w);
-    if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
+    if (rc == CLI_OK && a.via) {
+        char author[128];
+        cli_via v;
+        via_args(&a, author, &v);
+        rc = cli_push_via(&a.k, &v, body, len);
+    } else {
+        if (rc == CLI_OK) rc = connect_for_push(&a, &w);
+        if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
+    }
     cli_cluster_close(&a.k); /* before freeing w: its callback may still run */
     cli_wait_free(w);
     free_sign_key(&a);
@@ -409,6 +439,14 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     cli_wait *w = NULL;
     coord_revision_t old = {0};
     if (a.sign_key) rc = load_sign_key(&a);
+    if (rc == CLI_OK && a.via) {
+        char author[128];
+        cli_via v;
+        via_args(&a, author, &v);
+        rc = cli_rollback_via(&a.k, &v, n);
+        free_sign_key(&a);
+        return rc;
+    }
     if (rc == CLI_OK) rc = connect_for_push(&a, &w);
     if (rc == CLI_OK) {
         int grc = coord_revision_get(a.k.c, n, &old);

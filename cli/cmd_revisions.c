@@ -54,11 +54,7 @@ int cli_cmd_revisions(int argc, char **argv, FILE *out, FILE *err)
             break;
         }
         bool current = r.number == cur.number;
-        json_array_append_new(list,
-                              json_pack("{s:I, s:s, s:s, s:s, s:I, s:b, s:b}", "number",
-                                        (json_int_t)r.number, "sha256", r.sha256, "author",
-                                        r.author, "time", r.time, "size", (json_int_t)r.body_len,
-                                        "current", current, "signed", r.signature[0] != '\0'));
+        json_array_append_new(list, groupview_revision_entry_json(&r, current));
         char num[32], size[32];
         snprintf(num, sizeof num, "%lld", (long long)r.number);
         snprintf(size, sizeof size, "%zu", r.body_len);

@@ -15,7 +15,6 @@
  */
 #include "cli/cli.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,92 +26,10 @@ static const char status_usage[] =
 static const char members_usage[] = "usage: meterctl members --group G [-o json] [options]\n"
                                     "  The live members and the data each one advertises.\n";
 
-typedef struct problems {
-    json_t *list; /* {"member", "problem", "detail"} */
-} problems;
-
-static void problem(problems *p, const char *member, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void problem(problems *p, const char *member, const char *kind, const char *fmt, ...)
+static void print_status_text(cli_cluster *k, const cli_view *v, json_t *doc)
 {
-    char detail[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    json_array_append_new(p->list, json_pack("{s:s?, s:s, s:s}", "member", member, "problem", kind,
-                                             "detail", detail));
-}
-
-static int32_t slots_of(const partition_table *t, int32_t idx)
-{
-    int32_t n = 0;
-    for (uint32_t s = 0; s < PARTITION_SLOTS; s++)
-        if (t->owner[s] == idx) n++;
-    return n;
-}
-
-static void judge_member(const cli_view *v, const coord_member_t *m, problems *p)
-{
-    const coord_member_info_t *in = &m->info;
-    int64_t cur = v->has_rev ? v->rev.number : 0;
-    if (in->applied_revision < cur)
-        problem(p, m->id, "lags", "applied revision %lld < current %lld",
-                (long long)in->applied_revision, (long long)cur);
-    else if (in->applied_revision > cur)
-        problem(p, m->id, "disagrees", "reports revision %lld, newer than the stored %lld",
-                (long long)in->applied_revision, (long long)cur);
-    else if (cur > 0 && strcmp(in->applied_sha256, v->rev.sha256) != 0)
-        problem(p, m->id, "disagrees", "runs revision %lld with sha256 %.12s, stored is %.12s",
-                (long long)cur, in->applied_sha256[0] ? in->applied_sha256 : "(none)",
-                v->rev.sha256);
-    if (v->table != NULL) {
-        /* while the stored table is pending (a handover), members rightly
-         * obey the one before it, which is no longer stored */
-        bool pending = group_clock_next_ms(&v->clock) >= 0;
-        if (!pending && strcmp(in->assignment_digest, v->table_digest) != 0)
-            problem(p, m->id, "lags",
-                    "obeys slot table %.12s, the stored one (epoch %lld) is %.12s",
-                    in->assignment_digest[0] ? in->assignment_digest : "(none)",
-                    (long long)v->epoch, v->table_digest);
-        if (partition_member_index(v->table, m->id) < 0)
-            problem(p, m->id, "disagrees",
-                    "not in the slot table of epoch %lld (owns nothing until the leader replans)",
-                    (long long)v->epoch);
-    } else if (in->assignment_digest[0]) {
-        problem(p, m->id, "disagrees", "obeys slot table %.12s but none is stored",
-                in->assignment_digest);
-    }
-    if (strcmp(in->state, "rejected") == 0 || strcmp(in->state, "error") == 0 ||
-        strcmp(in->state, "fenced") == 0)
-        problem(p, m->id, "state", "%s%s%s", in->state, in->last_error[0] ? ": " : "",
-                in->last_error);
-    else if (in->last_error[0]) /* running, but refused something (a forged slot table) */
-        problem(p, m->id, "error", "%s", in->last_error);
-}
-
-static json_t *revision_json(const cli_view *v)
-{
-    if (!v->has_rev) return json_null();
-    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "number", (json_int_t)v->rev.number,
-                     "sha256", v->rev.sha256, "author", v->rev.author, "time", v->rev.time, "size",
-                     (json_int_t)v->rev.body_len, "signed", v->rev.signature[0] != '\0');
-}
-
-static json_t *table_json(const cli_view *v)
-{
-    if (v->table == NULL) return json_null();
-    char eff[48];
-    cli_format_ms(v->table->effective_ms, eff, sizeof eff);
-    return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I}", "epoch", (json_int_t)v->epoch,
-                     "effective_ms", (json_int_t)v->table->effective_ms, "effective", eff, "digest",
-                     v->table_digest, "members", (json_int_t)v->table->n_members, "size",
-                     (json_int_t)v->table_len);
-}
-
-static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
-{
+    json_t *probs = json_object_get(doc, "problems");
+    json_t *docmem = json_object_get(doc, "members");
     FILE *out = k->out;
     fprintf(out, "group:     %s\n", k->group);
     fprintf(out, "leader:    %s\n", v->leader.known ? v->leader.member_id : "(none)");
@@ -123,7 +40,7 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         fprintf(out, "revision:  (none pushed yet)\n");
     if (v->table) {
         char eff[48];
-        cli_format_ms(v->table->effective_ms, eff, sizeof eff);
+        groupview_format_ms(v->table->effective_ms, eff, sizeof eff);
         fprintf(out, "slots:     epoch %lld, in force since %s, %u members, digest %.12s\n",
                 (long long)v->epoch, eff, v->table->n_members, v->table_digest);
     } else {
@@ -143,8 +60,9 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
                  (long long)(m->info.weight > 0 ? m->info.weight : 1));
         const char *tab = "none";
         if (v->table) {
-            int32_t idx = partition_member_index(v->table, m->id);
-            snprintf(slots, sizeof slots, "%d", idx < 0 ? 0 : slots_of(v->table, idx));
+            snprintf(
+                slots, sizeof slots, "%lld",
+                (long long)json_integer_value(json_object_get(json_array_get(docmem, i), "slots")));
             tab = strcmp(m->info.assignment_digest, v->table_digest) == 0 ? "ok" : "stale";
         } else {
             snprintf(slots, sizeof slots, "all");
@@ -199,42 +117,17 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
     rc = cli_cluster_connect(&k, false);
     if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
     if (rc == CLI_OK) {
-        problems p = {.list = json_array()};
-        if (!v.leader.known && v.members.count > 0)
-            problem(&p, NULL, "no_leader", "no member leads the group");
-        if (v.bad_rev)
-            problem(&p, NULL, "malformed_revision",
-                    "the pipeline node (version %lld) is not a revision; members keep what they "
-                    "run; `meterctl push FILE --force` replaces it",
-                    (long long)v.bad_rev_version);
-        for (size_t i = 0; i < v.members.count; i++)
-            judge_member(&v, &v.members.members[i], &p);
-        bool ok = json_array_size(p.list) == 0;
-        if (k.fmt == CLI_OUT_JSON) {
-            json_t *mem = json_array();
-            for (size_t i = 0; i < v.members.count; i++) {
-                const coord_member_t *m = &v.members.members[i];
-                json_t *o = cli_member_json(m);
-                int32_t idx = v.table ? partition_member_index(v.table, m->id) : -1;
-                json_object_set_new(o, "slots",
-                                    v.table ? json_integer(idx < 0 ? 0 : slots_of(v.table, idx))
-                                            : json_integer(PARTITION_SLOTS));
-                json_array_append_new(mem, o);
-            }
-            json_t *doc =
-                json_pack("{s:s, s:o, s:o, s:o, s:o, s:b, s:O}", "group", k.group, "leader",
-                          v.leader.known ? json_pack("{s:s, s:s}", "member_id", v.leader.member_id,
-                                                     "endpoint", v.leader.endpoint)
-                                         : json_null(),
-                          "revision", revision_json(&v), "assignment", table_json(&v), "members",
-                          mem, "consistent", ok, "problems", p.list);
-            if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
+        bool ok = false;
+        json_t *doc = groupview_status_json(&v, k.group, &ok);
+        if (doc == NULL) {
+            rc = cli_fail(&k, CLI_FAILED, "out of memory");
+        } else if (k.fmt == CLI_OUT_JSON) {
             cli_print_json(&k, doc);
         } else {
-            print_status_text(&k, &v, p.list);
+            print_status_text(&k, &v, doc);
+            json_decref(doc);
         }
-        json_decref(p.list);
-        rc = ok ? CLI_OK : CLI_INCONSISTENT;
+        if (rc == CLI_OK) rc = ok ? CLI_OK : CLI_INCONSISTENT;
     }
     cli_view_free(&v);
     cli_cluster_close(&k);
@@ -251,11 +144,7 @@ int cli_cmd_members(int argc, char **argv, FILE *out, FILE *err)
     rc = cli_cluster_connect(&k, false);
     if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
     if (rc == CLI_OK && k.fmt == CLI_OUT_JSON) {
-        json_t *mem = json_array();
-        for (size_t i = 0; i < v.members.count; i++)
-            json_array_append_new(mem, cli_member_json(&v.members.members[i]));
-        cli_print_json(&k, json_pack("{s:s, s:I, s:o}", "group", k.group, "zxid",
-                                     (json_int_t)v.members.zxid, "members", mem));
+        cli_print_json(&k, groupview_members_json(&v, k.group));
     } else if (rc == CLI_OK && v.members.count == 0) {
         fprintf(out, "no live members in group %s\n", k.group);
     } else if (rc == CLI_OK) {

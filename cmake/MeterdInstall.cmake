@@ -20,10 +20,11 @@ set(METERD_SYSTEMD_UNITDIR ${MeterdUnitDirDefault} CACHE PATH "Where systemd uni
 
 install(TARGETS meterd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS meterctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS meterproxy RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 
 # Man pages, compressed as Debian policy wants (gzip -n: no timestamp, so the
 # package is reproducible).
-set(MeterdManPages meterd.8 meterctl.1 meterd.conf.5 meterd-pipeline.5)
+set(MeterdManPages meterd.8 meterctl.1 meterd.conf.5 meterd-pipeline.5 meterproxy.8)
 set(MeterdManGz)
 foreach(page IN LISTS MeterdManPages)
   string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
@@ -52,7 +53,8 @@ add_custom_command(OUTPUT ${MeterdGuide}
 add_custom_target(meterd_install_data ALL
                   DEPENDS ${MeterdManGz} ${MeterdChangelog}.gz ${MeterdGuide})
 
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/meterd.conf DESTINATION ${MeterdConfDir})
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/meterd.conf ${CMAKE_SOURCE_DIR}/deploy/meterproxy.conf
+        DESTINATION ${MeterdConfDir})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/pipeline.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 # The unit names /usr/sbin/meterd (the package's path); another prefix gets
@@ -63,6 +65,13 @@ file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/systemd/meterd@.service CONTENT "${Mete
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
              ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@.service)
 install(FILES ${CMAKE_BINARY_DIR}/systemd/meterd@.service DESTINATION ${METERD_SYSTEMD_UNITDIR})
+file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/meterproxy.service MeterproxyUnit)
+string(REPLACE "/usr/sbin/meterproxy" "${CMAKE_INSTALL_FULL_SBINDIR}/meterproxy" MeterproxyUnit
+               "${MeterproxyUnit}")
+file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/systemd/meterproxy.service CONTENT "${MeterproxyUnit}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/deploy/systemd/meterproxy.service)
+install(FILES ${CMAKE_BINARY_DIR}/systemd/meterproxy.service DESTINATION ${METERD_SYSTEMD_UNITDIR})
 foreach(role compute ipmi)
   install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/meterd@${role}.service.d/role.conf
           DESTINATION ${METERD_SYSTEMD_UNITDIR}/meterd@${role}.service.d)
@@ -87,7 +96,8 @@ string(CONCAT CPACK_DEBIAN_PACKAGE_DESCRIPTION
        "take over each other's share when one fails.\n"
        "\n"
        "This package holds the meterd daemon, its systemd units (meterd@.service,\n"
-       "one instance per role) and the meterctl operator command.")
+       "one instance per role), the meterctl operator command and meterproxy,\n"
+       "the cluster's REST gateway for a head node.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)

@@ -3,7 +3,9 @@
 #   deploy/run.sh [start]     a local cluster: ZooKeeper (Debian's package) on a
 #                             loopback port, 3 meterd agents in group "central",
 #                             the example pipeline pushed once with meterctl,
-#                             and the assignment printed. It keeps running.
+#                             and the assignment printed; a meterproxy beside
+#                             it (docs/PROXY.md), with one curl of it. It keeps
+#                             running.
 #                             Secure as a real one (docs/SECURITY.md): meterctl
 #                             init-credentials makes the signing key, trusted
 #                             keys, a ZooKeeper credential per role and the
@@ -45,6 +47,7 @@ if [ "$mode" = start ]; then deploy/deps.sh --cluster; else deploy/deps.sh --bui
 cmake -S . -B build >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 meterd=$top/build/agent/meterd meterctl=$top/build/cli/meterctl
+meterproxy=$top/build/proxy/meterproxy
 echo "== built: $($meterd --version)"
 echo "== meterctl validate deploy/pipeline.yaml"
 $meterctl validate deploy/pipeline.yaml
@@ -172,6 +175,24 @@ echo "== meterctl whohas tcp://127.0.0.1:$zkport --group central"
 $meterctl whohas "tcp://127.0.0.1:$zkport" --group central --zk "$zk" "${reader[@]}"
 echo "== meterctl status --group central"
 $meterctl status --group central --zk "$zk" "${reader[@]}" || true
+# meterproxy beside the cluster: the reader's credentials are all it needs
+pxport=$(free_port)
+cat > "$run/meterproxy.conf" <<CONF
+[coordination]
+backend_url = $zk
+groups = central
+auth_file = $creds/zk-reader.auth
+session_timeout_ms = 4000
+CONF
+echo "== meterproxy -f -c $run/meterproxy.conf -p $pxport"
+$meterproxy -f -c "$run/meterproxy.conf" -p "$pxport" -l "$run/meterproxy.log" \
+  >"$run/meterproxy.out" 2>&1 </dev/null & echo $! > "$run/meterproxy.pid"
+wait_port "$pxport" meterproxy
+i=0; until curl -fsS "http://127.0.0.1:$pxport/v1/groups/central" 2>/dev/null | grep -q '"consistent":true'; do
+  i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
+echo "== curl -s http://127.0.0.1:$pxport/v1/groups/central/assignment?target=tcp://127.0.0.1:$zkport"
+curl -s -G "http://127.0.0.1:$pxport/v1/groups/central/assignment" \
+  --data-urlencode "target=tcp://127.0.0.1:$zkport" | jq -c '.target | {id, slot, owner: .owner.id}'
 cat <<EOF2
 
 The cluster keeps running (logs and samples in $run). Try:
@@ -180,5 +201,7 @@ The cluster keeps running (logs and samples in $run). Try:
   Pushes need the operator's credentials and key (not on the agents' hosts):
   $meterctl push FILE --group central --zk $zk --auth-file $creds/zk-operator.auth \\
       --acl-file $creds/zk-acl.txt --sign-key $creds/revision.key
+  curl -s http://127.0.0.1:$pxport/v1/groups/central | jq .consistent      # meterproxy (docs/PROXY.md)
+  curl -s http://127.0.0.1:$pxport/metrics | grep 'member=' | head
 Stop everything with: deploy/run.sh stop
 EOF2

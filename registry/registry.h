@@ -157,6 +157,19 @@ typedef struct registry_compat_name {
 } registry_compat_name;
 bool registry_psi_perf_monitor_name(const char *meter, registry_compat_name *out);
 
+/* ---- the ini reader of every config file (meterd.conf, meterproxy.conf) ---- */
+typedef struct registry_ini_hooks {
+    /* one option; section "DEFAULT" before any [section] line */
+    void (*option)(void *user, int line, const char *section, const char *name, const char *value);
+    /* a problem of the text itself at line (0: the whole text) */
+    void (*problem)(void *user, int line, const char *msg);
+} registry_ini_hooks;
+/* Parses text with libinih, refusing what it would misread: a NUL byte
+ * (nothing is parsed), a line longer than its buffer, a syntax error (each
+ * reported through problem, parsing goes on). 0, or -1 when any problem was
+ * reported; what the options mean is the hooks' business. */
+int registry_ini_parse(const char *text, size_t len, const registry_ini_hooks *h, void *user);
+
 /* Number of meters of a pollster. */
 size_t registry_meter_count(const registry_pollster *p);
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# check_docs.sh SOURCE MeterdBinary MeterctlBinary: the man pages and the
-# example configuration say everything the programs accept.
+# check_docs.sh SOURCE MeterdBinary MeterctlBinary [MeterproxyBinary]: the man
+# pages and the example configurations say everything the programs accept.
 #   - each page of docs/man renders with `man --warnings` and nothing on
 #     stderr (man exits 0 even when groff warns);
 #   - every option of `meterd --help-config` is in meterd.conf(5) and,
@@ -9,7 +9,7 @@
 #     command and every long option of its --help is in meterctl(1).
 # The man check skips (77) without man; the coverage checks always run.
 set -eu
-src=$1 meterd=$2 meterctl=$3
+src=$1 meterd=$2 meterctl=$3 meterproxy=${4:-}
 man_dir=$src/docs/man conf=$src/deploy/meterd.conf
 rc=0
 fail() { echo "FAIL: $*"; rc=1; }
@@ -42,6 +42,22 @@ for c in $cmds; do
     page_text meterctl.1 | grep -q -- "$o" || fail "meterctl(1) lacks $c's option $o"
   done
 done
+
+if [ -n "$meterproxy" ]; then
+  pconf=$src/deploy/meterproxy.conf
+  "$meterproxy" --help-config | sed -n 's/^\([a-z_]*\) = *\(.*\)$/\1 = \2/p' >"${TMPDIR:-/tmp}/mp-help.$$"
+  [ -s "${TMPDIR:-/tmp}/mp-help.$$" ] || fail "meterproxy --help-config listed no option"
+  for o in $(sed 's/ =.*//' "${TMPDIR:-/tmp}/mp-help.$$"); do
+    page_text meterproxy.8 | grep -q "^\.BR $o " || fail "meterproxy(8) lacks option $o"
+  done
+  sed -n 's/^#\([a-z_]*\) = *\(.*\)$/\1 = \2/p' "$pconf" >"${TMPDIR:-/tmp}/mp-conf.$$"
+  diff -u "${TMPDIR:-/tmp}/mp-help.$$" "${TMPDIR:-/tmp}/mp-conf.$$" ||
+    fail "deploy/meterproxy.conf's commented defaults differ from meterproxy --help-config (above)"
+  rm -f "${TMPDIR:-/tmp}/mp-help.$$" "${TMPDIR:-/tmp}/mp-conf.$$"
+  for o in $("$meterproxy" --help | grep -o -- ' -[a-zA-Z] \|--[a-z-]*\|METERPROXY_[A-Z]*' | sort -u); do
+    page_text meterproxy.8 | grep -q -- "$o" || fail "meterproxy(8) lacks $o"
+  done
+fi
 
 if command -v man >/dev/null 2>&1; then
   for page in "$man_dir"/*.[0-9]; do

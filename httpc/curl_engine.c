@@ -4,7 +4,7 @@
  * transfer is on one doubly linked list from add to done, so a cancel can
  * end each exactly once whether it is queued or running.
  */
-#include "agent/curl_api.h"
+#include "httpc/httpc.h"
 
 #include <pthread.h>
 #include <stdbool.h>

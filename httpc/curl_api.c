@@ -3,7 +3,7 @@
  * function, curl_global_init. A failure is remembered with its reason and
  * reported to every caller, never retried (the library will not appear).
  */
-#include "agent/curl_api.h"
+#include "httpc/httpc.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

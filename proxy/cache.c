@@ -1,0 +1,203 @@
+/*
+ * cache.c: each served group's state, kept current by ZooKeeper's watches.
+ *
+ * One observer handle per group (member_id NULL: the proxy never joins a
+ * group nor stands in its election, like meterctl). The coordinator's
+ * callbacks (on its event thread: no executor, the proxy has no loop of its
+ * own) copy each change into the group's groupview under the group's lock;
+ * requests render from it under the same lock. So a request never waits on
+ * ZooKeeper, and a burst of requests costs ZooKeeper nothing: its load is
+ * one watch per node per change, whatever the request rate.
+ *
+ * The kept revisions' list is read again (on the store thread) after each
+ * new revision, since a push also prunes the oldest one.
+ */
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void on_state(void *arg, coord_state_t st)
+{
+    proxy_group *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->state = st;
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+    proxy_log(g->px, st == COORD_CONNECTED ? COORD_LOG_INFO : COORD_LOG_WARN,
+              "group %s: ZooKeeper %s", g->name, coord_state_name(st));
+}
+
+static void on_members(void *arg, const coord_members_t *m)
+{
+    proxy_group *g = arg;
+    coord_members_t copy = *m;
+    copy.members = NULL;
+    if (m->count) {
+        copy.members = malloc(m->count * sizeof *m->members);
+        if (copy.members == NULL) {
+            proxy_log(g->px, COORD_LOG_ERROR, "group %s: out of memory: members not updated",
+                      g->name);
+            return;
+        }
+        memcpy(copy.members, m->members, m->count * sizeof *m->members);
+    }
+    pthread_mutex_lock(&g->mu);
+    groupview_set_members(&g->v, &copy);
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void on_leader(void *arg, const coord_leader_t *l)
+{
+    proxy_group *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->v.leader = *l;
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Store thread: the kept revisions, read one by one (K is small). */
+static void on_list(void *arg, int rc, const int64_t *numbers, size_t count)
+{
+    proxy_group *g = arg;
+    if (rc != COORD_OK) {
+        proxy_log(g->px, COORD_LOG_WARN, "group %s: listing revisions: %s", g->name,
+                  coord_strerror(rc));
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    int64_t cur = g->v.has_rev ? g->v.rev.number : 0;
+    pthread_mutex_unlock(&g->mu);
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < count; i++) {
+        coord_revision_t r;
+        int grc = coord_revision_get(g->c, numbers[i], &r);
+        if (grc == COORD_ENOENT) continue; /* pruned meanwhile */
+        if (grc != COORD_OK) {
+            proxy_log(g->px, COORD_LOG_WARN, "group %s: reading revision %lld: %s", g->name,
+                      (long long)numbers[i], coord_strerror(grc));
+            json_decref(list);
+            return;
+        }
+        json_array_append_new(list, groupview_revision_entry_json(&r, r.number == cur));
+        coord_revision_free(&r);
+    }
+    pthread_mutex_lock(&g->mu);
+    json_decref(g->revisions);
+    g->revisions = list;
+    g->revisions_for = cur;
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void on_revision(void *arg, const coord_revision_t *rev)
+{
+    proxy_group *g = arg;
+    coord_revision_t copy = *rev;
+    copy.body = malloc(rev->body_len + 1);
+    if (copy.body == NULL) {
+        proxy_log(g->px, COORD_LOG_ERROR, "group %s: out of memory: revision %lld not cached",
+                  g->name, (long long)rev->number);
+        return;
+    }
+    memcpy(copy.body, rev->body, rev->body_len);
+    copy.body[rev->body_len] = 0;
+    pthread_mutex_lock(&g->mu);
+    groupview_set_revision(&g->v, &copy);
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+    if (coord_revision_list_async(g->c, on_list, g) != COORD_OK)
+        proxy_log(g->px, COORD_LOG_WARN, "group %s: cannot list revisions", g->name);
+}
+
+static void on_assignment(void *arg, const void *table, size_t len, int64_t epoch)
+{
+    proxy_group *g = arg;
+    char err[256];
+    pthread_mutex_lock(&g->mu);
+    int rc = groupview_set_table(&g->v, table, len, epoch, err, sizeof err);
+    g->changes++;
+    pthread_mutex_unlock(&g->mu);
+    if (rc < 0)
+        proxy_log(g->px, COORD_LOG_ERROR, "group %s: slot table epoch %lld is malformed: %s",
+                  g->name, (long long)epoch, err);
+}
+
+static void on_log(void *arg, int level, const char *msg)
+{
+    proxy_group *g = arg;
+    proxy_log(g->px, level, "group %s: %s", g->name, msg);
+}
+
+int proxy_cache_open(proxy_ctx *px, char *err, size_t errlen)
+{
+    proxy_cache *cache = &px->cache;
+    char list[sizeof px->cfg.groups];
+    snprintf(list, sizeof list, "%s", px->cfg.groups);
+    char *save = NULL;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        if (proxy_cache_find(cache, t, strlen(t))) continue;
+        if (cache->n == PROXY_MAX_GROUPS || strlen(t) >= sizeof cache->groups[0].name) {
+            snprintf(err, errlen, "[coordination] groups: at most %d groups of < 128 bytes",
+                     PROXY_MAX_GROUPS);
+            return -1;
+        }
+        proxy_group *g = &cache->groups[cache->n];
+        memset(g, 0, sizeof *g);
+        snprintf(g->name, sizeof g->name, "%s", t);
+        g->px = px;
+        g->state = COORD_CONNECTING;
+        pthread_mutex_init(&g->mu, NULL);
+        groupview_init(&g->v);
+        cache->n++;
+        coord_config_t cfg = {
+            .backend_url = px->cfg.backend_url,
+            .group = g->name,
+            .member_id = NULL,
+            .session_timeout_ms = px->cfg.session_timeout_ms,
+            .auth = (const char *)px->zk_auth,
+            .cb = {.state = on_state,
+                   .members = on_members,
+                   .leader = on_leader,
+                   .revision = on_revision,
+                   .assignment = on_assignment,
+                   .log = on_log},
+            .cb_arg = g,
+        };
+        if (px->has_roles) cfg.roles = &px->roles;
+        char msg[256];
+        g->c = coord_open(&cfg, msg, sizeof msg);
+        if (g->c == NULL) {
+            snprintf(err, errlen, "group %s: %s", g->name, msg);
+            return -1;
+        }
+    }
+    if (cache->n == 0) {
+        snprintf(err, errlen, "[coordination] groups names no group");
+        return -1;
+    }
+    return 0;
+}
+
+void proxy_cache_close(proxy_cache *cache)
+{
+    for (size_t i = 0; i < cache->n; i++) {
+        proxy_group *g = &cache->groups[i];
+        if (g->c) coord_close(g->c); /* no callback runs after this */
+        groupview_free(&g->v);
+        json_decref(g->revisions);
+        for (int k = 0; k < PROXY_R_COUNT; k++)
+            free(g->rendered[k].text);
+        pthread_mutex_destroy(&g->mu);
+    }
+    cache->n = 0;
+}
+
+proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cache->n; i++)
+        if (strlen(cache->groups[i].name) == len && memcmp(cache->groups[i].name, name, len) == 0)
+            return &cache->groups[i];
+    return NULL;
+}

@@ -1,0 +1,565 @@
+/*
+ * fanout.c: requests the proxy passes on to agents.
+ *
+ * Transfers run on one httpc engine (libcurl's multi handle on one thread,
+ * the agent's pollsters' engine): the handler defers its request, adds a
+ * transfer and returns; the transfer's end answers. So no HTTP thread ever
+ * waits on an agent, and each transfer is bounded by agent_timeout_ms
+ * (connect included): a dead agent costs a timeout, never a hang.
+ *
+ * GET /v1/targets?target=T goes to the member that owns T now (the cached
+ * slot table, group_clock_owner_at: meterctl whohas's answer), which
+ * answers its own /v1/targets?target=T.
+ *
+ * GET /metrics fetches every live member's /metrics at once and serves one
+ * federated page (federate.c). Requests that arrive while a federation is
+ * in flight join it: 32 clients cost the agents one round, and the page is
+ * built once and streamed to each client from the same bytes (refcounted),
+ * so memory does not grow with the number of clients.
+ */
+#include "proxy/proxy.h"
+#include "group/group.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AGENT_MAX_BYTES (64u << 20) /* one agent's answer, at most */
+
+typedef struct fetch fetch;
+typedef void (*fetch_done_fn)(fetch *f, void *arg);
+
+struct fetch {
+    proxy_ctx *px;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    long status;     /* the agent's HTTP status, 0 when none */
+    char error[300]; /* "" when the transfer worked */
+    struct curl_slist *headers;
+    fetch_done_fn done;
+    void *arg;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    fetch *f = arg;
+    size_t len = size * n;
+    if (f->len + len > AGENT_MAX_BYTES) {
+        f->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    if (f->len + len + 1 > f->cap) {
+        size_t cap = f->cap ? f->cap : 16384;
+        while (cap < f->len + len + 1)
+            cap *= 2;
+        char *nb = realloc(f->body, cap);
+        if (nb == NULL) return 0;
+        f->body = nb;
+        f->cap = cap;
+    }
+    memcpy(f->body + f->len, p, len);
+    f->len += len;
+    f->body[f->len] = 0;
+    return len;
+}
+
+static void on_transfer(void *arg, CURL *easy, CURLcode res)
+{
+    fetch *f = arg;
+    const curl_api *c = f->px->curl;
+    if (res == CURLE_OK) {
+        c->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &f->status);
+    } else if (f->too_big) {
+        snprintf(f->error, sizeof f->error, "answer larger than %u bytes", AGENT_MAX_BYTES);
+    } else {
+        snprintf(f->error, sizeof f->error, "%s", c->easy_strerror(res));
+    }
+    c->easy_cleanup(easy);
+    c->slist_free_all(f->headers);
+    f->headers = NULL;
+    f->done(f, f->arg);
+}
+
+/* Starts GET url; done runs on the engine's thread (also when it cannot
+ * start: then f->error says why). */
+static void fetch_start(proxy_ctx *px, fetch *f, const char *url, fetch_done_fn done, void *arg)
+{
+    f->px = px;
+    f->done = done;
+    f->arg = arg;
+    const curl_api *c = px->curl;
+    CURL *e = c ? c->easy_init() : NULL;
+    if (e == NULL) {
+        snprintf(f->error, sizeof f->error, "%s", px->curl ? "out of memory" : px->curl_error);
+        done(f, arg);
+        return;
+    }
+    c->easy_setopt(e, CURLOPT_URL, url);
+    c->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)px->cfg.agent_timeout_ms);
+    c->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)px->cfg.agent_timeout_ms);
+    c->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    c->easy_setopt(e, CURLOPT_WRITEDATA, f);
+    c->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (px->agent_token) {
+        char h[600];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", (const char *)px->agent_token);
+        f->headers = c->slist_append(NULL, h);
+        explicit_bzero(h, sizeof h);
+        c->easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+    }
+    if (curl_engine_add(px->engine, e, on_transfer, f) != 0) {
+        c->easy_cleanup(e);
+        c->slist_free_all(f->headers);
+        f->headers = NULL;
+        snprintf(f->error, sizeof f->error, "the proxy is stopping");
+        done(f, arg);
+    }
+}
+
+int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen)
+{
+    if (px->cfg.agent_token_file[0] && group_secret_read(px->cfg.agent_token_file, &px->agent_token,
+                                                         &px->agent_token_len, err, errlen) != 0)
+        return -1;
+    if (!px->cfg.targets_api && !px->cfg.metrics_api) return 0;
+    px->curl = curl_api_get(px->curl_error, sizeof px->curl_error);
+    if (px->curl == NULL) {
+        /* the rest of the API works without libcurl: say so, answer 502 */
+        proxy_log(px, COORD_LOG_WARN, "no fan-out to agents: %s", px->curl_error);
+        return 0;
+    }
+    px->engine = curl_engine_new(err, errlen);
+    return px->engine ? 0 : -1;
+}
+
+void proxy_fanout_cancel(proxy_ctx *px)
+{
+    if (px->engine) curl_engine_cancel(px->engine);
+}
+
+/* ---- GET /v1/targets?target=T ------------------------------------------------ */
+
+typedef struct routed {
+    fetch f;
+    httpd_req *req;
+    char member[128];
+} routed;
+
+static void routed_done(fetch *f, void *arg)
+{
+    routed *r = arg;
+    httpd_add_header(r->req, "X-Meterd-Member", r->member);
+    if (f->error[0]) {
+        char msg[600];
+        json_t *doc =
+            json_pack("{s:s, s:s}", "error", "the owner did not answer", "member", r->member);
+        json_object_set_new(doc, "detail", json_string(f->error));
+        char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(doc);
+        snprintf(msg, sizeof msg, "%s\n", text ? text : "{}");
+        free(text);
+        httpd_respond(r->req, strstr(f->error, "imeout") ? 504 : 502, "application/json", msg,
+                      strlen(msg));
+    } else {
+        httpd_respond(r->req, (int)f->status, "application/json", f->body, f->len);
+    }
+    free(f->body);
+    free(r);
+}
+
+/* Percent-encodes s for a query value. */
+static void query_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+/* Who owns target in one group now: 1 found (member, api), 0 not a target
+ * of this group, -1 a target whose owner is unknown now (why says it). */
+static int owner_in(proxy_group *g, const char *target, char member[128], char api[256], char *why,
+                    size_t whylen)
+{
+    pthread_mutex_lock(&g->mu);
+    groupview *v = &g->v;
+    groupview_at(v, proxy_wall_ms());
+    int rc = 0;
+    if (group_targets_has(&v->targets, target)) {
+        group_owner o;
+        group_clock_owner_at(&v->clock, target, v->loaded_ms, &o);
+        const char *id = NULL;
+        if (o.kind == GROUP_OWNER_MEMBER)
+            id = o.owner_id;
+        else if (o.kind == GROUP_OWNER_NO_TABLE && v->members.count) /* all own all */
+            id = v->members.members[0].id;
+        const coord_member_t *m = id ? groupview_member(v, id) : NULL;
+        if (m && m->info.api[0]) {
+            snprintf(member, 128, "%s", m->id);
+            snprintf(api, 256, "%s", m->info.api);
+            rc = 1;
+        } else {
+            snprintf(why, whylen,
+                     id ? "its owner %s in group %s is not live (its slots move when the leader "
+                          "replans)"
+                        : "its owner in group %s is not known now (a slot-table handover)",
+                     id ? id : g->name, g->name);
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+void proxy_fanout_target(proxy_ctx *px, httpd_req *r)
+{
+    const char *target = httpd_query(r, "target");
+    const char *group = httpd_query(r, "group");
+    if (target == NULL || !target[0]) {
+        proxy_reply_error(px, r, 400, "?target=T is required (the target's id, percent-encoded)");
+        return;
+    }
+    char member[128] = "", api[256] = "", why[400] = "";
+    int found = 0;
+    for (size_t i = 0; i < px->cache.n && found == 0; i++) {
+        proxy_group *g = &px->cache.groups[i];
+        if (group && strcmp(group, g->name) != 0) continue;
+        found = owner_in(g, target, member, api, why, sizeof why);
+    }
+    if (found < 0) {
+        proxy_reply_error(px, r, 503, "target %s: %s", target, why);
+        return;
+    }
+    if (found == 0) {
+        proxy_reply_error(px, r, 404, "%s is not a target of the current revision of %s%s", target,
+                          group ? "group " : "any served group", group ? group : "");
+        return;
+    }
+    routed *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) {
+        proxy_reply_error(px, r, 500, "out of memory");
+        return;
+    }
+    rt->req = r;
+    snprintf(rt->member, sizeof rt->member, "%s", member);
+    char esc[3 * 1024], url[4096];
+    query_escape(target, esc, sizeof esc);
+    snprintf(url, sizeof url, "%s/v1/targets?target=%s", api, esc);
+    httpd_defer(r);
+    fetch_start(px, &rt->f, url, routed_done, rt);
+}
+
+/* ---- GET /metrics: one federation round, shared by concurrent clients ---------- */
+
+typedef struct fed_member {
+    char id[128];
+    char url[300];
+    fetch f;
+} fed_member;
+
+typedef struct fed_stream fed_stream;
+
+struct proxy_fed_round {
+    proxy_ctx *px;
+    char scope[128]; /* "" every served group, else the group */
+    pthread_mutex_t mu;
+    /* under mu: one while in px->fed_rounds (or until finished when not
+     * listed), one per stream, one while its starter adds the transfers */
+    int refs;
+    size_t n, pending;
+    fed_member *m;
+    bool ready;
+    bool unlisted;       /* not in px->fed_rounds (all slots taken): not reused */
+    int64_t finished_ms; /* monotonic, once ready */
+    char *page;          /* the federated page once ready (NULL: out of memory) */
+    size_t page_len;
+    fed_stream *waiting; /* streams to wake when ready (intrusive list) */
+};
+
+struct fed_stream {
+    proxy_fed_round *round;
+    httpd_req *req;
+    fed_stream *prev, *next; /* in round->waiting, under round->mu */
+    bool listed;
+    int refs;   /* the handler's and the stream's; under round->mu */
+    char *self; /* the proxy's own metrics, rendered when asked */
+    size_t self_len, off;
+};
+
+static void round_free(proxy_fed_round *rd)
+{
+    pthread_mutex_destroy(&rd->mu);
+    free(rd->page);
+    free(rd->m);
+    free(rd);
+}
+
+/* Drops one reference (taken under mu by its holder). */
+static void round_unref(proxy_fed_round *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    bool last = --rd->refs == 0;
+    pthread_mutex_unlock(&rd->mu);
+    if (last) round_free(rd);
+}
+
+static void stream_release(fed_stream *st)
+{
+    proxy_fed_round *rd = st->round;
+    pthread_mutex_lock(&rd->mu);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&rd->mu);
+    if (!last) return;
+    free(st->self);
+    free(st);
+    round_unref(rd);
+}
+
+static void unlist(proxy_fed_round *rd, fed_stream *st)
+{
+    if (!st->listed) return;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        rd->waiting = st->next;
+    if (st->next) st->next->prev = st->prev;
+    st->listed = false;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every member answered (or failed): the page, then wake the streams. */
+static void round_finish(proxy_fed_round *rd)
+{
+    proxy_fed_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
+    for (size_t i = 0; in && i < rd->n; i++) {
+        fetch *f = &rd->m[i].f;
+        in[i].member = rd->m[i].id;
+        in[i].text = f->body ? f->body : "";
+        in[i].len = f->len;
+        in[i].owned = f->body; /* freed as soon as it is taken: memory peaks lower */
+        f->body = NULL;
+        if (!f->error[0] && f->status != 200)
+            snprintf(f->error, sizeof f->error, "HTTP status %ld", f->status);
+        in[i].error = f->error[0] ? f->error : NULL;
+    }
+    size_t len = 0;
+    char *page = in ? proxy_federate(in, rd->n, &len) : NULL;
+    free(in);
+    for (size_t i = 0; i < rd->n; i++) {
+        free(rd->m[i].f.body);
+        rd->m[i].f.body = NULL;
+    }
+    pthread_mutex_lock(&rd->mu);
+    rd->page = page;
+    rd->page_len = len;
+    rd->ready = true;
+    rd->finished_ms = mono_ms();
+    for (fed_stream *st = rd->waiting; st; st = st->next)
+        httpd_stream_wake(st->req);
+    bool unlisted = rd->unlisted;
+    pthread_mutex_unlock(&rd->mu);
+    if (unlisted) round_unref(rd); /* nobody else will ask for it */
+}
+
+static void member_done(fetch *f, void *arg)
+{
+    (void)f;
+    proxy_fed_round *rd = arg;
+    pthread_mutex_lock(&rd->mu);
+    bool last = --rd->pending == 0;
+    pthread_mutex_unlock(&rd->mu);
+    if (last) round_finish(rd);
+}
+
+static ssize_t stream_fn(void *ctx, char *out, size_t max)
+{
+    fed_stream *st = ctx;
+    proxy_fed_round *rd = st->round;
+    pthread_mutex_lock(&rd->mu);
+    bool ready = rd->ready;
+    pthread_mutex_unlock(&rd->mu);
+    if (!ready) return HTTPD_STREAM_WAIT;
+    /* from here the page never changes */
+    if (rd->page == NULL) return HTTPD_STREAM_ERROR; /* out of memory: cut, never wrong */
+    size_t total = st->self_len + rd->page_len;
+    if (st->off >= total) return HTTPD_STREAM_END;
+    const char *src =
+        st->off < st->self_len ? st->self + st->off : rd->page + (st->off - st->self_len);
+    size_t left = st->off < st->self_len ? st->self_len - st->off : total - st->off;
+    size_t n = left < max ? left : max;
+    memcpy(out, src, n);
+    st->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *ctx)
+{
+    fed_stream *st = ctx;
+    proxy_fed_round *rd = st->round;
+    pthread_mutex_lock(&rd->mu);
+    unlist(rd, st);
+    st->req = NULL;
+    pthread_mutex_unlock(&rd->mu);
+    stream_release(st);
+}
+
+/* A new round over the live members of scope (one reference: in flight). */
+static proxy_fed_round *round_new(proxy_ctx *px, const char *scope)
+{
+    proxy_fed_round *rd = calloc(1, sizeof *rd);
+    if (rd == NULL) return NULL;
+    rd->px = px;
+    snprintf(rd->scope, sizeof rd->scope, "%s", scope);
+    pthread_mutex_init(&rd->mu, NULL);
+    rd->refs = 1;
+    size_t cap = 0;
+    for (size_t i = 0; i < px->cache.n; i++) {
+        proxy_group *g = &px->cache.groups[i];
+        if (scope[0] && strcmp(scope, g->name) != 0) continue;
+        pthread_mutex_lock(&g->mu);
+        for (size_t k = 0; k < g->v.members.count; k++) {
+            const coord_member_t *m = &g->v.members.members[k];
+            char url[300];
+            snprintf(url, sizeof url, "%s/metrics", m->info.api);
+            bool dup = !m->info.api[0]; /* one agent in several groups: fetched once */
+            for (size_t j = 0; j < rd->n && !dup; j++)
+                dup = strcmp(rd->m[j].url, url) == 0;
+            if (dup) continue;
+            if (rd->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                fed_member *nm = realloc(rd->m, cap * sizeof *nm);
+                if (nm == NULL) break;
+                rd->m = nm;
+            }
+            fed_member *fm = &rd->m[rd->n++];
+            memset(fm, 0, sizeof *fm);
+            snprintf(fm->id, sizeof fm->id, "%s", m->id);
+            snprintf(fm->url, sizeof fm->url, "%s", url);
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    rd->pending = rd->n;
+    return rd;
+}
+
+/* Whether a listed round can serve one more client: in flight, or
+ * finished less than metrics_reuse_ms ago. */
+static bool joinable(proxy_ctx *px, proxy_fed_round *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    bool ok = !rd->ready || mono_ms() - rd->finished_ms < px->cfg.metrics_reuse_ms;
+    pthread_mutex_unlock(&rd->mu);
+    return ok;
+}
+
+/* The round in flight (or fresh) for scope, or a new one (*start: the
+ * caller starts it); with a reference for the caller's stream. NULL out of
+ * memory. */
+static proxy_fed_round *round_join(proxy_ctx *px, const char *scope, bool *start)
+{
+    pthread_mutex_lock(&px->fed_mu);
+    proxy_fed_round *rd = NULL, *stale = NULL;
+    size_t slot = PROXY_MAX_ROUNDS;
+    for (size_t i = 0; i < PROXY_MAX_ROUNDS && rd == NULL; i++) {
+        proxy_fed_round *cur = px->fed_rounds[i];
+        if (cur && strcmp(cur->scope, scope) == 0) {
+            if (joinable(px, cur)) {
+                rd = cur;
+            } else { /* finished and old: its slot is the new round's */
+                stale = cur;
+                px->fed_rounds[i] = NULL;
+                slot = i;
+            }
+        } else if (!cur && slot == PROXY_MAX_ROUNDS) {
+            slot = i;
+        }
+    }
+    *start = false;
+    if (rd == NULL && (rd = round_new(px, scope)) != NULL) {
+        *start = true;
+        if (slot < PROXY_MAX_ROUNDS)
+            px->fed_rounds[slot] = rd;
+        else
+            rd->unlisted = true; /* every slot taken: served once, not shared */
+    }
+    if (rd) {
+        pthread_mutex_lock(&rd->mu);
+        rd->refs += *start ? 2 : 1; /* the stream's (and the starter's) */
+        pthread_mutex_unlock(&rd->mu);
+    }
+    pthread_mutex_unlock(&px->fed_mu);
+    if (stale) round_unref(stale); /* the list's reference */
+    return rd;
+}
+
+void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r)
+{
+    const char *group = httpd_query(r, "group");
+    if (group && !proxy_cache_find(&px->cache, group, strlen(group))) {
+        proxy_reply_error(px, r, 404, "group '%.128s' is not served here", group);
+        return;
+    }
+    fed_stream *st = calloc(1, sizeof *st);
+    bool start = false;
+    proxy_fed_round *rd = st ? round_join(px, group ? group : "", &start) : NULL;
+    if (rd == NULL) {
+        free(st);
+        proxy_reply_error(px, r, 500, "out of memory");
+        return;
+    }
+    st->round = rd;
+    st->req = r;
+    st->refs = 2;
+    st->self = proxy_self_metrics(px, &st->self_len);
+    if (httpd_respond_stream(r, 200, "text/plain; version=0.0.4", stream_fn, st, stream_free) ==
+        0) {
+        pthread_mutex_lock(&rd->mu);
+        if (st->req) { /* not gone yet: woken when the page is ready */
+            st->next = rd->waiting;
+            if (st->next) st->next->prev = st;
+            st->prev = NULL;
+            rd->waiting = st;
+            st->listed = true;
+            if (rd->ready) httpd_stream_wake(r); /* finished meanwhile */
+        }
+        pthread_mutex_unlock(&rd->mu);
+    }
+    stream_release(st); /* the handler's reference */
+    if (!start) return;
+    if (rd->n == 0)
+        round_finish(rd);
+    else
+        for (size_t i = 0; i < rd->n; i++)
+            fetch_start(px, &rd->m[i].f, rd->m[i].url, member_done, rd);
+    round_unref(rd); /* the starter's */
+}
+
+void proxy_fanout_close(proxy_ctx *px)
+{
+    for (size_t i = 0; i < PROXY_MAX_ROUNDS; i++) {
+        if (px->fed_rounds[i]) round_unref(px->fed_rounds[i]); /* streams are gone */
+        px->fed_rounds[i] = NULL;
+    }
+    curl_engine_free(px->engine);
+    px->engine = NULL;
+    group_secret_free(px->agent_token, px->agent_token_len);
+    px->agent_token = NULL;
+}
