@@ -247,6 +247,7 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .keep_revisions = cs->opt.keep_revisions,
             .candidate = true,
             .pubsub_listen = cs->opt.pubsub_listen[0] ? cs->opt.pubsub_listen : NULL,
+            .pubsub_verify = cluster_revision_signed,
             .info = info,
             .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
             .cb_arg = cg,

@@ -28,7 +28,8 @@ typedef struct wmember {
     char id[128];
     coord_member_info_t info;
     wresult result;
-    int64_t seen_ms; /* monotonic, when it settled */
+    int64_t seen_ms;      /* monotonic, when it settled */
+    int64_t seen_wall_us; /* the same instant on the wall clock (its trace's) */
     bool live;
 } wmember;
 
@@ -37,6 +38,7 @@ struct cli_wait {
     pthread_cond_t cond;
     bool started;
     int64_t number, t0;
+    int64_t t0_wall_us; /* t0 on the wall clock: the commit of a pub-sub copy */
     wmember *m;
     size_t n, cap;
 };
@@ -103,7 +105,10 @@ static void observe(cli_wait *w, const coord_members_t *s, int64_t now)
         if (m->result != W_PENDING) continue; /* settled: keep what it reported then */
         m->info = s->members[i].info;
         m->result = evaluate(&m->info, w->number);
-        if (m->result != W_PENDING) m->seen_ms = now;
+        if (m->result != W_PENDING) {
+            m->seen_ms = now;
+            m->seen_wall_us = coord_trace_now_us();
+        }
     }
     pthread_cond_broadcast(&w->cond);
 }
@@ -187,6 +192,58 @@ static void print_text(cli_wait *w, FILE *out)
     cli_table_free(&t);
 }
 
+/*
+ * The member that applied last and the longest stage of its trace
+ * (docs/CLUSTER.md): where a slow push spent its time. NULL when none
+ * applied; *stage -1 when its node carries no trace of this revision.
+ */
+static const wmember *slowest(const cli_wait *w, int *stage, double ms[COORD_STAGES])
+{
+    const wmember *s = NULL;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->m[i].result == W_APPLIED && (!s || w->m[i].seen_ms > s->seen_ms)) s = &w->m[i];
+    *stage = -1;
+    if (!s || s->info.trace.revision != s->info.applied_revision) return s;
+    coord_trace_stages(&s->info.trace, w->t0_wall_us, s->seen_wall_us, ms);
+    *stage = coord_trace_slowest(ms);
+    return s;
+}
+
+static void print_slowest(const cli_wait *w, FILE *out)
+{
+    int stage;
+    double ms[COORD_STAGES];
+    const wmember *s = slowest(w, &stage, ms);
+    if (!s) return;
+    fprintf(out, "slowest: %s, %lld ms", s->id, (long long)(s->seen_ms - w->t0));
+    if (stage >= 0) {
+        fprintf(out, "; its slowest stage: %s %.1f ms (", coord_stage_name(stage), ms[stage]);
+        for (int i = 0; i < COORD_STAGES; i++)
+            if (ms[i] >= 0) fprintf(out, "%s%s %.1f", i ? ", " : "", coord_stage_name(i), ms[i]);
+        fprintf(out, ")");
+    }
+    fprintf(out, "\n");
+}
+
+static json_t *slowest_json(const cli_wait *w)
+{
+    int stage;
+    double ms[COORD_STAGES];
+    const wmember *s = slowest(w, &stage, ms);
+    if (!s) return json_null();
+    json_t *o =
+        json_pack("{s:s, s:I}", "member", s->id, "latency_ms", (json_int_t)(s->seen_ms - w->t0));
+    if (o && stage >= 0) {
+        json_t *st = json_object();
+        for (int i = 0; i < COORD_STAGES; i++)
+            if (ms[i] >= 0) json_object_set_new(st, coord_stage_name(i), json_real(ms[i]));
+        json_object_set_new(o, "stage", json_string(coord_stage_name(stage)));
+        json_object_set_new(o, "stage_ms", json_real(ms[stage]));
+        json_object_set_new(o, "stages_ms", st);
+    }
+    return o ? o : json_null();
+}
+
 static json_t *members_json(cli_wait *w)
 {
     json_t *a = json_array();
@@ -210,6 +267,7 @@ int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int ti
     pthread_mutex_lock(&w->mu);
     w->number = number;
     w->t0 = t0;
+    w->t0_wall_us = coord_trace_now_us() - (cli_now_ms() - t0) * 1000;
     w->started = true;
     pthread_mutex_unlock(&w->mu);
     poll_snapshot(w, k->c);
@@ -248,15 +306,16 @@ int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int ti
                           : live   ? "applied"
                                    : "no_members";
     if (k->fmt == CLI_OUT_JSON) {
-        json_object_set_new(doc, "wait",
-                            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "result", verdict,
-                                      "timeout_ms", (json_int_t)timeout_ms, "elapsed_ms",
-                                      (json_int_t)elapsed, "applied", (json_int_t)applied,
-                                      "rejected", (json_int_t)rejected, "pending",
-                                      (json_int_t)pending, "members", members_json(w)));
+        json_object_set_new(
+            doc, "wait",
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "result", verdict, "timeout_ms",
+                      (json_int_t)timeout_ms, "elapsed_ms", (json_int_t)elapsed, "applied",
+                      (json_int_t)applied, "rejected", (json_int_t)rejected, "pending",
+                      (json_int_t)pending, "members", members_json(w), "slowest", slowest_json(w)));
         return code;
     }
     if (w->n > 0) print_text(w, k->out);
+    print_slowest(w, k->out);
     if (live == 0 && w->n == 0)
         fprintf(k->out, "no live member in group %s to wait for\n", k->group);
     else

@@ -20,6 +20,10 @@
  * stays silent. Confirming costs one read but means a forged message that is
  * self-consistent (valid sha) can never be applied; pubsub_trust skips the
  * read for trusted networks (see docs/COORDINATION.md for the figures).
+ * pubsub_verify skips it for a copy whose signature verifies (the caller's
+ * own check, with the group's trusted keys): each member then reads nothing
+ * from ZooKeeper before applying, so the body is fetched once, by the leader
+ * (issue 19; the watch still re-arms after).
  *
  * Delivery never depends on this path: members keep their ZooKeeper watch,
  * and PUB may drop (slow joiner, full buffers, leader change) without harm.
@@ -58,7 +62,12 @@ static void accept_msg(coord_t *c, const void *data, size_t len)
 {
     coord_revision_t r;
     char err[200];
+    int64_t notified_us = coord_trace_now_us();
     int rc = coord_revision_decode(data, len, &r, err, sizeof err);
+    if (rc == COORD_OK) {
+        r.notified_us = notified_us;
+        r.received_us = coord_trace_now_us();
+    }
     pthread_mutex_lock(&c->mu);
     c->ps_received++;
     if (rc != COORD_OK) {
@@ -307,6 +316,13 @@ void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t l
     pthread_mutex_unlock(&c->pub_mu);
 }
 
+/* The next number, and its signature verifies (the caller's check). */
+static bool verified(coord_t *c, const coord_revision_t *p)
+{
+    int64_t next = (c->pipeline_version > 0 ? c->pipeline_version : 0) + 1;
+    return c->pubsub_verify && p->number == next && c->pubsub_verify(c->cb_arg, p);
+}
+
 int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
 {
     pthread_mutex_lock(&c->mu);
@@ -323,6 +339,13 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
     int rc = COORD_OK;
     if (p.number <= c->pipeline_version) {
         /* none, or ZooKeeper was first */
+    } else if (verified(c, &p)) {
+        /* signed by a trusted key: no read (DIRTY_PIPELINE, if set, still
+         * re-arms the watch, which overrides a differing copy) */
+        pthread_mutex_lock(&c->mu);
+        c->ps_verified++;
+        pthread_mutex_unlock(&c->mu);
+        coord_deliver_revision(c, &p, true);
     } else if (c->pubsub_trust) {
         /* unconfirmed: only the next number, so a forged far-future number
          * cannot shadow the revisions ZooKeeper will deliver */
