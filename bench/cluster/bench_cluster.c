@@ -32,6 +32,7 @@
  * Run: build/bench/cluster/bench_cluster
  */
 #include "cluster_fixture.h"
+#include "stages.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -63,6 +64,15 @@ static scenario steady = {.name = "steady"}, join = {.name = "join"}, reload = {
                 failover = {.name = "failover"}, leave = {.name = "leave"},
                 freeze_keep = {.name = "freeze_keep"}, freeze_fence = {.name = "freeze_fence"};
 #define N_SCENARIOS 7
+
+/* BENCH_PUBSUB=1: every node also listens for the leader's pub-sub. */
+static const char *node_extra(const char *more)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s%s",
+             getenv("BENCH_PUBSUB") ? "pubsub_listen = tcp://127.0.0.1:0\n" : "", more ? more : "");
+    return buf[0] ? buf : NULL;
+}
 
 static void add_window(scenario *s, int64_t from, int64_t to, const bool *mask)
 {
@@ -100,15 +110,30 @@ static char *body_for(int push, bool extra)
     return b;
 }
 
-static bool all_applied(int n, int64_t rev)
+/* Stamps each member the first time the observer's view shows it applied
+ * rev (seen[] keyed by position in the sorted snapshot); true once all n did. */
+static bool all_applied(int n, int64_t rev, st_seen *seen)
 {
     coord_members_t m = {0};
     if (coord_members_get(fx.obs, &m) != 0) return false;
     bool ok = (int)m.count == n;
-    for (size_t i = 0; ok && i < m.count; i++)
-        ok = m.members[i].info.applied_revision >= rev;
+    int64_t now = coord_trace_now_us();
+    for (size_t i = 0; i < m.count && (int)i < n; i++) {
+        bool done = m.members[i].info.applied_revision >= rev;
+        if (done && !seen[i].seen_us) {
+            seen[i].seen_us = now;
+            seen[i].info = m.members[i].info;
+        }
+        ok = ok && done;
+    }
     coord_members_free(&m);
     return ok;
+}
+
+static double load_avg(void)
+{
+    double l[1] = {0};
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -138,33 +163,51 @@ static void grow(int from_n, int to_n)
 {
     int64_t t0 = cf_wall_ms();
     for (int i = from_n; i < to_n; i++)
-        cf_node_start(&fx, i, NULL);
+        cf_node_start(&fx, i, node_extra(NULL));
     wait_converged(to_n, "join did not converge");
     add_window(&join, t0 - 500, cf_wall_ms() + 2000, NULL);
     sleep_ms(2500);
 }
 
+static int pushes_per_size(void)
+{
+    const char *e = getenv("BENCH_PUSHES");
+    int n = e ? atoi(e) : PUSHES;
+    return n > 0 ? n : PUSHES;
+}
+
 static void pushes(int n, char *out, size_t cap)
 {
-    int64_t ms[PUSHES];
+    int count = pushes_per_size();
+    st_stats st = {0};
+    st_seen seen[CF_MAX_NODES];
     int64_t t_first = cf_wall_ms();
-    for (int k = 0; k < PUSHES; k++) {
+    for (int k = 0; k < count; k++) {
         char *b = body_for(k, k % 2 == 0);
-        int64_t t0 = cf_wall_ms();
+        memset(seen, 0, sizeof seen);
+        int64_t t0 = coord_trace_now_us();
         rev_now = cf_push(&fx, b);
+        int64_t t_commit = coord_trace_now_us();
         free(b);
-        while (!all_applied(n, rev_now)) {
-            if (cf_wall_ms() - t0 > 30000) fail("push not applied within 30 s");
+        while (!all_applied(n, rev_now, seen)) {
+            if (coord_trace_now_us() - t0 > 30000000) fail("push not applied within 30 s");
             sleep_ms(1);
         }
-        ms[k] = cf_wall_ms() - t0;
+        st_add_push(&st, seen, n, t_commit, (double)(coord_trace_now_us() - t0) / 1000.0);
         sleep_ms(250); /* let the handover of the previous move start */
     }
     wait_converged(n, "reload did not converge");
     add_window(&reload, t_first - 500, cf_wall_ms() + 2000, NULL);
-    snprintf(out, cap, "{\"p50\":%lld,\"p99\":%lld,\"max\":%lld,\"n\":%d}",
-             (long long)pct(ms, PUSHES, 50), (long long)pct(ms, PUSHES, 99),
-             (long long)pct(ms, PUSHES, 100), PUSHES);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        st_print(f, &st);
+        fclose(f);
+    }
+    snprintf(out, cap, "%s", buf ? buf : "null");
+    free(buf);
+    st_free(&st);
     sleep_ms(2500);
 }
 
@@ -201,7 +244,7 @@ static void failovers(int n, char *out, size_t cap)
         add_window(&failover, t_kill - 500, t_over + 1500, mask);
         sleep_ms(2000);
         int64_t t_back = cf_wall_ms();
-        cf_node_start(&fx, victim, NULL);
+        cf_node_start(&fx, victim, node_extra(NULL));
         wait_converged(n, "rejoin after a kill did not converge");
         add_window(&join, t_back - 500, cf_wall_ms() + 2000, NULL);
         sleep_ms(2500);
@@ -235,7 +278,7 @@ static int64_t rolling_restart(int n, int n_leaves)
         int64_t t_exit = cf_wall_ms();
         if (t_exit - t0 > slowest) slowest = t_exit - t0;
         if (!th_wait_until(absent_from_table, id, 30000)) fail("leaver still in the table");
-        cf_node_start(&fx, victim, NULL);
+        cf_node_start(&fx, victim, node_extra(NULL));
         wait_converged(n, "rolling restart did not converge");
         add_window(&leave, t0 - 500, cf_wall_ms() + 2000, NULL);
         sleep_ms(2500);
@@ -305,12 +348,14 @@ static void count(const cf_samples *s, const scenario *sc, cf_window *all, int64
 
 int main(void)
 {
+    double load_start = load_avg();
     cf_start(&fx);
     fx.log_level = "warning";
     char *b = body_for(-1, false);
     rev_now = cf_push(&fx, b);
     free(b);
-    char p3[128], p10[128], p20[128], fo[160];
+    static char p3[2048], p10[2048], p20[2048];
+    char fo[160];
 
     /* the first members start with no table and own every slot (design):
      * not a join into a running group, so not measured */
@@ -324,10 +369,19 @@ int main(void)
     pushes(10, p10, sizeof p10);
     grow(10, 20);
     pushes(20, p20, sizeof p20);
+    double load_after_pushes = load_avg();
+    if (getenv("BENCH_PUSH_ONLY")) {
+        cf_stop(&fx);
+        printf("{\"zk_force_sync\":\"yes\",\"pubsub\":%s,\"load\":[%.2f,%.2f],"
+               "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s}}\n",
+               getenv("BENCH_PUBSUB") ? "true" : "false", load_start, load_after_pushes, p3, p10,
+               p20);
+        return 0;
+    }
     failovers(20, fo, sizeof fo);
     int64_t leave_ms = rolling_restart(20, 5);
     freeze(20, 7, &freeze_keep);
-    cf_node_start(&fx, 8, "on_loss = fence\n");
+    cf_node_start(&fx, 8, node_extra("on_loss = fence\n"));
     wait_converged(20, "restart with on_loss = fence did not converge");
     sleep_ms(2500);
     freeze(20, 8, &freeze_fence);
@@ -345,10 +399,12 @@ int main(void)
     cf_samples_free(&s);
     cf_stop(&fx);
 
-    printf("{\"session_timeout_ms\":%d,\"handover_ms\":500,\"targets\":%d,\"interval_s\":1,"
+    printf("{\"zk_force_sync\":\"yes\",\"pubsub\":%s,\"load\":[%.2f,%.2f],"
+           "\"session_timeout_ms\":%d,\"handover_ms\":1000,\"targets\":%d,\"interval_s\":1,"
            "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,"
            "\"leave_sigterm_to_exit_max_ms\":%lld,",
-           SESSION_MS, TARGETS, p3, p10, p20, fo, (long long)leave_ms);
+           getenv("BENCH_PUBSUB") ? "true" : "false", load_start, load_after_pushes, SESSION_MS,
+           TARGETS, p3, p10, p20, fo, (long long)leave_ms);
     const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
     for (int k = 0; k < 3; k++) {
         printf("\"%s\":{", keys[k]);
