@@ -176,6 +176,8 @@ struct coord {
     bool leader_delivered;
     int64_t pipeline_version;     /* last delivered revision (either path), -1 none */
     int64_t pipeline_notified_us; /* when the pipeline watch fired (0: not since read) */
+    int64_t pipeline_defer_ms;    /* coord_pubsub_defer: read the node from then (0: none) */
+    int64_t verified_version;     /* the last revision delivered on its signature */
     char delivered_sha[65];       /* its sha256 */
     int64_t assignment_version;
 
@@ -279,6 +281,11 @@ void coord_pubsub_stop_leading(coord_t *c);
 void coord_pubsub_advertised(coord_t *c, char *out, size_t cap);
 /* Leader: sends an encoded revision once (numbers not above the last sent are skipped). */
 void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t len);
+/* A fired pipeline watch while pub-sub copies verify: a stat (not the body)
+ * says whether it is new; if so, waits up to a grace for the leader's signed
+ * copy instead of every member reading the body (true: handled or deferred,
+ * DIRTY_PIPELINE then comes back through retry). Event thread. */
+bool coord_pubsub_defer(coord_t *c, zhandle_t *zh);
 /* Handles the parked revision; clears DIRTY_PIPELINE in *flags if it read the node. */
 int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags);
 /* Delivers r (the revision callback) if new, counting the path that won. */

@@ -191,7 +191,7 @@ static void read_member_send(coord_t *c, zhandle_t *zh, const char *name, read_o
     snprintf(path, sizeof path, "%s/%s", c->members_dir, name);
     memset(r->slot, 0, sizeof *r->slot);
     snprintf(r->slot->m.id, sizeof r->slot->m.id, "%s", name);
-    bool watch = c->member_data_watched || (c->is_member && !strcmp(name, c->member_id));
+    bool watch = c->member_data_watched;
     int zrc = zoo_awget(zh, path, watch ? coord_watcher : NULL, watch ? c : NULL, read_done, r);
     if (zrc != ZOK) { /* not sent: no completion will come */
         r->zrc = zrc;
@@ -226,7 +226,13 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
     int zrc = zoo_wget_children2(zh, c->members_dir, coord_watcher, c, &kids, &pst);
     if (zrc != ZOK) return coord_zerr(zrc);
 
+    /* not watching our own node's data (our own writes would wake us): its
+     * deletion shows here, and the join checks and re-creates it */
+    bool own_missing = c->is_member && c->joined;
+    for (int i = 0; own_missing && i < kids.count; i++)
+        own_missing = strcmp(kids.data[i], c->member_id) != 0;
     pthread_mutex_lock(&c->mu);
+    if (own_missing) c->dirty |= DIRTY_JOIN;
     char **stale = c->dirty_members;
     size_t nstale = c->ndirty_members;
     bool all_stale = c->members_all_stale;

@@ -43,6 +43,10 @@
 #define PUBSUB_BUF       128
 #define RECONNECT_MIN_MS 20
 #define RECONNECT_MAX_MS 1000
+/* How long a member whose pipeline watch fired waits for the leader's
+ * signed copy before reading the body itself: the leader reads it once
+ * and publishes at once, so this is a bound for a slow or absent leader. */
+#define DEFER_GRACE_MS 100
 
 int coord_pubsub_check_url(const char *url, char *err, size_t errcap)
 {
@@ -316,6 +320,40 @@ void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t l
     pthread_mutex_unlock(&c->pub_mu);
 }
 
+bool coord_pubsub_defer(coord_t *c, zhandle_t *zh)
+{
+    pthread_mutex_lock(&c->mu);
+    bool can = c->pubsub_verify && c->sub_pipes > 0 && !c->leader.is_me && c->pipeline_version > 0;
+    int64_t have = c->pipeline_version, defer_ms = c->pipeline_defer_ms;
+    bool have_verified = c->verified_version == have;
+    pthread_mutex_unlock(&c->mu);
+    if (!can) return false;
+    int64_t now = coord_now_ms();
+    if (!defer_ms) {
+        /* what the watch says, for a node's stat only (and the watch again) */
+        struct Stat st;
+        if (zoo_wexists(zh, c->pipeline_path, coord_watcher, c, &st) != ZOK) return false;
+        if (st.version <= have) {
+            if (!have_verified) return false; /* same number: the read compares the sha */
+            pthread_mutex_lock(&c->mu);
+            c->pipeline_notified_us = 0; /* nothing new: handled */
+            pthread_mutex_unlock(&c->mu);
+            return true;
+        }
+        defer_ms = now + DEFER_GRACE_MS;
+    }
+    pthread_mutex_lock(&c->mu);
+    bool defer = now < defer_ms && c->pipeline_version == have;
+    c->pipeline_defer_ms = defer ? defer_ms : 0;
+    if (defer) {
+        c->retry |= DIRTY_PIPELINE;
+        if (!c->retry_at_ms || c->retry_at_ms > defer_ms || c->retry == DIRTY_PIPELINE)
+            c->retry_at_ms = defer_ms;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return defer;
+}
+
 /* The next number, and its signature verifies (the caller's check). */
 static bool verified(coord_t *c, const coord_revision_t *p)
 {
@@ -344,6 +382,11 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
          * re-arms the watch, which overrides a differing copy) */
         pthread_mutex_lock(&c->mu);
         c->ps_verified++;
+        pthread_mutex_unlock(&c->mu);
+        pthread_mutex_lock(&c->mu);
+        c->verified_version = p.number;
+        c->pipeline_defer_ms = 0;    /* a deferred watch: only its stat is read */
+        c->pipeline_notified_us = 0; /* a watch that fired was for this one */
         pthread_mutex_unlock(&c->mu);
         coord_deliver_revision(c, &p, true);
     } else if (c->pubsub_trust) {

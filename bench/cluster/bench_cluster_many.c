@@ -391,6 +391,14 @@ static void measure(bench *b, int pushes, FILE *out)
         sleep_ms(GAP_MS);
     }
     int64_t elapsed = now_ms() - t_start;
+    int64_t ps_received = 0, ps_verified = 0, ps_connected = 0;
+    for (int i = 0; i < b->n; i++) {
+        coord_status_t cs;
+        coord_get_status(b->m[i].c, &cs);
+        ps_received += cs.pubsub_received;
+        ps_verified += cs.pubsub_verified;
+        ps_connected += cs.pubsub_connected;
+    }
     zk_counters(b, &req1, &zx1);
     cpu_ms(b, &cpu1, &zcpu1);
     fprintf(out, "\"%d\":{\"load\":[%.2f,%.2f],\"push\":", b->n, load0, load_avg());
@@ -399,9 +407,11 @@ static void measure(bench *b, int pushes, FILE *out)
     fprintf(out,
             ",\"zookeeper_per_push\":{\"writes\":%.1f,\"requests\":%.1f,\"cpu_ms\":%.1f},"
             "\"members_cpu_ms_per_push\":%.1f,\"seconds\":%.1f,"
+            "\"pubsub_so_far\":{\"connected\":%lld,\"received\":%lld,\"verified\":%lld},"
             "\"leader_plans\":{\"n\":%d,\"p50_us\":%.0f,\"max_us\":%.0f}}",
             (double)(zx1 - zx0) / pushes, (double)(req1 - req0) / pushes, (zcpu1 - zcpu0) / pushes,
-            (cpu1 - cpu0) / pushes, (double)elapsed / 1000, b->n_plan,
+            (cpu1 - cpu0) / pushes, (double)elapsed / 1000, (long long)ps_connected,
+            (long long)ps_received, (long long)ps_verified, b->n_plan,
             st_pct(b->plan_us, b->n_plan, 50), st_pct(b->plan_us, b->n_plan, 100));
     pthread_mutex_unlock(&b->mu);
     st_free(&st);
