@@ -177,7 +177,8 @@ struct coord {
     int64_t pipeline_version;     /* last delivered revision (either path), -1 none */
     int64_t pipeline_notified_us; /* when the pipeline watch fired (0: not since read) */
     int64_t pipeline_defer_ms;    /* coord_pubsub_defer: read the node from then (0: none) */
-    int64_t verified_version;     /* the last revision delivered on its signature */
+    int64_t verified_version;     /* the last revision delivered on its signature... */
+    size_t verified_len;          /* ...and its encoded length (= the node's) */
     char delivered_sha[65];       /* its sha256 */
     int64_t assignment_version;
 
@@ -212,6 +213,7 @@ struct coord {
     int sub_pipes;            /* connected pipes of the current dialer */
     char sub_url[256];        /* the endpoint we dial, "" none */
     coord_revision_t pending; /* newest pub-sub revision not yet handled (number 0: none) */
+    size_t pending_len;       /* its encoded length */
     char pubsub_err[256];     /* last malformed message, for the event thread to log */
     int64_t pubsub_errs_unlogged;
     int64_t ps_received, ps_delivered, zk_delivered, ps_malformed, ps_unconfirmed, ps_sent,

@@ -84,6 +84,7 @@ static void accept_msg(coord_t *c, const void *data, size_t len)
     } else if (r.number > c->pipeline_version && r.number > c->pending.number) {
         coord_revision_free(&c->pending);
         c->pending = r;
+        c->pending_len = len;
         r.body = NULL; /* moved */
         c->dirty |= DIRTY_PUBSUB;
         pthread_cond_broadcast(&c->cond);
@@ -326,6 +327,7 @@ bool coord_pubsub_defer(coord_t *c, zhandle_t *zh)
     bool can = c->pubsub_verify && c->sub_pipes > 0 && !c->leader.is_me && c->pipeline_version > 0;
     int64_t have = c->pipeline_version, defer_ms = c->pipeline_defer_ms;
     bool have_verified = c->verified_version == have;
+    size_t verified_len = c->verified_len;
     pthread_mutex_unlock(&c->mu);
     if (!can) return false;
     int64_t now = coord_now_ms();
@@ -334,7 +336,11 @@ bool coord_pubsub_defer(coord_t *c, zhandle_t *zh)
         struct Stat st;
         if (zoo_wexists(zh, c->pipeline_path, coord_watcher, c, &st) != ZOK) return false;
         if (st.version <= have) {
-            if (!have_verified) return false; /* same number: the read compares the sha */
+            /* ours came signed, encoded exactly as the node: the same
+             * length says the same write (two bodies signed for one number
+             * differ in length but by chance); else the read compares the
+             * sha and ZooKeeper's copy wins */
+            if (!have_verified || (size_t)st.dataLength != verified_len) return false;
             pthread_mutex_lock(&c->mu);
             c->pipeline_notified_us = 0; /* nothing new: handled */
             pthread_mutex_unlock(&c->mu);
@@ -365,6 +371,7 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
 {
     pthread_mutex_lock(&c->mu);
     coord_revision_t p = c->pending;
+    size_t plen = c->pending_len;
     memset(&c->pending, 0, sizeof c->pending);
     int64_t junk = c->pubsub_errs_unlogged;
     c->pubsub_errs_unlogged = 0;
@@ -385,6 +392,7 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_lock(&c->mu);
         c->verified_version = p.number;
+        c->verified_len = plen;
         c->pipeline_defer_ms = 0;    /* a deferred watch: only its stat is read */
         c->pipeline_notified_us = 0; /* a watch that fired was for this one */
         pthread_mutex_unlock(&c->mu);

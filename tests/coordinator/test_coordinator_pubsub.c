@@ -13,7 +13,8 @@
  *   forged and oversized messages: nothing forged or malformed is delivered
  *   (confirmed mode), junk is counted, the link survives.
  * - late joiner: gets the current revision from ZooKeeper.
- * - verified: with pubsub_verify, a signed next revision needs no read.
+ * - verified: with pubsub_verify, a signed next revision needs no read;
+ *   ZooKeeper's copy still wins, and a copy that never comes is read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -584,6 +585,19 @@ static void test_verified(void **state)
     assert_true(v.rev.via_pubsub);
     assert_true(v.rev.notified_us > 0 && v.rev.received_us >= v.rev.notified_us);
     pthread_mutex_unlock(&v.mu);
+
+    /* ZooKeeper commits something else as 2: its watch finds a node unlike
+     * the copy (its length), reads it, and ZooKeeper's copy wins */
+    assert_int_equal(
+        coord_revision_push(pusher.c, 1, "signed 2, the real one\n", 23, "t", NULL, &num), 0);
+    assert_true(th_wait_until(body_cond, &(struct bodywait){&v, "signed 2, the real one\n"}, 5000));
+    /* a revision the leader never publishes: the member waits for its copy
+     * a moment, then reads it itself */
+    assert_int_equal(coord_revision_push(pusher.c, 2, "signed 3\n", 9, "t", NULL, &num), 0);
+    assert_true(th_wait_until(body_cond, &(struct bodywait){&v, "signed 3\n"}, 5000));
+    st = status_of(&v);
+    assert_int_equal(st.pubsub_verified, 1);
+    assert_int_equal(st.zk_delivered, 3);
     free(unsigned2);
     free(signed9);
     free(signed2);
