@@ -247,9 +247,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .keep_revisions = cs->opt.keep_revisions,
             .candidate = true,
             .pubsub_listen = cs->opt.pubsub_listen[0] ? cs->opt.pubsub_listen : NULL,
-            /* with keys only: without, no copy can verify (nor wait for one) */
-            .pubsub_verify =
-                cs->opt.key || cs->opt.trusted_keys[0] ? cluster_revision_signed : NULL,
+            /* with trusted keys only: without, no copy verifies (nor is waited for) */
+            .pubsub_verify = cs->opt.trusted_keys[0] ? cluster_revision_signed : NULL,
             .info = info,
             .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
             .cb_arg = cg,

@@ -150,8 +150,9 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
 void cluster_fall_back_free(struct cluster_group *cg);
 /* coord_config_t.pubsub_verify (the coordinator's event thread): true when
- * r's signature verifies with our keys (never without keys), so a pub-sub
- * copy needs no read from ZooKeeper. */
+ * r carries an Ed25519 signature that verifies with our trusted keys (the
+ * same check as applying it), so a pub-sub copy needs no read from
+ * ZooKeeper; never without trusted keys, never for a legacy HMAC one. */
 bool cluster_revision_signed(void *cg, const coord_revision_t *r);
 
 /* cluster_leave.c: a planned leave (loop thread) */

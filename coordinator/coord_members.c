@@ -10,8 +10,12 @@
  * processes from fighting over one identity.
  *
  * The view: the children of members/ (with a child watch) plus each child's
- * data (with a data watch each, so updates are seen too). Only children
- * named in a notification, or new ones, are read again. A snapshot is
+ * data, watched (so updates are seen too) by observers and by the leader
+ * only: the one member that plans with it. Other members read a child's
+ * data when it appears and not again, so an ack written by every member
+ * after a push costs the group O(n) reads, not O(n^2) (issue 19). Only
+ * children named in a notification, or new ones, are read again, all at
+ * once (pipelined). A snapshot is
  * delivered when it differs from the last one; it carries the newest zxid it
  * reflects. Nodes that are not ephemeral, too large, or not our JSON are
  * logged once per change and left out: someone else's junk in our tree never

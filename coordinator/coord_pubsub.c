@@ -396,6 +396,7 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
         c->pipeline_defer_ms = 0;    /* a deferred watch: only its stat is read */
         c->pipeline_notified_us = 0; /* a watch that fired was for this one */
         pthread_mutex_unlock(&c->mu);
+        p.signature_verified = true;
         coord_deliver_revision(c, &p, true);
     } else if (c->pubsub_trust) {
         /* unconfirmed: only the next number, so a forged far-future number

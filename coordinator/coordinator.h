@@ -183,11 +183,12 @@ typedef struct coord_revision {
     char signature[512]; /* optional, opaque to us */
     unsigned char *body; /* malloc'd; body[body_len] == 0 for convenience */
     size_t body_len;
-    int64_t committed_ms; /* the node's mtime (ZooKeeper's clock) when read from
-                           * ZooKeeper; 0 when it came through pub-sub */
-    int64_t notified_us;  /* wall clock, µs: when we learned of it (watch or pub-sub) */
-    int64_t received_us;  /* ...and had it decoded and checked */
-    bool via_pubsub;      /* delivered from the pub-sub copy */
+    int64_t committed_ms;    /* the node's mtime (ZooKeeper's clock) when read from
+                              * ZooKeeper; 0 when it came through pub-sub */
+    int64_t notified_us;     /* wall clock, µs: when we learned of it (watch or pub-sub) */
+    int64_t received_us;     /* ...and had it decoded and checked */
+    bool via_pubsub;         /* delivered from the pub-sub copy... */
+    bool signature_verified; /* ...because pubsub_verify said its signature verifies */
 } coord_revision_t;
 void coord_revision_free(coord_revision_t *r);
 

@@ -3,15 +3,22 @@
  *
  * Its own ZooKeeper and real meterd processes on loopback (the cluster test
  * fixture), 200 tcp:// targets polled every second into one shared file,
- * agents at log_level = warning, session timeout 2 s, handover 500 ms.
+ * agents at log_level = warning, session timeout 2 s, handover 1000 ms,
+ * pub-sub on (the agents' default) with signed revisions (the fixture's
+ * trusted keys). Figures carry the load average (start, after the pushes)
+ * and ZooKeeper's forceSync (yes: the fixture's zoo.cfg sets none).
  *
- *   push_apply_ms    3, 10 and 20 agents: from coord_revision_push to every
- *                    member reporting the revision applied in its member
- *                    node (observer snapshot read every 1 ms); p50 and p99
- *                    (nearest rank: of 20 pushes, p99 is the largest). The
- *                    pushes alternate two target sets (200, and 200 plus 10
+ *   push_apply_ms    3, 10 and 20 agents, BENCH_PUSHES (default 20) pushes
+ *                    each: from coord_revision_push to every member
+ *                    reporting the revision applied in its member node
+ *                    (observer snapshot read every 1 ms); p50 and p99
+ *                    (nearest rank: of 20 pushes, p99 is the largest), and
+ *                    the stages of stages.h from the members' traces, for
+ *                    every member and for the slowest one. The pushes
+ *                    alternate two target sets (200, and 200 plus 10
  *                    uncounted ones), so each one is a reload that moves
- *                    slots between live members.
+ *                    slots between live members. BENCH_PUSH_ONLY=1 stops
+ *                    after them.
  *   failover_ms      kill -9 of one member of 20 (the leader once) until the
  *                    survivors report one table owning every target.
  *   duplicate_polls, missed_polls per scenario, counted from the samples:
@@ -64,15 +71,6 @@ static scenario steady = {.name = "steady"}, join = {.name = "join"}, reload = {
                 failover = {.name = "failover"}, leave = {.name = "leave"},
                 freeze_keep = {.name = "freeze_keep"}, freeze_fence = {.name = "freeze_fence"};
 #define N_SCENARIOS 7
-
-/* BENCH_PUBSUB=1: every node also listens for the leader's pub-sub. */
-static const char *node_extra(const char *more)
-{
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s%s",
-             getenv("BENCH_PUBSUB") ? "pubsub_listen = tcp://127.0.0.1:0\n" : "", more ? more : "");
-    return buf[0] ? buf : NULL;
-}
 
 static void add_window(scenario *s, int64_t from, int64_t to, const bool *mask)
 {
@@ -163,7 +161,7 @@ static void grow(int from_n, int to_n)
 {
     int64_t t0 = cf_wall_ms();
     for (int i = from_n; i < to_n; i++)
-        cf_node_start(&fx, i, node_extra(NULL));
+        cf_node_start(&fx, i, NULL);
     wait_converged(to_n, "join did not converge");
     add_window(&join, t0 - 500, cf_wall_ms() + 2000, NULL);
     sleep_ms(2500);
@@ -244,7 +242,7 @@ static void failovers(int n, char *out, size_t cap)
         add_window(&failover, t_kill - 500, t_over + 1500, mask);
         sleep_ms(2000);
         int64_t t_back = cf_wall_ms();
-        cf_node_start(&fx, victim, node_extra(NULL));
+        cf_node_start(&fx, victim, NULL);
         wait_converged(n, "rejoin after a kill did not converge");
         add_window(&join, t_back - 500, cf_wall_ms() + 2000, NULL);
         sleep_ms(2500);
@@ -278,7 +276,7 @@ static int64_t rolling_restart(int n, int n_leaves)
         int64_t t_exit = cf_wall_ms();
         if (t_exit - t0 > slowest) slowest = t_exit - t0;
         if (!th_wait_until(absent_from_table, id, 30000)) fail("leaver still in the table");
-        cf_node_start(&fx, victim, node_extra(NULL));
+        cf_node_start(&fx, victim, NULL);
         wait_converged(n, "rolling restart did not converge");
         add_window(&leave, t0 - 500, cf_wall_ms() + 2000, NULL);
         sleep_ms(2500);
@@ -372,16 +370,15 @@ int main(void)
     double load_after_pushes = load_avg();
     if (getenv("BENCH_PUSH_ONLY")) {
         cf_stop(&fx);
-        printf("{\"zk_force_sync\":\"yes\",\"pubsub\":%s,\"load\":[%.2f,%.2f],"
+        printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
                "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s}}\n",
-               getenv("BENCH_PUBSUB") ? "true" : "false", load_start, load_after_pushes, p3, p10,
-               p20);
+               load_start, load_after_pushes, p3, p10, p20);
         return 0;
     }
     failovers(20, fo, sizeof fo);
     int64_t leave_ms = rolling_restart(20, 5);
     freeze(20, 7, &freeze_keep);
-    cf_node_start(&fx, 8, node_extra("on_loss = fence\n"));
+    cf_node_start(&fx, 8, "on_loss = fence\n");
     wait_converged(20, "restart with on_loss = fence did not converge");
     sleep_ms(2500);
     freeze(20, 8, &freeze_fence);
@@ -399,12 +396,12 @@ int main(void)
     cf_samples_free(&s);
     cf_stop(&fx);
 
-    printf("{\"zk_force_sync\":\"yes\",\"pubsub\":%s,\"load\":[%.2f,%.2f],"
+    printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
            "\"session_timeout_ms\":%d,\"handover_ms\":1000,\"targets\":%d,\"interval_s\":1,"
            "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,"
            "\"leave_sigterm_to_exit_max_ms\":%lld,",
-           getenv("BENCH_PUBSUB") ? "true" : "false", load_start, load_after_pushes, SESSION_MS,
-           TARGETS, p3, p10, p20, fo, (long long)leave_ms);
+           load_start, load_after_pushes, SESSION_MS, TARGETS, p3, p10, p20, fo,
+           (long long)leave_ms);
     const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
     for (int k = 0; k < 3; k++) {
         printf("\"%s\":{", keys[k]);
