@@ -389,11 +389,8 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
          * re-arms the watch, which overrides a differing copy) */
         pthread_mutex_lock(&c->mu);
         c->ps_verified++;
-        pthread_mutex_unlock(&c->mu);
-        pthread_mutex_lock(&c->mu);
         c->verified_version = p.number;
         c->verified_len = plen;
-        c->pipeline_defer_ms = 0;    /* a deferred watch: only its stat is read */
         c->pipeline_notified_us = 0; /* a watch that fired was for this one */
         pthread_mutex_unlock(&c->mu);
         p.signature_verified = true;

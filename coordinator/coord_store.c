@@ -70,6 +70,7 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
 {
     pthread_mutex_lock(&c->mu);
     c->pipeline_version = r->number;
+    c->pipeline_defer_ms = 0; /* a deferred watch now reads only the node's stat */
     snprintf(c->delivered_sha, sizeof c->delivered_sha, "%s", r->sha256);
     if (via_pubsub)
         c->ps_delivered++;
