@@ -250,6 +250,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
             .pubsub_tls_cert = cs->opt.tls_cert,
             .pubsub_tls_key = (const char *)cs->opt.tls_key,
             .pubsub_tls_ca = cs->opt.tls_ca,
+            /* with trusted keys only: without, no copy verifies (nor is waited for) */
+            .pubsub_verify = cs->opt.trusted_keys[0] ? cluster_revision_signed : NULL,
             .info = info,
             .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
             .cb_arg = cg,

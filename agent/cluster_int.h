@@ -107,6 +107,10 @@ struct cluster_group {
     metrics_metric *m_rebalances, *m_moved, *m_targets_moved, *m_owned, *m_expiries, *m_reconnects,
         *m_apply_latency;
     int64_t reported_expiries, reported_reconnects;
+    /* cluster_revision.c: per-stage timers of the last applied revision
+     * (notify, fetch, validate, apply), registered on the first apply */
+    metrics_metric *m_stage[COORD_STAGE_ACK];
+    bool stage_metrics_tried;
 };
 
 typedef struct cluster_state {
@@ -151,6 +155,11 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 /* cluster_revision.c */
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
 void cluster_fall_back_free(struct cluster_group *cg);
+/* coord_config_t.pubsub_verify (the coordinator's event thread): true when
+ * r carries an Ed25519 signature that verifies with our trusted keys (the
+ * same check as applying it), so a pub-sub copy needs no read from
+ * ZooKeeper; never without trusted keys, never for a legacy HMAC one. */
+bool cluster_revision_signed(void *cg, const coord_revision_t *r);
 
 /* cluster_leave.c: a planned leave (loop thread) */
 /* Called when a table is installed or promoted while leaving: stops the

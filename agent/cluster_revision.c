@@ -42,6 +42,55 @@ static int verify_signature(struct cluster_group *cg, const coord_revision_t *r,
     return rc;
 }
 
+bool cluster_revision_signed(void *arg, const coord_revision_t *r)
+{
+    struct cluster_group *cg = arg;
+    cluster_opts *o = cluster_opts_of(cg); /* immutable once loaded: any thread */
+    char why[512];
+    /* Ed25519 signatures bind the group and the number; a legacy HMAC one
+     * covers the body only (a replayed old body would verify) */
+    bool hmac = r->signature[0] && !strncmp(r->signature, GROUP_SIGNATURE_HMAC_PREFIX,
+                                            sizeof GROUP_SIGNATURE_HMAC_PREFIX - 1);
+    if (!o->trusted_keys[0] || hmac) return false;
+    return verify_signature(cg, r, why, sizeof why) == 0;
+}
+
+/*
+ * The stages of push propagation this member saw (docs/CLUSTER.md): kept in
+ * the trace its member node carries (the pusher adds the ack) and as timers
+ * of the revision logger, one per stage whatever the group size.
+ */
+static void record_stages(struct cluster_group *cg, const coord_revision_t *r, int64_t validated_us,
+                          int64_t applied_us)
+{
+    coord_apply_trace_t *t = &cg->info.trace;
+    *t = (coord_apply_trace_t){
+        .revision = r->number,
+        .committed_us = r->committed_ms * 1000,
+        .notified_us = r->notified_us,
+        .received_us = r->received_us,
+        .validated_us = validated_us,
+        .applied_us = applied_us,
+        .via_pubsub = r->via_pubsub,
+    };
+    if (!cg->stage_metrics_tried) {
+        cg->stage_metrics_tried = true;
+        metrics_logger *ml =
+            cg->a->mx ? metrics_get_logger(cg->a->mx, "meterd.agent.revision") : NULL;
+        for (int i = 0; ml && i < COORD_STAGE_ACK; i++) {
+            char name[96], msg[200];
+            snprintf(name, sizeof name, "%s.stage_%s", cg->g->name, coord_stage_name(i));
+            cg->m_stage[i] = metrics_timer_get(ml, name, msg, sizeof msg);
+        }
+    }
+    /* commit -> notified only when the commit instant is known (ZooKeeper's
+     * mtime: not for a pub-sub copy) */
+    double ms[COORD_STAGES];
+    coord_trace_stages(t, 0, 0, ms);
+    for (int i = 0; i < COORD_STAGE_ACK; i++)
+        if (cg->m_stage[i] && ms[i] >= 0) metrics_timer(cg->m_stage[i], ms[i]);
+}
+
 /* Verifies, validates and applies one revision. 0, or -1 with why set. */
 static int try_revision(struct cluster_group *cg, const coord_revision_t *r, char *why,
                         size_t whylen)
@@ -51,7 +100,9 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
     char name[64];
     snprintf(name, sizeof name, "revision-%" PRId64 ".yaml", r->number);
     pipeline *p = NULL;
-    if (verify_signature(cg, r, why, whylen) != 0) {
+    /* a pub-sub copy delivered on cluster_revision_signed() was verified by
+     * this very function, on the coordinator's thread, a moment ago */
+    if (!r->signature_verified && verify_signature(cg, r, why, whylen) != 0) {
         reload_refuse(g, why);
         return -1;
     }
@@ -66,6 +117,7 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
         reload_refuse(g, why);
         return -1;
     }
+    int64_t validated_us = coord_trace_now_us();
     if (reload_apply(g, p) != 0) {
         snprintf(why, whylen, "%s", g->pipeline_error);
         return -1;
@@ -75,6 +127,7 @@ static int try_revision(struct cluster_group *cg, const coord_revision_t *r, cha
     snprintf(g->revision_sha, sizeof g->revision_sha, "%s", r->sha256);
     pthread_mutex_unlock(&a->mu);
     cg->info.applied_revision = r->number;
+    record_stages(cg, r, validated_us, coord_trace_now_us());
     snprintf(cg->info.applied_sha256, sizeof cg->info.applied_sha256, "%s", r->sha256);
     log_info(&a->log, "cluster", "%s: revision %" PRId64 " (%.12s, by %s) applied", cg->member_id,
              r->number, r->sha256, r->author[0] ? r->author : "?");

@@ -121,6 +121,7 @@ int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int ti
     pthread_mutex_lock(&w->mu);
     groupview_wait_free(&w->gw);
     groupview_wait_init(&w->gw, number, t0);
+    w->gw.t0_wall_us -= (cli_now_ms() - t0) * 1000; /* the push's commit, on the wall clock */
     w->started = true;
     pthread_mutex_unlock(&w->mu);
     poll_snapshot(w, k->c);
@@ -150,6 +151,7 @@ int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int ti
         return code;
     }
     if (w->gw.n > 0) print_text(&w->gw, k->out);
+    groupview_wait_print_slowest(&w->gw, k->out);
     if (c.live == 0 && w->gw.n == 0)
         fprintf(k->out, "no live member in group %s to wait for\n", k->group);
     else

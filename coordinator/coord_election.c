@@ -186,6 +186,9 @@ int coord_election_run(coord_t *c, zhandle_t *zh)
         deallocate_String_vector(&kids);
         if (rc != COORD_OK) return rc;
         if (again) continue;
+        /* leading: every member's data read and watched before we say so */
+        rc = coord_members_on_leader(c, zh, l.is_me);
+        if (rc != COORD_OK) return rc;
         /* leading: PUB open and advertised (fixes l.endpoint); else follow */
         rc = coord_pubsub_on_leader(c, zh, &l);
         coord_deliver_leader(c, &l);

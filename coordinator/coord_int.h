@@ -27,7 +27,8 @@ enum {
     DIRTY_ASSIGNMENT = 1 << 4, /* slot table */
     DIRTY_JOIN = 1 << 5,       /* a stale node holding our member id vanished */
     DIRTY_PUBSUB = 1 << 6,     /* a revision (or junk) arrived by pub-sub */
-    DIRTY_ALL = 0x7f,
+    DIRTY_INFO = 1 << 7,       /* our member data changed: write it (no existence check) */
+    DIRTY_ALL = 0xff,
 };
 
 /* What a coord_job_t carries: an event for a callback, or a store request. */
@@ -164,12 +165,21 @@ struct coord {
     char **dirty_members; /* names whose data changed */
     size_t ndirty_members;
     bool members_all_stale;
+    /* every member's data is watched: observers always, members while they
+     * lead (the only member that plans with it); the others watch the
+     * children and their own node, so an ack costs the group O(1) reads,
+     * not one per member (issue 19). Event thread; reset with the session. */
+    bool member_data_watched;
     coord_members_t last_members;
     bool members_delivered;
     coord_leader_t leader;
     bool leader_delivered;
-    int64_t pipeline_version; /* last delivered revision (either path), -1 none */
-    char delivered_sha[65];   /* its sha256 */
+    int64_t pipeline_version;     /* last delivered revision (either path), -1 none */
+    int64_t pipeline_notified_us; /* when the pipeline watch fired (0: not since read) */
+    int64_t pipeline_defer_ms;    /* coord_pubsub_defer: read the node from then (0: none) */
+    int64_t verified_version;     /* the last revision delivered on its signature... */
+    size_t verified_len;          /* ...and its encoded length (= the node's) */
+    char delivered_sha[65];       /* its sha256 */
     int64_t assignment_version;
 
     /* store thread (coord_async.c): its own lock, never held with mu */
@@ -183,6 +193,7 @@ struct coord {
     /* pub-sub fast path (coord_pubsub.c); config immutable after open */
     char pubsub_listen[256]; /* "" = ZooKeeper only */
     bool pubsub_trust;
+    bool (*pubsub_verify)(void *arg, const coord_revision_t *rev);
     /* PUB side: the event thread opens/closes, pushers may send: pub_mu */
     pthread_mutex_t pub_mu;
     nng_socket pub;
@@ -202,9 +213,11 @@ struct coord {
     int sub_pipes;            /* connected pipes of the current dialer */
     char sub_url[256];        /* the endpoint we dial, "" none */
     coord_revision_t pending; /* newest pub-sub revision not yet handled (number 0: none) */
+    size_t pending_len;       /* its encoded length */
     char pubsub_err[256];     /* last malformed message, for the event thread to log */
     int64_t pubsub_errs_unlogged;
-    int64_t ps_received, ps_delivered, zk_delivered, ps_malformed, ps_unconfirmed, ps_sent;
+    int64_t ps_received, ps_delivered, zk_delivered, ps_malformed, ps_unconfirmed, ps_sent,
+        ps_verified;
     struct coord_tls *tls; /* coord_tls.c; NULL: plaintext pub-sub */
 };
 
@@ -245,6 +258,9 @@ void coord_async_fini(coord_t *c); /* at close: stops it, drops what is pending 
 /* coord_members.c */
 int coord_members_join(coord_t *c, zhandle_t *zh, bool check);
 int coord_members_refresh(coord_t *c, zhandle_t *zh);
+/* After an election: a member that starts leading reads (and watches) every
+ * member's data before its leader event, so it plans with current data. */
+int coord_members_on_leader(coord_t *c, zhandle_t *zh, bool is_me);
 void coord_members_clear(coord_t *c);
 
 /* coord_election.c */
@@ -268,6 +284,11 @@ void coord_pubsub_stop_leading(coord_t *c);
 void coord_pubsub_advertised(coord_t *c, char *out, size_t cap);
 /* Leader: sends an encoded revision once (numbers not above the last sent are skipped). */
 void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t len);
+/* A fired pipeline watch while pub-sub copies verify: a stat (not the body)
+ * says whether it is new; if so, waits up to a grace for the leader's signed
+ * copy instead of every member reading the body (true: handled or deferred,
+ * DIRTY_PIPELINE then comes back through retry). Event thread. */
+bool coord_pubsub_defer(coord_t *c, zhandle_t *zh);
 /* Handles the parked revision; clears DIRTY_PIPELINE in *flags if it read the node. */
 int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags);
 /* Delivers r (the revision callback) if new, counting the path that won. */

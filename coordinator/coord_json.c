@@ -93,6 +93,18 @@ int coord_member_info_to_json(const coord_member_info_t *in, char **json_out)
                           in->assignment_digest, "state", in->state, "last_error", in->last_error);
     if (!o) return COORD_ESYS;
     if (in->insecure) json_object_set_new(o, "insecure", json_true()); /* absent: secure */
+    const coord_apply_trace_t *t = &in->trace;
+    if (t->revision > 0 &&
+        json_object_set_new(
+            o, "trace",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "revision", (json_int_t)t->revision,
+                      "committed_us", (json_int_t)t->committed_us, "notified_us",
+                      (json_int_t)t->notified_us, "received_us", (json_int_t)t->received_us,
+                      "validated_us", (json_int_t)t->validated_us, "applied_us",
+                      (json_int_t)t->applied_us, "via_pubsub", t->via_pubsub)) != 0) {
+        json_decref(o);
+        return COORD_ESYS;
+    }
     *json_out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return *json_out ? COORD_OK : COORD_ESYS;
@@ -125,6 +137,22 @@ static int get_int(json_t *o, const char *key, int64_t *dst, char *err, size_t e
     return COORD_OK;
 }
 
+/* "trace" (optional): how the member took in the revision it applied. */
+static int get_trace(json_t *o, coord_apply_trace_t *t, char *err, size_t errcap)
+{
+    json_t *v = json_object_get(o, "trace");
+    if (!v || json_is_null(v)) return COORD_OK;
+    if (!json_is_object(v)) return bad(err, errcap, "trace", "must be an object");
+    int rc = get_int(v, "revision", &t->revision, err, errcap);
+    if (!rc) rc = get_int(v, "committed_us", &t->committed_us, err, errcap);
+    if (!rc) rc = get_int(v, "notified_us", &t->notified_us, err, errcap);
+    if (!rc) rc = get_int(v, "received_us", &t->received_us, err, errcap);
+    if (!rc) rc = get_int(v, "validated_us", &t->validated_us, err, errcap);
+    if (!rc) rc = get_int(v, "applied_us", &t->applied_us, err, errcap);
+    t->via_pubsub = json_is_true(json_object_get(v, "via_pubsub"));
+    return rc;
+}
+
 int coord_member_info_from_json(const char *json, size_t len, coord_member_info_t *out, char *err,
                                 size_t errcap)
 {
@@ -153,6 +181,7 @@ int coord_member_info_from_json(const char *json, size_t len, coord_member_info_
     if (!rc) rc = get_str(o, "state", out->state, sizeof out->state, err, errcap);
     if (!rc) rc = get_str(o, "last_error", out->last_error, sizeof out->last_error, err, errcap);
     if (!rc) out->insecure = json_is_true(json_object_get(o, "insecure"));
+    if (!rc) rc = get_trace(o, &out->trace, err, errcap);
     json_t *ns = rc ? NULL : json_object_get(o, "namespaces");
     if (ns && !json_is_array(ns)) rc = bad(err, errcap, NULL, "\"namespaces\" must be an array");
     size_t i, used = 0;

@@ -10,8 +10,12 @@
  * processes from fighting over one identity.
  *
  * The view: the children of members/ (with a child watch) plus each child's
- * data (with a data watch each, so updates are seen too). Only children
- * named in a notification, or new ones, are read again. A snapshot is
+ * data, watched (so updates are seen too) by observers and by the leader
+ * only: the one member that plans with it. Other members read a child's
+ * data when it appears and not again, so an ack written by every member
+ * after a push costs the group O(n) reads, not O(n^2) (issue 19). Only
+ * children named in a notification, or new ones, are read again, all at
+ * once (pipelined). A snapshot is
  * delivered when it differs from the last one; it carries the newest zxid it
  * reflects. Nodes that are not ephemeral, too large, or not our JSON are
  * logged once per change and left out: someone else's junk in our tree never
@@ -35,7 +39,7 @@ int coord_member_update(coord_t *c, const coord_member_info_t *info)
     pthread_mutex_lock(&c->mu);
     c->info = *info;
     c->info_dirty = true;
-    c->dirty |= DIRTY_JOIN; /* the event thread writes it (and again after a rejoin) */
+    c->dirty |= DIRTY_INFO; /* the event thread writes it (and again after a rejoin) */
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->mu);
     return COORD_OK;
@@ -114,34 +118,91 @@ static member_slot *find_slot(member_slot *slots, size_t n, const char *id)
     return NULL;
 }
 
-/* Reads one child into s; COORD_ENOENT when it vanished, other errors abort. */
-static int read_member(coord_t *c, zhandle_t *zh, const char *name, member_slot *s)
-{
-    char path[800], *buf = NULL, err[256];
-    size_t len = 0;
+/*
+ * The children to read are read at once, pipelined (one round trip for all,
+ * not one per member: a leader or an observer reads every member that
+ * acknowledged a push). Each reply lands in its own read_one; the caller
+ * waits for every reply before it looks at any (the client calls every
+ * completion, with an error when the connection goes).
+ */
+typedef struct read_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int left;
+} read_batch;
+
+typedef struct read_one {
+    read_batch *batch;
+    member_slot *slot;
+    int zrc;
+    char *buf; /* malloc'd copy of the data (NUL-terminated) */
+    int len;
     struct Stat st;
-    snprintf(path, sizeof path, "%s/%s", c->members_dir, name);
-    memset(s, 0, sizeof *s);
-    snprintf(s->m.id, sizeof s->m.id, "%s", name);
-    int rc = coord_get_node(c, zh, path, true, COORD_MEMBER_MAX_BYTES, &buf, &len, &st);
-    if (rc == COORD_ETOOBIG) {
+} read_one;
+
+static void read_done(int rc, const char *value, int value_len, const struct Stat *stat,
+                      const void *data)
+{
+    read_one *r = (read_one *)data;
+    r->zrc = rc;
+    if (rc == ZOK && stat) {
+        r->st = *stat;
+        if (value_len < 0) value_len = 0;
+        r->len = value_len;
+        if ((size_t)value_len <= COORD_MEMBER_MAX_BYTES &&
+            (r->buf = malloc((size_t)value_len + 1))) {
+            if (value_len) memcpy(r->buf, value, (size_t)value_len);
+            r->buf[value_len] = 0;
+        }
+    }
+    read_batch *b = r->batch;
+    pthread_mutex_lock(&b->mu);
+    if (--b->left == 0) pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Fills r->slot from a reply; COORD_ENOENT when it vanished, other errors abort. */
+static int take_member(coord_t *c, read_one *r)
+{
+    member_slot *s = r->slot;
+    const char *name = s->m.id;
+    char err[256];
+    if (r->zrc != ZOK) return coord_zerr(r->zrc);
+    if (r->len > COORD_MEMBER_MAX_BYTES) {
         coord_log(c, COORD_LOG_WARN, "ignoring member node %s: larger than %d bytes", name,
                   COORD_MEMBER_MAX_BYTES);
         return COORD_OK;
     }
-    if (rc != COORD_OK) return rc;
-    s->m.session = st.ephemeralOwner;
-    s->m.mzxid = st.mzxid;
-    s->m.version = st.version;
-    if (st.ephemeralOwner == 0)
+    if (!r->buf) return COORD_ESYS;
+    s->m.session = r->st.ephemeralOwner;
+    s->m.mzxid = r->st.mzxid;
+    s->m.version = r->st.version;
+    if (r->st.ephemeralOwner == 0)
         coord_log(c, COORD_LOG_WARN, "ignoring member node %s: not ephemeral (not a live member)",
                   name);
-    else if (coord_member_info_from_json(buf, len, &s->m.info, err, sizeof err) != COORD_OK)
+    else if (coord_member_info_from_json(r->buf, (size_t)r->len, &s->m.info, err, sizeof err) !=
+             COORD_OK)
         coord_log(c, COORD_LOG_WARN, "ignoring member node %s: %s", name, err);
     else
         s->valid = true;
-    free(buf);
     return COORD_OK;
+}
+
+/* Sends the read of child `name` into r (its slot zeroed and named). */
+static void read_member_send(coord_t *c, zhandle_t *zh, const char *name, read_one *r)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s", c->members_dir, name);
+    memset(r->slot, 0, sizeof *r->slot);
+    snprintf(r->slot->m.id, sizeof r->slot->m.id, "%s", name);
+    bool watch = c->member_data_watched;
+    int zrc = zoo_awget(zh, path, watch ? coord_watcher : NULL, watch ? c : NULL, read_done, r);
+    if (zrc != ZOK) { /* not sent: no completion will come */
+        r->zrc = zrc;
+        pthread_mutex_lock(&r->batch->mu);
+        r->batch->left--;
+        pthread_mutex_unlock(&r->batch->mu);
+    }
 }
 
 static bool same_view(const coord_members_t *a, const coord_members_t *b)
@@ -169,7 +230,13 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
     int zrc = zoo_wget_children2(zh, c->members_dir, coord_watcher, c, &kids, &pst);
     if (zrc != ZOK) return coord_zerr(zrc);
 
+    /* not watching our own node's data (our own writes would wake us): its
+     * deletion shows here, and the join checks and re-creates it */
+    bool own_missing = c->is_member && c->joined;
+    for (int i = 0; own_missing && i < kids.count; i++)
+        own_missing = strcmp(kids.data[i], c->member_id) != 0;
     pthread_mutex_lock(&c->mu);
+    if (own_missing) c->dirty |= DIRTY_JOIN;
     char **stale = c->dirty_members;
     size_t nstale = c->ndirty_members;
     bool all_stale = c->members_all_stale;
@@ -180,8 +247,18 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
 
     int rc = COORD_OK;
     member_slot *slots = calloc(kids.count ? (size_t)kids.count : 1, sizeof *slots);
+    read_one *reads = calloc(kids.count ? (size_t)kids.count : 1, sizeof *reads);
+    bool *fresh = calloc(kids.count ? (size_t)kids.count : 1, sizeof *fresh);
+    read_batch batch = {.left = 0};
+    pthread_mutex_init(&batch.mu, NULL);
+    pthread_cond_init(&batch.cond, NULL);
     size_t n = 0;
-    for (int i = 0; slots && i < kids.count && rc == COORD_OK; i++) {
+    if (!reads || !fresh) {
+        free(slots);
+        slots = NULL;
+    }
+    /* every read is sent before the first reply is looked at */
+    for (int i = 0; slots && i < kids.count; i++) {
         const char *name = kids.data[i];
         if (strlen(name) >= sizeof slots[0].m.id) {
             coord_log(c, COORD_LOG_WARN, "ignoring member node with a name over 127 bytes");
@@ -192,12 +269,32 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
             slots[n++] = *old;
             continue;
         }
-        int r = read_member(c, zh, name, &slots[n]);
+        reads[n] = (read_one){.batch = &batch, .slot = &slots[n]};
+        fresh[n] = true;
+        pthread_mutex_lock(&batch.mu);
+        batch.left++;
+        pthread_mutex_unlock(&batch.mu);
+        read_member_send(c, zh, name, &reads[n]);
+        n++;
+    }
+    pthread_mutex_lock(&batch.mu);
+    while (batch.left > 0)
+        pthread_cond_wait(&batch.cond, &batch.mu);
+    pthread_mutex_unlock(&batch.mu);
+    pthread_mutex_destroy(&batch.mu);
+    pthread_cond_destroy(&batch.cond);
+    size_t kept = 0;
+    for (size_t i = 0; slots && i < n; i++) {
+        int r = fresh[i] ? take_member(c, &reads[i]) : COORD_OK;
+        free(reads[i].buf);
         if (r == COORD_OK)
-            n++;
-        else if (r != COORD_ENOENT) /* vanished: the child watch tells us again */
+            slots[kept++] = slots[i];
+        else if (r != COORD_ENOENT && rc == COORD_OK) /* vanished: the child watch tells us again */
             rc = r;
     }
+    n = kept;
+    free(reads);
+    free(fresh);
     if (!slots) rc = COORD_ESYS;
     deallocate_String_vector(&kids);
     if (rc != COORD_OK) {
@@ -240,6 +337,23 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
     /* the event thread is the only writer of last_members: safe to lend it */
     if (changed) coord_emit_members(c, &c->last_members);
     return COORD_OK;
+}
+
+int coord_members_on_leader(coord_t *c, zhandle_t *zh, bool is_me)
+{
+    if (!c->is_member || is_me == c->member_data_watched) return COORD_OK;
+    /* deposed: the watches set fire once more, and are not set again */
+    c->member_data_watched = is_me;
+    if (!is_me) return COORD_OK;
+    pthread_mutex_lock(&c->mu);
+    c->members_all_stale = true;
+    pthread_mutex_unlock(&c->mu);
+    int rc = coord_members_refresh(c, zh);
+    if (rc != COORD_OK) {
+        c->member_data_watched = false; /* the next election tries again */
+        coord_mark_dirty(c, DIRTY_MEMBERS);
+    }
+    return rc;
 }
 
 int coord_members_get(coord_t *c, coord_members_t *out)

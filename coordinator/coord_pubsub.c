@@ -20,6 +20,10 @@
  * stays silent. Confirming costs one read but means a forged message that is
  * self-consistent (valid sha) can never be applied; pubsub_trust skips the
  * read for trusted networks (see docs/COORDINATION.md for the figures).
+ * pubsub_verify skips it for a copy whose signature verifies (the caller's
+ * own check, with the group's trusted keys): each member then reads nothing
+ * from ZooKeeper before applying, so the body is fetched once, by the leader
+ * (issue 19; the watch still re-arms after).
  *
  * Delivery never depends on this path: members keep their ZooKeeper watch,
  * and PUB may drop (slow joiner, full buffers, leader change) without harm.
@@ -39,6 +43,10 @@
 #define PUBSUB_BUF       128
 #define RECONNECT_MIN_MS 20
 #define RECONNECT_MAX_MS 1000
+/* How long a member whose pipeline watch fired waits for the leader's
+ * signed copy before reading the body itself: the leader reads it once
+ * and publishes at once, so this is a bound for a slow or absent leader. */
+#define DEFER_GRACE_MS 100
 
 int coord_pubsub_check_url(const char *url, char *err, size_t errcap)
 {
@@ -58,7 +66,12 @@ static void accept_msg(coord_t *c, const void *data, size_t len)
 {
     coord_revision_t r;
     char err[200];
+    int64_t notified_us = coord_trace_now_us();
     int rc = coord_revision_decode(data, len, &r, err, sizeof err);
+    if (rc == COORD_OK) {
+        r.notified_us = notified_us;
+        r.received_us = coord_trace_now_us();
+    }
     pthread_mutex_lock(&c->mu);
     c->ps_received++;
     if (rc != COORD_OK) {
@@ -71,6 +84,7 @@ static void accept_msg(coord_t *c, const void *data, size_t len)
     } else if (r.number > c->pipeline_version && r.number > c->pending.number) {
         coord_revision_free(&c->pending);
         c->pending = r;
+        c->pending_len = len;
         r.body = NULL; /* moved */
         c->dirty |= DIRTY_PUBSUB;
         pthread_cond_broadcast(&c->cond);
@@ -308,10 +322,57 @@ void coord_pubsub_publish(coord_t *c, int64_t number, const void *data, size_t l
     pthread_mutex_unlock(&c->pub_mu);
 }
 
+bool coord_pubsub_defer(coord_t *c, zhandle_t *zh)
+{
+    pthread_mutex_lock(&c->mu);
+    bool can = c->pubsub_verify && c->sub_pipes > 0 && !c->leader.is_me && c->pipeline_version > 0;
+    int64_t have = c->pipeline_version, defer_ms = c->pipeline_defer_ms;
+    bool have_verified = c->verified_version == have;
+    size_t verified_len = c->verified_len;
+    pthread_mutex_unlock(&c->mu);
+    if (!can) return false;
+    int64_t now = coord_now_ms();
+    if (!defer_ms) {
+        /* what the watch says, for a node's stat only (and the watch again) */
+        struct Stat st;
+        if (zoo_wexists(zh, c->pipeline_path, coord_watcher, c, &st) != ZOK) return false;
+        if (st.version <= have) {
+            /* ours came signed, encoded exactly as the node: the same
+             * length says the same write (two bodies signed for one number
+             * differ in length but by chance); else the read compares the
+             * sha and ZooKeeper's copy wins */
+            if (!have_verified || (size_t)st.dataLength != verified_len) return false;
+            pthread_mutex_lock(&c->mu);
+            c->pipeline_notified_us = 0; /* nothing new: handled */
+            pthread_mutex_unlock(&c->mu);
+            return true;
+        }
+        defer_ms = now + DEFER_GRACE_MS;
+    }
+    pthread_mutex_lock(&c->mu);
+    bool defer = now < defer_ms && c->pipeline_version == have;
+    c->pipeline_defer_ms = defer ? defer_ms : 0;
+    if (defer) {
+        c->retry |= DIRTY_PIPELINE;
+        if (!c->retry_at_ms || c->retry_at_ms > defer_ms || c->retry == DIRTY_PIPELINE)
+            c->retry_at_ms = defer_ms;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return defer;
+}
+
+/* The next number, and its signature verifies (the caller's check). */
+static bool verified(coord_t *c, const coord_revision_t *p)
+{
+    int64_t next = (c->pipeline_version > 0 ? c->pipeline_version : 0) + 1;
+    return c->pubsub_verify && p->number == next && c->pubsub_verify(c->cb_arg, p);
+}
+
 int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
 {
     pthread_mutex_lock(&c->mu);
     coord_revision_t p = c->pending;
+    size_t plen = c->pending_len;
     memset(&c->pending, 0, sizeof c->pending);
     int64_t junk = c->pubsub_errs_unlogged;
     c->pubsub_errs_unlogged = 0;
@@ -324,6 +385,17 @@ int coord_pubsub_process(coord_t *c, zhandle_t *zh, unsigned *flags)
     int rc = COORD_OK;
     if (p.number <= c->pipeline_version) {
         /* none, or ZooKeeper was first */
+    } else if (verified(c, &p)) {
+        /* signed by a trusted key: no read (DIRTY_PIPELINE, if set, still
+         * re-arms the watch, which overrides a differing copy) */
+        pthread_mutex_lock(&c->mu);
+        c->ps_verified++;
+        c->verified_version = p.number;
+        c->verified_len = plen;
+        c->pipeline_notified_us = 0; /* a watch that fired was for this one */
+        pthread_mutex_unlock(&c->mu);
+        p.signature_verified = true;
+        coord_deliver_revision(c, &p, true);
     } else if (c->pubsub_trust) {
         /* unconfirmed: only the next number, so a forged far-future number
          * cannot shadow the revisions ZooKeeper will deliver */

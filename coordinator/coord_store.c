@@ -70,6 +70,7 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
 {
     pthread_mutex_lock(&c->mu);
     c->pipeline_version = r->number;
+    c->pipeline_defer_ms = 0; /* a deferred watch now reads only the node's stat */
     snprintf(c->delivered_sha, sizeof c->delivered_sha, "%s", r->sha256);
     if (via_pubsub)
         c->ps_delivered++;
@@ -78,7 +79,9 @@ void coord_deliver_revision(coord_t *c, const coord_revision_t *r, bool via_pubs
     pthread_mutex_unlock(&c->mu);
     coord_log(c, COORD_LOG_DEBUG, "revision %lld via %s", (long long)r->number,
               via_pubsub ? "pub-sub" : "ZooKeeper");
-    coord_emit_revision(c, r);
+    coord_revision_t d = *r; /* shallow: the emitted event copies the body */
+    d.via_pubsub = via_pubsub;
+    coord_emit_revision(c, &d);
 }
 
 /*
@@ -93,6 +96,10 @@ int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision
 {
     coord_revision_t r;
     struct Stat st;
+    pthread_mutex_lock(&c->mu);
+    int64_t notified_us = c->pipeline_notified_us;
+    c->pipeline_notified_us = 0; /* the read below re-arms the watch */
+    pthread_mutex_unlock(&c->mu);
     int rc = read_revision(c, zh, c->pipeline_path, true, &r, &st);
     if (rc == COORD_ENOENT || rc == COORD_EMALFORMED || rc == COORD_ETOOBIG)
         return COORD_OK; /* nothing usable: keep what we have */
@@ -127,7 +134,11 @@ int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision
             coord_pubsub_publish(c, r.number, data, len);
         free(data);
     }
-    if (is_new) coord_deliver_revision(c, &r, confirmed);
+    if (is_new) {
+        r.received_us = coord_trace_now_us();
+        r.notified_us = confirmed ? hint->notified_us : notified_us ? notified_us : r.received_us;
+        coord_deliver_revision(c, &r, confirmed);
+    }
     coord_revision_free(&r);
     return COORD_OK;
 }

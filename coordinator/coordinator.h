@@ -86,6 +86,46 @@ typedef enum coord_state {
 } coord_state_t;
 const char *coord_state_name(coord_state_t s);
 
+/*
+ * How a member took in the revision it applied last, for the per-stage
+ * breakdown of push propagation (docs/CLUSTER.md): wall-clock instants in
+ * microseconds since the epoch, on the member's clock (committed_us is
+ * ZooKeeper's, with ms resolution), 0 when unknown. The pusher adds the last
+ * stage, the ack reaching it.
+ */
+typedef struct coord_apply_trace {
+    int64_t revision;     /* the revision these describe (0: none) */
+    int64_t committed_us; /* the pipeline node's mtime (0 when it came by pub-sub) */
+    int64_t notified_us;  /* its watch fired, or its pub-sub message arrived */
+    int64_t received_us;  /* its body read (or decoded) and checked */
+    int64_t validated_us; /* signature verified, parsed, allowed */
+    int64_t applied_us;   /* in force */
+    bool via_pubsub;      /* the pub-sub copy was first */
+} coord_apply_trace_t;
+
+/*
+ * The stages, in ms (coord_trace.c): commit -> notified (notify), -> body in
+ * hand (fetch), -> validated, -> applied (apply), -> seen_us, when the
+ * pusher saw the ack (ack; pass 0 for none). commit_us stands in for a
+ * trace without a commit instant (a pub-sub copy). -1: instants unknown.
+ * Instants on different hosts' clocks (commit, ack) are only as good as
+ * their synchronisation; a negative duration reads as 0.
+ */
+enum {
+    COORD_STAGE_NOTIFY,
+    COORD_STAGE_FETCH,
+    COORD_STAGE_VALIDATE,
+    COORD_STAGE_APPLY,
+    COORD_STAGE_ACK,
+    COORD_STAGES
+};
+const char *coord_stage_name(int stage);
+void coord_trace_stages(const coord_apply_trace_t *t, int64_t commit_us, int64_t seen_us,
+                        double ms[COORD_STAGES]);
+/* The longest known stage, or -1. */
+int coord_trace_slowest(const double ms[COORD_STAGES]);
+int64_t coord_trace_now_us(void); /* wall clock, µs since the epoch */
+
 /* What a member advertises in its node (JSON in ZooKeeper, see docs). */
 typedef struct coord_member_info {
     char host[256];
@@ -99,7 +139,8 @@ typedef struct coord_member_info {
     char assignment_digest[65];
     char state[32]; /* free text: "starting", "running", "error"... */
     char last_error[512];
-    bool insecure; /* runs without credentials or trusted keys (insecure = true) */
+    bool insecure;             /* runs without credentials or trusted keys (insecure = true) */
+    coord_apply_trace_t trace; /* of applied_revision (optional in the node) */
 } coord_member_info_t;
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out);
@@ -143,8 +184,12 @@ typedef struct coord_revision {
     char signature[512]; /* optional, opaque to us */
     unsigned char *body; /* malloc'd; body[body_len] == 0 for convenience */
     size_t body_len;
-    int64_t committed_ms; /* the node's mtime (ZooKeeper's clock) when read from
-                           * ZooKeeper; 0 when it came through pub-sub */
+    int64_t committed_ms;    /* the node's mtime (ZooKeeper's clock) when read from
+                              * ZooKeeper; 0 when it came through pub-sub */
+    int64_t notified_us;     /* wall clock, µs: when we learned of it (watch or pub-sub) */
+    int64_t received_us;     /* ...and had it decoded and checked */
+    bool via_pubsub;         /* delivered from the pub-sub copy... */
+    bool signature_verified; /* ...because pubsub_verify said its signature verifies */
 } coord_revision_t;
 void coord_revision_free(coord_revision_t *r);
 
@@ -223,6 +268,18 @@ typedef struct coord_config {
      * verify the peer's (the leader's must name COORD_PUBSUB_TLS_NAME).
      */
     const char *pubsub_tls_cert, *pubsub_tls_key, *pubsub_tls_ca;
+    /*
+     * Deliver a pub-sub revision without the confirming read when
+     * pubsub_verify(cb_arg, rev) returns true: its signature verifies with
+     * the group's trusted keys, by the same check the caller applies to
+     * every revision (it must return false when it has no key to check
+     * with). Only for the next number; otherwise, or when false, the read
+     * confirms it as without. Runs on the handle's event thread, so it must
+     * be thread-safe and quick; it may not call coord_* functions. NULL:
+     * confirm every one (or pubsub_trust). ZooKeeper's watch still follows:
+     * a node that holds something else for that number overrides it.
+     */
+    bool (*pubsub_verify)(void *arg, const coord_revision_t *rev);
     const coord_member_info_t *info; /* initial member data (NULL: empty) */
     coord_callbacks_t cb;
     void *cb_arg;
@@ -277,6 +334,7 @@ typedef struct coord_status {
     int64_t zk_delivered;               /* revisions delivered first via ZooKeeper */
     int64_t pubsub_dropped_malformed;   /* undecodable, bad length or sha256 */
     int64_t pubsub_dropped_unconfirmed; /* well-formed but not what ZooKeeper holds */
+    int64_t pubsub_verified;            /* delivered on their signature, without a read */
     int64_t pubsub_sent;                /* leader: revisions published */
     bool pubsub_connected;              /* a connection to pubsub_endpoint is up */
     char pubsub_endpoint[256];          /* the leader endpoint we subscribe to, "" none */

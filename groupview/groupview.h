@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define GROUPVIEW_NO_TABLE_NOTE                                                                    \
     "no slot table yet: each member owns every slot until the leader writes one"
@@ -116,13 +117,15 @@ typedef struct groupview_wmember {
     char id[128];
     coord_member_info_t info; /* as it reported when it settled */
     groupview_wresult result;
-    int64_t seen_ms; /* when it settled (the caller's clock) */
+    int64_t seen_ms;      /* when it settled (the caller's clock) */
+    int64_t seen_wall_us; /* the same instant on the wall clock (its trace's) */
     bool live;
 } groupview_wmember;
 
 /* Waiting for every live member to apply or reject revision `number`. */
 typedef struct groupview_wait {
     int64_t number, t0_ms;
+    int64_t t0_wall_us; /* t0 on the wall clock (init: now; the caller may correct it) */
     groupview_wmember *m;
     size_t n, cap;
 } groupview_wait;
@@ -143,7 +146,11 @@ const char *groupview_wait_result(const groupview_wmember *m);
 /* Sorts the members by id and counts them. */
 void groupview_wait_tally(groupview_wait *w, groupview_wait_counts *c);
 /* `push --wait -o json`'s "wait": {"result", "timeout_ms", "elapsed_ms",
- * "applied", "rejected", "pending", "members": [...]} (sorts too). */
+ * "applied", "rejected", "pending", "members": [...], "slowest"} (sorts too). */
 json_t *groupview_wait_json(groupview_wait *w, int timeout_ms, int64_t elapsed_ms);
+/* "slowest: <member>, N ms; its slowest stage: ..." (docs/CLUSTER.md): the
+ * member that applied last and the longest stage of its trace; nothing when
+ * none applied. The same data is "slowest" in groupview_wait_json. */
+void groupview_wait_print_slowest(const groupview_wait *w, FILE *out);
 
 #endif /* METERD_GROUPVIEW_H */

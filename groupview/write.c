@@ -50,6 +50,7 @@ void groupview_wait_init(groupview_wait *w, int64_t number, int64_t t0_ms)
     memset(w, 0, sizeof *w);
     w->number = number;
     w->t0_ms = t0_ms;
+    w->t0_wall_us = coord_trace_now_us();
 }
 
 void groupview_wait_free(groupview_wait *w)
@@ -96,7 +97,10 @@ void groupview_wait_observe(groupview_wait *w, const coord_members_t *s, int64_t
         if (m->result != GROUPVIEW_W_PENDING) continue; /* settled: keep what it reported then */
         m->info = s->members[i].info;
         m->result = evaluate(&m->info, w->number);
-        if (m->result != GROUPVIEW_W_PENDING) m->seen_ms = now_ms;
+        if (m->result != GROUPVIEW_W_PENDING) {
+            m->seen_ms = now_ms;
+            m->seen_wall_us = coord_trace_now_us();
+        }
     }
 }
 
@@ -136,6 +140,58 @@ void groupview_wait_tally(groupview_wait *w, groupview_wait_counts *c)
     c->verdict = c->rejected ? "rejected" : !done ? "timeout" : c->live ? "applied" : "no_members";
 }
 
+/* The member that applied last and the longest stage of its trace. NULL
+ * when none applied; *stage -1 when its node carries no trace of this
+ * revision. */
+static const groupview_wmember *slowest(const groupview_wait *w, int *stage,
+                                        double ms[COORD_STAGES])
+{
+    const groupview_wmember *s = NULL;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->m[i].result == GROUPVIEW_W_APPLIED && (!s || w->m[i].seen_ms > s->seen_ms))
+            s = &w->m[i];
+    *stage = -1;
+    if (!s || s->info.trace.revision != s->info.applied_revision) return s;
+    coord_trace_stages(&s->info.trace, w->t0_wall_us, s->seen_wall_us, ms);
+    *stage = coord_trace_slowest(ms);
+    return s;
+}
+
+void groupview_wait_print_slowest(const groupview_wait *w, FILE *out)
+{
+    int stage;
+    double ms[COORD_STAGES];
+    const groupview_wmember *s = slowest(w, &stage, ms);
+    if (!s) return;
+    fprintf(out, "slowest: %s, %lld ms", s->id, (long long)(s->seen_ms - w->t0_ms));
+    if (stage >= 0) {
+        fprintf(out, "; its slowest stage: %s %.1f ms (", coord_stage_name(stage), ms[stage]);
+        for (int i = 0; i < COORD_STAGES; i++)
+            if (ms[i] >= 0) fprintf(out, "%s%s %.1f", i ? ", " : "", coord_stage_name(i), ms[i]);
+        fprintf(out, ")");
+    }
+    fprintf(out, "\n");
+}
+
+static json_t *slowest_json(const groupview_wait *w)
+{
+    int stage;
+    double ms[COORD_STAGES];
+    const groupview_wmember *s = slowest(w, &stage, ms);
+    if (!s) return json_null();
+    json_t *o =
+        json_pack("{s:s, s:I}", "member", s->id, "latency_ms", (json_int_t)(s->seen_ms - w->t0_ms));
+    if (o && stage >= 0) {
+        json_t *st = json_object();
+        for (int i = 0; i < COORD_STAGES; i++)
+            if (ms[i] >= 0) json_object_set_new(st, coord_stage_name(i), json_real(ms[i]));
+        json_object_set_new(o, "stage", json_string(coord_stage_name(stage)));
+        json_object_set_new(o, "stage_ms", json_real(ms[stage]));
+        json_object_set_new(o, "stages_ms", st);
+    }
+    return o ? o : json_null();
+}
+
 json_t *groupview_wait_json(groupview_wait *w, int timeout_ms, int64_t elapsed_ms)
 {
     groupview_wait_counts c;
@@ -154,8 +210,8 @@ json_t *groupview_wait_json(groupview_wait *w, int timeout_ms, int64_t elapsed_m
                        : json_integer((json_int_t)(m->seen_ms - w->t0_ms)),
                    "live", m->live));
     }
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "result", c.verdict, "timeout_ms",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "result", c.verdict, "timeout_ms",
                      (json_int_t)timeout_ms, "elapsed_ms", (json_int_t)elapsed_ms, "applied",
                      (json_int_t)c.applied, "rejected", (json_int_t)c.rejected, "pending",
-                     (json_int_t)c.pending, "members", a);
+                     (json_int_t)c.pending, "members", a, "slowest", slowest_json(w));
 }

@@ -3,15 +3,22 @@
  *
  * Its own ZooKeeper and real meterd processes on loopback (the cluster test
  * fixture), 200 tcp:// targets polled every second into one shared file,
- * agents at log_level = warning, session timeout 2 s, handover 500 ms.
+ * agents at log_level = warning, session timeout 2 s, handover 1000 ms,
+ * pub-sub on (the agents' default) with signed revisions (the fixture's
+ * trusted keys). Figures carry the load average (start, after the pushes)
+ * and ZooKeeper's forceSync (yes: the fixture's zoo.cfg sets none).
  *
- *   push_apply_ms    3, 10 and 20 agents: from coord_revision_push to every
- *                    member reporting the revision applied in its member
- *                    node (observer snapshot read every 1 ms); p50 and p99
- *                    (nearest rank: of 20 pushes, p99 is the largest). The
- *                    pushes alternate two target sets (200, and 200 plus 10
+ *   push_apply_ms    3, 10 and 20 agents, BENCH_PUSHES (default 20) pushes
+ *                    each: from coord_revision_push to every member
+ *                    reporting the revision applied in its member node
+ *                    (observer snapshot read every 1 ms); p50 and p99
+ *                    (nearest rank: of 20 pushes, p99 is the largest), and
+ *                    the stages of stages.h from the members' traces, for
+ *                    every member and for the slowest one. The pushes
+ *                    alternate two target sets (200, and 200 plus 10
  *                    uncounted ones), so each one is a reload that moves
- *                    slots between live members.
+ *                    slots between live members. BENCH_PUSH_ONLY=1 stops
+ *                    after them.
  *   failover_ms      kill -9 of one member of 20 (the leader once) until the
  *                    survivors report one table owning every target.
  *   duplicate_polls, missed_polls per scenario, counted from the samples:
@@ -32,6 +39,7 @@
  * Run: build/bench/cluster/bench_cluster
  */
 #include "cluster_fixture.h"
+#include "stages.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -100,15 +108,30 @@ static char *body_for(int push, bool extra)
     return b;
 }
 
-static bool all_applied(int n, int64_t rev)
+/* Stamps each member the first time the observer's view shows it applied
+ * rev (seen[] keyed by position in the sorted snapshot); true once all n did. */
+static bool all_applied(int n, int64_t rev, st_seen *seen)
 {
     coord_members_t m = {0};
     if (coord_members_get(fx.obs, &m) != 0) return false;
     bool ok = (int)m.count == n;
-    for (size_t i = 0; ok && i < m.count; i++)
-        ok = m.members[i].info.applied_revision >= rev;
+    int64_t now = coord_trace_now_us();
+    for (size_t i = 0; i < m.count && (int)i < n; i++) {
+        bool done = m.members[i].info.applied_revision >= rev;
+        if (done && !seen[i].seen_us) {
+            seen[i].seen_us = now;
+            seen[i].info = m.members[i].info;
+        }
+        ok = ok && done;
+    }
     coord_members_free(&m);
     return ok;
+}
+
+static double load_avg(void)
+{
+    double l[1] = {0};
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -144,27 +167,45 @@ static void grow(int from_n, int to_n)
     sleep_ms(2500);
 }
 
+static int pushes_per_size(void)
+{
+    const char *e = getenv("BENCH_PUSHES");
+    int n = e ? atoi(e) : PUSHES;
+    return n > 0 ? n : PUSHES;
+}
+
 static void pushes(int n, char *out, size_t cap)
 {
-    int64_t ms[PUSHES];
+    int count = pushes_per_size();
+    st_stats st = {0};
+    st_seen seen[CF_MAX_NODES];
     int64_t t_first = cf_wall_ms();
-    for (int k = 0; k < PUSHES; k++) {
+    for (int k = 0; k < count; k++) {
         char *b = body_for(k, k % 2 == 0);
-        int64_t t0 = cf_wall_ms();
+        memset(seen, 0, sizeof seen);
+        int64_t t0 = coord_trace_now_us();
         rev_now = cf_push(&fx, b);
+        int64_t t_commit = coord_trace_now_us();
         free(b);
-        while (!all_applied(n, rev_now)) {
-            if (cf_wall_ms() - t0 > 30000) fail("push not applied within 30 s");
+        while (!all_applied(n, rev_now, seen)) {
+            if (coord_trace_now_us() - t0 > 30000000) fail("push not applied within 30 s");
             sleep_ms(1);
         }
-        ms[k] = cf_wall_ms() - t0;
+        st_add_push(&st, seen, n, t_commit, (double)(coord_trace_now_us() - t0) / 1000.0);
         sleep_ms(250); /* let the handover of the previous move start */
     }
     wait_converged(n, "reload did not converge");
     add_window(&reload, t_first - 500, cf_wall_ms() + 2000, NULL);
-    snprintf(out, cap, "{\"p50\":%lld,\"p99\":%lld,\"max\":%lld,\"n\":%d}",
-             (long long)pct(ms, PUSHES, 50), (long long)pct(ms, PUSHES, 99),
-             (long long)pct(ms, PUSHES, 100), PUSHES);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        st_print(f, &st);
+        fclose(f);
+    }
+    snprintf(out, cap, "%s", buf ? buf : "null");
+    free(buf);
+    st_free(&st);
     sleep_ms(2500);
 }
 
@@ -305,12 +346,14 @@ static void count(const cf_samples *s, const scenario *sc, cf_window *all, int64
 
 int main(void)
 {
+    double load_start = load_avg();
     cf_start(&fx);
     fx.log_level = "warning";
     char *b = body_for(-1, false);
     rev_now = cf_push(&fx, b);
     free(b);
-    char p3[128], p10[128], p20[128], fo[160];
+    static char p3[2048], p10[2048], p20[2048];
+    char fo[160];
 
     /* the first members start with no table and own every slot (design):
      * not a join into a running group, so not measured */
@@ -324,6 +367,14 @@ int main(void)
     pushes(10, p10, sizeof p10);
     grow(10, 20);
     pushes(20, p20, sizeof p20);
+    double load_after_pushes = load_avg();
+    if (getenv("BENCH_PUSH_ONLY")) {
+        cf_stop(&fx);
+        printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
+               "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s}}\n",
+               load_start, load_after_pushes, p3, p10, p20);
+        return 0;
+    }
     failovers(20, fo, sizeof fo);
     int64_t leave_ms = rolling_restart(20, 5);
     freeze(20, 7, &freeze_keep);
@@ -345,10 +396,12 @@ int main(void)
     cf_samples_free(&s);
     cf_stop(&fx);
 
-    printf("{\"session_timeout_ms\":%d,\"handover_ms\":500,\"targets\":%d,\"interval_s\":1,"
+    printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
+           "\"session_timeout_ms\":%d,\"handover_ms\":1000,\"targets\":%d,\"interval_s\":1,"
            "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,"
            "\"leave_sigterm_to_exit_max_ms\":%lld,",
-           SESSION_MS, TARGETS, p3, p10, p20, fo, (long long)leave_ms);
+           load_start, load_after_pushes, SESSION_MS, TARGETS, p3, p10, p20, fo,
+           (long long)leave_ms);
     const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
     for (int k = 0; k < 3; k++) {
         printf("\"%s\":{", keys[k]);

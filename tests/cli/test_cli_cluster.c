@@ -194,6 +194,13 @@ static void sim_on_revision(void *arg, const coord_revision_t *rev)
             snprintf(s->info.applied_sha256, sizeof s->info.applied_sha256, "%s", rev->sha256);
             snprintf(s->info.state, sizeof s->info.state, "running");
             s->info.last_error[0] = '\0';
+            int64_t now = coord_trace_now_us(); /* no work: validated and applied at once */
+            s->info.trace = (coord_apply_trace_t){.revision = rev->number,
+                                                  .committed_us = rev->committed_ms * 1000,
+                                                  .notified_us = rev->notified_us,
+                                                  .received_us = rev->received_us,
+                                                  .validated_us = now,
+                                                  .applied_us = now};
         } else {
             snprintf(s->info.state, sizeof s->info.state, "rejected");
             snprintf(s->info.last_error, sizeof s->info.last_error,
@@ -822,6 +829,14 @@ static void test_push_wait(void **state)
         assert_true(jint(m, "latency_ms", NULL) >= 0);
         if (!th_slow()) assert_true(jint(m, "latency_ms", NULL) < 10000);
     }
+    /* the member that applied last, and its longest stage (issue 19) */
+    json_t *slow = json_object_get(w, "slowest");
+    assert_non_null(strstr(jstr(slow, "member"), ".central"));
+    json_t *stages = json_object_get(slow, "stages_ms");
+    assert_int_equal(json_object_size(stages), 5);
+    const char *stage = jstr(slow, "stage");
+    assert_non_null(json_object_get(stages, stage));
+    assert_true(json_real_value(json_object_get(slow, "stage_ms")) >= 0);
     run_free(&r);
 
     /* one member rejects: exit 1 with the table and its error */
@@ -831,6 +846,8 @@ static void test_push_wait(void **state)
     assert_non_null(strstr(r.out, "MEMBER"));
     assert_non_null(strstr(r.out, "LATENCY_MS"));
     assert_non_null(strstr(r.out, "2 applied, 1 rejected, 0 pending"));
+    assert_non_null(strstr(r.out, "slowest: w"));
+    assert_non_null(strstr(r.out, "; its slowest stage: "));
     run_free(&r);
 
     /* one member never answers: exit 4 after the timeout, it is pending */

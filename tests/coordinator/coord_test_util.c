@@ -103,6 +103,7 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
         .endpoint = o->endpoint,
         .pubsub_listen = o->pubsub_listen,
         .pubsub_trust = o->pubsub_trust,
+        .pubsub_verify = o->pubsub_verify,
         .max_node_bytes = o->max_node_bytes,
         .info = &info,
         .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},

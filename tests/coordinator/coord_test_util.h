@@ -47,6 +47,7 @@ typedef struct tnode_opts {
     int keep;
     const char *pubsub_listen;
     bool pubsub_trust;
+    bool (*pubsub_verify)(void *tnode, const coord_revision_t *rev);
     size_t max_node_bytes;
 } tnode_opts;
 

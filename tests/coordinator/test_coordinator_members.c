@@ -190,11 +190,139 @@ static void test_junk_ignored(void **state)
     tnode_close(&obs);
 }
 
+/* ---- issue 19: an ack costs the group O(1) reads, not one per member ---- */
+
+enum { ACK_N = 8 };
+
+struct applied_wait {
+    tnode *n;
+    int count;
+    int64_t rev;
+};
+
+static bool applied_cond(void *arg)
+{
+    struct applied_wait *w = arg;
+    coord_members_t s;
+    if (coord_members_get(w->n->c, &s) != COORD_OK) return false;
+    bool ok = (int)s.count == w->count;
+    for (size_t i = 0; ok && i < s.count; i++)
+        ok = s.members[i].info.applied_revision == w->rev;
+    coord_members_free(&s);
+    return ok;
+}
+
+/* The most sessions watching the data of any one member node of group acks
+ * (`wchp`: each path, then the sessions watching it, indented). */
+static int max_member_watchers(void)
+{
+    static char out[1 << 16];
+    if (th_zk_4lw(tzk(), 0, "wchp", out, sizeof out) != 0) return -1;
+    int most = 0, cur = 0;
+    bool member = false;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '/') {
+            member = strncmp(line, "/meterd-test/acks/members/", 26) == 0;
+            cur = 0;
+        } else if (member && ++cur > most) {
+            most = cur;
+        }
+    }
+    return most;
+}
+
+static bool few_watchers_cond(void *arg)
+{
+    (void)arg;
+    int w = max_member_watchers();
+    return w >= 1 && w <= 3;
+}
+
+static void update_applied(tnode *m, int64_t rev)
+{
+    coord_member_info_t info = {.pid = 1, .weight = 1, .applied_revision = rev};
+    snprintf(info.host, sizeof info.host, "test-%s", m->name);
+    snprintf(info.namespaces, sizeof info.namespaces, "central");
+    snprintf(info.state, sizeof info.state, "running");
+    assert_int_equal(coord_member_update(m->c, &info), 0);
+}
+
+struct group_of {
+    tnode **m;
+    int n;
+};
+
+static int leader_of(struct group_of *g)
+{
+    for (int i = 0; i < g->n; i++) {
+        coord_status_t st;
+        coord_get_status(g->m[i]->c, &st);
+        if (st.is_leader) return i;
+    }
+    return -1;
+}
+
+static bool leader_known_cond(void *arg)
+{
+    return leader_of(arg) >= 0;
+}
+
+/*
+ * Members other than the leader watch their own node and the children, not
+ * every member's data: each node's data is watched by its member, the
+ * leader and the observer only (before issue 19, by every member: an ack
+ * was re-read by the whole group, n^2 reads per push). The leader sees
+ * every update, and so does a new leader after a failover.
+ */
+static void test_ack_reads_scale(void **state)
+{
+    (void)state;
+    tnode obs, m[ACK_N];
+    tnode *pm[ACK_N];
+    assert_int_equal(tnode_open(&obs, tzk(), "acks", &(tnode_opts){0}), 0);
+    for (int i = 0; i < ACK_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "m%d", i);
+        assert_int_equal(
+            tnode_open(&m[i], tzk(), "acks", &(tnode_opts){.member_id = id, .candidate = true}), 0);
+        pm[i] = &m[i];
+    }
+    for (int i = 0; i < ACK_N; i++)
+        assert_int_equal(coord_wait_ready(m[i].c, 10000), 0);
+    struct group_of all = {pm, ACK_N};
+    assert_true(th_wait_until(leader_known_cond, &all, 10000));
+    for (int i = 0; i < ACK_N; i++)
+        update_applied(&m[i], 5);
+    assert_true(th_wait_until(applied_cond, &(struct applied_wait){&obs, ACK_N, 5}, 10000));
+    int leader = leader_of(&all);
+    assert_true(leader >= 0);
+    assert_true(th_wait_until(applied_cond, &(struct applied_wait){&m[leader], ACK_N, 5}, 10000));
+    assert_true(th_wait_until(few_watchers_cond, NULL, 10000));
+
+    /* the leader goes: its successor reads and watches every member's data */
+    tnode_close(&m[leader]);
+    tnode *rest[ACK_N - 1];
+    for (int i = 0, k = 0; i < ACK_N; i++)
+        if (i != leader) rest[k++] = &m[i];
+    struct group_of left = {rest, ACK_N - 1};
+    assert_true(th_wait_until(leader_known_cond, &left, 10000));
+    int next = leader_of(&left);
+    for (int i = 0; i < ACK_N - 1; i++)
+        update_applied(rest[i], 6);
+    assert_true(
+        th_wait_until(applied_cond, &(struct applied_wait){rest[next], ACK_N - 1, 6}, 10000));
+    assert_true(th_wait_until(few_watchers_cond, NULL, 10000));
+    for (int i = 0; i < ACK_N - 1; i++)
+        tnode_close(rest[i]);
+    tnode_close(&obs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_leave_visible),
         cmocka_unit_test(test_junk_ignored),
+        cmocka_unit_test(test_ack_reads_scale),
     };
     return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }

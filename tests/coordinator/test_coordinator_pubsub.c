@@ -13,6 +13,8 @@
  *   forged and oversized messages: nothing forged or malformed is delivered
  *   (confirmed mode), junk is counted, the link survives.
  * - late joiner: gets the current revision from ZooKeeper.
+ * - verified: with pubsub_verify, a signed next revision needs no read;
+ *   ZooKeeper's copy still wins, and a copy that never comes is read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -383,30 +385,42 @@ static void tsend(nng_socket s, const void *d, size_t n)
     assert_int_equal(nng_send(s, (void *)d, n, 0), 0);
 }
 
-static void test_junk(void **state)
+/* The test leads group `group`: its own PUB socket (*tp), advertised at
+ * url in the lowest election node, held by the returned raw client. */
+static zhandle_t *fake_leader(const char *group, nng_socket *tp, char url[64])
 {
-    (void)state;
-    /* the test leads: its own PUB socket, advertised in the lowest node */
-    nng_socket tp;
     nng_listener tl;
-    assert_int_equal(nng_pub0_open(&tp), 0);
-    assert_int_equal(nng_listener_create(&tl, tp, LISTEN), 0);
+    assert_int_equal(nng_pub0_open(tp), 0);
+    assert_int_equal(nng_listener_create(&tl, *tp, LISTEN), 0);
     assert_int_equal(nng_listener_start(tl, 0), 0);
     int port = 0;
     assert_int_equal(nng_listener_get_int(tl, NNG_OPT_TCP_BOUND_PORT, &port), 0);
-    char url[64], data[160];
-    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+    char data[160], dirs[3][128];
+    snprintf(url, 64, "tcp://127.0.0.1:%d", port);
     snprintf(data, sizeof data, "{\"member\":\"fake\",\"endpoint\":\"%s\"}", url);
     zhandle_t *zh = tzk_connect(tzk(), NULL);
     assert_non_null(zh);
-    const char *dirs[] = {"/meterd-test", "/meterd-test/junk", "/meterd-test/junk/election"};
+    snprintf(dirs[0], sizeof dirs[0], "/meterd-test");
+    snprintf(dirs[1], sizeof dirs[1], "/meterd-test/%s", group);
+    snprintf(dirs[2], sizeof dirs[2], "/meterd-test/%s/election", group);
     for (int i = 0; i < 3; i++) {
         int zrc = zoo_create(zh, dirs[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
         assert_true(zrc == ZOK || zrc == ZNODEEXISTS);
     }
-    assert_int_equal(zoo_create(zh, "/meterd-test/junk/election/fake-n_", data, (int)strlen(data),
-                                &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, NULL, 0),
+    char node[160];
+    snprintf(node, sizeof node, "%s/fake-n_", dirs[2]);
+    assert_int_equal(zoo_create(zh, node, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                                ZOO_EPHEMERAL_SEQUENTIAL, NULL, 0),
                      ZOK);
+    return zh;
+}
+
+static void test_junk(void **state)
+{
+    (void)state;
+    nng_socket tp;
+    char url[64];
+    zhandle_t *zh = fake_leader("junk", &tp, url);
 
     /* m confirms with ZooKeeper (default), t trusts pub-sub */
     tnode m, t, pusher;
@@ -519,6 +533,80 @@ static void test_junk(void **state)
     nng_close(tp);
 }
 
+/* Stands for the agent's signature check: "signed" bodies verify. */
+static bool verify_signed(void *arg, const coord_revision_t *r)
+{
+    (void)arg;
+    return r->body_len >= 7 && !memcmp(r->body, "signed ", 7);
+}
+
+/*
+ * pubsub_verify (issue 19): a copy whose signature verifies is delivered
+ * with no read from ZooKeeper (this one ZooKeeper does not even hold), one
+ * that does not verify is confirmed by the read as before (and dropped),
+ * and only the next number skips the read.
+ */
+static void test_verified(void **state)
+{
+    (void)state;
+    nng_socket tp;
+    char url[64];
+    zhandle_t *zh = fake_leader("signed", &tp, url);
+    tnode v, pusher;
+    assert_int_equal(tnode_open(&v, tzk(), "signed",
+                                &(tnode_opts){.member_id = "v",
+                                              .pubsub_listen = LISTEN,
+                                              .pubsub_verify = verify_signed}),
+                     0);
+    assert_int_equal(tnode_open(&pusher, tzk(), "signed", &(tnode_opts){0}), 0);
+    assert_int_equal(coord_wait_ready(v.c, 10000), 0);
+    assert_true(th_wait_until(endpoint_cond, &(struct epwait){&v, url}, 5000));
+    int64_t num = 0;
+    assert_int_equal(coord_revision_push(pusher.c, 0, "signed 1\n", 9, "t", NULL, &num), 0);
+    tnode *one[1] = {&v};
+    assert_true(wait_revs(one, 1, 1, 5000));
+
+    size_t len2, len2b, len9;
+    char *unsigned2 = trev_encode(2, "unsigned 2\n", &len2);
+    char *signed9 = trev_encode(9, "signed 9, not next\n", &len9);
+    char *signed2 = trev_encode(2, "signed 2\n", &len2b);
+    tsend(tp, unsigned2, len2);
+    wait_counts(&v, 1, 1); /* read, not in ZooKeeper: dropped */
+    tsend(tp, signed9, len9);
+    wait_counts(&v, 2, 2); /* verifies, but not the next number: read, dropped */
+    tsend(tp, signed2, len2b);
+    assert_true(th_wait_until(body_cond, &(struct bodywait){&v, "signed 2\n"}, 5000));
+    coord_status_t st = status_of(&v);
+    assert_int_equal(st.pubsub_verified, 1);
+    assert_int_equal(st.pubsub_delivered, 1);
+    assert_int_equal(st.pubsub_dropped_unconfirmed, 2);
+    pthread_mutex_lock(&v.mu);
+    assert_int_equal(v.rev_calls, 2);
+    assert_true(v.rev.via_pubsub);
+    assert_true(v.rev.notified_us > 0 && v.rev.received_us >= v.rev.notified_us);
+    pthread_mutex_unlock(&v.mu);
+
+    /* ZooKeeper commits something else as 2: its watch finds a node unlike
+     * the copy (its length), reads it, and ZooKeeper's copy wins */
+    assert_int_equal(
+        coord_revision_push(pusher.c, 1, "signed 2, the real one\n", 23, "t", NULL, &num), 0);
+    assert_true(th_wait_until(body_cond, &(struct bodywait){&v, "signed 2, the real one\n"}, 5000));
+    /* a revision the leader never publishes: the member waits for its copy
+     * a moment, then reads it itself */
+    assert_int_equal(coord_revision_push(pusher.c, 2, "signed 3\n", 9, "t", NULL, &num), 0);
+    assert_true(th_wait_until(body_cond, &(struct bodywait){&v, "signed 3\n"}, 5000));
+    st = status_of(&v);
+    assert_int_equal(st.pubsub_verified, 1);
+    assert_int_equal(st.zk_delivered, 3);
+    free(unsigned2);
+    free(signed9);
+    free(signed2);
+    tnode_close(&v);
+    tnode_close(&pusher);
+    zookeeper_close(zh);
+    nng_close(tp);
+}
+
 static void test_late_joiner(void **state)
 {
     (void)state;
@@ -563,7 +651,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latency),       cmocka_unit_test(test_pubsub_first),
         cmocka_unit_test(test_leader_change), cmocka_unit_test(test_junk),
-        cmocka_unit_test(test_late_joiner),
+        cmocka_unit_test(test_late_joiner),   cmocka_unit_test(test_verified),
     };
     return cmocka_run_group_tests(tests, tzk_setup, tzk_teardown);
 }

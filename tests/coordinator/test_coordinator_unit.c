@@ -114,6 +114,51 @@ static void test_member_json(void **state)
     assert_int_equal(out.weight, 0);
 }
 
+/* The apply trace in the member node, and the stages made of it (issue 19). */
+static void test_apply_trace(void **state)
+{
+    (void)state;
+    coord_member_info_t in = {.applied_revision = 9,
+                              .trace = {.revision = 9,
+                                        .committed_us = 1000000,
+                                        .notified_us = 1002000,
+                                        .received_us = 1002500,
+                                        .validated_us = 1004500,
+                                        .applied_us = 1005000,
+                                        .via_pubsub = true}};
+    char *json = NULL, err[256];
+    assert_int_equal(coord_member_info_to_json(&in, &json), 0);
+    assert_non_null(strstr(json, "\"trace\":{"));
+    coord_member_info_t out;
+    assert_int_equal(coord_member_info_from_json(json, strlen(json), &out, err, sizeof err), 0);
+    free(json);
+    assert_memory_equal(&in.trace, &out.trace, sizeof in.trace);
+
+    double ms[COORD_STAGES];
+    coord_trace_stages(&out.trace, 0, 1015000, ms);
+    assert_true(ms[COORD_STAGE_NOTIFY] == 2.0 && ms[COORD_STAGE_FETCH] == 0.5);
+    assert_true(ms[COORD_STAGE_VALIDATE] == 2.0 && ms[COORD_STAGE_APPLY] == 0.5);
+    assert_true(ms[COORD_STAGE_ACK] == 10.0);
+    assert_int_equal(coord_trace_slowest(ms), COORD_STAGE_ACK);
+    assert_string_equal(coord_stage_name(COORD_STAGE_VALIDATE), "validate");
+    /* a pub-sub copy has no commit instant: the pusher's stands in; no ack
+     * instant, no ack stage; a clock behind reads as 0 */
+    out.trace.committed_us = 0;
+    coord_trace_stages(&out.trace, 1003000, 0, ms);
+    assert_true(ms[COORD_STAGE_NOTIFY] == 0 && ms[COORD_STAGE_ACK] == -1);
+    assert_int_equal(coord_trace_slowest(ms), COORD_STAGE_VALIDATE);
+
+    /* none written before the first revision; a wrong type is malformed */
+    coord_member_info_t none = {0};
+    assert_int_equal(coord_member_info_to_json(&none, &json), 0);
+    assert_null(strstr(json, "trace"));
+    free(json);
+    const char *bad[] = {"{\"trace\":5}", "{\"trace\":{\"applied_us\":\"x\"}}"};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(coord_member_info_from_json(bad[i], strlen(bad[i]), &out, err, sizeof err),
+                         COORD_EMALFORMED);
+}
+
 static void test_revision_codec(void **state)
 {
     (void)state;
@@ -215,9 +260,10 @@ static void test_open_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_good),           cmocka_unit_test(test_url_bad),
-        cmocka_unit_test(test_member_json),        cmocka_unit_test(test_revision_codec),
-        cmocka_unit_test(test_revision_roundtrip), cmocka_unit_test(test_open_config),
+        cmocka_unit_test(test_url_good),       cmocka_unit_test(test_url_bad),
+        cmocka_unit_test(test_member_json),    cmocka_unit_test(test_apply_trace),
+        cmocka_unit_test(test_revision_codec), cmocka_unit_test(test_revision_roundtrip),
+        cmocka_unit_test(test_open_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,7 @@ static int write_config(th_zk *z, int i)
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nminSessionTimeout=1000\n"
             "maxSessionTimeout=60000\n4lw.commands.whitelist=*\n",
             z->dir[i], z->client_port[i]);
+    fputs(z->extra_cfg, f);
     if (z->n > 1)
         for (int k = 0; k < z->n; k++)
             fprintf(f, "server.%d=127.0.0.1:%d:%d\n", k + 1, z->quorum_port[k],
@@ -168,7 +169,7 @@ static void print_log_tail(th_zk *z, int i)
     fclose(f);
 }
 
-static int start_n(th_zk *z, int n)
+static int start_n(th_zk *z, int n, const char *extra_cfg)
 {
     static int seq; /* names the folders of successive starts in one test */
     if (access("/usr/share/java/zookeeper.jar", R_OK) != 0 ||
@@ -178,6 +179,7 @@ static int start_n(th_zk *z, int n)
     for (int attempt = 0; attempt < ZK_ATTEMPTS; attempt++) {
         memset(z, 0, sizeof *z);
         z->n = n;
+        snprintf(z->extra_cfg, sizeof z->extra_cfg, "%s", extra_cfg ? extra_cfg : "");
         int64_t t0 = th_now_ms();
         size_t off = 0;
         for (int i = 0; i < n; i++) {
@@ -213,12 +215,17 @@ static int start_n(th_zk *z, int n)
 
 int th_zk_start(th_zk *z)
 {
-    return start_n(z, 1);
+    return start_n(z, 1, NULL);
+}
+
+int th_zk_start_cfg(th_zk *z, const char *extra_cfg)
+{
+    return start_n(z, 1, extra_cfg);
 }
 
 int th_zk_start_ensemble(th_zk *z)
 {
-    return start_n(z, 3);
+    return start_n(z, 3, NULL);
 }
 
 int th_zk_stop_server(th_zk *z, int i, int sig)

@@ -23,12 +23,16 @@ typedef struct th_zk {
     int election_port[TH_ZK_MAX]; /* ensemble only */
     char dir[TH_ZK_MAX][512];     /* zoo.cfg, data/, zk.log */
     th_proc proc[TH_ZK_MAX];
-    char hosts[256];  /* "127.0.0.1:p1,127.0.0.1:p2,..." for clients */
-    int64_t start_ms; /* how long the last start took to serve */
+    char hosts[256];     /* "127.0.0.1:p1,127.0.0.1:p2,..." for clients */
+    int64_t start_ms;    /* how long the last start took to serve */
+    char extra_cfg[256]; /* more zoo.cfg lines (th_zk_start_cfg) */
 } th_zk;
 
 /* Standalone server on a free port; 0 when it serves, -1 with a message. */
 int th_zk_start(th_zk *z);
+
+/* th_zk_start() with more zoo.cfg lines, e.g. "maxClientCnxns=0\n". */
+int th_zk_start_cfg(th_zk *z, const char *extra_cfg);
 
 /* Three servers on loopback; returns when one leads and two follow. */
 int th_zk_start_ensemble(th_zk *z);
