@@ -264,7 +264,13 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
         cluster_table_sync(cg);
         return;
     }
-    if (cg->synced && !cg->resync) return; /* the watch was first */
+    if (cg->synced && !cg->resync) { /* the watch was first */
+        if (rc == 0) {
+            cluster_mark_ready(cg);
+            cluster_publish_info(cg);
+        }
+        return;
+    }
     if (rc != 0) { /* owning nothing (fence: or our old share) meanwhile: try again soon */
         log_warn(&cg->a->log, "cluster", "%s: reading the slot table: %s", cg->member_id,
                  coord_strerror(rc));
@@ -276,6 +282,7 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
     pthread_mutex_unlock(&cg->mu);
+    cluster_mark_ready(cg);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 0); /* held back until the table was known */
     cluster_leave_check(cg);

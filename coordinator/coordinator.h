@@ -99,6 +99,13 @@ typedef struct coord_member_info {
     char state[32]; /* free text: "starting", "running", "error"... */
     char last_error[512];
     bool insecure; /* runs without credentials or trusted keys (insecure = true) */
+    /* The ready marker (agents; "" from writers without one: not judged):
+     * "<session id, hex>:<reconnects>" naming the connection in which the
+     * member read the slot table in force and polls under it, or "none".
+     * meterctl status counts a member only when the session named is the one
+     * owning its node (docs/CLUSTER.md). */
+    char ready[48];
+    int64_t session_timeout_ms; /* the member's negotiated session timeout; 0 unknown */
 } coord_member_info_t;
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out);
