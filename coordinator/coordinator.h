@@ -75,6 +75,13 @@ typedef struct coord_url {
 /* 0, or COORD_EINVAL with a sentence naming what is wrong in err. */
 int coord_url_parse(const char *url, coord_url_t *out, char *err, size_t errcap);
 
+/* A server's four-letter word (cmd: "srvr", "cons"...) from one "host:port"
+ * of coord_url_t.hosts, within timeout_ms: its reply NUL-terminated in out.
+ * COORD_OK; COORD_ENOCONN / COORD_ETIMEOUT; COORD_ENOAUTH when the server
+ * does not allow it (4lw.commands.whitelist); COORD_ETOOBIG past cap. */
+int coord_four_letter(const char *host_port, const char *cmd, int timeout_ms, char *out,
+                      size_t cap);
+
 typedef enum coord_state {
     COORD_CONNECTING,   /* first session being established */
     COORD_CONNECTED,    /* session confirmed, view current */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,33 @@ static int status(const char *extra, char *out, size_t cap)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* When each agent answered /ready 200 again after ZooKeeper served (the
+ * reconnect delay, docs/CLUSTER.md): a thread asks every 20 ms. */
+static int64_t ready_at[NODES];
+static int64_t probe_from;
+
+static void *probe_ready(void *arg)
+{
+    (void)arg;
+    int left = NODES;
+    int64_t until = probe_from + 60000 * th_slack();
+    while (left && cf_wall_ms() < until) {
+        for (int i = 0; i < NODES; i++) {
+            if (ready_at[i]) continue;
+            char resp[512];
+            if (th_tcp_request("127.0.0.1", fx.nodes[i].api_port,
+                               "GET /ready HTTP/1.0\r\nHost: x\r\n\r\n", resp, sizeof resp, 1000,
+                               NULL) > 0 &&
+                strstr(resp, " 200 ")) {
+                ready_at[i] = cf_wall_ms();
+                left--;
+            }
+        }
+        nap(20);
+    }
+    return NULL;
+}
+
 static void assert_exactly_once(const char *what, int64_t from, int64_t to)
 {
     cf_window w;
@@ -104,6 +132,9 @@ static void test_status_after_outage(void **state)
     assert_int_equal(rc, 6); /* unreachable */
     assert_int_equal(th_zk_start_server(&fx.zk, 0), 0);
     int64_t t_up = cf_wall_ms();
+    probe_from = t_up;
+    pthread_t prober;
+    assert_int_equal(pthread_create(&prober, NULL, probe_ready, NULL), 0);
 
     /* from the moment ZooKeeper serves: status until consistent (it sees who
      * is connected through `cons`, which the harness allows, and waits up to
@@ -123,6 +154,13 @@ static void test_status_after_outage(void **state)
            "fenced; consistent %lld ms after it served\n%s",
            runs, not_ready, (long long)(t_ok - t_up), out);
     assert_true(t_ok > 0);
+    pthread_join(prober, NULL);
+    for (int i = 0; i < NODES; i++) {
+        printf("# node-%d ready again %lld ms after ZooKeeper served\n", i,
+               (long long)(ready_at[i] - t_up));
+        /* status said consistent: this member polled by then */
+        assert_true(ready_at[i] > 0 && ready_at[i] <= t_ok);
+    }
     /* "consistent" means every member polls under the table in force */
     sleep_until(t_ok + 3000 + 1500);
     assert_exactly_once("after status said consistent", t_ok, t_ok + 3000);
