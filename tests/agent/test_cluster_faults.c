@@ -7,7 +7,8 @@
  * its session, under keep and under fence, ten members starting at once),
  * "leave" (a rolling restart: planned leaves are handovers), "zk" (ZooKeeper stopped for
  * 20 s under on_loss = keep, then fence), "push" (the leader killed right
- * after a push, two concurrent pushes), "bugs" (regressions for two agent
+ * after a push, two concurrent pushes), "expiry" (ZooKeeper out until every
+ * session expired, under fence), "bugs" (regressions for two agent
  * bugs this test found: duplicates when members join while a table is
  * pending, gaps when a reload hands a source over; both fixed).
  *
@@ -325,6 +326,111 @@ static void zk_outage(bool fence)
     assert_int_equal(cf_stop(&fx), 0);
 }
 
+/* Points server 0's zoo.cfg (and the harness) at another client port. */
+static void zk_move_port(int port)
+{
+    char path[700], text[4096];
+    snprintf(path, sizeof path, "%s/zoo.cfg", fx.zk.dir[0]);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, "clientPort="), out[4200];
+    assert_non_null(at);
+    snprintf(out, sizeof out, "%.*sclientPort=%d%s", (int)(at - text), text, port,
+             strchr(at, '\n'));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(out, f);
+    fclose(f);
+    fx.zk.client_port[0] = port;
+}
+
+/* The server holds no session with ephemeral nodes (they expired). */
+static bool no_ephemerals(void *arg)
+{
+    (void)arg;
+    char out[16384];
+    return th_zk_4lw(&fx.zk, 0, "dump", out, sizeof out) == 0 &&
+           strstr(out, "Sessions with Ephemerals (0)") != NULL;
+}
+
+typedef struct new_sessions_arg {
+    int n;
+    int64_t old[8];
+} new_sessions_arg;
+
+/* n members, none in a session from before. */
+static bool all_new_sessions(void *arg)
+{
+    new_sessions_arg *a = arg;
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = (int)m.count == a->n;
+    for (size_t i = 0; ok && i < m.count; i++)
+        for (int k = 0; k < a->n; k++)
+            ok &= m.members[i].session != a->old[k];
+    coord_members_free(&m);
+    return ok;
+}
+
+/*
+ * ZooKeeper out long enough to expire every session (issue 11 item 4): it
+ * comes back on a port no client knows until the sessions have expired
+ * there, then on its own port again. Every member finds its session expired,
+ * rejoins in a new one and, under fence, polls nothing it has not read in
+ * that session: no duplicate from the outage to the reconverged group, and
+ * exactly once after.
+ */
+static void test_zk_outage_expiry(void **state)
+{
+    (void)state;
+    enum { N = 3, TARGETS = 30 };
+    int64_t rev = group_up("expiry", N, TARGETS, "on_loss = fence\n");
+    int64_t conv = cf_wall_ms();
+    sleep_until(conv + 3500);
+    assert_exactly_once("before the outage", conv + 1000, conv + 3000);
+    new_sessions_arg old = {N, {0}};
+    coord_members_t m = {0};
+    assert_int_equal(coord_members_get(fx.obs, &m), 0);
+    assert_int_equal((int)m.count, N);
+    for (size_t i = 0; i < m.count; i++)
+        old.old[i] = m.members[i].session;
+    coord_members_free(&m);
+
+    int port = fx.zk.client_port[0];
+    int64_t t_down = cf_wall_ms();
+    assert_int_equal(th_zk_stop_server(&fx.zk, 0, SIGKILL), 0);
+    zk_move_port(th_free_port());
+    assert_int_equal(th_zk_start_server(&fx.zk, 0), 0);
+    assert_true(th_wait_until(no_ephemerals, NULL, (SESSION_MS + 15000) * th_slack()));
+    int64_t t_expired = cf_wall_ms();
+    assert_int_equal(th_zk_stop_server(&fx.zk, 0, SIGKILL), 0);
+    zk_move_port(port);
+    assert_int_equal(th_zk_start_server(&fx.zk, 0), 0);
+    int64_t t_up = cf_wall_ms();
+    printf("# ZooKeeper out of reach %lld ms; every session expired after %lld ms\n",
+           (long long)(t_up - t_down), (long long)(t_expired - t_down));
+
+    assert_true(th_wait_until(all_new_sessions, &old, 30000 * th_slack()));
+    assert_true(cf_wait_converged(&fx, N, rev, 30000 * th_slack()));
+    int64_t t_conv = cf_wall_ms();
+    printf("# every member rejoined in a new session and reconverged %lld ms after ZooKeeper "
+           "returned\n",
+           (long long)(t_conv - t_up));
+    int64_t from = t_conv + 1500;
+    sleep_until(from + 3000 + 1500);
+    assert_exactly_once("after the expiry", from, from + 3000);
+    /* fence: from the outage to the end, gaps but never a duplicate */
+    cf_window w;
+    cf_count_window(&fx, t_down, from + 3000, &w);
+    printf("# outage to end: %lld due, %lld polls, %lld duplicates, %lld missed\n",
+           (long long)w.due, (long long)w.polls, (long long)w.duplicates, (long long)w.missed);
+    assert_true(w.duplicates <= (th_slow() ? 2 : 0));
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
 static void test_zk_outage_keep(void **state)
 {
     (void)state;
@@ -595,6 +701,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest leave[] = {cmocka_unit_test_teardown(test_rolling_restart, teardown)};
     if (!strcmp(group, "leave")) return cmocka_run_group_tests_name("leave", leave, NULL, NULL);
     if (!strcmp(group, "push")) return cmocka_run_group_tests_name("push", push, NULL, NULL);
-    fprintf(stderr, "usage: %s session|zk|push|bugs|leave\n", argv[0]);
+    const struct CMUnitTest expiry[] = {cmocka_unit_test_teardown(test_zk_outage_expiry, teardown)};
+    if (!strcmp(group, "expiry")) return cmocka_run_group_tests_name("expiry", expiry, NULL, NULL);
+    fprintf(stderr, "usage: %s session|zk|push|bugs|leave|expiry\n", argv[0]);
     return 2;
 }
