@@ -8,7 +8,8 @@
  * "leave" (a rolling restart: planned leaves are handovers), "zk" (ZooKeeper stopped for
  * 20 s under on_loss = keep, then fence), "push" (the leader killed right
  * after a push, two concurrent pushes), "expiry" (ZooKeeper out until every
- * session expired, under fence), "bugs" (regressions for two agent
+ * session expired, under fence), "skew" (one member's clock off: the bound
+ * it puts on strays), "bugs" (regressions for two agent
  * bugs this test found: duplicates when members join while a table is
  * pending, gaps when a reload hands a source over; both fixed).
  *
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SESSION_MS     2000 /* cluster_fixture's session_timeout_ms (the agents) */
 #define OBS_SESSION_MS 4000 /* cluster_fixture's observer session */
@@ -649,6 +651,114 @@ static bool back(void *arg)
            cf_converged(&fx, b->n, b->rev);
 }
 
+/* ---- skew group: one member's clock off (issue 11) ---- */
+
+#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+enum { HANDOVER_MS = 1000 }; /* cluster_fixture's handover_ms */
+
+/* Starts node i with its wall clock offset by `offset` seconds (libfaketime;
+ * its monotonic clock stays true). */
+static void node_start_skewed(int i, const char *offset)
+{
+    char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char opts[2048];
+    /* the preload comes before the sanitizer's runtime */
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    setenv("LD_PRELOAD", FAKETIME_LIB, 1);
+    setenv("FAKETIME", offset, 1);
+    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+    cf_node_start(&fx, i, NULL);
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME");
+    unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
+    if (asan)
+        setenv("ASAN_OPTIONS", asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan);
+}
+
+/* Targets member id owns under the stored table. */
+static int owned_in_table(const char *id)
+{
+    bool mask[64] = {0};
+    char digest[65];
+    assert_int_equal(cf_table_read(&fx, digest, id, mask, NULL), 0);
+    int n = 0;
+    for (int k = 0; k < fx.n_targets; k++)
+        n += mask[k];
+    return n;
+}
+
+/*
+ * Handover instants are wall-clock times: the leader writes "from E = its
+ * now + handover_ms" and every member obeys the table from E by its own
+ * clock. Samples carry each member's own time, and ownership is decided per
+ * due instant in that time, so a skewed clock alone moves when a member
+ * polls, not which instants it owns. What skew changes is whether the table
+ * arrives before the member's clock reaches E: with the member ahead of the
+ * leader by d and propagation p, a table lands d + p - handover_ms after its
+ * instant when that is positive; a new owner then misses, and an old owner
+ * duplicates, each moved target's instants in that span. Behind by d, tables
+ * come early, but a leaving member's deadline (handover_ms and a margin, on
+ * its true clock) can run out before its instant: it stops, and the moved
+ * instants before E are missed. At most ceil((|d| + p - handover_ms) /
+ * interval) strays per moved target per handover; with |d| + p below
+ * handover_ms, none (docs/CLUSTER.md).
+ */
+static void skew_case(const char *name, const char *offset, int skew_ms)
+{
+    enum { TARGETS = 30, INTERVAL = 1000, P_MAX = 400 };
+    if (th_wrapped()) th_skip_peer("libfaketime under a wrapper (valgrind)");
+    if (access(FAKETIME_LIB, R_OK) != 0) th_skip_peer("libfaketime (Debian faketime) is missing");
+    int64_t rev = group_up(name, 2, TARGETS, NULL);
+    sleep_until(cf_wall_ms() + 2000); /* steady before the join */
+    int64_t t_join = cf_wall_ms();
+    node_start_skewed(2, offset); /* a join of the skewed member */
+    assert_true(cf_wait_converged(&fx, 3, rev, 30000 * th_slack()));
+    int moved_in = owned_in_table("node-2.central");
+    int64_t t_conv = cf_wall_ms();
+    sleep_until(t_conv + 2500);
+    int64_t t_leave = cf_wall_ms();
+    th_stop(&fx.nodes[2].proc, SIGTERM, 15000 * th_slack()); /* its planned leave */
+    view_arg two = {2};
+    assert_true(th_wait_until(view_ok, &two, 30000 * th_slack()));
+    int64_t t_end = cf_wall_ms() + 2500;
+    sleep_until(t_end + 1500);
+    cf_window join, leave;
+    cf_count_window(&fx, t_join - 1500, t_leave, &join);
+    cf_count_window(&fx, t_leave, t_end, &leave);
+    int d = abs(skew_ms), p = P_MAX * th_slack();
+    int per_target = d + p > HANDOVER_MS ? (d + p - HANDOVER_MS + INTERVAL - 1) / INTERVAL : 0;
+    printf("# clock %+d ms: join moved %d targets to it: %lld duplicates, %lld missed; its leave: "
+           "%lld duplicates, %lld missed (bound %d per moved target)\n",
+           skew_ms, moved_in, (long long)join.duplicates, (long long)join.missed,
+           (long long)leave.duplicates, (long long)leave.missed, per_target);
+    int slack = th_slow() ? 2 : 0; /* the slow builds' stray tables (assert_exactly_once) */
+    assert_true(join.duplicates + join.missed <= (int64_t)moved_in * per_target + slack);
+    assert_true(leave.duplicates + leave.missed <= (int64_t)moved_in * per_target + slack);
+    assert_int_equal(cf_stop(&fx), 0);
+}
+
+static void test_skew_within(void **state)
+{
+    (void)state;
+    skew_case("skew400", "+0.4", 400); /* ahead, within handover_ms */
+}
+
+static void test_skew_behind(void **state)
+{
+    (void)state;
+    skew_case("skewm2500", "-2.5", -2500); /* behind: tables arrive early, nothing lost */
+}
+
+static void test_skew_beyond(void **state)
+{
+    (void)state;
+    skew_case("skew2500", "+2.5", 2500); /* ahead past handover_ms: bounded strays */
+}
+
 static void test_rolling_restart(void **state)
 {
     (void)state;
@@ -701,8 +811,13 @@ int main(int argc, char **argv)
     const struct CMUnitTest leave[] = {cmocka_unit_test_teardown(test_rolling_restart, teardown)};
     if (!strcmp(group, "leave")) return cmocka_run_group_tests_name("leave", leave, NULL, NULL);
     if (!strcmp(group, "push")) return cmocka_run_group_tests_name("push", push, NULL, NULL);
+    const struct CMUnitTest skew[] = {cmocka_unit_test_teardown(test_skew_within, teardown),
+                                      cmocka_unit_test_teardown(test_skew_behind, teardown),
+                                      cmocka_unit_test_teardown(test_skew_beyond, teardown)};
+    if (!strcmp(group, "skew"))
+        return th_tests_result(cmocka_run_group_tests_name("skew", skew, NULL, NULL));
     const struct CMUnitTest expiry[] = {cmocka_unit_test_teardown(test_zk_outage_expiry, teardown)};
     if (!strcmp(group, "expiry")) return cmocka_run_group_tests_name("expiry", expiry, NULL, NULL);
-    fprintf(stderr, "usage: %s session|zk|push|bugs|leave|expiry\n", argv[0]);
+    fprintf(stderr, "usage: %s session|zk|push|bugs|leave|expiry|skew\n", argv[0]);
     return 2;
 }
