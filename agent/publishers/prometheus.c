@@ -443,6 +443,7 @@ static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
             }
             if (now - se->updated_ms > limit ||
                 (wall_ms >= 0 && !series_owned(se, wall_ms, &memo))) {
+                if (memo.target == se->target) memo.target = NULL; /* freed with se */
                 series_free(p, se);
             } else {
                 f->v[n++] = se;
