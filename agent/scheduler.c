@@ -361,8 +361,7 @@ static void select_dynamic(const src_rt *s, sample_batch *b)
 static bool group_exports(void *ctx, const char *target, int64_t wall_ms)
 {
     agent_group *g = ctx;
-    poll_target t = {.id = (char *)target, .resource = (char *)target};
-    return !g->owns || g->owns(g->owns_ctx, &t, wall_ms);
+    return !g->owns || !g->cluster || cluster_exports(g->cluster, target, wall_ms);
 }
 
 static void call_begin(task *k, poll_call *c)
