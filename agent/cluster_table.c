@@ -167,15 +167,6 @@ void cluster_replan(void *arg)
     for (uint32_t i = 0; same_members && i < next->n_members; i++)
         same_members = !strcmp(prev->ids[i], next->ids[i]) && prev->weights[i] == next->weights[i];
     if (same_members && st.slots_moved == 0) goto out; /* nothing to say */
-    /* the stored table is still pending: the node holds one table, so a
-     * member whose watch reads only the next one never sees it and obeys the
-     * table before it until then (duplicates and misses at a burst of
-     * joins). Moves between live members wait until it is in force; a dead
-     * or leaving member's slots do not (a failover, a leave's deadline) */
-    if (prev && prev->effective_ms > now && !st.slots_orphan && !holds_leaver(cg, prev)) {
-        cluster_schedule_replan(cg, (int)(prev->effective_ms - now) + 20);
-        goto out;
-    }
     /* slots of departed members move at once (nobody polls them); moves
      * between live members, leaving ones included (they poll until then),
      * take effect after a margin every member can meet */
