@@ -161,6 +161,13 @@ typedef groupview cli_view;
 int cli_view_load(cli_cluster *k, cli_view *v, bool require_known);
 void cli_view_free(cli_view *v);
 
+/* ---- zk_sessions.c: the sessions connected now (`cons`) --------------- */
+
+/* The ids of the sessions connected to every server of hosts ("h1:p1,...")
+ * now; 0, or -1 when some server did not answer `cons` (not whitelisted,
+ * unreachable): unknown. *sids_out is malloc'd. */
+int cli_zk_sessions(const char *hosts, int timeout_ms, int64_t **sids_out, size_t *n_out);
+
 /* ---- table.c: aligned text columns --------------------------------------- */
 
 typedef struct cli_table {

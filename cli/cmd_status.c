@@ -12,21 +12,94 @@
  *
  * The judgement is of one moment: right after a push or a membership change
  * a healthy group is briefly "inconsistent" until members report back.
+ *
+ * Ready markers: a member node outlives its member's connection (a member
+ * cut off, or not yet reconnected after ZooKeeper returned, keeps its node
+ * until its session expires, and under `fence` polls nothing meanwhile), so
+ * what a node says is trusted only under the member's ready marker
+ * ("<session>:<reconnects>", written once it has read the table in force in
+ * that connection): a marker naming another session than the one owning the
+ * node, or "none", means the member has not (re)joined the table in force.
+ * status then waits, re-reading, up to one session timeout after its own
+ * connect (by then such a member has read the table or its session expired
+ * and its node went), and names it "not_ready". A member whose session
+ * survived a ZooKeeper restart but which has not reconnected yet still shows
+ * its old marker: --settle waits one session timeout after connecting before
+ * judging, after which every node left belongs to a member that reconnected
+ * and wrote its marker again (docs/CLUSTER.md).
  */
 #include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char status_usage[] =
-    "usage: meterctl status --group G [-o json] [options]\n"
+    "usage: meterctl status --group G [-o json] [--settle MS|session] [options]\n"
     "  Leader, slot table, current revision, members, and a consistency check.\n"
-    "  Exit status: 0 consistent, 5 some member lags or disagrees, 6 unreachable.\n";
+    "  --settle: judge only MS (or one member session timeout) after connecting:\n"
+    "  right after ZooKeeper returned, members not yet reconnected are then seen.\n"
+    "  Exit status: 0 consistent, 5 some member lags, disagrees or is not ready,\n"
+    "  6 unreachable.\n";
 
 static const char members_usage[] = "usage: meterctl members --group G [-o json] [options]\n"
                                     "  The live members and the data each one advertises.\n";
 
-static void print_status_text(cli_cluster *k, const cli_view *v, json_t *doc)
+/* The sessions connected to ZooKeeper now (`cons`), when every server told. */
+typedef struct live_sessions {
+    int64_t *sids;
+    groupview_sessions g;
+} live_sessions;
+
+static void live_load(cli_cluster *k, live_sessions *l)
+{
+    free(l->sids);
+    memset(l, 0, sizeof *l);
+    coord_url_t u;
+    char err[300];
+    size_t n = 0;
+    if (coord_url_parse(k->url, &u, err, sizeof err) == 0)
+        l->g.known = cli_zk_sessions(u.hosts, 2000, &l->sids, &n) == 0;
+    l->g.sids = l->sids;
+    l->g.n = n;
+}
+
+/* The longest session timeout members report (default when none does). */
+static int64_t session_ms(const cli_view *v)
+{
+    int64_t ms = 0;
+    for (size_t i = 0; i < v->members.count; i++)
+        if (v->members.members[i].info.session_timeout_ms > ms)
+            ms = v->members.members[i].info.session_timeout_ms;
+    return ms > 0 ? ms : COORD_SESSION_TIMEOUT_DEFAULT_MS;
+}
+
+/*
+ * Loads the view at least settle_ms (-1: one session timeout) after
+ * connected_ms, and while some member is not ready, again until one session
+ * timeout after it. CLI_OK or the exit code.
+ */
+static int load_settled(cli_cluster *k, cli_view *v, live_sessions *l, int64_t connected_ms,
+                        int64_t settle_ms)
+{
+    int rc = cli_view_load(k, v, true);
+    while (rc == CLI_OK) {
+        live_load(k, l);
+        int64_t session = session_ms(v), now = cli_now_ms();
+        int64_t settle = settle_ms < 0 ? session : settle_ms;
+        bool early = now < connected_ms + settle;
+        if (!early && (groupview_all_ready(v, &l->g) || now >= connected_ms + session)) break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        cli_view_free(v);
+        memset(v, 0, sizeof *v);
+        rc = cli_view_load(k, v, true);
+    }
+    return rc;
+}
+
+static void print_status_text(cli_cluster *k, const cli_view *v, const groupview_sessions *l,
+                              json_t *doc)
 {
     json_t *probs = json_object_get(doc, "problems");
     json_t *docmem = json_object_get(doc, "members");
@@ -47,10 +120,11 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *doc)
         fprintf(out, "slots:     %s\n", CLI_NO_TABLE_NOTE);
     }
     fputc('\n', out);
-    static const char *const head[] = {"MEMBER", "HOST",   "STATE", "APPLIED",
+    static const char *const head[] = {"MEMBER", "HOST",   "STATE", "READY", "APPLIED",
                                        "OWNED",  "WEIGHT", "SLOTS", "TABLE"};
+    static const char *const ready[] = {"-", "no", "yes"};
     cli_table t;
-    cli_table_init(&t, 8, head);
+    cli_table_init(&t, 9, head);
     for (size_t i = 0; i < v->members.count; i++) {
         const coord_member_t *m = &v->members.members[i];
         char applied[32], owned[32], weight[32], slots[32];
@@ -71,6 +145,7 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *doc)
         const char *row[] = {m->id,
                              m->info.host[0] ? m->info.host : "-",
                              m->info.state[0] ? m->info.state : "-",
+                             ready[groupview_member_ready(m, l) + 1],
                              applied,
                              owned,
                              weight,
@@ -89,6 +164,9 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *doc)
             fprintf(out,
                     "insecure: %s runs without credentials or trusted keys (insecure = true)\n",
                     v->members.members[i].id);
+    if (!l->known)
+        fprintf(out, "note: ZooKeeper did not answer `cons` (4lw.commands.whitelist): members' "
+                     "connections unverified; after an outage use --settle session\n");
     if (json_array_size(probs) == 0) {
         fprintf(out, "consistent: %zu member%s at revision %lld, slot table epoch %lld\n",
                 v->members.count, v->members.count == 1 ? "" : "s",
@@ -111,24 +189,36 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
 {
     cli_cluster k;
     cli_cluster_init(&k, argv[0], out, err);
-    int rc = cli_parse_simple(&k, argc, argv, status_usage, NULL, NULL, NULL);
+    const char *settle_arg = NULL;
+    int rc = cli_parse_simple(&k, argc, argv, status_usage, NULL, "--settle", &settle_arg);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    int64_t settle = 0;
+    if (settle_arg) {
+        char *end;
+        settle = strcmp(settle_arg, "session") == 0 ? -1 : strtoll(settle_arg, &end, 10);
+        if (settle != -1 && (end == settle_arg || *end || settle < 0 || settle > 3600000))
+            return cli_fail(&k, CLI_USAGE,
+                            "--settle %s: expected milliseconds (0 to 3600000) or \"session\"",
+                            settle_arg);
+    }
     cli_view v = {0};
     rc = cli_cluster_connect(&k, false);
-    if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
+    live_sessions live = {0};
+    if (rc == CLI_OK) rc = load_settled(&k, &v, &live, cli_now_ms(), settle);
     if (rc == CLI_OK) {
         bool ok = false;
-        json_t *doc = groupview_status_json(&v, k.group, &ok);
+        json_t *doc = groupview_status_json(&v, k.group, &live.g, &ok);
         if (doc == NULL) {
             rc = cli_fail(&k, CLI_FAILED, "out of memory");
         } else if (k.fmt == CLI_OUT_JSON) {
             cli_print_json(&k, doc);
         } else {
-            print_status_text(&k, &v, doc);
+            print_status_text(&k, &v, &live.g, doc);
             json_decref(doc);
         }
         if (rc == CLI_OK) rc = ok ? CLI_OK : CLI_INCONSISTENT;
     }
+    free(live.sids);
     cli_view_free(&v);
     cli_cluster_close(&k);
     return rc;

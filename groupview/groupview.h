@@ -84,10 +84,28 @@ void groupview_format_ms(int64_t ms, char *out, size_t cap);
 json_t *groupview_member_json(const coord_member_t *m);
 /* {"group", "zxid", "members": [...]}: `meterctl members -o json`. */
 json_t *groupview_members_json(const groupview *v, const char *group);
+/* The sessions connected to ZooKeeper now (its servers' `cons`), when the
+ * caller could ask every server (known); meterctl status can, meterproxy
+ * passes NULL. */
+typedef struct groupview_sessions {
+    bool known;
+    const int64_t *sids;
+    size_t n;
+} groupview_sessions;
+/* 1: ready (its marker names the session owning its node, and that session
+ * is connected when known); 0: not (another session's marker or "none":
+ * reconnecting, starting, fenced; or its session not connected now); -1: no
+ * marker (a writer that has none) and nothing known against it
+ * (docs/CLUSTER.md, "ready markers"). live may be NULL. */
+int groupview_member_ready(const coord_member_t *m, const groupview_sessions *live);
+/* No member is known not ready. */
+bool groupview_all_ready(const groupview *v, const groupview_sessions *live);
 /* `meterctl status -o json`: leader, revision, assignment, members with
- * slots, "consistent" and "problems" (each {"member", "problem", "detail"}).
- * *consistent says whether problems is empty. */
-json_t *groupview_status_json(const groupview *v, const char *group, bool *consistent);
+ * slots, "consistent", "problems" (each {"member", "problem", "detail"}) and
+ * "connections_checked" (live known). *consistent says whether problems is
+ * empty. */
+json_t *groupview_status_json(const groupview *v, const char *group, const groupview_sessions *live,
+                              bool *consistent);
 /* `meterctl assignment -o json`, with "target" (see locate) when target is
  * not NULL. */
 json_t *groupview_assignment_json(const groupview *v, const char *group, const char *target);

@@ -28,13 +28,19 @@ json_t *groupview_member_json(const coord_member_t *m)
         json_array_append_new(ns, json_string(t));
     char session[32];
     snprintf(session, sizeof session, "0x%llx", (unsigned long long)m->session);
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:b}",
-                     "id", m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
-                     "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
-                     "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
-                     in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",
-                     in->assignment_digest, "state", in->state, "last_error", in->last_error,
-                     "session", session, "version", (int)m->version, "insecure", in->insecure);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:b}",
+                  "id", m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
+                  "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
+                  "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
+                  in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",
+                  in->assignment_digest, "state", in->state, "last_error", in->last_error,
+                  "session", session, "version", (int)m->version, "insecure", in->insecure);
+    /* the ready marker and session timeout (agents; absent from other writers) */
+    if (o && in->ready[0]) json_object_set_new(o, "ready", json_string(in->ready));
+    if (o && in->session_timeout_ms > 0)
+        json_object_set_new(o, "session_timeout_ms", json_integer(in->session_timeout_ms));
+    return o;
 }
 
 json_t *groupview_members_json(const groupview *v, const char *group)
@@ -68,7 +74,32 @@ static int32_t slots_of(const partition_table *t, int32_t idx)
     return n;
 }
 
-static void judge_member(const groupview *v, const coord_member_t *m, json_t *p)
+static bool live_has(const groupview_sessions *l, int64_t sid)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->sids[i] == sid) return true;
+    return false;
+}
+
+int groupview_member_ready(const coord_member_t *m, const groupview_sessions *l)
+{
+    if (l && l->known && !live_has(l, m->session)) return 0;
+    const char *r = m->info.ready;
+    if (!r[0]) return -1;
+    char *end;
+    unsigned long long sid = strtoull(r, &end, 16);
+    return end != r && *end == ':' && sid != 0 && (int64_t)sid == m->session;
+}
+
+bool groupview_all_ready(const groupview *v, const groupview_sessions *l)
+{
+    for (size_t i = 0; i < v->members.count; i++)
+        if (groupview_member_ready(&v->members.members[i], l) == 0) return false;
+    return true;
+}
+
+static void judge_member(const groupview *v, const groupview_sessions *l, const coord_member_t *m,
+                         json_t *p)
 {
     const coord_member_info_t *in = &m->info;
     int64_t cur = v->has_rev ? v->rev.number : 0;
@@ -103,6 +134,15 @@ static void judge_member(const groupview *v, const coord_member_t *m, json_t *p)
         strcmp(in->state, "fenced") == 0)
         problem(p, m->id, "state", "%s%s%s", in->state, in->last_error[0] ? ": " : "",
                 in->last_error);
+    else if (groupview_member_ready(m, l) == 0 && l && l->known && !live_has(l, m->session))
+        problem(p, m->id, "not_ready",
+                "its session 0x%llx is not connected to ZooKeeper (reconnecting, or cut off)",
+                (unsigned long long)m->session);
+    else if (groupview_member_ready(m, l) == 0)
+        problem(p, m->id, "not_ready",
+                "has not read the slot table in force since session 0x%llx connected "
+                "(reconnecting or starting; marker %s)",
+                (unsigned long long)m->session, in->ready[0] ? in->ready : "none");
     else if (in->last_error[0]) /* running, but refused something (a forged slot table) */
         problem(p, m->id, "error", "%s", in->last_error);
 }
@@ -134,7 +174,8 @@ static json_t *table_json(const groupview *v)
                      (json_int_t)v->table_len);
 }
 
-json_t *groupview_status_json(const groupview *v, const char *group, bool *consistent)
+json_t *groupview_status_json(const groupview *v, const char *group, const groupview_sessions *live,
+                              bool *consistent)
 {
     json_t *probs = json_array();
     if (!v->leader.known && v->members.count > 0)
@@ -145,7 +186,7 @@ json_t *groupview_status_json(const groupview *v, const char *group, bool *consi
                 "run; `meterctl push FILE --force` replaces it",
                 (long long)v->bad_rev_version);
     for (size_t i = 0; i < v->members.count; i++)
-        judge_member(v, &v->members.members[i], probs);
+        judge_member(v, live, &v->members.members[i], probs);
     bool ok = json_array_size(probs) == 0;
     if (consistent) *consistent = ok;
     json_t *mem = json_array();
@@ -167,6 +208,7 @@ json_t *groupview_status_json(const groupview *v, const char *group, bool *consi
                   mem, "consistent", ok, "problems", probs);
     if (doc && v->table == NULL)
         json_object_set_new(doc, "note", json_string(GROUPVIEW_NO_TABLE_NOTE));
+    if (doc) json_object_set_new(doc, "connections_checked", json_boolean(live && live->known));
     return doc;
 }
 

@@ -146,7 +146,7 @@ static void groups_list(proxy_ctx *px, httpd_req *r)
         pthread_mutex_lock(&g->mu);
         groupview_at(&g->v, proxy_wall_ms());
         bool ok = false;
-        json_t *st = groupview_status_json(&g->v, g->name, &ok);
+        json_t *st = groupview_status_json(&g->v, g->name, NULL, &ok);
         json_t *o = json_pack(
             "{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
             coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
@@ -233,7 +233,7 @@ static char *render(proxy_group *g, group_route route, size_t *len)
     json_t *doc = NULL;
     switch (route) {
     case G_STATUS:
-        doc = groupview_status_json(&g->v, g->name, NULL);
+        doc = groupview_status_json(&g->v, g->name, NULL, NULL);
         break;
     case G_MEMBERS:
         doc = groupview_members_json(&g->v, g->name);
