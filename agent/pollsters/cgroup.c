@@ -84,7 +84,8 @@ typedef struct cg_poll {
     unsigned unavailable;
     /* the cgroup's directory in each tree, opened once per poll: its files are
      * opened relative to it, so the kernel walks the long path once per tree,
-     * not once per file. -2 not opened yet, -1 absent (errno in dir_errno). */
+     * not once per file. dir_path NULL: slot free; dir_fd -1: the directory
+     * could not be opened (errno in dir_errno). */
     const char *dir_path[CG_DIRS];
     int dir_fd[CG_DIRS], dir_errno[CG_DIRS];
     unsigned v2_miss;
