@@ -59,7 +59,19 @@ typedef struct cg_state {
     sample_label labels[8];
     size_t n_labels;
     unsigned reported; /* without process state (tests): once per target */
+    /* v2 files (cg_v2_files bits) absent at the last probe: a hybrid host's v2
+     * lacks memory, io and pids, and each failed open walked the whole path
+     * (3 of 16 opens per cgroup here, bench/cgroup). Probed again every
+     * CG_REPROBE polls, so a controller enabled in v2 later is picked up. */
+    unsigned v2_absent;
+    unsigned polls;
 } cg_state;
+
+enum { CG_REPROBE = 64, CG_DIRS = 1 + CG_V1_N };
+
+static const char *const cg_v2_files[] = {"cpu.pressure",  "io.pressure",    "memory.pressure",
+                                          "cpu.stat",      "memory.current", "memory.max",
+                                          "memory.events", "io.stat",        "pids.current"};
 
 typedef struct cg_poll {
     const cg_state *st;
@@ -70,6 +82,14 @@ typedef struct cg_poll {
     size_t errlen;
     bool oom;
     unsigned unavailable;
+    /* the cgroup's directory in each tree, opened once per poll: its files are
+     * opened relative to it, so the kernel walks the long path once per tree,
+     * not once per file. dir_path NULL: slot free; dir_fd -1: the directory
+     * could not be opened (errno in dir_errno). */
+    const char *dir_path[CG_DIRS];
+    int dir_fd[CG_DIRS], dir_errno[CG_DIRS];
+    unsigned v2_miss;
+    bool v2_hit;
 } cg_poll;
 
 static int cg_init(const poll_target *t, void **state, char *err, size_t errlen)
@@ -126,16 +146,20 @@ static int emit(cg_poll *p, int idx, sample_type type, const char *unit, double 
     return 0;
 }
 
-/* The whole file (cgroup files report size 0: read to EOF) with plain
- * open/read/close: stdio's buffer setup was a third of the cost per file
- * (bench/cgroup). -1 with errno. */
-static ssize_t read_all(const char *path, char *buf, size_t cap)
+/* The whole file at dfd (cgroup files report size 0: read to EOF) with plain
+ * openat/read/close: stdio's buffer setup was a third of the cost per file
+ * (bench/cgroup). A short read ends it: kernfs and seq_file hand over all
+ * they have in one read when the buffer is large enough, and a regular file
+ * (fixtures) reads short only at its end, so the read that would return 0
+ * is saved (one syscall in four). -1 with errno. */
+static ssize_t read_all_at(int dfd, const char *file, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     size_t n = 0;
     while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        size_t want = cap - 1 - n;
+        ssize_t r = read(fd, buf + n, want);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             int e = errno;
@@ -143,12 +167,59 @@ static ssize_t read_all(const char *path, char *buf, size_t cap)
             errno = e;
             return -1;
         }
-        if (r == 0) break;
         n += (size_t)r;
+        if ((size_t)r < want) break;
     }
     close(fd);
     buf[n] = 0;
     return (ssize_t)n;
+}
+
+static bool absent_errno(int e)
+{
+    return e == ENOENT || e == ENODEV || e == ESRCH || e == EOPNOTSUPP || e == ENOTDIR;
+}
+
+static int v2_file_bit(const char *file)
+{
+    for (size_t i = 0; i < sizeof cg_v2_files / sizeof cg_v2_files[0]; i++)
+        if (strcmp(cg_v2_files[i], file) == 0) return (int)i;
+    return -1;
+}
+
+/* The cgroup's directory in tree dir (a root path), opened on first use in
+ * this poll; trees mounted at the same path (cpu,cpuacct) share it. */
+static int dir_of(cg_poll *p, const char *dir, int *e)
+{
+    int free_slot = -1;
+    for (int i = 0; i < CG_DIRS; i++) {
+        if (!p->dir_path[i]) {
+            if (free_slot < 0) free_slot = i;
+            continue;
+        }
+        if (p->dir_path[i] == dir || strcmp(p->dir_path[i], dir) == 0) {
+            *e = p->dir_errno[i];
+            return p->dir_fd[i];
+        }
+    }
+    if (free_slot < 0) { /* more trees than slots: cannot happen (one per tree) */
+        *e = ENFILE;
+        return -1;
+    }
+    char path[CG_PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s%s", dir, p->st->rel[1] ? p->st->rel : "");
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    *e = fd < 0 ? errno : 0;
+    p->dir_path[free_slot] = dir;
+    p->dir_fd[free_slot] = fd;
+    p->dir_errno[free_slot] = *e;
+    return fd;
+}
+
+static void dirs_close(cg_poll *p)
+{
+    for (int i = 0; i < CG_DIRS; i++)
+        if (p->dir_path[i] && p->dir_fd[i] >= 0) close(p->dir_fd[i]);
 }
 
 /* 0 read, 1 absent (no such file here, or the cgroup went: cg_gone says
@@ -156,12 +227,24 @@ static ssize_t read_all(const char *path, char *buf, size_t cap)
 static int rd(cg_poll *p, const char *dir, const char *file, char *buf, size_t cap)
 {
     if (!dir[0]) return 1;
-    char path[CG_PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s%s/%s", dir, p->st->rel[1] ? p->st->rel : "", file);
-    if (read_all(path, buf, cap) >= 0) return 0;
-    int e = errno;
-    if (e == ENOENT || e == ENODEV || e == ESRCH || e == EOPNOTSUPP) return 1;
-    snprintf(p->err, p->errlen, "cannot read %s: %s", path, strerror(e));
+    int bit = dir == p->st->root ? v2_file_bit(file) : -1;
+    if (bit >= 0 && (p->st->v2_absent & (1u << bit))) {
+        p->v2_miss |= 1u << bit;
+        return 1;
+    }
+    int e;
+    int dfd = dir_of(p, dir, &e);
+    if (dfd >= 0 && read_all_at(dfd, file, buf, cap) >= 0) {
+        p->v2_hit |= bit >= 0;
+        return 0;
+    }
+    if (dfd >= 0) e = errno;
+    if (absent_errno(e)) {
+        if (bit >= 0) p->v2_miss |= 1u << bit;
+        return 1;
+    }
+    snprintf(p->err, p->errlen, "cannot read %s%s/%s: %s", dir, p->st->rel[1] ? p->st->rel : "",
+             file, strerror(e));
     return -1;
 }
 
@@ -444,9 +527,16 @@ static int cg_poll_fn(void *state, const poll_target *t, const poll_env *env, sa
     if (mounts_of(env, &local, &m, err, errlen) != 0) return -1;
     cg_poll p = {.st = st, .env = env, .m = m, .out = out, .err = err, .errlen = errlen};
     err[0] = 0;
-    if (poll_psi(&p) != 0 || poll_cpu(&p) != 0 || poll_memory(&p) != 0 || poll_io(&p) != 0 ||
-        poll_pids(&p) != 0)
-        return cg_gone(&p) ? 0 : -1;
+    if (st->polls++ % CG_REPROBE == 0) st->v2_absent = 0;
+    int rc = poll_psi(&p) != 0 || poll_cpu(&p) != 0 || poll_memory(&p) != 0 || poll_io(&p) != 0 ||
+                     poll_pids(&p) != 0
+                 ? -1
+                 : 0;
+    dirs_close(&p);
+    /* absences count only while the v2 directory was there: a cgroup gone
+     * (and maybe made again under the same name) is probed afresh */
+    st->v2_absent = p.v2_hit ? p.v2_miss : 0;
+    if (rc != 0) return cg_gone(&p) ? 0 : -1;
     if (p.unavailable && cg_gone(&p)) return 0;
     report_unavailable(&p, st);
     return err[0] ? -1 : 0;

@@ -3,7 +3,11 @@
  * with 1, 4 and 16 worker threads (one libipmimonitoring context each, as in
  * the agent): reads per second, the bench's CPU µs per read, and the
  * simulators' CPU reported apart (they share the machine's cores). Prints
- * one JSON object. Usage: bench_ipmi [bmcs (30)] [seconds per run (3)]
+ * one JSON object. Then the cost of dead BMCs: a third of them stopped
+ * (SIGSTOP: they never answer), read as the agent reads them (state kept per
+ * BMC, so backoff and [ipmi] failing_workers apply; one read of a BMC at a
+ * time; a backed-off BMC not polled before its next attempt), against the
+ * live ones alone, same run. Usage: bench_ipmi [bmcs (30)] [seconds per run (3)]
  */
 #include "agent/config.h"
 #include "agent/plugin.h"
@@ -11,6 +15,7 @@
 #include "harness/bmc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +57,64 @@ static void *worker(void *arg)
         pollster_ipmi_sensors.destroy(ts);
         sample_batch_unref(b);
         atomic_fetch_add(rc == 0 ? &r->reads : &r->errors, 1);
+    }
+    return NULL;
+}
+
+/* The agent's way: one state per BMC for the whole run. */
+typedef struct dead_run {
+    th_bmc *bmc;
+    int nbmc, ndead; /* bmc[0..ndead) are stopped */
+    void *pstate, *cfg;
+    void *ts[MAXBMC];
+    atomic_int busy[MAXBMC];
+    int64_t until_ms;
+    atomic_long live_reads, live_errors, dead_reads, dead_skipped, dead_ms;
+    atomic_int next;
+    atomic_int dead_tries[MAXBMC]; /* real reads of each dead BMC, whole run */
+    bool until_failing;            /* phase ends when every dead BMC was read twice */
+} dead_run;
+
+static bool all_failing(dead_run *r)
+{
+    for (int i = 0; i < r->ndead; i++)
+        if (atomic_load(&r->dead_tries[i]) < 2) return false;
+    return true;
+}
+
+static void *dead_worker(void *arg)
+{
+    dead_run *r = arg;
+    static const bool want[4] = {true, true, true, true};
+    char err[512], url[64];
+    while (th_now_ms() < r->until_ms && !(r->until_failing && all_failing(r))) {
+        int i = atomic_fetch_add(&r->next, 1) % r->nbmc;
+        if (atomic_exchange(&r->busy[i], 1)) continue;
+        if (pollster_ipmi_sensors.next_attempt_ms(r->ts[i]) != 0) { /* backing off */
+            atomic_store(&r->busy[i], 0);
+            continue;
+        }
+        snprintf(url, sizeof url, "ipmi://127.0.0.1:%d", r->bmc[i].port);
+        poll_target t = {.id = url, .resource = url};
+        poll_env env = {.host = "bench",
+                        .want = want,
+                        .now_ms = 1,
+                        .process_state = r->pstate,
+                        .config = r->cfg};
+        sample_batch *b = sample_batch_new("bench", 0, 1);
+        int64_t t0 = th_now_ms();
+        int rc = pollster_ipmi_sensors.poll(r->ts[i], &t, &env, b, err, sizeof err);
+        sample_batch_unref(b);
+        atomic_store(&r->busy[i], 0);
+        if (i >= r->ndead) {
+            atomic_fetch_add(rc == 0 ? &r->live_reads : &r->live_errors, 1);
+        } else if (strncmp(err, "deferred", 8) == 0 || strncmp(err, "backing off", 11) == 0) {
+            atomic_fetch_add(&r->dead_skipped, 1);
+        } else {
+            atomic_fetch_add(&r->dead_reads, 1);
+            atomic_fetch_add(&r->dead_ms, (long)(th_now_ms() - t0));
+            atomic_fetch_add(&r->dead_tries[i], 1);
+        }
     }
     return NULL;
 }
@@ -139,6 +202,89 @@ static bool baseline(const th_bmc *bmc, int nbmc, const char *sdr, int rounds, d
     return true;
 }
 
+static void print_dead(const char *name, dead_run *r, int workers, double el, double cpu, bool last)
+{
+    long n = atomic_load(&r->live_reads), dr = atomic_load(&r->dead_reads);
+    printf("{\"phase\": \"%s\", \"workers\": %d, \"bmcs\": %d, \"dead\": %d, \"seconds\": %.1f, "
+           "\"live_reads_per_s\": %.1f, \"live_errors\": %ld, \"cpu_us_per_live_read\": %.1f, "
+           "\"dead_reads\": %ld, \"ms_per_dead_read\": %.0f, \"dead_skipped\": %ld}%s",
+           name, workers, r->nbmc, r->ndead, el, (double)n / el, atomic_load(&r->live_errors),
+           n ? cpu / (double)n : 0, dr, dr ? (double)atomic_load(&r->dead_ms) / (double)dr : 0,
+           atomic_load(&r->dead_skipped), last ? "" : ", ");
+}
+
+/* One timed phase of r; counters restart, states stay. */
+static void dead_phase(dead_run *r, int workers, int secs, bool until_failing, const char *name,
+                       bool last)
+{
+    r->until_failing = until_failing;
+    atomic_store(&r->live_reads, 0);
+    atomic_store(&r->live_errors, 0);
+    atomic_store(&r->dead_reads, 0);
+    atomic_store(&r->dead_skipped, 0);
+    atomic_store(&r->dead_ms, 0);
+    double c0 = cpu_us_self();
+    int64_t t0 = th_now_ms();
+    r->until_ms = t0 + secs * 1000;
+    pthread_t th[16];
+    for (int i = 0; i < workers; i++)
+        pthread_create(&th[i], NULL, dead_worker, r);
+    for (int i = 0; i < workers; i++)
+        pthread_join(th[i], NULL);
+    print_dead(name, r, workers, (double)(th_now_ms() - t0) / 1000.0, cpu_us_self() - c0, last);
+    fflush(stdout);
+}
+
+/* A third of the BMCs stopped; 1 s timeout (the default is 5 s: a dead
+ * read's first two failures cost that much more). Per worker count: the live
+ * ones alone; then all of them from a cold start until each dead BMC has
+ * failed twice (those reads run to the timeout, uncapped: one failure is
+ * retried like any read); then the same states for the timed run (dead ones
+ * failing: backed off, at most failing_workers at once). */
+static void dead_bmcs(th_bmc *bmc, int nbmc, void *pstate, plugin_ctx ctx, int secs)
+{
+    int ndead = nbmc / 3;
+    if (ndead < 1) return;
+    char err[512];
+    char *vals[3] = {"pw", "admin", "1s"};
+    pipeline_param params[3] = {{"secret", PIPELINE_PARAM_SCALAR, &vals[0], 1, 1, 1},
+                                {"username", PIPELINE_PARAM_SCALAR, &vals[1], 1, 1, 1},
+                                {"timeout", PIPELINE_PARAM_SCALAR, &vals[2], 1, 1, 1}};
+    void *cfg = NULL;
+    (void)ctx;
+    if (pollster_ipmi_sensors.configure(params, 3, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ipmi: %s\n", err);
+        return;
+    }
+    printf(", \"dead_bmcs\": {\"timeout_ms\": 1000, \"runs\": [");
+    static const int workers[] = {4, 16};
+    for (size_t w = 0; w < 2; w++) {
+        static dead_run r;
+        memset(&r, 0, sizeof r);
+        r.bmc = bmc + ndead; /* the live ones alone */
+        r.nbmc = nbmc - ndead;
+        r.pstate = pstate;
+        r.cfg = cfg;
+        poll_target t0 = {.id = "ipmi://x", .resource = "x"};
+        for (int i = 0; i < nbmc; i++)
+            pollster_ipmi_sensors.init(&t0, &r.ts[i], err, sizeof err);
+        dead_phase(&r, workers[w], secs, false, "live_only", false);
+        for (int i = 0; i < ndead; i++)
+            kill(bmc[i].proc.pid, SIGSTOP);
+        r.bmc = bmc;
+        r.nbmc = nbmc;
+        r.ndead = ndead;
+        dead_phase(&r, workers[w], 60, true, "with_dead_until_each_failed_twice", false);
+        dead_phase(&r, workers[w], secs, false, "with_dead_failing", w == 1);
+        for (int i = 0; i < ndead; i++)
+            kill(bmc[i].proc.pid, SIGCONT);
+        for (int i = 0; i < nbmc; i++)
+            pollster_ipmi_sensors.destroy(r.ts[i]);
+    }
+    printf("]}");
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
 int main(int argc, char **argv)
 {
     int nbmc = argc > 1 ? atoi(argv[1]) : 30, secs = argc > 2 ? atoi(argv[2]) : 3;
@@ -200,6 +346,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     printf("]");
+    dead_bmcs(bmc, nbmc, pstate, ctx, secs);
     fflush(stdout); /* the children must not inherit unwritten output */
     double rps, cpr;
     int failed;
