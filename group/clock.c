@@ -1,9 +1,9 @@
 /*
  * clock.c: the slot-table clock (see group.h for the rules).
  *
- * Pending tables are few (a handover lasts about a second) and kept sorted
- * by instant in a small array; the table in force is separate because it
- * answers for every instant before the first pending one.
+ * At most one table is pending (a new one supersedes it, see group.h); the
+ * table in force is separate because it answers for every instant before
+ * the pending one's.
  */
 #include "group/group.h"
 
@@ -49,9 +49,14 @@ int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t e
     unsigned char sha[32];
     SHA256(bytes, len, sha);
     pipeline_digest_hex(sha, e.digest);
-    while (c->n_pending && c->pending[c->n_pending - 1].t->effective_ms >= t->effective_ms)
+    /* ZooKeeper stores the newest table only: a member whose read lags
+     * behind two writes never sees the one between them, so keeping it here
+     * would make the members that did see it disagree with those that did
+     * not, between its instant and the new one's. A new table supersedes
+     * every pending one: all members go from the table in force to the
+     * newest at its instant. */
+    while (c->n_pending)
         partition_table_free(c->pending[--c->n_pending].t);
-    if (c->n_pending == GROUP_CLOCK_MAX_PENDING) promote_first(c); /* too many in flight */
     c->pending[c->n_pending++] = e;
     c->epoch = epoch;
     return 0;

@@ -188,10 +188,13 @@ bool group_targets_has(const group_targets *t, const char *id);
 /*
  * A group's slot tables in time. The leader writes each new table with the
  * instant from which it is in force; members receive it early (a planned
- * handover) and keep it pending until then. Several may be pending at once:
- * a table planned while another is pending must not erase it, or members
- * would disagree between the two instants. A new table supersedes every
- * pending one due at or after its own instant.
+ * handover) and keep it pending until then. A new table supersedes the
+ * pending one, whatever the two instants: ZooKeeper stores only the newest
+ * table, and a member whose read lags behind two writes (joins 150 ms apart
+ * under load) never sees the one between them, so every member must go from
+ * the table in force straight to the newest, at its instant. (Keeping both
+ * made the members that saw the middle table disagree with those that did
+ * not between the two instants: the join-burst duplicates of issue 11.)
  *
  * The clock keeps no history: once a table is in force, the one before it
  * is forgotten, and the table in force also answers for instants before its
@@ -210,7 +213,7 @@ typedef struct group_clock_table {
 
 typedef struct group_clock {
     group_clock_table cur;                              /* in force (t NULL: none yet) */
-    group_clock_table pending[GROUP_CLOCK_MAX_PENDING]; /* by instant, ascending */
+    group_clock_table pending[GROUP_CLOCK_MAX_PENDING]; /* at most one: a new table supersedes */
     int n_pending;
     int64_t epoch; /* newest installed (0: none) */
 } group_clock;
@@ -219,10 +222,9 @@ void group_clock_init(group_clock *c);
 void group_clock_free(group_clock *c);
 
 /* Decodes a stored table (a signature envelope is skipped: the caller checks
- * it first, group_table_check) and queues it by its instant. Returns 1 when it is
- * not newer than the newest installed (ignored), 0 installed, -1 malformed
- * (err says why; the clock is unchanged). When the queue is full the oldest
- * pending table is put in force early. */
+ * it first, group_table_check) and makes it the pending one. Returns 1 when
+ * it is not newer than the newest installed (ignored), 0 installed, -1
+ * malformed (err says why; the clock is unchanged). */
 int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t epoch, char *err,
                         size_t errlen);
 /* Puts in force every pending table whose instant is <= now_ms. Returns how
