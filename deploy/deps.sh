@@ -9,10 +9,11 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
 # lintian, man-db, systemd (systemd-analyze), python3-kubernetes (typed models
-# of the manifests): the packaging checks (tests/packaging)
+# of the manifests): the packaging checks (tests/packaging); iproute2,
+# nftables, faketime: the chaos suite's partition and clock steps (tests/chaos)
 TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
-  python3-kubernetes python3-yaml"
+  python3-kubernetes python3-yaml iproute2 nftables faketime"
 
 # --build-only: what building needs; --cluster: plus ZooKeeper for the local
 # cluster (deploy/run.sh); no flag: everything the tests need too.
