@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh: install what is missing, then
-#   1. a normal build (gcc) and every test, unit tests also under valgrind;
-#   2. an ASan+UBSan build and every test;
+#   1. a normal build (gcc) and every test, unit tests also under valgrind,
+#      the chaos suite (tests/chaos, label chaos) in this build only;
+#   2. an ASan+UBSan build and every test but the chaos suite;
 #   3. a clang build of everything with the fuzz targets (-Werror; tests not re-run);
 #   4. the package: a Release build as a packager makes it (deploy/package.sh:
 #      Debian's hardening flags, -Werror, tests compiled not run), the .deb,

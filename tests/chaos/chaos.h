@@ -19,9 +19,9 @@
 /* A crashed or cut-off member's targets go unpolled until its session
  * expires (session timeout plus up to a tick, OPERATIONS.md "an agent
  * crashes"), the leader plans and writes a table and the survivors read it.
- * The last two are measured in hundreds of ms; a second is allowed for a
- * loaded 2-core machine. */
-#define CHAOS_DETECT_MS (CHAOS_SESSION_MS + CHAOS_TICK_MS + 1000)
+ * The last two take hundreds of ms (the longest run of misses measured
+ * was 3 s: 3 instants); 1.5 s is allowed for a loaded 2-core machine. */
+#define CHAOS_DETECT_MS (CHAOS_SESSION_MS + CHAOS_TICK_MS + 1500)
 
 /* One interval of time in which some targets may miss (or duplicate) polls:
  * [from, to), targets picked by mask (n_targets bools, NULL: all). */

@@ -18,6 +18,7 @@ void chaos_converge(int n, int64_t rev);
 void chaos_test_partition(void **state);
 void chaos_test_fulldisk(void **state);
 void chaos_test_clockstep(void **state);
+void chaos_test_soak(void **state);
 /* A private mount namespace for the full-disk scenario: called before any
  * thread exists (unshare(CLONE_NEWNS) refuses a threaded process). */
 void chaos_fulldisk_prepare(void);

@@ -11,6 +11,7 @@
  *   churn     revisions pushed every 500 ms while members join and leave
  *   push100   100 pushes in 10 s
  *   partition, fulldisk, clockstep: test_chaos_net.c, test_chaos_env.c
+ *   soak      an hour (tests/chaos/soak.sh; not a ctest entry): test_chaos_soak.c
  *
  * Each scenario runs 4-6 agents on a real ZooKeeper with the file
  * publisher, then chaos_check reads every sample: per target and due
@@ -372,6 +373,7 @@ int main(int argc, char **argv)
         {"partition", chaos_test_partition},
         {"fulldisk", chaos_test_fulldisk},
         {"clockstep", chaos_test_clockstep},
+        {"soak", chaos_test_soak}, /* soak.sh, not in ctest */
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (strcmp(name, all[i].name)) continue;
@@ -386,7 +388,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "usage: %s kill9|sigstop|zkleader|zkoutage|churn|push100|partition|fulldisk|"
-            "clockstep\n",
+            "clockstep|soak\n",
             argv[0]);
     return 2;
 }
