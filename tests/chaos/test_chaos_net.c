@@ -30,6 +30,7 @@
 static char ns_core[32], ns_victim[32];
 static int root_fd = -1;
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
     char cmd[1024];
