@@ -210,7 +210,7 @@ static bool obs_connected(void *arg)
 static void test_zkoutage(void **state)
 {
     (void)state;
-    enum { N = 4, TARGETS = 40, OUTAGE_MS = 20000 };
+    enum { N = 5, TARGETS = 50, OUTAGE_MS = 20000 };
     chaos_seed(R, "zkoutage");
     int64_t rev = chaos_group_up(R, N, TARGETS, "on_loss = fence\n");
     assert_true(rev > 0);

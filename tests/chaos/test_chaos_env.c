@@ -29,6 +29,14 @@
 static char fulldisk_skip[256]; /* why the scenario cannot run here, or "" */
 static char disk_dir[512];
 
+/* The harness removes the test's folder at exit: the tmpfs inside must be
+ * gone first (atexit runs this before the harness's cleanup, which was
+ * registered earlier, when the folder was made). */
+static void unmount_disk(void)
+{
+    if (disk_dir[0]) umount2(disk_dir, MNT_DETACH);
+}
+
 void chaos_fulldisk_prepare(void)
 {
     if (geteuid() != 0) {
@@ -45,6 +53,8 @@ void chaos_fulldisk_prepare(void)
     *strrchr(disk_dir, '/') = 0;
     if (mount("tmpfs", disk_dir, "tmpfs", 0, "size=32k,mode=0755") != 0)
         snprintf(fulldisk_skip, sizeof fulldisk_skip, "mount tmpfs: %s", strerror(errno));
+    else
+        atexit(unmount_disk);
 }
 
 static bool disk_full(void *arg)
@@ -97,7 +107,7 @@ static int64_t check_lines(const char *path, int64_t *bad)
 void chaos_test_fulldisk(void **state)
 {
     (void)state;
-    enum { N = 3, TARGETS = 30, FULL_MS = 5000 };
+    enum { N = 5, TARGETS = 50, FULL_MS = 5000 };
     if (fulldisk_skip[0]) th_skip_peer(fulldisk_skip);
     chaos_seed(R, "fulldisk");
     R->out_dir = disk_dir;
@@ -167,7 +177,7 @@ static void set_offset(const char *path, const char *offset)
 void chaos_test_clockstep(void **state)
 {
     (void)state;
-    enum { N = 4, TARGETS = 40, STEP_S = 3, HOLD_MS = 6000 };
+    enum { N = 5, TARGETS = 50, STEP_S = 3, HOLD_MS = 6000 };
     const char *lib = faketime_lib();
     if (!lib) th_skip_peer("libfaketime (Debian's faketime) is not installed: run deploy/deps.sh");
     chaos_seed(R, "clockstep");

@@ -124,7 +124,7 @@ static void cut_off(int v, int n, int64_t rev, const char *what, const char *cut
 void chaos_test_partition(void **state)
 {
     (void)state;
-    enum { N = 4, TARGETS = 40 };
+    enum { N = 5, TARGETS = 50 };
     const char *fence = "on_loss = fence\n";
     char why[256];
     if (netns_up(why, sizeof why) != 0) th_skip_peer(why);
