@@ -9,10 +9,11 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
   libzookeeper-mt-dev libyaml-dev libnng-dev libpfm4-dev libipmimonitoring-dev
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev curl jq"
 # lintian, man-db, systemd (systemd-analyze), python3-kubernetes (typed models
-# of the manifests): the packaging checks (tests/packaging)
-TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter faketime
+# of the manifests): the packaging checks (tests/packaging); iproute2,
+# nftables, faketime: the chaos suite's partition and clock steps (tests/chaos)
+TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
   prometheus-node-exporter valgrind lintian man-db systemd
-  python3-kubernetes python3-yaml"
+  python3-kubernetes python3-yaml iproute2 nftables faketime"
 # benchmarks only (bench/, never CI), installed by --bench: peers measured
 # beside meterd. vmagent (victoria-metrics) for bench/pollsters/bench_scrape.py;
 # wrk for bench/http and bench/proxy; pcp, whose pmproxy is the rate meterproxy

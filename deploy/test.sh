@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh: install what is missing, then
-#   1. a normal build (gcc) and every test, unit tests also under valgrind;
-#   2. an ASan+UBSan build and every test;
+#   1. a normal build (gcc) and every test, unit tests also under valgrind,
+#      the chaos suite (tests/chaos, label chaos) in this build only;
+#   2. an ASan+UBSan build and every test but the chaos suite;
 #   3. a clang build of everything with the fuzz targets (-Werror; tests not re-run);
 #   4. the package: a Release build as a packager makes it (deploy/package.sh:
 #      Debian's hardening flags, -Werror, tests compiled not run), the .deb,
@@ -40,7 +41,7 @@ step "normal build + tests"
 
 cmake -S . -B build-asan -DMETERD_WERROR=ON -DSANITIZE=ON -DWITH_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j "$jobs"
-ctest_run build-asan "sanitizer build"
+ctest_run build-asan "sanitizer build" -LE chaos # the chaos suite: normal build only
 step "ASan build + tests"
 
 CC=clang cmake -S . -B build-clang -DMETERD_WERROR=ON -DWITH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -10,6 +10,8 @@
  * costs one worker that long and never more; a refused or unreachable port answers at once.
  * Resolution uses getaddrinfo and tries each address in turn within the same deadline.
  */
+#include "agent/pollsters/tcp.h"
+
 #include "agent/pollster.h"
 
 #include <errno.h>
@@ -22,9 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Splits "tcp://host:port[/...][?timeout_ms=N]". 0, or -1 with err. */
-static int parse_target(const char *url, char *host, size_t hcap, char *port, size_t pcap,
-                        int *timeout_ms, char *err, size_t errlen)
+int tcp_parse_target(const char *url, char *host, size_t hcap, char *port, size_t pcap,
+                     int *timeout_ms, char *err, size_t errlen)
 {
     if (strncmp(url, "tcp://", 6) != 0) {
         snprintf(err, errlen, "resource \"%s\": expected tcp://host:port", url);
@@ -126,7 +127,8 @@ static int tcp_poll(void *state, const poll_target *t, const poll_env *env, samp
     (void)state;
     char host[256], port[8];
     int timeout_ms;
-    if (parse_target(t->id, host, sizeof host, port, sizeof port, &timeout_ms, err, errlen) != 0)
+    if (tcp_parse_target(t->id, host, sizeof host, port, sizeof port, &timeout_ms, err, errlen) !=
+        0)
         return -1;
     const long *param_ms = env->config;
     if (param_ms && *param_ms > 0) timeout_ms = (int)*param_ms;
