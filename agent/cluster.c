@@ -137,6 +137,7 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
     pthread_mutex_unlock(&cg->mu);
+    cluster_mark_ready(cg); /* read in this connection */
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 20); /* members may have changed since it was planned */
     cluster_leave_check(cg);

@@ -99,6 +99,10 @@ struct cluster_group {
         size_t left;      /* numbers[0..left) not tried yet */
     } fb;
     int64_t applied_rev;
+    /* the ready marker (member node "ready"): the connection (session id,
+     * its reconnect count) in which the table in force was last read; 0: none
+     * (never, or forgotten: the session may have expired) */
+    int64_t ready_sid, ready_reconnects;
     char table_error[400]; /* under mu: the last slot table refused ("" none) */
     coord_member_info_t info;
     coord_state_t state;
@@ -167,6 +171,8 @@ void cluster_beat(void *agent);                                            /* be
 int64_t cluster_stall_limit_ms(const struct cluster_group *cg, int session_ms);
 /* cluster_table.c: keep: reads the stored table again, still obeying ours */
 void cluster_table_resync(struct cluster_group *cg);
+/* cluster_session.c: a table read in the current connection just completed */
+void cluster_mark_ready(struct cluster_group *cg);
 
 /* cluster_member.c */
 void cluster_publish_info(struct cluster_group *cg);

@@ -48,8 +48,19 @@ void cluster_publish_info(struct cluster_group *cg)
      * is read again, cluster_session.c; meterctl status names it) */
     coord_member_info_t out = cg->info;
     pthread_mutex_lock(&cg->mu);
-    bool fenced = !cg->synced && cg->was_synced;
+    bool fenced = !cg->synced && cg->was_synced, ready = cg->synced && cg->ready_sid;
     pthread_mutex_unlock(&cg->mu);
+    /* the ready marker: meterctl status trusts this member's report only
+     * when the session named owns the node (it read the table in force in
+     * that session, and since its last reconnection) */
+    if (ready)
+        snprintf(out.ready, sizeof out.ready, "%llx:%lld", (unsigned long long)cg->ready_sid,
+                 (long long)cg->ready_reconnects);
+    else
+        snprintf(out.ready, sizeof out.ready, "none");
+    coord_status_t st;
+    coord_get_status(cg->c, &st);
+    out.session_timeout_ms = st.session_timeout_ms;
     if (cg->leave)
         snprintf(out.state, sizeof out.state, "leaving");
     else if (fenced && strcmp(out.state, "rejected") != 0)

@@ -43,6 +43,7 @@ void cluster_forget(struct cluster_group *cg, const char *why)
     pthread_mutex_lock(&cg->mu);
     bool was = cg->synced;
     cg->synced = false;
+    cg->ready_sid = 0; /* the marker says "none" once a session takes it */
     cg->was_synced |= was;
     pthread_mutex_unlock(&cg->mu);
     if (cg->syncing) cg->sync_stale = true; /* a read sent before: its answer is not enough */
@@ -54,12 +55,37 @@ void cluster_forget(struct cluster_group *cg, const char *why)
     cluster_table_sync(cg);
 }
 
+static void reconnected(struct cluster_group *cg);
+
 void cluster_session_state(struct cluster_group *cg, coord_state_t state)
 {
     if (state == COORD_EXPIRED) /* the others own our slots now, under either policy */
         cluster_forget(cg, "ZooKeeper session expired");
     else if (state == COORD_CONNECTED)
+        reconnected(cg);
+}
+
+/* A connection (new session, or the same one again): the ready marker names
+ * the connection the table was last read in, so read it again (under keep and
+ * a live session polling under ours meanwhile: it was never lost) */
+static void reconnected(struct cluster_group *cg)
+{
+    coord_status_t st;
+    coord_get_status(cg->c, &st);
+    bool same = st.session_id == cg->ready_sid && st.reconnects == cg->ready_reconnects;
+    if (cg->synced && !same)
+        cluster_table_resync(cg);
+    else
         cluster_table_sync(cg); /* the read in the new session, if one is due */
+}
+
+void cluster_mark_ready(struct cluster_group *cg)
+{
+    coord_status_t st;
+    coord_get_status(cg->c, &st);
+    /* cut off again since the read was sent: the next connection reads again */
+    cg->ready_sid = st.state == COORD_CONNECTED ? st.session_id : 0;
+    cg->ready_reconnects = st.reconnects;
 }
 
 int64_t cluster_stall_limit_ms(const struct cluster_group *cg, int session_ms)

@@ -24,9 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
+/* Whether target id is ours at due_ms; `polling`: for a poll (the
+ * scheduler), which a stall of the loop also stops. */
+static bool owns_at(struct cluster_group *cg, const char *id, int64_t due_ms, bool polling)
 {
-    struct cluster_group *cg = ctx;
     if (cluster_opts_of(cg)->on_loss == LOSS_FENCE) {
         coord_status_t st;
         coord_get_status(cg->c, &st);
@@ -36,8 +37,8 @@ bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
     /* just joined, or the session may have expired: the table in force may
      * not be ours to know; don't guess. A stall (the loop did not beat) or
      * an instant that fell during one: its owner may have changed meanwhile */
-    if (!cg->synced || loop_now_ms() - cg->beat_ms > cg->stall_limit_ms ||
-        due_ms < cg->resumed_wall_ms) {
+    if (!cg->synced || (polling && (loop_now_ms() - cg->beat_ms > cg->stall_limit_ms ||
+                                    due_ms < cg->resumed_wall_ms))) {
         pthread_mutex_unlock(&cg->mu);
         return false;
     }
@@ -45,11 +46,24 @@ bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
      * one before it, which we never saw): polling everything would
      * duplicate every target */
     group_owner o;
-    group_clock_owner_at(&cg->clock, t->id, due_ms, &o);
+    group_clock_owner_at(&cg->clock, id, due_ms, &o);
     bool owned = o.kind == GROUP_OWNER_NO_TABLE ||
                  (o.kind == GROUP_OWNER_MEMBER && !strcmp(o.owner_id, cg->member_id));
     pthread_mutex_unlock(&cg->mu);
     return owned;
+}
+
+bool cluster_owns(void *ctx, const poll_target *t, int64_t due_ms)
+{
+    return owns_at(ctx, t->id, due_ms, true);
+}
+
+/* For /metrics (HTTP threads): a loop that is merely late under load hides
+ * nothing (a frozen process answers no scrape either); what the table, the
+ * session and the fence say, does. */
+bool cluster_exports(struct cluster_group *cg, const char *target, int64_t wall_ms)
+{
+    return owns_at(cg, target, wall_ms, false);
 }
 
 /* The revision's targets and their slot loads (loop thread). */
@@ -154,6 +168,15 @@ void cluster_replan(void *arg)
     for (uint32_t i = 0; same_members && i < next->n_members; i++)
         same_members = !strcmp(prev->ids[i], next->ids[i]) && prev->weights[i] == next->weights[i];
     if (same_members && st.slots_moved == 0) goto out; /* nothing to say */
+    /* the stored table is still pending: the node holds one table, so a
+     * member whose watch reads only the next one never sees it and obeys the
+     * table before it until then (duplicates and misses at a burst of
+     * joins). Moves between live members wait until it is in force; a dead
+     * or leaving member's slots do not (a failover, a leave's deadline) */
+    if (prev && prev->effective_ms > now && !st.slots_orphan && !holds_leaver(cg, prev)) {
+        cluster_schedule_replan(cg, (int)(prev->effective_ms - now) + 20);
+        goto out;
+    }
     /* slots of departed members move at once (nobody polls them); moves
      * between live members, leaving ones included (they poll until then),
      * take effect after a margin every member can meet */
@@ -234,6 +257,7 @@ void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t 
     if (t) group_member_moves(before, t, cg->member_id, load, &mv);
     bool member = t && partition_member_index(t, cg->member_id) >= 0;
     int64_t wait = t ? t->effective_ms - loop_wall_ms() : 0;
+    bool had_table = before != NULL; /* else nothing was polled under one */
     if (rc == 0) arm_effective(cg);
     pthread_mutex_unlock(&cg->mu);
     partition_table_free(before);
@@ -253,6 +277,15 @@ void cluster_table_install(struct cluster_group *cg, const uint8_t *buf, size_t 
              "%s: slot table epoch %" PRId64 " (%s): slots +%u -%u, in force %s", cg->member_id,
              epoch, member ? "member" : "not in it", mv.slots_gained, mv.slots_lost,
              wait > 0 ? "after a handover delay" : "now");
+    /* slots taken from a live member move handover_ms ahead: reaching us
+     * after their instant, the instants in between were polled here under
+     * the table before, and by their new owner (a clock ahead of the
+     * leader's, or a slow propagation: docs/CLUSTER.md, "Clock skew") */
+    if (had_table && wait < 0 && mv.slots_lost)
+        log_warn(&a->log, "cluster",
+                 "%s: slot table epoch %" PRId64 " took %u slots from us %" PRId64
+                 " ms after its instant: their instants in between may have been polled twice",
+                 cg->member_id, epoch, mv.slots_lost, -wait);
 }
 
 /* The first-contact read is done (loop thread; not after coord_close). */
@@ -265,7 +298,13 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
         cluster_table_sync(cg);
         return;
     }
-    if (cg->synced && !cg->resync) return; /* the watch was first */
+    if (cg->synced && !cg->resync) { /* the watch was first */
+        if (rc == 0) {
+            cluster_mark_ready(cg);
+            cluster_publish_info(cg);
+        }
+        return;
+    }
     if (rc != 0) { /* owning nothing (fence: or our old share) meanwhile: try again soon */
         log_warn(&cg->a->log, "cluster", "%s: reading the slot table: %s", cg->member_id,
                  coord_strerror(rc));
@@ -277,6 +316,7 @@ static void sync_done(void *arg, int rc, const void *table, size_t len, int64_t 
     pthread_mutex_lock(&cg->mu);
     cg->synced = true;
     pthread_mutex_unlock(&cg->mu);
+    cluster_mark_ready(cg);
     cluster_publish_info(cg);
     cluster_schedule_replan(cg, 0); /* held back until the table was known */
     cluster_leave_check(cg);

@@ -242,6 +242,9 @@ void reload_shutdown(agent *a);
  * backend_url is set; 0 (also when not configured) or -1 with err. */
 int cluster_start(agent *a, char *err, size_t errlen);
 bool cluster_enabled(const agent *a);
+/* Whether this member exports target's series at wall_ms (cluster_table.c;
+ * any thread): it owns it under the table in force, its session allows. */
+bool cluster_exports(struct cluster_group *cg, const char *target, int64_t wall_ms);
 void cluster_status_json(agent_group *g, strbuf *out);
 /* Reasons the cluster makes this agent degraded (JSON strings, comma-led). */
 int cluster_health(agent *a, strbuf *out, int n);

@@ -12,6 +12,7 @@
 #define METERD_AGENT_SAMPLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,12 @@ typedef struct sample_batch {
     const char *source; /* pipeline source name (arena copy) */
     uint64_t epoch;     /* slot-table epoch the poll ran under; 0 standalone */
     int64_t polled_ms;  /* when the poll started (wall clock) */
+    /* cluster mode, a shared target: who may still export its series (the
+     * prometheus:// store hides them once this member stops owning target):
+     * owned(owned_ctx, target, wall_ms). NULL owned: always (standalone, local) */
+    const char *target;
+    bool (*owned)(void *ctx, const char *target, int64_t wall_ms);
+    void *owned_ctx;
     sample *v;
     size_t n, cap;
     sample_chunk *arena; /* strings and labels live here */

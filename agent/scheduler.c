@@ -356,6 +356,14 @@ static void select_dynamic(const src_rt *s, sample_batch *b)
     b->n = o;
 }
 
+/* A batch's sample_batch.owned (HTTP threads, rendering /metrics: they stop
+ * before cluster_stop clears g->owns). */
+static bool group_exports(void *ctx, const char *target, int64_t wall_ms)
+{
+    agent_group *g = ctx;
+    return !g->owns || !g->cluster || cluster_exports(g->cluster, target, wall_ms);
+}
+
 static void call_begin(task *k, poll_call *c)
 {
     src_rt *s = k->src;
@@ -374,6 +382,11 @@ static void call_begin(task *k, poll_call *c)
     };
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     c->b = sample_batch_new(s->name, s->g->epoch, c->env.now_ms);
+    if (c->b && !k->target.local && s->g->owns) {
+        c->b->target = sample_batch_strdup(c->b, k->target.id);
+        c->b->owned = group_exports;
+        c->b->owned_ctx = s->g;
+    }
 }
 
 /* The end of every poll, either form, on whichever thread finished it:

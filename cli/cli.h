@@ -163,6 +163,13 @@ const coord_member_t *cli_view_member(const cli_view *v, const char *id);
 /* JSON for a member's node data (stable keys, see docs/CLI.md). */
 json_t *cli_member_json(const coord_member_t *m);
 
+/* ---- zk_sessions.c: the sessions connected now (`cons`) --------------- */
+
+/* The ids of the sessions connected to every server of hosts ("h1:p1,...")
+ * now; 0, or -1 when some server did not answer `cons` (not whitelisted,
+ * unreachable): unknown. *sids_out is malloc'd. */
+int cli_zk_sessions(const char *hosts, int timeout_ms, int64_t **sids_out, size_t *n_out);
+
 /* ---- table.c: aligned text columns --------------------------------------- */
 
 typedef struct cli_table {

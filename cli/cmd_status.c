@@ -12,17 +12,36 @@
  *
  * The judgement is of one moment: right after a push or a membership change
  * a healthy group is briefly "inconsistent" until members report back.
+ *
+ * Ready markers: a member node outlives its member's connection (a member
+ * cut off, or not yet reconnected after ZooKeeper returned, keeps its node
+ * until its session expires, and under `fence` polls nothing meanwhile), so
+ * what a node says is trusted only under the member's ready marker
+ * ("<session>:<reconnects>", written once it has read the table in force in
+ * that connection): a marker naming another session than the one owning the
+ * node, or "none", means the member has not (re)joined the table in force.
+ * status then waits, re-reading, up to one session timeout after its own
+ * connect (by then such a member has read the table or its session expired
+ * and its node went), and names it "not_ready". A member whose session
+ * survived a ZooKeeper restart but which has not reconnected yet still shows
+ * its old marker: --settle waits one session timeout after connecting before
+ * judging, after which every node left belongs to a member that reconnected
+ * and wrote its marker again (docs/CLUSTER.md).
  */
 #include "cli/cli.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char status_usage[] =
-    "usage: meterctl status --group G [-o json] [options]\n"
+    "usage: meterctl status --group G [-o json] [--settle MS|session] [options]\n"
     "  Leader, slot table, current revision, members, and a consistency check.\n"
-    "  Exit status: 0 consistent, 5 some member lags or disagrees, 6 unreachable.\n";
+    "  --settle: judge only MS (or one member session timeout) after connecting:\n"
+    "  right after ZooKeeper returned, members not yet reconnected are then seen.\n"
+    "  Exit status: 0 consistent, 5 some member lags, disagrees or is not ready,\n"
+    "  6 unreachable.\n";
 
 static const char members_usage[] = "usage: meterctl members --group G [-o json] [options]\n"
                                     "  The live members and the data each one advertises.\n";
@@ -53,7 +72,46 @@ static int32_t slots_of(const partition_table *t, int32_t idx)
     return n;
 }
 
-static void judge_member(const cli_view *v, const coord_member_t *m, problems *p)
+/* The sessions connected to ZooKeeper now (`cons`), when every server told. */
+typedef struct live_sessions {
+    bool known;
+    int64_t *sids;
+    size_t n;
+} live_sessions;
+
+static void live_load(cli_cluster *k, live_sessions *l)
+{
+    free(l->sids);
+    memset(l, 0, sizeof *l);
+    coord_url_t u;
+    char err[300];
+    if (coord_url_parse(k->url, &u, err, sizeof err) == 0)
+        l->known = cli_zk_sessions(u.hosts, 2000, &l->sids, &l->n) == 0;
+}
+
+static bool live_has(const live_sessions *l, int64_t sid)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->sids[i] == sid) return true;
+    return false;
+}
+
+/* 1: ready (its marker names the session owning its node, and that session
+ * is connected when the servers say); 0: not (another session's marker or
+ * "none": reconnecting, starting, fenced; or its session not connected now);
+ * -1: no marker (a writer that has none) and nothing known against it. */
+static int member_ready(const coord_member_t *m, const live_sessions *l)
+{
+    if (l->known && !live_has(l, m->session)) return 0;
+    const char *r = m->info.ready;
+    if (!r[0]) return -1;
+    char *end;
+    unsigned long long sid = strtoull(r, &end, 16);
+    return end != r && *end == ':' && sid != 0 && (int64_t)sid == m->session;
+}
+
+static void judge_member(const cli_view *v, const live_sessions *l, const coord_member_t *m,
+                         problems *p)
 {
     const coord_member_info_t *in = &m->info;
     int64_t cur = v->has_rev ? v->rev.number : 0;
@@ -88,8 +146,58 @@ static void judge_member(const cli_view *v, const coord_member_t *m, problems *p
         strcmp(in->state, "fenced") == 0)
         problem(p, m->id, "state", "%s%s%s", in->state, in->last_error[0] ? ": " : "",
                 in->last_error);
+    else if (member_ready(m, l) == 0 && l->known && !live_has(l, m->session))
+        problem(p, m->id, "not_ready",
+                "its session 0x%llx is not connected to ZooKeeper (reconnecting, or cut off)",
+                (unsigned long long)m->session);
+    else if (member_ready(m, l) == 0)
+        problem(p, m->id, "not_ready",
+                "has not read the slot table in force since session 0x%llx connected "
+                "(reconnecting or starting; marker %s)",
+                (unsigned long long)m->session, in->ready[0] ? in->ready : "none");
     else if (in->last_error[0]) /* running, but refused something (a forged slot table) */
         problem(p, m->id, "error", "%s", in->last_error);
+}
+
+static bool all_ready(const cli_view *v, const live_sessions *l)
+{
+    for (size_t i = 0; i < v->members.count; i++)
+        if (member_ready(&v->members.members[i], l) == 0) return false;
+    return true;
+}
+
+/* The longest session timeout members report (default when none does). */
+static int64_t session_ms(const cli_view *v)
+{
+    int64_t ms = 0;
+    for (size_t i = 0; i < v->members.count; i++)
+        if (v->members.members[i].info.session_timeout_ms > ms)
+            ms = v->members.members[i].info.session_timeout_ms;
+    return ms > 0 ? ms : COORD_SESSION_TIMEOUT_DEFAULT_MS;
+}
+
+/*
+ * Loads the view at least settle_ms (-1: one session timeout) after
+ * connected_ms, and while some member is not ready, again until one session
+ * timeout after it. CLI_OK or the exit code.
+ */
+static int load_settled(cli_cluster *k, cli_view *v, live_sessions *l, int64_t connected_ms,
+                        int64_t settle_ms)
+{
+    int rc = cli_view_load(k, v, true);
+    while (rc == CLI_OK) {
+        live_load(k, l);
+        int64_t session = session_ms(v), now = cli_now_ms();
+        int64_t settle = settle_ms < 0 ? session : settle_ms;
+        bool early = now < connected_ms + settle;
+        if (!early && (all_ready(v, l) || now >= connected_ms + session)) break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        cli_view_free(v);
+        memset(v, 0, sizeof *v);
+        rc = cli_view_load(k, v, true);
+    }
+    return rc;
 }
 
 static json_t *revision_json(const cli_view *v)
@@ -111,7 +219,8 @@ static json_t *table_json(const cli_view *v)
                      (json_int_t)v->table_len);
 }
 
-static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
+static void print_status_text(cli_cluster *k, const cli_view *v, const live_sessions *l,
+                              json_t *probs)
 {
     FILE *out = k->out;
     fprintf(out, "group:     %s\n", k->group);
@@ -130,10 +239,10 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         fprintf(out, "slots:     %s\n", CLI_NO_TABLE_NOTE);
     }
     fputc('\n', out);
-    static const char *const head[] = {"MEMBER", "HOST",   "STATE", "APPLIED",
+    static const char *const head[] = {"MEMBER", "HOST",   "STATE", "READY", "APPLIED",
                                        "OWNED",  "WEIGHT", "SLOTS", "TABLE"};
     cli_table t;
-    cli_table_init(&t, 8, head);
+    cli_table_init(&t, 9, head);
     for (size_t i = 0; i < v->members.count; i++) {
         const coord_member_t *m = &v->members.members[i];
         char applied[32], owned[32], weight[32], slots[32];
@@ -141,6 +250,7 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         snprintf(owned, sizeof owned, "%lld", (long long)m->info.owned);
         snprintf(weight, sizeof weight, "%lld",
                  (long long)(m->info.weight > 0 ? m->info.weight : 1));
+        static const char *const ready[] = {"-", "no", "yes"};
         const char *tab = "none";
         if (v->table) {
             int32_t idx = partition_member_index(v->table, m->id);
@@ -153,6 +263,7 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
         const char *row[] = {m->id,
                              m->info.host[0] ? m->info.host : "-",
                              m->info.state[0] ? m->info.state : "-",
+                             ready[member_ready(m, l) + 1],
                              applied,
                              owned,
                              weight,
@@ -171,6 +282,9 @@ static void print_status_text(cli_cluster *k, const cli_view *v, json_t *probs)
             fprintf(out,
                     "insecure: %s runs without credentials or trusted keys (insecure = true)\n",
                     v->members.members[i].id);
+    if (!l->known)
+        fprintf(out, "note: ZooKeeper did not answer `cons` (4lw.commands.whitelist): members' "
+                     "connections unverified; after an outage use --settle session\n");
     if (json_array_size(probs) == 0) {
         fprintf(out, "consistent: %zu member%s at revision %lld, slot table epoch %lld\n",
                 v->members.count, v->members.count == 1 ? "" : "s",
@@ -193,11 +307,22 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
 {
     cli_cluster k;
     cli_cluster_init(&k, argv[0], out, err);
-    int rc = cli_parse_simple(&k, argc, argv, status_usage, NULL, NULL, NULL);
+    const char *settle_arg = NULL;
+    int rc = cli_parse_simple(&k, argc, argv, status_usage, NULL, "--settle", &settle_arg);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    int64_t settle = 0;
+    if (settle_arg) {
+        char *end;
+        settle = strcmp(settle_arg, "session") == 0 ? -1 : strtoll(settle_arg, &end, 10);
+        if (settle != -1 && (end == settle_arg || *end || settle < 0 || settle > 3600000))
+            return cli_fail(&k, CLI_USAGE,
+                            "--settle %s: expected milliseconds (0 to 3600000) or \"session\"",
+                            settle_arg);
+    }
     cli_view v = {0};
     rc = cli_cluster_connect(&k, false);
-    if (rc == CLI_OK) rc = cli_view_load(&k, &v, true);
+    live_sessions live = {0};
+    if (rc == CLI_OK) rc = load_settled(&k, &v, &live, cli_now_ms(), settle);
     if (rc == CLI_OK) {
         problems p = {.list = json_array()};
         if (!v.leader.known && v.members.count > 0)
@@ -208,7 +333,7 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
                     "run; `meterctl push FILE --force` replaces it",
                     (long long)v.bad_rev_version);
         for (size_t i = 0; i < v.members.count; i++)
-            judge_member(&v, &v.members.members[i], &p);
+            judge_member(&v, &live, &v.members.members[i], &p);
         bool ok = json_array_size(p.list) == 0;
         if (k.fmt == CLI_OUT_JSON) {
             json_t *mem = json_array();
@@ -229,13 +354,15 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
                           "revision", revision_json(&v), "assignment", table_json(&v), "members",
                           mem, "consistent", ok, "problems", p.list);
             if (v.table == NULL) json_object_set_new(doc, "note", json_string(CLI_NO_TABLE_NOTE));
+            json_object_set_new(doc, "connections_checked", json_boolean(live.known));
             cli_print_json(&k, doc);
         } else {
-            print_status_text(&k, &v, p.list);
+            print_status_text(&k, &v, &live, p.list);
         }
         json_decref(p.list);
         rc = ok ? CLI_OK : CLI_INCONSISTENT;
     }
+    free(live.sids);
     cli_view_free(&v);
     cli_cluster_close(&k);
     return rc;

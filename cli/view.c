@@ -109,11 +109,17 @@ json_t *cli_member_json(const coord_member_t *m)
         json_array_append_new(ns, json_string(t));
     char session[32];
     snprintf(session, sizeof session, "0x%llx", (unsigned long long)m->session);
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:b}",
-                     "id", m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
-                     "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
-                     "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
-                     in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",
-                     in->assignment_digest, "state", in->state, "last_error", in->last_error,
-                     "session", session, "version", (int)m->version, "insecure", in->insecure);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:b}",
+                  "id", m->id, "host", in->host, "pid", (json_int_t)in->pid, "namespaces", ns,
+                  "weight", (json_int_t)(in->weight > 0 ? in->weight : 1), "api", in->api,
+                  "applied_revision", (json_int_t)in->applied_revision, "applied_sha256",
+                  in->applied_sha256, "owned", (json_int_t)in->owned, "assignment_digest",
+                  in->assignment_digest, "state", in->state, "last_error", in->last_error,
+                  "session", session, "version", (int)m->version, "insecure", in->insecure);
+    /* the ready marker and session timeout (agents; absent from other writers) */
+    if (o && in->ready[0]) json_object_set_new(o, "ready", json_string(in->ready));
+    if (o && in->session_timeout_ms > 0)
+        json_object_set_new(o, "session_timeout_ms", json_integer(in->session_timeout_ms));
+    return o;
 }

@@ -18,6 +18,17 @@
 
 static void run_request(coord_t *c, coord_job_t *j)
 {
+    /* cut off (after a first connection): fail now rather than queue in the
+     * client library until its connection attempt ends (up to 2/3 of the
+     * session timeout), holding the handle that re-dialling must replace
+     * (coord_session.c); callers retry on ENOCONN */
+    pthread_mutex_lock(&c->mu);
+    bool cut = c->state == COORD_DISCONNECTED;
+    pthread_mutex_unlock(&c->mu);
+    if (cut) {
+        j->rc = COORD_ENOCONN;
+        return;
+    }
     switch (j->kind) {
     case REQ_REVISION_READ:
         j->rc = coord_revision_read(c, &j->rev);

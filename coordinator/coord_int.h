@@ -144,6 +144,10 @@ struct coord {
     int64_t stalled_from_ms;   /* the last stall of the process began... */
     int64_t stall_seen_ms;     /* ...and was noticed then (0: never) */
     int64_t expiries, reconnects;
+    /* re-dialling (coord_session.c): the session to resume, and while cut
+     * off, since when a server answers `srvr` as serving (0: none seen) */
+    clientid_t client;
+    int64_t serving_since_ms, last_probe_ms, redials;
     bool ever_connected;
     bool ready; /* synced in the current session */
 

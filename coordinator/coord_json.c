@@ -93,6 +93,9 @@ int coord_member_info_to_json(const coord_member_info_t *in, char **json_out)
                           in->assignment_digest, "state", in->state, "last_error", in->last_error);
     if (!o) return COORD_ESYS;
     if (in->insecure) json_object_set_new(o, "insecure", json_true()); /* absent: secure */
+    if (in->ready[0]) json_object_set_new(o, "ready", json_string(in->ready));
+    if (in->session_timeout_ms > 0)
+        json_object_set_new(o, "session_timeout_ms", json_integer(in->session_timeout_ms));
     *json_out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return *json_out ? COORD_OK : COORD_ESYS;
@@ -153,6 +156,8 @@ int coord_member_info_from_json(const char *json, size_t len, coord_member_info_
     if (!rc) rc = get_str(o, "state", out->state, sizeof out->state, err, errcap);
     if (!rc) rc = get_str(o, "last_error", out->last_error, sizeof out->last_error, err, errcap);
     if (!rc) out->insecure = json_is_true(json_object_get(o, "insecure"));
+    if (!rc) rc = get_str(o, "ready", out->ready, sizeof out->ready, err, errcap);
+    if (!rc) rc = get_int(o, "session_timeout_ms", &out->session_timeout_ms, err, errcap);
     json_t *ns = rc ? NULL : json_object_get(o, "namespaces");
     if (ns && !json_is_array(ns)) rc = bad(err, errcap, NULL, "\"namespaces\" must be an array");
     size_t i, used = 0;

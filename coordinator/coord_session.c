@@ -11,6 +11,16 @@
  * every change is simpler and more robust than applying deltas: a missed or
  * duplicated notification cannot leave the view wrong.
  *
+ * Re-dialling: the client library gives a connection attempt 2/3 of the
+ * session timeout to be answered. A server that is starting accepts TCP
+ * connections before it answers them, so an attempt that lands then hangs
+ * that long (1.3 s with a 2 s session, 6.7 s with the default 10 s) although
+ * the server serves a moment later. While cut off, the event thread asks the
+ * servers `srvr` every PROBE_MS; once one serves and we are still not
+ * connected REDIAL_MS later, it replaces the handle by one resuming the same
+ * session (zookeeper_init2 with our client id): reconnected within tens of
+ * milliseconds instead (docs/CLUSTER.md has the figures).
+ *
  * Expiry: the old zhandle is dead (every call answers ZINVALIDSTATE), so the
  * event thread closes it and creates a new one under the write side of
  * zlock; per-session state (joined, election node) is reset while the last
@@ -31,6 +41,8 @@
 
 #define RETRY_MS     250
 #define RETRY_MAX_MS 5000
+#define PROBE_MS     100 /* while cut off: how often a server is asked `srvr` */
+#define REDIAL_MS    150 /* a server serves and we are still not connected: re-dial */
 
 int64_t coord_now_ms(void)
 {
@@ -271,6 +283,7 @@ static int new_session(coord_t *c)
      * watched) again, not served from the cache */
     c->members_all_stale = true;
     new_guid(c->guid);
+    memset(&c->client, 0, sizeof c->client); /* nothing to resume by re-dialling */
     c->zh =
         zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, NULL, c, 0, zk_log_cb);
     int err = errno;
@@ -336,19 +349,105 @@ static int64_t heard_at_most(const coord_t *c, int64_t silent_ms)
     return at;
 }
 
+/* Whether one of the servers answers `srvr` as serving now. */
+static bool some_server_serves(coord_t *c)
+{
+    char reply[2048];
+    for (const char *p = c->url.hosts; *p;) {
+        size_t len = strcspn(p, ",");
+        char hp[300];
+        snprintf(hp, sizeof hp, "%.*s", (int)len, p);
+        p += len + (p[len] == ',');
+        if (coord_four_letter(hp, "srvr", PROBE_MS, reply, sizeof reply) == COORD_OK &&
+            strstr(reply, "Mode: "))
+            return true;
+    }
+    return false;
+}
+
+/* Replaces the handle by one resuming our session (not a new one: nothing
+ * of the session changes; its watches are set again by the re-sync that
+ * follows every connection). */
+static void resume_session(coord_t *c)
+{
+    pthread_rwlock_wrlock(&c->zlock);
+    pthread_mutex_lock(&c->mu);
+    zhandle_t *old = c->zh;
+    clientid_t client = c->client;
+    /* connected meanwhile (or never was): closing would end the session */
+    bool go = old && client.client_id && c->zk_state != ZOO_CONNECTED_STATE &&
+              zoo_state(old) != ZOO_CONNECTED_STATE;
+    if (go) {
+        c->zh = NULL;
+        c->zk_state = 0;
+        c->members_all_stale = true;
+        c->redials++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!go) {
+        pthread_rwlock_unlock(&c->zlock);
+        return;
+    }
+    zookeeper_close(old); /* not connected: no close request is sent */
+    zhandle_t *zh = zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, &client, c,
+                                    0, zk_log_cb);
+    pthread_mutex_lock(&c->mu);
+    c->zh = zh;
+    pthread_mutex_unlock(&c->mu);
+    if (zh && c->auth[0]) zoo_add_auth(zh, "digest", c->auth, (int)strlen(c->auth), NULL, NULL);
+    pthread_rwlock_unlock(&c->zlock);
+    coord_log(c, COORD_LOG_INFO,
+              "ZooKeeper serves again but our connection attempt hangs: re-dialling session "
+              "0x%llx",
+              (unsigned long long)client.client_id);
+    if (!zh) coord_mark_dirty(c, DIRTY_SESSION); /* a fresh session, the expiry path */
+}
+
+/* While cut off from a session we had: re-dial once a server serves again
+ * and the library has not reconnected REDIAL_MS later (event thread). */
+static void maybe_redial(coord_t *c)
+{
+    int64_t now = coord_now_ms();
+    pthread_mutex_lock(&c->mu);
+    bool cut = c->state == COORD_DISCONNECTED && c->zk_state != ZOO_CONNECTED_STATE &&
+               c->client.client_id != 0;
+    bool due = cut && now - c->last_probe_ms >= PROBE_MS;
+    if (!cut) c->serving_since_ms = 0;
+    if (due) c->last_probe_ms = now;
+    pthread_mutex_unlock(&c->mu);
+    if (!due) return;
+    bool serves = some_server_serves(c);
+    pthread_mutex_lock(&c->mu);
+    bool redial = false;
+    if (!serves) {
+        c->serving_since_ms = 0;
+    } else if (!c->serving_since_ms) {
+        c->serving_since_ms = now;
+    } else if (now - c->serving_since_ms >= REDIAL_MS && c->zk_state != ZOO_CONNECTED_STATE) {
+        redial = true;
+        c->serving_since_ms = now; /* at most once per REDIAL_MS */
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (redial) resume_session(c);
+}
+
 static void handle_session(coord_t *c, int zstate, unsigned *flags)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
         zhandle_t *zh = coord_zh_acquire(c);
         int64_t sid = 0;
         int timeout = 0;
+        clientid_t client = {0};
         if (zh) {
             const clientid_t *id = zoo_client_id(zh);
             sid = id ? id->client_id : 0;
+            if (id) client = *id;
             timeout = zoo_recv_timeout(zh);
             coord_zh_release(c);
         }
         pthread_mutex_lock(&c->mu);
+        c->client = client;
+        c->serving_since_ms = 0;
         int64_t connects = c->zk_connects - c->seen_connects;
         c->seen_connects = c->zk_connects;
         if (c->ever_connected && sid == c->session_id && connects > 0) c->reconnects += connects;
@@ -456,11 +555,18 @@ static void *event_thread(void *arg)
             int64_t wait = session_ms(c) / 6;
             if (c->retry && c->retry_at_ms - coord_now_ms() < wait)
                 wait = c->retry_at_ms - coord_now_ms();
+            bool cut = c->state == COORD_DISCONNECTED && c->client.client_id != 0;
+            if (cut && wait > PROBE_MS) wait = PROBE_MS;
             wait_ms(c, wait < 0 ? 0 : wait);
             note_alive(c);
             if (c->tls) { /* why a TLS peer is refused: nng does not say */
                 pthread_mutex_unlock(&c->mu);
                 coord_tls_tick(c);
+                pthread_mutex_lock(&c->mu);
+            }
+            if (cut && !c->stop) {
+                pthread_mutex_unlock(&c->mu);
+                maybe_redial(c);
                 pthread_mutex_lock(&c->mu);
             }
         }

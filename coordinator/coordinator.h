@@ -76,6 +76,13 @@ typedef struct coord_url {
 /* 0, or COORD_EINVAL with a sentence naming what is wrong in err. */
 int coord_url_parse(const char *url, coord_url_t *out, char *err, size_t errcap);
 
+/* A server's four-letter word (cmd: "srvr", "cons"...) from one "host:port"
+ * of coord_url_t.hosts, within timeout_ms: its reply NUL-terminated in out.
+ * COORD_OK; COORD_ENOCONN / COORD_ETIMEOUT; COORD_ENOAUTH when the server
+ * does not allow it (4lw.commands.whitelist); COORD_ETOOBIG past cap. */
+int coord_four_letter(const char *host_port, const char *cmd, int timeout_ms, char *out,
+                      size_t cap);
+
 typedef enum coord_state {
     COORD_CONNECTING,   /* first session being established */
     COORD_CONNECTED,    /* session confirmed, view current */
@@ -100,6 +107,13 @@ typedef struct coord_member_info {
     char state[32]; /* free text: "starting", "running", "error"... */
     char last_error[512];
     bool insecure; /* runs without credentials or trusted keys (insecure = true) */
+    /* The ready marker (agents; "" from writers without one: not judged):
+     * "<session id, hex>:<reconnects>" naming the connection in which the
+     * member read the slot table in force and polls under it, or "none".
+     * meterctl status counts a member only when the session named is the one
+     * owning its node (docs/CLUSTER.md). */
+    char ready[48];
+    int64_t session_timeout_ms; /* the member's negotiated session timeout; 0 unknown */
 } coord_member_info_t;
 
 int coord_member_info_to_json(const coord_member_info_t *in, char **json_out);

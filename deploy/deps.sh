@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential cmake pkg-config clang-format clang libclang-rt-14-d
   libjansson-dev libinih-dev libcurl4-openssl-dev libssl-dev libcmocka-dev curl jq"
 # lintian, man-db, systemd (systemd-analyze), python3-kubernetes (typed models
 # of the manifests): the packaging checks (tests/packaging)
-TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter
+TEST_PKGS="zookeeper openipmi ipmitool freeipmi-tools prometheus prometheus-blackbox-exporter faketime
   prometheus-node-exporter valgrind lintian man-db systemd
   python3-kubernetes python3-yaml"
 # benchmarks only (bench/, never CI): peers measured beside meterd. vmagent

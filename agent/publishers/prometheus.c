@@ -46,6 +46,15 @@
  * never fires before `min_age` seconds (default 10): two updates in one burst
  * (a retried poll) would otherwise measure a tiny interval and make a live
  * series flicker. Swept at each render and every 10 s of publishing.
+ *
+ * Ownership (cluster mode): a series of a shared target leaves /metrics at
+ * the instant this member stops owning the target (the table's handover
+ * instant, asked at render through sample_batch.owned) and is dropped then,
+ * so a target regained later shows nothing until its next poll here; the
+ * successor's series appear with its first poll. Reading every member's
+ * /metrics at one instant, each target is exported once, except between a
+ * handover and the successor's first poll (none). A late poll of a target
+ * already handed over lands in the store but is never rendered.
  */
 #include "agent/publishers/common.h"
 #include "agent/publisher.h"
@@ -64,6 +73,11 @@ typedef struct prom_series {
     char *labels; /* "{resource=\"...\",...}" */
     double value;
     int64_t updated_ms, interval_ms; /* monotonic */
+    /* cluster mode: the shared target polled (sample_batch.owned); NULL owned:
+     * always exported */
+    char *target;
+    bool (*owned)(void *ctx, const char *target, int64_t wall_ms);
+    void *owned_ctx;
     prom_family *fam;
     pub_map_entry *entry;
 } prom_series;
@@ -408,8 +422,34 @@ static void free_family(prom_pub *p, prom_family *f)
     free(f);
 }
 
-static void sweep(prom_pub *p, int64_t now)
+static void series_free(prom_pub *p, prom_series *se)
 {
+    pub_map_del(&p->series, se->entry);
+    free(se->target);
+    free(se);
+}
+
+/* Whether se's target is this member's at wall_ms; asks once per target in
+ * a row (a family's series of one target are often adjacent). */
+typedef struct own_memo {
+    const char *target;
+    bool owned;
+} own_memo;
+
+static bool series_owned(const prom_series *se, int64_t wall_ms, own_memo *m)
+{
+    if (!se->owned || !se->target) return true;
+    if (m->target && !strcmp(m->target, se->target)) return m->owned;
+    m->target = se->target;
+    m->owned = se->owned(se->owned_ctx, se->target, wall_ms);
+    return m->owned;
+}
+
+/* Drops stale series; with wall_ms >= 0 (render: on an HTTP thread) also
+ * those whose target this member no longer owns. */
+static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
+{
+    own_memo memo = {0};
     size_t nf = 0;
     for (size_t i = 0; i < p->nf; i++) {
         prom_family *f = p->fv[i];
@@ -422,9 +462,10 @@ static void sweep(prom_pub *p, int64_t now)
                 if (by_interval < p->min_age_ms) by_interval = p->min_age_ms;
                 if (by_interval < limit) limit = by_interval;
             }
-            if (now - se->updated_ms > limit) {
-                pub_map_del(&p->series, se->entry);
-                free(se);
+            if (now - se->updated_ms > limit ||
+                (wall_ms >= 0 && !series_owned(se, wall_ms, &memo))) {
+                if (memo.target == se->target) memo.target = NULL; /* freed with se */
+                series_free(p, se);
             } else {
                 f->v[n++] = se;
             }
@@ -465,6 +506,22 @@ static const sample *compat_sample(const sample *s, const registry_compat_name *
 }
 
 /* ---- plugin functions ---- */
+
+/* The batch's target and owner onto se; false on ENOMEM. */
+static bool set_owner(prom_series *se, const sample_batch *b)
+{
+    se->owned = b->owned;
+    se->owned_ctx = b->owned_ctx;
+    if (!b->target) {
+        free(se->target);
+        se->target = NULL;
+        return true;
+    }
+    if (se->target && !strcmp(se->target, b->target)) return true;
+    free(se->target);
+    se->target = strdup(b->target);
+    return se->target != NULL;
+}
 
 static int prom_publish(void *self, const sample_batch *b, char *err, size_t errlen)
 {
@@ -531,8 +588,13 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         }
         se->value = s->value;
         se->updated_ms = now;
+        if (!set_owner(se, b)) {
+            key.failed = true;
+            break;
+        }
     }
-    if (now - p->last_sweep_ms >= 10000) sweep(p, now);
+    /* no ownership here: a worker may publish while cluster_stop runs */
+    if (now - p->last_sweep_ms >= 10000) sweep(p, now, -1);
     pthread_mutex_unlock(&p->mu);
     bool oom = key.failed || keys.failed;
     strbuf_free(&key);
@@ -553,7 +615,7 @@ static void prom_render(void *self, strbuf *out)
 {
     prom_pub *p = self;
     pthread_mutex_lock(&p->mu);
-    sweep(p, loop_now_ms());
+    sweep(p, loop_now_ms(), loop_wall_ms());
     for (size_t i = 0; i < p->nf; i++) {
         const prom_family *f = p->fv[i];
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
@@ -571,6 +633,13 @@ static void prom_render(void *self, strbuf *out)
     pthread_mutex_unlock(&p->mu);
 }
 
+static void series_value_free(void *v)
+{
+    prom_series *se = v;
+    free(se->target);
+    free(se);
+}
+
 static void prom_close(void *self)
 {
     prom_pub *p = self;
@@ -581,7 +650,7 @@ static void prom_close(void *self)
         free(f);
     }
     free(p->fv);
-    pub_map_free(&p->series, free);
+    pub_map_free(&p->series, series_value_free);
     pub_map_free(&p->fams, NULL);
     pthread_mutex_destroy(&p->mu);
     free(p);

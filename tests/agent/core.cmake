@@ -39,13 +39,13 @@ foreach(t security tls)
                              MeterctlPath="$<TARGET_FILE:meterctl>")
   add_dependencies(test_cluster_${t} meterctl meterd)
 endforeach()
-# Cluster faults: one binary, five groups run as separate entries (ctest -j2).
+# Cluster faults: one binary, seven groups run as separate entries (ctest -j2).
 meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)
 target_compile_definitions(test_cluster_faults PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
-foreach(g zk push bugs leave)
+foreach(g zk push bugs leave expiry skew)
   add_test(NAME test_cluster_faults_${g} COMMAND test_cluster_faults ${g})
   set_tests_properties(test_cluster_faults_${g} PROPERTIES LABELS integration TIMEOUT 180)
   meterd_test_props(test_cluster_faults_${g})

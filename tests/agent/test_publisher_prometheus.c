@@ -2,7 +2,8 @@
  * test_publisher_prometheus.c: prometheus:// keeps the latest value per
  * series and renders exposition text: exact output for names, labels,
  * escapes, counters vs gauges, sorted families; stale series expire (by
- * observed interval and by max_age); concurrent updates and renders.
+ * observed interval and by max_age); concurrent updates and renders; in
+ * cluster mode a series leaves the page once its target is not owned.
  * promtool's verdict on the same text is test_publisher_promtool.
  */
 #include "agent/publisher.h"
@@ -268,6 +269,70 @@ static void *update_thread(void *arg)
     return NULL;
 }
 
+/* Which targets the fake member owns (sample_batch.owned). */
+static bool owns_a = true, owns_b = true;
+
+static bool fake_owned(void *ctx, const char *target, int64_t wall_ms)
+{
+    (void)ctx;
+    (void)wall_ms;
+    return !strcmp(target, "tcp://a") ? owns_a : !strcmp(target, "tcp://b") ? owns_b : false;
+}
+
+static void publish_target(publisher *p, const char *target, double v)
+{
+    sample_batch *b = sample_batch_new("probes", 3, 0);
+    b->target = sample_batch_strdup(b, target);
+    b->owned = fake_owned;
+    add(b, "tcp.connect.up", SAMPLE_GAUGE, "1", v, target, NULL, 0);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+}
+
+/* Issue 11 item 3: a member that stops owning a target stops exporting its
+ * series at once (before: they stayed, frozen, for max_age), and a target
+ * regained shows nothing until polled again (not the value from before). */
+static void test_ownership(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    owns_a = owns_b = true;
+    publish_target(p, "tcp://a", 1);
+    publish_target(p, "tcp://b", 0);
+    sample_batch *local = sample_batch_new("probes", 3, 0); /* no owner: always shown */
+    add(local, "host.up", SAMPLE_GAUGE, "1", 1, "node-1", NULL, 0);
+    publisher_submit(p, local);
+    sample_batch_unref(local);
+    char *text = render(p);
+    assert_non_null(strstr(text, "resource=\"tcp://a\""));
+    assert_non_null(strstr(text, "resource=\"tcp://b\""));
+    free(text);
+
+    owns_a = false; /* handed over */
+    text = render(p);
+    assert_null(strstr(text, "resource=\"tcp://a\""));
+    assert_non_null(strstr(text, "resource=\"tcp://b\""));
+    assert_non_null(strstr(text, "meterd_host_up{resource=\"node-1\""));
+    free(text);
+
+    owns_a = true; /* regained: nothing until a poll here */
+    text = render(p);
+    assert_null(strstr(text, "resource=\"tcp://a\""));
+    free(text);
+    publish_target(p, "tcp://a", 7);
+    text = render(p);
+    assert_non_null(
+        strstr(text, "meterd_tcp_connect_up{resource=\"tcp://a\",source=\"probes\"} 7"));
+    free(text);
+
+    owns_a = owns_b = false; /* fenced: nothing shared */
+    text = render(p);
+    assert_null(strstr(text, "tcp://"));
+    assert_non_null(strstr(text, "meterd_host_up"));
+    free(text);
+    publisher_close(p);
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -343,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_stale_by_interval),
         cmocka_unit_test(test_stale_by_max_age),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_ownership),
         cmocka_unit_test(test_scraped_series),
         cmocka_unit_test(test_psi_perf_monitor_names),
     };
