@@ -194,14 +194,28 @@ static int lab_cmp(const void *a, const void *b, void *base)
 }
 
 /* lab_cmp, then the order labels were written in (key_off grows with it), so
- * of two labels with one name the first written is the one kept (qsort_r is
- * not stable): a sample's own label before a later clash, a scraped label
+ * of two labels with one name the first written is the one kept (whatever
+ * the sort): a sample's own label before a later clash, a scraped label
  * before meterd's renamed one. */
 static int lab_order(const void *a, const void *b, void *base)
 {
     int c = lab_cmp(a, b, base);
     const lab *x = a, *y = b;
     return c ? c : (x->key_off > y->key_off) - (x->key_off < y->key_off);
+}
+
+/* Sorts v by lab_order. Insertion: a series has a handful of labels, mostly
+ * written in order already (exporters sort theirs), where qsort_r's calls
+ * through a pointer cost more than the sort. */
+static void lab_sort(lab *v, size_t n, const char *keys)
+{
+    for (size_t i = 1; i < n; i++) {
+        lab x = v[i];
+        size_t j = i;
+        for (; j > 0 && lab_order(&v[j - 1], &x, (void *)keys) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 /* Appends {resource="..",source="..",k="v",...} for s; keys is scratch. */
@@ -222,7 +236,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
             v[i].value = s->labels[i].value;
         }
         if (!keys->failed) {
-            qsort_r(v, n, sizeof *v, lab_order, keys->buf);
+            lab_sort(v, n, keys->buf);
             for (size_t i = 0; i < n; i++) {
                 if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
                 strbuf_putc(out, ',');
@@ -264,19 +278,34 @@ static void put_instance(strbuf *out, const char *url)
     if (!colon) strbuf_puts(out, tls ? ":443" : ":80");
 }
 
+/* The instance label of the resource last asked: a batch is one target's
+ * series, so one parse of its URL per batch, not per series. */
+typedef struct inst_memo {
+    strbuf url, inst;
+} inst_memo;
+
+static const char *instance_of(inst_memo *m, const char *url)
+{
+    if (m->url.len == 0 || m->url.failed || strcmp(m->url.buf, url) != 0) {
+        strbuf_reset(&m->url);
+        strbuf_reset(&m->inst);
+        strbuf_puts(&m->url, url);
+        put_instance(&m->inst, url);
+    }
+    return m->inst.failed || !m->inst.buf ? "" : m->inst.buf;
+}
+
 /* A scraped series' labels: its own (but __name__) as scraped, then meterd's
  * instance, resource and source, renamed exported_<name> on a clash; sorted. */
-static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
+static void put_scraped_labels(strbuf *out, strbuf *keys, inst_memo *im, const sample_batch *b,
+                               const sample *s)
 {
     enum { OWN = 3 };
     static const char *const own[OWN] = {"instance", "resource", "source"};
     lab v[MAX_LABELS + OWN];
     size_t n = 0, max = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
-    strbuf inst;
-    strbuf_init(&inst);
-    put_instance(&inst, s->resource ? s->resource : "");
-    const char *own_value[OWN] = {inst.failed ? "" : inst.buf, s->resource ? s->resource : "",
-                                  b->source ? b->source : ""};
+    const char *own_value[OWN] = {instance_of(im, s->resource ? s->resource : ""),
+                                  s->resource ? s->resource : "", b->source ? b->source : ""};
     strbuf_reset(keys);
     for (size_t i = 1; i < max; i++) {
         v[n].key_off = keys->len;
@@ -297,7 +326,7 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b,
     }
     strbuf_putc(out, '{');
     if (!keys->failed) {
-        qsort_r(v, n, sizeof *v, lab_order, keys->buf);
+        lab_sort(v, n, keys->buf);
         for (size_t i = 0; i < n; i++) {
             if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
             if (out->len && out->buf[out->len - 1] != '{') strbuf_putc(out, ',');
@@ -307,7 +336,6 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b,
         }
     }
     strbuf_putc(out, '}');
-    strbuf_free(&inst);
 }
 
 /* ---- the series store (mu held) ---- */
@@ -527,8 +555,11 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
 {
     prom_pub *p = self;
     strbuf key, keys;
+    inst_memo im;
     strbuf_init(&key);
     strbuf_init(&keys);
+    strbuf_init(&im.url);
+    strbuf_init(&im.inst);
     size_t skipped = 0;
     const char *skipped_name = NULL;
     int64_t now = loop_now_ms();
@@ -553,7 +584,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
             put_name(&key, p->prefix, s->name, counter);
         size_t nlen = key.len;
         if (scraped)
-            put_scraped_labels(&key, &keys, b, s);
+            put_scraped_labels(&key, &keys, &im, b, s);
         else
             put_labels(&key, &keys, b, s);
         if (key.failed || keys.failed) break;
@@ -599,6 +630,8 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     bool oom = key.failed || keys.failed;
     strbuf_free(&key);
     strbuf_free(&keys);
+    strbuf_free(&im.url);
+    strbuf_free(&im.inst);
     if (oom) {
         snprintf(err, errlen, "out of memory storing series");
         return PUBLISH_FAIL;
