@@ -403,14 +403,10 @@ static void test_psi_perf_monitor_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exposition),
-        cmocka_unit_test(test_type_conflict_and_prefix),
-        cmocka_unit_test(test_stale_by_interval),
-        cmocka_unit_test(test_stale_by_max_age),
-        cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_ownership),
-        cmocka_unit_test(test_scraped_series),
-        cmocka_unit_test(test_psi_perf_monitor_names),
+        cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
+        cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
+        cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_ownership),
+        cmocka_unit_test(test_scraped_series),    cmocka_unit_test(test_psi_perf_monitor_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
