@@ -95,6 +95,10 @@ typedef struct prom_pub {
     pthread_mutex_t mu;
     pub_map series;   /* name + labels → prom_series */
     pub_map fams;     /* name → prom_family */
+    /* first sample's resource → series_memo: the series of that batch's
+     * last publish, by index (a target's page lists the same series in the
+     * same order each scrape); dropped whole when a sweep frees a series */
+    pub_map memos;
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
@@ -124,6 +128,7 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
     pthread_mutex_init(&p->mu, NULL);
     pub_map_init(&p->series);
     pub_map_init(&p->fams);
+    pub_map_init(&p->memos);
     for (char *c = prefix; *c; c++)
         if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
               (*c >= 'A' && *c <= 'Z')))
@@ -473,12 +478,52 @@ static bool series_owned(const prom_series *se, int64_t wall_ms, own_memo *m)
     return m->owned;
 }
 
+/* The series a batch stored, by sample index: the next batch of the same
+ * target finds sample i's series at v[i] when its rendered key is the one
+ * stored (checked byte for byte), without hashing the key and walking a
+ * chain of a 100,000-entry table (cache misses, most of publish's time). */
+typedef struct series_memo {
+    prom_series **v;
+    size_t cap;
+} series_memo;
+
+static void series_memo_free(void *v)
+{
+    series_memo *m = v;
+    if (m) free(m->v);
+    free(m);
+}
+
+/* The memo of b (by its first sample's resource), with room for b->n; NULL
+ * when none can be had (publish then looks every series up). */
+static series_memo *memo_of(prom_pub *p, const sample_batch *b)
+{
+    if (b->n == 0 || !b->v[0].resource) return NULL;
+    const char *r = b->v[0].resource;
+    pub_map_entry *e = pub_map_put(&p->memos, r, strlen(r));
+    if (!e) return NULL;
+    series_memo *m = e->value;
+    if (!m && !(m = e->value = calloc(1, sizeof *m))) {
+        pub_map_del(&p->memos, e);
+        return NULL;
+    }
+    if (m->cap < b->n) {
+        prom_series **v = realloc(m->v, b->n * sizeof *v);
+        if (!v) return NULL;
+        memset(v + m->cap, 0, (b->n - m->cap) * sizeof *v);
+        m->v = v;
+        m->cap = b->n;
+    }
+    return m;
+}
+
 /* Drops stale series; with wall_ms >= 0 (render: on an HTTP thread) also
  * those whose target this member no longer owns. */
 static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
 {
     own_memo memo = {0};
     size_t nf = 0;
+    bool freed = false;
     for (size_t i = 0; i < p->nf; i++) {
         prom_family *f = p->fv[i];
         size_t n = 0;
@@ -494,6 +539,7 @@ static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
                 (wall_ms >= 0 && !series_owned(se, wall_ms, &memo))) {
                 if (memo.target == se->target) memo.target = NULL; /* freed with se */
                 series_free(p, se);
+                freed = true;
             } else {
                 f->v[n++] = se;
             }
@@ -506,6 +552,7 @@ static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
     }
     p->nf = nf;
     p->last_sweep_ms = now;
+    if (freed) pub_map_free(&p->memos, series_memo_free); /* they may point at freed series */
 }
 
 /* s under seed 002's labels (names=psi_perf_monitor) in *cs, its labels in
@@ -564,6 +611,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     const char *skipped_name = NULL;
     int64_t now = loop_now_ms();
     pthread_mutex_lock(&p->mu);
+    series_memo *memo = memo_of(p, b);
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];
         bool counter = s->type == SAMPLE_CUMULATIVE, scraped = is_scraped(s);
@@ -588,8 +636,14 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         else
             put_labels(&key, &keys, b, s);
         if (key.failed || keys.failed) break;
-        pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
-        prom_series *se = e ? e->value : NULL;
+        prom_series *se = memo ? memo->v[i] : NULL, *was = se;
+        if (se && (strncmp(se->entry->key, key.buf, key.len) != 0 || se->entry->key[key.len]))
+            se = NULL;
+        if (!se) {
+            pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
+            se = e ? e->value : NULL;
+        }
+        if (memo && se != was) memo->v[i] = se;
         if (!se) {
             prom_family *f = get_family(p, key.buf, nlen, s, counter, compat ? cn.help : NULL);
             if (f && f->n == 0 && scraped)
@@ -599,8 +653,9 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
                 skipped_name = s->name;
                 continue;
             }
-            e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
+            pub_map_entry *e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
             se = e ? new_series(f, e, nlen) : NULL;
+            if (memo) memo->v[i] = se;
             if (!se) {
                 if (e) pub_map_del(&p->series, e);
                 if (f && f->n == 0) {
@@ -685,6 +740,7 @@ static void prom_close(void *self)
     free(p->fv);
     pub_map_free(&p->series, series_value_free);
     pub_map_free(&p->fams, NULL);
+    pub_map_free(&p->memos, series_memo_free);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
