@@ -297,6 +297,11 @@ int scrape_emit(scrape_target *t, const poll_target *pt, int64_t now_ms, scrape_
     t->name_valid = false;
     int rc = expo_parse(t->body, t->len, t->fmt, &lim, emit_one, &c, &st, why, sizeof why);
     *series = st.samples;
+    /* the body is not kept between scrapes: 100 targets' pages would stay
+     * resident for nothing (the next scrape allocates again) */
+    free(t->body);
+    t->body = NULL;
+    t->len = t->cap = 0;
     if (rc != 0) {
         out->n = n0; /* nothing half-published (the arena keeps the bytes until the batch goes) */
         snprintf(err, errlen, "%s: %s body, line %s", t->url,
