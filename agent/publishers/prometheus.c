@@ -93,8 +93,8 @@ struct prom_family {
 
 typedef struct prom_pub {
     pthread_mutex_t mu;
-    pub_map series;   /* name + labels → prom_series */
-    pub_map fams;     /* name → prom_family */
+    pub_map series; /* name + labels → prom_series */
+    pub_map fams;   /* name → prom_family */
     /* first sample's resource → series_memo: the series of that batch's
      * last publish, by index (a target's page lists the same series in the
      * same order each scrape); dropped whole when a sweep frees a series */
