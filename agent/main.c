@@ -7,6 +7,9 @@
 #include "httpd/httpd.h"
 
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,13 @@ int main(int argc, char **argv)
         {"help-config", no_argument, NULL, 'H'},    {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
+#ifdef __GLIBC__
+    /* A fixed mmap threshold: glibc's default one rises to the largest block
+     * freed (a /metrics page of 100,000 series is ~16 MiB), after which such
+     * blocks come from the heap and stay resident between renders (scrape
+     * bench, issue 14: 80-108 MiB -> 53 MiB resident). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     agent_options opt = {.handle_signals = true};
     int c;
     while ((c = getopt_long(argc, argv, "c:p:fVh", longopts, NULL)) != -1) {

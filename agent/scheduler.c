@@ -351,8 +351,13 @@ sample_batch *poll_call_batch(poll_call *c)
 static void select_dynamic(const src_rt *s, sample_batch *b)
 {
     size_t o = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (pipeline_source_selects(&s->selection, b->v[i].name)) b->v[o++] = b->v[i];
+    const char *last = NULL; /* a scraped page lists a family's series together: ask once */
+    bool keep = false;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!last || strcmp(last, b->v[i].name) != 0)
+            keep = pipeline_source_selects(&s->selection, last = b->v[i].name);
+        if (keep) b->v[o++] = b->v[i];
+    }
     b->n = o;
 }
 

@@ -67,6 +67,11 @@ void strbuf_puts(strbuf *s, const char *str)
 
 void strbuf_putc(strbuf *s, char c)
 {
+    if (!s->failed && s->len + 2 <= s->cap) { /* the common case, without reserve's call */
+        s->buf[s->len++] = c;
+        s->buf[s->len] = 0;
+        return;
+    }
     strbuf_append(s, &c, 1);
 }
 
@@ -143,7 +148,10 @@ void strbuf_put_json_string(strbuf *s, const char *str)
 void strbuf_put_prom_label(strbuf *s, const char *value)
 {
     strbuf_putc(s, '"');
-    for (const char *v = value; *v; v++) {
+    for (const char *v = value; *v;) {
+        size_t plain = strcspn(v, "\\\"\n"); /* appended in one piece: most values have no escape */
+        strbuf_append(s, v, plain);
+        v += plain;
         if (*v == '\\')
             strbuf_puts(s, "\\\\");
         else if (*v == '"')
@@ -151,7 +159,8 @@ void strbuf_put_prom_label(strbuf *s, const char *value)
         else if (*v == '\n')
             strbuf_puts(s, "\\n");
         else
-            strbuf_putc(s, *v);
+            break;
+        v++;
     }
     strbuf_putc(s, '"');
 }

@@ -48,6 +48,10 @@ struct scrape_target {
     /* emit's scratch, reused: "scrape." + name, and the label slots */
     char *name;
     size_t name_cap;
+    /* the selection's answer for t->name: a page lists a family's series
+     * together (one name, many label sets), so one ask per family, not per
+     * series; reset at each scrape (the source's selection may change) */
+    bool name_valid, name_wanted;
     sample_label *labels;
     size_t labels_cap;
 };
@@ -253,15 +257,20 @@ static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
 {
     emit_ctx *c = arg;
     scrape_target *t = c->t;
-    size_t n = strlen(s->name) + 8;
-    if (n > t->name_cap) {
-        char *b = realloc(t->name, n);
-        if (!b) goto oom;
-        t->name = b;
-        t->name_cap = n;
+    if (!t->name_valid || strcmp(t->name + 7, s->name) != 0) {
+        size_t len = strlen(s->name), n = len + 8;
+        if (n > t->name_cap) {
+            char *b = realloc(t->name, n);
+            if (!b) goto oom;
+            t->name = b;
+            t->name_cap = n;
+        }
+        memcpy(t->name, "scrape.", 7);
+        memcpy(t->name + 7, s->name, len + 1);
+        t->name_wanted = !c->sel || c->sel(c->sel_ctx, t->name);
+        t->name_valid = true;
     }
-    snprintf(t->name, t->name_cap, "scrape.%s", s->name);
-    if (c->sel && !c->sel(c->sel_ctx, t->name)) return 0;
+    if (!t->name_wanted) return 0;
     if (labels_room(t, s->n_labels + 1 + n_target_labels(c->pt)) != 0) goto oom;
     t->labels[0] = (sample_label){"__name__", s->name};
     for (size_t i = 0; i < s->n_labels; i++)
@@ -285,8 +294,14 @@ int scrape_emit(scrape_target *t, const poll_target *pt, int64_t now_ms, scrape_
     expo_stats st;
     size_t n0 = out->n;
     char why[512];
+    t->name_valid = false;
     int rc = expo_parse(t->body, t->len, t->fmt, &lim, emit_one, &c, &st, why, sizeof why);
     *series = st.samples;
+    /* the body is not kept between scrapes: 100 targets' pages would stay
+     * resident for nothing (the next scrape allocates again) */
+    free(t->body);
+    t->body = NULL;
+    t->len = t->cap = 0;
     if (rc != 0) {
         out->n = n0; /* nothing half-published (the arena keeps the bytes until the batch goes) */
         snprintf(err, errlen, "%s: %s body, line %s", t->url,

@@ -93,8 +93,12 @@ struct prom_family {
 
 typedef struct prom_pub {
     pthread_mutex_t mu;
-    pub_map series;   /* name + labels → prom_series */
-    pub_map fams;     /* name → prom_family */
+    pub_map series; /* name + labels → prom_series */
+    pub_map fams;   /* name → prom_family */
+    /* first sample's resource → series_memo: the series of that batch's
+     * last publish, by index (a target's page lists the same series in the
+     * same order each scrape); dropped whole when a sweep frees a series */
+    pub_map memos;
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
     char prefix[64];
@@ -124,6 +128,7 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
     pthread_mutex_init(&p->mu, NULL);
     pub_map_init(&p->series);
     pub_map_init(&p->fams);
+    pub_map_init(&p->memos);
     for (char *c = prefix; *c; c++)
         if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
               (*c >= 'A' && *c <= 'Z')))
@@ -194,14 +199,28 @@ static int lab_cmp(const void *a, const void *b, void *base)
 }
 
 /* lab_cmp, then the order labels were written in (key_off grows with it), so
- * of two labels with one name the first written is the one kept (qsort_r is
- * not stable): a sample's own label before a later clash, a scraped label
+ * of two labels with one name the first written is the one kept (whatever
+ * the sort): a sample's own label before a later clash, a scraped label
  * before meterd's renamed one. */
 static int lab_order(const void *a, const void *b, void *base)
 {
     int c = lab_cmp(a, b, base);
     const lab *x = a, *y = b;
     return c ? c : (x->key_off > y->key_off) - (x->key_off < y->key_off);
+}
+
+/* Sorts v by lab_order. Insertion: a series has a handful of labels, mostly
+ * written in order already (exporters sort theirs), where qsort_r's calls
+ * through a pointer cost more than the sort. */
+static void lab_sort(lab *v, size_t n, const char *keys)
+{
+    for (size_t i = 1; i < n; i++) {
+        lab x = v[i];
+        size_t j = i;
+        for (; j > 0 && lab_order(&v[j - 1], &x, (void *)keys) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 /* Appends {resource="..",source="..",k="v",...} for s; keys is scratch. */
@@ -222,7 +241,7 @@ static void put_labels(strbuf *out, strbuf *keys, const sample_batch *b, const s
             v[i].value = s->labels[i].value;
         }
         if (!keys->failed) {
-            qsort_r(v, n, sizeof *v, lab_order, keys->buf);
+            lab_sort(v, n, keys->buf);
             for (size_t i = 0; i < n; i++) {
                 if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
                 strbuf_putc(out, ',');
@@ -264,19 +283,34 @@ static void put_instance(strbuf *out, const char *url)
     if (!colon) strbuf_puts(out, tls ? ":443" : ":80");
 }
 
+/* The instance label of the resource last asked: a batch is one target's
+ * series, so one parse of its URL per batch, not per series. */
+typedef struct inst_memo {
+    strbuf url, inst;
+} inst_memo;
+
+static const char *instance_of(inst_memo *m, const char *url)
+{
+    if (m->url.len == 0 || m->url.failed || strcmp(m->url.buf, url) != 0) {
+        strbuf_reset(&m->url);
+        strbuf_reset(&m->inst);
+        strbuf_puts(&m->url, url);
+        put_instance(&m->inst, url);
+    }
+    return m->inst.failed || !m->inst.buf ? "" : m->inst.buf;
+}
+
 /* A scraped series' labels: its own (but __name__) as scraped, then meterd's
  * instance, resource and source, renamed exported_<name> on a clash; sorted. */
-static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
+static void put_scraped_labels(strbuf *out, strbuf *keys, inst_memo *im, const sample_batch *b,
+                               const sample *s)
 {
     enum { OWN = 3 };
     static const char *const own[OWN] = {"instance", "resource", "source"};
     lab v[MAX_LABELS + OWN];
     size_t n = 0, max = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
-    strbuf inst;
-    strbuf_init(&inst);
-    put_instance(&inst, s->resource ? s->resource : "");
-    const char *own_value[OWN] = {inst.failed ? "" : inst.buf, s->resource ? s->resource : "",
-                                  b->source ? b->source : ""};
+    const char *own_value[OWN] = {instance_of(im, s->resource ? s->resource : ""),
+                                  s->resource ? s->resource : "", b->source ? b->source : ""};
     strbuf_reset(keys);
     for (size_t i = 1; i < max; i++) {
         v[n].key_off = keys->len;
@@ -297,7 +331,7 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b,
     }
     strbuf_putc(out, '{');
     if (!keys->failed) {
-        qsort_r(v, n, sizeof *v, lab_order, keys->buf);
+        lab_sort(v, n, keys->buf);
         for (size_t i = 0; i < n; i++) {
             if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
             if (out->len && out->buf[out->len - 1] != '{') strbuf_putc(out, ',');
@@ -307,7 +341,6 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b,
         }
     }
     strbuf_putc(out, '}');
-    strbuf_free(&inst);
 }
 
 /* ---- the series store (mu held) ---- */
@@ -445,12 +478,52 @@ static bool series_owned(const prom_series *se, int64_t wall_ms, own_memo *m)
     return m->owned;
 }
 
+/* The series a batch stored, by sample index: the next batch of the same
+ * target finds sample i's series at v[i] when its rendered key is the one
+ * stored (checked byte for byte), without hashing the key and walking a
+ * chain of a 100,000-entry table (cache misses, most of publish's time). */
+typedef struct series_memo {
+    prom_series **v;
+    size_t cap;
+} series_memo;
+
+static void series_memo_free(void *v)
+{
+    series_memo *m = v;
+    if (m) free(m->v);
+    free(m);
+}
+
+/* The memo of b (by its first sample's resource), with room for b->n; NULL
+ * when none can be had (publish then looks every series up). */
+static series_memo *memo_of(prom_pub *p, const sample_batch *b)
+{
+    if (b->n == 0 || !b->v[0].resource) return NULL;
+    const char *r = b->v[0].resource;
+    pub_map_entry *e = pub_map_put(&p->memos, r, strlen(r));
+    if (!e) return NULL;
+    series_memo *m = e->value;
+    if (!m && !(m = e->value = calloc(1, sizeof *m))) {
+        pub_map_del(&p->memos, e);
+        return NULL;
+    }
+    if (m->cap < b->n) {
+        prom_series **v = realloc(m->v, b->n * sizeof *v);
+        if (!v) return NULL;
+        memset(v + m->cap, 0, (b->n - m->cap) * sizeof *v);
+        m->v = v;
+        m->cap = b->n;
+    }
+    return m;
+}
+
 /* Drops stale series; with wall_ms >= 0 (render: on an HTTP thread) also
  * those whose target this member no longer owns. */
 static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
 {
     own_memo memo = {0};
     size_t nf = 0;
+    bool freed = false;
     for (size_t i = 0; i < p->nf; i++) {
         prom_family *f = p->fv[i];
         size_t n = 0;
@@ -466,6 +539,7 @@ static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
                 (wall_ms >= 0 && !series_owned(se, wall_ms, &memo))) {
                 if (memo.target == se->target) memo.target = NULL; /* freed with se */
                 series_free(p, se);
+                freed = true;
             } else {
                 f->v[n++] = se;
             }
@@ -478,6 +552,7 @@ static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
     }
     p->nf = nf;
     p->last_sweep_ms = now;
+    if (freed) pub_map_free(&p->memos, series_memo_free); /* they may point at freed series */
 }
 
 /* s under seed 002's labels (names=psi_perf_monitor) in *cs, its labels in
@@ -527,12 +602,16 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
 {
     prom_pub *p = self;
     strbuf key, keys;
+    inst_memo im;
     strbuf_init(&key);
     strbuf_init(&keys);
+    strbuf_init(&im.url);
+    strbuf_init(&im.inst);
     size_t skipped = 0;
     const char *skipped_name = NULL;
     int64_t now = loop_now_ms();
     pthread_mutex_lock(&p->mu);
+    series_memo *memo = memo_of(p, b);
     for (size_t i = 0; i < b->n; i++) {
         const sample *s = &b->v[i];
         bool counter = s->type == SAMPLE_CUMULATIVE, scraped = is_scraped(s);
@@ -553,12 +632,18 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
             put_name(&key, p->prefix, s->name, counter);
         size_t nlen = key.len;
         if (scraped)
-            put_scraped_labels(&key, &keys, b, s);
+            put_scraped_labels(&key, &keys, &im, b, s);
         else
             put_labels(&key, &keys, b, s);
         if (key.failed || keys.failed) break;
-        pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
-        prom_series *se = e ? e->value : NULL;
+        prom_series *se = memo ? memo->v[i] : NULL, *was = se;
+        if (se && (strncmp(se->entry->key, key.buf, key.len) != 0 || se->entry->key[key.len]))
+            se = NULL;
+        if (!se) {
+            pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
+            se = e ? e->value : NULL;
+        }
+        if (memo && se != was) memo->v[i] = se;
         if (!se) {
             prom_family *f = get_family(p, key.buf, nlen, s, counter, compat ? cn.help : NULL);
             if (f && f->n == 0 && scraped)
@@ -568,8 +653,9 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
                 skipped_name = s->name;
                 continue;
             }
-            e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
+            pub_map_entry *e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
             se = e ? new_series(f, e, nlen) : NULL;
+            if (memo) memo->v[i] = se;
             if (!se) {
                 if (e) pub_map_del(&p->series, e);
                 if (f && f->n == 0) {
@@ -599,6 +685,8 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
     bool oom = key.failed || keys.failed;
     strbuf_free(&key);
     strbuf_free(&keys);
+    strbuf_free(&im.url);
+    strbuf_free(&im.inst);
     if (oom) {
         snprintf(err, errlen, "out of memory storing series");
         return PUBLISH_FAIL;
@@ -652,6 +740,7 @@ static void prom_close(void *self)
     free(p->fv);
     pub_map_free(&p->series, series_value_free);
     pub_map_free(&p->fams, NULL);
+    pub_map_free(&p->memos, series_memo_free);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

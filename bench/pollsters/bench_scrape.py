@@ -155,7 +155,11 @@ def main():
         os.makedirs(os.path.join(tmp, "pages"))
         with open(os.path.join(tmp, "pages", "metrics.prom"), "w") as f:
             f.write(page(nseries))
-        ports = [free_port() for _ in range(ntargets)]
+        ports = []
+        while len(ports) < ntargets:  # the kernel may hand a closed port out again
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
         server = subprocess.Popen([sys.executable, SERVER, os.path.join(tmp, "pages"),
                                    ",".join(map(str, ports))])
         procs.append(server)

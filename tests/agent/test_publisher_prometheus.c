@@ -400,6 +400,33 @@ static void test_psi_perf_monitor_names(void **state)
     assert_non_null(strstr(err, "expected psi_perf_monitor"));
 }
 
+/* A target's next batch finds its series by position (the memo) only when
+ * the rendered key is the same: reordered, replaced and renamed series of
+ * one target land on their own series, never on the one at their index. */
+static void test_series_memo(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    static const char *const first[] = {"1", "2", "3"}, *const second[] = {"2", "1", "30"};
+    for (int round = 0; round < 2; round++) {
+        sample_batch *b = sample_batch_new("src", 0, 0);
+        for (int i = 0; i < 3; i++) {
+            const char *k = round ? second[i] : first[i];
+            sample_label l[] = {{"k", k}};
+            add(b, "g", SAMPLE_GAUGE, "", atof(k) * (round ? 10 : 1), "r", l, 1);
+        }
+        publisher_submit(p, b);
+        sample_batch_unref(b);
+    }
+    char *text = render(p);
+    assert_non_null(strstr(text, "meterd_g{resource=\"r\",source=\"src\",k=\"1\"} 10\n"));
+    assert_non_null(strstr(text, "meterd_g{resource=\"r\",source=\"src\",k=\"2\"} 20\n"));
+    assert_non_null(strstr(text, "meterd_g{resource=\"r\",source=\"src\",k=\"3\"} 3\n"));
+    assert_non_null(strstr(text, "meterd_g{resource=\"r\",source=\"src\",k=\"30\"} 300\n"));
+    free(text);
+    publisher_close(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
         cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_ownership),
         cmocka_unit_test(test_scraped_series),    cmocka_unit_test(test_psi_perf_monitor_names),
+        cmocka_unit_test(test_series_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
