@@ -54,6 +54,9 @@ typedef struct task {
     void *state;
     int64_t offset_ms;   /* stable phase within the interval */
     int64_t due_wall_ms; /* next due instant, wall clock */
+    /* the instant the queued poll belongs to: written by task_fire before
+     * the hand-off to a worker, read by that worker (busy keeps it stable) */
+    int64_t fired_due_ms;
     atomic_bool busy;
     task_stats stats; /* under agent.stats_mu */
 } task;

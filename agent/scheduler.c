@@ -369,6 +369,28 @@ static bool group_exports(void *ctx, const char *target, int64_t wall_ms)
     return !g->owns || !g->cluster || cluster_exports(g->cluster, target, wall_ms);
 }
 
+/* A poll's end, run or not: the task may fire again, the source may retire. */
+static void call_release(task *k)
+{
+    src_rt *s = k->src;
+    atomic_store(&k->busy, false);
+    if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
+        if (loop_post(s->a->loop, src_drained, s) == 0) return; /* the post keeps our ref */
+    }
+    src_unref(s);
+}
+
+/* Counts instants skipped (late, busy or missed) in the task's stats and
+ * the pollster's self-metric. */
+static void count_skipped(task *k, uint64_t n)
+{
+    agent *a = k->src->a;
+    pthread_mutex_lock(&a->stats_mu);
+    k->stats.skipped += n;
+    pthread_mutex_unlock(&a->stats_mu);
+    metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
+}
+
 static void call_begin(task *k, poll_call *c)
 {
     src_rt *s = k->src;
@@ -436,11 +458,7 @@ static void call_end(poll_call *c, int rc, const char *err)
         log_warn(&a->log, "poll", "%s/%s/%s: finished after its deadline (%" PRId64 " ms)", s->name,
                  k->pp->desc->name, k->target.id, dur_us / 1000);
 
-    atomic_store(&k->busy, false);
-    if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
-        if (loop_post(a->loop, src_drained, s) == 0) return; /* the post keeps our ref */
-    }
-    src_unref(s);
+    call_release(k);
 }
 
 void poll_call_done(poll_call *c, int rc, const char *err)
@@ -452,6 +470,19 @@ void poll_call_done(poll_call *c, int rc, const char *err)
 static void task_run(void *arg)
 {
     task *k = arg;
+    /* task_fire judged the instant on time, but the worker queue may have
+     * held the poll since: one stamped more than half an interval after its
+     * instant would read as a miss at t and two polls at t + 1 (the chaos
+     * soak on a starved machine), and in a group the instant may have moved */
+    src_rt *s = k->src;
+    int64_t late = loop_wall_ms() - k->fired_due_ms;
+    if (late > s->interval_ms / 2) {
+        count_skipped(k, 1);
+        log_info(&s->a->log, "scheduler", "%s/%s/%s: queued %lld ms past its instant, skipped",
+                 s->name, k->pp->desc->name, k->target.id, (long long)late);
+        call_release(k);
+        return;
+    }
     poll_call c;
     call_begin(k, &c);
     char err[200] = "";
@@ -501,10 +532,7 @@ static void task_fire(void *arg)
     bool busy = atomic_load(&k->busy);
     if (busy || stale || missed) {
         uint64_t n = missed + (busy || stale ? 1 : 0);
-        pthread_mutex_lock(&a->stats_mu);
-        k->stats.skipped += n;
-        pthread_mutex_unlock(&a->stats_mu);
-        metrics_counter(a->m_poll_skipped[k->pp_index], (int64_t)n);
+        count_skipped(k, n);
         if (busy)
             log_debug(&a->log, "scheduler", "%s/%s/%s: previous poll still running, skipped",
                       s->name, k->pp->desc->name, k->target.id);
@@ -515,6 +543,7 @@ static void task_fire(void *arg)
         if (busy || stale) return;
     }
     atomic_store(&k->busy, true);
+    k->fired_due_ms = due;
     atomic_fetch_add(&s->inflight, 1);
     atomic_fetch_add(&s->refs, 1);
     if (k->pp->start) {
