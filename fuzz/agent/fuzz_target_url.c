@@ -10,7 +10,7 @@
  */
 #include "../common/fuzz_cstr.h"
 #include "agent/allow.h"
-#include "agent/pollsters/ipmi.h"
+#include "registry/registry.h"
 #include "agent/pollsters/tcp.h"
 
 #include <stdint.h>
@@ -39,7 +39,7 @@ static void check_ipmi(const char *url)
 {
     char host[256], err[300] = "";
     bool inband = false;
-    if (ipmi_parse_target(url, host, sizeof host, &inband, err, sizeof err) != 0) {
+    if (registry_ipmi_target(url, host, sizeof host, &inband, err, sizeof err) != 0) {
         if (!err[0]) abort();
         return;
     }
