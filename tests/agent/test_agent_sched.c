@@ -174,7 +174,8 @@ static void test_queued_late_skipped(void **state)
     size_t n = tp_events("fast-q", ev, 64);
     for (size_t i = 0; i < n && i < 64; i++) {
         int64_t late = ((ev[i].start_ms - o.offset[0]) % 1000 + 1000) % 1000;
-        if (!th_slow()) assert_in_range(late, 0, 500 + 100);
+        /* half an interval, plus slack for a descheduled worker */
+        if (!th_slow()) assert_in_range(late, 0, 500 + JITTER_MS);
     }
     /* the worker was held past the tick's instants: some were skipped */
     assert_true(skipped >= 1);
