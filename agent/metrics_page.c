@@ -1,7 +1,8 @@
 /*
  * metrics_page.c: the agent's /metrics page, produced here and nowhere else:
  * the prometheus:// publishers' series, then the agent's own rows (pipeline
- * revision and reloads per group, polls per source), then the [metrics]
+ * revision and reloads per group, polls per source, the API server's
+ * counters), then the [metrics]
  * registry when its backend is prometheus (the worker pool's gauges...). Every label value
  * goes through strbuf_put_prom_label (a group or source name may hold a
  * quote, a backslash or a newline).
