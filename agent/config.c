@@ -93,6 +93,13 @@ static const option_desc options[] = {
         "An idle keep-alive API connection is closed after this time"),
     INT("api", "max_head_bytes", api_max_head_bytes, "8192", 1024, 1048576,
         "Largest request head (request line and headers); larger ones get 431"),
+    STR("api", "tls_cert_file", api_tls_cert_file, "",
+        "PEM certificate (chain) the API serves HTTPS with; needs tls_key_file (empty: plain "
+        "HTTP)"),
+    STR("api", "tls_key_file", api_tls_key_file, "", "PEM private key of tls_cert_file"),
+    STR("api", "tls_client_ca_file", api_tls_client_ca_file, "",
+        "PEM CA(s): every API client must present a certificate it signed (mTLS; 403 "
+        "otherwise, probes included); needs tls_cert_file and tls_key_file"),
     INT("publisher", "queue_size", queue_size, "1024", 1, 1000000,
         "Batches queued per publisher before the oldest is dropped"),
     INT("publisher", "retry_initial_ms", retry_initial_ms, "100", 1, 600000,
@@ -149,27 +156,53 @@ void config_defaults(agent_config *c)
 
 typedef struct parse_state {
     agent_config *c;
-    const char *name;
+    const char *name, *text;
+    size_t len;
     int line;
     int namespaces_line, log_level_line; /* where they were set, for their errors */
+    int tls_line[3];                     /* [api] tls_cert_file, tls_key_file, tls_client_ca_file */
     char *err;
     size_t errlen, errused;
     int nerrors;
 } parse_state;
 
-__attribute__((format(printf, 2, 3))) static void add_error(parse_state *ps, const char *fmt, ...)
+/* One "file:line: msg" (or "file:line:col: msg" when col > 0) into err. */
+static void put_error(parse_state *ps, int col, const char *msg)
 {
     ps->nerrors++;
     if (ps->errused + 1 >= ps->errlen) return;
+    char where[32] = "";
+    if (col > 0) snprintf(where, sizeof where, "%d:", col);
+    int n = snprintf(ps->err + ps->errused, ps->errlen - ps->errused, "%s%s:%d:%s %s",
+                     ps->errused ? "\n" : "", ps->name, ps->line, where, msg);
+    if (n > 0) ps->errused += (size_t)n;
+    if (ps->errused >= ps->errlen) ps->errused = ps->errlen - 1;
+}
+
+__attribute__((format(printf, 2, 3))) static void add_error(parse_state *ps, const char *fmt, ...)
+{
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int n = snprintf(ps->err + ps->errused, ps->errlen - ps->errused, "%s%s:%d: %s",
-                     ps->errused ? "\n" : "", ps->name, ps->line, msg);
-    if (n > 0) ps->errused += (size_t)n;
-    if (ps->errused >= ps->errlen) ps->errused = ps->errlen - 1;
+    put_error(ps, 0, msg);
+}
+
+/* The column where line's option name starts (1-based; 1 when unknown). */
+static int option_column(const parse_state *ps, int line)
+{
+    const char *p = ps->text, *end = ps->text + ps->len;
+    for (int l = 1; l < line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    int col = 1;
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+        col++;
+    }
+    return col;
 }
 
 static bool is_foreign(const char *section)
@@ -235,6 +268,11 @@ static void handler(void *user, int line, const char *sec, const char *name, con
         if (set_option(ps->c, &options[i], value, msg, sizeof msg) != 0) add_error(ps, "%s", msg);
         if (options[i].offset == offsetof(agent_config, namespaces)) ps->namespaces_line = ps->line;
         if (options[i].offset == offsetof(agent_config, log_level)) ps->log_level_line = ps->line;
+        static const size_t tls[] = {offsetof(agent_config, api_tls_cert_file),
+                                     offsetof(agent_config, api_tls_key_file),
+                                     offsetof(agent_config, api_tls_client_ca_file)};
+        for (int k = 0; k < 3; k++)
+            if (options[i].offset == tls[k]) ps->tls_line[k] = value[0] ? ps->line : 0;
         return;
     }
     if (section_known)
@@ -244,9 +282,41 @@ static void handler(void *user, int line, const char *sec, const char *name, con
     return;
 }
 
+/*
+ * [api] TLS: a certificate needs its key and the other way round, and a
+ * client CA (mTLS) needs both: each half alone would start plain HTTP where
+ * the operator asked for TLS. The error points at the option that is set.
+ */
+static void check_api_tls(parse_state *ps)
+{
+    const agent_config *c = ps->c;
+    bool cert = c->api_tls_cert_file[0], key = c->api_tls_key_file[0],
+         ca = c->api_tls_client_ca_file[0];
+    const char *msg = NULL;
+    int at = -1;
+    if (cert && !key) {
+        at = 0;
+        msg = "[api] tls_cert_file is set without tls_key_file: HTTPS needs the certificate's "
+              "private key too (PEM)";
+    } else if (key && !cert) {
+        at = 1;
+        msg = "[api] tls_key_file is set without tls_cert_file: HTTPS needs the certificate "
+              "too (PEM)";
+    } else if (ca && !cert) {
+        at = 2;
+        msg = "[api] tls_client_ca_file (mTLS) is set without tls_cert_file and tls_key_file: "
+              "clients can only present a certificate over HTTPS, which needs the server's own "
+              "certificate and key";
+    }
+    if (!msg) return;
+    ps->line = ps->tls_line[at];
+    put_error(ps, ps->line ? option_column(ps, ps->line) : 0, msg);
+}
+
 static int finish(parse_state *ps)
 {
     char msg[300];
+    check_api_tls(ps);
     if (config_namespaces_check(ps->c->namespaces, msg, sizeof msg) != 0) {
         ps->line = ps->namespaces_line;
         add_error(ps, "namespaces: %s", msg);
@@ -262,7 +332,7 @@ static int finish(parse_state *ps)
 static int parse(agent_config *c, const char *text, size_t len, const char *name, char *err,
                  size_t errlen)
 {
-    parse_state ps = {.c = c, .name = name, .err = err, .errlen = errlen};
+    parse_state ps = {.c = c, .name = name, .text = text, .len = len, .err = err, .errlen = errlen};
     static const registry_ini_hooks hooks = {handler, on_problem};
     /* its problems are counted in ps.nerrors; a NUL byte stops it before
      * any option is read, when the checks below would only mislead */

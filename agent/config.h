@@ -54,6 +54,9 @@ typedef struct agent_config {
     int api_header_timeout_ms;
     int api_idle_timeout_ms;
     int api_max_head_bytes;
+    char api_tls_cert_file[PATH_MAX]; /* all three "": plain HTTP */
+    char api_tls_key_file[PATH_MAX];
+    char api_tls_client_ca_file[PATH_MAX]; /* set: mTLS, a client certificate required */
     /* [publisher] */
     int queue_size;
     int retry_initial_ms;

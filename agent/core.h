@@ -217,8 +217,10 @@ int plugins_process_init(agent *a, char *err, size_t errlen);
 void plugins_status_json(agent *a, strbuf *out);
 void plugins_process_shutdown(agent *a);
 
-/* metrics_page.c: the whole /metrics page (any thread). */
-void metrics_page_render(agent *a, strbuf *out);
+/* metrics_page.c: the whole /metrics page (any thread); api: the API
+ * server's counters (meterd_api_*), NULL when it has none. */
+struct httpd_stats;
+void metrics_page_render(agent *a, const struct httpd_stats *api, strbuf *out);
 void sinks_shutdown(agent_group *g); /* flush and close everything */
 /* Sends per-publisher deltas (published, dropped, failures) as counters. */
 void sinks_emit_metrics(agent *a);

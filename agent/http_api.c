@@ -18,7 +18,10 @@
  * Read-only and loopback by default. Off loopback, [api] token_file is
  * required and every request must carry "Authorization: Bearer <token>"
  * (401 otherwise): the API names targets, destinations and errors, and
- * meterproxy reaches it over the network. Requests carry no body: the
+ * meterproxy reaches it over the network. [api] tls_cert_file/tls_key_file
+ * serve HTTPS; tls_client_ca_file requires a client certificate that CA
+ * signed on every connection (the server answers 403 before routing), which
+ * stands in for the token off loopback. Requests carry no body: the
  * server refuses one over API_MAX_BODY at its head (413), so a client
  * cannot make the agent buffer anything; the server also caps connections,
  * the time a head may take, idle keep-alive time and the head's size
@@ -91,11 +94,14 @@ static int load_token(agent *a, http_state *hs, char *err, size_t errlen)
         }
         return 0;
     }
-    if (loopback(a->cfg.api_host)) return 0;
+    /* mTLS authenticates every client before any route: it stands in for
+     * the token */
+    if (loopback(a->cfg.api_host) || a->cfg.api_tls_client_ca_file[0]) return 0;
     snprintf(err, errlen,
              "%s: [api] host %s is reachable from other hosts: set [api] token_file to a mode-0600 "
-             "file holding a bearer token (openssl rand -hex 32 > FILE; chmod 600 FILE), or keep "
-             "host = 127.0.0.1 (docs/SECURITY.md)",
+             "file holding a bearer token (openssl rand -hex 32 > FILE; chmod 600 FILE), or "
+             "tls_client_ca_file (with tls_cert_file, tls_key_file) to require client "
+             "certificates, or keep host = 127.0.0.1 (docs/SECURITY.md)",
              file, a->cfg.api_host);
     return -1;
 }
@@ -234,7 +240,9 @@ static void h_metrics(agent *a, httpd_req *r, bool brief)
     (void)brief;
     strbuf body;
     strbuf_init(&body);
-    metrics_page_render(a, &body);
+    httpd_stats api;
+    httpd_get_stats(((http_state *)a->http)->server, &api);
+    metrics_page_render(a, &api, &body);
     reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
     strbuf_free(&body);
 }
@@ -410,13 +418,20 @@ int http_api_start(agent *a, char *err, size_t errlen)
                     .idle_timeout_ms = (unsigned)a->cfg.api_idle_timeout_ms,
                     .max_head_bytes = (size_t)a->cfg.api_max_head_bytes,
                     .max_body_bytes = API_MAX_BODY};
+    if (a->cfg.api_tls_cert_file[0]) { /* config.c checked the three go together */
+        o.tls_cert_file = a->cfg.api_tls_cert_file;
+        o.tls_key_file = a->cfg.api_tls_key_file;
+        if (a->cfg.api_tls_client_ca_file[0]) o.tls_client_ca_file = a->cfg.api_tls_client_ca_file;
+    }
     char msg[512];
     if (httpd_start(&hs->server, &o, msg, sizeof msg) != 0) {
         snprintf(err, errlen, "%s: [api] %s", a->cfg.path[0] ? a->cfg.path : "config", msg);
         return -1;
     }
     a->api_port = httpd_port(hs->server, 0);
-    log_info(&a->log, "api", "listening on http://%s:%d", a->cfg.api_host, a->api_port);
+    log_info(&a->log, "api", "listening on %s://%s:%d%s", o.tls_cert_file ? "https" : "http",
+             a->cfg.api_host, a->api_port,
+             o.tls_client_ca_file ? " (client certificates required)" : "");
     return 0;
 }
 

@@ -88,6 +88,11 @@ typedef struct httpd_stats {
     unsigned long long refused;         /* over max_connections */
     unsigned long long header_timeouts; /* closed by header_timeout_ms */
     unsigned long long accept_backoffs; /* accept() hit EMFILE/ENFILE */
+    /* requests answered by the server itself, before any handler */
+    unsigned long long bad_requests;   /* 400: malformed HTTP */
+    unsigned long long cert_refused;   /* 403: no verified client certificate (mTLS) */
+    unsigned long long body_too_large; /* 413 */
+    unsigned long long head_too_large; /* 431 */
 } httpd_stats;
 
 void httpd_get_stats(const httpd *h, httpd_stats *out);

@@ -45,7 +45,11 @@ struct httpd {
 
     atomic_uint current;
     atomic_ullong requests, connections, refused, header_timeouts, accept_backoffs;
+    atomic_ullong bad_requests, cert_refused, body_too_large, head_too_large;
 };
+
+/* Counts one answer the server gave by itself (400, 403, 413, 431). */
+void hd_count_refusal(httpd *h, unsigned status);
 
 typedef struct resp_header {
     struct resp_header *next;

@@ -143,6 +143,7 @@ static enum MHD_Result refuse(httpd_req *r, unsigned status, const char *msg)
     MHD_add_response_header(res, "Content-Type", "application/json");
     MHD_add_response_header(res, "Connection", "close");
     r->refused = true;
+    hd_count_refusal(r->h, status);
     return queue(r->conn, status, res);
 }
 

@@ -185,11 +185,32 @@ static void fill_defaults(httpd_opts *o)
     if (!o->max_connections) o->max_connections = httpd_fd_budget(0);
 }
 
+void hd_count_refusal(httpd *h, unsigned status)
+{
+    atomic_ullong *c = status == 400   ? &h->bad_requests
+                       : status == 403 ? &h->cert_refused
+                       : status == 413 ? &h->body_too_large
+                       : status == 431 ? &h->head_too_large
+                                       : NULL;
+    if (c) atomic_fetch_add(c, 1);
+}
+
 /* libmicrohttpd's messages: kept while starting (they explain a failure),
- * dropped after (a client's broken request is not the operator's news). */
+ * dropped after (a client's broken request is not the operator's news).
+ * The error answers it gives by itself (400 for malformed HTTP, 431 for a
+ * head past its memory pool) reach no callback but this message, so they
+ * are counted here. */
+static const char mhd_error_answer[] = "Error processing request (HTTP response code is %u";
+
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     httpd *h = cls;
+    if (!strncmp(fmt, mhd_error_answer, sizeof mhd_error_answer - 1)) {
+        va_list copy;
+        va_copy(copy, ap);
+        hd_count_refusal(h, va_arg(copy, unsigned));
+        va_end(copy);
+    }
     if (atomic_load(&h->started)) return;
     vsnprintf(h->mhd_msg, sizeof h->mhd_msg, fmt, ap);
     h->mhd_msg[strcspn(h->mhd_msg, "\n")] = '\0';
@@ -343,5 +364,9 @@ void httpd_get_stats(const httpd *h, httpd_stats *out)
                          .current = atomic_load(&m->current),
                          .refused = atomic_load(&m->refused),
                          .header_timeouts = atomic_load(&m->header_timeouts),
-                         .accept_backoffs = atomic_load(&m->accept_backoffs)};
+                         .accept_backoffs = atomic_load(&m->accept_backoffs),
+                         .bad_requests = atomic_load(&m->bad_requests),
+                         .cert_refused = atomic_load(&m->cert_refused),
+                         .body_too_large = atomic_load(&m->body_too_large),
+                         .head_too_large = atomic_load(&m->head_too_large)};
 }

@@ -8,11 +8,13 @@
  * context of that worker's own (a thread-specific key in the process state:
  * contexts are not thread-safe, creating one per read would rebuild state).
  *
- * A dead BMC holds its worker for the whole timeout. So a BMC whose last two
- * reads failed is retried only after a backoff doubling per failure (at most
- * [ipmi] max_backoff), and at most [ipmi] failing_workers such retries run
- * at once; the rest are deferred, leaving the other workers to the live BMCs.
- * A single failure is retried at the next interval (lost datagrams happen).
+ * A dead BMC holds its worker for the whole timeout. So a BMC whose last
+ * read failed is failing: at most [ipmi] failing_workers reads of failing
+ * BMCs run at once, the rest are deferred, leaving the other workers to the
+ * live BMCs. Counting from the second failure let BMCs that died together
+ * hold every worker for two rounds of their timeout. A single failure is
+ * still retried at the next interval (lost datagrams happen); from the
+ * second, a backoff doubling per failure (at most [ipmi] max_backoff).
  * Deferred and backed-off polls report an error naming the last failure.
  *
  * The password is the value of the source's `secret` in the agent's secrets
@@ -476,9 +478,11 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
         return -1;
     }
     int64_t now = mono_ms();
-    /* one failed read is retried at the next interval like any read: a
-     * loaded BMC or a lost datagram must not cost a live BMC its cadence */
-    bool failing = ts->failures >= 2;
+    /* one failed read is retried at the next interval (no backoff: a lost
+     * datagram must not cost a live BMC its cadence), but as a failing BMC,
+     * within failing_workers: BMCs that die together must not hold every
+     * worker for a second round of their timeout */
+    bool failing = ts->failures >= 1;
     if (failing && now < ts->next_attempt_ms) {
         snprintf(err, errlen, "backing off after %d failures (next attempt in %lld ms): %s",
                  ts->failures, (long long)(ts->next_attempt_ms - now), ts->last_error);

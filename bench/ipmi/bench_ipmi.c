@@ -71,23 +71,14 @@ typedef struct dead_run {
     int64_t until_ms;
     atomic_long live_reads, live_errors, dead_reads, dead_skipped, dead_ms;
     atomic_int next;
-    atomic_int dead_tries[MAXBMC]; /* real reads of each dead BMC, whole run */
-    bool until_failing;            /* phase ends when every dead BMC was read twice */
 } dead_run;
-
-static bool all_failing(dead_run *r)
-{
-    for (int i = 0; i < r->ndead; i++)
-        if (atomic_load(&r->dead_tries[i]) < 2) return false;
-    return true;
-}
 
 static void *dead_worker(void *arg)
 {
     dead_run *r = arg;
     static const bool want[4] = {true, true, true, true};
     char err[512], url[64];
-    while (th_now_ms() < r->until_ms && !(r->until_failing && all_failing(r))) {
+    while (th_now_ms() < r->until_ms) {
         int i = atomic_fetch_add(&r->next, 1) % r->nbmc;
         if (atomic_exchange(&r->busy[i], 1)) continue;
         if (pollster_ipmi_sensors.next_attempt_ms(r->ts[i]) != 0) { /* backing off */
@@ -113,7 +104,6 @@ static void *dead_worker(void *arg)
         } else {
             atomic_fetch_add(&r->dead_reads, 1);
             atomic_fetch_add(&r->dead_ms, (long)(th_now_ms() - t0));
-            atomic_fetch_add(&r->dead_tries[i], 1);
         }
     }
     return NULL;
@@ -214,10 +204,8 @@ static void print_dead(const char *name, dead_run *r, int workers, double el, do
 }
 
 /* One timed phase of r; counters restart, states stay. */
-static void dead_phase(dead_run *r, int workers, int secs, bool until_failing, const char *name,
-                       bool last)
+static void dead_phase(dead_run *r, int workers, int secs, const char *name, bool last)
 {
-    r->until_failing = until_failing;
     atomic_store(&r->live_reads, 0);
     atomic_store(&r->live_errors, 0);
     atomic_store(&r->dead_reads, 0);
@@ -236,11 +224,12 @@ static void dead_phase(dead_run *r, int workers, int secs, bool until_failing, c
 }
 
 /* A third of the BMCs stopped; 1 s timeout (the default is 5 s: a dead
- * read's first two failures cost that much more). Per worker count: the live
- * ones alone; then all of them from a cold start until each dead BMC has
- * failed twice (those reads run to the timeout, uncapped: one failure is
- * retried like any read); then the same states for the timed run (dead ones
- * failing: backed off, at most failing_workers at once). */
+ * read's first failure costs that much more). Per worker count: the live
+ * ones alone; then all of them from a cold start for 6 s (the warm-up: each
+ * dead BMC's first read runs to the timeout, uncapped, since nothing knows
+ * it is dead yet; from its first failure it is one of failing_workers); then
+ * the same states for the timed run (dead ones failing: backed off, at most
+ * failing_workers at once). */
 static void dead_bmcs(th_bmc *bmc, int nbmc, void *pstate, plugin_ctx ctx, int secs)
 {
     int ndead = nbmc / 3;
@@ -268,14 +257,14 @@ static void dead_bmcs(th_bmc *bmc, int nbmc, void *pstate, plugin_ctx ctx, int s
         poll_target t0 = {.id = "ipmi://x", .resource = "x"};
         for (int i = 0; i < nbmc; i++)
             pollster_ipmi_sensors.init(&t0, &r.ts[i], err, sizeof err);
-        dead_phase(&r, workers[w], secs, false, "live_only", false);
+        dead_phase(&r, workers[w], secs, "live_only", false);
         for (int i = 0; i < ndead; i++)
             kill(bmc[i].proc.pid, SIGSTOP);
         r.bmc = bmc;
         r.nbmc = nbmc;
         r.ndead = ndead;
-        dead_phase(&r, workers[w], 60, true, "with_dead_until_each_failed_twice", false);
-        dead_phase(&r, workers[w], secs, false, "with_dead_failing", w == 1);
+        dead_phase(&r, workers[w], 6, "with_dead_first_6s", false);
+        dead_phase(&r, workers[w], secs, "with_dead_failing", w == 1);
         for (int i = 0; i < ndead; i++)
             kill(bmc[i].proc.pid, SIGCONT);
         for (int i = 0; i < nbmc; i++)

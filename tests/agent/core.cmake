@@ -27,6 +27,17 @@ meterd_test(NAME test_api_limits SOURCES test_api_limits.c ${CMAKE_SOURCE_DIR}/t
             PkgConfig::JANSSON LABELS integration TIMEOUT 180)
 target_compile_definitions(test_api_limits PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
 add_dependencies(test_api_limits meterd)
+# The API server's counters in /metrics (meterd_api_*) move; promtool passes.
+meterd_test(NAME test_api_metrics SOURCES test_api_metrics.c ${CMAKE_SOURCE_DIR}/tests/httpd/client.c
+            LIBS meterd_testharness LABELS integration TIMEOUT 120)
+target_compile_definitions(test_api_metrics PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
+add_dependencies(test_api_metrics meterd)
+# The API over HTTPS and mTLS ([api] tls_*), curl as the client.
+meterd_test(NAME test_api_tls SOURCES test_api_tls.c LIBS meterd_testharness
+            LABELS integration TIMEOUT 120)
+target_compile_definitions(test_api_tls PRIVATE MeterdBinary="$<TARGET_FILE:meterd>"
+                           MeterctlPath="$<TARGET_FILE:meterctl>")
+add_dependencies(test_api_tls meterd meterctl)
 meterd_test(NAME test_cluster SOURCES test_cluster.c cluster_fixture.c
             LIBS meterd_coordinator meterd_group meterd_testharness PkgConfig::JANSSON
             LABELS integration TIMEOUT 180)
