@@ -310,16 +310,15 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
     }
     const proxy_rendered *c = rendered(g, route);
     const char *target = route == G_ASSIGNMENT ? httpd_query(r, "target") : NULL;
-    char *loc = NULL;
-    if (c && target) {
-        json_t *l = groupview_locate_json(&g->v, target);
-        loc = l ? json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(l);
-    }
-    size_t len = c ? c->len : 0, loclen = loc ? strlen(loc) : 0;
-    /* {...base...,"target":{...}} from {...base...}\n */
-    char *out = c && (!target || loc) ? malloc(len + loclen + 16) : NULL;
+    size_t loclen = 0;
+    const char *loc = c && target ? proxy_located_get(g, target, &loclen) : NULL;
+    size_t len = c ? c->len : 0;
+    /* most answers fit the stack: no allocation on the hot path */
+    char stack[8192];
+    size_t need = len + loclen + 16;
+    char *out = c && (!target || loc) ? need <= sizeof stack ? stack : malloc(need) : NULL;
     if (out && loc) {
+        /* {...base...,"target":{...}} from {...base...}\n */
         memcpy(out, c->text, len - 2);
         size_t n = len - 2;
         memcpy(out + n, ",\"target\":", 10);
@@ -334,14 +333,13 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
     char etag[40] = "";
     if (out && route == G_PIPELINE) snprintf(etag, sizeof etag, "\"%lld\"", (long long)c->number);
     pthread_mutex_unlock(&g->mu);
-    free(loc);
     if (out == NULL) {
         proxy_reply_error(px, r, 500, "out of memory");
         return;
     }
     if (etag[0]) httpd_add_header(r, "ETag", etag);
     httpd_respond(r, 200, JSON_TYPE, out, len);
-    free(out);
+    if (out != stack) free(out);
 }
 
 static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)

@@ -189,6 +189,7 @@ void proxy_cache_close(proxy_cache *cache)
         json_decref(g->revisions);
         for (int k = 0; k < PROXY_R_COUNT; k++)
             free(g->rendered[k].text);
+        proxy_located_free(&g->located);
         pthread_mutex_destroy(&g->mu);
     }
     cache->n = 0;

@@ -57,6 +57,8 @@ static const opt_row rows[] = {
       "A federated /metrics page also serves the clients that ask this long after it was made"),
     I("meterproxy", "max_connections", max_connections, "0", 0, 1000000,
       "Connections held at most (0: derived from the descriptor limit)"),
+    I("meterproxy", "max_head_bytes", max_head_bytes, "8192", 1024, 1048576,
+      "Largest request head (line and headers): 431 over it; at most -L"),
     I("meterproxy", "header_timeout_ms", header_timeout_ms, "10000", 100, 3600000,
       "A request head must arrive whole within this time (slow clients are closed)"),
     I("meterproxy", "idle_timeout_ms", idle_timeout_ms, "30000", 100, 3600000,

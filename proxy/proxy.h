@@ -83,6 +83,7 @@ typedef struct proxy_config {
     int agent_timeout_ms;            /* per agent, fan-out */
     int metrics_reuse_ms;            /* a federated page serves this long */
     int max_connections;             /* 0: from the descriptor limit */
+    int max_head_bytes;              /* the head's cap (the body's is -L) */
     int header_timeout_ms, idle_timeout_ms;
     int threads;
     char tls_cert_file[PATH_MAX], tls_key_file[PATH_MAX], tls_client_ca_file[PATH_MAX];
@@ -138,6 +139,14 @@ typedef struct proxy_rendered {
     int64_t number;   /* the current revision then (pipeline's ETag) */
 } proxy_rendered;
 
+/* The "target" answers of .../assignment?target=T, per target (located.c). */
+typedef struct proxy_located {
+    struct proxy_located_entry *slots; /* open addressing; NULL until the first */
+    size_t n, bytes;
+    uint64_t changes; /* the view they were rendered for, as proxy_rendered */
+    int64_t next_ms;
+} proxy_located;
+
 typedef struct proxy_group {
     char name[128];
     struct proxy_ctx *px;
@@ -149,6 +158,7 @@ typedef struct proxy_group {
     int64_t revisions_for; /* the current revision it was read at */
     uint64_t changes;      /* events applied: what invalidates `rendered` */
     proxy_rendered rendered[PROXY_R_COUNT];
+    proxy_located located;
 } proxy_group;
 
 typedef struct proxy_cache {
@@ -160,6 +170,15 @@ typedef struct proxy_cache {
 int proxy_cache_open(struct proxy_ctx *px, char *err, size_t errlen);
 void proxy_cache_close(proxy_cache *cache);
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len);
+
+/* ---- located.c ------------------------------------------------------------- */
+
+/* Under g->mu: groupview_locate_json(target)'s text (compact, sorted keys),
+ * rendered once per target and view; valid until g->mu is released. NULL
+ * when out of memory or jansson refuses the target (not UTF-8). */
+const char *proxy_located_get(proxy_group *g, const char *target, size_t *len);
+void proxy_located_clear(proxy_located *l);
+void proxy_located_free(proxy_located *l);
 
 /* ---- federate.c ------------------------------------------------------------ */
 
