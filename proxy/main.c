@@ -142,6 +142,7 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
                               ? (size_t)px->cfg.max_head_bytes
                               : px->opts.max_request,
         .max_body_bytes = px->cfg.writes_api ? px->opts.max_request : 0,
+        .listen_backlog = (unsigned)px->opts.maxpending, /* 0: httpd's default */
         .tls_cert_file = px->cfg.tls_cert_file[0] ? px->cfg.tls_cert_file : NULL,
         .tls_key_file = px->cfg.tls_key_file[0] ? px->cfg.tls_key_file : NULL,
         .tls_client_ca_file = px->cfg.tls_client_ca_file[0] ? px->cfg.tls_client_ca_file : NULL,

@@ -12,6 +12,7 @@
  *   - a request cut inside a header name, then closed;
  *   - 200 clients sending a byte a second;
  *   - 1,000 concurrent connections, each answered;
+ *   - METERPROXY_MAXPENDING is the listening socket's backlog (ss);
  *   - a connection flood past the descriptor limit (EMFILE, the proxy's
  *     limit lowered to 256 with prlimit(2)): the proxy backs off instead of
  *     spinning (its CPU time is measured), and serves again once the flood
@@ -318,6 +319,51 @@ static void test_thousand_connections(void **state)
     assert_int_equal(answered, N);
 }
 
+/* The queue listen(2) was given on 127.0.0.1:port, as ss shows it (Send-Q
+ * of a listening socket); -1 when ss cannot tell. */
+static int listen_backlog(int port)
+{
+    char cmd[128], line[512] = "";
+    snprintf(cmd, sizeof cmd, "ss -ltnH 'sport = :%d' 2>/dev/null", port);
+    FILE *f = popen(cmd, "r");
+    if (f == NULL) return -1;
+    int backlog = -1;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "127.0.0.1:") && sscanf(line, "%*s %*d %d", &backlog) != 1) backlog = -1;
+    pclose(f);
+    return backlog;
+}
+
+static int somaxconn(void)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int v = 4096;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1) v = 4096;
+        fclose(f);
+    }
+    return v;
+}
+
+/* METERPROXY_MAXPENDING is the listening socket's backlog (pmproxy's
+ * PMPROXY_MAXPENDING); without it httpd's 1024. */
+static void test_maxpending_backlog(void **state)
+{
+    (void)state;
+    if (system("command -v ss >/dev/null 2>&1") != 0) {
+        skip(); /* iproute2 (deploy/deps.sh TEST_PKGS) */
+        return;
+    }
+    int dflt = listen_backlog(px.port);
+    assert_int_equal(dflt, somaxconn() < 1024 ? somaxconn() : 1024);
+    px_proc q;
+    setenv("METERPROXY_MAXPENDING", "77", 1);
+    px_start(&q, "meterproxy-pending", conf, NULL);
+    unsetenv("METERPROXY_MAXPENDING");
+    assert_int_equal(listen_backlog(q.port), 77);
+    px_stop(&q);
+}
+
 static void test_descriptor_flood_backs_off(void **state)
 {
     (void)state;
@@ -406,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_cut_inside_header_name),
         cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_thousand_connections),
+        cmocka_unit_test(test_maxpending_backlog),
         cmocka_unit_test(test_descriptor_flood_backs_off),
         cmocka_unit_test(test_tls),
     };
