@@ -138,25 +138,45 @@ static json_t *with_state(proxy_group *g, json_t *doc)
     return doc;
 }
 
+static json_t *group_entry(proxy_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    groupview_at(&g->v, proxy_wall_ms());
+    bool ok = false;
+    json_t *st = groupview_status_json(&g->v, g->name, NULL, &ok);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
+                  coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
+                  json_object_get(st, "revision"), "leader", json_object_get(st, "leader"),
+                  "consistent", ok, "known", groupview_known(&g->v));
+    pthread_mutex_unlock(&g->mu);
+    json_decref(st);
+    return o;
+}
+
+/*
+ * The groups that exist under the chroot (the listing's last read, a child
+ * watch: no ZooKeeper read here), those `groups =` allows. Until the first
+ * listing arrived ("listed": false), the groups served so far.
+ */
 static void groups_list(proxy_ctx *px, httpd_req *r)
 {
+    char **names = NULL;
+    size_t count = 0;
+    bool listed = px->cache.lister && coord_groups_get(px->cache.lister, &names, &count) > 0;
     json_t *list = json_array();
-    for (size_t i = 0; i < px->cache.n; i++) {
-        proxy_group *g = &px->cache.groups[i];
-        pthread_mutex_lock(&g->mu);
-        groupview_at(&g->v, proxy_wall_ms());
-        bool ok = false;
-        json_t *st = groupview_status_json(&g->v, g->name, NULL, &ok);
-        json_t *o = json_pack(
-            "{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
-            coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
-            json_object_get(st, "revision"), "leader", json_object_get(st, "leader"), "consistent",
-            ok, "known", groupview_known(&g->v));
-        pthread_mutex_unlock(&g->mu);
-        json_decref(st);
-        json_array_append_new(list, o);
+    if (listed) {
+        for (size_t i = 0; i < count; i++) {
+            size_t len = strlen(names[i]);
+            proxy_group *g = proxy_cache_find(&px->cache, names[i], len);
+            if (g) json_array_append_new(list, group_entry(g));
+        }
+    } else {
+        for (size_t i = 0; i < px->cache.n; i++)
+            json_array_append_new(list, group_entry(&px->cache.groups[i]));
     }
-    proxy_reply_json(px, r, 200, json_pack("{s:o}", "groups", list));
+    coord_groups_list_free(names, count);
+    proxy_reply_json(px, r, 200, json_pack("{s:o, s:b}", "groups", list, "listed", listed));
 }
 
 typedef enum {
@@ -214,6 +234,11 @@ static void kept_revision(proxy_ctx *px, httpd_req *r, proxy_group *g, const cha
         proxy_reply_error(px, r, 404, "no such path: %s", httpd_path(r));
         return;
     }
+    coord_t *c = g->c;
+    if (c == NULL) {
+        proxy_reply_error(px, r, 503, "no view of group %s yet: its observer is opening", g->name);
+        return;
+    }
     kept_get *k = malloc(sizeof *k);
     if (k == NULL) {
         proxy_reply_error(px, r, 500, "out of memory");
@@ -221,7 +246,7 @@ static void kept_revision(proxy_ctx *px, httpd_req *r, proxy_group *g, const cha
     }
     *k = (kept_get){px, g, r};
     httpd_defer(r);
-    if (coord_revision_get_async(g->c, v, got_kept, k) != 0) {
+    if (coord_revision_get_async(c, v, got_kept, k) != 0) {
         proxy_reply_error(px, r, 500, "the read could not be queued");
         free(k);
     }
@@ -352,9 +377,10 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
     size_t glen = slash ? (size_t)(slash - rest) : strlen(rest);
     proxy_group *g = proxy_cache_find(&px->cache, rest, glen);
     if (g == NULL)
-        return proxy_reply_error(px, r, 404,
-                                 "group '%.*s' is not served here ([coordination] groups = %s)",
-                                 (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
+        return proxy_reply_error(
+            px, r, 404, "group '%.*s' is not served here ([coordination] groups = %s)",
+            (int)(glen > 128 ? 128 : glen), rest,
+            px->cfg.groups[0] ? px->cfg.groups : "(empty: every group under the chroot)");
     const char *sub = slash ? slash + 1 : "";
     if (strcmp(sub, "rollback") == 0 && px->cfg.writes_api) {
         if (strcmp(httpd_method(r), "POST") != 0) return reply_405(px, r, "POST");

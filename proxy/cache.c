@@ -11,9 +11,17 @@
  *
  * The kept revisions' list is read again (on the store thread) after each
  * new revision, since a push also prunes the oldest one.
+ *
+ * Which groups: those under the chroot (coordinator's group listing, a
+ * child watch), restricted to `[coordination] groups` when it names some.
+ * The named ones are opened at start (they answer "unknown" until created);
+ * any other that appears is opened when the listing sees it. Entries are
+ * only ever appended, each whole before the count that publishes it grows,
+ * so handlers walk them without a lock.
  */
 #include "proxy/proxy.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +115,8 @@ static void on_revision(void *arg, const coord_revision_t *rev)
     groupview_set_revision(&g->v, &copy);
     g->changes++;
     pthread_mutex_unlock(&g->mu);
-    if (coord_revision_list_async(g->c, on_list, g) != COORD_OK)
+    coord_t *c = g->c; /* NULL: its coord_open has not returned yet */
+    if (c == NULL || coord_revision_list_async(c, on_list, g) != COORD_OK)
         proxy_log(g->px, COORD_LOG_WARN, "group %s: cannot list revisions", g->name);
 }
 
@@ -130,58 +139,126 @@ static void on_log(void *arg, int level, const char *msg)
     proxy_log(g->px, level, "group %s: %s", g->name, msg);
 }
 
+/* Whether the configuration lets the proxy serve a group of this name:
+ * every group when `groups` is empty, else those it names. */
+bool proxy_cache_allowed(const proxy_ctx *px, const char *name, size_t len)
+{
+    const char *p = px->cfg.groups;
+    bool any = false;
+    while (*p) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == 0) break;
+        any = true;
+        if (n == len && memcmp(p, name, len) == 0) return true;
+        p += n;
+    }
+    return !any;
+}
+
+/* Publishes an entry for group `name` (under open_mu), then opens its
+ * observer: a handler may see the entry first, with no handle yet (c NULL:
+ * "no view yet", as while connecting). The entry, or NULL with err. */
+static proxy_group *open_group(proxy_ctx *px, const char *name, char *err, size_t errlen)
+{
+    proxy_cache *cache = &px->cache;
+    size_t n = cache->n;
+    if (n == PROXY_MAX_GROUPS || strlen(name) >= sizeof cache->groups[0].name) {
+        snprintf(err, errlen, "group %.128s: at most %d groups of < 128 bytes are served", name,
+                 PROXY_MAX_GROUPS);
+        return NULL;
+    }
+    proxy_group *g = &cache->groups[n];
+    memset(g, 0, sizeof *g);
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->px = px;
+    g->state = COORD_CONNECTING;
+    pthread_mutex_init(&g->mu, NULL);
+    groupview_init(&g->v);
+    /* whole before it is counted: handlers read entries below n unlocked */
+    atomic_store(&cache->n, n + 1);
+    coord_config_t cfg = {
+        .backend_url = px->cfg.backend_url,
+        .group = g->name,
+        .member_id = NULL,
+        .session_timeout_ms = px->cfg.session_timeout_ms,
+        .auth = (const char *)px->zk_auth,
+        .cb = {.state = on_state,
+               .members = on_members,
+               .leader = on_leader,
+               .revision = on_revision,
+               .assignment = on_assignment,
+               .log = on_log},
+        .cb_arg = g,
+    };
+    if (px->has_roles) cfg.roles = &px->roles;
+    char msg[256];
+    coord_t *c = coord_open(&cfg, msg, sizeof msg);
+    if (c == NULL) {
+        snprintf(err, errlen, "group %s: %s", g->name, msg);
+        pthread_mutex_lock(&g->mu);
+        g->state = COORD_CLOSED;
+        pthread_mutex_unlock(&g->mu);
+        return NULL;
+    }
+    g->c = c;
+    return g;
+}
+
+/* The listing's thread: a group that appeared under the chroot is served
+ * from now on (when the configuration allows it). */
+static void on_groups(void *arg)
+{
+    proxy_ctx *px = arg;
+    char **names = NULL;
+    size_t count = 0;
+    coord_groups_get(px->cache.lister, &names, &count);
+    pthread_mutex_lock(&px->cache.open_mu);
+    for (size_t i = 0; i < count; i++) {
+        if (!proxy_cache_allowed(px, names[i], strlen(names[i])) ||
+            proxy_cache_find(&px->cache, names[i], strlen(names[i])))
+            continue;
+        char err[400];
+        if (open_group(px, names[i], err, sizeof err) == NULL) {
+            proxy_log(px, COORD_LOG_WARN, "not served: %s", err);
+            continue;
+        }
+        proxy_log(px, COORD_LOG_INFO, "group %s appeared: served", names[i]);
+    }
+    pthread_mutex_unlock(&px->cache.open_mu);
+    coord_groups_list_free(names, count);
+}
+
+static void on_groups_log(void *arg, int level, const char *msg)
+{
+    proxy_log(arg, level, "groups: %s", msg);
+}
+
 int proxy_cache_open(proxy_ctx *px, char *err, size_t errlen)
 {
     proxy_cache *cache = &px->cache;
+    pthread_mutex_init(&cache->open_mu, NULL);
+    /* the configured groups are served from the start, whether or not
+     * they exist yet (a group nobody created yet answers "unknown") */
     char list[sizeof px->cfg.groups];
     snprintf(list, sizeof list, "%s", px->cfg.groups);
     char *save = NULL;
-    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-        if (proxy_cache_find(cache, t, strlen(t))) continue;
-        if (cache->n == PROXY_MAX_GROUPS || strlen(t) >= sizeof cache->groups[0].name) {
-            snprintf(err, errlen, "[coordination] groups: at most %d groups of < 128 bytes",
-                     PROXY_MAX_GROUPS);
-            return -1;
-        }
-        proxy_group *g = &cache->groups[cache->n];
-        memset(g, 0, sizeof *g);
-        snprintf(g->name, sizeof g->name, "%s", t);
-        g->px = px;
-        g->state = COORD_CONNECTING;
-        pthread_mutex_init(&g->mu, NULL);
-        groupview_init(&g->v);
-        cache->n++;
-        coord_config_t cfg = {
-            .backend_url = px->cfg.backend_url,
-            .group = g->name,
-            .member_id = NULL,
-            .session_timeout_ms = px->cfg.session_timeout_ms,
-            .auth = (const char *)px->zk_auth,
-            .cb = {.state = on_state,
-                   .members = on_members,
-                   .leader = on_leader,
-                   .revision = on_revision,
-                   .assignment = on_assignment,
-                   .log = on_log},
-            .cb_arg = g,
-        };
-        if (px->has_roles) cfg.roles = &px->roles;
-        char msg[256];
-        g->c = coord_open(&cfg, msg, sizeof msg);
-        if (g->c == NULL) {
-            snprintf(err, errlen, "group %s: %s", g->name, msg);
-            return -1;
-        }
-    }
-    if (cache->n == 0) {
-        snprintf(err, errlen, "[coordination] groups names no group");
-        return -1;
-    }
-    return 0;
+    pthread_mutex_lock(&cache->open_mu);
+    int rc = 0;
+    for (char *t = strtok_r(list, ", \t", &save); t && rc == 0; t = strtok_r(NULL, ", \t", &save))
+        if (!proxy_cache_find(cache, t, strlen(t)) && !open_group(px, t, err, errlen)) rc = -1;
+    pthread_mutex_unlock(&cache->open_mu);
+    if (rc != 0) return -1;
+    coord_groups_callbacks_t cb = {.changed = on_groups, .log = on_groups_log, .arg = px};
+    cache->lister = coord_groups_open(px->cfg.backend_url, (const char *)px->zk_auth,
+                                      px->cfg.session_timeout_ms, &cb, err, errlen);
+    return cache->lister ? 0 : -1;
 }
 
 void proxy_cache_close(proxy_cache *cache)
 {
+    coord_groups_close(cache->lister); /* first: it opens groups */
+    cache->lister = NULL;
     for (size_t i = 0; i < cache->n; i++) {
         proxy_group *g = &cache->groups[i];
         if (g->c) coord_close(g->c); /* no callback runs after this */
@@ -193,6 +270,7 @@ void proxy_cache_close(proxy_cache *cache)
         pthread_mutex_destroy(&g->mu);
     }
     cache->n = 0;
+    pthread_mutex_destroy(&cache->open_mu);
 }
 
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len)

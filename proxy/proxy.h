@@ -36,6 +36,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,7 +151,7 @@ typedef struct proxy_located {
 typedef struct proxy_group {
     char name[128];
     struct proxy_ctx *px;
-    coord_t *c;
+    coord_t *_Atomic c; /* NULL until its observer is open (handlers check) */
     pthread_mutex_t mu; /* guards what follows */
     groupview v;
     coord_state_t state;
@@ -163,11 +164,18 @@ typedef struct proxy_group {
 
 typedef struct proxy_cache {
     proxy_group groups[PROXY_MAX_GROUPS];
-    size_t n;
+    _Atomic size_t n;        /* entries below n are whole; only appended */
+    pthread_mutex_t open_mu; /* serialises appends */
+    coord_groups_t *lister;  /* the groups under the chroot */
 } proxy_cache;
 
-/* Opens one observer per configured group; never blocks on ZooKeeper. */
+/* Opens one observer per configured group and the listing of the groups
+ * under the chroot (which opens the others that appear, when `groups` is
+ * empty); never blocks on ZooKeeper. */
 int proxy_cache_open(struct proxy_ctx *px, char *err, size_t errlen);
+/* Whether `[coordination] groups` lets the proxy serve this group (every
+ * group when it is empty). */
+bool proxy_cache_allowed(const struct proxy_ctx *px, const char *name, size_t len);
 void proxy_cache_close(proxy_cache *cache);
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len);
 

@@ -5,7 +5,9 @@
  * owner of each target (group_clock_owner_at, as `meterctl whohas`); a push
  * reaches its cache through ZooKeeper's watches; a burst of requests costs
  * ZooKeeper nothing (no read per request: ZooKeeper's own packet count is
- * compared); unknown groups and paths are 404, other methods 405. Then the
+ * compared); unknown groups and paths are 404, other methods 405; the
+ * groups listed are those under the chroot (a child watch), restricted by
+ * `groups =`, a group created later included. Then the
  * fan-out: /v1/targets?target=T answered by the member meterctl names as
  * T's owner; /metrics federates both agents with their member label, in a
  * page promtool accepts, to 32 concurrent clients; a frozen agent (SIGSTOP)
@@ -69,6 +71,44 @@ static bool cache_shows(void *arg)
                   w->number &&
               json_is_true(json_object_get(doc, "consistent")) &&
               (int)json_array_size(json_object_get(doc, "members")) == w->members;
+    json_decref(doc);
+    return ok;
+}
+
+typedef struct listing_want {
+    int port;
+    const char *group; /* listed... */
+    bool present;      /* ...or not */
+} listing_want;
+
+/* The proxy's /v1/groups comes from ZooKeeper's listing and names group
+ * (or does not). */
+static bool listing_is(void *arg)
+{
+    listing_want *w = arg;
+    int status = 0;
+    json_t *doc = px_get_json(w->port, "/v1/groups", &status);
+    bool found = false;
+    json_t *list = json_object_get(doc, "groups"), *e;
+    size_t i;
+    json_array_foreach(list, i, e) found |= strcmp(str(e, "group", NULL), w->group) == 0;
+    bool ok = status == 200 && json_is_true(json_object_get(doc, "listed")) && found == w->present;
+    json_decref(doc);
+    return ok;
+}
+
+typedef struct pipeline_want {
+    int port;
+    int64_t number;
+} pipeline_want;
+
+/* The unrestricted proxy serves group "third" at revision number. */
+static bool third_at(void *arg)
+{
+    pipeline_want *w = arg;
+    int status = 0;
+    json_t *doc = px_get_json(w->port, "/v1/groups/third/pipeline", &status);
+    bool ok = status == 200 && json_integer_value(json_object_get(doc, "number")) == w->number;
     json_decref(doc);
     return ok;
 }
@@ -222,16 +262,58 @@ static void test_read_api(void **state)
     assert_non_null(strstr(out, "unknown group"));
     assert_int_equal(px_http(px.port, "DELETE", "/v1/groups", NULL, NULL, out, sizeof out), 405);
 
-    json_t *groups = px_get_json(px.port, "/v1/groups", &status);
-    assert_int_equal(status, 200);
-    assert_int_equal(json_array_size(json_object_get(groups, "groups")), 2);
-    json_decref(groups);
+    /* the groups that exist ("other" only once the proxy's own observer
+     * created its tree), as ZooKeeper lists them */
+    listing_want lw = {px.port, "central", true};
+    assert_true(th_wait_until(listing_is, &lw, 30000 * th_slack()));
     json_t *health = px_get_json(px.port, "/health", &status);
     assert_int_equal(status, 200);
     assert_string_equal(str(health, "status", NULL), "ok");
     json_decref(health);
     assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, out, sizeof out), 200);
     assert_non_null(strstr(out, "meterproxy_http_requests_total "));
+}
+
+/* GET /v1/groups lists the groups that exist under the chroot (a child
+ * watch, not the configuration), restricted by `groups =` when it is set;
+ * a group created while the proxy runs is listed and served. */
+static void test_groups_listed(void **state)
+{
+    (void)state;
+    /* every group: no `groups =` */
+    char conf[1024];
+    snprintf(conf, sizeof conf,
+             "[coordination]\nbackend_url = %s\nauth_file = %s\nsession_timeout_ms = 4000\n",
+             fx.url, fx.auth_path);
+    px_proc all;
+    px_start(&all, "meterproxy-all", conf, NULL);
+    listing_want w = {all.port, "central", true};
+    assert_true(th_wait_until(listing_is, &w, 30000 * th_slack()));
+
+    /* a new group: its tree, then a revision in it */
+    coord_config_t cc = {
+        .backend_url = fx.url, .group = "third", .session_timeout_ms = 4000, .auth = fx.auth};
+    char err[300];
+    coord_t *third = coord_open(&cc, err, sizeof err);
+    assert_non_null(third);
+    assert_int_equal(coord_wait_ready(third, 10000 * th_slack()), 0);
+    int64_t n = 0;
+    assert_int_equal(coord_revision_push(third, 0, "sources: []\n", 12, "test", "", &n), 0);
+    w.group = "third";
+    assert_true(th_wait_until(listing_is, &w, 30000 * th_slack()));
+    pipeline_want pw = {all.port, n};
+    assert_true(th_wait_until(third_at, &pw, 30000 * th_slack()));
+
+    /* the restricted proxy (groups = central, other) neither lists nor serves it */
+    listing_want r = {px.port, "third", false};
+    assert_true(th_wait_until(listing_is, &r, 30000 * th_slack()));
+    r.group = "central";
+    r.present = true;
+    assert_true(listing_is(&r));
+    char out[1024];
+    assert_int_equal(px_http(px.port, "GET", "/v1/groups/third", NULL, NULL, out, sizeof out), 404);
+    coord_close(third);
+    px_stop(&all);
 }
 
 /* promtool on text: 0 when it found no error (lint remarks are the agents'). */
@@ -551,9 +633,8 @@ static void test_push_via(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_api),
-        cmocka_unit_test(test_fanout),
-        cmocka_unit_test(test_writes),
+        cmocka_unit_test(test_read_api), cmocka_unit_test(test_groups_listed),
+        cmocka_unit_test(test_fanout),   cmocka_unit_test(test_writes),
         cmocka_unit_test(test_push_via),
     };
     return th_tests_result(cmocka_run_group_tests(tests, setup, teardown));
