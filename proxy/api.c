@@ -138,12 +138,14 @@ static json_t *with_state(proxy_group *g, json_t *doc)
     return doc;
 }
 
+static json_t *status_doc(proxy_group *g, bool *consistent);
+
 static json_t *group_entry(proxy_group *g)
 {
     pthread_mutex_lock(&g->mu);
     groupview_at(&g->v, proxy_wall_ms());
     bool ok = false;
-    json_t *st = groupview_status_json(&g->v, g->name, NULL, &ok);
+    json_t *st = status_doc(g, &ok);
     json_t *o =
         json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
                   coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
@@ -200,9 +202,71 @@ static json_t *revision_doc(const char *group, const coord_revision_t *r)
     return doc;
 }
 
+/* Under g->mu: the current revision, with what the agents would say of it;
+ * or, when the node is not a revision, that, why, and the last valid one. */
 static json_t *pipeline_doc(proxy_group *g)
 {
-    return g->v.has_rev ? revision_doc(g->name, &g->v.rev) : NULL;
+    if (g->v.bad_rev) {
+        json_t *doc = json_pack("{s:s, s:I, s:b, s:s}", "group", g->name, "number",
+                                (json_int_t)g->v.bad_rev_version, "malformed", 1, "reason",
+                                g->bad_reason[0] ? g->bad_reason : "not a revision");
+        if (doc)
+            json_object_set_new(doc, "last_valid",
+                                g->v.has_rev ? revision_doc(g->name, &g->v.rev) : json_null());
+        return doc;
+    }
+    json_t *doc = g->v.has_rev ? revision_doc(g->name, &g->v.rev) : NULL;
+    if (doc == NULL) return NULL;
+    json_object_set_new(doc, "verified", g->verified < 0 ? json_null() : json_boolean(g->verified));
+    if (g->verified == 0) json_object_set_new(doc, "verify_error", json_string(g->verify_error));
+    json_object_set_new(doc, "valid", json_boolean(g->body_errors == NULL));
+    if (g->body_errors) json_object_set_new(doc, "errors", json_incref(g->body_errors));
+    return doc;
+}
+
+/* Under g->mu: `meterctl status`'s document plus what the proxy judged of
+ * the pipeline node: the reason it is not a revision, a signature that does
+ * not verify, a body that is not a pipeline (each a problem: the agents
+ * refuse such a revision, so the group cannot be consistent). */
+static json_t *status_doc(proxy_group *g, bool *consistent)
+{
+    bool ok = false;
+    json_t *doc = groupview_status_json(&g->v, g->name, NULL, &ok);
+    json_t *probs = json_object_get(doc, "problems");
+    if (doc == NULL || probs == NULL) return doc;
+    size_t i;
+    json_t *p;
+    json_array_foreach(probs, i, p)
+    {
+        if (g->bad_reason[0] &&
+            strcmp(json_string_value(json_object_get(p, "problem")), "malformed_revision") == 0)
+            json_object_set_new(p, "reason", json_string(g->bad_reason));
+    }
+    int64_t n = g->v.has_rev ? g->v.rev.number : 0;
+    char detail[600];
+    if (!g->v.bad_rev && g->v.has_rev && g->verified == 0) {
+        snprintf(detail, sizeof detail,
+                 "revision %lld: %s; the agents refuse it and keep what they run", (long long)n,
+                 g->verify_error);
+        json_array_append_new(probs, json_pack("{s:n, s:s, s:s, s:s}", "member", "problem",
+                                               "bad_signature", "detail", detail, "reason",
+                                               g->verify_error));
+    }
+    if (!g->v.bad_rev && g->v.has_rev && g->body_errors) {
+        json_t *e = json_array_get(g->body_errors, 0);
+        snprintf(detail, sizeof detail, "revision %lld is not a valid pipeline: %s:%lld:%lld: %s",
+                 (long long)n, json_string_value(json_object_get(e, "file")),
+                 (long long)json_integer_value(json_object_get(e, "line")),
+                 (long long)json_integer_value(json_object_get(e, "column")),
+                 json_string_value(json_object_get(e, "message")));
+        json_array_append_new(probs, json_pack("{s:n, s:s, s:s, s:O}", "member", "problem",
+                                               "invalid_revision", "detail", detail, "errors",
+                                               g->body_errors));
+    }
+    ok = json_array_size(probs) == 0;
+    json_object_set_new(doc, "consistent", json_boolean(ok));
+    if (consistent) *consistent = ok;
+    return doc;
 }
 
 typedef struct kept_get {
@@ -258,7 +322,7 @@ static char *render(proxy_group *g, group_route route, size_t *len)
     json_t *doc = NULL;
     switch (route) {
     case G_STATUS:
-        doc = groupview_status_json(&g->v, g->name, NULL, NULL);
+        doc = status_doc(g, NULL);
         break;
     case G_MEMBERS:
         doc = groupview_members_json(&g->v, g->name);
@@ -306,7 +370,8 @@ static const proxy_rendered *rendered(proxy_group *g, group_route route)
     c->text = render(g, route, &c->len);
     c->changes = g->changes;
     c->next_ms = next;
-    c->number = g->v.has_rev ? g->v.rev.number : 0;
+    /* a malformed node's version: what a push replacing it must expect */
+    c->number = g->v.bad_rev ? g->v.bad_rev_version : g->v.has_rev ? g->v.rev.number : 0;
     return c->text ? c : NULL;
 }
 
@@ -328,7 +393,7 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
                           g->name);
         return;
     }
-    if (route == G_PIPELINE && !g->v.has_rev) {
+    if (route == G_PIPELINE && !g->v.has_rev && !g->v.bad_rev) {
         pthread_mutex_unlock(&g->mu);
         proxy_reply_error(px, r, 404, "group %s has no revision yet", g->name);
         return;

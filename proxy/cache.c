@@ -99,6 +99,24 @@ static void on_list(void *arg, int rc, const int64_t *numbers, size_t count)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* What the agents would say of a revision before applying it: whether its
+ * signature verifies with the trusted keys (when the proxy has them) and
+ * whether its body is a valid pipeline. Outside the group's lock. */
+static void judge(proxy_group *g, const coord_revision_t *rev, int *verified, char *why,
+                  size_t whylen, json_t **errors)
+{
+    *verified = -1;
+    why[0] = '\0';
+    if (g->px->trust)
+        *verified = group_revision_check(g->px->trust, g->name, rev->number, rev->signature,
+                                         rev->body, rev->body_len, why, whylen) == 0;
+    pipeline_diags d = {0};
+    *errors = NULL;
+    if (groupview_check_revision((const char *)rev->body, rev->body_len, "revision", NULL, &d) != 0)
+        *errors = groupview_diags_json(&d);
+    pipeline_diags_free(&d);
+}
+
 static void on_revision(void *arg, const coord_revision_t *rev)
 {
     proxy_group *g = arg;
@@ -111,8 +129,20 @@ static void on_revision(void *arg, const coord_revision_t *rev)
     }
     memcpy(copy.body, rev->body, rev->body_len);
     copy.body[rev->body_len] = 0;
+    int verified;
+    char why[sizeof g->verify_error];
+    json_t *errors;
+    judge(g, rev, &verified, why, sizeof why, &errors);
+    if (verified == 0)
+        proxy_log(g->px, COORD_LOG_WARN, "group %s: revision %lld: %s (the agents refuse it)",
+                  g->name, (long long)rev->number, why);
     pthread_mutex_lock(&g->mu);
     groupview_set_revision(&g->v, &copy);
+    g->bad_reason[0] = '\0';
+    g->verified = verified;
+    snprintf(g->verify_error, sizeof g->verify_error, "%s", why);
+    json_decref(g->body_errors);
+    g->body_errors = errors;
     g->changes++;
     pthread_mutex_unlock(&g->mu);
     coord_t *c = g->c; /* NULL: its coord_open has not returned yet */
@@ -133,9 +163,38 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
                   g->name, (long long)epoch, err);
 }
 
+/*
+ * A pipeline node that is not a revision reaches no callback: the
+ * coordinator keeps the last valid one and says so in a log line, "<path>
+ * (version N) is malformed: <why>; ignored", on every read of the node
+ * (each change, each new session). That line is where the proxy learns it,
+ * so that status and /pipeline show it with its reason instead of the last
+ * valid revision alone; the next valid revision clears it.
+ */
+static void note_malformed(proxy_group *g, const char *msg)
+{
+    size_t pl = strlen(g->pipeline_prefix);
+    if (pl == 0 || strncmp(msg, g->pipeline_prefix, pl) != 0) return;
+    char *end = NULL;
+    long long version = strtoll(msg + pl, &end, 10);
+    static const char mid[] = ") is malformed: ";
+    if (end == msg + pl || strncmp(end, mid, sizeof mid - 1) != 0) return;
+    const char *why = end + sizeof mid - 1;
+    const char *tail = strstr(why, "; ignored");
+    int wl = (int)(tail ? (size_t)(tail - why) : strlen(why));
+    pthread_mutex_lock(&g->mu);
+    if (!g->v.bad_rev || g->v.bad_rev_version != version) {
+        groupview_set_bad_revision(&g->v, version);
+        snprintf(g->bad_reason, sizeof g->bad_reason, "%.*s", wl, why);
+        g->changes++;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
     proxy_group *g = arg;
+    note_malformed(g, msg);
     proxy_log(g->px, level, "group %s: %s", g->name, msg);
 }
 
@@ -173,6 +232,12 @@ static proxy_group *open_group(proxy_ctx *px, const char *name, char *err, size_
     snprintf(g->name, sizeof g->name, "%s", name);
     g->px = px;
     g->state = COORD_CONNECTING;
+    g->verified = -1;
+    coord_url_t u;
+    char uerr[200];
+    if (coord_url_parse(px->cfg.backend_url, &u, uerr, sizeof uerr) == COORD_OK)
+        snprintf(g->pipeline_prefix, sizeof g->pipeline_prefix, "%s/%s/pipeline (version ",
+                 u.chroot, name);
     pthread_mutex_init(&g->mu, NULL);
     groupview_init(&g->v);
     /* whole before it is counted: handlers read entries below n unlocked */
@@ -264,6 +329,7 @@ void proxy_cache_close(proxy_cache *cache)
         if (g->c) coord_close(g->c); /* no callback runs after this */
         groupview_free(&g->v);
         json_decref(g->revisions);
+        json_decref(g->body_errors);
         for (int k = 0; k < PROXY_R_COUNT; k++)
             free(g->rendered[k].text);
         proxy_located_free(&g->located);

@@ -74,6 +74,9 @@ static const opt_row rows[] = {
       "The groups served, comma separated (empty: every group under the chroot)"),
     S("coordination", "auth_file", auth_file, "",
       "A mode-0600 file with 'user:secret' ZooKeeper credentials (the reader role suffices)"),
+    S("coordination", "trusted_keys_file", trusted_keys_file, "",
+      "The operator keys' public halves (the agents' trusted_keys_file): a revision whose "
+      "signature does not verify is shown as such"),
     S("coordination", "acl_file", acl_file, "",
       "The roles' ids (zk-acl.txt of meterctl init-credentials): nodes a write creates get role "
       "ACLs"),

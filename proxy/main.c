@@ -116,6 +116,13 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
     if (px->cfg.auth_file[0] &&
         group_secret_read(px->cfg.auth_file, &px->zk_auth, &px->zk_auth_len, err, errlen) != 0)
         return -1;
+    if (px->cfg.trusted_keys_file[0]) {
+        char msg[600];
+        if (group_trust_read(px->cfg.trusted_keys_file, &px->trust, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "[coordination] trusted_keys_file: %s", msg);
+            return -1;
+        }
+    }
     if (px->cfg.acl_file[0]) {
         char msg[600];
         if (group_roles_read(px->cfg.acl_file, &px->role_ids, msg, sizeof msg) != 0) {
@@ -168,6 +175,8 @@ static void stop(proxy_ctx *px)
     px->mx = NULL;
     group_secret_free(px->zk_auth, px->zk_auth_len);
     px->zk_auth = NULL;
+    group_trust_free(px->trust);
+    px->trust = NULL;
     proxy_token_free(&px->token);
 }
 

@@ -92,7 +92,8 @@ typedef struct proxy_config {
     char backend_url[1024];
     char groups[1024]; /* comma separated */
     char auth_file[PATH_MAX];
-    char acl_file[PATH_MAX]; /* roles' ids: nodes a write creates get role ACLs */
+    char acl_file[PATH_MAX];          /* roles' ids: nodes a write creates get role ACLs */
+    char trusted_keys_file[PATH_MAX]; /* revisions' signatures are checked with it */
     int session_timeout_ms;
 } proxy_config;
 
@@ -158,6 +159,12 @@ typedef struct proxy_group {
     json_t *revisions;     /* `meterctl revisions -o json`'s list, NULL until read */
     int64_t revisions_for; /* the current revision it was read at */
     uint64_t changes;      /* events applied: what invalidates `rendered` */
+    /* what the proxy judged of the pipeline node (shown, never hidden) */
+    char pipeline_prefix[400]; /* "<chroot>/<group>/pipeline (version ": its log lines */
+    char bad_reason[400];      /* why the node is not a revision (v.bad_rev) */
+    int verified;              /* the current revision's signature: 1, 0 bad, -1 no keys */
+    char verify_error[400];    /* why not, when 0 */
+    json_t *body_errors;       /* NULL, or its body's errors (not a valid pipeline) */
     proxy_rendered rendered[PROXY_R_COUNT];
     proxy_located located;
 } proxy_group;
@@ -213,6 +220,7 @@ typedef struct proxy_ctx {
     int log_level;          /* COORD_LOG_*: lines above it are dropped */
     unsigned char *zk_auth; /* [coordination] auth_file's "user:secret" */
     group_roles role_ids;   /* [coordination] acl_file */
+    group_trust *trust;     /* [coordination] trusted_keys_file, NULL without */
     coord_roles_t roles;
     bool has_roles;
     size_t zk_auth_len;
