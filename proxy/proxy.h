@@ -215,7 +215,8 @@ char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len);
 typedef struct proxy_ctx {
     proxy_opts opts;
     proxy_config cfg;
-    FILE *log;
+    FILE *log;     /* -l's file (also the process's stderr stream then), or std_err */
+    FILE *std_err; /* the process's standard error stream before -l */
     pthread_mutex_t log_mu;
     int log_level;          /* COORD_LOG_*: lines above it are dropped */
     unsigned char *zk_auth; /* [coordination] auth_file's "user:secret" */

@@ -13,6 +13,7 @@
  *   - 200 clients sending a byte a second;
  *   - 1,000 concurrent connections, each answered;
  *   - METERPROXY_MAXPENDING is the listening socket's backlog (ss);
+ *   - with -l the ZooKeeper client's own lines go to the log file, not stderr;
  *   - a connection flood past the descriptor limit (EMFILE, the proxy's
  *     limit lowered to 256 with prlimit(2)): the proxy backs off instead of
  *     spinning (its CPU time is measured), and serves again once the flood
@@ -319,6 +320,46 @@ static void test_thousand_connections(void **state)
     assert_int_equal(answered, N);
 }
 
+/* Whether a file holds a line of the ZooKeeper client's own (its
+ * "ZOO_ERROR@..." / "ZOO_WARN@..." lines). */
+static bool has_zk_line(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "ZOO_ERROR@") || strstr(line, "ZOO_WARN@");
+    fclose(f);
+    return found;
+}
+
+static bool file_has_zk_line(void *arg)
+{
+    return has_zk_line(arg);
+}
+
+/* With -l, the ZooKeeper client library's lines (here: its refused
+ * connections, ZooKeeper being down) go to the log file, also after a
+ * SIGHUP reopened it, and none to standard error. */
+static void test_zk_lines_in_log(void **state)
+{
+    (void)state;
+    char logp[600], moved[620];
+    th_path(logp, sizeof logp, "zk-lines.log");
+    snprintf(moved, sizeof moved, "%s.1", logp);
+    char *extra[] = {"-l", logp, NULL};
+    px_proc q;
+    px_start(&q, "meterproxy-zklog", conf, extra);
+    assert_true(th_wait_until(file_has_zk_line, logp, 20000 * th_slack()));
+    /* logrotate's way: move the file, then SIGHUP */
+    assert_int_equal(rename(logp, moved), 0);
+    assert_int_equal(kill(q.proc.pid, SIGHUP), 0);
+    assert_true(th_wait_until(file_has_zk_line, logp, 20000 * th_slack()));
+    px_stop(&q);
+    assert_false(has_zk_line(q.proc.log)); /* its stdout and stderr */
+}
+
 /* The queue listen(2) was given on 127.0.0.1:port, as ss shows it (Send-Q
  * of a listening socket); -1 when ss cannot tell. */
 static int listen_backlog(int port)
@@ -453,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_maxpending_backlog),
+        cmocka_unit_test(test_zk_lines_in_log),
         cmocka_unit_test(test_descriptor_flood_backs_off),
         cmocka_unit_test(test_tls),
     };
