@@ -13,6 +13,9 @@
  *     (rotation without a restart);
  *   - cache.c: one observer handle per group (coordinator/) whose watches
  *     keep a groupview (groupview/) current: no ZooKeeper read per request;
+ *     the groups are those the coordinator's listing finds under the chroot
+ *     (restricted by `groups =`);
+ *   - located.c: ?target=T's answers, rendered once per target and view;
  *   - api.c: the routes, answering from the cache with groupview's JSON
  *     (the documents of `meterctl -o json`);
  *   - fanout.c, federate.c: /v1/targets routed to the owner agent and
