@@ -438,4 +438,30 @@ int coord_assignment_read_async(coord_t *c, coord_table_done_fn done, void *arg)
 int coord_assignment_write_async(coord_t *c, int64_t expected_epoch, const void *table, size_t len,
                                  coord_version_done_fn done, void *arg);
 
+/*
+ * The groups under backend_url's chroot (coord_groups.c): its children,
+ * read once per change through a child watch on a ZooKeeper session of its
+ * own (it writes nothing: the reader role suffices). ZooKeeper's threads
+ * never run the caller's code: changed(arg) runs on the listing's own
+ * thread after each new list (it may call any coord_* function but
+ * coord_groups_close), log synchronously on whichever thread logs.
+ */
+typedef struct coord_groups coord_groups_t;
+typedef struct coord_groups_callbacks {
+    void (*changed)(void *arg);                         /* may be NULL */
+    void (*log)(void *arg, int level, const char *msg); /* NULL: warnings to stderr */
+    void *arg;
+} coord_groups_callbacks_t;
+/* Starts listing in the background (never blocks on ZooKeeper). NULL with
+ * the reason in err on a bad URL or credentials. cb may be NULL. */
+coord_groups_t *coord_groups_open(const char *backend_url, const char *auth, int session_timeout_ms,
+                                  const coord_groups_callbacks_t *cb, char *err, size_t errcap);
+/* A copy of the last list (sorted; free with coord_groups_list_free) and
+ * how many lists were read so far: 0 while none was (ZooKeeper not reached
+ * yet; then *names NULL, *count 0). Never blocks on ZooKeeper. */
+uint64_t coord_groups_get(coord_groups_t *g, char ***names, size_t *count);
+void coord_groups_list_free(char **names, size_t count);
+/* Stops the listing and frees; waits for a `changed` running to return. */
+void coord_groups_close(coord_groups_t *g);
+
 #endif

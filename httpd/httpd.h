@@ -59,6 +59,9 @@ typedef struct httpd_opts {
     unsigned idle_timeout_ms;   /* keep-alive idle time and any stall; 0: 30000 */
     size_t max_head_bytes;      /* request line + headers; 0: 8192 */
     size_t max_body_bytes;      /* 0: requests with a body are refused (413) */
+    unsigned listen_backlog;    /* listen(2)'s queue of connections not yet
+                                 * accepted; 0: 1024 (the kernel caps it at
+                                 * net.core.somaxconn) */
     /* TLS: PEM files; all NULL: plain HTTP. With tls_client_ca_file, every
      * client must present a certificate that CA signed (mTLS): a request
      * without one is answered 403 before the handler sees it. */

@@ -96,6 +96,6 @@ void hd_susp_remove(httpd *h, httpd_req *r);
 int64_t hd_now_ms(void);
 
 /* Binds one "host:port" listen address: the socket, or -1 with err. */
-int hd_bind(const char *addr, int *port, char *err, size_t errlen);
+int hd_bind(const char *addr, int backlog, int *port, char *err, size_t errlen);
 
 #endif

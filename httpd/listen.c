@@ -43,7 +43,7 @@ bad:
     return -1;
 }
 
-int hd_bind(const char *addr, int *port, char *err, size_t errlen)
+int hd_bind(const char *addr, int backlog, int *port, char *err, size_t errlen)
 {
     char host[128], serv[16];
     if (split(addr, host, sizeof host, serv, sizeof serv, err, errlen) != 0) return -1;
@@ -65,7 +65,7 @@ int hd_bind(const char *addr, int *port, char *err, size_t errlen)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
         int e = errno;
         snprintf(err, errlen, "%s: cannot listen: %s%s", addr, strerror(e),
                  e == EADDRINUSE ? " (another process holds the port: pick another one, or stop it)"

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,6 +184,7 @@ static void fill_defaults(httpd_opts *o)
     if (!o->idle_timeout_ms) o->idle_timeout_ms = 30000;
     if (!o->max_head_bytes) o->max_head_bytes = 8192;
     if (!o->max_connections) o->max_connections = httpd_fd_budget(0);
+    if (!o->listen_backlog || o->listen_backlog > INT_MAX) o->listen_backlog = 1024;
 }
 
 void hd_count_refusal(httpd *h, unsigned status)
@@ -285,7 +287,9 @@ int httpd_start(httpd **out, const httpd_opts *opts, char *err, size_t errlen)
     for (size_t i = 0; i < h->o.n_listen; i++) {
         snprintf(h->listen_text[i], sizeof h->listen_text[i], "%s", opts->listen[i]);
         h->o.listen[i] = h->listen_text[i];
-        if ((h->lfd[i] = hd_bind(h->listen_text[i], &h->port[i], err, errlen)) < 0) goto fail;
+        if ((h->lfd[i] = hd_bind(h->listen_text[i], (int)h->o.listen_backlog, &h->port[i], err,
+                                 errlen)) < 0)
+            goto fail;
     }
     h->o.tls_cert_file = h->o.tls_key_file = h->o.tls_client_ca_file = NULL; /* not kept */
     if (opts->tls_cert_file) {

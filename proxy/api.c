@@ -138,25 +138,47 @@ static json_t *with_state(proxy_group *g, json_t *doc)
     return doc;
 }
 
+static json_t *status_doc(proxy_group *g, bool *consistent);
+
+static json_t *group_entry(proxy_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    groupview_at(&g->v, proxy_wall_ms());
+    bool ok = false;
+    json_t *st = status_doc(g, &ok);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
+                  coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
+                  json_object_get(st, "revision"), "leader", json_object_get(st, "leader"),
+                  "consistent", ok, "known", groupview_known(&g->v));
+    pthread_mutex_unlock(&g->mu);
+    json_decref(st);
+    return o;
+}
+
+/*
+ * The groups that exist under the chroot (the listing's last read, a child
+ * watch: no ZooKeeper read here), those `groups =` allows. Until the first
+ * listing arrived ("listed": false), the groups served so far.
+ */
 static void groups_list(proxy_ctx *px, httpd_req *r)
 {
+    char **names = NULL;
+    size_t count = 0;
+    bool listed = px->cache.lister && coord_groups_get(px->cache.lister, &names, &count) > 0;
     json_t *list = json_array();
-    for (size_t i = 0; i < px->cache.n; i++) {
-        proxy_group *g = &px->cache.groups[i];
-        pthread_mutex_lock(&g->mu);
-        groupview_at(&g->v, proxy_wall_ms());
-        bool ok = false;
-        json_t *st = groupview_status_json(&g->v, g->name, NULL, &ok);
-        json_t *o = json_pack(
-            "{s:s, s:s, s:I, s:O?, s:O?, s:b, s:b}", "group", g->name, "zookeeper",
-            coord_state_name(g->state), "members", (json_int_t)g->v.members.count, "revision",
-            json_object_get(st, "revision"), "leader", json_object_get(st, "leader"), "consistent",
-            ok, "known", groupview_known(&g->v));
-        pthread_mutex_unlock(&g->mu);
-        json_decref(st);
-        json_array_append_new(list, o);
+    if (listed) {
+        for (size_t i = 0; i < count; i++) {
+            size_t len = strlen(names[i]);
+            proxy_group *g = proxy_cache_find(&px->cache, names[i], len);
+            if (g) json_array_append_new(list, group_entry(g));
+        }
+    } else {
+        for (size_t i = 0; i < px->cache.n; i++)
+            json_array_append_new(list, group_entry(&px->cache.groups[i]));
     }
-    proxy_reply_json(px, r, 200, json_pack("{s:o}", "groups", list));
+    coord_groups_list_free(names, count);
+    proxy_reply_json(px, r, 200, json_pack("{s:o, s:b}", "groups", list, "listed", listed));
 }
 
 typedef enum {
@@ -180,9 +202,71 @@ static json_t *revision_doc(const char *group, const coord_revision_t *r)
     return doc;
 }
 
+/* Under g->mu: the current revision, with what the agents would say of it;
+ * or, when the node is not a revision, that, why, and the last valid one. */
 static json_t *pipeline_doc(proxy_group *g)
 {
-    return g->v.has_rev ? revision_doc(g->name, &g->v.rev) : NULL;
+    if (g->v.bad_rev) {
+        json_t *doc = json_pack("{s:s, s:I, s:b, s:s}", "group", g->name, "number",
+                                (json_int_t)g->v.bad_rev_version, "malformed", 1, "reason",
+                                g->bad_reason[0] ? g->bad_reason : "not a revision");
+        if (doc)
+            json_object_set_new(doc, "last_valid",
+                                g->v.has_rev ? revision_doc(g->name, &g->v.rev) : json_null());
+        return doc;
+    }
+    json_t *doc = g->v.has_rev ? revision_doc(g->name, &g->v.rev) : NULL;
+    if (doc == NULL) return NULL;
+    json_object_set_new(doc, "verified", g->verified < 0 ? json_null() : json_boolean(g->verified));
+    if (g->verified == 0) json_object_set_new(doc, "verify_error", json_string(g->verify_error));
+    json_object_set_new(doc, "valid", json_boolean(g->body_errors == NULL));
+    if (g->body_errors) json_object_set_new(doc, "errors", json_incref(g->body_errors));
+    return doc;
+}
+
+/* Under g->mu: `meterctl status`'s document plus what the proxy judged of
+ * the pipeline node: the reason it is not a revision, a signature that does
+ * not verify, a body that is not a pipeline (each a problem: the agents
+ * refuse such a revision, so the group cannot be consistent). */
+static json_t *status_doc(proxy_group *g, bool *consistent)
+{
+    bool ok = false;
+    json_t *doc = groupview_status_json(&g->v, g->name, NULL, &ok);
+    json_t *probs = json_object_get(doc, "problems");
+    if (doc == NULL || probs == NULL) return doc;
+    size_t i;
+    json_t *p;
+    json_array_foreach(probs, i, p)
+    {
+        if (g->bad_reason[0] &&
+            strcmp(json_string_value(json_object_get(p, "problem")), "malformed_revision") == 0)
+            json_object_set_new(p, "reason", json_string(g->bad_reason));
+    }
+    int64_t n = g->v.has_rev ? g->v.rev.number : 0;
+    char detail[600];
+    if (!g->v.bad_rev && g->v.has_rev && g->verified == 0) {
+        snprintf(detail, sizeof detail,
+                 "revision %lld: %s; the agents refuse it and keep what they run", (long long)n,
+                 g->verify_error);
+        json_array_append_new(probs, json_pack("{s:n, s:s, s:s, s:s}", "member", "problem",
+                                               "bad_signature", "detail", detail, "reason",
+                                               g->verify_error));
+    }
+    if (!g->v.bad_rev && g->v.has_rev && g->body_errors) {
+        json_t *e = json_array_get(g->body_errors, 0);
+        snprintf(detail, sizeof detail, "revision %lld is not a valid pipeline: %s:%lld:%lld: %s",
+                 (long long)n, json_string_value(json_object_get(e, "file")),
+                 (long long)json_integer_value(json_object_get(e, "line")),
+                 (long long)json_integer_value(json_object_get(e, "column")),
+                 json_string_value(json_object_get(e, "message")));
+        json_array_append_new(probs, json_pack("{s:n, s:s, s:s, s:O}", "member", "problem",
+                                               "invalid_revision", "detail", detail, "errors",
+                                               g->body_errors));
+    }
+    ok = json_array_size(probs) == 0;
+    json_object_set_new(doc, "consistent", json_boolean(ok));
+    if (consistent) *consistent = ok;
+    return doc;
 }
 
 typedef struct kept_get {
@@ -214,6 +298,11 @@ static void kept_revision(proxy_ctx *px, httpd_req *r, proxy_group *g, const cha
         proxy_reply_error(px, r, 404, "no such path: %s", httpd_path(r));
         return;
     }
+    coord_t *c = g->c;
+    if (c == NULL) {
+        proxy_reply_error(px, r, 503, "no view of group %s yet: its observer is opening", g->name);
+        return;
+    }
     kept_get *k = malloc(sizeof *k);
     if (k == NULL) {
         proxy_reply_error(px, r, 500, "out of memory");
@@ -221,7 +310,7 @@ static void kept_revision(proxy_ctx *px, httpd_req *r, proxy_group *g, const cha
     }
     *k = (kept_get){px, g, r};
     httpd_defer(r);
-    if (coord_revision_get_async(g->c, v, got_kept, k) != 0) {
+    if (coord_revision_get_async(c, v, got_kept, k) != 0) {
         proxy_reply_error(px, r, 500, "the read could not be queued");
         free(k);
     }
@@ -233,7 +322,7 @@ static char *render(proxy_group *g, group_route route, size_t *len)
     json_t *doc = NULL;
     switch (route) {
     case G_STATUS:
-        doc = groupview_status_json(&g->v, g->name, NULL, NULL);
+        doc = status_doc(g, NULL);
         break;
     case G_MEMBERS:
         doc = groupview_members_json(&g->v, g->name);
@@ -281,7 +370,8 @@ static const proxy_rendered *rendered(proxy_group *g, group_route route)
     c->text = render(g, route, &c->len);
     c->changes = g->changes;
     c->next_ms = next;
-    c->number = g->v.has_rev ? g->v.rev.number : 0;
+    /* a malformed node's version: what a push replacing it must expect */
+    c->number = g->v.bad_rev ? g->v.bad_rev_version : g->v.has_rev ? g->v.rev.number : 0;
     return c->text ? c : NULL;
 }
 
@@ -303,23 +393,22 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
                           g->name);
         return;
     }
-    if (route == G_PIPELINE && !g->v.has_rev) {
+    if (route == G_PIPELINE && !g->v.has_rev && !g->v.bad_rev) {
         pthread_mutex_unlock(&g->mu);
         proxy_reply_error(px, r, 404, "group %s has no revision yet", g->name);
         return;
     }
     const proxy_rendered *c = rendered(g, route);
     const char *target = route == G_ASSIGNMENT ? httpd_query(r, "target") : NULL;
-    char *loc = NULL;
-    if (c && target) {
-        json_t *l = groupview_locate_json(&g->v, target);
-        loc = l ? json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(l);
-    }
-    size_t len = c ? c->len : 0, loclen = loc ? strlen(loc) : 0;
-    /* {...base...,"target":{...}} from {...base...}\n */
-    char *out = c && (!target || loc) ? malloc(len + loclen + 16) : NULL;
+    size_t loclen = 0;
+    const char *loc = c && target ? proxy_located_get(g, target, &loclen) : NULL;
+    size_t len = c ? c->len : 0;
+    /* most answers fit the stack: no allocation on the hot path */
+    char stack[8192];
+    size_t need = len + loclen + 16;
+    char *out = c && (!target || loc) ? need <= sizeof stack ? stack : malloc(need) : NULL;
     if (out && loc) {
+        /* {...base...,"target":{...}} from {...base...}\n */
         memcpy(out, c->text, len - 2);
         size_t n = len - 2;
         memcpy(out + n, ",\"target\":", 10);
@@ -334,14 +423,13 @@ static void group_get(proxy_ctx *px, httpd_req *r, proxy_group *g, group_route r
     char etag[40] = "";
     if (out && route == G_PIPELINE) snprintf(etag, sizeof etag, "\"%lld\"", (long long)c->number);
     pthread_mutex_unlock(&g->mu);
-    free(loc);
     if (out == NULL) {
         proxy_reply_error(px, r, 500, "out of memory");
         return;
     }
     if (etag[0]) httpd_add_header(r, "ETag", etag);
     httpd_respond(r, 200, JSON_TYPE, out, len);
-    free(out);
+    if (out != stack) free(out);
 }
 
 static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
@@ -354,9 +442,10 @@ static void groups_route(proxy_ctx *px, httpd_req *r, const char *rest)
     size_t glen = slash ? (size_t)(slash - rest) : strlen(rest);
     proxy_group *g = proxy_cache_find(&px->cache, rest, glen);
     if (g == NULL)
-        return proxy_reply_error(px, r, 404,
-                                 "group '%.*s' is not served here ([coordination] groups = %s)",
-                                 (int)(glen > 128 ? 128 : glen), rest, px->cfg.groups);
+        return proxy_reply_error(
+            px, r, 404, "group '%.*s' is not served here ([coordination] groups = %s)",
+            (int)(glen > 128 ? 128 : glen), rest,
+            px->cfg.groups[0] ? px->cfg.groups : "(empty: every group under the chroot)");
     const char *sub = slash ? slash + 1 : "";
     if (strcmp(sub, "rollback") == 0 && px->cfg.writes_api) {
         if (strcmp(httpd_method(r), "POST") != 0) return reply_405(px, r, "POST");

@@ -11,9 +11,17 @@
  *
  * The kept revisions' list is read again (on the store thread) after each
  * new revision, since a push also prunes the oldest one.
+ *
+ * Which groups: those under the chroot (coordinator's group listing, a
+ * child watch), restricted to `[coordination] groups` when it names some.
+ * The named ones are opened at start (they answer "unknown" until created);
+ * any other that appears is opened when the listing sees it. Entries are
+ * only ever appended, each whole before the count that publishes it grows,
+ * so handlers walk them without a lock.
  */
 #include "proxy/proxy.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +99,24 @@ static void on_list(void *arg, int rc, const int64_t *numbers, size_t count)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* What the agents would say of a revision before applying it: whether its
+ * signature verifies with the trusted keys (when the proxy has them) and
+ * whether its body is a valid pipeline. Outside the group's lock. */
+static void judge(proxy_group *g, const coord_revision_t *rev, int *verified, char *why,
+                  size_t whylen, json_t **errors)
+{
+    *verified = -1;
+    why[0] = '\0';
+    if (g->px->trust)
+        *verified = group_revision_check(g->px->trust, g->name, rev->number, rev->signature,
+                                         rev->body, rev->body_len, why, whylen) == 0;
+    pipeline_diags d = {0};
+    *errors = NULL;
+    if (groupview_check_revision((const char *)rev->body, rev->body_len, "revision", NULL, &d) != 0)
+        *errors = groupview_diags_json(&d);
+    pipeline_diags_free(&d);
+}
+
 static void on_revision(void *arg, const coord_revision_t *rev)
 {
     proxy_group *g = arg;
@@ -103,11 +129,24 @@ static void on_revision(void *arg, const coord_revision_t *rev)
     }
     memcpy(copy.body, rev->body, rev->body_len);
     copy.body[rev->body_len] = 0;
+    int verified;
+    char why[sizeof g->verify_error];
+    json_t *errors;
+    judge(g, rev, &verified, why, sizeof why, &errors);
+    if (verified == 0)
+        proxy_log(g->px, COORD_LOG_WARN, "group %s: revision %lld: %s (the agents refuse it)",
+                  g->name, (long long)rev->number, why);
     pthread_mutex_lock(&g->mu);
     groupview_set_revision(&g->v, &copy);
+    g->bad_reason[0] = '\0';
+    g->verified = verified;
+    snprintf(g->verify_error, sizeof g->verify_error, "%s", why);
+    json_decref(g->body_errors);
+    g->body_errors = errors;
     g->changes++;
     pthread_mutex_unlock(&g->mu);
-    if (coord_revision_list_async(g->c, on_list, g) != COORD_OK)
+    coord_t *c = g->c; /* NULL: its coord_open has not returned yet */
+    if (c == NULL || coord_revision_list_async(c, on_list, g) != COORD_OK)
         proxy_log(g->px, COORD_LOG_WARN, "group %s: cannot list revisions", g->name);
 }
 
@@ -124,74 +163,180 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
                   g->name, (long long)epoch, err);
 }
 
+/*
+ * A pipeline node that is not a revision reaches no callback: the
+ * coordinator keeps the last valid one and says so in a log line, "<path>
+ * (version N) is malformed: <why>; ignored", on every read of the node
+ * (each change, each new session). That line is where the proxy learns it,
+ * so that status and /pipeline show it with its reason instead of the last
+ * valid revision alone; the next valid revision clears it.
+ */
+static void note_malformed(proxy_group *g, const char *msg)
+{
+    size_t pl = strlen(g->pipeline_prefix);
+    if (pl == 0 || strncmp(msg, g->pipeline_prefix, pl) != 0) return;
+    char *end = NULL;
+    long long version = strtoll(msg + pl, &end, 10);
+    static const char mid[] = ") is malformed: ";
+    if (end == msg + pl || strncmp(end, mid, sizeof mid - 1) != 0) return;
+    const char *why = end + sizeof mid - 1;
+    const char *tail = strstr(why, "; ignored");
+    int wl = (int)(tail ? (size_t)(tail - why) : strlen(why));
+    pthread_mutex_lock(&g->mu);
+    if (!g->v.bad_rev || g->v.bad_rev_version != version) {
+        groupview_set_bad_revision(&g->v, version);
+        snprintf(g->bad_reason, sizeof g->bad_reason, "%.*s", wl, why);
+        g->changes++;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
     proxy_group *g = arg;
+    note_malformed(g, msg);
     proxy_log(g->px, level, "group %s: %s", g->name, msg);
+}
+
+/* Whether the configuration lets the proxy serve a group of this name:
+ * every group when `groups` is empty, else those it names. */
+bool proxy_cache_allowed(const proxy_ctx *px, const char *name, size_t len)
+{
+    const char *p = px->cfg.groups;
+    bool any = false;
+    while (*p) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == 0) break;
+        any = true;
+        if (n == len && memcmp(p, name, len) == 0) return true;
+        p += n;
+    }
+    return !any;
+}
+
+/* Publishes an entry for group `name` (under open_mu), then opens its
+ * observer: a handler may see the entry first, with no handle yet (c NULL:
+ * "no view yet", as while connecting). The entry, or NULL with err. */
+static proxy_group *open_group(proxy_ctx *px, const char *name, char *err, size_t errlen)
+{
+    proxy_cache *cache = &px->cache;
+    size_t n = cache->n;
+    if (n == PROXY_MAX_GROUPS || strlen(name) >= sizeof cache->groups[0].name) {
+        snprintf(err, errlen, "group %.128s: at most %d groups of < 128 bytes are served", name,
+                 PROXY_MAX_GROUPS);
+        return NULL;
+    }
+    proxy_group *g = &cache->groups[n];
+    memset(g, 0, sizeof *g);
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->px = px;
+    g->state = COORD_CONNECTING;
+    g->verified = -1;
+    coord_url_t u;
+    char uerr[200];
+    if (coord_url_parse(px->cfg.backend_url, &u, uerr, sizeof uerr) == COORD_OK)
+        snprintf(g->pipeline_prefix, sizeof g->pipeline_prefix, "%s/%s/pipeline (version ",
+                 u.chroot, name);
+    pthread_mutex_init(&g->mu, NULL);
+    groupview_init(&g->v);
+    /* whole before it is counted: handlers read entries below n unlocked */
+    atomic_store(&cache->n, n + 1);
+    coord_config_t cfg = {
+        .backend_url = px->cfg.backend_url,
+        .group = g->name,
+        .member_id = NULL,
+        .session_timeout_ms = px->cfg.session_timeout_ms,
+        .auth = (const char *)px->zk_auth,
+        .cb = {.state = on_state,
+               .members = on_members,
+               .leader = on_leader,
+               .revision = on_revision,
+               .assignment = on_assignment,
+               .log = on_log},
+        .cb_arg = g,
+    };
+    if (px->has_roles) cfg.roles = &px->roles;
+    char msg[256];
+    coord_t *c = coord_open(&cfg, msg, sizeof msg);
+    if (c == NULL) {
+        snprintf(err, errlen, "group %s: %s", g->name, msg);
+        pthread_mutex_lock(&g->mu);
+        g->state = COORD_CLOSED;
+        pthread_mutex_unlock(&g->mu);
+        return NULL;
+    }
+    g->c = c;
+    return g;
+}
+
+/* The listing's thread: a group that appeared under the chroot is served
+ * from now on (when the configuration allows it). */
+static void on_groups(void *arg)
+{
+    proxy_ctx *px = arg;
+    char **names = NULL;
+    size_t count = 0;
+    coord_groups_get(px->cache.lister, &names, &count);
+    pthread_mutex_lock(&px->cache.open_mu);
+    for (size_t i = 0; i < count; i++) {
+        if (!proxy_cache_allowed(px, names[i], strlen(names[i])) ||
+            proxy_cache_find(&px->cache, names[i], strlen(names[i])))
+            continue;
+        char err[400];
+        if (open_group(px, names[i], err, sizeof err) == NULL) {
+            proxy_log(px, COORD_LOG_WARN, "not served: %s", err);
+            continue;
+        }
+        proxy_log(px, COORD_LOG_INFO, "group %s appeared: served", names[i]);
+    }
+    pthread_mutex_unlock(&px->cache.open_mu);
+    coord_groups_list_free(names, count);
+}
+
+static void on_groups_log(void *arg, int level, const char *msg)
+{
+    proxy_log(arg, level, "groups: %s", msg);
 }
 
 int proxy_cache_open(proxy_ctx *px, char *err, size_t errlen)
 {
     proxy_cache *cache = &px->cache;
+    pthread_mutex_init(&cache->open_mu, NULL);
+    /* the configured groups are served from the start, whether or not
+     * they exist yet (a group nobody created yet answers "unknown") */
     char list[sizeof px->cfg.groups];
     snprintf(list, sizeof list, "%s", px->cfg.groups);
     char *save = NULL;
-    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-        if (proxy_cache_find(cache, t, strlen(t))) continue;
-        if (cache->n == PROXY_MAX_GROUPS || strlen(t) >= sizeof cache->groups[0].name) {
-            snprintf(err, errlen, "[coordination] groups: at most %d groups of < 128 bytes",
-                     PROXY_MAX_GROUPS);
-            return -1;
-        }
-        proxy_group *g = &cache->groups[cache->n];
-        memset(g, 0, sizeof *g);
-        snprintf(g->name, sizeof g->name, "%s", t);
-        g->px = px;
-        g->state = COORD_CONNECTING;
-        pthread_mutex_init(&g->mu, NULL);
-        groupview_init(&g->v);
-        cache->n++;
-        coord_config_t cfg = {
-            .backend_url = px->cfg.backend_url,
-            .group = g->name,
-            .member_id = NULL,
-            .session_timeout_ms = px->cfg.session_timeout_ms,
-            .auth = (const char *)px->zk_auth,
-            .cb = {.state = on_state,
-                   .members = on_members,
-                   .leader = on_leader,
-                   .revision = on_revision,
-                   .assignment = on_assignment,
-                   .log = on_log},
-            .cb_arg = g,
-        };
-        if (px->has_roles) cfg.roles = &px->roles;
-        char msg[256];
-        g->c = coord_open(&cfg, msg, sizeof msg);
-        if (g->c == NULL) {
-            snprintf(err, errlen, "group %s: %s", g->name, msg);
-            return -1;
-        }
-    }
-    if (cache->n == 0) {
-        snprintf(err, errlen, "[coordination] groups names no group");
-        return -1;
-    }
-    return 0;
+    pthread_mutex_lock(&cache->open_mu);
+    int rc = 0;
+    for (char *t = strtok_r(list, ", \t", &save); t && rc == 0; t = strtok_r(NULL, ", \t", &save))
+        if (!proxy_cache_find(cache, t, strlen(t)) && !open_group(px, t, err, errlen)) rc = -1;
+    pthread_mutex_unlock(&cache->open_mu);
+    if (rc != 0) return -1;
+    coord_groups_callbacks_t cb = {.changed = on_groups, .log = on_groups_log, .arg = px};
+    cache->lister = coord_groups_open(px->cfg.backend_url, (const char *)px->zk_auth,
+                                      px->cfg.session_timeout_ms, &cb, err, errlen);
+    return cache->lister ? 0 : -1;
 }
 
 void proxy_cache_close(proxy_cache *cache)
 {
+    coord_groups_close(cache->lister); /* first: it opens groups */
+    cache->lister = NULL;
     for (size_t i = 0; i < cache->n; i++) {
         proxy_group *g = &cache->groups[i];
         if (g->c) coord_close(g->c); /* no callback runs after this */
         groupview_free(&g->v);
         json_decref(g->revisions);
+        json_decref(g->body_errors);
         for (int k = 0; k < PROXY_R_COUNT; k++)
             free(g->rendered[k].text);
+        proxy_located_free(&g->located);
         pthread_mutex_destroy(&g->mu);
     }
     cache->n = 0;
+    pthread_mutex_destroy(&cache->open_mu);
 }
 
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len)

@@ -35,22 +35,51 @@ static void on_signal(int sig)
         stop_requested = 1;
 }
 
-/* SIGHUP: the log file again (logrotate moved it). */
+/*
+ * SIGHUP: the log file again (logrotate moved it). The FILE stays: the
+ * new file's descriptor takes the old one's number under it, so the
+ * ZooKeeper client's threads, which write to it as stderr (below), never
+ * hold a closed FILE.
+ */
 static void reopen_log(proxy_ctx *px)
 {
-    if (!px->opts.log_file || px->log == stderr) return;
-    FILE *lf = fopen(px->opts.log_file, "a");
-    if (lf == NULL) {
+    if (!px->opts.log_file || px->log == px->std_err) return;
+    int fd = open(px->opts.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
         proxy_log(px, COORD_LOG_WARN, "cannot reopen %s: %s; keeping the old file",
                   px->opts.log_file, strerror(errno));
         return;
     }
     pthread_mutex_lock(&px->log_mu);
-    FILE *old = px->log;
-    px->log = lf;
+    flockfile(px->log);
+    fflush(px->log);
+    int rc = dup2(fd, fileno(px->log));
+    int e = errno;
+    funlockfile(px->log);
     pthread_mutex_unlock(&px->log_mu);
-    fclose(old);
-    proxy_log(px, COORD_LOG_INFO, "log reopened");
+    close(fd);
+    if (rc < 0)
+        proxy_log(px, COORD_LOG_WARN, "cannot reopen %s: %s; keeping the old file",
+                  px->opts.log_file, strerror(e));
+    else
+        proxy_log(px, COORD_LOG_INFO, "log reopened");
+}
+
+/*
+ * The ZooKeeper client library's own lines (its warnings and errors: a
+ * refused connection, a session expired) are printed with fprintf(stderr)
+ * by the coordinator's callback and the library itself; with -l they
+ * belong in the log file, not on a terminal nor lost with the daemon's
+ * stderr. zoo_set_log_stream() would reach only the library's lines without
+ * a callback, so the process's stderr stream itself is pointed at the log
+ * (glibc's stderr is a plain variable). Descriptor 2 is untouched: a
+ * sanitizer's report still reaches the real standard error.
+ */
+static void log_takes_stderr(proxy_ctx *px, FILE *lf)
+{
+    setvbuf(lf, NULL, _IOLBF, 0); /* the library writes whole lines, never flushes */
+    px->log = lf;
+    stderr = lf;
 }
 
 int64_t proxy_wall_ms(void)
@@ -81,6 +110,15 @@ void proxy_log(proxy_ctx *px, int level, const char *fmt, ...)
             msg);
     fflush(px->log);
     pthread_mutex_unlock(&px->log_mu);
+}
+
+/* After stop(): no ZooKeeper thread is left to write to it. */
+static void close_log(proxy_ctx *px)
+{
+    if (px->log == px->std_err) return;
+    stderr = px->std_err;
+    fclose(px->log);
+    px->log = stderr;
 }
 
 /* Start-up errors: to -x FILE when given (and writable), else stderr. */
@@ -116,6 +154,13 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
     if (px->cfg.auth_file[0] &&
         group_secret_read(px->cfg.auth_file, &px->zk_auth, &px->zk_auth_len, err, errlen) != 0)
         return -1;
+    if (px->cfg.trusted_keys_file[0]) {
+        char msg[600];
+        if (group_trust_read(px->cfg.trusted_keys_file, &px->trust, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "[coordination] trusted_keys_file: %s", msg);
+            return -1;
+        }
+    }
     if (px->cfg.acl_file[0]) {
         char msg[600];
         if (group_roles_read(px->cfg.acl_file, &px->role_ids, msg, sizeof msg) != 0) {
@@ -135,8 +180,14 @@ static int start(proxy_ctx *px, char *err, size_t errlen)
         .max_connections = (unsigned)px->cfg.max_connections,
         .header_timeout_ms = (unsigned)px->cfg.header_timeout_ms,
         .idle_timeout_ms = (unsigned)px->cfg.idle_timeout_ms,
-        .max_head_bytes = px->opts.max_request,
+        /* not -L itself: libmicrohttpd zeroes each connection's pool (about
+         * twice the head cap) before every request, and at -L's 64 KiB that
+         * memset was a third of the proxy's CPU at 50k requests/s */
+        .max_head_bytes = (size_t)px->cfg.max_head_bytes < px->opts.max_request
+                              ? (size_t)px->cfg.max_head_bytes
+                              : px->opts.max_request,
         .max_body_bytes = px->cfg.writes_api ? px->opts.max_request : 0,
+        .listen_backlog = (unsigned)px->opts.maxpending, /* 0: httpd's default */
         .tls_cert_file = px->cfg.tls_cert_file[0] ? px->cfg.tls_cert_file : NULL,
         .tls_key_file = px->cfg.tls_key_file[0] ? px->cfg.tls_key_file : NULL,
         .tls_client_ca_file = px->cfg.tls_client_ca_file[0] ? px->cfg.tls_client_ca_file : NULL,
@@ -162,6 +213,8 @@ static void stop(proxy_ctx *px)
     px->mx = NULL;
     group_secret_free(px->zk_auth, px->zk_auth_len);
     px->zk_auth = NULL;
+    group_trust_free(px->trust);
+    px->trust = NULL;
     proxy_token_free(&px->token);
 }
 
@@ -227,11 +280,12 @@ int main(int argc, char **argv)
     pthread_cond_init(&px->write_cond, &ca);
     pthread_condattr_destroy(&ca);
     px->log_level = COORD_LOG_INFO;
+    px->std_err = stderr;
     px->log = stderr;
     if (px->opts.log_file) {
         FILE *lf = fopen(px->opts.log_file, "a");
         if (lf)
-            px->log = lf;
+            log_takes_stderr(px, lf);
         else
             fprintf(ef, "meterproxy: cannot write %s (%s): logging to stderr\n", px->opts.log_file,
                     strerror(errno));
@@ -255,7 +309,7 @@ int main(int argc, char **argv)
     if (start(px, err, sizeof err) != 0) {
         fprintf(ef, "meterproxy: %s\n", err);
         stop(px);
-        if (px->log != stderr) fclose(px->log);
+        close_log(px);
         if (report_fd >= 0) {
             char c = 1;
             (void)!write(report_fd, &c, 1);
@@ -274,7 +328,7 @@ int main(int argc, char **argv)
         if (devnull >= 0) {
             dup2(devnull, 0);
             dup2(devnull, 1);
-            if (px->log != stderr) dup2(devnull, 2);
+            if (px->log != px->std_err) dup2(devnull, 2);
             close(devnull);
         }
     }
@@ -287,7 +341,7 @@ int main(int argc, char **argv)
     }
     proxy_log(px, COORD_LOG_INFO, "stopping");
     stop(px);
-    if (px->log != stderr) fclose(px->log);
+    close_log(px);
     if (ef != stderr) fclose(ef);
     pthread_mutex_destroy(&px->log_mu);
     pthread_mutex_destroy(&px->write_mu);

@@ -13,6 +13,9 @@
  *     (rotation without a restart);
  *   - cache.c: one observer handle per group (coordinator/) whose watches
  *     keep a groupview (groupview/) current: no ZooKeeper read per request;
+ *     the groups are those the coordinator's listing finds under the chroot
+ *     (restricted by `groups =`);
+ *   - located.c: ?target=T's answers, rendered once per target and view;
  *   - api.c: the routes, answering from the cache with groupview's JSON
  *     (the documents of `meterctl -o json`);
  *   - fanout.c, federate.c: /v1/targets routed to the owner agent and
@@ -36,6 +39,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +87,7 @@ typedef struct proxy_config {
     int agent_timeout_ms;            /* per agent, fan-out */
     int metrics_reuse_ms;            /* a federated page serves this long */
     int max_connections;             /* 0: from the descriptor limit */
+    int max_head_bytes;              /* the head's cap (the body's is -L) */
     int header_timeout_ms, idle_timeout_ms;
     int threads;
     char tls_cert_file[PATH_MAX], tls_key_file[PATH_MAX], tls_client_ca_file[PATH_MAX];
@@ -90,7 +95,8 @@ typedef struct proxy_config {
     char backend_url[1024];
     char groups[1024]; /* comma separated */
     char auth_file[PATH_MAX];
-    char acl_file[PATH_MAX]; /* roles' ids: nodes a write creates get role ACLs */
+    char acl_file[PATH_MAX];          /* roles' ids: nodes a write creates get role ACLs */
+    char trusted_keys_file[PATH_MAX]; /* revisions' signatures are checked with it */
     int session_timeout_ms;
 } proxy_config;
 
@@ -138,28 +144,59 @@ typedef struct proxy_rendered {
     int64_t number;   /* the current revision then (pipeline's ETag) */
 } proxy_rendered;
 
+/* The "target" answers of .../assignment?target=T, per target (located.c). */
+typedef struct proxy_located {
+    struct proxy_located_entry *slots; /* open addressing; NULL until the first */
+    size_t n, bytes;
+    uint64_t changes; /* the view they were rendered for, as proxy_rendered */
+    int64_t next_ms;
+} proxy_located;
+
 typedef struct proxy_group {
     char name[128];
     struct proxy_ctx *px;
-    coord_t *c;
+    coord_t *_Atomic c; /* NULL until its observer is open (handlers check) */
     pthread_mutex_t mu; /* guards what follows */
     groupview v;
     coord_state_t state;
     json_t *revisions;     /* `meterctl revisions -o json`'s list, NULL until read */
     int64_t revisions_for; /* the current revision it was read at */
     uint64_t changes;      /* events applied: what invalidates `rendered` */
+    /* what the proxy judged of the pipeline node (shown, never hidden) */
+    char pipeline_prefix[400]; /* "<chroot>/<group>/pipeline (version ": its log lines */
+    char bad_reason[400];      /* why the node is not a revision (v.bad_rev) */
+    int verified;              /* the current revision's signature: 1, 0 bad, -1 no keys */
+    char verify_error[400];    /* why not, when 0 */
+    json_t *body_errors;       /* NULL, or its body's errors (not a valid pipeline) */
     proxy_rendered rendered[PROXY_R_COUNT];
+    proxy_located located;
 } proxy_group;
 
 typedef struct proxy_cache {
     proxy_group groups[PROXY_MAX_GROUPS];
-    size_t n;
+    _Atomic size_t n;        /* entries below n are whole; only appended */
+    pthread_mutex_t open_mu; /* serialises appends */
+    coord_groups_t *lister;  /* the groups under the chroot */
 } proxy_cache;
 
-/* Opens one observer per configured group; never blocks on ZooKeeper. */
+/* Opens one observer per configured group and the listing of the groups
+ * under the chroot (which opens the others that appear, when `groups` is
+ * empty); never blocks on ZooKeeper. */
 int proxy_cache_open(struct proxy_ctx *px, char *err, size_t errlen);
+/* Whether `[coordination] groups` lets the proxy serve this group (every
+ * group when it is empty). */
+bool proxy_cache_allowed(const struct proxy_ctx *px, const char *name, size_t len);
 void proxy_cache_close(proxy_cache *cache);
 proxy_group *proxy_cache_find(proxy_cache *cache, const char *name, size_t len);
+
+/* ---- located.c ------------------------------------------------------------- */
+
+/* Under g->mu: groupview_locate_json(target)'s text (compact, sorted keys),
+ * rendered once per target and view; valid until g->mu is released. NULL
+ * when out of memory or jansson refuses the target (not UTF-8). */
+const char *proxy_located_get(proxy_group *g, const char *target, size_t *len);
+void proxy_located_clear(proxy_located *l);
+void proxy_located_free(proxy_located *l);
 
 /* ---- federate.c ------------------------------------------------------------ */
 
@@ -181,11 +218,13 @@ char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len);
 typedef struct proxy_ctx {
     proxy_opts opts;
     proxy_config cfg;
-    FILE *log;
+    FILE *log;     /* -l's file (also the process's stderr stream then), or std_err */
+    FILE *std_err; /* the process's standard error stream before -l */
     pthread_mutex_t log_mu;
     int log_level;          /* COORD_LOG_*: lines above it are dropped */
     unsigned char *zk_auth; /* [coordination] auth_file's "user:secret" */
     group_roles role_ids;   /* [coordination] acl_file */
+    group_trust *trust;     /* [coordination] trusted_keys_file, NULL without */
     coord_roles_t roles;
     bool has_roles;
     size_t zk_auth_len;

@@ -229,6 +229,11 @@ static bool authorized(proxy_ctx *px, httpd_req *r)
 static push_job *begin(proxy_ctx *px, httpd_req *r, proxy_group *g)
 {
     if (!authorized(px, r)) return NULL;
+    if (g->c == NULL) { /* set once, never cleared: the job's calls below have it */
+        httpd_add_header(r, "Retry-After", "1");
+        proxy_reply_error(px, r, 503, "group %s: its observer is opening", g->name);
+        return NULL;
+    }
     int64_t expected;
     if (parse_if_match(httpd_header(r, "If-Match"), &expected) != 0) {
         proxy_reply_error(px, r, 428,

@@ -5,7 +5,11 @@
  * owner of each target (group_clock_owner_at, as `meterctl whohas`); a push
  * reaches its cache through ZooKeeper's watches; a burst of requests costs
  * ZooKeeper nothing (no read per request: ZooKeeper's own packet count is
- * compared); unknown groups and paths are 404, other methods 405. Then the
+ * compared); unknown groups and paths are 404, other methods 405; the
+ * groups listed are those under the chroot (a child watch), restricted by
+ * `groups =`, a group created later included; a pipeline node the agents
+ * refuse (bad signature, invalid body, not a revision) is shown with why.
+ * Then the
  * fan-out: /v1/targets?target=T answered by the member meterctl names as
  * T's owner; /metrics federates both agents with their member label, in a
  * page promtool accepts, to 32 concurrent clients; a frozen agent (SIGSTOP)
@@ -24,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <zookeeper/zookeeper.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +74,44 @@ static bool cache_shows(void *arg)
                   w->number &&
               json_is_true(json_object_get(doc, "consistent")) &&
               (int)json_array_size(json_object_get(doc, "members")) == w->members;
+    json_decref(doc);
+    return ok;
+}
+
+typedef struct listing_want {
+    int port;
+    const char *group; /* listed... */
+    bool present;      /* ...or not */
+} listing_want;
+
+/* The proxy's /v1/groups comes from ZooKeeper's listing and names group
+ * (or does not). */
+static bool listing_is(void *arg)
+{
+    listing_want *w = arg;
+    int status = 0;
+    json_t *doc = px_get_json(w->port, "/v1/groups", &status);
+    bool found = false;
+    json_t *list = json_object_get(doc, "groups"), *e;
+    size_t i;
+    json_array_foreach(list, i, e) found |= strcmp(str(e, "group", NULL), w->group) == 0;
+    bool ok = status == 200 && json_is_true(json_object_get(doc, "listed")) && found == w->present;
+    json_decref(doc);
+    return ok;
+}
+
+typedef struct pipeline_want {
+    int port;
+    int64_t number;
+} pipeline_want;
+
+/* The unrestricted proxy serves group "third" at revision number. */
+static bool third_at(void *arg)
+{
+    pipeline_want *w = arg;
+    int status = 0;
+    json_t *doc = px_get_json(w->port, "/v1/groups/third/pipeline", &status);
+    bool ok = status == 200 && json_integer_value(json_object_get(doc, "number")) == w->number;
     json_decref(doc);
     return ok;
 }
@@ -222,16 +265,229 @@ static void test_read_api(void **state)
     assert_non_null(strstr(out, "unknown group"));
     assert_int_equal(px_http(px.port, "DELETE", "/v1/groups", NULL, NULL, out, sizeof out), 405);
 
-    json_t *groups = px_get_json(px.port, "/v1/groups", &status);
-    assert_int_equal(status, 200);
-    assert_int_equal(json_array_size(json_object_get(groups, "groups")), 2);
-    json_decref(groups);
+    /* the groups that exist ("other" only once the proxy's own observer
+     * created its tree), as ZooKeeper lists them */
+    listing_want lw = {px.port, "central", true};
+    assert_true(th_wait_until(listing_is, &lw, 30000 * th_slack()));
     json_t *health = px_get_json(px.port, "/health", &status);
     assert_int_equal(status, 200);
     assert_string_equal(str(health, "status", NULL), "ok");
     json_decref(health);
     assert_int_equal(px_http(px.port, "GET", "/metrics", NULL, NULL, out, sizeof out), 200);
     assert_non_null(strstr(out, "meterproxy_http_requests_total "));
+}
+
+/* GET /v1/groups lists the groups that exist under the chroot (a child
+ * watch, not the configuration), restricted by `groups =` when it is set;
+ * a group created while the proxy runs is listed and served. */
+static void test_groups_listed(void **state)
+{
+    (void)state;
+    /* every group: no `groups =` */
+    char conf[1024];
+    snprintf(conf, sizeof conf,
+             "[coordination]\nbackend_url = %s\nauth_file = %s\nsession_timeout_ms = 4000\n",
+             fx.url, fx.auth_path);
+    px_proc all;
+    px_start(&all, "meterproxy-all", conf, NULL);
+    listing_want w = {all.port, "central", true};
+    assert_true(th_wait_until(listing_is, &w, 30000 * th_slack()));
+
+    /* a new group: its tree, then a revision in it */
+    coord_config_t cc = {
+        .backend_url = fx.url, .group = "third", .session_timeout_ms = 4000, .auth = fx.auth};
+    char err[300];
+    coord_t *third = coord_open(&cc, err, sizeof err);
+    assert_non_null(third);
+    assert_int_equal(coord_wait_ready(third, 10000 * th_slack()), 0);
+    int64_t n = 0;
+    assert_int_equal(coord_revision_push(third, 0, "sources: []\n", 12, "test", "", &n), 0);
+    w.group = "third";
+    assert_true(th_wait_until(listing_is, &w, 30000 * th_slack()));
+    pipeline_want pw = {all.port, n};
+    assert_true(th_wait_until(third_at, &pw, 30000 * th_slack()));
+
+    /* the restricted proxy (groups = central, other) neither lists nor serves it */
+    listing_want r = {px.port, "third", false};
+    assert_true(th_wait_until(listing_is, &r, 30000 * th_slack()));
+    r.group = "central";
+    r.present = true;
+    assert_true(listing_is(&r));
+    char out[1024];
+    assert_int_equal(px_http(px.port, "GET", "/v1/groups/third", NULL, NULL, out, sizeof out), 404);
+    coord_close(third);
+    px_stop(&all);
+}
+
+typedef struct pipe_want {
+    int port;
+    const char *key; /* this key of /v1/groups/mend/pipeline... */
+    json_t *value;   /* ...equals this (borrowed) */
+} pipe_want;
+
+static bool mend_pipeline_has(void *arg)
+{
+    pipe_want *w = arg;
+    int status = 0;
+    json_t *doc = px_get_json(w->port, "/v1/groups/mend/pipeline", &status);
+    bool ok = status == 200 && json_equal(json_object_get(doc, w->key), w->value);
+    json_decref(doc);
+    return ok;
+}
+
+/* The problem of that kind in /v1/groups/mend's status, or NULL (a new
+ * reference to the whole document in *doc). */
+static json_t *mend_problem(int port, const char *kind, json_t **doc)
+{
+    int status = 0;
+    *doc = px_get_json(port, "/v1/groups/mend", &status);
+    assert_int_equal(status, 200);
+    json_t *p;
+    size_t i;
+    json_array_foreach(json_object_get(*doc, "problems"), i, p)
+    {
+        if (strcmp(str(p, "problem", NULL), kind) == 0) return p;
+    }
+    return NULL;
+}
+
+static void zk_quiet(const char *msg)
+{
+    (void)msg;
+}
+
+static bool zh_connected(void *arg)
+{
+    return zoo_state(arg) == ZOO_CONNECTED_STATE;
+}
+
+/* Overwrites a node with raw bytes (as zkCli would): its new version. */
+static int32_t zk_set_raw(const char *path, const char *data)
+{
+    zhandle_t *zh = zookeeper_init2(fx.zk.hosts, NULL, 4000, NULL, NULL, 0, zk_quiet);
+    assert_non_null(zh);
+    assert_true(th_wait_until(zh_connected, zh, 10000 * th_slack()));
+    assert_int_equal(zoo_add_auth(zh, "digest", fx.auth, (int)strlen(fx.auth), NULL, NULL), ZOK);
+    struct Stat st;
+    assert_int_equal(zoo_set2(zh, path, data, (int)strlen(data), -1, &st), ZOK);
+    zookeeper_close(zh);
+    return st.version;
+}
+
+/* Pushes body to group mend signed for `signed_for` (its right number: the
+ * current + 1); the number it got. */
+static int64_t mend_push(coord_t *c, int64_t expected, const char *text, int64_t signed_for)
+{
+    char sig[GROUP_SIGNATURE_MAX];
+    assert_int_equal(
+        group_revision_sign_ed25519(fx.signer, "mend", signed_for, text, strlen(text), sig), 0);
+    int64_t n = 0;
+    assert_int_equal(coord_revision_push(c, expected, text, strlen(text), "test", sig, &n), 0);
+    return n;
+}
+
+/* A pipeline node the agents refuse is shown with why, never hidden behind
+ * the last valid revision: a signature that does not verify with the
+ * trusted keys, a body that is not a pipeline, a node that is not a
+ * revision at all (written by hand). */
+static void test_bad_pipeline_shown(void **state)
+{
+    (void)state;
+    char conf[1536];
+    snprintf(conf, sizeof conf,
+             "[coordination]\nbackend_url = %s\nauth_file = %s\ngroups = mend\n"
+             "trusted_keys_file = %s\nsession_timeout_ms = 4000\n",
+             fx.url, fx.auth_path, fx.trusted_path);
+    px_proc k;
+    px_start(&k, "meterproxy-keys", conf, NULL);
+    coord_config_t cc = {
+        .backend_url = fx.url, .group = "mend", .session_timeout_ms = 4000, .auth = fx.auth};
+    char err[300];
+    coord_t *c = coord_open(&cc, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(coord_wait_ready(c, 10000 * th_slack()), 0);
+
+    /* a good one: verified, valid */
+    int64_t n = mend_push(c, 0, body, 1);
+    pipe_want w = {k.port, "number", json_integer(n)};
+    assert_true(th_wait_until(mend_pipeline_has, &w, 30000 * th_slack()));
+    int status = 0;
+    json_t *doc = px_get_json(k.port, "/v1/groups/mend/pipeline", &status);
+    assert_true(json_is_true(json_object_get(doc, "verified")));
+    assert_true(json_is_true(json_object_get(doc, "valid")));
+    json_decref(doc);
+    json_t *st = NULL;
+    assert_null(mend_problem(k.port, "bad_signature", &st));
+    json_decref(st);
+
+    /* signed for another number: the agents refuse it, the proxy says so */
+    n = mend_push(c, n, body, n + 5);
+    json_decref(w.value);
+    w.value = json_integer(n);
+    assert_true(th_wait_until(mend_pipeline_has, &w, 30000 * th_slack()));
+    doc = px_get_json(k.port, "/v1/groups/mend/pipeline", &status);
+    assert_true(json_is_false(json_object_get(doc, "verified")));
+    assert_true(strlen(str(doc, "verify_error", NULL)) > 0);
+    fprintf(stderr, "# bad signature: %s\n", str(doc, "verify_error", NULL));
+    json_decref(doc);
+    json_t *p = mend_problem(k.port, "bad_signature", &st);
+    assert_non_null(p);
+    assert_true(strlen(str(p, "reason", NULL)) > 0);
+    assert_true(json_is_false(json_object_get(st, "consistent")));
+    json_decref(st);
+
+    /* not a pipeline: its errors, with line and column */
+    n = mend_push(c, n, "sources: [\n  {oops\n", n + 1);
+    json_decref(w.value);
+    w.value = json_integer(n);
+    assert_true(th_wait_until(mend_pipeline_has, &w, 30000 * th_slack()));
+    doc = px_get_json(k.port, "/v1/groups/mend/pipeline", &status);
+    assert_true(json_is_false(json_object_get(doc, "valid")));
+    json_t *e = json_array_get(json_object_get(doc, "errors"), 0);
+    assert_true(json_integer_value(json_object_get(e, "line")) > 0);
+    json_decref(doc);
+    p = mend_problem(k.port, "invalid_revision", &st);
+    assert_non_null(p);
+    json_decref(st);
+
+    /* not a revision at all: shown as such, with the coordinator's reason,
+     * the last valid one beside it, and the version a push --force expects */
+    int32_t version = zk_set_raw("/meterd/mend/pipeline", "not a revision");
+    json_decref(w.value);
+    w.key = "malformed";
+    w.value = json_true();
+    assert_true(th_wait_until(mend_pipeline_has, &w, 30000 * th_slack()));
+    char raw[8192];
+    assert_int_equal(
+        px_http_raw(k.port, "GET", "/v1/groups/mend/pipeline", NULL, NULL, raw, sizeof raw), 200);
+    char etag[64];
+    snprintf(etag, sizeof etag, "ETag: \"%d\"", (int)version);
+    assert_non_null(strstr(raw, etag));
+    doc = px_get_json(k.port, "/v1/groups/mend/pipeline", &status);
+    assert_int_equal(json_integer_value(json_object_get(doc, "number")), version);
+    assert_true(strlen(str(doc, "reason", NULL)) > 0);
+    fprintf(stderr, "# malformed node: %s\n", str(doc, "reason", NULL));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(doc, "last_valid"), "number")), n);
+    json_decref(doc);
+    p = mend_problem(k.port, "malformed_revision", &st);
+    assert_non_null(p);
+    assert_true(strlen(str(p, "reason", NULL)) > 0);
+    json_decref(st);
+
+    /* a valid revision over it clears it */
+    n = mend_push(c, version, body, version + 1);
+    w.key = "number";
+    json_decref(w.value);
+    w.value = json_integer(n);
+    assert_true(th_wait_until(mend_pipeline_has, &w, 30000 * th_slack()));
+    doc = px_get_json(k.port, "/v1/groups/mend/pipeline", &status);
+    assert_null(json_object_get(doc, "malformed"));
+    assert_true(json_is_true(json_object_get(doc, "verified")));
+    json_decref(doc);
+    json_decref(w.value);
+    coord_close(c);
+    px_stop(&k);
 }
 
 /* promtool on text: 0 when it found no error (lint remarks are the agents'). */
@@ -552,6 +808,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_api),
+        cmocka_unit_test(test_groups_listed),
+        cmocka_unit_test(test_bad_pipeline_shown),
         cmocka_unit_test(test_fanout),
         cmocka_unit_test(test_writes),
         cmocka_unit_test(test_push_via),

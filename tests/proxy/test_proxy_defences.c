@@ -6,11 +6,14 @@
  * judged by the proxy alone: it answers the attacker as the issue says, and
  * keeps serving /health to a well-behaved client meanwhile and after.
  *   - a 256 MB body: 413 at the header, nothing read, RSS stays small;
- *   - a head over -L: 431, and the connection closed;
+ *   - a head over max_head_bytes (8192, and never over -L): 431, and the
+ *     connection closed;
  *   - malformed HTTP: 400; unknown paths 404; other methods 405;
  *   - a request cut inside a header name, then closed;
  *   - 200 clients sending a byte a second;
  *   - 1,000 concurrent connections, each answered;
+ *   - METERPROXY_MAXPENDING is the listening socket's backlog (ss);
+ *   - with -l the ZooKeeper client's own lines go to the log file, not stderr;
  *   - a connection flood past the descriptor limit (EMFILE, the proxy's
  *     limit lowered to 256 with prlimit(2)): the proxy backs off instead of
  *     spinning (its CPU time is measured), and serves again once the flood
@@ -217,24 +220,36 @@ static void test_huge_body_refused_at_header(void **state)
     assert_true(after - before < 16 * 1024);
 }
 
-static void test_oversize_head(void **state)
+/* The status a GET /health with an n-byte header value gets; *closed says
+ * whether the proxy closed the connection after it. */
+static int head_status(size_t n, bool *closed)
 {
-    (void)state;
     int fd = dial(px.port);
     assert_true(fd >= 0);
-    size_t n = 70000; /* over -L's 65536 */
     char *head = malloc(n + 64);
     int k = snprintf(head, 64, "GET /health HTTP/1.1\r\nX-Big: ");
     memset(head + k, 'a', n);
-    memcpy(head + k + n, "\r\n\r\n", 5);
+    static const char end[] = "\r\nConnection: close\r\n\r\n";
+    memcpy(head + k + n, end, sizeof end);
     send_all(fd, head, strlen(head));
     free(head);
     char resp[4096];
-    bool closed;
-    read_until_close(fd, resp, sizeof resp, 10000 * th_slack(), &closed);
+    read_until_close(fd, resp, sizeof resp, 10000 * th_slack(), closed);
     close(fd);
-    assert_int_equal(status_of(resp), 431);
+    return status_of(resp);
+}
+
+static void test_oversize_head(void **state)
+{
+    (void)state;
+    bool closed = false;
+    assert_int_equal(head_status(70000, &closed), 431); /* over -L's 65536 */
     assert_true(closed);
+    /* the head's own cap, max_head_bytes (8192), is below -L: libmicrohttpd
+     * clears a buffer of about twice it before every request */
+    assert_int_equal(head_status(10000, &closed), 431);
+    assert_true(closed);
+    assert_int_equal(head_status(6000, &closed), 200);
     assert_true(health_ok());
 }
 
@@ -303,6 +318,91 @@ static void test_thousand_connections(void **state)
     }
     free(fds);
     assert_int_equal(answered, N);
+}
+
+/* Whether a file holds a line of the ZooKeeper client's own (its
+ * "ZOO_ERROR@..." / "ZOO_WARN@..." lines). */
+static bool has_zk_line(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "ZOO_ERROR@") || strstr(line, "ZOO_WARN@");
+    fclose(f);
+    return found;
+}
+
+static bool file_has_zk_line(void *arg)
+{
+    return has_zk_line(arg);
+}
+
+/* With -l, the ZooKeeper client library's lines (here: its refused
+ * connections, ZooKeeper being down) go to the log file, also after a
+ * SIGHUP reopened it, and none to standard error. */
+static void test_zk_lines_in_log(void **state)
+{
+    (void)state;
+    char logp[600], moved[620];
+    th_path(logp, sizeof logp, "zk-lines.log");
+    snprintf(moved, sizeof moved, "%s.1", logp);
+    char *extra[] = {"-l", logp, NULL};
+    px_proc q;
+    px_start(&q, "meterproxy-zklog", conf, extra);
+    assert_true(th_wait_until(file_has_zk_line, logp, 20000 * th_slack()));
+    /* logrotate's way: move the file, then SIGHUP */
+    assert_int_equal(rename(logp, moved), 0);
+    assert_int_equal(kill(q.proc.pid, SIGHUP), 0);
+    assert_true(th_wait_until(file_has_zk_line, logp, 20000 * th_slack()));
+    px_stop(&q);
+    assert_false(has_zk_line(q.proc.log)); /* its stdout and stderr */
+}
+
+/* The queue listen(2) was given on 127.0.0.1:port, as ss shows it (Send-Q
+ * of a listening socket); -1 when ss cannot tell. */
+static int listen_backlog(int port)
+{
+    char cmd[128], line[512] = "";
+    snprintf(cmd, sizeof cmd, "ss -ltnH 'sport = :%d' 2>/dev/null", port);
+    FILE *f = popen(cmd, "r");
+    if (f == NULL) return -1;
+    int backlog = -1;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "127.0.0.1:") && sscanf(line, "%*s %*d %d", &backlog) != 1) backlog = -1;
+    pclose(f);
+    return backlog;
+}
+
+static int somaxconn(void)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int v = 4096;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1) v = 4096;
+        fclose(f);
+    }
+    return v;
+}
+
+/* METERPROXY_MAXPENDING is the listening socket's backlog (pmproxy's
+ * PMPROXY_MAXPENDING); without it httpd's 1024. */
+static void test_maxpending_backlog(void **state)
+{
+    (void)state;
+    if (system("command -v ss >/dev/null 2>&1") != 0) {
+        skip(); /* iproute2 (deploy/deps.sh TEST_PKGS) */
+        return;
+    }
+    int dflt = listen_backlog(px.port);
+    assert_int_equal(dflt, somaxconn() < 1024 ? somaxconn() : 1024);
+    px_proc q;
+    setenv("METERPROXY_MAXPENDING", "77", 1);
+    px_start(&q, "meterproxy-pending", conf, NULL);
+    unsetenv("METERPROXY_MAXPENDING");
+    assert_int_equal(listen_backlog(q.port), 77);
+    px_stop(&q);
 }
 
 static void test_descriptor_flood_backs_off(void **state)
@@ -393,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_cut_inside_header_name),
         cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_thousand_connections),
+        cmocka_unit_test(test_maxpending_backlog),
+        cmocka_unit_test(test_zk_lines_in_log),
         cmocka_unit_test(test_descriptor_flood_backs_off),
         cmocka_unit_test(test_tls),
     };
