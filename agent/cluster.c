@@ -308,7 +308,6 @@ void cluster_free(agent *a)
         free_members(cg->members, cg->n_members);
         free_leaving(cg);
         cluster_fall_back_free(cg);
-        cluster_revision_free(cg);
         pthread_mutex_destroy(&cg->mu);
         free(cg);
     }

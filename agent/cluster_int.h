@@ -30,8 +30,6 @@
 #include "group/group.h"
 #include "partition/partition.h"
 
-#include <sys/stat.h>
-
 typedef enum { LOSS_KEEP, LOSS_FENCE } loss_policy;
 
 typedef struct cluster_opts {
@@ -117,12 +115,6 @@ struct cluster_group {
      * (notify, fetch, validate, apply), registered on the first apply */
     metrics_metric *m_stage[COORD_STAGE_ACK];
     bool stage_metrics_tried;
-    /* cluster_revision.c: trusted_keys_file as last read, one per reading
-     * thread (0 the loop, 1 the coordinator's event thread: no lock) */
-    struct trust_cache {
-        group_trust *t;
-        struct stat st;
-    } trust[2];
 };
 
 typedef struct cluster_state {
@@ -167,8 +159,6 @@ void cluster_schedule_replan(struct cluster_group *cg, int delay_ms);
 /* cluster_revision.c */
 void cluster_apply_revision(struct cluster_group *cg, const coord_revision_t *r);
 void cluster_fall_back_free(struct cluster_group *cg);
-/* Frees what cluster_revision.c keeps (the trusted keys read). */
-void cluster_revision_free(struct cluster_group *cg);
 /* coord_config_t.pubsub_verify (the coordinator's event thread): true when
  * r carries an Ed25519 signature that verifies with our trusted keys (the
  * same check as applying it), so a pub-sub copy needs no read from
