@@ -21,7 +21,9 @@
  * leader's planning time. BENCH_TARGETS (default 200) targets per
  * revision. BENCH_PUBSUB=1 adds the leader's pub-sub, members delivering a
  * copy whose signature verifies without a read (BENCH_PUBSUB=confirm: each
- * confirmed by a read, the path before issue 19).
+ * confirmed by a read, the path before issue 19). BENCH_PARSE=each: every
+ * member checks and parses its own copy (default: once per revision for the
+ * process, see checked()).
  *
  * Run: build/bench/cluster/bench_cluster_many
  */
