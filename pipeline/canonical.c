@@ -30,6 +30,8 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,27 +89,49 @@ static json_t *string_array(char *const *v, size_t n)
     return a;
 }
 
-/* Serialises obj compactly with sorted keys and hashes it; steals obj. */
-static int digest_of(json_t *obj, unsigned char out[32])
+/*
+ * The canonical text is assembled from the pieces each digest already
+ * serialised, not serialised a second time as one document (a revision of
+ * 200 targets is parsed by every member on every push: issue 19). The
+ * assembly is what json_dumps would give for the document: compact, keys
+ * sorted ("sinks" < "sources" < "version"), array elements joined by ",".
+ */
+typedef struct text_buf {
+    char *s;
+    size_t len, cap;
+} text_buf;
+
+static int text_add(text_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *g = realloc(b->s, cap);
+        if (g == NULL) return -1;
+        b->s = g;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+/* Serialises obj compactly with sorted keys, hashes it and appends the text
+ * to b (after a "," unless first); steals obj. */
+static int append_digest(text_buf *b, bool first, json_t *obj, unsigned char out[32])
 {
     if (obj == NULL) return -1;
     char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(obj);
     if (text == NULL) return -1;
-    int rc = sha256(text, strlen(text), out);
+    size_t len = strlen(text);
+    int rc = sha256(text, len, out);
+    if (rc == 0 && !first) rc = text_add(b, ",", 1);
+    if (rc == 0) rc = text_add(b, text, len);
     free(text);
     return rc;
-}
-
-/* Appends obj to arr and stores its digest; consumes obj. */
-static int append_digest(json_t *arr, json_t *obj, unsigned char out[32])
-{
-    if (obj == NULL) return -1;
-    if (json_array_append(arr, obj) != 0) {
-        json_decref(obj);
-        return -1;
-    }
-    return digest_of(obj, out);
 }
 
 static json_t *param_json(const pipeline_param *p)
@@ -204,26 +228,22 @@ int pl_canonicalise(pipeline *p)
     if (p->n_sources > 1) qsort(p->sources, p->n_sources, sizeof *p->sources, source_cmp);
     if (p->n_sinks > 1) qsort(p->sinks, p->n_sinks, sizeof *p->sinks, sink_cmp);
 
-    json_t *sources = json_array(), *sinks = json_array();
-    int rc = sources && sinks ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < p->n_sources; i++) {
-        rc = append_digest(sources, source_json(&p->sources[i]), p->sources[i].digest);
-    }
-    for (size_t i = 0; rc == 0 && i < p->n_sinks; i++) {
-        rc = append_digest(sinks, sink_json(&p->sinks[i]), p->sinks[i].digest);
-    }
+    text_buf doc = {0};
+    char tail[64];
+    snprintf(tail, sizeof tail, "],\"version\":%d}", PL_CANONICAL_VERSION);
+    int rc = text_add(&doc, "{\"sinks\":[", 10);
+    for (size_t i = 0; rc == 0 && i < p->n_sinks; i++)
+        rc = append_digest(&doc, i == 0, sink_json(&p->sinks[i]), p->sinks[i].digest);
+    if (rc == 0) rc = text_add(&doc, "],\"sources\":[", 13);
+    for (size_t i = 0; rc == 0 && i < p->n_sources; i++)
+        rc = append_digest(&doc, i == 0, source_json(&p->sources[i]), p->sources[i].digest);
+    if (rc == 0) rc = text_add(&doc, tail, strlen(tail));
     if (rc != 0) {
-        json_decref(sources);
-        json_decref(sinks);
+        free(doc.s);
         return -1;
     }
-    json_t *doc = json_pack("{s:o, s:o, s:i}", "sources", sources, "sinks", sinks, "version",
-                            PL_CANONICAL_VERSION);
-    if (doc == NULL) return -1;
     free(p->canonical); /* computed again after a file_sd expansion */
-    p->canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(doc);
-    if (p->canonical == NULL) return -1;
+    p->canonical = doc.s;
     p->canonical_len = strlen(p->canonical);
     if (sha256(p->canonical, p->canonical_len, p->sha256) != 0) return -1;
     pipeline_digest_hex(p->sha256, p->sha256_hex);

@@ -18,7 +18,9 @@
  *                    alternate two target sets (200, and 200 plus 10
  *                    uncounted ones), so each one is a reload that moves
  *                    slots between live members. BENCH_PUSH_ONLY=1 stops
- *                    after them.
+ *                    after them. With them the agents' CPU per push per
+ *                    member (/proc; less what polling used at the rate of
+ *                    the 2 s before the pushes).
  *   failover_ms      kill -9 of one member of 20 (the leader once) until the
  *                    survivors report one table owning every target.
  *   duplicate_polls, missed_polls per scenario, counted from the samples:
@@ -174,11 +176,39 @@ static int pushes_per_size(void)
     return n > 0 ? n : PUSHES;
 }
 
+/* CPU ms (user + system) used so far by agents 0..n-1 (/proc). */
+static double agents_cpu_ms(int n)
+{
+    double ms = 0;
+    for (int i = 0; i < n; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)fx.nodes[i].proc.pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')'); /* the fields after the command name */
+        unsigned long long ut = 0, st = 0;
+        if (p &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            ms += (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    }
+    return ms;
+}
+
 static void pushes(int n, char *out, size_t cap)
 {
     int count = pushes_per_size();
     st_stats st = {0};
     st_seen seen[CF_MAX_NODES];
+    /* the agents' CPU per push: what they used over the pushes less what
+     * polling alone used at the rate of the 2 s before */
+    double idle0 = agents_cpu_ms(n);
+    int64_t t_idle = cf_wall_ms();
+    sleep_ms(2000);
+    double cpu0 = agents_cpu_ms(n);
+    double idle_rate = (cpu0 - idle0) / (double)(cf_wall_ms() - t_idle);
     int64_t t_first = cf_wall_ms();
     for (int k = 0; k < count; k++) {
         char *b = body_for(k, k % 2 == 0);
@@ -194,6 +224,7 @@ static void pushes(int n, char *out, size_t cap)
         st_add_push(&st, seen, n, t_commit, (double)(coord_trace_now_us() - t0) / 1000.0);
         sleep_ms(250); /* let the handover of the previous move start */
     }
+    double used = agents_cpu_ms(n) - cpu0 - idle_rate * (double)(cf_wall_ms() - t_first);
     wait_converged(n, "reload did not converge");
     add_window(&reload, t_first - 500, cf_wall_ms() + 2000, NULL);
     char *buf = NULL;
@@ -203,7 +234,13 @@ static void pushes(int n, char *out, size_t cap)
         st_print(f, &st);
         fclose(f);
     }
-    snprintf(out, cap, "%s", buf ? buf : "null");
+    if (buf && len && buf[len - 1] == '}') /* the CPU figures join st_print's object */
+        snprintf(out, cap,
+                 "%.*s,\"agents_cpu_ms_per_push_per_member\":%.2f,"
+                 "\"agents_idle_cpu_ms_per_s_per_member\":%.1f}",
+                 (int)len - 1, buf, used / count / n, idle_rate * 1000.0 / n);
+    else
+        snprintf(out, cap, "%s", buf ? buf : "null");
     free(buf);
     st_free(&st);
     sleep_ms(2500);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 static void digest_of(const char *text, char out[65])
 {
@@ -61,6 +62,35 @@ static void test_canonical_text(void **state)
     char hex[65];
     pipeline_digest_hex(p->sha256, hex);
     assert_string_equal(hex, p->sha256_hex);
+    pipeline_free(p);
+}
+
+/* The canonical text is assembled from the pieces serialised for each
+ * digest (issue 19: one serialisation per parse, not two): it must be byte
+ * for byte what jansson makes of it, compact with sorted keys, for many
+ * sources and sinks, parameters, labels and the empty lists. */
+static void test_canonical_is_jansson(void **state)
+{
+    (void)state;
+    const char *files[] = {"valid/parameters.yaml", "ceilometer/pipeline.yaml",
+                           "ceilometer/polling_all.yaml", "equivalent/a.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[1024];
+        tu_data_path(path, sizeof path, files[i]);
+        pipeline *p = NULL;
+        assert_int_equal(pipeline_load_file(path, tu_options(), &p, NULL), 0);
+        json_error_t je;
+        json_t *doc = json_loadb(p->canonical, p->canonical_len, 0, &je);
+        assert_non_null(doc);
+        char *again = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_non_null(again);
+        assert_string_equal(p->canonical, again);
+        free(again);
+        json_decref(doc);
+        pipeline_free(p);
+    }
+    pipeline *p = tu_parse_ok("sources: []\nsinks: []\n");
+    assert_string_equal(p->canonical, "{\"sinks\":[],\"sources\":[],\"version\":1}");
     pipeline_free(p);
 }
 
@@ -121,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equivalent_files),
         cmocka_unit_test(test_canonical_text),
+        cmocka_unit_test(test_canonical_is_jansson),
         cmocka_unit_test(test_meaning_changes_digest),
         cmocka_unit_test(test_source_digest_own_fields),
     };
