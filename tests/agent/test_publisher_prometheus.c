@@ -153,6 +153,42 @@ static void test_scraped_series(void **state)
     publisher_close(p);
 }
 
+/* Values render as the shortest text that reads back to the same double,
+ * without an exponent where %g writes none: the printf-free decimal path and
+ * the %.15g/%.17g one agree (exporters' 1234.5 comes back as 1234.5). */
+static void test_value_text(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.1, "0.1"},
+        {1234.5, "1234.5"},
+        {-98.765, "-98.765"},
+        {0.000123, "0.000123"},
+        {1e-5, "1e-05"},
+        {0.30000000000000004, "0.30000000000000004"},
+        {1e20, "1e+20"},
+        {123456789012.25, "123456789012.25"},
+        {-0.0, "0"},
+        {42, "42"},
+        {2.0 / 3, "0.66666666666666663"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        publisher *p = open_prom("");
+        sample_batch *b = sample_batch_new("s", 0, 0);
+        add(b, "v", SAMPLE_GAUGE, "", cases[i].v, "r", NULL, 0);
+        publisher_submit(p, b);
+        sample_batch_unref(b);
+        char *text = render(p), want[96];
+        snprintf(want, sizeof want, "meterd_v{resource=\"r\",source=\"s\"} %s\n", cases[i].text);
+        if (!strstr(text, want)) fail_msg("%.17g: want %s in:\n%s", cases[i].v, want, text);
+        free(text);
+        publisher_close(p);
+    }
+}
+
 static void test_type_conflict_and_prefix(void **state)
 {
     (void)state;
@@ -434,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
         cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_ownership),
         cmocka_unit_test(test_scraped_series),    cmocka_unit_test(test_psi_perf_monitor_names),
-        cmocka_unit_test(test_series_memo),
+        cmocka_unit_test(test_series_memo),       cmocka_unit_test(test_value_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
