@@ -17,10 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int name_cmp_n(const char *x, size_t xn, const char *y, size_t yn)
+{
+    int c = memcmp(x, y, xn < yn ? xn : yn);
+    return c ? c : (xn > yn) - (xn < yn);
+}
+
 void prom_store_init(prom_store *st)
 {
     memset(st, 0, sizeof *st);
-    pub_map_init(&st->series);
     pub_map_init(&st->fams);
     pub_map_init(&st->tgts);
 }
@@ -48,7 +53,12 @@ void prom_store_free(prom_store *st)
         free(f);
     }
     free(st->fv);
-    pub_map_free(&st->series, free);
+    for (size_t i = 0; i < st->nbuckets; i++)
+        for (prom_series *se = st->b[i], *next; se; se = next) {
+            next = se->next;
+            free(se);
+        }
+    free(st->b);
     pub_map_free(&st->fams, NULL);
     pub_map_free(&st->tgts, tgt_value_free);
 }
@@ -100,7 +110,6 @@ prom_tgt *prom_tgt_get(prom_store *st, const char *source, const char *resource)
     t->lab[PROM_OWN_LABELS] = (uint32_t)lab.len;
     t->labels = lab.buf;
     t->entry = e;
-    snprintf(t->id, sizeof t->id, "\x01%08x", (unsigned)st->next_tgt++);
     e->value = t;
     return t;
 }
@@ -196,19 +205,68 @@ prom_family *prom_family_get(prom_store *st, const char *name, size_t nlen, char
     return f;
 }
 
-const char *prom_series_labels(const prom_series *se)
+/* Targets by resource, then source (as full keys sort: resource first). */
+static int tgt_cmp(const prom_tgt *x, const prom_tgt *y)
 {
-    return se->entry->key + se->fam->nlen + (se->off[PROM_OWN_LABELS] != PROM_FULL);
+    const char *xr = strchr(x->entry->key, '\n') + 1, *yr = strchr(y->entry->key, '\n') + 1;
+    int c = strcmp(xr, yr);
+    return c ? c
+             : name_cmp_n(x->entry->key, (size_t)(xr - 1 - x->entry->key), y->entry->key,
+                          (size_t)(yr - 1 - y->entry->key));
 }
 
-prom_series *prom_series_new(prom_store *st, prom_family *f, prom_tgt *t, const char *key,
-                             size_t klen, const uint16_t *off)
+static uint32_t series_hash(const prom_family *f, const prom_tgt *t, const char *labels, size_t len)
 {
-    pub_map_entry *e = pub_map_put(&st->series, key, klen);
-    prom_series *se = e ? calloc(1, sizeof *se) : NULL;
+    uint64_t h = pub_hash_bytes(labels, len) ^ ((uintptr_t)f * 0x9E3779B97F4A7C15ULL) ^
+                 ((uintptr_t)t * 0xBF58476D1CE4E5B9ULL);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+prom_series *prom_series_find(const prom_store *st, const prom_family *f, const prom_tgt *t,
+                              const char *labels, size_t len)
+{
+    if (!st->nbuckets) return NULL;
+    uint32_t h = series_hash(f, t, labels, len);
+    for (prom_series *se = st->b[h & (st->nbuckets - 1)]; se; se = se->next)
+        if (se->hash == h && se->fam == f && se->tgt == t && !strncmp(se->labels, labels, len) &&
+            !se->labels[len])
+            return se;
+    return NULL;
+}
+
+static bool grow_buckets(prom_store *st)
+{
+    size_t nb = st->nbuckets ? st->nbuckets * 2 : 64;
+    prom_series **b = calloc(nb, sizeof *b);
+    if (!b) return false;
+    for (size_t i = 0; i < st->nbuckets; i++)
+        for (prom_series *se = st->b[i], *next; se; se = next) {
+            next = se->next;
+            se->next = b[se->hash & (nb - 1)];
+            b[se->hash & (nb - 1)] = se;
+        }
+    free(st->b);
+    st->b = b;
+    st->nbuckets = nb;
+    return true;
+}
+
+static void unlink_series(prom_store *st, prom_series *se)
+{
+    prom_series **pp = &st->b[se->hash & (st->nbuckets - 1)];
+    while (*pp && *pp != se)
+        pp = &(*pp)->next;
+    if (*pp) *pp = se->next;
+    st->n--;
+}
+
+prom_series *prom_series_new(prom_store *st, prom_family *f, prom_tgt *t, const char *labels,
+                             size_t len, const uint16_t *off)
+{
+    bool room = st->n < st->nbuckets || grow_buckets(st);
+    prom_series *se = room ? malloc(sizeof *se + len + 1) : NULL;
     if (!se || !grow_ptrs((void ***)&f->v, &f->cap, f->n)) {
         free(se);
-        if (e) pub_map_del(&st->series, e);
         if (f->n == 0) {
             /* keep fv consistent: a family always has series */
             size_t at = family_at(st, f->name);
@@ -218,17 +276,20 @@ prom_series *prom_series_new(prom_store *st, prom_family *f, prom_tgt *t, const 
         }
         return NULL;
     }
-    se->fam = f;
-    se->tgt = t;
-    se->entry = e;
+    *se = (prom_series){.fam = f, .tgt = t, .hash = series_hash(f, t, labels, len)};
     memcpy(se->off, off, sizeof se->off);
-    e->value = se;
+    memcpy(se->labels, labels, len);
+    se->labels[len] = 0;
+    se->next = st->b[se->hash & (st->nbuckets - 1)];
+    st->b[se->hash & (st->nbuckets - 1)] = se;
+    st->n++;
     t->series++;
-    const char *labels = prom_series_labels(se);
     size_t lo = 0, hi = f->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (strcmp(prom_series_labels(f->v[mid]), labels) < 0)
+        int c = f->v[mid]->tgt == t ? strcmp(f->v[mid]->labels, se->labels)
+                                    : tgt_cmp(f->v[mid]->tgt, t);
+        if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -289,7 +350,7 @@ void prom_store_sweep(prom_store *st, const prom_stale *rule, int64_t now, int64
             if (now - se->updated_ms > limit ||
                 (wall_ms >= 0 && !tgt_owned(se->tgt, wall_ms, &memo))) {
                 se->tgt->series--;
-                pub_map_del(&st->series, se->entry);
+                unlink_series(st, se);
                 free(se);
                 freed = true;
             } else {

@@ -5,11 +5,10 @@
  * renders names and labels into keys and pages; this file keeps what they
  * name. Every function here runs with the publisher's mutex held.
  *
- * A series' key (its identity, the hash key) is its family name followed by
- * its label text. Two forms:
- * - full: name + "{every label}" as rendered on the page (meterd's meters,
- *   and scraped series whose own labels clash with instance/resource/source);
- * - split (scraped series): name + "{own labels}" + the target's id. The
+ * A series is its family, its target and its label text, in two forms:
+ * - full: "{every label}" as rendered on the page (meterd's meters, and
+ *   scraped series whose own labels clash with instance/resource/source);
+ * - split (scraped series): its own labels, no braces. The
  *   instance, resource and source labels, the same ~100 bytes for every
  *   series of a target, are rendered once in the target (prom_tgt) and merged
  *   in at render: off[0..2] are where each goes among the own labels, so the
@@ -31,15 +30,18 @@ typedef struct prom_family prom_family;
 typedef struct prom_tgt prom_tgt;
 
 typedef struct prom_series {
+    struct prom_series *next; /* hash chain */
     double value;
-    int64_t updated_ms, interval_ms; /* monotonic */
+    int64_t updated_ms; /* monotonic */
     prom_family *fam;
     prom_tgt *tgt; /* its resource and source, whose owner it follows */
-    pub_map_entry *entry;
+    int32_t interval_ms;
+    uint32_t hash;
     /* split series: where instance, resource, source go in the own labels
      * (offsets of a label's start, or the end), then their length; off[3] ==
      * PROM_FULL for a full series */
     uint16_t off[PROM_OWN_LABELS + 1];
+    char labels[]; /* "{...}" (full) or the own labels (split), NUL-ended */
 } prom_series;
 
 struct prom_family {
@@ -58,7 +60,6 @@ struct prom_tgt {
     /* instance="..", resource="..", source=".." rendered, at lab[k]..lab[k+1] */
     char *labels;
     uint32_t lab[PROM_OWN_LABELS + 1];
-    char id[12];   /* "\x01" and 8 hex digits: ends its split series' keys */
     size_t series; /* series pointing here; swept at 0 */
     /* cluster mode: the shared target polled (sample_batch.owned); NULL
      * owned: always exported */
@@ -74,12 +75,12 @@ struct prom_tgt {
 };
 
 typedef struct prom_store {
-    pub_map series;   /* key → prom_series */
+    prom_series **b; /* (family, target, labels) → series: chained */
+    size_t nbuckets, n;
     pub_map fams;     /* name → prom_family */
     pub_map tgts;     /* source "\n" resource → prom_tgt */
     prom_family **fv; /* sorted by name */
     size_t nf, capf;
-    uint32_t next_tgt;
 } prom_store;
 
 void prom_store_init(prom_store *st);
@@ -102,14 +103,14 @@ bool prom_tgt_memo(prom_tgt *t, size_t n);
  * *help is NULLed then); NULL on ENOMEM. */
 prom_family *prom_family_get(prom_store *st, const char *name, size_t nlen, char **help,
                              bool counter);
-/* A new series of f under key[0..klen) (a key not in the store), of target
- * t; off as prom_series.off. NULL on ENOMEM (f left as it was, and freed if
- * this was to be its first series). */
-prom_series *prom_series_new(prom_store *st, prom_family *f, prom_tgt *t, const char *key,
-                             size_t klen, const uint16_t *off);
-/* The label text of se's key after its name: "{...}" (full) or the own
- * labels (split: off[3] bytes, no braces). */
-const char *prom_series_labels(const prom_series *se);
+/* The series of f and t with labels[0..len) (a full or a split text, as
+ * off[3] of a new one says), or NULL. */
+prom_series *prom_series_find(const prom_store *st, const prom_family *f, const prom_tgt *t,
+                              const char *labels, size_t len);
+/* A new series of f and t (none there yet), off as prom_series.off. NULL on
+ * ENOMEM (f left as it was, and freed if this was to be its first series). */
+prom_series *prom_series_new(prom_store *st, prom_family *f, prom_tgt *t, const char *labels,
+                             size_t len, const uint16_t *off);
 
 /* Drops series updated longer ago than their limit (limit_ms(se)); with
  * wall_ms >= 0 also those whose target this member no longer owns. */

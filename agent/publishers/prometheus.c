@@ -344,7 +344,7 @@ static size_t put_own_labels(strbuf *out, strbuf *keys, const sample *s, size_t 
  * means that put_own_labels would write exactly this text. */
 static bool matches_split(const prom_series *se, const sample *s)
 {
-    const char *k = prom_series_labels(se), *end = k + se->off[PROM_OWN_LABELS];
+    const char *k = se->labels, *end = k + se->off[PROM_OWN_LABELS];
     for (size_t i = 1; i < s->n_labels; i++) {
         if (i > 1 && (k == end || *k++ != ',')) return false;
         for (const char *c = s->labels[i].key; *c; c++, k++)
@@ -369,7 +369,7 @@ static bool matches_split(const prom_series *se, const sample *s)
 static void put_split_labels(strbuf *out, const prom_series *se)
 {
     const prom_tgt *t = se->tgt;
-    const char *own = prom_series_labels(se);
+    const char *own = se->labels;
     size_t len = se->off[PROM_OWN_LABELS], at = 0;
     bool first = true;
     strbuf_putc(out, '{');
@@ -487,12 +487,11 @@ static bool scraped_of(pub_cursor *c, const sample *s)
     return c->scraped;
 }
 
-/* The key of s (name and labels, prom_store.h) into key (failed on
- * ENOMEM); *nlen the name's length, off the split offsets (off[3]
- * PROM_FULL for a full key). */
+/* s's family name, then its label text (prom_store.h: full or split), into
+ * key (failed on ENOMEM); *nlen the name's length, off the split offsets
+ * (off[3] PROM_FULL for a full text). */
 static void make_key(prom_pub *p, strbuf *key, strbuf *keys, const sample_batch *b, const sample *s,
-                     const prom_tgt *t, bool scraped, const char *family, bool counter,
-                     size_t *nlen, uint16_t *off)
+                     bool scraped, const char *family, bool counter, size_t *nlen, uint16_t *off)
 {
     strbuf_reset(key);
     if (scraped)
@@ -505,17 +504,14 @@ static void make_key(prom_pub *p, strbuf *key, strbuf *keys, const sample_batch 
     off[PROM_OWN_LABELS] = PROM_FULL;
     if (scraped && !clashes(s)) {
         size_t o[PROM_OWN_LABELS];
-        strbuf_putc(key, '{');
         size_t len = put_own_labels(key, keys, s, o);
         if (len < PROM_FULL) {
             for (size_t k = 0; k < PROM_OWN_LABELS; k++)
                 off[k] = (uint16_t)o[k];
             off[PROM_OWN_LABELS] = (uint16_t)len;
-            strbuf_putc(key, '}');
-            strbuf_puts(key, t->id);
             return;
         }
-        key->len = *nlen; /* too long for a split key's offsets: in full */
+        key->len = *nlen; /* too long for a split text's offsets: in full */
     }
     if (scraped)
         put_scraped_labels(key, keys, b, s);
@@ -523,16 +519,28 @@ static void make_key(prom_pub *p, strbuf *key, strbuf *keys, const sample_batch 
         put_labels(key, keys, b, s);
 }
 
-/* The stored series of key, or a new one; NULL when skipped (*skip: type
- * differs from the family's) or on ENOMEM. */
+/* The stored series of key (name + labels as make_key wrote them) of
+ * target t, else a new one; was: the memo's guess. NULL when skipped
+ * (*skip: the type differs from the family's) or on ENOMEM. */
 static prom_series *find_or_add(prom_pub *p, const strbuf *key, size_t nlen, const uint16_t *off,
-                                prom_tgt *t, const sample *s, bool scraped, bool counter,
-                                const char *help_text, bool *skip)
+                                prom_tgt *t, prom_series *was, const sample *s, bool scraped,
+                                bool counter, const char *help_text, bool *skip)
 {
-    pub_map_entry *e = pub_map_get(&p->st.series, key->buf, key->len);
-    if (e) return e->value;
-    pub_map_entry *fe = pub_map_get(&p->st.fams, key->buf, nlen);
-    prom_family *f = fe ? fe->value : NULL;
+    const char *labels = key->buf + nlen;
+    size_t len = key->len - nlen;
+    prom_family *f = NULL;
+    if (was && was->fam->nlen == nlen && !memcmp(was->fam->name, key->buf, nlen)) {
+        f = was->fam;
+        if (was->tgt == t &&
+            (was->off[PROM_OWN_LABELS] == PROM_FULL) == (off[PROM_OWN_LABELS] == PROM_FULL) &&
+            !strncmp(was->labels, labels, len) && !was->labels[len])
+            return was;
+    } else {
+        pub_map_entry *fe = pub_map_get(&p->st.fams, key->buf, nlen);
+        f = fe ? fe->value : NULL;
+    }
+    prom_series *se = f ? prom_series_find(&p->st, f, t, labels, len) : NULL;
+    if (se) return se;
     if (!f) {
         char *help = make_help(s, counter, help_text);
         f = help ? prom_family_get(&p->st, key->buf, nlen, &help, counter) : NULL;
@@ -545,7 +553,7 @@ static prom_series *find_or_add(prom_pub *p, const strbuf *key, size_t nlen, con
         *skip = true;
         return NULL;
     }
-    return prom_series_new(&p->st, f, t, key->buf, key->len, off);
+    return prom_series_new(&p->st, f, t, labels, len, off);
 }
 
 static int prom_publish(void *self, const sample_batch *b, char *err, size_t errlen)
@@ -587,31 +595,29 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
             }
             size_t nlen;
             uint16_t off[PROM_OWN_LABELS + 1];
-            make_key(p, &key, &keys, b, s, t, scraped, compat ? cn.family : NULL, counter, &nlen,
-                     off);
+            make_key(p, &key, &keys, b, s, scraped, compat ? cn.family : NULL, counter, &nlen, off);
             if (key.failed || keys.failed) {
                 oom = true;
                 break;
             }
-            if (se && (strncmp(se->entry->key, key.buf, key.len) != 0 || se->entry->key[key.len]))
-                se = NULL;
+            bool skip = false;
+            se = find_or_add(p, &key, nlen, off, t, se, s, scraped, counter,
+                             compat ? cn.help : NULL, &skip);
+            if (memo) memo[i] = se;
+            if (skip) {
+                skipped++;
+                skipped_name = s->name;
+                continue;
+            }
             if (!se) {
-                bool skip = false;
-                se = find_or_add(p, &key, nlen, off, t, s, scraped, counter,
-                                 compat ? cn.help : NULL, &skip);
-                if (memo) memo[i] = se;
-                if (skip) {
-                    skipped++;
-                    skipped_name = s->name;
-                    continue;
-                }
-                if (!se) {
-                    oom = true;
-                    break;
-                }
+                oom = true;
+                break;
             }
         }
-        if (se->updated_ms && now > se->updated_ms) se->interval_ms = now - se->updated_ms;
+        if (se->updated_ms && now > se->updated_ms) {
+            int64_t d = now - se->updated_ms;
+            se->interval_ms = d < INT32_MAX ? (int32_t)d : INT32_MAX;
+        }
         se->value = s->value;
         se->updated_ms = now;
     }
@@ -650,7 +656,7 @@ static void prom_render(void *self, strbuf *out)
             const prom_series *se = f->v[j];
             strbuf_append(out, f->name, f->nlen);
             if (se->off[PROM_OWN_LABELS] == PROM_FULL)
-                strbuf_puts(out, prom_series_labels(se));
+                strbuf_puts(out, se->labels);
             else
                 put_split_labels(out, se);
             strbuf_putc(out, ' ');
