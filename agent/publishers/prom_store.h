@@ -1,18 +1,18 @@
 /*
  * publishers/prom_store.h (internal to agent/): the prometheus:// publisher's
- * series store — families sorted by name, series sorted by label text, the
- * targets their series share, staleness and ownership sweeps. prometheus.c
- * renders names and labels into keys and pages; this file keeps what they
- * name. Every function here runs with the publisher's mutex held.
+ * series store — families sorted by name, their series by target then label
+ * text, the targets their series share, staleness and ownership sweeps.
+ * prometheus.c renders names and labels into keys and pages; this file keeps
+ * what they name. Every function here runs with the publisher's mutex held.
  *
  * A series is its family, its target and its label text, in two forms:
  * - full: "{every label}" as rendered on the page (meterd's meters, and
  *   scraped series whose own labels clash with instance/resource/source);
- * - split (scraped series): its own labels, no braces. The
+ * - split (scraped series): its own labels, sorted, no braces. The
  *   instance, resource and source labels, the same ~100 bytes for every
  *   series of a target, are rendered once in the target (prom_tgt) and merged
  *   in at render: off[0..2] are where each goes among the own labels, so the
- *   page reads as if they were in the key.
+ *   page reads as if they were stored with the series.
  */
 #ifndef METERD_AGENT_PROM_STORE_H
 #define METERD_AGENT_PROM_STORE_H
