@@ -463,6 +463,9 @@ typedef struct pub_cursor {
     const char *resource;
     const char *name, *name0;
     bool scraped;
+    /* the last family whose name was checked equal to a sample's name0 */
+    const prom_family *fam;
+    const char *fam_name0;
 } pub_cursor;
 
 static prom_tgt *target_of(prom_pub *p, pub_cursor *c, const sample_batch *b, const sample *s)
@@ -474,6 +477,17 @@ static prom_tgt *target_of(prom_pub *p, pub_cursor *c, const sample_batch *b, co
     c->t = t;
     c->resource = r;
     return t;
+}
+
+/* Whether f is the family of the scraped sample s (its __name__ label). */
+static bool family_is(pub_cursor *c, const prom_family *f, const sample *s)
+{
+    const char *n0 = s->labels[0].value;
+    if (c->fam == f && c->fam_name0 == n0) return true;
+    if (strcmp(f->name, n0) != 0) return false;
+    c->fam = f;
+    c->fam_name0 = n0;
+    return true;
 }
 
 static bool scraped_of(pub_cursor *c, const sample *s)
@@ -581,8 +595,7 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         bool counter = s->type == SAMPLE_CUMULATIVE, scraped = scraped_of(&c, s);
         prom_series *se = memo ? memo[i] : NULL;
         if (!(se && scraped && se->tgt == t && se->off[PROM_OWN_LABELS] != PROM_FULL &&
-              se->fam->counter == counter && strcmp(se->fam->name, s->labels[0].value) == 0 &&
-              matches_split(se, s))) {
+              se->fam->counter == counter && family_is(&c, se->fam, s) && matches_split(se, s))) {
             /* not the memo's series as it stands: the key, then the memo's
              * series if it has that key, else the store's */
             registry_compat_name cn;
