@@ -594,13 +594,13 @@ static int prom_publish(void *self, const sample_batch *b, char *err, size_t err
         }
         bool counter = s->type == SAMPLE_CUMULATIVE, scraped = scraped_of(&c, s);
         prom_series *se = memo ? memo[i] : NULL;
+        registry_compat_name cn;
+        sample cs; /* s under seed 002's names: s may point here to the end */
+        sample_label cl[MAX_LABELS];
         if (!(se && scraped && se->tgt == t && se->off[PROM_OWN_LABELS] != PROM_FULL &&
               se->fam->counter == counter && family_is(&c, se->fam, s) && matches_split(se, s))) {
             /* not the memo's series as it stands: the key, then the memo's
              * series if it has that key, else the store's */
-            registry_compat_name cn;
-            sample cs;
-            sample_label cl[MAX_LABELS];
             bool compat = !scraped && p->psi_names && registry_psi_perf_monitor_name(s->name, &cn);
             if (compat) {
                 s = compat_sample(s, &cn, &cs, cl, MAX_LABELS);
