@@ -234,8 +234,8 @@ static void test_scraped_split_labels(void **state)
         "m{a=\"q\\\"x\\\\y\\nz2\",instance=\"10.0.0.1:9100\",job=\"j\","
         "region=\"eu\",resource=\"http://10.0.0.1:9100/metrics\",source=\"scr\",team=\"t\","
         "zone=\"z1\"} 5\n",
-        "m{instance=\"10.0.0.1:9100\",resource=\"http://10.0.0.1:9100/metrics\","
-        "source=\"scr\"} 6\n",
+        ("m{instance=\"10.0.0.1:9100\",resource=\"http://10.0.0.1:9100/metrics\","
+         "source=\"scr\"} 6\n"),
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(text, want[i])) fail_msg("missing:\n%s\nin:\n%s", want[i], text);
