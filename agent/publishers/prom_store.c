@@ -2,7 +2,7 @@
  * publishers/prom_store.c: the prometheus:// publisher's series store
  * (prom_store.h): families, series, the targets their series share.
  *
- * Families are kept sorted by name and series by label text, inserting on
+ * Families are kept sorted by name and series by target and label text, inserting on
  * creation (rare) so render is a straight walk: stable output for diffing.
  *
  * Memory is most of what a scraping agent holds (100 targets x 1,000 series

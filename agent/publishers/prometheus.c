@@ -33,11 +33,11 @@
  *   gauge, the seed's HELP), with its labels type/window (PSI),
  *   container_name (the container id, else the resource) and pod_name (the
  *   pod UID) beside meterd's: the cgroup path names no container or pod.
- * Series identity is the family name plus the rendered label set, which is
- * also the hash key. A family keeps the type it was created with; a sample
- * of another type under the same name is skipped (and reported).
+ * Series identity is the family name plus the rendered label set (stored
+ * as family, target and label text: prom_store.h). A family keeps the type it was created with; a
+ * sample of another type under the same name is skipped (and reported).
  *
- * The store (families sorted by name, series by label text, the targets
+ * The store (families sorted by name, series by target and label text, the targets
  * whose instance/resource/source text their series share) is prom_store.c.
  *
  * Publishing a target's next scrape: sample i of a batch is checked against
