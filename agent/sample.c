@@ -60,17 +60,23 @@ sample_batch *sample_batch_new(const char *source, uint64_t epoch, int64_t polle
     return b;
 }
 
+/* Room for one more sample; 0 or -1. */
+static int room(sample_batch *b)
+{
+    if (b->n < b->cap) return 0;
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    sample *nv = realloc(b->v, cap * sizeof *nv);
+    if (!nv) return -1;
+    b->v = nv;
+    b->cap = cap;
+    return 0;
+}
+
 int sample_batch_add(sample_batch *b, const char *name, sample_type type, const char *unit,
                      double value, const char *resource, int64_t time_ms,
                      const sample_label *labels, size_t n_labels)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        sample *nv = realloc(b->v, cap * sizeof *nv);
-        if (!nv) return -1;
-        b->v = nv;
-        b->cap = cap;
-    }
+    if (room(b) != 0) return -1;
     sample *s = &b->v[b->n];
     s->name = sample_batch_strdup(b, name);
     s->unit = sample_batch_strdup(b, unit ? unit : "");
@@ -91,6 +97,21 @@ int sample_batch_add(sample_batch *b, const char *name, sample_type type, const 
         }
         s->labels = l;
         s->n_labels = n_labels;
+    }
+    b->n++;
+    return 0;
+}
+
+int sample_batch_push(sample_batch *b, const sample *s)
+{
+    if (room(b) != 0) return -1;
+    sample *d = &b->v[b->n];
+    *d = *s;
+    if (s->n_labels) {
+        sample_label *l = arena_alloc(b, s->n_labels * sizeof *l);
+        if (!l) return -1;
+        memcpy(l, s->labels, s->n_labels * sizeof *l);
+        d->labels = l;
     }
     b->n++;
     return 0;

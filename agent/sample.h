@@ -70,6 +70,14 @@ int sample_batch_add(sample_batch *b, const char *name, sample_type type, const 
                      double value, const char *resource, int64_t time_ms,
                      const sample_label *labels, size_t n_labels);
 
+/*
+ * Appends *s without copying its strings, which must live as long as b (in
+ * its arena, or static): for a pollster that adds many samples sharing a
+ * name, unit and resource, copied once (sample_batch_strdup) instead of per
+ * sample. The label array is copied. 0, or -1 on ENOMEM (b stays valid).
+ */
+int sample_batch_push(sample_batch *b, const sample *s);
+
 void sample_batch_ref(sample_batch *b);
 void sample_batch_unref(sample_batch *b);
 

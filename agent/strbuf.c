@@ -94,6 +94,41 @@ void strbuf_printf(strbuf *s, const char *fmt, ...)
     s->len += (size_t)n;
 }
 
+/* v as decimal digits; v >= 0. */
+static void put_uint(strbuf *s, unsigned long long v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *d = e;
+    do {
+        *--d = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    strbuf_append(s, d, (size_t)(e - d));
+}
+
+static const double pow10_tab[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/*
+ * The fewest decimals k (1..14) with a == M / 10^k, M < 10^15 an integer;
+ * 0 when there are none. Both M and 10^k are exact doubles and IEEE division
+ * rounds correctly, so the text "M with k decimals" reads back to a; having
+ * at most 15 significant digits, it is also what "%.15g" prints (a is within
+ * half an ulp of it, far less than half a unit of the 15th digit).
+ */
+static int short_decimals(double a, unsigned long long *m)
+{
+    for (int k = 1; k < 15; k++) {
+        double x = a * pow10_tab[k];
+        if (x >= 1e15) return 0;
+        unsigned long long c = (unsigned long long)(x + 0.5);
+        if ((double)c / pow10_tab[k] == a) {
+            *m = c;
+            return k;
+        }
+    }
+    return 0;
+}
+
 void strbuf_put_double(strbuf *s, double v)
 {
     if (isnan(v)) {
@@ -104,8 +139,25 @@ void strbuf_put_double(strbuf *s, double v)
         strbuf_puts(s, v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    if (v == (double)(long long)v && fabs(v) < 1e15) {
-        strbuf_printf(s, "%lld", (long long)v);
+    double a = fabs(v);
+    if (v == (double)(long long)v && a < 1e15) {
+        if (v < 0) strbuf_putc(s, '-');
+        put_uint(s, (unsigned long long)a);
+        return;
+    }
+    /* the common exporter values (1234.5, 0.25) without printf: the same
+     * text as the %.15g below, where %g writes no exponent (1e-4 <= a) */
+    unsigned long long m;
+    int k = a >= 1e-4 ? short_decimals(a, &m) : 0;
+    if (k) {
+        char frac[16];
+        unsigned long long f = m % (unsigned long long)pow10_tab[k];
+        for (int i = k - 1; i >= 0; i--, f /= 10)
+            frac[i] = (char)('0' + f % 10);
+        if (v < 0) strbuf_putc(s, '-');
+        put_uint(s, m / (unsigned long long)pow10_tab[k]);
+        strbuf_putc(s, '.');
+        strbuf_append(s, frac, (size_t)k);
         return;
     }
     /* shortest of %.15g/%.17g that reads back exactly */

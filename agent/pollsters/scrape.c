@@ -219,6 +219,12 @@ typedef struct emit_ctx {
     scrape_select_fn sel;
     void *sel_ctx;
     sample_batch *out;
+    /* out's copies of what every sample of a family, or of the batch, shares
+     * (copied once, not per sample): the meter name and unit of the family
+     * in t->name, the resource, the target's labels */
+    const char *name, *unit, *resource;
+    sample_label *tl;
+    size_t n_tl;
 } emit_ctx;
 
 /* Room for n labels in t->labels; 0 or -1. */
@@ -237,20 +243,44 @@ static size_t n_target_labels(const poll_target *pt)
     return pt->labels ? pt->labels->n_items / 2 : 0;
 }
 
-/* Appends the target's labels (target_labels, file_sd) after the n already in
- * t->labels, except a key the series has itself: the scraped label is kept
- * (what the target says of itself wins). Returns the new count. */
-static size_t add_target_labels(scrape_target *t, const poll_target *pt, size_t n)
+/* Appends the target's labels tl[0..ntl) (target_labels, file_sd) after the
+ * n already in t->labels, except a key the series has itself: the scraped
+ * label is kept (what the target says of itself wins). Returns the new count. */
+static size_t add_target_labels(scrape_target *t, const sample_label *tl, size_t ntl, size_t n)
 {
     size_t have = n;
-    for (size_t i = 0; i + 1 < (pt->labels ? pt->labels->n_items : 0); i += 2) {
-        const char *key = pt->labels->items[i];
+    for (size_t i = 0; i < ntl; i++) {
         bool dup = false;
         for (size_t j = 0; j < have && !dup; j++)
-            dup = strcmp(t->labels[j].key, key) == 0;
-        if (!dup) t->labels[n++] = (sample_label){key, pt->labels->items[i + 1]};
+            dup = strcmp(t->labels[j].key, tl[i].key) == 0;
+        if (!dup) t->labels[n++] = tl[i];
     }
     return n;
+}
+
+/* The target's labels as sample labels (strings borrowed from pt). */
+static size_t target_labels(const poll_target *pt, sample_label *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < (pt->labels ? pt->labels->n_items : 0); i += 2)
+        out[n++] = (sample_label){pt->labels->items[i], pt->labels->items[i + 1]};
+    return n;
+}
+
+/* The strings every sample of the batch shares, copied into out once. */
+static int emit_shared(emit_ctx *c)
+{
+    size_t n = n_target_labels(c->pt);
+    c->resource = sample_batch_strdup(c->out, c->pt->resource);
+    c->tl = n ? malloc(n * sizeof *c->tl) : NULL;
+    if (!c->resource || (n && !c->tl)) return -1;
+    c->n_tl = target_labels(c->pt, c->tl);
+    for (size_t i = 0; i < c->n_tl; i++) {
+        c->tl[i].key = sample_batch_strdup(c->out, c->tl[i].key);
+        c->tl[i].value = sample_batch_strdup(c->out, c->tl[i].value);
+        if (!c->tl[i].key || !c->tl[i].value) return -1;
+    }
+    return 0;
 }
 
 static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
@@ -269,17 +299,31 @@ static int emit_one(void *arg, const expo_sample *s, char *msg, size_t msglen)
         memcpy(t->name + 7, s->name, len + 1);
         t->name_wanted = !c->sel || c->sel(c->sel_ctx, t->name);
         t->name_valid = true;
+        c->name = NULL; /* copied into out when a series of it is kept */
     }
     if (!t->name_wanted) return 0;
-    if (labels_room(t, s->n_labels + 1 + n_target_labels(c->pt)) != 0) goto oom;
-    t->labels[0] = (sample_label){"__name__", s->name};
-    for (size_t i = 0; i < s->n_labels; i++)
-        t->labels[i + 1] = (sample_label){s->labels[i].name, s->labels[i].value};
-    size_t nl = add_target_labels(t, c->pt, s->n_labels + 1);
-    if (sample_batch_add(c->out, t->name, s->cumulative ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE, s->unit,
-                         s->value, c->pt->resource, s->has_time ? s->time_ms : c->now_ms, t->labels,
-                         nl) != 0)
-        goto oom;
+    if (!c->name) {
+        c->name = sample_batch_strdup(c->out, t->name);
+        c->unit = sample_batch_strdup(c->out, s->unit ? s->unit : "");
+        if (!c->name || !c->unit) goto oom;
+    }
+    if (labels_room(t, s->n_labels + 1 + c->n_tl) != 0) goto oom;
+    t->labels[0] = (sample_label){"__name__", c->name + 7};
+    for (size_t i = 0; i < s->n_labels; i++) {
+        t->labels[i + 1].key = sample_batch_strdup(c->out, s->labels[i].name);
+        t->labels[i + 1].value = sample_batch_strdup(c->out, s->labels[i].value);
+        if (!t->labels[i + 1].key || !t->labels[i + 1].value) goto oom;
+    }
+    size_t nl = add_target_labels(t, c->tl, c->n_tl, s->n_labels + 1);
+    sample out = {.name = c->name,
+                  .type = s->cumulative ? SAMPLE_CUMULATIVE : SAMPLE_GAUGE,
+                  .unit = c->unit,
+                  .value = s->value,
+                  .resource = c->resource,
+                  .time_ms = s->has_time ? s->time_ms : c->now_ms,
+                  .labels = t->labels,
+                  .n_labels = nl};
+    if (sample_batch_push(c->out, &out) != 0) goto oom;
     return 0;
 oom:
     snprintf(msg, msglen, "out of memory");
@@ -289,13 +333,18 @@ oom:
 int scrape_emit(scrape_target *t, const poll_target *pt, int64_t now_ms, scrape_select_fn sel,
                 void *sel_ctx, sample_batch *out, size_t *series, char *err, size_t errlen)
 {
-    emit_ctx c = {t, pt, now_ms, sel, sel_ctx, out};
+    emit_ctx c = {t, pt, now_ms, sel, sel_ctx, out, NULL, NULL, NULL, NULL, 0};
     expo_limits lim = {.max_bytes = t->params.body_limit, .max_series = t->params.series_limit};
-    expo_stats st;
+    expo_stats st = {0};
     size_t n0 = out->n;
     char why[512];
     t->name_valid = false;
-    int rc = expo_parse(t->body, t->len, t->fmt, &lim, emit_one, &c, &st, why, sizeof why);
+    int rc = emit_shared(&c);
+    if (rc != 0)
+        snprintf(why, sizeof why, "1: out of memory");
+    else
+        rc = expo_parse(t->body, t->len, t->fmt, &lim, emit_one, &c, &st, why, sizeof why);
+    free(c.tl);
     *series = st.samples;
     /* the body is not kept between scrapes: 100 targets' pages would stay
      * resident for nothing (the next scrape allocates again) */
@@ -371,7 +420,7 @@ static void finish(scrape_target *t, poll_call *call, int rc, size_t series, con
     const char *const *m = registry_scrape.meters;
     double took = (double)(mono_ms() - t->started_ms) / 1000.0;
     bool room = labels_room(t, n_target_labels(pt) + 1) == 0;
-    size_t nl = room ? add_target_labels(t, pt, 0) : 0;
+    size_t nl = room ? target_labels(pt, t->labels) : 0;
     if (!room ||
         (env->want[0] && sample_batch_add(out, m[0], SAMPLE_GAUGE, "1", rc == 0, pt->resource,
                                           env->now_ms, t->labels, nl) != 0) ||

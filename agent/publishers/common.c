@@ -245,7 +245,7 @@ void pub_pack_free(pub_pack *k)
 /* Eight bytes a step (multiply-xorshift, as in wyhash/murmur's finaliser):
  * keys are whole rendered series (~150 bytes), where FNV-1a's byte at a time
  * was the prometheus:// publisher's largest cost. */
-static uint64_t hash_bytes(const char *s, size_t n)
+uint64_t pub_hash_bytes(const char *s, size_t n)
 {
     const uint64_t k = 0x9E3779B97F4A7C15ULL;
     uint64_t h = 0x243F6A8885A308D3ULL ^ (n * k);
@@ -289,7 +289,7 @@ void pub_map_free(pub_map *m, void (*free_value)(void *))
 pub_map_entry *pub_map_get(const pub_map *m, const char *key, size_t keylen)
 {
     if (!m->nbuckets) return NULL;
-    uint64_t h = hash_bytes(key, keylen);
+    uint64_t h = pub_hash_bytes(key, keylen);
     for (pub_map_entry *e = m->b[h & (m->nbuckets - 1)]; e; e = e->next)
         if (e->hash == h && strlen(e->key) == keylen && memcmp(e->key, key, keylen) == 0) return e;
     return NULL;
@@ -322,7 +322,7 @@ pub_map_entry *pub_map_put(pub_map *m, const char *key, size_t keylen)
     if (m->n >= m->nbuckets && !grow(m) && !m->nbuckets) return NULL;
     e = malloc(sizeof *e + keylen + 1);
     if (!e) return NULL;
-    e->hash = hash_bytes(key, keylen);
+    e->hash = pub_hash_bytes(key, keylen);
     e->value = NULL;
     memcpy(e->key, key, keylen);
     e->key[keylen] = 0;

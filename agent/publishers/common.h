@@ -107,6 +107,8 @@ typedef struct pub_map {
     size_t nbuckets, n;
 } pub_map;
 
+/* The map's hash of n bytes (also the prometheus store's). */
+uint64_t pub_hash_bytes(const char *s, size_t n);
 void pub_map_init(pub_map *m);
 /* Frees entries; free_value (may be NULL) is called on each value. */
 void pub_map_free(pub_map *m, void (*free_value)(void *));

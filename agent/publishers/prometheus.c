@@ -33,12 +33,17 @@
  *   gauge, the seed's HELP), with its labels type/window (PSI),
  *   container_name (the container id, else the resource) and pod_name (the
  *   pod UID) beside meterd's: the cgroup path names no container or pod.
- * Series identity is the family name plus the rendered label set, which is
- * also the hash key. A family keeps the type it was created with; a sample
- * of another type under the same name is skipped (and reported).
+ * Series identity is the family name plus the rendered label set (stored
+ * as family, target and label text: prom_store.h). A family keeps the type it was created with; a
+ * sample of another type under the same name is skipped (and reported).
  *
- * Families are kept sorted by name and series by label text, inserting on
- * creation (rare) so render is a straight walk: stable output for diffing.
+ * The store (families sorted by name, series by target and label text, the targets
+ * whose instance/resource/source text their series share) is prom_store.c.
+ *
+ * Publishing a target's next scrape: sample i of a batch is checked against
+ * the series sample i of the target's previous batch stored (the memo),
+ * comparing its raw name and labels with the stored key as they would
+ * render, so an unchanged series costs no key, no hash and no lookup.
  *
  * Staleness: a series not updated for `stale_intervals` (default 3) times its
  * observed update interval, or for `max_age` seconds (default 600) whichever
@@ -56,8 +61,9 @@
  * handover and the successor's first poll (none). A late poll of a target
  * already handed over lands in the store but is never rendered.
  */
-#include "agent/publishers/common.h"
 #include "agent/publisher.h"
+#include "agent/publishers/common.h"
+#include "agent/publishers/prom_store.h"
 #include "registry/registry.h"
 
 #include <pthread.h>
@@ -67,43 +73,13 @@
 
 #define MAX_LABELS 64
 
-typedef struct prom_family prom_family;
-
-typedef struct prom_series {
-    char *labels; /* "{resource=\"...\",...}" */
-    double value;
-    int64_t updated_ms, interval_ms; /* monotonic */
-    /* cluster mode: the shared target polled (sample_batch.owned); NULL owned:
-     * always exported */
-    char *target;
-    bool (*owned)(void *ctx, const char *target, int64_t wall_ms);
-    void *owned_ctx;
-    prom_family *fam;
-    pub_map_entry *entry;
-} prom_series;
-
-struct prom_family {
-    char *name, *help;
-    bool counter;
-    bool untyped;    /* scraped, and not a cumulative *_total */
-    prom_series **v; /* sorted by labels */
-    size_t n, cap;
-    pub_map_entry *entry;
-};
-
 typedef struct prom_pub {
     pthread_mutex_t mu;
-    pub_map series; /* name + labels → prom_series */
-    pub_map fams;   /* name → prom_family */
-    /* first sample's resource → series_memo: the series of that batch's
-     * last publish, by index (a target's page lists the same series in the
-     * same order each scrape); dropped whole when a sweep frees a series */
-    pub_map memos;
-    prom_family **fv; /* sorted by name */
-    size_t nf, capf;
+    prom_store st;
     char prefix[64];
     bool psi_names; /* ?names=psi_perf_monitor */
-    int64_t max_age_ms, min_age_ms, stale_intervals, last_sweep_ms;
+    prom_stale stale;
+    int64_t last_sweep_ms;
 } prom_pub;
 
 static int prom_open(const pipeline_publisher *u, void *pstate, void **self, char *err,
@@ -126,18 +102,14 @@ static int prom_open(const pipeline_publisher *u, void *pstate, void **self, cha
         return -1;
     }
     pthread_mutex_init(&p->mu, NULL);
-    pub_map_init(&p->series);
-    pub_map_init(&p->fams);
-    pub_map_init(&p->memos);
+    prom_store_init(&p->st);
     for (char *c = prefix; *c; c++)
         if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
               (*c >= 'A' && *c <= 'Z')))
             *c = '_';
     snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
     p->psi_names = names[0] != 0;
-    p->max_age_ms = max_age * 1000;
-    p->min_age_ms = min_age * 1000;
-    p->stale_intervals = stale;
+    p->stale = (prom_stale){max_age * 1000, min_age * 1000, stale};
     p->last_sweep_ms = loop_now_ms();
     *self = p;
     return 0;
@@ -189,13 +161,17 @@ typedef struct lab {
     const char *value;
 } lab;
 
+static int name_cmp(const char *x, size_t xn, const char *y, size_t yn)
+{
+    int c = memcmp(x, y, xn < yn ? xn : yn);
+    return c ? c : (xn > yn) - (xn < yn);
+}
+
 static int lab_cmp(const void *a, const void *b, void *base)
 {
     const lab *x = a, *y = b;
     const char *keys = base;
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(keys + x->key_off, keys + y->key_off, n);
-    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+    return name_cmp(keys + x->key_off, x->key_len, keys + y->key_off, y->key_len);
 }
 
 /* lab_cmp, then the order labels were written in (key_off grows with it), so
@@ -269,48 +245,23 @@ static bool is_scraped(const sample *s)
     return true;
 }
 
-/* The target's host:port from its URL, with the scheme's port when none is
- * written (as Prometheus' instance label). */
-static void put_instance(strbuf *out, const char *url)
+static const char *const target_label[PROM_OWN_LABELS] = {"instance", "resource", "source"};
+
+/* Whether a scraped label of s has the name of one of meterd's (which then
+ * becomes exported_<name>). */
+static bool clashes(const sample *s)
 {
-    const char *h = strstr(url, "://");
-    bool tls = strncmp(url, "https:", 6) == 0;
-    h = h ? h + 3 : url;
-    size_t n = strcspn(h, "/?#");
-    strbuf_append(out, h, n);
-    const char *close = memchr(h, ']', n);
-    const char *colon = memchr(close ? close : h, ':', n - (size_t)((close ? close : h) - h));
-    if (!colon) strbuf_puts(out, tls ? ":443" : ":80");
+    for (size_t i = 1; i < s->n_labels; i++)
+        for (size_t k = 0; k < PROM_OWN_LABELS; k++)
+            if (strcmp(s->labels[i].key, target_label[k]) == 0) return true;
+    return false;
 }
 
-/* The instance label of the resource last asked: a batch is one target's
- * series, so one parse of its URL per batch, not per series. */
-typedef struct inst_memo {
-    strbuf url, inst;
-} inst_memo;
-
-static const char *instance_of(inst_memo *m, const char *url)
+/* s's scraped labels (not __name__) into keys (names sanitised) and v;
+ * their count. */
+static size_t scraped_labs(strbuf *keys, const sample *s, lab *v)
 {
-    if (m->url.len == 0 || m->url.failed || strcmp(m->url.buf, url) != 0) {
-        strbuf_reset(&m->url);
-        strbuf_reset(&m->inst);
-        strbuf_puts(&m->url, url);
-        put_instance(&m->inst, url);
-    }
-    return m->inst.failed || !m->inst.buf ? "" : m->inst.buf;
-}
-
-/* A scraped series' labels: its own (but __name__) as scraped, then meterd's
- * instance, resource and source, renamed exported_<name> on a clash; sorted. */
-static void put_scraped_labels(strbuf *out, strbuf *keys, inst_memo *im, const sample_batch *b,
-                               const sample *s)
-{
-    enum { OWN = 3 };
-    static const char *const own[OWN] = {"instance", "resource", "source"};
-    lab v[MAX_LABELS + OWN];
     size_t n = 0, max = s->n_labels < MAX_LABELS ? s->n_labels : MAX_LABELS;
-    const char *own_value[OWN] = {instance_of(im, s->resource ? s->resource : ""),
-                                  s->resource ? s->resource : "", b->source ? b->source : ""};
     strbuf_reset(keys);
     for (size_t i = 1; i < max; i++) {
         v[n].key_off = keys->len;
@@ -319,13 +270,29 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, inst_memo *im, const s
         v[n].key_len = keys->len - v[n].key_off;
         v[n++].value = s->labels[i].value;
     }
-    for (size_t k = 0; k < OWN; k++) {
+    return n;
+}
+
+/* A scraped series' labels in full (a clash): its own (but __name__) as
+ * scraped, then meterd's instance, resource and source, renamed
+ * exported_<name> on a clash; sorted. */
+static void put_scraped_labels(strbuf *out, strbuf *keys, const sample_batch *b, const sample *s)
+{
+    lab v[MAX_LABELS + PROM_OWN_LABELS];
+    size_t n = scraped_labs(keys, s, v);
+    strbuf inst;
+    strbuf_init(&inst);
+    prom_put_instance(&inst, s->resource ? s->resource : "");
+    const char *own_value[PROM_OWN_LABELS] = {inst.buf && !inst.failed ? inst.buf : "",
+                                              s->resource ? s->resource : "",
+                                              b->source ? b->source : ""};
+    for (size_t k = 0; k < PROM_OWN_LABELS; k++) {
         bool clash = false;
-        for (size_t i = 1; i < max; i++)
-            clash |= strcmp(s->labels[i].key, own[k]) == 0;
+        for (size_t i = 1; i < s->n_labels && i < MAX_LABELS; i++)
+            clash |= strcmp(s->labels[i].key, target_label[k]) == 0;
         v[n].key_off = keys->len;
         if (clash) strbuf_puts(keys, "exported_");
-        strbuf_puts(keys, own[k]);
+        strbuf_puts(keys, target_label[k]);
         v[n].key_len = keys->len - v[n].key_off;
         v[n++].value = own_value[k];
     }
@@ -341,9 +308,89 @@ static void put_scraped_labels(strbuf *out, strbuf *keys, inst_memo *im, const s
         }
     }
     strbuf_putc(out, '}');
+    strbuf_free(&inst);
 }
 
-/* ---- the series store (mu held) ---- */
+/* A scraped series' own labels (no clash), sorted, without braces: a split
+ * key's (prom_store.h), off[k] where target_label[k] goes. Returns their
+ * length. */
+static size_t put_own_labels(strbuf *out, strbuf *keys, const sample *s, size_t *off)
+{
+    lab v[MAX_LABELS];
+    size_t n = scraped_labs(keys, s, v), start = out->len, k = 0;
+    if (!keys->failed) {
+        lab_sort(v, n, keys->buf);
+        for (size_t i = 0; i < n; i++) {
+            if (i && lab_cmp(&v[i - 1], &v[i], keys->buf) == 0) continue;
+            if (out->len > start) strbuf_putc(out, ',');
+            for (; k < PROM_OWN_LABELS && name_cmp(target_label[k], strlen(target_label[k]),
+                                                   keys->buf + v[i].key_off, v[i].key_len) < 0;
+                 k++)
+                off[k] = out->len - start;
+            strbuf_append(out, keys->buf + v[i].key_off, v[i].key_len);
+            strbuf_putc(out, '=');
+            strbuf_put_prom_label(out, v[i].value);
+        }
+    }
+    for (; k < PROM_OWN_LABELS; k++)
+        off[k] = out->len - start;
+    return out->len - start;
+}
+
+/* Whether the scraped sample s, its labels as written, renders to se's own
+ * labels (a split series), compared in place: no key is built. Rendering
+ * them in the order written equals the stored text only when that order is
+ * already sorted and free of duplicates (the stored text is), so a match
+ * means that put_own_labels would write exactly this text. */
+static bool matches_split(const prom_series *se, const sample *s)
+{
+    const char *k = se->labels, *end = k + se->off[PROM_OWN_LABELS];
+    for (size_t i = 1; i < s->n_labels; i++) {
+        if (i > 1 && (k == end || *k++ != ',')) return false;
+        for (const char *c = s->labels[i].key; *c; c++, k++)
+            if (k == end || *k != (name_char(*c, false) ? *c : '_')) return false;
+        if (end - k < 2 || k[0] != '=' || k[1] != '"') return false;
+        k += 2;
+        for (const char *c = s->labels[i].value; *c; c++) {
+            char esc = *c == '\\' ? '\\' : *c == '"' ? '"' : *c == '\n' ? 'n' : 0;
+            if (esc) {
+                if (end - k < 2 || k[0] != '\\' || k[1] != esc) return false;
+                k += 2;
+            } else if (k == end || *k++ != *c) {
+                return false;
+            }
+        }
+        if (k == end || *k++ != '"') return false;
+    }
+    return k == end;
+}
+
+/* A split series' labels as rendered: its own merged with its target's. */
+static void put_split_labels(strbuf *out, const prom_series *se)
+{
+    const prom_tgt *t = se->tgt;
+    const char *own = se->labels;
+    size_t len = se->off[PROM_OWN_LABELS], at = 0;
+    bool first = true;
+    strbuf_putc(out, '{');
+    for (size_t k = 0; k <= PROM_OWN_LABELS; k++) {
+        size_t end = k < PROM_OWN_LABELS ? se->off[k] : len;
+        if (end > at) {
+            if (!first) strbuf_putc(out, ',');
+            strbuf_append(out, own + at, end - at - (end < len)); /* not the ',' before end */
+            first = false;
+        }
+        at = end;
+        if (k < PROM_OWN_LABELS) {
+            if (!first) strbuf_putc(out, ',');
+            strbuf_append(out, t->labels + t->lab[k], t->lab[k + 1] - t->lab[k]);
+            first = false;
+        }
+    }
+    strbuf_putc(out, '}');
+}
+
+/* ---- the HELP text of a new family ---- */
 
 static void put_help_text(strbuf *out, const char *s)
 {
@@ -357,46 +404,10 @@ static void put_help_text(strbuf *out, const char *s)
     }
 }
 
-/* Index where key would go in a sorted array (binary search). */
-#define LOWER_BOUND(arr, n, field, key, out)                                                       \
-    do {                                                                                           \
-        size_t lo_ = 0, hi_ = (n);                                                                 \
-        while (lo_ < hi_) {                                                                        \
-            size_t mid_ = (lo_ + hi_) / 2;                                                         \
-            if (strcmp((arr)[mid_]->field, (key)) < 0)                                             \
-                lo_ = mid_ + 1;                                                                    \
-            else                                                                                   \
-                hi_ = mid_;                                                                        \
-        }                                                                                          \
-        (out) = lo_;                                                                               \
-    } while (0)
-
-static void insert_at(void **v, size_t *n, size_t at, void *item)
+/* help_text: the family's HELP, NULL for meterd's own from the sample.
+ * malloc'd, NULL on ENOMEM. */
+static char *make_help(const sample *s, bool counter, const char *help_text)
 {
-    memmove(v + at + 1, v + at, (*n - at) * sizeof *v);
-    v[at] = item;
-    (*n)++;
-}
-
-static bool grow_ptrs(void ***v, size_t *cap, size_t n)
-{
-    if (n < *cap) return true;
-    size_t c = *cap ? *cap * 2 : 8;
-    void **nv = realloc(*v, c * sizeof *nv);
-    if (!nv) return false;
-    *v = nv;
-    *cap = c;
-    return true;
-}
-
-/* help_text: the family's HELP, NULL for meterd's own from the sample. */
-static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const sample *s,
-                               bool counter, const char *help_text)
-{
-    pub_map_entry *e = pub_map_put(&p->fams, name, nlen);
-    if (!e) return NULL;
-    if (e->value) return e->value;
-    prom_family *f = calloc(1, sizeof *f);
     strbuf help;
     strbuf_init(&help);
     if (help_text) {
@@ -413,146 +424,8 @@ static prom_family *get_family(prom_pub *p, const char *name, size_t nlen, const
                            : s->type == SAMPLE_DELTA ? ", delta"
                                                      : ", gauge");
     }
-    if (!f || help.failed || !grow_ptrs((void ***)&p->fv, &p->capf, p->nf)) {
-        free(f);
-        strbuf_free(&help);
-        pub_map_del(&p->fams, e);
-        return NULL;
-    }
-    f->name = e->key;
-    f->help = help.buf;
-    f->counter = counter;
-    f->entry = e;
-    e->value = f;
-    size_t at;
-    LOWER_BOUND(p->fv, p->nf, name, f->name, at);
-    insert_at((void **)p->fv, &p->nf, at, f);
-    return f;
-}
-
-static prom_series *new_series(prom_family *f, pub_map_entry *e, size_t nlen)
-{
-    prom_series *se = calloc(1, sizeof *se);
-    if (!se || !grow_ptrs((void ***)&f->v, &f->cap, f->n)) {
-        free(se);
-        return NULL;
-    }
-    se->labels = e->key + nlen; /* the key is name + labels */
-    se->fam = f;
-    se->entry = e;
-    e->value = se;
-    size_t at;
-    LOWER_BOUND(f->v, f->n, labels, se->labels, at);
-    insert_at((void **)f->v, &f->n, at, se);
-    return se;
-}
-
-static void free_family(prom_pub *p, prom_family *f)
-{
-    pub_map_del(&p->fams, f->entry);
-    free(f->v);
-    free(f->help);
-    free(f);
-}
-
-static void series_free(prom_pub *p, prom_series *se)
-{
-    pub_map_del(&p->series, se->entry);
-    free(se->target);
-    free(se);
-}
-
-/* Whether se's target is this member's at wall_ms; asks once per target in
- * a row (a family's series of one target are often adjacent). */
-typedef struct own_memo {
-    const char *target;
-    bool owned;
-} own_memo;
-
-static bool series_owned(const prom_series *se, int64_t wall_ms, own_memo *m)
-{
-    if (!se->owned || !se->target) return true;
-    if (m->target && !strcmp(m->target, se->target)) return m->owned;
-    m->target = se->target;
-    m->owned = se->owned(se->owned_ctx, se->target, wall_ms);
-    return m->owned;
-}
-
-/* The series a batch stored, by sample index: the next batch of the same
- * target finds sample i's series at v[i] when its rendered key is the one
- * stored (checked byte for byte), without hashing the key and walking a
- * chain of a 100,000-entry table (cache misses, most of publish's time). */
-typedef struct series_memo {
-    prom_series **v;
-    size_t cap;
-} series_memo;
-
-static void series_memo_free(void *v)
-{
-    series_memo *m = v;
-    if (m) free(m->v);
-    free(m);
-}
-
-/* The memo of b (by its first sample's resource), with room for b->n; NULL
- * when none can be had (publish then looks every series up). */
-static series_memo *memo_of(prom_pub *p, const sample_batch *b)
-{
-    if (b->n == 0 || !b->v[0].resource) return NULL;
-    const char *r = b->v[0].resource;
-    pub_map_entry *e = pub_map_put(&p->memos, r, strlen(r));
-    if (!e) return NULL;
-    series_memo *m = e->value;
-    if (!m && !(m = e->value = calloc(1, sizeof *m))) {
-        pub_map_del(&p->memos, e);
-        return NULL;
-    }
-    if (m->cap < b->n) {
-        prom_series **v = realloc(m->v, b->n * sizeof *v);
-        if (!v) return NULL;
-        memset(v + m->cap, 0, (b->n - m->cap) * sizeof *v);
-        m->v = v;
-        m->cap = b->n;
-    }
-    return m;
-}
-
-/* Drops stale series; with wall_ms >= 0 (render: on an HTTP thread) also
- * those whose target this member no longer owns. */
-static void sweep(prom_pub *p, int64_t now, int64_t wall_ms)
-{
-    own_memo memo = {0};
-    size_t nf = 0;
-    bool freed = false;
-    for (size_t i = 0; i < p->nf; i++) {
-        prom_family *f = p->fv[i];
-        size_t n = 0;
-        for (size_t j = 0; j < f->n; j++) {
-            prom_series *se = f->v[j];
-            int64_t limit = p->max_age_ms;
-            if (se->interval_ms > 0 && p->stale_intervals > 0) {
-                int64_t by_interval = se->interval_ms * p->stale_intervals;
-                if (by_interval < p->min_age_ms) by_interval = p->min_age_ms;
-                if (by_interval < limit) limit = by_interval;
-            }
-            if (now - se->updated_ms > limit ||
-                (wall_ms >= 0 && !series_owned(se, wall_ms, &memo))) {
-                if (memo.target == se->target) memo.target = NULL; /* freed with se */
-                series_free(p, se);
-                freed = true;
-            } else {
-                f->v[n++] = se;
-            }
-        }
-        f->n = n;
-        if (n == 0)
-            free_family(p, f);
-        else
-            p->fv[nf++] = f;
-    }
-    p->nf = nf;
-    p->last_sweep_ms = now;
-    if (freed) pub_map_free(&p->memos, series_memo_free); /* they may point at freed series */
+    if (help.failed) strbuf_free(&help);
+    return help.buf;
 }
 
 /* s under seed 002's labels (names=psi_perf_monitor) in *cs, its labels in
@@ -582,111 +455,193 @@ static const sample *compat_sample(const sample *s, const registry_compat_name *
 
 /* ---- plugin functions ---- */
 
-/* The batch's target and owner onto se; false on ENOMEM. */
-static bool set_owner(prom_series *se, const sample_batch *b)
+/* What publish keeps from one sample to the next: the target last seen
+ * (a batch is mostly one target's) and the last scraped-name verdict (a
+ * family's series follow each other, sharing their name strings). */
+typedef struct pub_cursor {
+    prom_tgt *t;
+    const char *resource;
+    const char *name, *name0;
+    bool scraped;
+    /* the last family whose name was checked equal to a sample's name0 */
+    const prom_family *fam;
+    const char *fam_name0;
+} pub_cursor;
+
+static prom_tgt *target_of(prom_pub *p, pub_cursor *c, const sample_batch *b, const sample *s)
 {
-    se->owned = b->owned;
-    se->owned_ctx = b->owned_ctx;
-    if (!b->target) {
-        free(se->target);
-        se->target = NULL;
-        return true;
+    const char *r = s->resource ? s->resource : "";
+    if (c->t && (c->resource == r || strcmp(c->resource, r) == 0)) return c->t;
+    prom_tgt *t = prom_tgt_get(&p->st, b->source ? b->source : "", r);
+    if (!t || !prom_tgt_set_owner(t, b)) return NULL;
+    c->t = t;
+    c->resource = r;
+    return t;
+}
+
+/* Whether f is the family of the scraped sample s (its __name__ label). */
+static bool family_is(pub_cursor *c, const prom_family *f, const sample *s)
+{
+    const char *n0 = s->labels[0].value;
+    if (c->fam == f && c->fam_name0 == n0) return true;
+    if (strcmp(f->name, n0) != 0) return false;
+    c->fam = f;
+    c->fam_name0 = n0;
+    return true;
+}
+
+static bool scraped_of(pub_cursor *c, const sample *s)
+{
+    const char *n0 = s->n_labels ? s->labels[0].value : NULL;
+    if (c->name != s->name || c->name0 != n0) {
+        c->name = s->name;
+        c->name0 = n0;
+        c->scraped = is_scraped(s);
     }
-    if (se->target && !strcmp(se->target, b->target)) return true;
-    free(se->target);
-    se->target = strdup(b->target);
-    return se->target != NULL;
+    return c->scraped;
+}
+
+/* s's family name, then its label text (prom_store.h: full or split), into
+ * key (failed on ENOMEM); *nlen the name's length, off the split offsets
+ * (off[3] PROM_FULL for a full text). */
+static void make_key(prom_pub *p, strbuf *key, strbuf *keys, const sample_batch *b, const sample *s,
+                     bool scraped, const char *family, bool counter, size_t *nlen, uint16_t *off)
+{
+    strbuf_reset(key);
+    if (scraped)
+        strbuf_puts(key, s->labels[0].value); /* a valid name: the parser checked it */
+    else if (family)
+        strbuf_puts(key, family);
+    else
+        put_name(key, p->prefix, s->name, counter);
+    *nlen = key->len;
+    off[PROM_OWN_LABELS] = PROM_FULL;
+    if (scraped && !clashes(s)) {
+        size_t o[PROM_OWN_LABELS];
+        size_t len = put_own_labels(key, keys, s, o);
+        if (len < PROM_FULL) {
+            for (size_t k = 0; k < PROM_OWN_LABELS; k++)
+                off[k] = (uint16_t)o[k];
+            off[PROM_OWN_LABELS] = (uint16_t)len;
+            return;
+        }
+        key->len = *nlen; /* too long for a split text's offsets: in full */
+    }
+    if (scraped)
+        put_scraped_labels(key, keys, b, s);
+    else
+        put_labels(key, keys, b, s);
+}
+
+/* The stored series of key (name + labels as make_key wrote them) of
+ * target t, else a new one; was: the memo's guess. NULL when skipped
+ * (*skip: the type differs from the family's) or on ENOMEM. */
+static prom_series *find_or_add(prom_pub *p, const strbuf *key, size_t nlen, const uint16_t *off,
+                                prom_tgt *t, prom_series *was, const sample *s, bool scraped,
+                                bool counter, const char *help_text, bool *skip)
+{
+    const char *labels = key->buf + nlen;
+    size_t len = key->len - nlen;
+    prom_family *f = NULL;
+    if (was && was->fam->nlen == nlen && !memcmp(was->fam->name, key->buf, nlen)) {
+        f = was->fam;
+        if (was->tgt == t &&
+            (was->off[PROM_OWN_LABELS] == PROM_FULL) == (off[PROM_OWN_LABELS] == PROM_FULL) &&
+            !strncmp(was->labels, labels, len) && !was->labels[len])
+            return was;
+    } else {
+        pub_map_entry *fe = pub_map_get(&p->st.fams, key->buf, nlen);
+        f = fe ? fe->value : NULL;
+    }
+    prom_series *se = f ? prom_series_find(&p->st, f, t, labels, len) : NULL;
+    if (se) return se;
+    if (!f) {
+        char *help = make_help(s, counter, help_text);
+        f = help ? prom_family_get(&p->st, key->buf, nlen, &help, counter) : NULL;
+        free(help);
+        if (!f) return NULL;
+        if (scraped)
+            f->untyped = !(counter && nlen >= 6 && !memcmp(key->buf + nlen - 6, "_total", 6));
+    }
+    if (f->counter != counter) {
+        *skip = true;
+        return NULL;
+    }
+    return prom_series_new(&p->st, f, t, labels, len, off);
 }
 
 static int prom_publish(void *self, const sample_batch *b, char *err, size_t errlen)
 {
     prom_pub *p = self;
     strbuf key, keys;
-    inst_memo im;
     strbuf_init(&key);
     strbuf_init(&keys);
-    strbuf_init(&im.url);
-    strbuf_init(&im.inst);
     size_t skipped = 0;
     const char *skipped_name = NULL;
+    bool oom = false;
     int64_t now = loop_now_ms();
+    pub_cursor c = {0};
     pthread_mutex_lock(&p->mu);
-    series_memo *memo = memo_of(p, b);
-    for (size_t i = 0; i < b->n; i++) {
+    prom_tgt *mt = b->n ? target_of(p, &c, b, &b->v[0]) : NULL;
+    prom_series **memo = mt && prom_tgt_memo(mt, b->n) ? mt->memo : NULL;
+    oom = b->n && !mt;
+    for (size_t i = 0; i < b->n && !oom; i++) {
         const sample *s = &b->v[i];
-        bool counter = s->type == SAMPLE_CUMULATIVE, scraped = is_scraped(s);
+        prom_tgt *t = target_of(p, &c, b, s);
+        if (!t) {
+            oom = true;
+            break;
+        }
+        bool counter = s->type == SAMPLE_CUMULATIVE, scraped = scraped_of(&c, s);
+        prom_series *se = memo ? memo[i] : NULL;
         registry_compat_name cn;
-        sample cs;
+        sample cs; /* s under seed 002's names: s may point here to the end */
         sample_label cl[MAX_LABELS];
-        bool compat = !scraped && p->psi_names && registry_psi_perf_monitor_name(s->name, &cn);
-        if (compat) {
-            s = compat_sample(s, &cn, &cs, cl, MAX_LABELS);
-            counter = false; /* the seed's families are gauges */
-        }
-        strbuf_reset(&key);
-        if (scraped)
-            strbuf_puts(&key, s->labels[0].value); /* a valid name: the parser checked it */
-        else if (compat)
-            strbuf_puts(&key, cn.family);
-        else
-            put_name(&key, p->prefix, s->name, counter);
-        size_t nlen = key.len;
-        if (scraped)
-            put_scraped_labels(&key, &keys, &im, b, s);
-        else
-            put_labels(&key, &keys, b, s);
-        if (key.failed || keys.failed) break;
-        prom_series *se = memo ? memo->v[i] : NULL, *was = se;
-        if (se && (strncmp(se->entry->key, key.buf, key.len) != 0 || se->entry->key[key.len]))
-            se = NULL;
-        if (!se) {
-            pub_map_entry *e = pub_map_get(&p->series, key.buf, key.len);
-            se = e ? e->value : NULL;
-        }
-        if (memo && se != was) memo->v[i] = se;
-        if (!se) {
-            prom_family *f = get_family(p, key.buf, nlen, s, counter, compat ? cn.help : NULL);
-            if (f && f->n == 0 && scraped)
-                f->untyped = !(counter && nlen >= 6 && !memcmp(key.buf + nlen - 6, "_total", 6));
-            if (f && f->counter != counter) {
+        if (!(se && scraped && se->tgt == t && se->off[PROM_OWN_LABELS] != PROM_FULL &&
+              se->fam->counter == counter && family_is(&c, se->fam, s) && matches_split(se, s))) {
+            /* not the memo's series as it stands: the key, then the memo's
+             * series if it has that key, else the store's */
+            bool compat = !scraped && p->psi_names && registry_psi_perf_monitor_name(s->name, &cn);
+            if (compat) {
+                s = compat_sample(s, &cn, &cs, cl, MAX_LABELS);
+                counter = false; /* the seed's families are gauges */
+            }
+            size_t nlen;
+            uint16_t off[PROM_OWN_LABELS + 1];
+            make_key(p, &key, &keys, b, s, scraped, compat ? cn.family : NULL, counter, &nlen, off);
+            if (key.failed || keys.failed) {
+                oom = true;
+                break;
+            }
+            bool skip = false;
+            se = find_or_add(p, &key, nlen, off, t, se, s, scraped, counter,
+                             compat ? cn.help : NULL, &skip);
+            if (memo) memo[i] = se;
+            if (skip) {
                 skipped++;
                 skipped_name = s->name;
                 continue;
             }
-            pub_map_entry *e = f ? pub_map_put(&p->series, key.buf, key.len) : NULL;
-            se = e ? new_series(f, e, nlen) : NULL;
-            if (memo) memo->v[i] = se;
             if (!se) {
-                if (e) pub_map_del(&p->series, e);
-                if (f && f->n == 0) {
-                    /* keep fv consistent: a family always has series */
-                    size_t at;
-                    LOWER_BOUND(p->fv, p->nf, name, f->name, at);
-                    memmove(p->fv + at, p->fv + at + 1, (p->nf - at - 1) * sizeof *p->fv);
-                    p->nf--;
-                    free_family(p, f);
-                }
-                key.failed = true;
+                oom = true;
                 break;
             }
-        } else if (se->updated_ms && now > se->updated_ms) {
-            se->interval_ms = now - se->updated_ms;
+        }
+        if (se->updated_ms && now > se->updated_ms) {
+            int64_t d = now - se->updated_ms;
+            se->interval_ms = d < INT32_MAX ? (int32_t)d : INT32_MAX;
         }
         se->value = s->value;
         se->updated_ms = now;
-        if (!set_owner(se, b)) {
-            key.failed = true;
-            break;
-        }
     }
     /* no ownership here: a worker may publish while cluster_stop runs */
-    if (now - p->last_sweep_ms >= 10000) sweep(p, now, -1);
+    if (now - p->last_sweep_ms >= 10000) {
+        prom_store_sweep(&p->st, &p->stale, now, -1);
+        p->last_sweep_ms = now;
+    }
     pthread_mutex_unlock(&p->mu);
-    bool oom = key.failed || keys.failed;
     strbuf_free(&key);
     strbuf_free(&keys);
-    strbuf_free(&im.url);
-    strbuf_free(&im.inst);
     if (oom) {
         snprintf(err, errlen, "out of memory storing series");
         return PUBLISH_FAIL;
@@ -703,44 +658,32 @@ static void prom_render(void *self, strbuf *out)
 {
     prom_pub *p = self;
     pthread_mutex_lock(&p->mu);
-    sweep(p, loop_now_ms(), loop_wall_ms());
-    for (size_t i = 0; i < p->nf; i++) {
-        const prom_family *f = p->fv[i];
+    prom_store_sweep(&p->st, &p->stale, loop_now_ms(), loop_wall_ms());
+    for (size_t i = 0; i < p->st.nf; i++) {
+        const prom_family *f = p->st.fv[i];
         strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
                       f->untyped   ? "untyped"
                       : f->counter ? "counter"
                                    : "gauge");
         for (size_t j = 0; j < f->n; j++) {
-            strbuf_puts(out, f->name);
-            strbuf_puts(out, f->v[j]->labels);
+            const prom_series *se = f->v[j];
+            strbuf_append(out, f->name, f->nlen);
+            if (se->off[PROM_OWN_LABELS] == PROM_FULL)
+                strbuf_puts(out, se->labels);
+            else
+                put_split_labels(out, se);
             strbuf_putc(out, ' ');
-            strbuf_put_double(out, f->v[j]->value);
+            strbuf_put_double(out, se->value);
             strbuf_putc(out, '\n');
         }
     }
     pthread_mutex_unlock(&p->mu);
 }
 
-static void series_value_free(void *v)
-{
-    prom_series *se = v;
-    free(se->target);
-    free(se);
-}
-
 static void prom_close(void *self)
 {
     prom_pub *p = self;
-    for (size_t i = 0; i < p->nf; i++) {
-        prom_family *f = p->fv[i];
-        free(f->v);
-        free(f->help);
-        free(f);
-    }
-    free(p->fv);
-    pub_map_free(&p->series, series_value_free);
-    pub_map_free(&p->fams, NULL);
-    pub_map_free(&p->memos, series_memo_free);
+    prom_store_free(&p->st);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

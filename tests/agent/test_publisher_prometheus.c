@@ -153,6 +153,100 @@ static void test_scraped_series(void **state)
     publisher_close(p);
 }
 
+/* Values render as the shortest text that reads back to the same double,
+ * without an exponent where %g writes none: the printf-free decimal path and
+ * the %.15g/%.17g one agree (exporters' 1234.5 comes back as 1234.5). */
+static void test_value_text(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.1, "0.1"},
+        {1234.5, "1234.5"},
+        {-98.765, "-98.765"},
+        {0.000123, "0.000123"},
+        {1e-5, "1e-05"},
+        {0.30000000000000004, "0.30000000000000004"},
+        {1e20, "1e+20"},
+        {123456789012.25, "123456789012.25"},
+        {-0.0, "0"},
+        {42, "42"},
+        {2.0 / 3, "0.66666666666666663"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        publisher *p = open_prom("");
+        sample_batch *b = sample_batch_new("s", 0, 0);
+        add(b, "v", SAMPLE_GAUGE, "", cases[i].v, "r", NULL, 0);
+        publisher_submit(p, b);
+        sample_batch_unref(b);
+        char *text = render(p), want[96];
+        snprintf(want, sizeof want, "meterd_v{resource=\"r\",source=\"s\"} %s\n", cases[i].text);
+        if (!strstr(text, want)) fail_msg("%.17g: want %s in:\n%s", cases[i].v, want, text);
+        free(text);
+        publisher_close(p);
+    }
+}
+
+static void publish_scraped(publisher *p, const char *url, const sample_label *l, size_t n,
+                            double v)
+{
+    sample_batch *b = sample_batch_new("scr", 0, 0);
+    add(b, "scrape.m", SAMPLE_GAUGE, "", v, url, l, n);
+    add(b, "scrape.up", SAMPLE_GAUGE, "1", 1, url, NULL, 0);
+    publisher_submit(p, b);
+    sample_batch_unref(b);
+}
+
+/*
+ * A scraped series stores its own labels and shares its target's instance,
+ * resource and source: the page still shows them sorted among the series'
+ * labels (before, between and after them), escapes kept; the next scrape
+ * finds its series whether its labels come in the same order (compared in
+ * place) or another (the key rebuilt), and a changed value escape or
+ * another target is a series of its own.
+ */
+static void test_scraped_split_labels(void **state)
+{
+    (void)state;
+    publisher *p = open_prom("");
+    const char *u1 = "http://10.0.0.1:9100/metrics", *u2 = "http://10.0.0.2:9100/metrics";
+    sample_label l[] = {{"__name__", "m"}, {"a", "q\"x\\y\nz"}, {"job", "j"},
+                        {"region", "eu"},  {"team", "t"},       {"zone", "z1"}};
+    publish_scraped(p, u1, l, 6, 1);
+    publish_scraped(p, u1, l, 6, 2); /* in place */
+    sample_label r[] = {l[0], l[5], l[3], l[1], l[4], l[2]};
+    publish_scraped(p, u1, r, 6, 3); /* reordered: the same series */
+    publish_scraped(p, u2, l, 6, 4); /* another target */
+    sample_label e[] = {l[0], {"a", "q\"x\\y\nz2"}, l[2], l[3], l[4], l[5]};
+    publish_scraped(p, u1, e, 6, 5); /* another value: another series */
+    sample_label none[] = {{"__name__", "m"}};
+    publish_scraped(p, u1, none, 1, 6);
+    char *text = render(p);
+    static const char *const want[] = {
+        "m{a=\"q\\\"x\\\\y\\nz\",instance=\"10.0.0.1:9100\",job=\"j\","
+        "region=\"eu\",resource=\"http://10.0.0.1:9100/metrics\",source=\"scr\",team=\"t\","
+        "zone=\"z1\"} 3\n",
+        "m{a=\"q\\\"x\\\\y\\nz\",instance=\"10.0.0.2:9100\",job=\"j\","
+        "region=\"eu\",resource=\"http://10.0.0.2:9100/metrics\",source=\"scr\",team=\"t\","
+        "zone=\"z1\"} 4\n",
+        "m{a=\"q\\\"x\\\\y\\nz2\",instance=\"10.0.0.1:9100\",job=\"j\","
+        "region=\"eu\",resource=\"http://10.0.0.1:9100/metrics\",source=\"scr\",team=\"t\","
+        "zone=\"z1\"} 5\n",
+        ("m{instance=\"10.0.0.1:9100\",resource=\"http://10.0.0.1:9100/metrics\","
+         "source=\"scr\"} 6\n"),
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(text, want[i])) fail_msg("missing:\n%s\nin:\n%s", want[i], text);
+    size_t series = 0;
+    for (const char *c = text; (c = strstr(c, "\nm{")); c++)
+        series++;
+    assert_int_equal(series, 4);
+    free(text);
+    publisher_close(p);
+}
+
 static void test_type_conflict_and_prefix(void **state)
 {
     (void)state;
@@ -430,11 +524,17 @@ static void test_series_memo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exposition),        cmocka_unit_test(test_type_conflict_and_prefix),
-        cmocka_unit_test(test_stale_by_interval), cmocka_unit_test(test_stale_by_max_age),
-        cmocka_unit_test(test_concurrent),        cmocka_unit_test(test_ownership),
-        cmocka_unit_test(test_scraped_series),    cmocka_unit_test(test_psi_perf_monitor_names),
+        cmocka_unit_test(test_exposition),
+        cmocka_unit_test(test_type_conflict_and_prefix),
+        cmocka_unit_test(test_stale_by_interval),
+        cmocka_unit_test(test_stale_by_max_age),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_ownership),
+        cmocka_unit_test(test_scraped_series),
+        cmocka_unit_test(test_psi_perf_monitor_names),
         cmocka_unit_test(test_series_memo),
+        cmocka_unit_test(test_value_text),
+        cmocka_unit_test(test_scraped_split_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

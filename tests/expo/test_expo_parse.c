@@ -205,6 +205,48 @@ static void test_labels_escapes_values(void **s)
     assert_int_equal(parse("", EXPO_TEXT, NULL, &c, err), 0);
 }
 
+/* The decimal fast path (no strtod) gives strtod's double, bit for bit, and
+ * leaves everything else (exponents, 16+ digits, hex) to strtod. */
+static void test_values_exact(void **s)
+{
+    (void)s;
+    static const char *const vals[] = {
+        "0",
+        "-0",
+        "+7",
+        "1.",
+        ".5",
+        "0.1",
+        "1234.5",
+        "-98.765",
+        "0.000123",
+        "3.14159265358979",
+        "999999999999999",
+        "1e3",
+        "2.5E-7",
+        "12345678901234567",
+        "0.30000000000000004",
+        "1234567.0000000001",
+        "0x1p3",
+        "9007199254740993",
+        "00000000000000001.5",
+    };
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        char body[96], err[512];
+        seen c;
+        snprintf(body, sizeof body, "v %s\n", vals[i]);
+        if (parse(body, EXPO_TEXT, NULL, &c, err) != 0) fail_msg("%s: %s", vals[i], err);
+        double want = strtod(vals[i], NULL);
+        if (memcmp(&c.last_value, &want, sizeof want) != 0)
+            fail_msg("%s: %.17g, strtod %.17g", vals[i], c.last_value, want);
+    }
+    seen c;
+    char err[512];
+    assert_int_equal(parse("v 1.2.3\n", EXPO_TEXT, NULL, &c, err), -1);
+    assert_int_equal(parse("v -\n", EXPO_TEXT, NULL, &c, err), -1);
+    assert_int_equal(parse("v .\n", EXPO_TEXT, NULL, &c, err), -1);
+}
+
 typedef struct bad_case {
     const char *body, *err;
 } bad_case;
@@ -330,11 +372,17 @@ static void test_many_series(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_exporter_body),  cmocka_unit_test(test_meterd_body),
-        cmocka_unit_test(test_prometheus_body),     cmocka_unit_test(test_openmetrics_body),
-        cmocka_unit_test(test_openmetrics_details), cmocka_unit_test(test_labels_escapes_values),
-        cmocka_unit_test(test_malformed),           cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_callback_stops),      cmocka_unit_test(test_many_series),
+        cmocka_unit_test(test_node_exporter_body),
+        cmocka_unit_test(test_meterd_body),
+        cmocka_unit_test(test_prometheus_body),
+        cmocka_unit_test(test_openmetrics_body),
+        cmocka_unit_test(test_openmetrics_details),
+        cmocka_unit_test(test_labels_escapes_values),
+        cmocka_unit_test(test_values_exact),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_many_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
