@@ -119,8 +119,12 @@ void cluster_zk_metrics(void *arg)
         cg->fenced_logged = fenced;
         log_unreached(cg, &st);
         if (!cg->info.api[0] && a->api_port > 0) {
-            snprintf(cg->info.api, sizeof cg->info.api, "http://%s:%d", a->cfg.api_host,
-                     a->api_port);
+            /* what a client must dial: TLS when the API serves it, an IPv6
+             * literal in brackets (RFC 3986) */
+            bool v6 = strchr(a->cfg.api_host, ':') != NULL;
+            snprintf(cg->info.api, sizeof cg->info.api, "%s://%s%s%s:%d",
+                     a->cfg.api_tls_cert_file[0] ? "https" : "http", v6 ? "[" : "", a->cfg.api_host,
+                     v6 ? "]" : "", a->api_port);
             cluster_publish_info(cg);
         }
     }
