@@ -105,14 +105,50 @@ static void *probe_ready(void *arg)
     return NULL;
 }
 
+#define STALL_TEXT "this process did not run for "
+
+/*
+ * When the first stall an agent reported at or after from_ms began
+ * (INT64_MAX: none). A loaded machine may not run an agent for a third of
+ * its session timeout (667 ms here); under fence it then polls nothing until
+ * it has read the table again (cluster_session.c): a new event after
+ * status's verdict, not a lie in it.
+ */
+static int64_t first_stall_from(int64_t from_ms)
+{
+    int64_t first = INT64_MAX;
+    for (int i = 0; i < NODES; i++) {
+        FILE *f = fopen(fx.nodes[i].proc.log, "r");
+        char line[2048];
+        while (f && fgets(line, sizeof line, f)) {
+            const char *p = strstr(line, STALL_TEXT);
+            int64_t at = p ? cf_parse_ts(line) : -1;
+            int64_t start = at - strtoll(p ? p + strlen(STALL_TEXT) : "0", NULL, 10);
+            if (at >= from_ms && start < first) first = start;
+        }
+        if (f) fclose(f);
+    }
+    return first;
+}
+
 static void assert_exactly_once(const char *what, int64_t from, int64_t to)
 {
+    /* a poll due up to half an interval before a stall may still wait for
+     * its worker when it begins */
+    int64_t stall = first_stall_from(from), cut = stall - 500;
+    bool whole = cut >= to;
+    if (!whole) {
+        printf("# an agent stalled %lld ms after status said consistent: judged up to half an "
+               "interval before\n",
+               (long long)(stall - from));
+        to = cut > from ? cut : from;
+    }
     cf_window w;
     cf_count_window(&fx, from, to, &w);
     printf("# %s [+%lld ms]: %lld due, %lld polls, %lld duplicates, %lld missed\n", what,
            (long long)(to - from), (long long)w.due, (long long)w.polls, (long long)w.duplicates,
            (long long)w.missed);
-    assert_true(w.due >= TARGETS);
+    if (whole) assert_true(w.due >= TARGETS);
     if (w.duplicates || w.missed)
         fail_msg("%s: %lld duplicates, %lld missed after status said consistent", what,
                  (long long)w.duplicates, (long long)w.missed);
@@ -169,6 +205,7 @@ static void test_status_after_outage(void **state)
            runs, not_ready, (long long)(t_ok - t_up), out);
     assert_true(t_ok > 0);
     pthread_join(prober, NULL);
+    int64_t stall = first_stall_from(t_ok);
     for (int i = 0; i < NODES; i++) {
         printf("# node-%d ready again %lld ms after ZooKeeper served", i,
                (long long)(ready_at[i] - t_up));
@@ -177,7 +214,7 @@ static void test_status_after_outage(void **state)
         printf("\n");
         /* status said consistent: this member polled by then */
         assert_true(ready_at[i] > 0);
-        if (asked_not_ready[i] >= t_ok)
+        if (asked_not_ready[i] >= t_ok && asked_not_ready[i] < stall)
             fail_msg("node-%d answered not ready to a request sent %lld ms after status said "
                      "consistent",
                      i, (long long)(asked_not_ready[i] - t_ok));
