@@ -164,9 +164,11 @@ void cli_view_free(cli_view *v);
 /* ---- zk_sessions.c: the sessions connected now (`cons`) --------------- */
 
 /* The ids of the sessions connected to every server of hosts ("h1:p1,...")
- * now; 0, or -1 when some server did not answer `cons` (not whitelisted,
- * unreachable): unknown. *sids_out is malloc'd. */
-int cli_zk_sessions(const char *hosts, int timeout_ms, int64_t **sids_out, size_t *n_out);
+ * now, and when each one's connection was accepted (est_out[i], ms by that
+ * server's clock; 0 when not shown); 0, or -1 when some server did not answer
+ * `cons` (not whitelisted, unreachable): unknown. Both arrays are malloc'd. */
+int cli_zk_sessions(const char *hosts, int timeout_ms, int64_t **sids_out, int64_t **est_out,
+                    size_t *n_out);
 
 /* ---- table.c: aligned text columns --------------------------------------- */
 

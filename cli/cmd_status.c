@@ -22,9 +22,11 @@
  * node, or "none", means the member has not (re)joined the table in force.
  * status then waits, re-reading, up to one session timeout after its own
  * connect (by then such a member has read the table or its session expired
- * and its node went), and names it "not_ready". A member whose session
- * survived a ZooKeeper restart but which has not reconnected yet still shows
- * its old marker: --settle waits one session timeout after connecting before
+ * and its node went), and names it "not_ready". So does a member whose node
+ * was last written before its connection began (`cons` says when): it
+ * reconnected and its marker is from an earlier connection. A member whose
+ * session survived a ZooKeeper restart but which has not reconnected yet
+ * still shows its old marker: --settle waits one session timeout after connecting before
  * judging, after which every node left belongs to a member that reconnected
  * and wrote its marker again (docs/CLUSTER.md).
  */
@@ -47,20 +49,27 @@ static const char members_usage[] = "usage: meterctl members --group G [-o json]
 
 /* The sessions connected to ZooKeeper now (`cons`), when every server told. */
 typedef struct live_sessions {
-    int64_t *sids;
+    int64_t *sids, *est;
     groupview_sessions g;
 } live_sessions;
 
-static void live_load(cli_cluster *k, live_sessions *l)
+static void live_free(live_sessions *l)
 {
     free(l->sids);
+    free(l->est);
     memset(l, 0, sizeof *l);
+}
+
+static void live_load(cli_cluster *k, live_sessions *l)
+{
+    live_free(l);
     coord_url_t u;
     char err[300];
     size_t n = 0;
     if (coord_url_parse(k->url, &u, err, sizeof err) == 0)
-        l->g.known = cli_zk_sessions(u.hosts, 2000, &l->sids, &n) == 0;
+        l->g.known = cli_zk_sessions(u.hosts, 2000, &l->sids, &l->est, &n) == 0;
     l->g.sids = l->sids;
+    l->g.est = l->est;
     l->g.n = n;
 }
 
@@ -218,7 +227,7 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
         }
         if (rc == CLI_OK) rc = ok ? CLI_OK : CLI_INCONSISTENT;
     }
-    free(live.sids);
+    live_free(&live);
     cli_view_free(&v);
     cli_cluster_close(&k);
     return rc;

@@ -225,6 +225,11 @@ struct coord {
     struct coord_tls *tls; /* coord_tls.c; NULL: plaintext pub-sub */
 };
 
+/* coord_config.c: coord_open's configuration checks (err says what is wrong)
+ * and the group's node paths under chroot/group */
+int coord_config_check(const coord_config_t *cfg, char *err, size_t errcap);
+int coord_build_paths(coord_t *c, char *err, size_t errcap);
+
 /* coord_session.c */
 void coord_log(coord_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t coord_now_ms(void);

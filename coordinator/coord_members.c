@@ -176,6 +176,7 @@ static int take_member(coord_t *c, read_one *r)
     if (!r->buf) return COORD_ESYS;
     s->m.session = r->st.ephemeralOwner;
     s->m.mzxid = r->st.mzxid;
+    s->m.mtime_ms = r->st.mtime;
     s->m.version = r->st.version;
     if (r->st.ephemeralOwner == 0)
         coord_log(c, COORD_LOG_WARN, "ignoring member node %s: not ephemeral (not a live member)",

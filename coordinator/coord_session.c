@@ -267,6 +267,31 @@ static void new_guid(char out[33])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
+/*
+ * A handle for our servers (resuming *client, or a new session when NULL).
+ * Every handle is made here, so each gets the same settings: the client
+ * resolves the server names again each time it polls its socket by default,
+ * a getaddrinfo per round trip (8 % of the CPU of 100 members in one
+ * process, issue 19); a DNS change is still seen within RESOLVE_DELAY_MS,
+ * and at once on a connection loss. errno is zookeeper_init2's.
+ */
+static zhandle_t *dial(coord_t *c, const clientid_t *client)
+{
+    zhandle_t *zh = zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, client, c,
+                                    0, zk_log_cb);
+    int err = errno;
+    if (zh) zoo_set_servers_resolution_delay(zh, RESOLVE_DELAY_MS);
+    errno = err;
+    return zh;
+}
+
+static void add_auth(coord_t *c, zhandle_t *zh)
+{
+    if (!zh || !c->auth[0]) return;
+    int rc = zoo_add_auth(zh, "digest", c->auth, (int)strlen(c->auth), NULL, NULL);
+    if (rc != ZOK) coord_log(c, COORD_LOG_ERROR, "adding credentials: %s", zerror(rc));
+}
+
 /* Closes the dead handle (if any) and starts a fresh session. */
 static int new_session(coord_t *c)
 {
@@ -290,20 +315,11 @@ static int new_session(coord_t *c)
     c->member_data_watched = !c->is_member; /* a member again once it leads */
     new_guid(c->guid);
     memset(&c->client, 0, sizeof c->client); /* nothing to resume by re-dialling */
-    c->zh =
-        zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, NULL, c, 0, zk_log_cb);
+    c->zh = dial(c, NULL);
     int err = errno;
     zhandle_t *zh = c->zh;
-    /* the client resolves the server names again each time it polls its
-     * socket by default: a getaddrinfo per round trip (8 % of the CPU of
-     * 100 members in one process, issue 19); a DNS change is still seen
-     * within this window, and at once on a connection loss */
-    if (zh) zoo_set_servers_resolution_delay(zh, RESOLVE_DELAY_MS);
     pthread_mutex_unlock(&c->mu);
-    if (zh && c->auth[0]) {
-        int rc = zoo_add_auth(zh, "digest", c->auth, (int)strlen(c->auth), NULL, NULL);
-        if (rc != ZOK) coord_log(c, COORD_LOG_ERROR, "adding credentials: %s", zerror(rc));
-    }
+    add_auth(c, zh);
     pthread_rwlock_unlock(&c->zlock);
     if (!zh) {
         coord_log(c, COORD_LOG_ERROR, "cannot create a ZooKeeper handle for %s: %s", c->url.hosts,
@@ -400,13 +416,11 @@ static void resume_session(coord_t *c)
         return;
     }
     zookeeper_close(old); /* not connected: no close request is sent */
-    zhandle_t *zh = zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, &client, c,
-                                    0, zk_log_cb);
-    if (zh) zoo_set_servers_resolution_delay(zh, RESOLVE_DELAY_MS);
+    zhandle_t *zh = dial(c, &client);
     pthread_mutex_lock(&c->mu);
     c->zh = zh;
     pthread_mutex_unlock(&c->mu);
-    if (zh && c->auth[0]) zoo_add_auth(zh, "digest", c->auth, (int)strlen(c->auth), NULL, NULL);
+    add_auth(c, zh);
     pthread_rwlock_unlock(&c->zlock);
     coord_log(c, COORD_LOG_INFO,
               "ZooKeeper serves again but our connection attempt hangs: re-dialling session "
@@ -624,64 +638,6 @@ static void *event_thread(void *arg)
     return NULL;
 }
 
-static int build_paths(coord_t *c, char *err, size_t errcap)
-{
-    int n = snprintf(c->base, sizeof c->base, "%s/%s", c->url.chroot, c->group);
-    if (n < 0 || (size_t)n >= sizeof c->base) {
-        snprintf(err, errcap, "chroot + group too long");
-        return COORD_EINVAL;
-    }
-    snprintf(c->members_dir, sizeof c->members_dir, "%s/members", c->base);
-    snprintf(c->election_dir, sizeof c->election_dir, "%s/election", c->base);
-    snprintf(c->revisions_dir, sizeof c->revisions_dir, "%s/revisions", c->base);
-    snprintf(c->pipeline_path, sizeof c->pipeline_path, "%s/pipeline", c->base);
-    snprintf(c->assignment_path, sizeof c->assignment_path, "%s/assignment", c->base);
-    if (c->is_member)
-        snprintf(c->member_path, sizeof c->member_path, "%s/%s", c->members_dir, c->member_id);
-    return COORD_OK;
-}
-
-/* A path segment we create: no '/', not "." or "..", printable, bounded. */
-static bool good_segment(const char *s, size_t max)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len >= max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return false;
-    for (; *s; s++)
-        if (*s == '/' || *s <= ' ' || *s == 0x7f) return false;
-    return true;
-}
-
-static int check_config(const coord_config_t *cfg, char *err, size_t errcap)
-{
-    if (!cfg->group || !good_segment(cfg->group, 128)) {
-        snprintf(err, errcap, "group must be one non-empty path segment (no '/', spaces)");
-        return COORD_EINVAL;
-    }
-    if (cfg->member_id && !good_segment(cfg->member_id, 128)) {
-        snprintf(err, errcap, "member id \"%s\" must be one path segment under 128 bytes",
-                 cfg->member_id);
-        return COORD_EINVAL;
-    }
-    if (cfg->session_timeout_ms && cfg->session_timeout_ms < COORD_SESSION_TIMEOUT_MIN_MS) {
-        snprintf(err, errcap, "session timeout %d ms is below the minimum of %d ms",
-                 cfg->session_timeout_ms, COORD_SESSION_TIMEOUT_MIN_MS);
-        return COORD_EINVAL;
-    }
-    if (cfg->auth && (!strchr(cfg->auth, ':') || strlen(cfg->auth) >= 256)) {
-        snprintf(err, errcap, "auth must be \"user:secret\" (under 256 bytes)");
-        return COORD_EINVAL;
-    }
-    if (cfg->keep_revisions < 0 || cfg->keep_revisions > 10000) {
-        snprintf(err, errcap, "keep_revisions must be between 1 and 10000");
-        return COORD_EINVAL;
-    }
-    if (cfg->endpoint && strlen(cfg->endpoint) >= 256) {
-        snprintf(err, errcap, "endpoint too long");
-        return COORD_EINVAL;
-    }
-    return coord_pubsub_check_url(cfg->pubsub_listen, err, errcap);
-}
-
 coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
 {
     char dummy[8];
@@ -699,7 +655,7 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
         return NULL;
     }
     if (coord_url_parse(cfg->backend_url, &c->url, err, errcap) != COORD_OK ||
-        check_config(cfg, err, errcap) != COORD_OK) {
+        coord_config_check(cfg, err, errcap) != COORD_OK) {
         free(c);
         return NULL;
     }
@@ -724,7 +680,7 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
     c->info_dirty = false;
     c->pipeline_version = -1;
     c->assignment_version = -1;
-    if (build_paths(c, err, errcap) != COORD_OK) {
+    if (coord_build_paths(c, err, errcap) != COORD_OK) {
         free(c);
         return NULL;
     }

@@ -165,9 +165,10 @@ int coord_member_info_from_json(const char *json, size_t len, coord_member_info_
 typedef struct coord_member {
     char id[128];
     coord_member_info_t info;
-    int64_t session; /* the ZooKeeper session that owns the node */
-    int64_t mzxid;   /* last change of its data */
-    int32_t version; /* its data version */
+    int64_t session;  /* the ZooKeeper session that owns the node */
+    int64_t mzxid;    /* last change of its data */
+    int64_t mtime_ms; /* ...by the ZooKeeper leader's clock (ms since the epoch) */
+    int32_t version;  /* its data version */
 } coord_member_t;
 
 /* A membership snapshot, members sorted by id. */

@@ -86,17 +86,21 @@ json_t *groupview_member_json(const coord_member_t *m);
 json_t *groupview_members_json(const groupview *v, const char *group);
 /* The sessions connected to ZooKeeper now (its servers' `cons`), when the
  * caller could ask every server (known); meterctl status can, meterproxy
- * passes NULL. */
+ * passes NULL. est[i] (may be NULL): when sids[i]'s connection was accepted,
+ * ms by that server's clock (0: not shown). */
 typedef struct groupview_sessions {
     bool known;
     const int64_t *sids;
+    const int64_t *est;
     size_t n;
 } groupview_sessions;
 /* 1: ready (its marker names the session owning its node, and that session
- * is connected when known); 0: not (another session's marker or "none":
- * reconnecting, starting, fenced; or its session not connected now); -1: no
- * marker (a writer that has none) and nothing known against it
- * (docs/CLUSTER.md, "ready markers"). live may be NULL. */
+ * is connected when known, its node written since that connection began
+ * when est is known); 0: not (another session's marker or "none":
+ * reconnecting, starting, fenced; its session not connected now; or its
+ * node not written since it reconnected); -1: no marker (a writer that has
+ * none) and nothing known against it (docs/CLUSTER.md, "ready markers").
+ * live may be NULL. */
 int groupview_member_ready(const coord_member_t *m, const groupview_sessions *live);
 /* No member is known not ready. */
 bool groupview_all_ready(const groupview *v, const groupview_sessions *live);

@@ -74,16 +74,40 @@ static int32_t slots_of(const partition_table *t, int32_t idx)
     return n;
 }
 
-static bool live_has(const groupview_sessions *l, int64_t sid)
+/* sid's index among the connected sessions, or -1. */
+static long live_find(const groupview_sessions *l, int64_t sid)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (l->sids[i] == sid) return true;
-    return false;
+        if (l->sids[i] == sid) return (long)i;
+    return -1;
+}
+
+static bool live_has(const groupview_sessions *l, int64_t sid)
+{
+    return live_find(l, sid) >= 0;
+}
+
+/*
+ * A member that reconnected in the same session keeps its node, marker
+ * included, until it writes again: it re-reads the table first, and fenced
+ * while cut off it polls nothing until then (100-300 ms after a ZooKeeper
+ * restart). Its node last written before its connection began says nothing
+ * about this connection. mtime is by the ZooKeeper leader's clock and est
+ * by the connected server's: CLOCK_SLACK_MS allows for their skew, far
+ * below what separates a fenced member's last write from its reconnection
+ * (a third of the session timeout at least, 333 ms).
+ */
+#define CLOCK_SLACK_MS 100
+
+static bool written_before_connecting(const coord_member_t *m, const groupview_sessions *l)
+{
+    long i = l->est ? live_find(l, m->session) : -1;
+    return i >= 0 && l->est[i] > 0 && m->mtime_ms > 0 && m->mtime_ms < l->est[i] - CLOCK_SLACK_MS;
 }
 
 int groupview_member_ready(const coord_member_t *m, const groupview_sessions *l)
 {
-    if (l && l->known && !live_has(l, m->session)) return 0;
+    if (l && l->known && (!live_has(l, m->session) || written_before_connecting(m, l))) return 0;
     const char *r = m->info.ready;
     if (!r[0]) return -1;
     char *end;
@@ -137,6 +161,11 @@ static void judge_member(const groupview *v, const groupview_sessions *l, const 
     else if (groupview_member_ready(m, l) == 0 && l && l->known && !live_has(l, m->session))
         problem(p, m->id, "not_ready",
                 "its session 0x%llx is not connected to ZooKeeper (reconnecting, or cut off)",
+                (unsigned long long)m->session);
+    else if (groupview_member_ready(m, l) == 0 && l && l->known && written_before_connecting(m, l))
+        problem(p, m->id, "not_ready",
+                "its session 0x%llx reconnected and has not written its node since (reading "
+                "the slot table again)",
                 (unsigned long long)m->session);
     else if (groupview_member_ready(m, l) == 0)
         problem(p, m->id, "not_ready",

@@ -258,7 +258,7 @@ int64_t cf_owned(cluster_fx *f, const char *member_id)
     return owned;
 }
 
-static int64_t parse_ts(const char *s)
+int64_t cf_parse_ts(const char *s)
 {
     struct tm tm = {0};
     int ms = 0;
@@ -288,7 +288,7 @@ void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out
         json_t *j = json_loads(line, 0, NULL);
         if (!j) continue;
         const char *res = json_string_value(json_object_get(j, "resource"));
-        int64_t t = parse_ts(json_string_value(json_object_get(j, "timestamp")) ?: "");
+        int64_t t = cf_parse_ts(json_string_value(json_object_get(j, "timestamp")) ?: "");
         int port = 0;
         if (res && sscanf(res, "tcp://127.0.0.1:%d", &port) == 1 && port >= 1 && port <= n &&
             t >= from_ms && t < to_ms) {
@@ -369,7 +369,7 @@ int cf_samples_load(cluster_fx *f, int64_t interval_ms, cf_samples *s)
         const char *r = strstr(line, rkey), *ts = strstr(line, tkey);
         if (!r || !ts) continue;
         int port = atoi(r + sizeof rkey - 1);
-        int64_t t = parse_ts(ts + sizeof tkey - 1);
+        int64_t t = cf_parse_ts(ts + sizeof tkey - 1);
         if (port < 1 || port > n || t < 0) continue;
         int k = port - 1;
         if (s->count[k] == cap[k]) {

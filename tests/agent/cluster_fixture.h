@@ -99,6 +99,9 @@ typedef struct cf_polls {
 void cf_count_polls(cluster_fx *f, int64_t from_ms, int64_t to_ms, cf_polls *out);
 
 int64_t cf_wall_ms(void);
+/* ms since the epoch of "YYYY-MM-DDTHH:MM:SS.mmmZ" (samples, meterd.log
+ * lines) at the start of s, or -1. */
+int64_t cf_parse_ts(const char *s);
 
 /* ---- fault tests and the cluster bench ---- */
 
