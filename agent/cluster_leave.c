@@ -11,10 +11,15 @@
  * every leaving member is left out of every plan, by whichever leader.
  *
  * Bounded: when no such table is in force within handover_ms + LEAVE_PLAN_MS
- * (ZooKeeper unreachable, no leader), it goes anyway, and when the session
- * is not connected or nobody else is left to take over, at once. SIGTERM to
- * exit is therefore at most handover_ms + LEAVE_PLAN_MS + the drain of the
- * polls in flight + flush_timeout. A second SIGTERM stops at once.
+ * (ZooKeeper unreachable, no leader), it goes anyway; when nobody else is
+ * left to take over, or its session is gone or may be (unconfirmed for its
+ * timeout: the leader has then moved its slots at once), at once. A
+ * connection lost while the session lives on is no reason to go: the
+ * client reconnects within the session (a loaded machine drops connections),
+ * and whoever leads hands the slots over as planned; going would leave them
+ * unpolled until that table's instant. SIGTERM to exit is therefore at most
+ * handover_ms + LEAVE_PLAN_MS + the drain of the polls in flight +
+ * flush_timeout. A second SIGTERM stops at once.
  */
 #include "agent/cluster_int.h"
 
@@ -35,8 +40,9 @@ static bool handed_over(struct cluster_group *cg)
     if (cg->stopped || !cg->n_members) return true;
     coord_status_t st;
     coord_get_status(cg->c, &st);
-    if (st.state != COORD_CONNECTED)
-        return true; /* nobody hears us: our session's end is the leave */
+    if (st.state != COORD_CONNECTED && st.state != COORD_DISCONNECTED) return true;
+    if (st.state == COORD_DISCONNECTED && st.unconfirmed_ms >= st.session_timeout_ms)
+        return true; /* our session's end is the leave: the others own our slots */
     pthread_mutex_lock(&cg->mu);
     const group_clock *ck = &cg->clock;
     /* no table: every member polls every target, ours included */

@@ -137,6 +137,7 @@ void cluster_beat(void *arg)
                      st.unconfirmed_ms);
             cluster_forget(cg, why);
         }
+        cluster_leave_check(cg); /* leaving, cut off: until our session may have expired */
     }
     int period = cs->opt.session_timeout_ms / 12;
     loop_timer_at(a->loop, &cs->beat_timer, now + (period > 10 ? period : 10));

@@ -117,7 +117,7 @@ void cf_node_start(cluster_fx *f, int i, const char *extra)
         f->log_level                  ? f->log_level
         : getenv("METERD_TEST_DEBUG") ? "debug"
                                       : "info",
-        n->api_port, f->url, secure, extra ? extra : "");
+        n->api_port, n->url[0] ? n->url : f->url, secure, extra ? extra : "");
     if (th_write_file(rel, text, n->conf, sizeof n->conf) != 0) abort();
     char *argv[] = {MeterdBinary, "-c", n->conf, NULL};
     if (th_spawn_daemon(&n->proc, n->host, argv, NULL, NULL) != 0) abort();
@@ -392,6 +392,32 @@ int cf_samples_load(cluster_fx *f, int64_t interval_ms, cf_samples *s)
         free(d);
     }
     return fp ? 0 : -1;
+}
+
+int cf_task_phases(cluster_fx *f, int i, int64_t *phase)
+{
+    size_t cap = 256 + (size_t)f->n_targets * 600;
+    char *resp = malloc(cap);
+    int found = 0;
+    json_t *j = NULL;
+    if (resp && th_tcp_request("127.0.0.1", f->nodes[i].api_port,
+                               "GET /v1/targets HTTP/1.0\r\nHost: x\r\n\r\n", resp, cap,
+                               5000 * th_slack(), NULL) > 0) {
+        const char *body = strstr(resp, "\r\n\r\n");
+        j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    }
+    for (size_t n = 0; j && n < json_array_size(j); n++) {
+        json_t *t = json_array_get(j, n);
+        int port = 0;
+        const char *id = json_string_value(json_object_get(t, "target"));
+        if (!id || sscanf(id, "tcp://127.0.0.1:%d", &port) != 1 || port < 1 || port > f->n_targets)
+            continue;
+        phase[port - 1] = json_integer_value(json_object_get(t, "offset_ms"));
+        found++;
+    }
+    json_decref(j);
+    free(resp);
+    return found == f->n_targets ? 0 : -1;
 }
 
 void cf_samples_free(cf_samples *s)

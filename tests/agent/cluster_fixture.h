@@ -18,6 +18,7 @@ typedef struct cf_node {
     int api_port;
     char host[32];
     char conf[512];
+    char url[300]; /* ZooKeeper as this node reaches it (set before cf_node_start; "": f->url) */
 } cf_node;
 
 typedef struct cluster_fx {
@@ -130,6 +131,13 @@ typedef struct cf_samples {
     int64_t *phase;
 } cf_samples;
 int cf_samples_load(cluster_fx *f, int64_t interval_ms, cf_samples *s);
+/* Each target's phase as node i's scheduler fixes it (/v1/targets'
+ * offset_ms): its due instants are exactly phase + j * interval. A poll is
+ * stamped when it starts, a few ms after its instant (more under load), so
+ * cf_samples' estimate lags it: an instant that fell just before a table's
+ * instant reads as if it came after. 0, or -1 when the node did not answer or
+ * lacked a target. */
+int cf_task_phases(cluster_fx *f, int i, int64_t *phase);
 void cf_samples_free(cf_samples *s);
 
 /*

@@ -59,7 +59,7 @@ foreach(t security tls)
   add_dependencies(test_cluster_${t} meterctl meterd)
 endforeach()
 # Cluster faults: one binary, seven groups run as separate entries (ctest -j2).
-meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c
+meterd_test(NAME test_cluster_faults SOURCES test_cluster_faults.c cluster_fixture.c tcp_relay.c
             LIBS meterd_coordinator meterd_group meterd_partition meterd_testharness PkgConfig::JANSSON
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180 ARGS session)

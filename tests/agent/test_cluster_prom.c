@@ -41,6 +41,9 @@ typedef struct round_t {
     int64_t t1, t2;              /* the reads began and ended (wall ms) */
     bool cut;                    /* a page came cut short: not judged */
     unsigned char seen[TARGETS]; /* pages showing target k */
+    unsigned char by[TARGETS];   /* which: bit i for node i's page */
+    char page[NODES];            /* node i's page: 'r' read, '-' no process, 'x' no answer,
+                                    'c' cut short */
 } round_t;
 
 typedef struct table_t {
@@ -53,6 +56,9 @@ static int n_rounds;
 static table_t tables[MAX_TABLE];
 static int n_tables;
 static atomic_bool stop_sampling;
+/* each target's due instants are phase[k] + j * 1000, as the scheduler
+ * fixes them (read from an agent: the polls' stamps lag them) */
+static int64_t phase[TARGETS];
 
 static void nap(int ms)
 {
@@ -70,20 +76,27 @@ static bool have(const char *prog)
 /* Marks in seen[] the targets node i's /metrics exports now; false when the
  * page came cut short (a loaded machine: the read timed out), so the round
  * says nothing. */
-static bool read_page(int i, unsigned char *seen)
+static bool read_page(int i, round_t *r)
 {
     static char page[1 << 20];
+    r->page[i] = '-';
     if (!fx.nodes[i].proc.pid) return true;
+    r->page[i] = 'x';
     if (th_tcp_request("127.0.0.1", fx.nodes[i].api_port,
                        "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n", page, sizeof page,
                        5000 * th_slack(), NULL) <= 0)
         return true; /* not serving (starting, or gone after its leave) */
+    r->page[i] = 'c';
     /* the agent's own rows come after the publishers' series */
     if (strstr(page, " 200 ") && !strstr(page, "meterd_source_skipped_total")) return false;
+    r->page[i] = 'r';
     static const char key[] = "meterd_tcp_connect_up{resource=\"tcp://127.0.0.1:";
     for (const char *p = strstr(page, key); p; p = strstr(p + 1, key)) {
         int port = atoi(p + sizeof key - 1);
-        if (port >= 1 && port <= TARGETS) seen[port - 1]++;
+        if (port >= 1 && port <= TARGETS) {
+            r->seen[port - 1]++;
+            r->by[port - 1] |= (unsigned char)(1u << i);
+        }
     }
     return true;
 }
@@ -129,7 +142,7 @@ static void *sampler(void *arg)
         memset(r, 0, sizeof *r);
         r->t1 = cf_wall_ms();
         for (int i = 0; i < NODES; i++)
-            r->cut |= !read_page(i, r->seen);
+            r->cut |= !read_page(i, r);
         r->t2 = cf_wall_ms();
         n_rounds++;
         nap(50);
@@ -137,27 +150,29 @@ static void *sampler(void *arg)
     return NULL;
 }
 
-/* The handover window of target k at table h: from the instant to the
- * successor's first due instant after it, plus its poll's run (slack). */
+/* Whether table h moved target k. */
 static bool moved(int h, int k)
 {
     return h > 0 && tables[h].owner[k] != tables[h - 1].owner[k];
 }
 
-static int64_t first_due(int64_t from, int64_t phase)
+/* Target k's first due instant at or after from: the successor's first. */
+static int64_t first_due(int64_t from, int k)
 {
-    int64_t d = from - from % 1000 + phase;
+    int64_t d = from - from % 1000 + phase[k];
     return d < from ? d + 1000 : d;
 }
 
-/* Whether [t1, t2] meets a handover window of target k (widened by pad
- * after it); *straddles: the read began before the instant and ended after. */
-static bool in_window(int k, int64_t t1, int64_t t2, int64_t phase, int64_t pad, bool *straddles)
+/* Whether [t1, t2] meets a handover window of target k: from a table's
+ * instant to the successor's first due instant at or after it, plus the
+ * poll's start and run (slack); *straddles: the read began before the
+ * instant and ended after. */
+static bool in_window(int k, int64_t t1, int64_t t2, bool *straddles)
 {
     int64_t slack = 500 * th_slack();
     for (int h = 1; h < n_tables; h++) {
         if (!moved(h, k)) continue;
-        int64_t e = tables[h].effective_ms, end = first_due(e, phase) + slack + pad;
+        int64_t e = tables[h].effective_ms, end = first_due(e, k) + slack;
         if (t2 >= e - 20 && t1 <= end) {
             if (straddles) *straddles = t1 < e + 20;
             return true;
@@ -166,9 +181,50 @@ static bool in_window(int k, int64_t t1, int64_t t2, int64_t phase, int64_t pad,
     return false;
 }
 
+/* What decides a failed round of target k: its phase, its owner under each
+ * table, its polls around the nearest handover (from the fixture's file) and
+ * what each page showed of it in the reads around. */
+static void explain(const cf_samples *s, const round_t *x, int k)
+{
+    int near = 0; /* the table whose instant is nearest before the read */
+    for (int h = 1; h < n_tables; h++)
+        if (tables[h].effective_ms <= x->t1) near = h;
+    int64_t e = tables[near].effective_ms;
+    fprintf(stderr,
+            "#   target %d: due at %lld ms past each second (its polls' stamps: %lld); owner "
+            "per table:",
+            k + 1, (long long)phase[k], (long long)s->phase[k]);
+    for (int h = 0; h < n_tables; h++)
+        fprintf(stderr, " epoch %lld from %+lld: node-%d%s;", (long long)tables[h].epoch,
+                (long long)(tables[h].effective_ms - e), tables[h].owner[k],
+                moved(h, k) ? " (moved)" : "");
+    fprintf(stderr,
+            "\n#   its first due instant from epoch %lld's: %+lld ms; its polls from -2 s to "
+            "+3 s of that instant (ms):",
+            (long long)tables[near].epoch, (long long)(first_due(e, k) - e));
+    for (int i = 0; i < s->count[k]; i++)
+        if (s->t[k][i] >= e - 2000 && s->t[k][i] <= e + 3000)
+            fprintf(stderr, " %+lld", (long long)(s->t[k][i] - e));
+    fprintf(stderr, "\n#   reads from -0.2 s to +2 s (start ms: pages showing it / "
+                    "each page read, no process, no answer, cut):\n");
+    for (int r = 0; r < n_rounds; r++) {
+        const round_t *y = &rounds[r];
+        if (y->t1 < e - 200 || y->t1 > e + 2000) continue;
+        char who[NODES * 8] = "", pages[NODES + 1] = "";
+        for (int i = 0; i < NODES; i++) {
+            if (y->by[k] & (1u << i))
+                snprintf(who + strlen(who), sizeof who - strlen(who), "%snode-%d", *who ? "," : "",
+                         i);
+            pages[i] = y->page[i];
+        }
+        fprintf(stderr, "#     %+5lld (+%lld): %s / %s%s\n", (long long)(y->t1 - e),
+                (long long)(y->t2 - y->t1), *who ? who : "none", pages, y == x ? "   <--" : "");
+    }
+}
+
 static void judge_rounds(const cf_samples *s, int64_t from, int64_t to)
 {
-    int judged = 0, windows = 0, cut = 0;
+    int judged = 0, windows = 0, cut = 0, failed = 0;
     for (int r = 0; r < n_rounds; r++) {
         round_t *x = &rounds[r];
         if (x->t1 < from || x->t2 > to) continue;
@@ -177,23 +233,21 @@ static void judge_rounds(const cf_samples *s, int64_t from, int64_t to)
             continue;
         }
         for (int k = 0; k < TARGETS; k++) {
-            bool straddles = false;
-            if (in_window(k, x->t1, x->t2, s->phase[k], 0, &straddles)) {
-                windows++;
-                if (x->seen[k] > (straddles ? 2 : 1))
-                    fail_msg("round at %lld: target %d exported %d times inside a handover",
-                             (long long)x->t1, k + 1, x->seen[k]);
-                continue;
-            }
-            judged++;
-            if (x->seen[k] != 1)
-                fail_msg("round at %lld (+%lld ms): target %d exported %d times (not handed over)",
-                         (long long)x->t1, (long long)(x->t2 - x->t1), k + 1, x->seen[k]);
+            bool straddles = false, in = in_window(k, x->t1, x->t2, &straddles);
+            windows += in;
+            judged += !in;
+            if (in ? x->seen[k] <= (straddles ? 2 : 1) : x->seen[k] == 1) continue;
+            if (++failed > 3) continue; /* the first few say enough */
+            fprintf(stderr, "ERROR: round at %lld (+%lld ms): target %d exported %d times (%s)\n",
+                    (long long)x->t1, (long long)(x->t2 - x->t1), k + 1, x->seen[k],
+                    in ? "inside a handover" : "not handed over");
+            explain(s, x, k);
         }
     }
     printf("# %d reads of all pages (%d with a page cut short): %d target-reads judged exactly "
-           "once, %d in handover windows\n",
-           n_rounds, cut, judged, windows);
+           "once, %d in handover windows, %d failed\n",
+           n_rounds, cut, judged, windows, failed);
+    assert_int_equal(failed, 0);
     assert_true(judged > TARGETS * 50);
 }
 
@@ -271,7 +325,7 @@ static int prom_range(const char *query, int64_t from, int64_t to, int step_ms, 
     return n;
 }
 
-static void judge_prometheus(const cf_samples *s, int64_t from, int64_t to)
+static void judge_prometheus(int64_t from, int64_t to)
 {
     enum { CAP = 2000, STEP = 100 };
     static int64_t t[CAP], t2[CAP];
@@ -289,7 +343,7 @@ static void judge_prometheus(const cf_samples *s, int64_t from, int64_t to)
         /* a scrape up to one interval before t may predate a handover */
         bool win = false;
         for (int k = 0; k < TARGETS && !win; k++)
-            win = in_window(k, t[i] - 1000 - 100, t[i], s->phase[k], 0, NULL);
+            win = in_window(k, t[i] - 1000 - 100, t[i], NULL);
         if (win) {
             windows++;
             continue;
@@ -349,6 +403,7 @@ static void test_series_follow_ownership(void **state)
     int64_t rev = cf_push(&fx, body);
     free(body);
     assert_true(wait_converged(2, rev));
+    assert_int_equal(cf_task_phases(&fx, 0, phase), 0);
     if (with_prom) {
         start_prometheus();
         assert_true(th_wait_until(prom_counts_all, NULL, 30000 * th_slack()));
@@ -383,7 +438,7 @@ static void test_series_follow_ownership(void **state)
     cf_samples s;
     assert_int_equal(cf_samples_load(&fx, 1000, &s), 0);
     judge_rounds(&s, from, to);
-    if (with_prom) judge_prometheus(&s, from, to);
+    if (with_prom) judge_prometheus(from, to);
     cf_samples_free(&s);
     if (with_prom) th_stop(&prom, SIGTERM, 10000);
     assert_int_equal(cf_stop(&fx), 0);
