@@ -82,6 +82,16 @@ static const opt_row rows[] = {
       "ACLs"),
     I("coordination", "session_timeout_ms", session_timeout_ms, "10000", 1000, 600000,
       "ZooKeeper session timeout"),
+    S("agents", "tls_ca_file", agents_tls_ca_file, "",
+      "PEM CA the agents' HTTPS certificates are verified with (empty: the system's CAs)"),
+    S("agents", "tls_name", agents_tls_name, "",
+      "The name every agent's certificate is checked for, instead of the host it advertises "
+      "(one shared name, e.g. meterd-pubsub); needs tls_ca_file"),
+    S("agents", "tls_cert_file", agents_tls_cert_file, "",
+      "PEM client certificate presented to agents whose API wants one (mTLS); needs "
+      "tls_key_file"),
+    S("agents", "tls_key_file", agents_tls_key_file, "",
+      "PEM private key of [agents] tls_cert_file"),
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])
 
@@ -114,12 +124,32 @@ void proxy_config_defaults(proxy_config *c)
 
 typedef struct load_state {
     proxy_config *c;
-    const char *name;
+    const char *name, *text;
+    size_t len;
     char *err;
     size_t errlen, used;
     int nerrors;
+    int line[N_ROWS]; /* where each option was last set (0: not in the file) */
 } load_state;
 
+/* The column an option's line starts at (after its indentation): the
+ * cross-option checks point at the option to change, as a parse error
+ * does. */
+static int line_column(const load_state *ls, int line)
+{
+    const char *p = ls->text, *end = ls->text + ls->len;
+    for (int l = 1; l < line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    int col = 1;
+    for (; p < end && (*p == ' ' || *p == '\t'); p++)
+        col++;
+    return col;
+}
+
+/* line > 0: "file:line:", what libinih reports; line < 0: an option's
+ * line (-line) for a check across options, reported "file:line:col:". */
 __attribute__((format(printf, 3, 4))) static void add_error(load_state *ls, int line,
                                                             const char *fmt, ...)
 {
@@ -130,8 +160,10 @@ __attribute__((format(printf, 3, 4))) static void add_error(load_state *ls, int 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int n = snprintf(ls->err + ls->used, ls->errlen - ls->used, "%s%s:%d: %s", ls->used ? "\n" : "",
-                     ls->name, line, msg);
+    char col[16] = "";
+    if (line < 0) snprintf(col, sizeof col, "%d:", line_column(ls, -line));
+    int n = snprintf(ls->err + ls->used, ls->errlen - ls->used, "%s%s:%d:%s %s",
+                     ls->used ? "\n" : "", ls->name, line < 0 ? -line : line, col, msg);
     if (n > 0) ls->used += (size_t)n;
     if (ls->used >= ls->errlen) ls->used = ls->errlen - 1;
 }
@@ -152,6 +184,7 @@ static void on_option(void *user, int line, const char *section, const char *nam
         if (strcmp(rows[i].o.name, name) != 0) continue;
         char msg[400];
         if (set(ls->c, &rows[i], value, msg, sizeof msg) != 0) add_error(ls, line, "%s", msg);
+        ls->line[i] = value[0] ? line : 0;
         return;
     }
     if (known_section)
@@ -160,7 +193,7 @@ static void on_option(void *user, int line, const char *section, const char *nam
     else
         add_error(ls, line,
                   "unknown section [%s] (option \"%s\"; meterproxy reads [meterproxy] "
-                  "and [coordination])",
+                  "[coordination] and [agents])",
                   section, name);
 }
 
@@ -194,6 +227,56 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
     return buf;
 }
 
+/* An option's row, or NULL. */
+static const opt_row *row_of(const char *section, const char *name, size_t *index)
+{
+    for (size_t i = 0; i < N_ROWS; i++)
+        if (!strcmp(rows[i].section, section) && !strcmp(rows[i].o.name, name)) {
+            *index = i;
+            return &rows[i];
+        }
+    return NULL;
+}
+
+/*
+ * Options that only work together. Each half alone would quietly do less
+ * than the operator asked (plain HTTP served, no client certificate sent,
+ * a name checked against the public CAs), so start-up refuses it and points
+ * at the option that is set: "file:line:col:", as a parse error.
+ */
+static const struct {
+    const char *section, *set, *missing, *why;
+} pairs[] = {
+    {"meterproxy", "tls_cert_file", "tls_key_file",
+     "HTTPS needs the certificate's private key too (PEM); tls_cert_file and tls_key_file go "
+     "together"},
+    {"meterproxy", "tls_key_file", "tls_cert_file",
+     "HTTPS needs the certificate too (PEM); tls_cert_file and tls_key_file go together"},
+    {"agents", "tls_cert_file", "tls_key_file",
+     "a client certificate (mTLS) needs its private key too (PEM)"},
+    {"agents", "tls_key_file", "tls_cert_file",
+     "a client certificate (mTLS) needs the certificate too (PEM)"},
+    {"agents", "tls_name", "tls_ca_file",
+     "a name every agent shares is a private CA's certificate: set tls_ca_file to that CA (e.g. "
+     "pubsub-ca.crt of meterctl init-credentials)"},
+};
+
+static void check_together(load_state *ls)
+{
+    const char *c = (const char *)ls->c;
+    size_t at, other;
+    if (ls->c->writes_api && !ls->c->token_file[0] && row_of("meterproxy", "writes_api", &at))
+        add_error(ls, -ls->line[at],
+                  "[meterproxy] writes_api = true needs token_file (writes are never open)");
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const opt_row *set = row_of(pairs[i].section, pairs[i].set, &at);
+        const opt_row *missing = row_of(pairs[i].section, pairs[i].missing, &other);
+        if (set && missing && c[set->offset] && !c[missing->offset])
+            add_error(ls, -ls->line[at], "[%s] %s is set without %s: %s", pairs[i].section,
+                      pairs[i].set, pairs[i].missing, pairs[i].why);
+    }
+}
+
 int proxy_config_load(proxy_config *c, const char *path, char *err, size_t errlen)
 {
     if (errlen) err[0] = 0;
@@ -201,15 +284,11 @@ int proxy_config_load(proxy_config *c, const char *path, char *err, size_t errle
     char *text = read_text(path, &len, err, errlen);
     if (text == NULL) return -1;
     snprintf(c->path, sizeof c->path, "%s", path);
-    load_state ls = {.c = c, .name = path, .err = err, .errlen = errlen};
+    load_state ls = {.c = c, .name = path, .text = text, .len = len, .err = err, .errlen = errlen};
     static const registry_ini_hooks hooks = {on_option, on_problem};
     registry_ini_parse(text, len, &hooks, &ls);
+    if (ls.nerrors == 0) check_together(&ls);
     free(text);
-    if (ls.nerrors == 0 && c->writes_api && !c->token_file[0])
-        add_error(&ls, 0,
-                  "[meterproxy] writes_api = true needs token_file (writes are never open)");
-    if (ls.nerrors == 0 && (c->tls_cert_file[0] != 0) != (c->tls_key_file[0] != 0))
-        add_error(&ls, 0, "[meterproxy] tls_cert_file and tls_key_file go together");
     return ls.nerrors ? -1 : 0;
 }
 

@@ -20,9 +20,12 @@
 #include "proxy/proxy.h"
 #include "group/group.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define AGENT_MAX_BYTES (64u << 20) /* one agent's answer, at most */
 
@@ -34,9 +37,10 @@ struct fetch {
     char *body;
     size_t len, cap;
     bool too_big;
-    long status;     /* the agent's HTTP status, 0 when none */
-    char error[300]; /* "" when the transfer worked */
-    struct curl_slist *headers;
+    long status;                  /* the agent's HTTP status, 0 when none */
+    char error[300];              /* "" when the transfer worked */
+    char detail[CURL_ERROR_SIZE]; /* libcurl's own words on a failure (TLS: which check) */
+    struct curl_slist *headers, *connect_to;
     fetch_done_fn done;
     void *arg;
 };
@@ -64,6 +68,13 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+static void fetch_lists_free(fetch *f)
+{
+    f->px->curl->slist_free_all(f->headers);
+    f->px->curl->slist_free_all(f->connect_to);
+    f->headers = f->connect_to = NULL;
+}
+
 static void on_transfer(void *arg, CURL *easy, CURLcode res)
 {
     fetch *f = arg;
@@ -72,13 +83,65 @@ static void on_transfer(void *arg, CURL *easy, CURLcode res)
         c->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &f->status);
     } else if (f->too_big) {
         snprintf(f->error, sizeof f->error, "answer larger than %u bytes", AGENT_MAX_BYTES);
+    } else if (f->detail[0]) {
+        snprintf(f->error, sizeof f->error, "%s: %s", c->easy_strerror(res), f->detail);
     } else {
         snprintf(f->error, sizeof f->error, "%s", c->easy_strerror(res));
     }
     c->easy_cleanup(easy);
-    c->slist_free_all(f->headers);
-    f->headers = NULL;
+    fetch_lists_free(f);
     f->done(f, f->arg);
+}
+
+/*
+ * [agents] tls_name: every agent's certificate bears one shared name (the
+ * group CA's meterd-pubsub), not the host it advertises. libcurl checks the
+ * URL's host, as curl does; so the URL names tls_name and CURLOPT_CONNECT_TO
+ * sends the connection to the advertised host and port ("::HOST:PORT": any
+ * request's host and port). No resolver entry is faked and SNI, the Host
+ * header and the check all say the same name. 0, or -1 when url is not
+ * https://HOST:PORT/... (then it is used as it is).
+ */
+static int url_for_name(const char *url, const char *name, char *out, size_t cap, char *connect_to,
+                        size_t ccap)
+{
+    static const char scheme[] = "https://";
+    if (strncmp(url, scheme, sizeof scheme - 1) != 0) return -1;
+    const char *host = url + sizeof scheme - 1;
+    const char *end = host + strcspn(host, "/?#");
+    const char *colon = NULL;
+    for (const char *p = host; p < end; p++) /* the last ':' outside [v6] brackets */
+        if (*p == ':')
+            colon = p;
+        else if (*p == ']')
+            colon = NULL;
+    if (!colon || colon == host || colon + 1 == end) return -1;
+    int n = snprintf(out, cap, "%s%s%s", scheme, name, colon);
+    int m = snprintf(connect_to, ccap, "::%.*s:%.*s", (int)(colon - host), host,
+                     (int)(end - colon - 1), colon + 1);
+    return n > 0 && (size_t)n < cap && m > 0 && (size_t)m < ccap ? 0 : -1;
+}
+
+/* The TLS side of a transfer to an agent ([agents]): the CA its certificate
+ * is verified with, the name checked, the client certificate (mTLS). */
+static void fetch_tls(proxy_ctx *px, fetch *f, CURL *e, const char *url)
+{
+    const curl_api *c = px->curl;
+    const proxy_config *cfg = &px->cfg;
+    if (cfg->agents_tls_ca_file[0]) c->easy_setopt(e, CURLOPT_CAINFO, cfg->agents_tls_ca_file);
+    if (cfg->agents_tls_cert_file[0]) {
+        c->easy_setopt(e, CURLOPT_SSLCERT, cfg->agents_tls_cert_file);
+        c->easy_setopt(e, CURLOPT_SSLKEY, cfg->agents_tls_key_file);
+    }
+    char named[4400], to[600];
+    if (cfg->agents_tls_name[0] &&
+        url_for_name(url, cfg->agents_tls_name, named, sizeof named, to, sizeof to) == 0) {
+        f->connect_to = c->slist_append(NULL, to);
+        if (f->connect_to) {
+            c->easy_setopt(e, CURLOPT_URL, named);
+            c->easy_setopt(e, CURLOPT_CONNECT_TO, f->connect_to);
+        }
+    }
 }
 
 /* Starts GET url; done runs on the engine's thread (also when it cannot
@@ -102,6 +165,8 @@ static void fetch_start(proxy_ctx *px, fetch *f, const char *url, fetch_done_fn 
     c->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     c->easy_setopt(e, CURLOPT_WRITEDATA, f);
     c->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    c->easy_setopt(e, CURLOPT_ERRORBUFFER, f->detail);
+    fetch_tls(px, f, e, url);
     if (px->agent_token) {
         char h[600];
         snprintf(h, sizeof h, "Authorization: Bearer %s", (const char *)px->agent_token);
@@ -111,15 +176,38 @@ static void fetch_start(proxy_ctx *px, fetch *f, const char *url, fetch_done_fn 
     }
     if (curl_engine_add(px->engine, e, on_transfer, f) != 0) {
         c->easy_cleanup(e);
-        c->slist_free_all(f->headers);
-        f->headers = NULL;
+        fetch_lists_free(f);
         snprintf(f->error, sizeof f->error, "the proxy is stopping");
         done(f, arg);
     }
 }
 
+/* [agents]' files are read by libcurl on each transfer: one missing would
+ * mark every HTTPS agent unreachable, so start-up names it instead. */
+static int tls_files_readable(const proxy_config *cfg, char *err, size_t errlen)
+{
+    const struct {
+        const char *name, *path;
+    } files[] = {{"tls_ca_file", cfg->agents_tls_ca_file},
+                 {"tls_cert_file", cfg->agents_tls_cert_file},
+                 {"tls_key_file", cfg->agents_tls_key_file}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (!files[i].path[0]) continue;
+        int fd = open(files[i].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        snprintf(err, errlen, "%s: [agents] %s %s: cannot read: %s", cfg->path, files[i].name,
+                 files[i].path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen)
 {
+    if (tls_files_readable(&px->cfg, err, errlen) != 0) return -1;
     if (px->cfg.agent_token_file[0] && group_secret_read(px->cfg.agent_token_file, &px->agent_token,
                                                          &px->agent_token_len, err, errlen) != 0)
         return -1;
@@ -151,10 +239,19 @@ static void routed_done(fetch *f, void *arg)
 {
     routed *r = arg;
     httpd_add_header(r->req, "X-Meterd-Member", r->member);
+    /* the owner refusing the proxy's own credentials (token, client
+     * certificate) is no fault of the client's: a gateway error, with why */
+    bool refused = !f->error[0] && (f->status == 401 || f->status == 403);
+    if (refused)
+        snprintf(f->error, sizeof f->error, "HTTP status %ld: %.200s", f->status,
+                 f->body ? f->body : "");
     if (f->error[0]) {
-        char msg[600];
-        json_t *doc =
-            json_pack("{s:s, s:s}", "error", "the owner did not answer", "member", r->member);
+        char msg[1600]; /* error escaped: twice its size at worst */
+        json_t *doc = json_pack("{s:s, s:s}", "error",
+                                refused ? "the owner refused the proxy's credentials ([agents], "
+                                          "agent_token_file)"
+                                        : "the owner did not answer",
+                                "member", r->member);
         json_object_set_new(doc, "detail", json_string(f->error));
         char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(doc);
@@ -356,8 +453,9 @@ static void round_finish(proxy_fed_round *rd)
         in[i].len = f->len;
         in[i].owned = f->body; /* freed as soon as it is taken: memory peaks lower */
         f->body = NULL;
-        if (!f->error[0] && f->status != 200)
-            snprintf(f->error, sizeof f->error, "HTTP status %ld", f->status);
+        if (!f->error[0] && f->status != 200) /* the agent's why, e.g. no client certificate */
+            snprintf(f->error, sizeof f->error, "HTTP status %ld%s%.200s", f->status,
+                     f->len ? ": " : "", f->len ? in[i].text : "");
         in[i].error = f->error[0] ? f->error : NULL;
     }
     size_t len = 0;

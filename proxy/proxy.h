@@ -8,7 +8,8 @@
  *   - opts.c: pmproxy's command line and environment (-f -i -p -l -L -c -U
  *     -x, METERPROXY_PORT, METERPROXY_LOCAL, METERPROXY_MAXPENDING);
  *   - config.c: meterproxy.conf ([meterproxy]: the APIs and limits,
- *     [coordination]: ZooKeeper, its credentials and the groups served);
+ *     [coordination]: ZooKeeper, its credentials and the groups served,
+ *     [agents]: the CA, name and client certificate of HTTPS agents);
  *   - token.c: the bearer token of writes, re-read when its file changes
  *     (rotation without a restart);
  *   - cache.c: one observer handle per group (coordinator/) whose watches
@@ -98,6 +99,11 @@ typedef struct proxy_config {
     char acl_file[PATH_MAX];          /* roles' ids: nodes a write creates get role ACLs */
     char trusted_keys_file[PATH_MAX]; /* revisions' signatures are checked with it */
     int session_timeout_ms;
+    /* [agents]: how the fan-out reaches agents whose API serves HTTPS */
+    char agents_tls_ca_file[PATH_MAX];   /* verifies their certificates */
+    char agents_tls_name[256];           /* checked instead of each URL's host */
+    char agents_tls_cert_file[PATH_MAX]; /* the proxy's client certificate (mTLS) */
+    char agents_tls_key_file[PATH_MAX];
 } proxy_config;
 
 void proxy_config_defaults(proxy_config *c);

@@ -157,6 +157,61 @@ static void test_config_errors_name_lines(void **state)
     assert_non_null(strstr(err, "not a regular file"));
 }
 
+/* One config text that must be refused with "path:where: " and wanted in
+ * the message. */
+static void refused_at(const char *text, const char *where, const char *wanted)
+{
+    char path[512], err[2048], want[700];
+    write_conf("half.conf", text, path, sizeof path);
+    proxy_config c;
+    proxy_config_defaults(&c);
+    if (proxy_config_load(&c, path, err, sizeof err) != -1) fail_msg("accepted:\n%s", text);
+    snprintf(want, sizeof want, "%s:%s: ", path, where);
+    if (!strstr(err, want) || !strstr(err, wanted))
+        fail_msg("wanted '%s' and '%s' in: %s", want, wanted, err);
+}
+
+/* [agents]: the TLS of the fan-out; half of a pair is refused where it is
+ * set, since alone it would quietly do less than asked. */
+static void test_agents_tls(void **state)
+{
+    (void)state;
+    char path[512], err[2048];
+    write_conf("agents.conf",
+               "[agents]\ntls_ca_file = /etc/meterd/pubsub-ca.crt\ntls_name = meterd-pubsub\n"
+               "tls_cert_file = /etc/meterd/pubsub.crt\ntls_key_file = /etc/meterd/pubsub.key\n",
+               path, sizeof path);
+    proxy_config c;
+    proxy_config_defaults(&c);
+    assert_string_equal(c.agents_tls_ca_file, "");
+    assert_int_equal(proxy_config_load(&c, path, err, sizeof err), 0);
+    assert_string_equal(c.agents_tls_ca_file, "/etc/meterd/pubsub-ca.crt");
+    assert_string_equal(c.agents_tls_name, "meterd-pubsub");
+    assert_string_equal(c.agents_tls_cert_file, "/etc/meterd/pubsub.crt");
+    assert_string_equal(c.agents_tls_key_file, "/etc/meterd/pubsub.key");
+    /* the CA alone is whole (agents without mTLS) */
+    write_conf("ca.conf", "[agents]\ntls_ca_file = /x/ca.crt\n", path, sizeof path);
+    proxy_config_defaults(&c);
+    assert_int_equal(proxy_config_load(&c, path, err, sizeof err), 0);
+
+    refused_at("[agents]\ntls_ca_file = /x/ca.crt\ntls_cert_file = /x/c.crt\n", "3:1",
+               "[agents] tls_cert_file is set without tls_key_file");
+    refused_at("[meterproxy]\n[agents]\ntls_key_file = /x/c.key\n", "3:1",
+               "[agents] tls_key_file is set without tls_cert_file");
+    refused_at("[agents]\n\ttls_name = meterd-pubsub\n", "2:2",
+               "[agents] tls_name is set without tls_ca_file");
+    /* an option set empty again is not set */
+    write_conf("unset.conf", "[agents]\ntls_cert_file = /x/c.crt\ntls_cert_file =\n", path,
+               sizeof path);
+    proxy_config_defaults(&c);
+    assert_int_equal(proxy_config_load(&c, path, err, sizeof err), 0);
+    /* the proxy's own HTTPS pair and writes point at their line too */
+    refused_at("[meterproxy]\nthreads = 2\ntls_cert_file = /x/s.crt\n", "3:1",
+               "tls_cert_file and tls_key_file go together");
+    refused_at("[meterproxy]\n writes_api = true\n", "2:2", "needs token_file");
+    refused_at("[nope]\nx = 1\n", "2", "[coordination] and [agents]");
+}
+
 static void write_token(const char *path, const char *tok)
 {
     char tmp[600];
@@ -205,7 +260,7 @@ int main(void)
         cmocka_unit_test(test_defaults_loopback),   cmocka_unit_test(test_ports_union_env),
         cmocka_unit_test(test_local_off_binds_all), cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_config_file),         cmocka_unit_test(test_config_errors_name_lines),
-        cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_token_rotation),      cmocka_unit_test(test_agents_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
