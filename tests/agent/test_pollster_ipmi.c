@@ -12,7 +12,9 @@
 #include "harness/bmc.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -295,6 +297,77 @@ static void dead_bmc_backs_off(void **state)
     sample_batch_unref(r.b);
     pollster_ipmi_sensors.destroy(ts);
     pollster_ipmi_sensors.unconfigure(cfg);
+}
+
+typedef struct held_read {
+    void *ts, *cfg;
+    const char *url;
+    atomic_bool started, done;
+    polled r;
+} held_read;
+
+static void *hold_failing_worker(void *arg)
+{
+    held_read *h = arg;
+    atomic_store(&h->started, true);
+    h->r = poll_once(h->ts, h->url, h->cfg);
+    atomic_store(&h->done, true);
+    return NULL;
+}
+
+static bool backoff_over(void *ts)
+{
+    return pollster_ipmi_sensors.next_attempt_ms(ts) == 0;
+}
+
+/*
+ * A live BMC that lost one read is retried at its next poll even while a
+ * BMC dead for longer holds the only failing worker ([ipmi] failing_workers
+ * = 1): BMCs with one failure have a worker of their own. Before, it was
+ * deferred behind the dead ones, with no bound once they kept that worker
+ * busy all the time (60 dead BMCs at the defaults).
+ */
+static void once_failed_bmc_not_behind_dead_ones(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *wrong = configure("wrong_pw", NULL), *good = configure("bmc_pw", NULL);
+    void *quick = configure("bmc_pw", "300ms"), *slow = configure("bmc_pw", "5s");
+    void *live_ts = new_target(), *dead_ts = new_target();
+    char live[64], dead[64];
+    url_of(&F.bmc[1], live, sizeof live);
+    snprintf(dead, sizeof dead, "ipmi://127.0.0.1:%d", th_free_port()); /* nobody listens */
+    polled r = poll_once(live_ts, live, wrong); /* one failed read: failing now */
+    assert_int_equal(r.rc, -1);
+    sample_batch_unref(r.b);
+    for (int i = 0; i < 2; i++) { /* two: it backs off, then counts as long dead */
+        r = poll_once(dead_ts, dead, quick);
+        assert_int_equal(r.rc, -1);
+        sample_batch_unref(r.b);
+    }
+    assert_true(th_wait_until(backoff_over, dead_ts, 10000 * th_slack()));
+    held_read h = {.ts = dead_ts, .cfg = slow, .url = dead};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_failing_worker, &h), 0);
+    while (!atomic_load(&h.started))
+        sched_yield();
+    /* its poll takes the failing worker in its first instructions, then
+     * waits 5 s for the dead BMC: nothing to observe from here, so a margin */
+    usleep(300 * 1000);
+    r = poll_once(live_ts, live, good);
+    bool overlapped = !atomic_load(&h.done);
+    pthread_join(th, NULL);
+    assert_true(overlapped); /* else this judged nothing: the dead read ended first */
+    if (r.rc != 0) fail_msg("%s, failed once, while a dead BMC was retried: %s", live, r.err);
+    assert_true(r.b->n > 0);
+    sample_batch_unref(r.b);
+    assert_int_equal(h.r.rc, -1);
+    sample_batch_unref(h.r.b);
+    pollster_ipmi_sensors.destroy(live_ts);
+    pollster_ipmi_sensors.destroy(dead_ts);
+    void *cfgs[] = {wrong, good, quick, slow};
+    for (int i = 0; i < 4; i++)
+        pollster_ipmi_sensors.unconfigure(cfgs[i]);
 }
 
 enum { SAME_THREADS = 4, SAME_ROUNDS = 6 };
@@ -779,6 +852,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(console_change_and_thresholds),
         cmocka_unit_test(dead_bmc_backs_off),
         cmocka_unit_test(same_bmc_read_at_once),
+        cmocka_unit_test(once_failed_bmc_not_behind_dead_ones),
         cmocka_unit_test(wrong_password),
         cmocka_unit_test(missing_secret),
         cmocka_unit_test(secrets_files_refused),
