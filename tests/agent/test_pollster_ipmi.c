@@ -700,8 +700,8 @@ static bool live_failed_itself(fixture *f, char (*live)[64], task_view *prev, ch
 /* 10 BMCs that never answer (each read holds a worker for the 1 s timeout)
  * beside 3 live ones, 4 workers, a 1 s interval: once the dead ones are
  * known failing (one failed read each), only [ipmi] failing_workers (1)
- * worker at a time retries them, so every live BMC keeps being read every
- * interval without error. */
+ * worker at a time retries them (and one more their second reads), so every
+ * live BMC keeps being read every interval without error. */
 static void dead_bmcs_leave_live_cadence(void **state)
 {
     (void)state;
@@ -796,8 +796,9 @@ static int live_window(fixture *f, char (*live)[64], int64_t ms, uint64_t *ok, i
  * by failing_workers (it counted as failing from its second failure), so 10
  * BMCs dying together held every worker for two rounds of their timeout and
  * live reads fell to 1-11 % for ~6 s. Now a BMC counts from its first
- * failure: its next read (still at the next interval, no backoff yet) is one
- * of the failing_workers. Here as many dead BMCs as workers (4) and a 4 s
+ * failure: its next read (still at the next interval, no backoff yet) takes
+ * one of the failing_workers or the one worker kept for BMCs that failed
+ * once, so at most 2 of 4 here. Here as many dead BMCs as workers (4) and a 4 s
  * timeout: their first reads hold every worker for 4 s (nothing can know
  * they are dead yet); judged from the moment each has failed once, every
  * live BMC is read each second of the next 5, give or take two. The old code
