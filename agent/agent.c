@@ -33,6 +33,12 @@ const char *agent_version(void)
 
 int agent_add_pollster(agent *a, const pollster_plugin *p)
 {
+    /* once: a second row would give every target of its meters a second
+     * task with a process state of its own, so each target was polled twice
+     * at once and the pollster's per-process guards (one read per BMC,
+     * ipmi's failing_workers) each saw half of them */
+    for (size_t i = 0; i < a->n_pollsters; i++)
+        if (a->pollsters[i] == p) return 0;
     if (a->n_pollsters >= sizeof a->pollsters / sizeof a->pollsters[0]) return -1;
     a->pollsters[a->n_pollsters++] = p;
     return 0;

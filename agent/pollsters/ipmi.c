@@ -13,8 +13,9 @@
  * BMCs run at once, the rest are deferred, leaving the other workers to the
  * live BMCs. Counting from the second failure let BMCs that died together
  * hold every worker for two rounds of their timeout. A single failure is
- * still retried at the next interval (lost datagrams happen); from the
- * second, a backoff doubling per failure (at most [ipmi] max_backoff).
+ * still retried at the next interval (lost datagrams happen), with one more
+ * worker kept for such retries (slot_take); from the second, a backoff
+ * doubling per failure (at most [ipmi] max_backoff).
  * Deferred and backed-off polls report an error naming the last failure.
  *
  * The password is the value of the source's `secret` in the agent's secrets
@@ -54,6 +55,7 @@ typedef struct ipmi_process {
     int failing_workers;
     int64_t max_backoff_ms;
     atomic_int failing_busy; /* retries of failing BMCs running now */
+    atomic_int retry_busy;   /* 0/1: the worker of BMCs that failed once */
     /* BMCs being read now: one read per BMC at a time (see bmc_claim) */
     pthread_mutex_t busy_mu;
     pthread_cond_t busy_cv;
@@ -467,6 +469,22 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
     return 0;
 }
 
+/*
+ * A worker for a failing BMC's read: the counter taken, or NULL (deferred).
+ * A BMC that failed once may also take the one worker kept for such BMCs:
+ * BMCs dead for longer (two failures or more) never do, so however many of
+ * them keep the failing_workers busy, a live BMC that lost one read waits
+ * at most for the BMCs that failed in the same interval.
+ */
+static atomic_int *slot_take(ipmi_process *p, int failures)
+{
+    if (failures == 1 && atomic_fetch_add(&p->retry_busy, 1) < 1) return &p->retry_busy;
+    if (failures == 1) atomic_fetch_sub(&p->retry_busy, 1);
+    if (atomic_fetch_add(&p->failing_busy, 1) < p->failing_workers) return &p->failing_busy;
+    atomic_fetch_sub(&p->failing_busy, 1);
+    return NULL;
+}
+
 static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sample_batch *out,
                      char *err, size_t errlen)
 {
@@ -488,8 +506,8 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
                  ts->failures, (long long)(ts->next_attempt_ms - now), ts->last_error);
         return -1;
     }
-    if (failing && atomic_fetch_add(&p->failing_busy, 1) >= p->failing_workers) {
-        atomic_fetch_sub(&p->failing_busy, 1);
+    atomic_int *slot = failing ? slot_take(p, ts->failures) : NULL;
+    if (failing && !slot) {
         snprintf(err, errlen,
                  "deferred: %d workers already retry failing BMCs ([ipmi] failing_workers); "
                  "last error: %s",
@@ -497,7 +515,7 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
         return -1;
     }
     int rc = read_bmc(p, cfg, t, env, out, err, errlen);
-    if (failing) atomic_fetch_sub(&p->failing_busy, 1);
+    if (slot) atomic_fetch_sub(slot, 1);
     if (rc == 0) {
         ts->failures = 0;
         ts->next_attempt_ms = 0;
