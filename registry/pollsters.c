@@ -318,7 +318,8 @@ static const registry_option ipmi_options[] = {
     {"sdr_cache_dir", REGISTRY_OPT_STR, "/var/cache/meterd/ipmi-sdr", 0, 4096,
      "folder of the BMCs' SDR caches (created if missing)"},
     {"failing_workers", REGISTRY_OPT_INT, "1", 1, 64,
-     "most workers busy at once with failing BMCs (whose last read failed)"},
+     "most workers busy at once with failing BMCs (whose last reads failed; one more "
+     "is kept for those that failed once)"},
     {"max_backoff", REGISTRY_OPT_INT, "300", 1, 86400,
      "longest wait in seconds between retries of a failing BMC"},
 };
