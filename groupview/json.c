@@ -154,24 +154,27 @@ static void judge_member(const groupview *v, const groupview_sessions *l, const 
         problem(p, m->id, "disagrees", "obeys slot table %.12s but none is stored",
                 in->assignment_digest);
     }
+    /* not ready yet, and refusing something: both are the operator's news */
+    const char *err_sep = in->last_error[0] ? "; its last error: " : "";
     if (strcmp(in->state, "rejected") == 0 || strcmp(in->state, "error") == 0 ||
         strcmp(in->state, "fenced") == 0)
         problem(p, m->id, "state", "%s%s%s", in->state, in->last_error[0] ? ": " : "",
                 in->last_error);
     else if (groupview_member_ready(m, l) == 0 && l && l->known && !live_has(l, m->session))
         problem(p, m->id, "not_ready",
-                "its session 0x%llx is not connected to ZooKeeper (reconnecting, or cut off)",
-                (unsigned long long)m->session);
+                "its session 0x%llx is not connected to ZooKeeper (reconnecting, or cut off)%s%s",
+                (unsigned long long)m->session, err_sep, in->last_error);
     else if (groupview_member_ready(m, l) == 0 && l && l->known && written_before_connecting(m, l))
         problem(p, m->id, "not_ready",
                 "its session 0x%llx reconnected and has not written its node since (reading "
-                "the slot table again)",
-                (unsigned long long)m->session);
+                "the slot table again)%s%s",
+                (unsigned long long)m->session, err_sep, in->last_error);
     else if (groupview_member_ready(m, l) == 0)
         problem(p, m->id, "not_ready",
                 "has not read the slot table in force since session 0x%llx connected "
-                "(reconnecting or starting; marker %s)",
-                (unsigned long long)m->session, in->ready[0] ? in->ready : "none");
+                "(reconnecting or starting; marker %s)%s%s",
+                (unsigned long long)m->session, in->ready[0] ? in->ready : "none", err_sep,
+                in->last_error);
     else if (in->last_error[0]) /* running, but refused something (a forged slot table) */
         problem(p, m->id, "error", "%s", in->last_error);
 }
