@@ -254,7 +254,7 @@ int cluster_start(agent *a, char *err, size_t errlen)
             /* with trusted keys only: without, no copy verifies (nor is waited for) */
             .pubsub_verify = cs->opt.trusted_keys[0] ? cluster_revision_signed : NULL,
             .info = info,
-            .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
+            .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log, NULL},
             .cb_arg = cg,
             .executor = {post_to_loop, a->loop},
         };

@@ -107,6 +107,9 @@ static void job_call(const coord_callbacks_t *cb, void *cb_arg, const coord_job_
     case JOB_ASSIGNMENT:
         cb->assignment(cb_arg, j->bytes, j->len, j->version);
         break;
+    case JOB_MALFORMED:
+        cb->malformed(cb_arg, j->version, j->bytes);
+        break;
     case REQ_REVISION_READ:
     case REQ_REVISION_GET:
         j->done.revision(j->arg, j->rc, ok ? &j->rev : NULL);
@@ -264,6 +267,23 @@ void coord_emit_assignment(coord_t *c, const void *table, size_t len, int64_t ep
         coord_job_free(j);
         coord_log(c, COORD_LOG_ERROR, "out of memory: slot table %lld event is lost",
                   (long long)epoch);
+        return;
+    }
+    dispatch(c, j);
+}
+
+void coord_emit_malformed(coord_t *c, int64_t version, const char *why)
+{
+    if (!c->cb.malformed) return;
+    coord_job_t *j = event_job(c, JOB_MALFORMED);
+    if (!j) return;
+    j->version = version;
+    j->len = strlen(why);
+    j->bytes = dup_bytes(why, j->len);
+    if (!j->bytes) {
+        coord_job_free(j);
+        coord_log(c, COORD_LOG_ERROR, "out of memory: malformed pipeline %lld event is lost",
+                  (long long)version);
         return;
     }
     dispatch(c, j);

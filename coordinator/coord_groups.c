@@ -62,12 +62,6 @@ static void glog(coord_groups_t *g, int level, const char *fmt, ...)
         fprintf(stderr, "meterd coordinator: groups: %s\n", msg);
 }
 
-/* The client library's own lines: its warnings and errors, as coord_t's. */
-static void zk_lines(const char *msg)
-{
-    if (strstr(msg, "ZOO_ERROR") || strstr(msg, "ZOO_WARN")) fprintf(stderr, "%s\n", msg);
-}
-
 /* ZooKeeper's thread: flags only. */
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
@@ -140,7 +134,7 @@ static int read_list(coord_groups_t *g, zhandle_t *zh)
 static zhandle_t *dial(coord_groups_t *g)
 {
     zhandle_t *zh =
-        zookeeper_init2(g->url.hosts, watcher, g->session_timeout_ms, NULL, g, 0, zk_lines);
+        zookeeper_init2(g->url.hosts, watcher, g->session_timeout_ms, NULL, g, 0, coord_zk_line);
     if (zh == NULL) {
         glog(g, COORD_LOG_ERROR, "cannot create a ZooKeeper handle for %s: %s", g->url.hosts,
              strerror(errno));

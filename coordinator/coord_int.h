@@ -38,6 +38,7 @@ enum {
     JOB_LEADER,
     JOB_REVISION,
     JOB_ASSIGNMENT,
+    JOB_MALFORMED,
     REQ_REVISION_READ,
     REQ_REVISION_GET,
     REQ_REVISION_LIST,
@@ -232,6 +233,8 @@ int coord_build_paths(coord_t *c, char *err, size_t errcap);
 
 /* coord_session.c */
 void coord_log(coord_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* zookeeper_init2's log callback (coord_set_zk_log says where lines go) */
+void coord_zk_line(const char *msg);
 int64_t coord_now_ms(void);
 int coord_zerr(int zrc); /* ZooKeeper code -> COORD_* */
 void coord_sha256_hex(const void *data, size_t len, char out[65]);
@@ -256,6 +259,7 @@ void coord_emit_members(coord_t *c, const coord_members_t *m);
 void coord_emit_leader(coord_t *c, const coord_leader_t *l);
 void coord_emit_revision(coord_t *c, const coord_revision_t *r);
 void coord_emit_assignment(coord_t *c, const void *table, size_t len, int64_t epoch);
+void coord_emit_malformed(coord_t *c, int64_t version, const char *why);
 /* A finished request: its completion, on the executor or here. Takes j. */
 void coord_exec_complete(coord_t *c, coord_job_t *j);
 void coord_job_free(coord_job_t *j);

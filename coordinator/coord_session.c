@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,26 @@ void coord_log(coord_t *c, int level, const char *fmt, ...)
         fprintf(stderr, "coordinator[%s]: %s\n", c->group, msg);
 }
 
-/* The client library's own log has no per-handle context: keep its warnings
- * and errors on stderr and drop its chatter. */
-static void zk_log_cb(const char *msg)
+/*
+ * The client library's log callback has no context argument, and its
+ * fallback stream is process-wide, so where its lines go is one setting for
+ * the process (the one mutable global here; coordinator.h says when it may
+ * be set). Atomic only so that a late setter is not a data race.
+ */
+static _Atomic(FILE *) zk_log_stream;
+
+void coord_set_zk_log(FILE *stream)
 {
-    if (strstr(msg, "ZOO_ERROR") || strstr(msg, "ZOO_WARN")) fprintf(stderr, "%s\n", msg);
+    atomic_store(&zk_log_stream, stream);
+    zoo_set_log_stream(stream); /* its lines from outside a handle's callback */
+}
+
+/* Keep the library's warnings and errors, drop its chatter. */
+void coord_zk_line(const char *msg)
+{
+    if (!strstr(msg, "ZOO_ERROR") && !strstr(msg, "ZOO_WARN")) return;
+    FILE *f = atomic_load(&zk_log_stream);
+    fprintf(f ? f : stderr, "%s\n", msg);
 }
 
 int coord_zerr(int zrc)
@@ -278,7 +294,7 @@ static void new_guid(char out[33])
 static zhandle_t *dial(coord_t *c, const clientid_t *client)
 {
     zhandle_t *zh = zookeeper_init2(c->url.hosts, coord_watcher, c->session_timeout_ms, client, c,
-                                    0, zk_log_cb);
+                                    0, coord_zk_line);
     int err = errno;
     if (zh) zoo_set_servers_resolution_delay(zh, RESOLVE_DELAY_MS);
     errno = err;

@@ -59,6 +59,7 @@ static int read_revision(coord_t *c, zhandle_t *zh, const char *path, bool watch
     if (rc == COORD_EMALFORMED) {
         coord_log(c, COORD_LOG_WARN, "%s (version %d) is malformed: %s; ignored", path, st->version,
                   err);
+        if (strcmp(path, c->pipeline_path) == 0) coord_emit_malformed(c, st->version, err);
         coord_revision_free(out);
         memset(out, 0, sizeof *out);
         out->number = st->version; /* what a write over it must expect (meterctl push --force) */

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define COORD_SESSION_TIMEOUT_DEFAULT_MS 10000
 #define COORD_SESSION_TIMEOUT_MIN_MS     1000
@@ -215,6 +216,16 @@ int coord_revision_decode(const void *data, size_t len, coord_revision_t *out, c
 
 enum { COORD_LOG_ERROR, COORD_LOG_WARN, COORD_LOG_INFO, COORD_LOG_DEBUG };
 
+/*
+ * Where the ZooKeeper client library's own warnings and errors go (its
+ * chatter is dropped): stderr until this is called with a stream. The
+ * library's log is process-wide, so this is too: call it before the first
+ * coord_open()/coord_groups_open(), and again (NULL: back to stderr) only
+ * once every handle is closed. The stream must stay open until then; it is
+ * written from the library's threads, a line at a time, with fprintf.
+ */
+void coord_set_zk_log(FILE *stream);
+
 typedef struct coord_callbacks {
     void (*state)(void *arg, coord_state_t state);
     void (*members)(void *arg, const coord_members_t *members);
@@ -224,6 +235,14 @@ typedef struct coord_callbacks {
     void (*assignment)(void *arg, const void *table, size_t len, int64_t epoch);
     /* NULL: warnings and errors go to stderr */
     void (*log)(void *arg, int level, const char *msg);
+    /*
+     * The pipeline node holds something that is not a revision: `version`
+     * is the node's version (what a write over it must expect), `why` what
+     * is wrong. Called on every read of such a node (each change, each new
+     * session); no revision callback follows, the last valid one stays in
+     * force. The next valid revision is the sign it is gone. May be NULL.
+     */
+    void (*malformed)(void *arg, int64_t version, const char *why);
 } coord_callbacks_t;
 
 /*

@@ -164,28 +164,18 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
 }
 
 /*
- * A pipeline node that is not a revision reaches no callback: the
- * coordinator keeps the last valid one and says so in a log line, "<path>
- * (version N) is malformed: <why>; ignored", on every read of the node
- * (each change, each new session). That line is where the proxy learns it,
- * so that status and /pipeline show it with its reason instead of the last
- * valid revision alone; the next valid revision clears it.
+ * A pipeline node that is not a revision: the coordinator keeps the last
+ * valid one in force and reports this one (on every read of it: each change,
+ * each new session), so that status and /pipeline show it with its reason
+ * instead of the last valid revision alone; the next valid revision clears it.
  */
-static void note_malformed(proxy_group *g, const char *msg)
+static void on_malformed(void *arg, int64_t version, const char *why)
 {
-    size_t pl = strlen(g->pipeline_prefix);
-    if (pl == 0 || strncmp(msg, g->pipeline_prefix, pl) != 0) return;
-    char *end = NULL;
-    long long version = strtoll(msg + pl, &end, 10);
-    static const char mid[] = ") is malformed: ";
-    if (end == msg + pl || strncmp(end, mid, sizeof mid - 1) != 0) return;
-    const char *why = end + sizeof mid - 1;
-    const char *tail = strstr(why, "; ignored");
-    int wl = (int)(tail ? (size_t)(tail - why) : strlen(why));
+    proxy_group *g = arg;
     pthread_mutex_lock(&g->mu);
     if (!g->v.bad_rev || g->v.bad_rev_version != version) {
         groupview_set_bad_revision(&g->v, version);
-        snprintf(g->bad_reason, sizeof g->bad_reason, "%.*s", wl, why);
+        snprintf(g->bad_reason, sizeof g->bad_reason, "%s", why);
         g->changes++;
     }
     pthread_mutex_unlock(&g->mu);
@@ -194,7 +184,6 @@ static void note_malformed(proxy_group *g, const char *msg)
 static void on_log(void *arg, int level, const char *msg)
 {
     proxy_group *g = arg;
-    note_malformed(g, msg);
     proxy_log(g->px, level, "group %s: %s", g->name, msg);
 }
 
@@ -233,11 +222,6 @@ static proxy_group *open_group(proxy_ctx *px, const char *name, char *err, size_
     g->px = px;
     g->state = COORD_CONNECTING;
     g->verified = -1;
-    coord_url_t u;
-    char uerr[200];
-    if (coord_url_parse(px->cfg.backend_url, &u, uerr, sizeof uerr) == COORD_OK)
-        snprintf(g->pipeline_prefix, sizeof g->pipeline_prefix, "%s/%s/pipeline (version ",
-                 u.chroot, name);
     pthread_mutex_init(&g->mu, NULL);
     groupview_init(&g->v);
     /* whole before it is counted: handlers read entries below n unlocked */
@@ -253,7 +237,8 @@ static proxy_group *open_group(proxy_ctx *px, const char *name, char *err, size_
                .leader = on_leader,
                .revision = on_revision,
                .assignment = on_assignment,
-               .log = on_log},
+               .log = on_log,
+               .malformed = on_malformed},
         .cb_arg = g,
     };
     if (px->has_roles) cfg.roles = &px->roles;

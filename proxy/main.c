@@ -38,8 +38,8 @@ static void on_signal(int sig)
 /*
  * SIGHUP: the log file again (logrotate moved it). The FILE stays: the
  * new file's descriptor takes the old one's number under it, so the
- * ZooKeeper client's threads, which write to it as stderr (below), never
- * hold a closed FILE.
+ * ZooKeeper client's threads, which write to it (coord_set_zk_log, below),
+ * never hold a closed FILE.
  */
 static void reopen_log(proxy_ctx *px)
 {
@@ -67,19 +67,15 @@ static void reopen_log(proxy_ctx *px)
 
 /*
  * The ZooKeeper client library's own lines (its warnings and errors: a
- * refused connection, a session expired) are printed with fprintf(stderr)
- * by the coordinator's callback and the library itself; with -l they
- * belong in the log file, not on a terminal nor lost with the daemon's
- * stderr. zoo_set_log_stream() would reach only the library's lines without
- * a callback, so the process's stderr stream itself is pointed at the log
- * (glibc's stderr is a plain variable). Descriptor 2 is untouched: a
- * sanitizer's report still reaches the real standard error.
+ * refused connection, a session expired) belong in the log file with -l,
+ * not on a terminal nor lost with the daemon's stderr. Set before any
+ * coordinator handle opens, as coord_set_zk_log() requires.
  */
-static void log_takes_stderr(proxy_ctx *px, FILE *lf)
+static void log_to(proxy_ctx *px, FILE *lf)
 {
     setvbuf(lf, NULL, _IOLBF, 0); /* the library writes whole lines, never flushes */
     px->log = lf;
-    stderr = lf;
+    coord_set_zk_log(lf);
 }
 
 int64_t proxy_wall_ms(void)
@@ -116,9 +112,9 @@ void proxy_log(proxy_ctx *px, int level, const char *fmt, ...)
 static void close_log(proxy_ctx *px)
 {
     if (px->log == px->std_err) return;
-    stderr = px->std_err;
+    coord_set_zk_log(NULL);
     fclose(px->log);
-    px->log = stderr;
+    px->log = px->std_err;
 }
 
 /* Start-up errors: to -x FILE when given (and writable), else stderr. */
@@ -285,7 +281,7 @@ int main(int argc, char **argv)
     if (px->opts.log_file) {
         FILE *lf = fopen(px->opts.log_file, "a");
         if (lf)
-            log_takes_stderr(px, lf);
+            log_to(px, lf);
         else
             fprintf(ef, "meterproxy: cannot write %s (%s): logging to stderr\n", px->opts.log_file,
                     strerror(errno));

@@ -169,11 +169,10 @@ typedef struct proxy_group {
     int64_t revisions_for; /* the current revision it was read at */
     uint64_t changes;      /* events applied: what invalidates `rendered` */
     /* what the proxy judged of the pipeline node (shown, never hidden) */
-    char pipeline_prefix[400]; /* "<chroot>/<group>/pipeline (version ": its log lines */
-    char bad_reason[400];      /* why the node is not a revision (v.bad_rev) */
-    int verified;              /* the current revision's signature: 1, 0 bad, -1 no keys */
-    char verify_error[400];    /* why not, when 0 */
-    json_t *body_errors;       /* NULL, or its body's errors (not a valid pipeline) */
+    char bad_reason[400];   /* why the node is not a revision (v.bad_rev) */
+    int verified;           /* the current revision's signature: 1, 0 bad, -1 no keys */
+    char verify_error[400]; /* why not, when 0 */
+    json_t *body_errors;    /* NULL, or its body's errors (not a valid pipeline) */
     proxy_rendered rendered[PROXY_R_COUNT];
     proxy_located located;
 } proxy_group;
@@ -224,7 +223,7 @@ char *proxy_federate(const proxy_fed_input *in, size_t n, size_t *len);
 typedef struct proxy_ctx {
     proxy_opts opts;
     proxy_config cfg;
-    FILE *log;     /* -l's file (also the process's stderr stream then), or std_err */
+    FILE *log;     /* -l's file (also the ZooKeeper client's log then), or std_err */
     FILE *std_err; /* the process's standard error stream before -l */
     pthread_mutex_t log_mu;
     int log_level;          /* COORD_LOG_*: lines above it are dropped */

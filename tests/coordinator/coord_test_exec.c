@@ -220,6 +220,11 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
     record(arg, 'A', 0, epoch, table, len);
 }
 
+static void on_malformed(void *arg, int64_t version, const char *why)
+{
+    record(arg, 'M', 0, version, why, strlen(why));
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
     (void)arg;
@@ -229,7 +234,8 @@ static void on_log(void *arg, int level, const char *msg)
 
 coord_callbacks_t trec_callbacks(void)
 {
-    return (coord_callbacks_t){on_state, on_members, on_leader, on_revision, on_assignment, on_log};
+    return (coord_callbacks_t){on_state,      on_members, on_leader,   on_revision,
+                               on_assignment, on_log,     on_malformed};
 }
 
 void trec_revision_done(void *arg, int rc, const coord_revision_t *rev)

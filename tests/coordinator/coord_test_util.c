@@ -73,6 +73,16 @@ static void on_assignment(void *arg, const void *table, size_t len, int64_t epoc
     pthread_mutex_unlock(&n->mu);
 }
 
+static void on_malformed(void *arg, int64_t version, const char *why)
+{
+    tnode *n = arg;
+    pthread_mutex_lock(&n->mu);
+    n->bad_version = version;
+    snprintf(n->bad_why, sizeof n->bad_why, "%s", why);
+    n->bad_calls++;
+    pthread_mutex_unlock(&n->mu);
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
     tnode *n = arg;
@@ -106,7 +116,7 @@ int tnode_open(tnode *n, th_zk *z, const char *group, const tnode_opts *o)
         .pubsub_verify = o->pubsub_verify,
         .max_node_bytes = o->max_node_bytes,
         .info = &info,
-        .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log},
+        .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log, on_malformed},
         .cb_arg = n,
     };
     n->c = coord_open(&cfg, err, sizeof err);
@@ -196,6 +206,26 @@ bool tnode_wait_leader(tnode *n, const char *not_this, int timeout_ms)
 {
     struct mwait w = {n, not_this, true, 0};
     return th_wait_until(leader_cond, &w, timeout_ms);
+}
+
+struct bwait {
+    tnode *n;
+    int64_t version;
+};
+
+static bool malformed_cond(void *arg)
+{
+    struct bwait *w = arg;
+    pthread_mutex_lock(&w->n->mu);
+    bool seen = w->n->bad_calls > 0 && w->n->bad_version == w->version;
+    pthread_mutex_unlock(&w->n->mu);
+    return seen;
+}
+
+bool tnode_wait_malformed(tnode *n, int64_t version, int timeout_ms)
+{
+    struct bwait w = {n, version};
+    return th_wait_until(malformed_cond, &w, timeout_ms);
 }
 
 static bool state_cond(void *arg)

@@ -36,6 +36,10 @@ typedef struct tnode {
     coord_state_t state;
     int64_t state_calls;
     int64_t expired_seen;
+    /* the last malformed-pipeline callback */
+    int64_t bad_version;
+    char bad_why[256];
+    int64_t bad_calls;
 } tnode;
 
 typedef struct tnode_opts {
@@ -65,6 +69,8 @@ coord_state_t tnode_state(tnode *n);
 bool tnode_wait_member(tnode *n, const char *id, bool present, int timeout_ms);
 bool tnode_wait_leader(tnode *n, const char *not_this, int timeout_ms); /* known, != not_this */
 bool tnode_wait_state(tnode *n, coord_state_t st, int timeout_ms);
+/* until the malformed callback has reported pipeline node version `version` */
+bool tnode_wait_malformed(tnode *n, int64_t version, int timeout_ms);
 
 /* A raw client: connected handle or NULL. auth "user:secret" or NULL. */
 zhandle_t *tzk_connect(th_zk *z, const char *auth);

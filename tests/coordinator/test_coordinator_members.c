@@ -157,7 +157,8 @@ static void test_junk_ignored(void **state)
     snprintf(path, sizeof path, "%s/revisions/notanumber", base);
     assert_int_equal(zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
     snprintf(path, sizeof path, "%s/pipeline", base);
-    assert_int_equal(zoo_set(zh, path, "garbage\n{}", 10, -1), ZOK);
+    struct Stat pst;
+    assert_int_equal(zoo_set2(zh, path, "garbage\n{}", 10, -1, &pst), ZOK);
     snprintf(path, sizeof path, "%s/assignment", base);
     assert_int_equal(zoo_set(zh, path, huge, 1000, -1), ZOK);
 
@@ -174,8 +175,11 @@ static void test_junk_ignored(void **state)
     /* the garbage revision was not delivered and reads as malformed */
     coord_revision_t r;
     assert_int_equal(coord_revision_read(obs.c, &r), COORD_EMALFORMED);
+    /* ...and its users were told so as data: the node's version and why */
+    assert_true(tnode_wait_malformed(&obs, pst.version, 10000));
     pthread_mutex_lock(&obs.mu);
     assert_int_equal(obs.rev_calls, 0);
+    assert_true(obs.bad_why[0] != '\0');
     pthread_mutex_unlock(&obs.mu);
     /* the foreign lowest election node leads with an unknown member; nothing crashed */
     assert_true(tnode_wait_leader(&obs, NULL, 5000) || true);
