@@ -5,9 +5,7 @@
  * duplicates them (and a table read in the old session says nothing about
  * the one in force in the new). Such a member "forgets" (cluster_forget):
  * it polls no shared target until it has read the stored table again, which
- * it can only do in a live session, and it drops the tables it held: a
- * re-read that brings a pending table tells nothing of the one in force
- * before it, so those instants are nobody's to this member.
+ * it can only do in a live session.
  *
  * When the session may have expired:
  *   - the coordinator reports it expired (certain);
@@ -47,13 +45,6 @@ void cluster_forget(struct cluster_group *cg, const char *why)
     cg->synced = false;
     cg->ready_sid = 0; /* the marker says "none" once a session takes it */
     cg->was_synced |= was;
-    /* the tables we hold too: the one in force may have changed meanwhile
-     * (our slots given away while we were gone), and a re-read that brings a
-     * pending table would leave ours answering for the instants before it.
-     * Forgotten, those instants have no known owner: we poll nothing shared
-     * until the table we read is in force (a gap of at most handover_ms for
-     * our slots, never a duplicate) */
-    group_clock_free(&cg->clock);
     pthread_mutex_unlock(&cg->mu);
     if (cg->syncing) cg->sync_stale = true; /* a read sent before: its answer is not enough */
     if (was)
