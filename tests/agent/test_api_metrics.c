@@ -16,7 +16,6 @@
 #include "harness/harness.h"
 #include "httpd/client.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,19 +194,6 @@ static void test_page_passes_promtool(void **state)
     stop(&p);
 }
 
-static int open_fds(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 typedef struct fds_arg {
     pid_t pid;
     int at_least;
@@ -216,7 +202,7 @@ typedef struct fds_arg {
 static bool fds_reached(void *arg)
 {
     fds_arg *f = arg;
-    return open_fds(f->pid) >= f->at_least;
+    return th_proc_fds(f->pid) >= f->at_least;
 }
 
 /* At a 64-descriptor limit (and no connection cap below it) a pile of idle
