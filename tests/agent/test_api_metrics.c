@@ -206,17 +206,6 @@ static void test_page_passes_promtool(void **state)
     stop(&p);
 }
 
-typedef struct fds_arg {
-    pid_t pid;
-    int at_least;
-} fds_arg;
-
-static bool fds_reached(void *arg)
-{
-    fds_arg *f = arg;
-    return th_proc_fds(f->pid) >= f->at_least;
-}
-
 /* At a 64-descriptor limit (and no connection cap below it) a pile of idle
  * connections runs the process out of descriptors: accept() fails with
  * EMFILE, the acceptor backs off and counts it. */
@@ -239,8 +228,8 @@ static void test_emfile_backoffs_counted(void **state)
     int idle[IDLE];
     for (int i = 0; i < IDLE; i++)
         idle[i] = hc_dial(port, false); /* those past the limit wait in the backlog */
-    fds_arg f = {p.pid, LIMIT};
-    assert_true(th_wait_until(fds_reached, &f, 10000 * th_slack()));
+    th_fds_want f = {p.pid, LIMIT};
+    assert_true(th_wait_until(th_proc_fds_reached, &f, 10000 * th_slack()));
     for (int i = 0; i < IDLE; i++)
         if (idle[i] >= 0) close(idle[i]);
     expect_moved(port, "meterd_api_accept_backoffs_total", 0);

@@ -32,3 +32,9 @@ long th_proc_fds(pid_t pid)
     closedir(d);
     return n;
 }
+
+bool th_proc_fds_reached(void *want)
+{
+    const th_fds_want *w = want;
+    return th_proc_fds(w->pid) >= w->at_least;
+}

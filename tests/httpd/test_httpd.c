@@ -442,18 +442,6 @@ static void test_deferred_and_stream(void **state)
     stop(f);
 }
 
-typedef struct limit_arg {
-    pid_t pid;
-    long fds;
-} limit_arg;
-
-/* The process holds every descriptor its limit allows. */
-static bool fds_at_least(void *arg)
-{
-    limit_arg *a = arg;
-    return th_proc_fds(a->pid) >= a->fds;
-}
-
 /* Out of descriptors, accept() fails with EMFILE: the server backs off
  * instead of retrying at once (nng 1.5.2 spun at 1.2 cores here). A child
  * with a 64-descriptor limit and a cap well above it meets 150 clients. */
@@ -494,8 +482,8 @@ static void test_emfile_backoff(void **state)
     int fds[N];
     for (int i = 0; i < N; i++)
         fds[i] = hc_dial(port, false); /* the backlog takes what the server cannot */
-    limit_arg at_limit = {pid, 64};
-    assert_true(th_wait_until(fds_at_least, &at_limit, 10000 * th_slack()));
+    th_fds_want at_limit = {pid, 64};  /* every descriptor its limit allows */
+    assert_true(th_wait_until(th_proc_fds_reached, &at_limit, 10000 * th_slack()));
     long t0 = hc_cpu_ticks(pid);
     int64_t w0 = th_now_ms();
     usleep(1500 * 1000);
