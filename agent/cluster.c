@@ -125,7 +125,22 @@ static void on_leader(void *arg, const coord_leader_t *l)
 
 static void on_revision(void *arg, const coord_revision_t *r)
 {
+    struct cluster_group *cg = arg;
+    pthread_mutex_lock(&cg->mu);
+    cg->node_error[0] = 0; /* a valid revision replaced the bad node */
+    pthread_mutex_unlock(&cg->mu);
     cluster_apply_revision(arg, r);
+}
+
+/* The pipeline node is not a revision: the coordinator logged it and keeps
+ * the last valid one; /health and /v1/status show why until one replaces it. */
+static void on_malformed(void *arg, int64_t version, const char *why)
+{
+    struct cluster_group *cg = arg;
+    pthread_mutex_lock(&cg->mu);
+    snprintf(cg->node_error, sizeof cg->node_error, "%s", why);
+    cg->node_error_version = version;
+    pthread_mutex_unlock(&cg->mu);
 }
 
 static void on_assignment(void *arg, const void *table, size_t len, int64_t epoch)
@@ -254,7 +269,8 @@ int cluster_start(agent *a, char *err, size_t errlen)
             /* with trusted keys only: without, no copy verifies (nor is waited for) */
             .pubsub_verify = cs->opt.trusted_keys[0] ? cluster_revision_signed : NULL,
             .info = info,
-            .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log, NULL},
+            .cb = {on_state, on_members, on_leader, on_revision, on_assignment, on_log,
+                   on_malformed},
             .cb_arg = cg,
             .executor = {post_to_loop, a->loop},
         };

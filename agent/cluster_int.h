@@ -104,6 +104,10 @@ struct cluster_group {
      * (never, or forgotten: the session may have expired) */
     int64_t ready_sid, ready_reconnects;
     char table_error[400]; /* under mu: the last slot table refused ("" none) */
+    /* under mu: why the pipeline node is not a revision ("" none), and its
+     * node version; cleared by the next revision delivered */
+    char node_error[400];
+    int64_t node_error_version;
     coord_member_info_t info;
     coord_state_t state;
     bool fenced_logged;

@@ -142,9 +142,11 @@ void cluster_status_json(agent_group *g, strbuf *out)
     const group_clock *ck = &cg->clock;
     int64_t epoch = ck->epoch,
             eff = ck->n_pending ? ck->pending[ck->n_pending - 1].t->effective_ms : 0;
-    char digest[65];
+    char digest[65], node_error[sizeof cg->node_error];
     snprintf(digest, sizeof digest, "%s", ck->cur.digest);
     bool have = group_clock_has_table(ck);
+    snprintf(node_error, sizeof node_error, "%s", cg->node_error);
+    int64_t node_version = cg->node_error_version;
     pthread_mutex_unlock(&cg->mu);
     strbuf_puts(out, "{\"member_id\":");
     strbuf_put_json_string(out, cg->member_id);
@@ -161,6 +163,14 @@ void cluster_status_json(agent_group *g, strbuf *out)
         ",\"assignment_digest\":\"%s\",\"insecure\":%s",
         cluster_opts_of(cg)->on_loss == LOSS_FENCE ? "fence" : "keep", have ? "true" : "false",
         epoch, eff, digest, cluster_opts_of(cg)->insecure ? "true" : "false");
+    strbuf_puts(out, ",\"malformed_pipeline\":");
+    if (node_error[0]) {
+        strbuf_printf(out, "{\"version\":%" PRId64 ",\"reason\":", node_version);
+        strbuf_put_json_string(out, node_error);
+        strbuf_puts(out, "}");
+    } else {
+        strbuf_puts(out, "null");
+    }
     cluster_pubsub_json(cg, &st, out);
     strbuf_puts(out, "}");
 }
@@ -175,13 +185,24 @@ int cluster_health(agent *a, strbuf *out, int n)
             strbuf_puts(out, n++ ? "," : "");
             strbuf_put_json_string(out, st.acl_error);
         }
-        char table_error[sizeof cs->groups[i]->table_error];
+        char table_error[sizeof cs->groups[i]->table_error], node[600];
         pthread_mutex_lock(&cs->groups[i]->mu);
         snprintf(table_error, sizeof table_error, "%s", cs->groups[i]->table_error);
+        node[0] = 0;
+        if (cs->groups[i]->node_error[0])
+            snprintf(node, sizeof node,
+                     "%s: pipeline node (version %" PRId64 ") is not a revision: %s; "
+                     "the last valid revision keeps running",
+                     cs->groups[i]->member_id, cs->groups[i]->node_error_version,
+                     cs->groups[i]->node_error);
         pthread_mutex_unlock(&cs->groups[i]->mu);
         if (table_error[0]) {
             strbuf_puts(out, n++ ? "," : "");
             strbuf_put_json_string(out, table_error);
+        }
+        if (node[0]) {
+            strbuf_puts(out, n++ ? "," : "");
+            strbuf_put_json_string(out, node);
         }
         if (st.state == COORD_CONNECTED) continue;
         char msg[300], unc[64];

@@ -91,6 +91,11 @@ typedef struct cli_cluster {
     /* the coordinator's last warning, for the "cannot reach" sentence */
     pthread_mutex_t log_mu;
     char last_log[512];
+    /* under log_mu: why the pipeline node is not a revision, as the
+     * coordinator last read it (its malformed callback), at node version
+     * bad_version ("" none) */
+    char bad_reason[400];
+    int64_t bad_version;
     /* optional: a command that watches members (push --wait) */
     void (*members_cb)(void *arg, const coord_members_t *m);
     void *members_arg;
@@ -111,6 +116,10 @@ int cli_parse_simple(cli_cluster *k, int argc, char **argv, const char *usage,
                      const char **positional, const char *opt, const char **opt_val);
 /* The options every cluster command accepts, for usage texts. */
 void cli_cluster_usage(FILE *f);
+
+/* Adds to status_doc's malformed_revision problem the reason the
+ * coordinator gave for node version `version` (the one the view read). */
+void cli_malformed_reason(cli_cluster *k, int64_t version, json_t *status_doc);
 
 /* Prints "meterctl CMD: message" on err and, with -o json, {"error":..,
  * "exit":code} on out; returns code. */

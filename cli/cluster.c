@@ -205,6 +205,33 @@ static void on_log(void *arg, int level, const char *msg)
     pthread_mutex_unlock(&k->log_mu);
 }
 
+/* Every read of a pipeline node that is not a revision says why (the
+ * view's blocking read included: it runs on the reading thread then). */
+static void on_malformed(void *arg, int64_t version, const char *why)
+{
+    cli_cluster *k = arg;
+    pthread_mutex_lock(&k->log_mu);
+    snprintf(k->bad_reason, sizeof k->bad_reason, "%s", why);
+    k->bad_version = version;
+    pthread_mutex_unlock(&k->log_mu);
+}
+
+void cli_malformed_reason(cli_cluster *k, int64_t version, json_t *status_doc)
+{
+    char why[sizeof k->bad_reason];
+    pthread_mutex_lock(&k->log_mu);
+    snprintf(why, sizeof why, "%s", k->bad_version == version ? k->bad_reason : "");
+    pthread_mutex_unlock(&k->log_mu);
+    json_t *probs = json_object_get(status_doc, "problems"), *p;
+    size_t i;
+    json_array_foreach(probs, i, p)
+    {
+        const char *what = json_string_value(json_object_get(p, "problem"));
+        if (why[0] && what && strcmp(what, "malformed_revision") == 0)
+            json_object_set_new(p, "reason", json_string(why));
+    }
+}
+
 static void on_members(void *arg, const coord_members_t *m)
 {
     cli_cluster *k = arg;
@@ -273,7 +300,7 @@ int cli_cluster_connect(cli_cluster *k, bool write)
         .auth = (const char *)k->auth,
         .roles = k->acl_file ? &cr : NULL,
         .repair_acls = k->repair_acls,
-        .cb = {.members = on_members, .log = on_log},
+        .cb = {.members = on_members, .log = on_log, .malformed = on_malformed},
         .cb_arg = k,
     };
     char err[256];

@@ -191,6 +191,8 @@ static void print_status_text(cli_cluster *k, const cli_view *v, const groupview
         fprintf(out, "  %s: %s: %s\n", mem ? mem : "(group)",
                 json_string_value(json_object_get(p, "problem")),
                 json_string_value(json_object_get(p, "detail")));
+        const char *why = json_string_value(json_object_get(p, "reason"));
+        if (why) fprintf(out, "    why: %s\n", why);
     }
 }
 
@@ -217,6 +219,7 @@ int cli_cmd_status(int argc, char **argv, FILE *out, FILE *err)
     if (rc == CLI_OK) {
         bool ok = false;
         json_t *doc = groupview_status_json(&v, k.group, &live.g, &ok);
+        if (doc && v.bad_rev) cli_malformed_reason(&k, v.bad_rev_version, doc);
         if (doc == NULL) {
             rc = cli_fail(&k, CLI_FAILED, "out of memory");
         } else if (k.fmt == CLI_OUT_JSON) {

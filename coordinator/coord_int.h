@@ -231,19 +231,35 @@ struct coord {
 int coord_config_check(const coord_config_t *cfg, char *err, size_t errcap);
 int coord_build_paths(coord_t *c, char *err, size_t errcap);
 
+/* While cut off: how often a server is asked `srvr` (coord_session.c), and
+ * so how often the event thread wakes to ask. */
+#define COORD_PROBE_MS 100
+
 /* coord_session.c */
 void coord_log(coord_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* zookeeper_init2's log callback (coord_set_zk_log says where lines go) */
 void coord_zk_line(const char *msg);
 int64_t coord_now_ms(void);
-int coord_zerr(int zrc); /* ZooKeeper code -> COORD_* */
 void coord_sha256_hex(const void *data, size_t len, char out[65]);
-void coord_deliver_leader(coord_t *c, const coord_leader_t *l);
 /* Takes zlock for reading; returns the handle or NULL (then nothing held). */
 zhandle_t *coord_zh_acquire(coord_t *c);
 void coord_zh_release(coord_t *c);
+/* Closes the dead handle (if any) and starts a fresh session. */
+int coord_session_new(coord_t *c);
+/* While cut off from a session we had: re-dial once a server serves again
+ * and the library has not reconnected meanwhile (event thread). */
+void coord_session_redial(coord_t *c);
+
+/* coord_events.c: the watcher (flags only) and the event thread */
 void coord_mark_dirty(coord_t *c, unsigned flags);
 void coord_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+void coord_deliver_leader(coord_t *c, const coord_leader_t *l);
+void *coord_event_thread(void *arg); /* started by coord_open */
+/* Waits on c->cond (a CLOCK_MONOTONIC one) at most ms (mu held). */
+void coord_wait_ms(coord_t *c, int64_t ms);
+
+/* coord_nodes.c */
+int coord_zerr(int zrc); /* ZooKeeper code -> COORD_* */
 /* Reads a node whose size is bounded by cap; *buf malloc'd (NUL-terminated). */
 int coord_get_node(coord_t *c, zhandle_t *zh, const char *path, bool watch, size_t cap, char **buf,
                    size_t *len, struct Stat *stat);

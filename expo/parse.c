@@ -17,6 +17,7 @@
  * than HELP/TYPE/UNIT/EOF are ignored in both formats.
  */
 #include "expo/expo.h"
+#include "expo/number_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -240,48 +241,6 @@ static size_t lex_token(const parser *p, size_t i, char *tok, size_t cap, size_t
     return i;
 }
 
-static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* [-+]digits[.digits] with at most 15 digits: M / 10^k, both exact doubles,
- * and IEEE division rounds correctly, so this is strtod's value without its
- * cost (most exporter values); false for anything else. */
-static bool fast_decimal(const char *s, size_t n, double *v)
-{
-    size_t i = 0, digits = 0, frac = 0;
-    bool neg = s[0] == '-', dot = false;
-    if (s[0] == '-' || s[0] == '+') i++;
-    unsigned long long m = 0;
-    for (; i < n; i++) {
-        if (s[i] >= '0' && s[i] <= '9') {
-            if (++digits > 15) return false;
-            m = m * 10 + (unsigned)(s[i] - '0');
-            frac += dot;
-        } else if (s[i] == '.' && !dot) {
-            dot = true;
-        } else {
-            return false;
-        }
-    }
-    if (digits == 0) return false;
-    double d = (double)m / pow10_tab[frac];
-    *v = neg ? -d : d;
-    return true;
-}
-
-static bool parse_double(const char *s, size_t n, size_t cap, double *v)
-{
-    if (n == 0 || n >= cap) return false;
-    if (fast_decimal(s, n, v)) return true;
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    /* Go's ParseFloat reads NaN and infinities with a sign or not, as strtod
-     * does; an overflow (1e999) is refused as Go does, an underflow is not. */
-    return *end == 0 && !(errno == ERANGE && isinf(*v));
-}
-
 /* ---- comment lines ---- */
 static int parse_type(const char *w, size_t n, expo_format fmt, expo_type *t)
 {
@@ -443,7 +402,7 @@ static int check_type_labels(parser *p, const expo_sample *s, size_t at)
     if (!v)
         return fail(p, at, "%s %s: series without the \"%s\" label", expo_type_name(s->type),
                     s->family, need);
-    if (!parse_double(v, strlen(v), 64, &d))
+    if (!expo_number_parse(v, strlen(v), 64, &d))
         return fail(p, at, "%s %s: \"%s\" label \"%.40s\" is not a number", expo_type_name(s->type),
                     s->family, need, v);
     return 0;
@@ -497,7 +456,7 @@ static int sample_line(parser *p, size_t i, expo_sample_fn fn, void *ctx)
     char tok[64];
     size_t n, vs = i;
     i = lex_token(p, i, tok, sizeof tok, &n);
-    if (!parse_double(tok, n, sizeof tok, &s.value))
+    if (!expo_number_parse(tok, n, sizeof tok, &s.value))
         return fail(p, vs, "expected a number, NaN, +Inf or -Inf, got \"%.*s\"",
                     (int)(n > 40 ? 40 : n), p->buf + vs);
     i = skip_ws(p, i);
@@ -514,7 +473,7 @@ static int sample_line(parser *p, size_t i, expo_sample_fn fn, void *ctx)
             s.time_ms = ms;
         } else {
             double sec;
-            if (!parse_double(tok, n, sizeof tok, &sec) || !isfinite(sec) || fabs(sec) > 9e15)
+            if (!expo_number_parse(tok, n, sizeof tok, &sec) || !isfinite(sec) || fabs(sec) > 9e15)
                 return fail(p, ts, "expected a timestamp in seconds, got \"%.*s\"",
                             (int)(n > 40 ? 40 : n), p->buf + ts);
             s.time_ms = (int64_t)llround(sec * 1000.0);

@@ -19,9 +19,10 @@
  *   - located.c: ?target=T's answers, rendered once per target and view;
  *   - api.c: the routes, answering from the cache with groupview's JSON
  *     (the documents of `meterctl -o json`);
- *   - fanout.c, federate.c: /v1/targets routed to the owner agent and
- *     /metrics federated over the agents (httpc/'s engine, never waiting
- *     on an HTTP thread);
+ *   - fanout.c, fed_round.c, federate.c: /v1/targets routed to the owner
+ *     agent and /metrics federated over the agents (httpc/'s engine, never
+ *     waiting on an HTTP thread; one round shared by concurrent clients;
+ *     the pages merged into one);
  *   - write.c: PUT .../pipeline, a push the client signed (token, CAS,
  *     the same check and wait as meterctl push);
  *   - main.c: start-up (daemon, bind, privileges), signals, shutdown.
@@ -236,7 +237,7 @@ typedef struct proxy_ctx {
     proxy_token token;
     proxy_cache cache;
     httpd *http;
-    /* fanout.c */
+    /* fanout.c, fed_round.c */
     const curl_api *curl; /* NULL: libcurl missing (curl_error says why) */
     char curl_error[256];
     curl_engine *engine;
@@ -260,7 +261,27 @@ int64_t proxy_wall_ms(void);
 
 /* ---- fanout.c: requests passed on to agents ------------------------------------- */
 
-typedef struct proxy_fed_round proxy_fed_round;
+typedef struct proxy_fetch proxy_fetch;
+typedef void (*proxy_fetch_done_fn)(proxy_fetch *f, void *arg);
+
+/* One GET to an agent, on the engine's thread. */
+struct proxy_fetch {
+    proxy_ctx *px;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    long status;                  /* the agent's HTTP status, 0 when none */
+    char error[300];              /* "" when the transfer worked */
+    char detail[CURL_ERROR_SIZE]; /* libcurl's own words on a failure (TLS: which check) */
+    struct curl_slist *headers, *connect_to;
+    proxy_fetch_done_fn done;
+    void *arg;
+};
+
+/* Starts GET url; done runs on the engine's thread (also when it cannot
+ * start: then f->error says why). */
+void proxy_fetch_start(proxy_ctx *px, proxy_fetch *f, const char *url, proxy_fetch_done_fn done,
+                       void *arg);
 /* The agents' token and the HTTP client engine. 0, or -1 with err. */
 int proxy_fanout_open(proxy_ctx *px, char *err, size_t errlen);
 /* Ends every transfer in flight (their requests are answered): before
@@ -269,8 +290,14 @@ void proxy_fanout_cancel(proxy_ctx *px);
 void proxy_fanout_close(proxy_ctx *px);
 /* GET /v1/targets?target=T[&group=G]: the owner's answer. */
 void proxy_fanout_target(proxy_ctx *px, httpd_req *r);
+
+/* ---- fed_round.c: GET /metrics, one federation round shared by clients ---------- */
+
+typedef struct proxy_fed_round proxy_fed_round;
 /* GET /metrics[?group=G]: the proxy's own metrics, then the federated page. */
 void proxy_fanout_metrics(proxy_ctx *px, httpd_req *r);
+/* Drops the rounds kept for reuse (no stream is left): at close. */
+void proxy_fed_close(proxy_ctx *px);
 
 /* ---- write.c: pushes through the proxy ------------------------------------------ */
 

@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,31 +24,6 @@
 #define R (&chaos_the_run)
 
 enum { SOAK_N = 5, SOAK_TARGETS = 100, SAMPLE_MS = 10000, MAX_SAMPLES = 4096 };
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    if (f) fclose(f);
-    return kib;
-}
-
-static long fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    long n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
 
 static int cmp_long(const void *a, const void *b)
 {
@@ -92,8 +66,8 @@ void chaos_test_soak(void **state)
         for (int i = 0; i < SOAK_N; i++) {
             pid_t pid = R->fx.nodes[i].proc.pid;
             assert_true(pid > 0 && th_alive(&R->fx.nodes[i].proc)); /* no crash */
-            rss[i][n] = rss_kib(pid);
-            fd[i][n] = fds(pid);
+            rss[i][n] = th_proc_rss_kib(pid);
+            fd[i][n] = th_proc_fds(pid);
             fprintf(out, "%lld,%d,%ld,%ld\n", (long long)((next - t0) / 1000), i, rss[i][n],
                     fd[i][n]);
         }

@@ -961,8 +961,9 @@ static int32_t zk_set_raw(const char *path, const char *data)
 /*
  * A pipeline node that is not a revision (written by hand): status, members
  * and push used to exit 1 with nothing to go on but --if-revision and a node
- * version no command showed. Now status names it (exit 5), members works,
- * push refuses it naming --force, and push --force replaces exactly it.
+ * version no command showed. Now status names it (exit 5) with the reason
+ * the coordinator read (as meterproxy's status does), members works, push
+ * refuses it naming --force, and push --force replaces exactly it.
  */
 static void test_malformed_pipeline(void **state)
 {
@@ -978,6 +979,13 @@ static void test_malformed_pipeline(void **state)
     r = run("status --group mend --zk '%s'", url);
     expect_status(&r, 5, "pipeline node (version 2) is not a revision");
     assert_non_null(strstr(r.out, "--force"));
+    assert_non_null(strstr(r.out, "why: no header line")); /* the coordinator's reason */
+    run_free(&r);
+    r = run("status --group mend --zk '%s' -o json", url);
+    expect_status(&r, 5, NULL);
+    json_t *prob = json_array_get(json_object_get(r.js, "problems"), 0);
+    assert_string_equal(jstr(prob, "problem"), "malformed_revision");
+    assert_string_equal(jstr(prob, "reason"), "no header line");
     run_free(&r);
     r = run("members --group mend --zk '%s'", url);
     expect_status(&r, 0, NULL);

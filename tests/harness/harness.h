@@ -173,6 +173,18 @@ bool th_wait_tcp(const char *host, int port, int timeout_ms);
 ssize_t th_tcp_request(const char *host, int port, const char *req, char *resp, size_t cap,
                        int timeout_ms, const char *until);
 
+/* proc.c: pid's resident memory (VmRSS, KiB) and its open descriptors
+ * (the entries of /proc/pid/fd); -1 when /proc does not say (gone). */
+long th_proc_rss_kib(pid_t pid);
+long th_proc_fds(pid_t pid);
+/* For th_wait_until: pid holds at least at_least descriptors (want is a
+ * th_fds_want). */
+typedef struct th_fds_want {
+    pid_t pid;
+    long at_least;
+} th_fds_want;
+bool th_proc_fds_reached(void *want);
+
 /* Writes text to tmpdir/relative; returns 0 or -1. */
 int th_write_file(const char *relative, const char *text, char *path_out, size_t cap);
 

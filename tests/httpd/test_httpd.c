@@ -482,7 +482,8 @@ static void test_emfile_backoff(void **state)
     int fds[N];
     for (int i = 0; i < N; i++)
         fds[i] = hc_dial(port, false); /* the backlog takes what the server cannot */
-    usleep(300 * 1000);                /* let it reach the limit */
+    th_fds_want at_limit = {pid, 64};  /* every descriptor its limit allows */
+    assert_true(th_wait_until(th_proc_fds_reached, &at_limit, 10000 * th_slack()));
     long t0 = hc_cpu_ticks(pid);
     int64_t w0 = th_now_ms();
     usleep(1500 * 1000);
