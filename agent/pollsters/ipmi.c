@@ -247,6 +247,19 @@ static void bmc_release(ipmi_process *p, const char *host)
     pthread_mutex_unlock(&p->busy_mu);
 }
 
+int ipmi_read_in_flight(const void *pstate, const char *target_id)
+{
+    ipmi_process *p = (ipmi_process *)pstate;
+    char host[300], err[200];
+    bool inband;
+    if (!p || registry_ipmi_target(target_id, host, sizeof host, &inband, err, sizeof err) != 0)
+        return 0;
+    pthread_mutex_lock(&p->busy_mu);
+    int in = busy_find(p, host) >= 0;
+    pthread_mutex_unlock(&p->busy_mu);
+    return in;
+}
+
 /* This worker's context, set up for reading (SDR cache folder, the sensor
  * config that makes thresholds show as Warning/Critical). NULL with err. */
 static ipmi_monitoring_ctx_t worker_ctx(ipmi_process *p, char *err, size_t errlen)

@@ -23,4 +23,11 @@ void ipmi_resource_id(char *out, size_t cap, const char *bmc, const char *sensor
  * interval doubled per failure from base_ms, at most max_ms. */
 int64_t ipmi_backoff_ms(int failures, int64_t base_ms, int64_t max_ms);
 
+/* Whether a read of the BMC of target_id (ipmi://host[:port]) is running now
+ * in the process state pstate (process_init's): 1 or 0 (also for a malformed
+ * id). A read is marked from before its session opens until its result is
+ * in, and it holds its worker (failing or not) all that time, so a test can
+ * wait for that instead of sleeping. */
+int ipmi_read_in_flight(const void *pstate, const char *target_id);
+
 #endif

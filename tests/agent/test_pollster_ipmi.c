@@ -12,7 +12,6 @@
 #include "harness/bmc.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -302,17 +301,27 @@ static void dead_bmc_backs_off(void **state)
 typedef struct held_read {
     void *ts, *cfg;
     const char *url;
-    atomic_bool started, done;
+    atomic_bool done;
     polled r;
 } held_read;
 
 static void *hold_failing_worker(void *arg)
 {
     held_read *h = arg;
-    atomic_store(&h->started, true);
     h->r = poll_once(h->ts, h->url, h->cfg);
     atomic_store(&h->done, true);
     return NULL;
+}
+
+typedef struct held_wait {
+    held_read *h;
+    const char *url;
+} held_wait;
+
+static bool dead_read_running(void *arg)
+{
+    held_wait *w = arg;
+    return ipmi_read_in_flight(F.pstate, w->url) || atomic_load(&w->h->done);
 }
 
 static bool backoff_over(void *ts)
@@ -349,11 +358,12 @@ static void once_failed_bmc_not_behind_dead_ones(void **state)
     held_read h = {.ts = dead_ts, .cfg = slow, .url = dead};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, hold_failing_worker, &h), 0);
-    while (!atomic_load(&h.started))
-        sched_yield();
-    /* its poll takes the failing worker in its first instructions, then
-     * waits 5 s for the dead BMC: nothing to observe from here, so a margin */
-    usleep(300 * 1000);
+    /* its read is in flight only once it holds the failing worker (taken
+     * before the read starts, given back after it ends); it then waits 5 s
+     * for the dead BMC */
+    held_wait hw = {&h, dead};
+    assert_true(th_wait_until(dead_read_running, &hw, 10000 * th_slack()));
+    if (atomic_load(&h.done)) fail_msg("the dead BMC's read ended before it was seen: %s", h.r.err);
     r = poll_once(live_ts, live, good);
     bool overlapped = !atomic_load(&h.done);
     pthread_join(th, NULL);
