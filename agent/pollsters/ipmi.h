@@ -30,4 +30,13 @@ int64_t ipmi_backoff_ms(int failures, int64_t base_ms, int64_t max_ms);
  * wait for that instead of sleeping. */
 int ipmi_read_in_flight(const void *pstate, const char *target_id);
 
+/* An RMCP/ASF presence ping of host ("h", "h:port", "[v6]:port"; port 623
+ * by default), sent twice within wait_ms: 0 when a pong came, -1 with err
+ * (no answer in time, refused, unresolvable). pollsters/ipmi_ping.c. */
+int ipmi_ping(const char *host, int64_t wait_ms, char *err, size_t errlen);
+
+/* How long the ping before a read of a BMC that answered its last read waits
+ * for a pong, for a read timeout of timeout_ms. */
+int64_t ipmi_ping_wait_ms(int64_t timeout_ms);
+
 #endif
