@@ -305,6 +305,10 @@ static const registry_option compute_options[] = {
     {"perf_max_fds", REGISTRY_OPT_INT, "4096", 1, 1048576,
      "most perf counters open at once across every cgroup (one per event and online CPU); "
      "events past it are not counted for that cgroup, and refused with the reason"},
+    {"stat_max_fds", REGISTRY_OPT_INT, "0", 0, 1048576,
+     "most cgroup files kept open between polls across every cgroup (re-read in one syscall, "
+     "not opened each poll); 0: an eighth of the descriptor limit, less perf_max_fds when "
+     "perf_events is set"},
 };
 
 static const registry_section compute_section = {

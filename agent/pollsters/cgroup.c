@@ -11,6 +11,7 @@
  */
 #include "agent/pollster.h"
 #include "agent/pollsters/cgroup.h"
+#include "agent/pollsters/cgroup_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@ typedef struct cg_process {
     cgroup_mounts m;
     bool have;
     atomic_uint reported;
+    cg_fd_budget fds; /* files kept open between polls, every cgroup */
 } cg_process;
 
 typedef struct cg_state {
@@ -59,19 +61,8 @@ typedef struct cg_state {
     sample_label labels[8];
     size_t n_labels;
     unsigned reported; /* without process state (tests): once per target */
-    /* v2 files (cg_v2_files bits) absent at the last probe: a hybrid host's v2
-     * lacks memory, io and pids, and each failed open walked the whole path
-     * (3 of 16 opens per cgroup here, bench/cgroup). Probed again every
-     * CG_REPROBE polls, so a controller enabled in v2 later is picked up. */
-    unsigned v2_absent;
-    unsigned polls;
+    cg_files files;
 } cg_state;
-
-enum { CG_REPROBE = 64, CG_DIRS = 1 + CG_V1_N };
-
-static const char *const cg_v2_files[] = {"cpu.pressure",  "io.pressure",    "memory.pressure",
-                                          "cpu.stat",      "memory.current", "memory.max",
-                                          "memory.events", "io.stat",        "pids.current"};
 
 typedef struct cg_poll {
     const cg_state *st;
@@ -82,14 +73,7 @@ typedef struct cg_poll {
     size_t errlen;
     bool oom;
     unsigned unavailable;
-    /* the cgroup's directory in each tree, opened once per poll: its files are
-     * opened relative to it, so the kernel walks the long path once per tree,
-     * not once per file. dir_path NULL: slot free; dir_fd -1: the directory
-     * could not be opened (errno in dir_errno). */
-    const char *dir_path[CG_DIRS];
-    int dir_fd[CG_DIRS], dir_errno[CG_DIRS];
-    unsigned v2_miss;
-    bool v2_hit;
+    cg_reader r;
 } cg_poll;
 
 static int cg_init(const poll_target *t, void **state, char *err, size_t errlen)
@@ -107,6 +91,7 @@ static int cg_init(const poll_target *t, void **state, char *err, size_t errlen)
         return -1;
     }
     snprintf(s->rel, sizeof s->rel, "%s", rel);
+    cg_files_init(&s->files);
     cgroup_identity_parse(s->rel, &s->id);
     /* a Nova instance's UUID came with the target (the discovery read it) */
     if (s->id.kind == CG_LIBVIRT && t->resource && t->resource[0])
@@ -127,7 +112,9 @@ static int cg_init(const poll_target *t, void **state, char *err, size_t errlen)
 
 static void cg_destroy(void *state)
 {
-    free(state);
+    cg_state *s = state;
+    if (s) cg_files_close(&s->files);
+    free(s);
 }
 
 static int emit(cg_poll *p, int idx, sample_type type, const char *unit, double v,
@@ -146,105 +133,14 @@ static int emit(cg_poll *p, int idx, sample_type type, const char *unit, double 
     return 0;
 }
 
-/* The whole file at dfd (cgroup files report size 0: read to EOF) with plain
- * openat/read/close: stdio's buffer setup was a third of the cost per file
- * (bench/cgroup). A short read ends it: kernfs and seq_file hand over all
- * they have in one read when the buffer is large enough, and a regular file
- * (fixtures) reads short only at its end, so the read that would return 0
- * is saved (one syscall in four). -1 with errno. */
-static ssize_t read_all_at(int dfd, const char *file, char *buf, size_t cap)
-{
-    int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        size_t want = cap - 1 - n;
-        ssize_t r = read(fd, buf + n, want);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        n += (size_t)r;
-        if ((size_t)r < want) break;
-    }
-    close(fd);
-    buf[n] = 0;
-    return (ssize_t)n;
-}
-
-static bool absent_errno(int e)
-{
-    return e == ENOENT || e == ENODEV || e == ESRCH || e == EOPNOTSUPP || e == ENOTDIR;
-}
-
-static int v2_file_bit(const char *file)
-{
-    for (size_t i = 0; i < sizeof cg_v2_files / sizeof cg_v2_files[0]; i++)
-        if (strcmp(cg_v2_files[i], file) == 0) return (int)i;
-    return -1;
-}
-
-/* The cgroup's directory in tree dir (a root path), opened on first use in
- * this poll; trees mounted at the same path (cpu,cpuacct) share it. */
-static int dir_of(cg_poll *p, const char *dir, int *e)
-{
-    int free_slot = -1;
-    for (int i = 0; i < CG_DIRS; i++) {
-        if (!p->dir_path[i]) {
-            if (free_slot < 0) free_slot = i;
-            continue;
-        }
-        if (p->dir_path[i] == dir || strcmp(p->dir_path[i], dir) == 0) {
-            *e = p->dir_errno[i];
-            return p->dir_fd[i];
-        }
-    }
-    if (free_slot < 0) { /* more trees than slots: cannot happen (one per tree) */
-        *e = ENFILE;
-        return -1;
-    }
-    char path[CG_PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s%s", dir, p->st->rel[1] ? p->st->rel : "");
-    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    *e = fd < 0 ? errno : 0;
-    p->dir_path[free_slot] = dir;
-    p->dir_fd[free_slot] = fd;
-    p->dir_errno[free_slot] = *e;
-    return fd;
-}
-
-static void dirs_close(cg_poll *p)
-{
-    for (int i = 0; i < CG_DIRS; i++)
-        if (p->dir_path[i] && p->dir_fd[i] >= 0) close(p->dir_fd[i]);
-}
-
 /* 0 read, 1 absent (no such file here, or the cgroup went: cg_gone says
  * which, once, at the end), -1 error. */
-static int rd(cg_poll *p, const char *dir, const char *file, char *buf, size_t cap)
+static int rd(cg_poll *p, cg_file k, char *buf, size_t cap)
 {
-    if (!dir[0]) return 1;
-    int bit = dir == p->st->root ? v2_file_bit(file) : -1;
-    if (bit >= 0 && (p->st->v2_absent & (1u << bit))) {
-        p->v2_miss |= 1u << bit;
-        return 1;
-    }
-    int e;
-    int dfd = dir_of(p, dir, &e);
-    if (dfd >= 0 && read_all_at(dfd, file, buf, cap) >= 0) {
-        p->v2_hit |= bit >= 0;
-        return 0;
-    }
-    if (dfd >= 0) e = errno;
-    if (absent_errno(e)) {
-        if (bit >= 0) p->v2_miss |= 1u << bit;
-        return 1;
-    }
-    snprintf(p->err, p->errlen, "cannot read %s%s/%s: %s", dir, p->st->rel[1] ? p->st->rel : "",
-             file, strerror(e));
+    int rc = cg_reader_read(&p->r, k, buf, cap);
+    if (rc >= 0) return rc;
+    snprintf(p->err, p->errlen, "cannot read %s%s/%s: %s", cg_file_tree(&p->r, k),
+             p->st->rel[1] ? p->st->rel : "", cg_file_name(k), strerror(errno));
     return -1;
 }
 
@@ -274,10 +170,11 @@ static bool want_any(const poll_env *env, int from, int to)
 static int poll_psi(cg_poll *p)
 {
     static const char *const files[3] = {"cpu.pressure", "io.pressure", "memory.pressure"};
+    static const cg_file fk[3] = {CGF_CPU_PRESSURE, CGF_IO_PRESSURE, CGF_MEMORY_PRESSURE};
     for (int r = 0; r < 3; r++) {
         if (!want_any(p->env, r * 8, r * 8 + 8)) continue;
         char buf[512];
-        int rc = rd(p, p->st->root, files[r], buf, sizeof buf);
+        int rc = rd(p, fk[r], buf, sizeof buf);
         if (rc < 0) return -1;
         if (rc > 0) {
             p->unavailable |= U_PSI;
@@ -313,7 +210,7 @@ static int poll_cpu(cg_poll *p)
     char buf[1024];
     double us = 0, user = 0, sys = 0, nt = 0, tt = 0;
     bool have_use = false, have_thr = false;
-    int rc = rd(p, p->st->root, "cpu.stat", buf, sizeof buf);
+    int rc = rd(p, CGF_CPU_STAT, buf, sizeof buf);
     if (rc < 0) return -1;
     if (rc == 0) {
         if (cgroup_parse_keyed(buf, "usage_usec", &us) == 0 &&
@@ -330,13 +227,13 @@ static int poll_cpu(cg_poll *p)
     }
     if (!have_use && p->m->v1[CG_V1_CPUACCT][0]) {
         char st[256];
-        rc = rd(p, p->m->v1[CG_V1_CPUACCT], "cpuacct.usage", buf, sizeof buf);
+        rc = rd(p, CGF_CPUACCT_USAGE, buf, sizeof buf);
         if (rc < 0) return -1;
         bool unl;
         if (rc == 0) {
             if (cgroup_parse_single(buf, &us, &unl) != 0 || unl)
                 return malformed(p, "cpuacct.usage");
-            rc = rd(p, p->m->v1[CG_V1_CPUACCT], "cpuacct.stat", st, sizeof st);
+            rc = rd(p, CGF_CPUACCT_STAT, st, sizeof st);
             if (rc < 0) return -1;
             /* USER_HZ ticks */
             double hz = (double)sysconf(_SC_CLK_TCK);
@@ -350,7 +247,7 @@ static int poll_cpu(cg_poll *p)
         }
     }
     if (!have_thr && p->m->v1[CG_V1_CPU][0]) {
-        rc = rd(p, p->m->v1[CG_V1_CPU], "cpu.stat", buf, sizeof buf);
+        rc = rd(p, CGF_V1_CPU_STAT, buf, sizeof buf);
         if (rc < 0) return -1;
         if (rc == 0 && cgroup_parse_keyed(buf, "nr_throttled", &nt) == 0 &&
             cgroup_parse_keyed(buf, "throttled_time", &tt) == 0)
@@ -381,30 +278,30 @@ static int poll_memory(cg_poll *p)
     double cur = 0, max = 0, oom = 0, oomk = 0;
     bool have_cur = false, have_max = false, unl = false, have_oom = false, have_oomk = false;
     const char *v1 = p->m->v1[CG_V1_MEMORY];
-    int rc = rd(p, p->st->root, "memory.current", buf, sizeof buf);
+    int rc = rd(p, CGF_MEMORY_CURRENT, buf, sizeof buf);
     if (rc < 0) return -1;
     if (rc == 0) {
         if (cgroup_parse_single(buf, &cur, &unl) != 0 || unl) return malformed(p, "memory.current");
         have_cur = true;
-        if ((rc = rd(p, p->st->root, "memory.max", buf, sizeof buf)) < 0) return -1;
+        if ((rc = rd(p, CGF_MEMORY_MAX, buf, sizeof buf)) < 0) return -1;
         if (rc == 0 && cgroup_parse_single(buf, &max, &unl) != 0) return malformed(p, "memory.max");
         have_max = rc == 0 && !unl;
-        if ((rc = rd(p, p->st->root, "memory.events", buf, sizeof buf)) < 0) return -1;
+        if ((rc = rd(p, CGF_MEMORY_EVENTS, buf, sizeof buf)) < 0) return -1;
         have_oom = rc == 0 && cgroup_parse_keyed(buf, "oom", &oom) == 0;
         have_oomk = rc == 0 && cgroup_parse_keyed(buf, "oom_kill", &oomk) == 0;
     } else if (v1[0]) {
-        if ((rc = rd(p, v1, "memory.usage_in_bytes", buf, sizeof buf)) < 0) return -1;
+        if ((rc = rd(p, CGF_V1_MEMORY_USAGE, buf, sizeof buf)) < 0) return -1;
         if (rc == 0) {
             if (cgroup_parse_single(buf, &cur, &unl) != 0 || unl)
                 return malformed(p, "memory.usage_in_bytes");
             have_cur = true;
         }
-        if ((rc = rd(p, v1, "memory.limit_in_bytes", buf, sizeof buf)) < 0) return -1;
+        if ((rc = rd(p, CGF_V1_MEMORY_LIMIT, buf, sizeof buf)) < 0) return -1;
         if (rc == 0 && cgroup_parse_single(buf, &max, &unl) != 0)
             return malformed(p, "memory.limit_in_bytes");
         /* v1 says "no limit" with a huge page-rounded number */
         have_max = rc == 0 && max < 9.2e18 * 0.99;
-        if ((rc = rd(p, v1, "memory.oom_control", buf, sizeof buf)) < 0) return -1;
+        if ((rc = rd(p, CGF_V1_OOM_CONTROL, buf, sizeof buf)) < 0) return -1;
         have_oomk = rc == 0 && cgroup_parse_keyed(buf, "oom_kill", &oomk) == 0;
     }
     if (have_cur) {
@@ -437,7 +334,7 @@ static int poll_io(cg_poll *p)
 {
     if (!want_any(p->env, M_IO_RBYTES, M_PIDS)) return 0;
     char buf[8192], ops[8192];
-    int rc = rd(p, p->st->root, "io.stat", buf, sizeof buf);
+    int rc = rd(p, CGF_IO_STAT, buf, sizeof buf);
     if (rc < 0) return -1;
     if (rc == 0) {
         if (cgroup_parse_io_stat(buf, io_dev, p) != 0)
@@ -445,8 +342,8 @@ static int poll_io(cg_poll *p)
         return 0;
     }
     const char *v1 = p->m->v1[CG_V1_BLKIO];
-    if (v1[0] && (rc = rd(p, v1, "blkio.throttle.io_service_bytes", buf, sizeof buf)) == 0 &&
-        (rc = rd(p, v1, "blkio.throttle.io_serviced", ops, sizeof ops)) == 0) {
+    if (v1[0] && (rc = rd(p, CGF_V1_BLKIO_BYTES, buf, sizeof buf)) == 0 &&
+        (rc = rd(p, CGF_V1_BLKIO_SERVICED, ops, sizeof ops)) == 0) {
         if (cgroup_parse_blkio(buf, ops, io_dev, p) != 0)
             return p->err[0] ? -1 : malformed(p, "blkio.throttle.*");
         return 0;
@@ -460,9 +357,8 @@ static int poll_pids(cg_poll *p)
 {
     if (!p->env->want[M_PIDS]) return 0;
     char buf[64];
-    int rc = rd(p, p->st->root, "pids.current", buf, sizeof buf);
-    if (rc > 0 && p->m->v1[CG_V1_PIDS][0])
-        rc = rd(p, p->m->v1[CG_V1_PIDS], "pids.current", buf, sizeof buf);
+    int rc = rd(p, CGF_PIDS_CURRENT, buf, sizeof buf);
+    if (rc > 0 && p->m->v1[CG_V1_PIDS][0]) rc = rd(p, CGF_V1_PIDS_CURRENT, buf, sizeof buf);
     if (rc < 0) return -1;
     if (rc > 0) {
         p->unavailable |= U_PIDS;
@@ -526,25 +422,25 @@ static int cg_poll_fn(void *state, const poll_target *t, const poll_env *env, sa
     const cgroup_mounts *m;
     if (mounts_of(env, &local, &m, err, errlen) != 0) return -1;
     cg_poll p = {.st = st, .env = env, .m = m, .out = out, .err = err, .errlen = errlen};
+    cg_process *ps = env->process_state;
+    cg_reader_begin(&p.r, &st->files, st->root, m, st->rel, ps ? &ps->fds : NULL);
     err[0] = 0;
-    if (st->polls++ % CG_REPROBE == 0) st->v2_absent = 0;
     int rc = poll_psi(&p) != 0 || poll_cpu(&p) != 0 || poll_memory(&p) != 0 || poll_io(&p) != 0 ||
                      poll_pids(&p) != 0
                  ? -1
                  : 0;
-    dirs_close(&p);
-    /* absences count only while the v2 directory was there: a cgroup gone
-     * (and maybe made again under the same name) is probed afresh */
-    st->v2_absent = p.v2_hit ? p.v2_miss : 0;
-    if (rc != 0) return cg_gone(&p) ? 0 : -1;
-    if (p.unavailable && cg_gone(&p)) return 0;
+    /* a cgroup gone lets its kept files go at once, not at the next
+     * discovery: they would hold the removed cgroup's memory till then */
+    bool gone = (rc != 0 || p.unavailable) && cg_gone(&p);
+    cg_reader_end(&p.r, gone);
+    if (gone) return 0;
+    if (rc != 0) return -1;
     report_unavailable(&p, st);
     return err[0] ? -1 : 0;
 }
 
 static int cg_process_init(const plugin_ctx *ctx, void **pstate, char *err, size_t errlen)
 {
-    (void)ctx;
     cg_process *ps = calloc(1, sizeof *ps);
     if (!ps) {
         snprintf(err, errlen, "out of memory");
@@ -552,8 +448,24 @@ static int cg_process_init(const plugin_ctx *ctx, void **pstate, char *err, size
     }
     pthread_mutex_init(&ps->mu, NULL);
     atomic_init(&ps->reported, 0);
+    /* perf counters come out of the same share of the descriptor limit */
+    const char *perf = plugin_option(ctx, "perf_events"),
+               *perf_max = plugin_option(ctx, "perf_max_fds");
+    long perf_fds = perf && *perf && perf_max ? atol(perf_max) : 0;
+    const char *kept_max = plugin_option(ctx, "stat_max_fds");
+    atomic_init(&ps->fds.kept, 0);
+    ps->fds.max = kept_max && atol(kept_max) > 0 ? atol(kept_max)
+                                                 : cg_fd_budget_max(cg_nofile_limit(), perf_fds);
     *pstate = ps;
     return 0;
+}
+
+static void cg_status_json(const void *pstate, char *buf, size_t cap)
+{
+    const cg_process *ps = pstate;
+    if (!ps) return;
+    snprintf(buf, cap, "{\"kept_fds\":%ld,\"max_kept_fds\":%ld}",
+             atomic_load(&((cg_process *)ps)->fds.kept), ps->fds.max);
 }
 
 static void cg_process_shutdown(void *pstate)
@@ -571,4 +483,5 @@ const pollster_plugin pollster_cgroup = {
     .destroy = cg_destroy,
     .process_init = cg_process_init,
     .process_shutdown = cg_process_shutdown,
+    .status_json = cg_status_json,
 };

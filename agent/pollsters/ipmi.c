@@ -18,6 +18,15 @@
  * doubling per failure (at most [ipmi] max_backoff).
  * Deferred and backed-off polls report an error naming the last failure.
  *
+ * Those caps start at a BMC's first failure, and until then nothing tells a
+ * BMC that just died from a live one: BMCs that die together held every
+ * worker for one timeout each (bench_ipmi: 2.5-3 s without a live read, 10
+ * of them, 4 workers, 1 s timeout). So a read of a BMC that is not failing
+ * starts with an RMCP presence ping (ipmi_ping.c), and one that does not
+ * answer it within a quarter of the timeout (at most 500 ms) fails there.
+ * A BMC that answers reads but never pings (seen twice in a row) is no
+ * longer pinged.
+ *
  * The password is the value of the source's `secret` in the agent's secrets
  * file, looked up per read and wiped after it: it never sits in the source's
  * config, a sample, a log line or an error.
@@ -65,6 +74,8 @@ typedef struct ipmi_process {
 
 typedef struct ipmi_target {
     int failures;                    /* consecutive */
+    bool ping_failed;                /* the last failure was an unanswered ping */
+    int ping_misses;                 /* reads that succeeded right after one, in a row */
     _Atomic int64_t next_attempt_ms; /* monotonic; 0: now (read by /v1/targets) */
     char last_error[200];
 } ipmi_target;
@@ -85,6 +96,12 @@ int64_t ipmi_backoff_ms(int failures, int64_t base_ms, int64_t max_ms)
     for (int i = 1; i < failures && d < max_ms; i++)
         d *= 2;
     return d < max_ms ? d : max_ms;
+}
+
+int64_t ipmi_ping_wait_ms(int64_t timeout_ms)
+{
+    int64_t w = timeout_ms / 4;
+    return w < 50 ? 50 : w > 500 ? 500 : w;
 }
 
 static int64_t mono_ms(void)
@@ -247,6 +264,19 @@ static void bmc_release(ipmi_process *p, const char *host)
     pthread_mutex_unlock(&p->busy_mu);
 }
 
+int ipmi_read_in_flight(const void *pstate, const char *target_id)
+{
+    ipmi_process *p = (ipmi_process *)pstate;
+    char host[300], err[200];
+    bool inband;
+    if (!p || registry_ipmi_target(target_id, host, sizeof host, &inband, err, sizeof err) != 0)
+        return 0;
+    pthread_mutex_lock(&p->busy_mu);
+    int in = busy_find(p, host) >= 0;
+    pthread_mutex_unlock(&p->busy_mu);
+    return in;
+}
+
 /* This worker's context, set up for reading (SDR cache folder, the sensor
  * config that makes thresholds show as Warning/Critical). NULL with err. */
 static ipmi_monitoring_ctx_t worker_ctx(ipmi_process *p, char *err, size_t errlen)
@@ -382,9 +412,10 @@ static int emit(ipmi_monitoring_ctx_t c, const poll_target *t, const char *bmc, 
     return 0;
 }
 
-/* One read of the BMC into out: 0, or -1 with err. */
+/* One read of the BMC into out, after a presence ping when *ping is 1 (then
+ * 2 answered, -1 not): 0, or -1 with err. */
 static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *t,
-                    const poll_env *env, sample_batch *out, char *err, size_t errlen)
+                    const poll_env *env, int *ping, sample_batch *out, char *err, size_t errlen)
 {
     char host[300];
     bool inband;
@@ -398,6 +429,10 @@ static int read_bmc(ipmi_process *p, const ipmi_config *cfg, const poll_target *
         return -1;
     }
     if (!inband && pollster_target_allowed(env, host, err, errlen) != 0) return -1;
+    if (*ping == 1 && !inband) {
+        *ping = ipmi_ping(host, ipmi_ping_wait_ms(cfg->timeout_ms), err, errlen) == 0 ? 2 : -1;
+        if (*ping < 0) return -1;
+    }
     ipmi_monitoring_ctx_t c = worker_ctx(p, err, errlen);
     if (!c) return -1;
     /* the holder's read ends within its own timeout (at most 60 s) */
@@ -514,14 +549,20 @@ static int ipmi_poll(void *state, const poll_target *t, const poll_env *env, sam
                  p->failing_workers, ts->last_error);
         return -1;
     }
-    int rc = read_bmc(p, cfg, t, env, out, err, errlen);
+    int ping = !failing && ts->ping_misses < 2;
+    int rc = read_bmc(p, cfg, t, env, &ping, out, err, errlen);
     if (slot) atomic_fetch_sub(slot, 1);
+    if (ping == 2) ts->ping_misses = 0;
     if (rc == 0) {
+        /* read at once after an unanswered ping: maybe a BMC that ignores them */
+        if (ts->ping_failed) ts->ping_misses++;
+        ts->ping_failed = false;
         ts->failures = 0;
         ts->next_attempt_ms = 0;
         ts->last_error[0] = 0;
         return 0;
     }
+    ts->ping_failed = ping < 0;
     ts->failures++;
     ts->next_attempt_ms =
         ts->failures < 2 ? 0

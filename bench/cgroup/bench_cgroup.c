@@ -9,8 +9,10 @@
  *   3. seed 002's way (perf-utils: one set of counters per pid) emulated with
  *      the same perf_event_open calls for 100 containers x 10 processes x 4
  *      events, against meterd's per-cgroup counting of the same processes.
- * `--scan-only` runs part 1 alone (parts 2 and 3 start 1,000 processes).
+ * `--scan-only` runs part 1 alone (parts 2 and 3 start 1,000 processes);
+ * `--stat-max-fds N` sets [compute] stat_max_fds (files kept open).
  */
+#include "agent/config.h"
 #include "agent/pollster.h"
 #include "agent/pollsters/cgroup.h"
 
@@ -32,6 +34,7 @@
 
 static cgroup_mounts M;
 static char base[128];
+static agent_config Cfg; /* [compute] stat_max_fds from --stat-max-fds */
 
 static double cpu_s(void)
 {
@@ -121,6 +124,7 @@ static int files_present(const char *v2, const cgroup_mounts *m, const char *rel
 typedef struct scan {
     double cpu_per_cycle_ms, us_per_file, raw_us_per_file;
     long files, cgroups;
+    char status[128]; /* the pollster's /v1/status object: files kept open */
 } scan;
 
 /* polls every target of l once per round; CPU per file read */
@@ -130,7 +134,7 @@ static scan scan_targets(target_list *l, const char *proc_root, const char *v2,
     bool want[64];
     for (int i = 0; i < 64; i++)
         want[i] = true;
-    plugin_ctx ctx = {0};
+    plugin_ctx ctx = {"cgroup", "compute", &Cfg, NULL};
     void *ps = NULL;
     char err[512];
     pollster_cgroup.process_init(&ctx, &ps, err, sizeof err);
@@ -182,6 +186,7 @@ static scan scan_targets(target_list *l, const char *proc_root, const char *v2,
         }
     }
     s.raw_us_per_file = (cpu_s() - t0) * 1e6 / (double)done;
+    if (pollster_cgroup.status_json) pollster_cgroup.status_json(ps, s.status, sizeof s.status);
     for (size_t i = 0; i < l->n; i++)
         pollster_cgroup.destroy(st[i]);
     free(st);
@@ -193,9 +198,9 @@ static void print_scan(const char *name, scan s, bool last)
 {
     printf("  \"%s\": {\"cgroups\": %ld, \"files\": %ld, \"cpu_ms_per_cycle\": %.2f, "
            "\"cpu_us_per_file\": %.2f, \"raw_open_read_close_us_per_file\": %.2f, "
-           "\"goal_le_5us\": %s}%s\n",
+           "\"goal_le_5us\": %s, \"pollster\": %s}%s\n",
            name, s.cgroups, s.files, s.cpu_per_cycle_ms, s.us_per_file, s.raw_us_per_file,
-           s.us_per_file <= 5 ? "true" : "false", last ? "" : ",");
+           s.us_per_file <= 5 ? "true" : "false", s.status[0] ? s.status : "{}", last ? "" : ",");
 }
 
 static scan scan_real(int n)
@@ -303,9 +308,23 @@ static int count_fds(void)
 int main(int argc, char **argv)
 {
     /* the scan only: no 1,000 busy processes (a shared machine's other users) */
-    bool scan_only = argc > 1 && strcmp(argv[1], "--scan-only") == 0;
-    if (argc > 1 && !scan_only) {
-        fprintf(stderr, "usage: bench_cgroup [--scan-only]\n");
+    bool scan_only = false;
+    const char *max_fds = "0"; /* the pollster's default: from the descriptor limit */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--scan-only") == 0) {
+            scan_only = true;
+        } else if (strcmp(argv[i], "--stat-max-fds") == 0 && i + 1 < argc) {
+            max_fds = argv[++i];
+        } else {
+            fprintf(stderr, "usage: bench_cgroup [--scan-only] [--stat-max-fds N]\n");
+            return 2;
+        }
+    }
+    char conf[128], cerr[512];
+    snprintf(conf, sizeof conf, "[compute]\nstat_max_fds = %s\n", max_fds);
+    config_defaults(&Cfg);
+    if (config_load_string(&Cfg, conf, "bench", cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "bench_cgroup: %s\n", cerr);
         return 2;
     }
     if (geteuid() != 0) {
@@ -318,11 +337,18 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct rlimit rl = {65536, 65536};
-    setrlimit(RLIMIT_NOFILE, &rl);
+    /* what meterd runs with under systemd: it raises its soft limit to the
+     * hard one (524,288 by default), which sizes the pollster's kept files */
+    struct rlimit rl = {524288, 524288};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) { /* no CAP_SYS_RESOURCE: up to the hard limit */
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
     snprintf(base, sizeof base, "/meterd-bench-%d", (int)getpid());
     each_tree(base, true);
-    printf("{\n");
+    printf("{\n  \"nofile\": %llu,\n", (unsigned long long)rl.rlim_cur);
     print_scan("scan_this_machine_1000", scan_real(1000), false);
     print_scan("scan_fixture_pure_v2_1000",
                scan_fixture(BenchFixture "/v2/kubepods.slice/kubepods-burstable.slice/"

@@ -68,8 +68,9 @@ typedef struct dead_run {
     void *pstate, *cfg;
     void *ts[MAXBMC];
     atomic_int busy[MAXBMC];
-    int64_t until_ms;
+    int64_t start_ms, until_ms;
     atomic_long live_reads, live_errors, dead_reads, dead_skipped, dead_ms;
+    atomic_long live_by_s[8]; /* live reads ended in each second of the phase */
     atomic_int next;
 } dead_run;
 
@@ -99,6 +100,8 @@ static void *dead_worker(void *arg)
         atomic_store(&r->busy[i], 0);
         if (i >= r->ndead) {
             atomic_fetch_add(rc == 0 ? &r->live_reads : &r->live_errors, 1);
+            int64_t s = (th_now_ms() - r->start_ms) / 1000;
+            if (rc == 0 && s >= 0 && s < 8) atomic_fetch_add(&r->live_by_s[s], 1);
         } else if (strncmp(err, "deferred", 8) == 0 || strncmp(err, "backing off", 11) == 0) {
             atomic_fetch_add(&r->dead_skipped, 1);
         } else {
@@ -197,10 +200,14 @@ static void print_dead(const char *name, dead_run *r, int workers, double el, do
     long n = atomic_load(&r->live_reads), dr = atomic_load(&r->dead_reads);
     printf("{\"phase\": \"%s\", \"workers\": %d, \"bmcs\": %d, \"dead\": %d, \"seconds\": %.1f, "
            "\"live_reads_per_s\": %.1f, \"live_errors\": %ld, \"cpu_us_per_live_read\": %.1f, "
-           "\"dead_reads\": %ld, \"ms_per_dead_read\": %.0f, \"dead_skipped\": %ld}%s",
+           "\"dead_reads\": %ld, \"ms_per_dead_read\": %.0f, \"dead_skipped\": %ld, "
+           "\"live_reads_each_s\": [",
            name, workers, r->nbmc, r->ndead, el, (double)n / el, atomic_load(&r->live_errors),
            n ? cpu / (double)n : 0, dr, dr ? (double)atomic_load(&r->dead_ms) / (double)dr : 0,
-           atomic_load(&r->dead_skipped), last ? "" : ", ");
+           atomic_load(&r->dead_skipped));
+    for (int s = 0; s < 8 && s < (int)(el + 0.5); s++)
+        printf("%s%ld", s ? ", " : "", atomic_load(&r->live_by_s[s]));
+    printf("]}%s", last ? "" : ", ");
 }
 
 /* One timed phase of r; counters restart, states stay. */
@@ -211,8 +218,11 @@ static void dead_phase(dead_run *r, int workers, int secs, const char *name, boo
     atomic_store(&r->dead_reads, 0);
     atomic_store(&r->dead_skipped, 0);
     atomic_store(&r->dead_ms, 0);
+    for (int s = 0; s < 8; s++)
+        atomic_store(&r->live_by_s[s], 0);
     double c0 = cpu_us_self();
     int64_t t0 = th_now_ms();
+    r->start_ms = t0;
     r->until_ms = t0 + secs * 1000;
     pthread_t th[16];
     for (int i = 0; i < workers; i++)
@@ -246,8 +256,8 @@ static void dead_bmcs(th_bmc *bmc, int nbmc, void *pstate, plugin_ctx ctx, int s
         return;
     }
     printf(", \"dead_bmcs\": {\"timeout_ms\": 1000, \"runs\": [");
-    static const int workers[] = {4, 16};
-    for (size_t w = 0; w < 2; w++) {
+    static const int workers[] = {1, 4, 16};
+    for (size_t w = 0; w < 3; w++) {
         static dead_run r;
         memset(&r, 0, sizeof r);
         r.bmc = bmc + ndead; /* the live ones alone */
@@ -264,7 +274,7 @@ static void dead_bmcs(th_bmc *bmc, int nbmc, void *pstate, plugin_ctx ctx, int s
         r.nbmc = nbmc;
         r.ndead = ndead;
         dead_phase(&r, workers[w], 6, "with_dead_first_6s", false);
-        dead_phase(&r, workers[w], secs, "with_dead_failing", w == 1);
+        dead_phase(&r, workers[w], secs, "with_dead_failing", w == 2);
         for (int i = 0; i < ndead; i++)
             kill(bmc[i].proc.pid, SIGCONT);
         for (int i = 0; i < nbmc; i++)

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,30 +99,76 @@ static int group_teardown(void **state)
 typedef struct polled {
     double cpu, psi_total;
     bool have_cpu, have_psi;
+    int rc;
+    size_t n;
 } polled;
 
-static polled poll_once(const char *rel)
+static void target_of(const char *rel, char *id, size_t cap, poll_target *t)
+{
+    snprintf(id, cap, "cgroup:%s/%s", M.v2, rel);
+    *t = (poll_target){.id = id, .resource = "x", .local = true};
+}
+
+/* One poll of the cgroup at rel with the target state st and the process
+ * state ps (NULL: none, so no file is kept open). */
+static polled poll_with(void *st, const char *rel, void *ps)
 {
     bool want[64];
     for (int i = 0; i < 64; i++)
         want[i] = true;
-    char id[2048], err[512];
-    snprintf(id, sizeof id, "cgroup:%s/%s", M.v2, rel);
-    poll_target t = {.id = id, .resource = "x", .local = true};
-    void *st = NULL;
+    char id[2048], err[512] = "";
+    poll_target t;
+    target_of(rel, id, sizeof id, &t);
     polled r = {0};
-    assert_int_equal(pollster_cgroup.init(&t, &st, err, sizeof err), 0);
-    poll_env env = {.host = "h", .proc_root = "/proc", .want = want};
+    poll_env env = {.host = "h", .proc_root = "/proc", .want = want, .process_state = ps};
     sample_batch *b = sample_batch_new("s", 0, 0);
-    (void)pollster_cgroup.poll(st, &t, &env, b, err, sizeof err);
+    r.rc = pollster_cgroup.poll(st, &t, &env, b, err, sizeof err);
+    if (r.rc != 0 && !strstr(err, "unavailable")) fail_msg("%s: %s", rel, err);
+    r.n = b->n;
     for (size_t i = 0; i < b->n; i++) {
         if (strcmp(b->v[i].name, "cpu") == 0) r.cpu = b->v[i].value, r.have_cpu = true;
         if (strcmp(b->v[i].name, "cgroup.pressure.cpu.some.total") == 0)
             r.psi_total = b->v[i].value, r.have_psi = true;
     }
     sample_batch_unref(b);
+    return r;
+}
+
+static void *state_for(const char *rel)
+{
+    char id[2048], err[512];
+    poll_target t;
+    target_of(rel, id, sizeof id, &t);
+    void *st = NULL;
+    assert_int_equal(pollster_cgroup.init(&t, &st, err, sizeof err), 0);
+    return st;
+}
+
+static polled poll_once(const char *rel)
+{
+    void *st = state_for(rel);
+    polled r = poll_with(st, rel, NULL);
     pollster_cgroup.destroy(st);
     return r;
+}
+
+/* The cgroup pollster's kept descriptors, from its /v1/status object. */
+static long kept_fds(void *ps)
+{
+    char json[256] = "";
+    pollster_cgroup.status_json(ps, json, sizeof json);
+    const char *k = strstr(json, "\"kept_fds\":");
+    assert_non_null(k);
+    return atol(k + strlen("\"kept_fds\":"));
+}
+
+static void *cgroup_process(void)
+{
+    plugin_ctx ctx = {0};
+    void *ps = NULL;
+    char err[256];
+    assert_int_equal(pollster_cgroup.process_init(&ctx, &ps, err, sizeof err), 0);
+    return ps;
 }
 
 static pid_t busy(void)
@@ -180,7 +228,7 @@ static int count_fds(void)
 }
 
 /* one round: 500 cgroups made, discovered, half removed, all polled, the rest removed */
-static void churn_round(void)
+static void churn_round(void *ps)
 {
     enum { N = 500 };
     char rel[512];
@@ -201,7 +249,7 @@ static void churn_round(void)
     bool want[64];
     for (int i = 0; i < 64; i++)
         want[i] = true;
-    poll_env penv = {.host = "h", .proc_root = "/proc", .want = want};
+    poll_env penv = {.host = "h", .proc_root = "/proc", .want = want, .process_state = ps};
     for (size_t i = 0; i < l.n; i++) {
         void *st = NULL;
         assert_int_equal(pollster_cgroup.init(&l.v[i], &st, err, sizeof err), 0);
@@ -214,6 +262,7 @@ static void churn_round(void)
         pollster_cgroup.destroy(st);
     }
     target_list_free(&l);
+    assert_int_equal(kept_fds(ps), 0);
     for (int i = 1; i < N; i += 2) {
         snprintf(rel, sizeof rel, "%s/c%d", base, i);
         rm(rel);
@@ -223,16 +272,181 @@ static void churn_round(void)
 static void test_churn_500(void **state)
 {
     (void)state;
-    churn_round();
+    void *ps = cgroup_process();
+    churn_round(ps);
     int fds = count_fds();
     size_t heap = mallinfo2().uordblks;
-    churn_round();
-    churn_round();
+    churn_round(ps);
+    churn_round(ps);
+    pollster_cgroup.process_shutdown(ps);
     print_message("fds %d -> %d, heap %zu -> %zu\n", fds, count_fds(), heap,
                   (size_t)mallinfo2().uordblks);
     assert_int_equal(count_fds(), fds);
     /* the same work again holds no more memory (slack for allocator noise) */
     assert_true(mallinfo2().uordblks <= heap + 64 * 1024);
+}
+
+/* A cgroup file's text through a descriptor kept open, re-read from 0. */
+static double reread(int fd, const char *key)
+{
+    char buf[1024];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    buf[n] = 0;
+    double v = -1;
+    bool unl = false;
+    if (key)
+        assert_int_equal(cgroup_parse_keyed(buf, key, &v), 0);
+    else
+        assert_int_equal(cgroup_parse_single(buf, &v, &unl), 0);
+    return v;
+}
+
+/*
+ * The pollster keeps a cgroup's files open and re-reads them with pread from
+ * offset 0, which is right only if the kernel makes the text afresh at each
+ * read from 0. Checked here on this machine directly (v2 cpu.stat, v1
+ * cpuacct.usage on hybrid hosts: descriptors opened before a busy process
+ * joins see its cpu time) and through the pollster (its kept descriptors see
+ * the usage and the pressure rise, and it opens none again).
+ */
+static void test_kept_files_reread(void **state)
+{
+    (void)state;
+    char rel[512], path[2048];
+    snprintf(rel, sizeof rel, "%s/kept", base);
+    assert_int_equal(mk(rel), 0);
+    void *ps = cgroup_process(), *st = state_for(rel);
+    polled before = poll_with(st, rel, ps);
+    long kept = kept_fds(ps);
+    print_message("kept %ld files of one cgroup\n", kept);
+    assert_true(kept >= 4); /* v2's 3 pressure files and cpu.stat at least */
+    snprintf(path, sizeof path, "%s%s/cpu.stat", M.v2, rel);
+    int f2 = open(path, O_RDONLY | O_CLOEXEC), f1 = -1;
+    assert_true(f2 >= 0);
+    if (M.v1[CG_V1_CPUACCT][0]) {
+        snprintf(path, sizeof path, "%s%s/cpuacct.usage", M.v1[CG_V1_CPUACCT], rel);
+        assert_true((f1 = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+    }
+    double v2a = reread(f2, "usage_usec"), v1a = f1 >= 0 ? reread(f1, NULL) : 0;
+    int fds = count_fds();
+    pid_t kids[2] = {busy(), busy()};
+    assert_true(kids[0] > 0 && kids[1] > 0);
+    assert_int_equal(move(rel, kids[0]), 0);
+    assert_int_equal(move(rel, kids[1]), 0);
+    polled now = before;
+    double v2b = v2a, v1b = v1a;
+    int64_t deadline = th_now_ms() + 30000 * th_slack();
+    while (th_now_ms() < deadline) {
+        now = poll_with(st, rel, ps);
+        v2b = reread(f2, "usage_usec");
+        v1b = f1 >= 0 ? reread(f1, NULL) : 1;
+        if (now.cpu - before.cpu > 3e8 && now.psi_total > before.psi_total && v2b - v2a > 3e5 &&
+            v1b > v1a)
+            break;
+        usleep(50 * 1000);
+    }
+    for (int i = 0; i < 2; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    print_message("kept: cpu %.0f -> %.0f ns, pressure %.0f -> %.0f us; raw v2 usage_usec "
+                  "%.0f -> %.0f, v1 cpuacct.usage %.0f -> %.0f\n",
+                  before.cpu, now.cpu, before.psi_total, now.psi_total, v2a, v2b, v1a, v1b);
+    assert_true(v2b - v2a > 3e5);
+    if (f1 >= 0) assert_true(v1b > v1a);
+    assert_true(now.cpu - before.cpu > 3e8);
+    assert_true(now.psi_total > before.psi_total);
+    assert_int_equal(kept_fds(ps), kept); /* the same ones, re-read */
+    assert_int_equal(count_fds(), fds);
+    close(f2);
+    if (f1 >= 0) close(f1);
+    pollster_cgroup.destroy(st);
+    assert_int_equal(kept_fds(ps), 0);
+    pollster_cgroup.process_shutdown(ps);
+    rm(rel);
+}
+
+/*
+ * A removed cgroup's kept files are closed by the next poll (which is no
+ * error and emits nothing), not left until discovery drops the target; a
+ * cgroup made again under the same name is read afresh, also when it was
+ * removed and made again between two polls (its old descriptors answer
+ * ENODEV and are replaced, none left behind).
+ */
+static void test_kept_files_vanish(void **state)
+{
+    (void)state;
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s/vanish", base);
+    assert_int_equal(mk(rel), 0);
+    void *ps = cgroup_process();
+    int fds0 = count_fds();
+    void *st = state_for(rel);
+    polled r = poll_with(st, rel, ps);
+    long kept = kept_fds(ps);
+    assert_true(r.have_cpu && kept > 0);
+    assert_int_equal(count_fds(), fds0 + kept);
+    rm(rel);
+    r = poll_with(st, rel, ps);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(kept_fds(ps), 0);
+    assert_int_equal(count_fds(), fds0);
+    assert_int_equal(mk(rel), 0);
+    r = poll_with(st, rel, ps);
+    assert_true(r.have_cpu);
+    assert_int_equal(kept_fds(ps), kept);
+    rm(rel); /* and made again before the next poll */
+    assert_int_equal(mk(rel), 0);
+    r = poll_with(st, rel, ps);
+    assert_true(r.have_cpu);
+    assert_int_equal(kept_fds(ps), kept);
+    assert_int_equal(count_fds(), fds0 + kept);
+    pollster_cgroup.destroy(st);
+    assert_int_equal(kept_fds(ps), 0);
+    assert_int_equal(count_fds(), fds0);
+    pollster_cgroup.process_shutdown(ps);
+    rm(rel);
+}
+
+/* At most an eighth of the descriptor limit is kept: past it, files are
+ * opened and closed at each poll as before, and every cgroup is still read. */
+static void test_kept_files_cap(void **state)
+{
+    (void)state;
+    enum { NCG = 5 };
+    struct rlimit was, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = (struct rlimit){160, was.rlim_max};
+    assert_true(count_fds() < 100);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    void *ps = cgroup_process();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    char json[256] = "";
+    pollster_cgroup.status_json(ps, json, sizeof json);
+    assert_non_null(strstr(json, "\"max_kept_fds\":20"));
+    int fds0 = count_fds();
+    char rel[NCG][512];
+    void *st[NCG];
+    for (int i = 0; i < NCG; i++) {
+        snprintf(rel[i], sizeof rel[i], "%s/cap%d", base, i);
+        assert_int_equal(mk(rel[i]), 0);
+        st[i] = state_for(rel[i]);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < NCG; i++)
+            assert_true(poll_with(st[i], rel[i], ps).have_cpu);
+    /* 5 cgroups have more than 20 files (5 each here: v2 pressure and cpu.stat, v1 cpu.stat) */
+    assert_int_equal(kept_fds(ps), 20);
+    assert_int_equal(count_fds(), fds0 + 20);
+    for (int i = 0; i < NCG; i++) {
+        pollster_cgroup.destroy(st[i]);
+        rm(rel[i]);
+    }
+    assert_int_equal(kept_fds(ps), 0);
+    assert_int_equal(count_fds(), fds0);
+    pollster_cgroup.process_shutdown(ps);
 }
 
 /* cgroup.perf on the busy cgroup: software events count its work; a
@@ -390,9 +604,9 @@ static void test_perf_fd_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_busy_cgroup),
-        cmocka_unit_test(test_churn_500),
-        cmocka_unit_test(test_perf_software),
+        cmocka_unit_test(test_busy_cgroup),       cmocka_unit_test(test_churn_500),
+        cmocka_unit_test(test_kept_files_reread), cmocka_unit_test(test_kept_files_vanish),
+        cmocka_unit_test(test_kept_files_cap),    cmocka_unit_test(test_perf_software),
         cmocka_unit_test(test_perf_fd_cap),
     };
     return th_tests_result(cmocka_run_group_tests(tests, group_setup, group_teardown));

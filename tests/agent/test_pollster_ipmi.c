@@ -12,8 +12,8 @@
 #include "harness/bmc.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,8 +269,9 @@ static void console_change_and_thresholds(void **state)
     pollster_ipmi_sensors.unconfigure(cfg);
 }
 
-/* No answer: the read fails after the timeout; after two such failures the
- * next poll backs off without waiting on the BMC again. */
+/* No answer: the first read fails at its presence ping (nothing listens:
+ * refused), the second, a full read, after the timeout; after two failures
+ * the next poll backs off without waiting on the BMC again. */
 static void dead_bmc_backs_off(void **state)
 {
     (void)state;
@@ -282,7 +283,7 @@ static void dead_bmc_backs_off(void **state)
     for (int i = 0; i < 2; i++) { /* one failure is retried at once, two back off */
         r = poll_once(ts, url, cfg);
         assert_int_equal(r.rc, -1);
-        assert_non_null(strstr(r.err, "timeout"));
+        assert_non_null(strstr(r.err, i == 0 ? "RMCP presence ping: refused" : "timeout"));
         assert_non_null(strstr(r.err, "127.0.0.1"));
         assert_int_equal(r.b->n, 0);
         sample_batch_unref(r.b);
@@ -299,20 +300,63 @@ static void dead_bmc_backs_off(void **state)
     pollster_ipmi_sensors.unconfigure(cfg);
 }
 
+/*
+ * A BMC that stops answering while it is live costs its worker the presence
+ * ping's wait (a quarter of the timeout, at most 500 ms), not the timeout:
+ * BMCs that died together held every worker for one timeout each before
+ * anything knew they were dead (bench_ipmi: 2.5-3 s without a live read).
+ * Its next read is a full one, which succeeds once it answers again.
+ */
+static void stopped_bmc_fails_at_the_ping(void **state)
+{
+    (void)state;
+    NEED_BMCS();
+    void *cfg = configure("bmc_pw", "5s"), *ts = new_target();
+    const th_bmc *b = &F.bmc[2];
+    char url[64];
+    url_of(b, url, sizeof url);
+    polled r = poll_live(ts, url, cfg);
+    if (r.rc != 0) fail_msg("%s", r.err);
+    sample_batch_unref(r.b);
+    assert_int_equal(kill(b->proc.pid, SIGSTOP), 0);
+    r = poll_once(ts, url, cfg);
+    assert_int_equal(kill(b->proc.pid, SIGCONT), 0);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.err, "no answer to an RMCP presence ping within 500 ms"));
+    if (!th_slow()) assert_true(r.ms < 2500); /* the read's own timeout is 5 s */
+    sample_batch_unref(r.b);
+    r = poll_once(ts, url, cfg); /* failing now: read in full, no ping */
+    if (r.rc != 0) fail_msg("%s answers again: %s", url, r.err);
+    assert_true(r.b->n > 0);
+    sample_batch_unref(r.b);
+    pollster_ipmi_sensors.destroy(ts);
+    pollster_ipmi_sensors.unconfigure(cfg);
+}
+
 typedef struct held_read {
     void *ts, *cfg;
     const char *url;
-    atomic_bool started, done;
+    atomic_bool done;
     polled r;
 } held_read;
 
 static void *hold_failing_worker(void *arg)
 {
     held_read *h = arg;
-    atomic_store(&h->started, true);
     h->r = poll_once(h->ts, h->url, h->cfg);
     atomic_store(&h->done, true);
     return NULL;
+}
+
+typedef struct held_wait {
+    held_read *h;
+    const char *url;
+} held_wait;
+
+static bool dead_read_running(void *arg)
+{
+    held_wait *w = arg;
+    return ipmi_read_in_flight(F.pstate, w->url) || atomic_load(&w->h->done);
 }
 
 static bool backoff_over(void *ts)
@@ -349,11 +393,12 @@ static void once_failed_bmc_not_behind_dead_ones(void **state)
     held_read h = {.ts = dead_ts, .cfg = slow, .url = dead};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, hold_failing_worker, &h), 0);
-    while (!atomic_load(&h.started))
-        sched_yield();
-    /* its poll takes the failing worker in its first instructions, then
-     * waits 5 s for the dead BMC: nothing to observe from here, so a margin */
-    usleep(300 * 1000);
+    /* its read is in flight only once it holds the failing worker (taken
+     * before the read starts, given back after it ends); it then waits 5 s
+     * for the dead BMC */
+    held_wait hw = {&h, dead};
+    assert_true(th_wait_until(dead_read_running, &hw, 10000 * th_slack()));
+    if (atomic_load(&h.done)) fail_msg("the dead BMC's read ended before it was seen: %s", h.r.err);
     r = poll_once(live_ts, live, good);
     bool overlapped = !atomic_load(&h.done);
     pthread_join(th, NULL);
@@ -852,6 +897,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(values_read),
         cmocka_unit_test(console_change_and_thresholds),
         cmocka_unit_test(dead_bmc_backs_off),
+        cmocka_unit_test(stopped_bmc_fails_at_the_ping),
         cmocka_unit_test(same_bmc_read_at_once),
         cmocka_unit_test(once_failed_bmc_not_behind_dead_ones),
         cmocka_unit_test(wrong_password),
