@@ -80,15 +80,16 @@ int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errc
     }
     c->roles = true;
     /* [owner][role]: operator, member, reader. Members create and delete
-     * their ack children under acks/<N>, and the leader deletes an empty
-     * acks/<M> once M is no longer kept; nobody else writes there. */
+     * their ack children under acks/<N> (nobody else may: an operator's
+     * credential cannot forge a member's ack), and the leader deletes an
+     * empty acks/<M> once M is no longer kept. */
     const int perms[OWN_COUNT][3] = {
         [OWN_OPERATOR] = {ZOO_PERM_ALL, ZOO_PERM_READ, ZOO_PERM_READ},
         [OWN_MEMBER] = {ZOO_PERM_READ, ZOO_PERM_ALL, ZOO_PERM_READ},
         [OWN_BASE] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_CREATE, ZOO_PERM_READ},
         [OWN_ACKS_DIR] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_DELETE, ZOO_PERM_READ},
-        [OWN_ACKS] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_CREATE | ZOO_PERM_DELETE,
-                      ZOO_PERM_READ},
+        [OWN_ACKS] = {ZOO_PERM_READ | ZOO_PERM_ADMIN,
+                      ZOO_PERM_READ | ZOO_PERM_CREATE | ZOO_PERM_DELETE, ZOO_PERM_READ},
     };
     for (int o = 0; o < OWN_COUNT; o++) {
         for (int r = 0; r < 3; r++)
