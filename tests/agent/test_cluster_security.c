@@ -398,8 +398,7 @@ static void expect_raw_writes_refused(const char *who, const char *auth, bool op
 
 static bool ack_exists(void *zh)
 {
-    return zoo_exists(zh, "/roles/central/acks/0000000001/applied-node-0.central", 0, NULL) ==
-           ZOK;
+    return zoo_exists(zh, "/roles/central/acks/0000000001/applied-node-0.central", 0, NULL) == ZOK;
 }
 
 /*
