@@ -147,7 +147,12 @@ int coord_acks_prepare(coord_t *c, zhandle_t *zh)
     bool ready = c->acks_dir_ready;
     pthread_mutex_unlock(&c->mu);
     if (ready) return COORD_OK;
-    int rc = coord_ensure_path(c, zh, c->acks_dir);
+    /* one look (a pusher is often a process per push); the members judge
+     * its ACL at first contact (coord_acl_check_below) */
+    struct Stat st;
+    int zrc = zoo_exists(zh, c->acks_dir, 0, &st);
+    int rc = zrc == ZOK ? COORD_OK : zrc == ZNONODE ? coord_ensure_path(c, zh, c->acks_dir)
+                                                    : coord_zerr(zrc);
     if (rc != COORD_OK) return rc;
     pthread_mutex_lock(&c->mu);
     c->acks_dir_ready = true;
