@@ -151,8 +151,9 @@ int coord_acks_prepare(coord_t *c, zhandle_t *zh)
      * its ACL at first contact (coord_acl_check_below) */
     struct Stat st;
     int zrc = zoo_exists(zh, c->acks_dir, 0, &st);
-    int rc = zrc == ZOK ? COORD_OK : zrc == ZNONODE ? coord_ensure_path(c, zh, c->acks_dir)
-                                                    : coord_zerr(zrc);
+    int rc = zrc == ZOK       ? COORD_OK
+             : zrc == ZNONODE ? coord_ensure_path(c, zh, c->acks_dir)
+                              : coord_zerr(zrc);
     if (rc != COORD_OK) return rc;
     pthread_mutex_lock(&c->mu);
     c->acks_dir_ready = true;

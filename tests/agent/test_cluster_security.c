@@ -427,6 +427,12 @@ static void test_roles(void **state)
     coord_t *squatter = open_as(url, NULL);
     assert_int_equal(coord_wait_ready(squatter, 10000 * th_slack()), 0);
     coord_close(squatter);
+    /* ...acks/ included, where pushes put acks/<N> (the repair must reach
+     * it: the writes refused below would pass under an open acks/) */
+    zhandle_t *szh = raw_connect(NULL);
+    assert_int_equal(
+        zoo_create(szh, "/roles/central/acks", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    zookeeper_close(szh);
 
     snprintf(extra, sizeof extra,
              "backend_url = %s\nauth_file = %s\nacl_file = %s\ntrusted_keys_file = %s\n", url, mem,
