@@ -212,6 +212,16 @@ static int names_add(names *s, const char *name)
     return COORD_OK;
 }
 
+static void names_remove(names *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            return;
+        }
+}
+
 /* Takes a listing over (kids is left empty); true when it differs. */
 static bool names_take(names *s, struct String_vector *kids)
 {
@@ -246,6 +256,7 @@ struct coord_acks {
     bool acks_node;
     uint64_t lists;
     names members, acked;
+    names junk; /* children of members/ that are no member's node (persistent, not our JSON) */
     coord_ack_t *infos; /* read: rejections' ack children, legacy member nodes */
     size_t ninfos;
 };
@@ -321,6 +332,7 @@ void coord_acks_close(coord_acks_t *a)
     names_free(&a->dirty_legacy);
     names_free(&a->members);
     names_free(&a->acked);
+    names_free(&a->junk);
     free(a->infos);
     free(a);
 }
@@ -371,7 +383,9 @@ static int info_put(coord_acks_t *a, const char *id, const coord_member_info_t *
 }
 
 /* Reads the paths (watched with w unless NULL) and records each reply that
- * parses as id[i]'s info. */
+ * parses as id[i]'s info; with watch (member nodes), a node that is not a
+ * live member's (persistent, or not our JSON: someone else's junk, which
+ * the members' view leaves out too) is left out of the view. */
 static int read_infos(coord_acks_t *a, zhandle_t *zh, names *paths, names *ids, bool watch)
 {
     if (!paths->n) return COORD_OK;
@@ -383,11 +397,17 @@ static int read_infos(coord_acks_t *a, zhandle_t *zh, names *paths, names *ids, 
         coord_member_info_t info;
         char err[256];
         if (rc == COORD_OK && lost_connection(got[i].zrc)) rc = COORD_ENOCONN;
-        if (got[i].zrc == ZOK && got[i].buf &&
-            coord_member_info_from_json(got[i].buf, (size_t)got[i].len, &info, err, sizeof err) ==
-                COORD_OK &&
-            rc == COORD_OK)
+        bool ok = got[i].zrc == ZOK && got[i].buf && (!watch || got[i].st.ephemeralOwner != 0) &&
+                  coord_member_info_from_json(got[i].buf, (size_t)got[i].len, &info, err,
+                                              sizeof err) == COORD_OK;
+        if (ok && rc == COORD_OK) {
+            names_remove(&a->junk, ids->v[i]); /* replaced by a member meanwhile */
             rc = info_put(a, ids->v[i], &info);
+        } else if (watch && got[i].zrc == ZOK && !names_has(&a->junk, ids->v[i]) &&
+                   rc == COORD_OK) {
+            rc = names_add(&a->junk, ids->v[i]);
+            a->changed = true;
+        }
         free(got[i].buf);
     }
     free(got);
@@ -440,7 +460,8 @@ static int read_legacy(coord_acks_t *a, zhandle_t *zh, const names *changed)
     int rc = COORD_OK;
     for (size_t i = 0; i < a->members.n && rc == COORD_OK; i++) {
         const char *id = a->members.v[i];
-        if (ack_of(a, id) != COORD_ACK_NONE) continue;
+        if (ack_of(a, id) != COORD_ACK_NONE || (names_has(&a->junk, id) && !names_has(changed, id)))
+            continue;
         if (info_of(a, id) && !names_has(changed, id)) continue;
         char path[1000];
         snprintf(path, sizeof path, "%s/%s", a->c->members_dir, id);
@@ -483,6 +504,8 @@ static int copy_view(coord_acks_t *a, coord_acks_view_t *out)
     out->members = calloc(a->members.n ? a->members.n : 1, sizeof *out->members);
     if (!out->members) return COORD_ESYS;
     for (size_t i = 0; i < a->members.n; i++) {
+        if (names_has(&a->junk, a->members.v[i]) && ack_of(a, a->members.v[i]) == COORD_ACK_NONE)
+            continue;
         coord_ack_t *m = &out->members[out->count++];
         const coord_ack_t *e = info_of(a, a->members.v[i]);
         if (e) *m = *e;

@@ -6,7 +6,8 @@
  *   server (`cons`, per session), stay a small constant with acks, where an
  *   observer of the members' nodes (how push --wait waited before) makes at
  *   least one read per member.
- * - A member dies in the middle of a wait: the wait ends with the others.
+ * - A member dies in the middle of a wait: the wait ends with the others;
+ *   someone's junk under members/ does not hold a wait up.
  * - ZooKeeper goes away and comes back while the members acknowledge and
  *   the pusher waits (the sessions survive): every ack arrives, each member
  *   keeps one ack child, and the leader prunes what is no longer kept.
@@ -278,6 +279,36 @@ static void test_member_dies_during_wait(void **state)
         am_close(&m[i]);
 }
 
+/* Someone else's junk under members/ (persistent, not our JSON) holds no
+ * wait up: once the fallback reads it, it is left out, as in the members'
+ * view. */
+static void test_junk_member_ignored(void **state)
+{
+    (void)state;
+    amember m[2];
+    am_open(&m[0], tzk(), "junk", "j1.central", 0);
+    am_open(&m[1], tzk(), "junk", "j2.central", 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(coord_wait_ready(m[i].c, 20000 * th_slack()), COORD_OK);
+    zhandle_t *zh = tzk_connect(tzk(), NULL);
+    assert_non_null(zh);
+    assert_int_equal(zoo_create(zh, "/meterd-test/junk/members/zz.central", "{not json", 9,
+                                &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
+    coord_t *p = pusher_open(tzk(), "junk", true);
+    const char body[] = "sources: []\n";
+    int64_t number = 0;
+    assert_int_equal(coord_revision_push(p, 0, body, strlen(body), "t", NULL, &number), COORD_OK);
+    coord_acks_view_t v = {0};
+    wait_acks(p, number, 2, 2, 200, &v);
+    coord_acks_view_free(&v);
+    coord_close(p);
+    zoo_delete(zh, "/meterd-test/junk/members/zz.central", -1);
+    zookeeper_close(zh);
+    for (int i = 0; i < 2; i++)
+        am_close(&m[i]);
+}
+
 static int children(zhandle_t *zh, const char *path)
 {
     struct String_vector kids = {0};
@@ -367,6 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pusher_requests_constant),
         cmocka_unit_test(test_member_dies_during_wait),
+        cmocka_unit_test(test_junk_member_ignored),
         cmocka_unit_test(test_acks_across_reconnection),
     };
     return th_tests_result(cmocka_run_group_tests(tests, tzk_setup, tzk_teardown));
