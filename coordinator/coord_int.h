@@ -296,10 +296,15 @@ void coord_members_clear(coord_t *c);
  * the member node's ZooKeeper code (ZOK when only the ack was written). */
 int coord_acks_member_write(coord_t *c, zhandle_t *zh, const char *json, int len, bool set_member,
                             int64_t ack, bool rejected);
-/* Wakes the waiters (coord_acks_next) whose nodes changed; ctx is the coord_t. */
+/* coord_acks_wait.c: wakes the waiters (coord_acks_next) whose nodes
+ * changed; ctx is the coord_t. */
 void coord_acks_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
-/* acks/<10-digit number> */
+/* acks/<10-digit number>, and a member's ack child below it */
+#define COORD_ACK_APPLIED_PREFIX  "applied-"
+#define COORD_ACK_REJECTED_PREFIX "rejected-"
 void coord_acks_path(const coord_t *c, int64_t number, char *out, size_t cap);
+void coord_acks_child(const coord_t *c, int64_t number, bool rejected, const char *id, char *out,
+                      size_t cap);
 /* A pusher: acks/ exists (created once per handle); COORD_OK or why not. */
 int coord_acks_prepare(coord_t *c, zhandle_t *zh);
 /* The leader, after revision newest: deletes the empty acks/<M> below the kept revisions. */
