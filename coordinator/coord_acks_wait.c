@@ -363,19 +363,13 @@ static int copy_view(coord_acks_t *a, coord_acks_view_t *out)
     return COORD_OK;
 }
 
-/* Waits on a->cond until something is dirty or until_ms (c->mu held). */
+/* Waits on a->cond until something is dirty or until_ms (c->mu held):
+ * an instant of mono_ms(), the clock a->cond runs on. */
 static void wait_until(coord_acks_t *a, int64_t until_ms)
 {
-    int64_t ms = until_ms - mono_ms();
-    if (ms <= 0) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    if (until_ms <= mono_ms()) return;
+    struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
     pthread_cond_timedwait(&a->cond, &a->c->mu, &ts);
 }
 
