@@ -1,8 +1,8 @@
 /*
  * cluster_member.c: what this member tells the others and its operator:
  * the member node (applied revision, owned count, the digest of the table
- * in force), the cluster part of /v1/status and /health, and the ZooKeeper
- * session counters as self-metrics.
+ * in force) and the ack of the revision it answers for, the cluster part of /v1/status and /health,
+ * and the ZooKeeper session counters as self-metrics.
  */
 #include "agent/cluster_int.h"
 
@@ -65,7 +65,11 @@ void cluster_publish_info(struct cluster_group *cg)
         snprintf(out.state, sizeof out.state, "leaving");
     else if (fenced && strcmp(out.state, "rejected") != 0)
         snprintf(out.state, sizeof out.state, "fenced");
-    int rc = coord_member_update(cg->c, &out);
+    /* the revision this node answers for: acknowledged once, with the node
+     * in one write (docs/CLUSTER.md "Aggregated acks") */
+    bool rejected = strcmp(cg->info.state, "rejected") == 0;
+    int64_t ack = rejected ? cg->applied_rev : cg->info.applied_revision;
+    int rc = coord_member_ack(cg->c, &out, ack > 0 ? ack : 0, rejected);
     if (rc != 0 && rc != COORD_ENOCONN)
         log_warn(&a->log, "cluster", "%s: member update: %s", cg->member_id, coord_strerror(rc));
 }

@@ -96,9 +96,8 @@ typedef struct cli_cluster {
      * bad_version ("" none) */
     char bad_reason[400];
     int64_t bad_version;
-    /* optional: a command that watches members (push --wait) */
-    void (*members_cb)(void *arg, const coord_members_t *m);
-    void *members_arg;
+    /* a command that reads no member node (push): no membership view */
+    bool without_members;
 } cli_cluster;
 
 void cli_cluster_init(cli_cluster *k, const char *cmd, FILE *out, FILE *err);
@@ -192,18 +191,13 @@ void cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *f);
 void cli_table_free(cli_table *t);
 
-/* ---- wait.c: push --wait's member watcher ------------------------------ */
+/* ---- wait.c: push --wait ----------------------------------------------- */
 
-/* Create it before connecting and set it as the cluster's members callback
- * (members_cb = cli_wait_on_members), so no change after the push is missed. */
-typedef struct cli_wait cli_wait;
-cli_wait *cli_wait_new(void);
-void cli_wait_free(cli_wait *w);
-void cli_wait_on_members(void *arg, const coord_members_t *m);
-/* Waits for revision `number`, pushed at monotonic t0 (ms), at most
- * timeout_ms; prints the table (text) or sets doc's "wait" (json). Returns
- * 0 all applied, 1 any rejected, 4 timed out with members pending. */
-int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int timeout_ms,
+/* Waits for revision `number` (sha256 sha), pushed at monotonic t0 (ms), at
+ * most timeout_ms, through the members' acks (O(1) reads, whatever the
+ * group's size); prints the table (text) or sets doc's "wait" (json).
+ * Returns 0 all applied, 1 any rejected, 4 timed out with members pending. */
+int cli_wait_run(cli_cluster *k, int64_t number, const char *sha, int64_t t0, int timeout_ms,
                  json_t *doc);
 
 #endif /* METERD_CLI_H */

@@ -232,12 +232,6 @@ void cli_malformed_reason(cli_cluster *k, int64_t version, json_t *status_doc)
     }
 }
 
-static void on_members(void *arg, const coord_members_t *m)
-{
-    cli_cluster *k = arg;
-    if (k->members_cb) k->members_cb(k->members_arg, m);
-}
-
 /*
  * The ZooKeeper client library logs its warnings straight to stderr with no
  * way to silence them per handle (coordinator/: "its warnings/errors go to
@@ -300,7 +294,8 @@ int cli_cluster_connect(cli_cluster *k, bool write)
         .auth = (const char *)k->auth,
         .roles = k->acl_file ? &cr : NULL,
         .repair_acls = k->repair_acls,
-        .cb = {.members = on_members, .log = on_log, .malformed = on_malformed},
+        .without_members = k->without_members,
+        .cb = {.log = on_log, .malformed = on_malformed},
         .cb_arg = k,
     };
     char err[256];

@@ -13,8 +13,8 @@
  * for its own number only, so a rollback signs again (--sign-key); a legacy
  * HMAC signature is kept unless --sign-key signs again.
  *
- * --wait hands over to wait.c; the waiter is hooked to the members callback
- * before connecting, so no member change after the push can be missed.
+ * --wait hands over to wait.c, which follows the members' acks of the new
+ * revision; the connection reads no member node (docs/CLUSTER.md).
  */
 #include "cli/cli.h"
 #include "expo/expo.h"
@@ -290,7 +290,7 @@ static json_t *revision_brief(const coord_revision_t *r)
 }
 
 /* The CAS write and what follows; k is connected. */
-static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, const char *kept,
+static int push_body(push_args *a, const char *body, size_t len, const char *kept,
                      int64_t rollback_of)
 {
     cli_cluster *k = &a->k;
@@ -376,19 +376,14 @@ static int push_body(push_args *a, cli_wait *w, const char *body, size_t len, co
         fflush(k->out);
     }
     int code = CLI_OK;
-    if (a->wait) code = cli_wait_run(w, k, number, t0, a->timeout_ms, doc);
+    if (a->wait) code = cli_wait_run(k, number, sha, t0, a->timeout_ms, doc);
     if (doc) cli_print_json(k, doc);
     return code;
 }
 
-static int connect_for_push(push_args *a, cli_wait **w)
+static int connect_for_push(push_args *a)
 {
-    if (a->wait) {
-        *w = cli_wait_new();
-        if (*w == NULL) return cli_fail(&a->k, CLI_FAILED, "out of memory");
-        a->k.members_cb = cli_wait_on_members;
-        a->k.members_arg = *w;
-    }
+    a->k.without_members = true;
     return cli_cluster_connect(&a->k, true);
 }
 
@@ -401,7 +396,6 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
     char ferr[600];
     char *body = cli_read_file(a.arg, PIPELINE_DEFAULT_MAX_BYTES, &len, ferr, sizeof ferr);
     if (body == NULL) return cli_fail(&a.k, CLI_FAILED, "%s", ferr);
-    cli_wait *w = NULL;
     char *expanded = NULL;
     rc = validate_body(&a.k, body, len, a.arg, &expanded);
     if (expanded) {
@@ -416,11 +410,10 @@ int cli_cmd_push(int argc, char **argv, FILE *out, FILE *err)
         via_args(&a, author, &v);
         rc = cli_push_via(&a.k, &v, body, len);
     } else {
-        if (rc == CLI_OK) rc = connect_for_push(&a, &w);
-        if (rc == CLI_OK) rc = push_body(&a, w, body, len, NULL, 0);
+        if (rc == CLI_OK) rc = connect_for_push(&a);
+        if (rc == CLI_OK) rc = push_body(&a, body, len, NULL, 0);
     }
-    cli_cluster_close(&a.k); /* before freeing w: its callback may still run */
-    cli_wait_free(w);
+    cli_cluster_close(&a.k);
     free_sign_key(&a);
     free(body);
     return rc;
@@ -436,7 +429,6 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
         fprintf(err, "meterctl rollback: '%s' is not a revision number\n", a.arg);
         return CLI_USAGE;
     }
-    cli_wait *w = NULL;
     coord_revision_t old = {0};
     if (a.sign_key) rc = load_sign_key(&a);
     if (rc == CLI_OK && a.via) {
@@ -447,7 +439,7 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
         free_sign_key(&a);
         return rc;
     }
-    if (rc == CLI_OK) rc = connect_for_push(&a, &w);
+    if (rc == CLI_OK) rc = connect_for_push(&a);
     if (rc == CLI_OK) {
         int grc = coord_revision_get(a.k.c, n, &old);
         if (grc == COORD_ENOENT)
@@ -462,10 +454,9 @@ int cli_cmd_rollback(int argc, char **argv, FILE *out, FILE *err)
     snprintf(label, sizeof label, "revision %lld", (long long)n);
     if (rc == CLI_OK) rc = validate_body(&a.k, (const char *)old.body, old.body_len, label, NULL);
     if (rc == CLI_OK)
-        rc = push_body(&a, w, (const char *)old.body, old.body_len,
+        rc = push_body(&a, (const char *)old.body, old.body_len,
                        old.signature[0] ? old.signature : NULL, n);
     cli_cluster_close(&a.k);
-    cli_wait_free(w);
     free_sign_key(&a);
     coord_revision_free(&old);
     return rc;

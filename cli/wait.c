@@ -1,80 +1,24 @@
-/* wait.c -- `push --wait`: watch the group until every live member has
+/* wait.c -- `push --wait`: follow the group until every live member has
  * applied or rejected revision N, or the timeout passes.
  *
- * The coordinator's members callback is the fast path: it runs on the
- * handle's event thread right after ZooKeeper told us a member node changed,
- * so the time we stamp there is when meterctl saw the change (latency from
- * the push's completion, as the operator experiences it). A copy of the last
- * snapshot (coord_members_get, no ZooKeeper round trip) is re-read every
- * WAIT_POLL_MS as a backstop, so a lost wake-up costs at most that much.
- *
- * How each member is judged (applied, rejected, pending, left) is
- * groupview's groupview_wait, which meterproxy's PUT ?wait= uses too.
+ * The members acknowledge N under acks/<N> (docs/CLUSTER.md "Aggregated
+ * acks"): groupview_wait_acks lists those names and the members' names
+ * with child watches, so the wait costs the same few reads whatever the
+ * group's size; a member still silent after WAIT_FALLBACK_MS (an agent
+ * that writes only its member node) has its node read instead. The time
+ * stamped for each member is when its ack was listed here: latency from
+ * the push's completion, as the operator experiences it. How each member is
+ * judged (applied, rejected, pending, left) is groupview's, which
+ * meterproxy's PUT ?wait= uses too. The table shows what the names say; a
+ * rejection's ack and the slowest member's are read for their error and
+ * trace.
  */
 #include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define WAIT_POLL_MS 50
-
-struct cli_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool started;
-    groupview_wait gw;
-};
-
-cli_wait *cli_wait_new(void)
-{
-    cli_wait *w = calloc(1, sizeof *w);
-    if (w == NULL) return NULL;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    return w;
-}
-
-void cli_wait_free(cli_wait *w)
-{
-    if (w == NULL) return;
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cond);
-    groupview_wait_free(&w->gw);
-    free(w);
-}
-
-/* Under w->mu. */
-static void observe(cli_wait *w, const coord_members_t *s, int64_t now)
-{
-    if (!w->started) return;
-    groupview_wait_observe(&w->gw, s, now);
-    pthread_cond_broadcast(&w->cond);
-}
-
-void cli_wait_on_members(void *arg, const coord_members_t *m)
-{
-    cli_wait *w = arg;
-    int64_t now = cli_now_ms();
-    pthread_mutex_lock(&w->mu);
-    observe(w, m, now);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void poll_snapshot(cli_wait *w, coord_t *c)
-{
-    coord_members_t s = {0};
-    if (coord_members_get(c, &s) != COORD_OK) return;
-    int64_t now = cli_now_ms();
-    pthread_mutex_lock(&w->mu);
-    observe(w, &s, now);
-    pthread_mutex_unlock(&w->mu);
-    coord_members_free(&s);
-}
+#define WAIT_FALLBACK_MS 1000
 
 /* The error text after "revision N: ". */
 static const char *reject_reason(const groupview_wmember *m)
@@ -115,48 +59,32 @@ static void print_text(groupview_wait *w, FILE *out)
     cli_table_free(&t);
 }
 
-int cli_wait_run(cli_wait *w, cli_cluster *k, int64_t number, int64_t t0, int timeout_ms,
+int cli_wait_run(cli_cluster *k, int64_t number, const char *sha, int64_t t0, int timeout_ms,
                  json_t *doc)
 {
-    pthread_mutex_lock(&w->mu);
-    groupview_wait_free(&w->gw);
-    groupview_wait_init(&w->gw, number, t0);
-    w->gw.t0_wall_us -= (cli_now_ms() - t0) * 1000; /* the push's commit, on the wall clock */
-    w->started = true;
-    pthread_mutex_unlock(&w->mu);
-    poll_snapshot(w, k->c);
-
-    int64_t deadline = t0 + timeout_ms;
-    pthread_mutex_lock(&w->mu);
-    while (!groupview_wait_settled(&w->gw)) {
-        int64_t now = cli_now_ms();
-        if (now >= deadline) break;
-        int64_t wake = now + WAIT_POLL_MS < deadline ? now + WAIT_POLL_MS : deadline;
-        struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000};
-        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-        pthread_mutex_unlock(&w->mu);
-        poll_snapshot(w, k->c);
-        pthread_mutex_lock(&w->mu);
-    }
-    bool done = groupview_wait_settled(&w->gw);
-    w->started = false; /* freeze the results while we print them */
+    groupview_wait w;
+    groupview_wait_init(&w, number, t0);
+    w.t0_wall_us -= (cli_now_ms() - t0) * 1000; /* the push's commit, on the wall clock */
+    int wrc = groupview_wait_acks(&w, k->c, sha, t0 + timeout_ms, WAIT_FALLBACK_MS);
+    bool done = wrc == 0;
     int64_t elapsed = cli_now_ms() - t0;
-    pthread_mutex_unlock(&w->mu);
 
     groupview_wait_counts c;
-    groupview_wait_tally(&w->gw, &c);
+    groupview_wait_tally(&w, &c);
     int code = c.rejected ? CLI_FAILED : !done ? CLI_TIMEOUT : CLI_OK;
     if (k->fmt == CLI_OUT_JSON) {
-        json_object_set_new(doc, "wait", groupview_wait_json(&w->gw, timeout_ms, elapsed));
+        json_object_set_new(doc, "wait", groupview_wait_json(&w, timeout_ms, elapsed));
+        groupview_wait_free(&w);
         return code;
     }
-    if (w->gw.n > 0) print_text(&w->gw, k->out);
-    groupview_wait_print_slowest(&w->gw, k->out);
-    if (c.live == 0 && w->gw.n == 0)
+    if (w.n > 0) print_text(&w, k->out);
+    groupview_wait_print_slowest(&w, k->out);
+    if (c.live == 0 && w.n == 0)
         fprintf(k->out, "no live member in group %s to wait for\n", k->group);
     else
         fprintf(k->out, "%zu applied, %zu rejected, %zu pending after %lld ms%s\n", c.applied,
                 c.rejected, c.pending, (long long)elapsed,
                 done ? "" : " (timed out: --timeout to wait longer)");
+    groupview_wait_free(&w);
     return code;
 }

@@ -3,8 +3,10 @@
  * (coord_config_t.roles, docs/SECURITY.md).
  *
  * Three ZooKeeper digest identities, each with its own credential:
- *   operator  writes the pipeline and its history (revisions/);
- *   member    the agents: writes members/, election/ and assignment;
+ *   operator  writes the pipeline and its history (revisions/), and the
+ *             acks/<N> of each push;
+ *   member    the agents: writes members/, election/ and assignment, and
+ *             the ack children under acks/<N>;
  *   reader    reads everything (status, meterctl read commands, meterproxy).
  * Every node we create carries ACLs for those three only (nobody else may
  * even read: pipeline bodies, member nodes and the pub-sub endpoint are for
@@ -30,11 +32,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OWN_OPERATOR, OWN_MEMBER, OWN_BASE };
+enum { OWN_OPERATOR, OWN_MEMBER, OWN_BASE, OWN_ACKS_DIR, OWN_ACKS, OWN_COUNT };
 
 static int owner_of(const coord_t *c, const char *path)
 {
     size_t rl = strlen(c->revisions_dir), ml = strlen(c->members_dir), el = strlen(c->election_dir);
+    size_t al = strlen(c->acks_dir);
+    if (!strncmp(path, c->acks_dir, al) && (path[al] == 0 || path[al] == '/')) {
+        /* acks/ and acks/<N>: the operator's (a push makes acks/<N>); below
+         * them, the members' own ack children */
+        if (path[al] == 0) return OWN_ACKS_DIR;
+        return strchr(path + al + 1, '/') ? OWN_MEMBER : OWN_ACKS;
+    }
     if (!strcmp(path, c->pipeline_path) ||
         (!strncmp(path, c->revisions_dir, rl) && (path[rl] == 0 || path[rl] == '/')))
         return OWN_OPERATOR;
@@ -70,13 +79,19 @@ int coord_acl_init(coord_t *c, const coord_config_t *cfg, char *err, size_t errc
         snprintf(c->role_id[i], sizeof c->role_id[i], "%s", ids[i]);
     }
     c->roles = true;
-    /* [owner][role]: operator, member, reader */
-    const int perms[3][3] = {
+    /* [owner][role]: operator, member, reader. Members create and delete
+     * their ack children under acks/<N> (nobody else may: an operator's
+     * credential cannot forge a member's ack), and the leader deletes an
+     * empty acks/<M> once M is no longer kept. */
+    const int perms[OWN_COUNT][3] = {
         [OWN_OPERATOR] = {ZOO_PERM_ALL, ZOO_PERM_READ, ZOO_PERM_READ},
         [OWN_MEMBER] = {ZOO_PERM_READ, ZOO_PERM_ALL, ZOO_PERM_READ},
         [OWN_BASE] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_CREATE, ZOO_PERM_READ},
+        [OWN_ACKS_DIR] = {ZOO_PERM_ALL, ZOO_PERM_READ | ZOO_PERM_DELETE, ZOO_PERM_READ},
+        [OWN_ACKS] = {ZOO_PERM_READ | ZOO_PERM_ADMIN,
+                      ZOO_PERM_READ | ZOO_PERM_CREATE | ZOO_PERM_DELETE, ZOO_PERM_READ},
     };
-    for (int o = 0; o < 3; o++) {
+    for (int o = 0; o < OWN_COUNT; o++) {
         for (int r = 0; r < 3; r++)
             c->role_acl[o][r] = (struct ACL){perms[o][r], {"digest", c->role_id[r]}};
         c->role_acls[o] = (struct ACL_vector){3, c->role_acl[o]};
@@ -232,9 +247,39 @@ int coord_acl_check(coord_t *c, zhandle_t *zh, const char *path)
     return judge(c, zh, path, false);
 }
 
+/* acks/, each acks/<N> and the ack children under it (ephemeral, as in
+ * members/: a persistent one is a squatter). */
+static int check_acks(coord_t *c, zhandle_t *zh)
+{
+    if (!guarded(c, c->acks_dir)) return COORD_OK;
+    int rc = judge(c, zh, c->acks_dir, false);
+    struct String_vector revs = {0};
+    int zrc = rc == COORD_OK ? zoo_get_children(zh, c->acks_dir, 0, &revs) : ZOK;
+    if (zrc == ZNONODE) return COORD_OK;
+    if (zrc != ZOK) return coord_zerr(zrc);
+    for (int i = 0; i < revs.count && rc == COORD_OK; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", c->acks_dir, revs.data[i]);
+        rc = judge(c, zh, dir, false);
+        struct String_vector kids = {0};
+        zrc = rc == COORD_OK ? zoo_get_children(zh, dir, 0, &kids) : ZNONODE;
+        if (zrc != ZOK && zrc != ZNONODE) rc = coord_zerr(zrc);
+        for (int k = 0; zrc == ZOK && k < kids.count && rc == COORD_OK; k++) {
+            char path[1400];
+            snprintf(path, sizeof path, "%s/%s", dir, kids.data[k]);
+            rc = judge(c, zh, path, true);
+        }
+        deallocate_String_vector(&kids);
+    }
+    deallocate_String_vector(&revs);
+    return rc;
+}
+
 int coord_acl_check_below(coord_t *c, zhandle_t *zh)
 {
     const char *dirs[] = {c->members_dir, c->election_dir, c->revisions_dir};
+    int arc = check_acks(c, zh);
+    if (arc != COORD_OK) return arc;
     for (int d = 0; d < 3; d++) {
         if (!guarded(c, dirs[d])) continue;
         struct String_vector kids = {0};

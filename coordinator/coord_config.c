@@ -19,6 +19,7 @@ int coord_build_paths(coord_t *c, char *err, size_t errcap)
     snprintf(c->revisions_dir, sizeof c->revisions_dir, "%s/revisions", c->base);
     snprintf(c->pipeline_path, sizeof c->pipeline_path, "%s/pipeline", c->base);
     snprintf(c->assignment_path, sizeof c->assignment_path, "%s/assignment", c->base);
+    snprintf(c->acks_dir, sizeof c->acks_dir, "%s/acks", c->base);
     if (c->is_member)
         snprintf(c->member_path, sizeof c->member_path, "%s/%s", c->members_dir, c->member_id);
     return COORD_OK;

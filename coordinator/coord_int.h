@@ -111,14 +111,15 @@ struct coord {
     bool roles; /* coord_acl.c: per-node ACLs of three roles */
     bool repair_acls;
     char role_id[3][200];
-    struct ACL role_acl[3][3];
-    struct ACL_vector role_acls[3];
+    struct ACL role_acl[5][3]; /* [owner][role], coord_acl.c */
+    struct ACL_vector role_acls[5];
     char acl_error[512]; /* under mu */
 
     /* paths */
     char base[512]; /* chroot + "/" + group */
     char members_dir[600], election_dir[600], revisions_dir[600];
     char pipeline_path[600], assignment_path[600], member_path[800];
+    char acks_dir[600];
 
     pthread_rwlock_t zlock;
     zhandle_t *zh;
@@ -177,6 +178,19 @@ struct coord {
     bool member_data_watched;
     coord_members_t last_members;
     bool members_delivered;
+    bool without_members; /* config: no membership view at all (a pusher) */
+
+    /* acks (coord_acks.c). The one wanted (under mu)... */
+    int64_t ack_want;
+    bool ack_want_rejected;
+    /* ...and the one written (event thread): our ack child, in session
+     * ack_sid (it dies with it) */
+    int64_t ack_done;
+    bool ack_done_rejected;
+    int64_t ack_sid;
+    char ack_path[900];
+    bool acks_dir_ready;            /* a pusher made sure acks/ exists */
+    struct coord_acks *ack_waiters; /* under mu: what coord_acks_watcher wakes */
     coord_leader_t leader;
     bool leader_delivered;
     int64_t pipeline_version;     /* last delivered revision (either path), -1 none */
@@ -291,6 +305,39 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh);
  * member's data before its leader event, so it plans with current data. */
 int coord_members_on_leader(coord_t *c, zhandle_t *zh, bool is_me);
 void coord_members_clear(coord_t *c);
+
+/* coord_acks.c */
+/* Writes our member node (set, or nothing with json NULL) and, when an ack
+ * is wanted and not written yet, our ack child in the same multi; returns
+ * the member node's ZooKeeper code (ZOK when only the ack was written). */
+int coord_acks_member_write(coord_t *c, zhandle_t *zh, const char *json, int len, bool set_member,
+                            int64_t ack, bool rejected);
+/* coord_acks_wait.c: wakes the waiters (coord_acks_next) whose nodes
+ * changed; ctx is the coord_t. */
+void coord_acks_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+/* acks/<10-digit number>, and a member's ack child below it */
+#define COORD_ACK_APPLIED_PREFIX  "applied-"
+#define COORD_ACK_REJECTED_PREFIX "rejected-"
+void coord_acks_path(const coord_t *c, int64_t number, char *out, size_t cap);
+void coord_acks_child(const coord_t *c, int64_t number, bool rejected, const char *id, char *out,
+                      size_t cap);
+/* A pusher: acks/ exists (created once per handle); COORD_OK or why not. */
+int coord_acks_prepare(coord_t *c, zhandle_t *zh);
+/* The leader, after revision newest: deletes the empty acks/<M> below the kept revisions. */
+void coord_acks_prune(coord_t *c, zhandle_t *zh, int64_t newest);
+
+/* coord_members.c: one read's reply (buf malloc'd, NUL-terminated, when
+ * zrc is ZOK and len <= the cap asked) */
+typedef struct coord_got {
+    int zrc;
+    char *buf;
+    int len;
+    struct Stat st;
+} coord_got_t;
+/* Reads the n paths at once (one round trip for all), each watched by
+ * (w, ctx) unless w is NULL; returns once every reply is in got[]. */
+int coord_get_many(zhandle_t *zh, char *const *paths, size_t n, watcher_fn w, void *ctx, size_t cap,
+                   coord_got_t *got);
 
 /* coord_election.c */
 int coord_election_run(coord_t *c, zhandle_t *zh);

@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int coord_member_update(coord_t *c, const coord_member_info_t *info)
+static int member_update(coord_t *c, const coord_member_info_t *info, int64_t ack, bool rejected)
 {
-    if (!c || !info || !c->is_member) return COORD_EINVAL;
+    if (!c || !info || !c->is_member || ack < 0) return COORD_EINVAL;
     char *json = NULL;
     int rc = coord_member_info_to_json(info, &json);
     if (rc != COORD_OK) return rc;
@@ -38,6 +38,11 @@ int coord_member_update(coord_t *c, const coord_member_info_t *info)
     if (len > COORD_MEMBER_MAX_BYTES) return COORD_ETOOBIG;
     pthread_mutex_lock(&c->mu);
     c->info = *info;
+    /* with the info it carries: the ack child holds what the node says */
+    if (ack > 0) {
+        c->ack_want = ack;
+        c->ack_want_rejected = rejected;
+    }
     c->info_dirty = true;
     c->dirty |= DIRTY_INFO; /* the event thread writes it (and again after a rejoin) */
     pthread_cond_broadcast(&c->cond);
@@ -45,11 +50,23 @@ int coord_member_update(coord_t *c, const coord_member_info_t *info)
     return COORD_OK;
 }
 
+int coord_member_update(coord_t *c, const coord_member_info_t *info)
+{
+    return member_update(c, info, 0, false);
+}
+
+int coord_member_ack(coord_t *c, const coord_member_info_t *info, int64_t number, bool rejected)
+{
+    return member_update(c, info, number, rejected);
+}
+
 int coord_members_join(coord_t *c, zhandle_t *zh, bool check)
 {
     pthread_mutex_lock(&c->mu);
     coord_member_info_t info = c->info;
     bool dirty = c->info_dirty;
+    int64_t ack = c->ack_want;
+    bool rejected = c->ack_want_rejected;
     c->info_dirty = false;
     pthread_mutex_unlock(&c->mu);
     char *json = NULL;
@@ -65,7 +82,7 @@ int coord_members_join(coord_t *c, zhandle_t *zh, bool check)
         }
     }
     if (c->joined && dirty) {
-        zrc = zoo_set(zh, c->member_path, json, len, -1);
+        zrc = coord_acks_member_write(c, zh, json, len, true, ack, rejected);
         if (zrc == ZNONODE) c->joined = false;
     }
     for (int attempt = 0; !c->joined && attempt < 2; attempt++) {
@@ -76,6 +93,8 @@ int coord_members_join(coord_t *c, zhandle_t *zh, bool check)
             c->joined = true;
             pthread_mutex_unlock(&c->mu);
             coord_log(c, COORD_LOG_INFO, "joined as %s", c->member_id);
+            /* an ack of this session's (a rejoin after expiry) goes with it */
+            zrc = coord_acks_member_write(c, zh, json, len, false, ack, rejected);
             break;
         }
         if (zrc != ZNODEEXISTS) break;
@@ -88,7 +107,7 @@ int coord_members_join(coord_t *c, zhandle_t *zh, bool check)
             pthread_mutex_lock(&c->mu);
             c->joined = true;
             pthread_mutex_unlock(&c->mu);
-            zrc = zoo_set(zh, c->member_path, json, len, -1);
+            zrc = coord_acks_member_write(c, zh, json, len, true, ack, rejected);
             break;
         }
         coord_log(c, COORD_LOG_WARN, "member id %s is held by session 0x%llx; joining when it ends",
@@ -119,52 +138,80 @@ static member_slot *find_slot(member_slot *slots, size_t n, const char *id)
 }
 
 /*
- * The children to read are read at once, pipelined (one round trip for all,
- * not one per member: a leader or an observer reads every member that
- * acknowledged a push). Each reply lands in its own read_one; the caller
- * waits for every reply before it looks at any (the client calls every
- * completion, with an error when the connection goes).
+ * Reads are sent at once, pipelined (one round trip for all, not one per
+ * node: a leader or an observer reads every member that acknowledged a
+ * push, a pusher the members without an ack child). The client calls every
+ * completion, with an error when the connection goes, so waiting for all
+ * of them always ends.
  */
-typedef struct read_batch {
+typedef struct get_batch {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int left;
-} read_batch;
+} get_batch;
 
-typedef struct read_one {
-    read_batch *batch;
-    member_slot *slot;
-    int zrc;
-    char *buf; /* malloc'd copy of the data (NUL-terminated) */
-    int len;
-    struct Stat st;
-} read_one;
+typedef struct get_one {
+    get_batch *batch;
+    coord_got_t *got;
+    size_t cap;
+} get_one;
 
-static void read_done(int rc, const char *value, int value_len, const struct Stat *stat,
-                      const void *data)
+static void get_done(int rc, const char *value, int value_len, const struct Stat *stat,
+                     const void *data)
 {
-    read_one *r = (read_one *)data;
+    const get_one *o = data;
+    coord_got_t *r = o->got;
     r->zrc = rc;
     if (rc == ZOK && stat) {
         r->st = *stat;
         if (value_len < 0) value_len = 0;
         r->len = value_len;
-        if ((size_t)value_len <= COORD_MEMBER_MAX_BYTES &&
-            (r->buf = malloc((size_t)value_len + 1))) {
+        if ((size_t)value_len <= o->cap && (r->buf = malloc((size_t)value_len + 1))) {
             if (value_len) memcpy(r->buf, value, (size_t)value_len);
             r->buf[value_len] = 0;
         }
     }
-    read_batch *b = r->batch;
+    get_batch *b = o->batch;
     pthread_mutex_lock(&b->mu);
     if (--b->left == 0) pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Fills r->slot from a reply; COORD_ENOENT when it vanished, other errors abort. */
-static int take_member(coord_t *c, read_one *r)
+int coord_get_many(zhandle_t *zh, char *const *paths, size_t n, watcher_fn w, void *ctx, size_t cap,
+                   coord_got_t *got)
 {
-    member_slot *s = r->slot;
+    get_one *ones = calloc(n ? n : 1, sizeof *ones);
+    if (!ones) return COORD_ESYS;
+    get_batch b = {.left = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cond, NULL);
+    for (size_t i = 0; i < n; i++) {
+        memset(&got[i], 0, sizeof got[i]);
+        ones[i] = (get_one){.batch = &b, .got = &got[i], .cap = cap};
+        pthread_mutex_lock(&b.mu);
+        b.left++;
+        pthread_mutex_unlock(&b.mu);
+        int zrc = zoo_awget(zh, paths[i], w, w ? ctx : NULL, get_done, &ones[i]);
+        if (zrc != ZOK) { /* not sent: no completion will come */
+            got[i].zrc = zrc;
+            pthread_mutex_lock(&b.mu);
+            b.left--;
+            pthread_mutex_unlock(&b.mu);
+        }
+    }
+    pthread_mutex_lock(&b.mu);
+    while (b.left > 0)
+        pthread_cond_wait(&b.cond, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cond);
+    free(ones);
+    return COORD_OK;
+}
+
+/* Fills s from a reply; COORD_ENOENT when it vanished, other errors abort. */
+static int take_member(coord_t *c, const coord_got_t *r, member_slot *s)
+{
     const char *name = s->m.id;
     char err[256];
     if (r->zrc != ZOK) return coord_zerr(r->zrc);
@@ -189,23 +236,6 @@ static int take_member(coord_t *c, read_one *r)
     return COORD_OK;
 }
 
-/* Sends the read of child `name` into r (its slot zeroed and named). */
-static void read_member_send(coord_t *c, zhandle_t *zh, const char *name, read_one *r)
-{
-    char path[800];
-    snprintf(path, sizeof path, "%s/%s", c->members_dir, name);
-    memset(r->slot, 0, sizeof *r->slot);
-    snprintf(r->slot->m.id, sizeof r->slot->m.id, "%s", name);
-    bool watch = c->member_data_watched;
-    int zrc = zoo_awget(zh, path, watch ? coord_watcher : NULL, watch ? c : NULL, read_done, r);
-    if (zrc != ZOK) { /* not sent: no completion will come */
-        r->zrc = zrc;
-        pthread_mutex_lock(&r->batch->mu);
-        r->batch->left--;
-        pthread_mutex_unlock(&r->batch->mu);
-    }
-}
-
 static bool same_view(const coord_members_t *a, const coord_members_t *b)
 {
     if (a->count != b->count) return false;
@@ -226,6 +256,7 @@ static bool name_in(char **names, size_t n, const char *name)
 
 int coord_members_refresh(coord_t *c, zhandle_t *zh)
 {
+    if (c->without_members) return COORD_OK; /* a pusher: coord_acks.c has its names */
     struct String_vector kids = {0, NULL};
     struct Stat pst;
     int zrc = zoo_wget_children2(zh, c->members_dir, coord_watcher, c, &kids, &pst);
@@ -247,18 +278,17 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
     pthread_mutex_unlock(&c->mu);
 
     int rc = COORD_OK;
-    member_slot *slots = calloc(kids.count ? (size_t)kids.count : 1, sizeof *slots);
-    read_one *reads = calloc(kids.count ? (size_t)kids.count : 1, sizeof *reads);
-    bool *fresh = calloc(kids.count ? (size_t)kids.count : 1, sizeof *fresh);
-    read_batch batch = {.left = 0};
-    pthread_mutex_init(&batch.mu, NULL);
-    pthread_cond_init(&batch.cond, NULL);
-    size_t n = 0;
-    if (!reads || !fresh) {
+    size_t cap = kids.count ? (size_t)kids.count : 1;
+    member_slot *slots = calloc(cap, sizeof *slots);
+    coord_got_t *got = calloc(cap, sizeof *got);
+    char **paths = calloc(cap, sizeof *paths);
+    size_t *at = calloc(cap, sizeof *at); /* read i fills slots[at[i]] */
+    bool *gone = calloc(cap, sizeof *gone);
+    size_t n = 0, nread = 0;
+    if (!got || !paths || !at || !gone) {
         free(slots);
         slots = NULL;
     }
-    /* every read is sent before the first reply is looked at */
     for (int i = 0; slots && i < kids.count; i++) {
         const char *name = kids.data[i];
         if (strlen(name) >= sizeof slots[0].m.id) {
@@ -270,32 +300,38 @@ int coord_members_refresh(coord_t *c, zhandle_t *zh)
             slots[n++] = *old;
             continue;
         }
-        reads[n] = (read_one){.batch = &batch, .slot = &slots[n]};
-        fresh[n] = true;
-        pthread_mutex_lock(&batch.mu);
-        batch.left++;
-        pthread_mutex_unlock(&batch.mu);
-        read_member_send(c, zh, name, &reads[n]);
-        n++;
+        size_t plen = strlen(c->members_dir) + strlen(name) + 2;
+        if (!(paths[nread] = malloc(plen))) {
+            rc = COORD_ESYS;
+            break;
+        }
+        snprintf(paths[nread], plen, "%s/%s", c->members_dir, name);
+        snprintf(slots[n].m.id, sizeof slots[n].m.id, "%s", name);
+        at[nread++] = n++;
     }
-    pthread_mutex_lock(&batch.mu);
-    while (batch.left > 0)
-        pthread_cond_wait(&batch.cond, &batch.mu);
-    pthread_mutex_unlock(&batch.mu);
-    pthread_mutex_destroy(&batch.mu);
-    pthread_cond_destroy(&batch.cond);
-    size_t kept = 0;
-    for (size_t i = 0; slots && i < n; i++) {
-        int r = fresh[i] ? take_member(c, &reads[i]) : COORD_OK;
-        free(reads[i].buf);
-        if (r == COORD_OK)
-            slots[kept++] = slots[i];
-        else if (r != COORD_ENOENT && rc == COORD_OK) /* vanished: the child watch tells us again */
+    bool watch = c->member_data_watched;
+    if (slots && rc == COORD_OK)
+        rc = coord_get_many(zh, paths, nread, watch ? coord_watcher : NULL, c,
+                            COORD_MEMBER_MAX_BYTES, got);
+    for (size_t i = 0; slots && i < nread && rc == COORD_OK; i++) {
+        int r = take_member(c, &got[i], &slots[at[i]]);
+        if (r == COORD_ENOENT) /* vanished: the child watch tells us again */
+            gone[at[i]] = true;
+        else if (r != COORD_OK)
             rc = r;
     }
+    for (size_t i = 0; paths && i < nread; i++) {
+        free(paths[i]);
+        if (got) free(got[i].buf);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; slots && i < n; i++)
+        if (!gone[i]) slots[kept++] = slots[i];
     n = kept;
-    free(reads);
-    free(fresh);
+    free(gone);
+    free(got);
+    free(paths);
+    free(at);
     if (!slots) rc = COORD_ESYS;
     deallocate_String_vector(&kids);
     if (rc != COORD_OK) {

@@ -275,6 +275,7 @@ coord_t *coord_open(const coord_config_t *cfg, char *err, size_t errcap)
         snprintf(c->pubsub_listen, sizeof c->pubsub_listen, "%s", cfg->pubsub_listen);
     c->pubsub_trust = cfg->pubsub_trust;
     c->pubsub_verify = cfg->pubsub_verify;
+    c->without_members = !c->is_member && cfg->without_members;
     c->session_timeout_ms =
         cfg->session_timeout_ms ? cfg->session_timeout_ms : COORD_SESSION_TIMEOUT_DEFAULT_MS;
     c->keep_revisions = cfg->keep_revisions ? cfg->keep_revisions : COORD_KEEP_REVISIONS_DEFAULT;

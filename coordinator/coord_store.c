@@ -139,6 +139,10 @@ int coord_store_refresh_pipeline(coord_t *c, zhandle_t *zh, const coord_revision
         r.received_us = coord_trace_now_us();
         r.notified_us = confirmed ? hint->notified_us : notified_us ? notified_us : r.received_us;
         coord_deliver_revision(c, &r, confirmed);
+        pthread_mutex_lock(&c->mu);
+        bool leading = c->leader.is_me;
+        pthread_mutex_unlock(&c->mu);
+        if (leading) coord_acks_prune(c, zh, r.number); /* after the members have it */
     }
     coord_revision_free(&r);
     return COORD_OK;
@@ -305,15 +309,28 @@ int coord_revision_push(coord_t *c, int64_t expected, const void *body, size_t l
         free(data);
         return rc;
     }
-    char hist[700];
+    char hist[700], acks[700];
     snprintf(hist, sizeof hist, "%s/%010lld", c->revisions_dir, (long long)r.number);
+    coord_acks_path(c, r.number, acks, sizeof acks);
     struct Stat st;
-    zoo_op_t ops[2];
-    zoo_op_result_t res[2];
+    zoo_op_t ops[3];
+    zoo_op_result_t res[3];
     zoo_set_op_init(&ops[0], c->pipeline_path, data, (int)dlen, (int)expected, &st);
     zoo_create_op_init(&ops[1], hist, data, (int)dlen, coord_acl_for(c, hist), ZOO_PERSISTENT, NULL,
                        0);
-    int zrc = zoo_multi(zh, 2, ops, res);
+    /* where the members acknowledge it; without (no acks/ we may create,
+     * or a stray acks/<N> left in the way) members write their node alone */
+    zoo_create_op_init(&ops[2], acks, NULL, -1, coord_acl_for(c, acks), ZOO_PERSISTENT, NULL, 0);
+    int nops = coord_acks_prepare(c, zh) == COORD_OK ? 3 : 2;
+    for (int i = 0; i < nops; i++)
+        res[i].err = ZOK;
+    int zrc = zoo_multi(zh, nops, ops, res);
+    if (nops == 3 && zrc != ZOK && res[0].err == ZOK && res[1].err == ZOK && res[2].err != ZOK &&
+        res[2].err != ZRUNTIMEINCONSISTENCY) {
+        coord_log(c, COORD_LOG_WARN, "cannot create %s (%s): pushing without it", acks,
+                  zerror(res[2].err));
+        zrc = zoo_multi(zh, 2, ops, res);
+    }
     if (zrc == ZOK) {
         /* leading: members get it without waiting for our own watch */
         coord_pubsub_publish(c, r.number, data, dlen);

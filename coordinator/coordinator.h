@@ -314,6 +314,11 @@ typedef struct coord_config {
      * a node that holds something else for that number overrides it.
      */
     bool (*pubsub_verify)(void *arg, const coord_revision_t *rev);
+    /* Observers only: no membership view at all (members/ is never read,
+     * no members callback, coord_members_get returns none). A pusher that
+     * waits through coord_acks_* needs no more, and reading every member's
+     * node is what made its wait cost n reads (docs/CLUSTER.md). */
+    bool without_members;
     const coord_member_info_t *info; /* initial member data (NULL: empty) */
     coord_callbacks_t cb;
     void *cb_arg;
@@ -380,6 +385,19 @@ void coord_get_status(coord_t *c, coord_status_t *st);
 /* Replaces our member data (kept and re-written after a rejoin by the event
  * thread). Never blocks on ZooKeeper: the write happens in the background. */
 int coord_member_update(coord_t *c, const coord_member_info_t *info);
+
+/*
+ * Acknowledges revision `number` (rejected: refused it) and replaces our
+ * member data as coord_member_update does (info says what it ran, with its
+ * trace). The first call for a (number, result) writes, in one multi with
+ * the member node, the ephemeral ack child acks/<number>/<applied|rejected>-
+ * <member-id> (holding info's JSON) and deletes our previous one; later
+ * calls are plain updates. Without acks/<number> (written by a pusher that
+ * makes none, or pruned) the member node alone is written, which pushers
+ * still read (docs/CLUSTER.md "Aggregated acks"). number 0: an update.
+ * Never blocks on ZooKeeper.
+ */
+int coord_member_ack(coord_t *c, const coord_member_info_t *info, int64_t number, bool rejected);
 
 /* A copy of the last membership snapshot (free with coord_members_free).
  * Never blocks on ZooKeeper. */
@@ -457,6 +475,54 @@ int coord_assignment_read_async(coord_t *c, coord_table_done_fn done, void *arg)
 /* table is copied before it returns */
 int coord_assignment_write_async(coord_t *c, int64_t expected_epoch, const void *table, size_t len,
                                  coord_version_done_fn done, void *arg);
+
+/*
+ * The pusher's side of the acks (coord_acks.c): who of the live members
+ * (the names under members/) acknowledged revision N (the names under
+ * acks/<N>), from child watches: one list of each per change, whatever the
+ * group's size. A member still without an ack child fallback_ms after the
+ * watch began (an agent that writes only its member node, or one that
+ * skipped N for a newer revision) has its member node read, and watched,
+ * instead. The calls block on ZooKeeper (the caller's thread does the
+ * reads; the watches only wake it): meterctl, a wait thread of meterproxy,
+ * tests. The pushes of coord_revision_push create acks/<N> in their write.
+ */
+enum { COORD_ACK_NONE, COORD_ACK_APPLIED, COORD_ACK_REJECTED };
+
+typedef struct coord_ack {
+    char id[128];
+    int ack;       /* COORD_ACK_*: what its ack child's name says */
+    bool has_info; /* info read: a rejection's ack child (read at once, for
+                    * its error) or, without an ack, its member node */
+    coord_member_info_t info;
+} coord_ack_t;
+
+typedef struct coord_acks_view {
+    int64_t number;
+    bool acks_node; /* acks/<N> exists */
+    uint64_t lists; /* listings of acks/<N> and members/ so far */
+    size_t count;   /* the live members, sorted by id */
+    coord_ack_t *members;
+} coord_acks_view_t;
+void coord_acks_view_free(coord_acks_view_t *v);
+
+typedef struct coord_acks coord_acks_t;
+/* Starts watching revision number's acks (the first lists are made by the
+ * first coord_acks_next). NULL: bad arguments or out of memory. */
+coord_acks_t *coord_acks_open(coord_t *c, int64_t number, int fallback_ms);
+/*
+ * Blocks until the view changed (or the first time), then copies it into
+ * *out (freed first, so the same view may be passed again): COORD_OK; or
+ * COORD_ETIMEOUT after timeout_ms without a change; COORD_ENOCONN while
+ * there is no session (retried on the next call).
+ */
+int coord_acks_next(coord_acks_t *a, int timeout_ms, coord_acks_view_t *out);
+/* The data of member id's ack child of revision number (its info when it
+ * acknowledged, trace included): one read. Blocks. */
+int coord_acks_read(coord_t *c, int64_t number, const char *id, bool rejected,
+                    coord_member_info_t *out);
+/* Stops watching and frees (a watch that still fires finds nothing). */
+void coord_acks_close(coord_acks_t *a);
 
 /*
  * The groups under backend_url's chroot (coord_groups.c): its children,

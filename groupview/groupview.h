@@ -161,6 +161,20 @@ void groupview_wait_init(groupview_wait *w, int64_t number, int64_t t0_ms);
 void groupview_wait_free(groupview_wait *w);
 /* Takes a members snapshot seen at now_ms. */
 void groupview_wait_observe(groupview_wait *w, const coord_members_t *s, int64_t now_ms);
+/* Takes an acks view (coord_acks_next) seen at now_ms: a member applied or
+ * rejected by its ack child's name (sha: the revision's, what an applied ack
+ * stands for), else as its member node says when it was read (agents
+ * without acks), else pending. */
+void groupview_wait_observe_acks(groupview_wait *w, const coord_acks_view_t *v, const char *sha,
+                                 int64_t now_ms);
+/* Blocks on ZooKeeper (a waiting thread, never an event loop): waits on c's
+ * acks of w->number (coord_acks_*) until no live member is pending or
+ * deadline_ms (CLOCK_MONOTONIC, as t0_ms) passes, then reads the slowest
+ * member's ack child for its trace. fallback_ms: when members still without
+ * an ack child have their node read instead. 0 settled, 1 timed out, -1
+ * out of memory. */
+int groupview_wait_acks(groupview_wait *w, coord_t *c, const char *sha, int64_t deadline_ms,
+                        int fallback_ms);
 /* No live member is pending. */
 bool groupview_wait_settled(const groupview_wait *w);
 /* "applied", "rejected", "pending" or "left". */

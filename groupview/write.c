@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int groupview_check_revision(const char *body, size_t len, const char *label, pipeline **out,
                              pipeline_diags *d)
@@ -102,6 +103,81 @@ void groupview_wait_observe(groupview_wait *w, const coord_members_t *s, int64_t
             m->seen_wall_us = coord_trace_now_us();
         }
     }
+}
+
+/* What a member's ack child or node says, as the member node would. */
+static coord_member_info_t ack_info(const coord_ack_t *e, int64_t number, const char *sha)
+{
+    coord_member_info_t in = {0};
+    if (e->has_info) in = e->info;
+    if (e->ack == COORD_ACK_APPLIED && in.applied_revision < number) {
+        in.applied_revision = number;
+        snprintf(in.applied_sha256, sizeof in.applied_sha256, "%s", sha ? sha : "");
+        snprintf(in.state, sizeof in.state, "running");
+    } else if (e->ack == COORD_ACK_REJECTED && !e->has_info) {
+        snprintf(in.state, sizeof in.state, "rejected");
+        snprintf(in.last_error, sizeof in.last_error,
+                 "revision %lld: (its ack could not be read: meterctl members shows why)",
+                 (long long)number);
+    }
+    return in;
+}
+
+void groupview_wait_observe_acks(groupview_wait *w, const coord_acks_view_t *v, const char *sha,
+                                 int64_t now_ms)
+{
+    coord_members_t s = {.count = 0,
+                         .members = calloc(v->count ? v->count : 1, sizeof(coord_member_t))};
+    if (!s.members) return;
+    for (size_t i = 0; i < v->count; i++) {
+        coord_member_t *m = &s.members[s.count++];
+        snprintf(m->id, sizeof m->id, "%s", v->members[i].id);
+        m->info = ack_info(&v->members[i], w->number, sha);
+    }
+    groupview_wait_observe(w, &s, now_ms);
+    free(s.members);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const groupview_wmember *slowest(const groupview_wait *w, int *stage,
+                                        double ms[COORD_STAGES]);
+
+int groupview_wait_acks(groupview_wait *w, coord_t *c, const char *sha, int64_t deadline_ms,
+                        int fallback_ms)
+{
+    /* a wait shorter than the delay still reads the silent ones, at its end */
+    int64_t left0 = deadline_ms - mono_ms();
+    if (left0 < fallback_ms) fallback_ms = left0 > 0 ? (int)left0 : 0;
+    coord_acks_t *a = coord_acks_open(c, w->number, fallback_ms);
+    if (!a) return -1;
+    coord_acks_view_t v = {0};
+    bool settled = false;
+    for (;;) {
+        int64_t left = deadline_ms - mono_ms();
+        int rc = coord_acks_next(a, left > 0 ? (int)left : 0, &v);
+        if (rc == COORD_OK) {
+            groupview_wait_observe_acks(w, &v, sha, mono_ms());
+            /* no live member at all is settled too, once listed */
+            if ((settled = groupview_wait_settled(w))) break;
+        }
+        if (mono_ms() >= deadline_ms) break;
+    }
+    coord_acks_view_free(&v);
+    coord_acks_close(a);
+    /* the slowest member's trace: its ack child, one read */
+    int stage;
+    double ms[COORD_STAGES];
+    groupview_wmember *s = (groupview_wmember *)slowest(w, &stage, ms);
+    coord_member_info_t info;
+    if (s && stage < 0 && coord_acks_read(c, w->number, s->id, false, &info) == COORD_OK)
+        s->info = info;
+    return settled ? 0 : 1;
 }
 
 bool groupview_wait_settled(const groupview_wait *w)

@@ -15,6 +15,9 @@
  * Nothing here blocks an HTTP thread: the write is the coordinator's async
  * push (completed on its store thread); a wait is a thread of its own that
  * reads the coordinator's cached membership (never ZooKeeper) every 50 ms.
+ * That cache watches every member node for /v1/groups anyway (an agent's
+ * ack updates its node too), so listing acks/<N> as meterctl does would
+ * add reads here, not save any (docs/CLUSTER.md "Aggregated acks").
  * Both count as writes in flight, which stop() lets finish before the
  * server goes (a deferred request must be answered while it still exists).
  */

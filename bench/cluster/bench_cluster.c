@@ -10,8 +10,10 @@
  *
  *   push_apply_ms    3, 10 and 20 agents, BENCH_PUSHES (default 20) pushes
  *                    each: from coord_revision_push to every member
- *                    reporting the revision applied in its member node
- *                    (observer snapshot read every 1 ms); p50 and p99
+ *                    acknowledging it under acks/<N>, as meterctl push
+ *                    --wait sees it (docs/CLUSTER.md "Aggregated acks";
+ *                    BENCH_ACKS=0: reporting it in its member node, the
+ *                    observer's snapshot read every 1 ms); p50 and p99
  *                    (nearest rank: of 20 pushes, p99 is the largest), and
  *                    the stages of stages.h from the members' traces, for
  *                    every member and for the slowest one. The pushes
@@ -130,6 +132,52 @@ static bool all_applied(int n, int64_t rev, st_seen *seen)
     return ok;
 }
 
+/* The members' traces, from their nodes as the observer has them (it
+ * reads them anyway); true once all n show rev. */
+static bool traces_in(int n, int64_t rev, st_seen *seen)
+{
+    coord_members_t m = {0};
+    if (coord_members_get(fx.obs, &m) != 0) return false;
+    bool ok = (int)m.count == n;
+    for (size_t i = 0; ok && i < m.count; i++)
+        ok = m.members[i].info.applied_revision >= rev;
+    for (size_t i = 0; ok && i < m.count; i++)
+        seen[i].info = m.members[i].info;
+    coord_members_free(&m);
+    return ok;
+}
+
+/* Follows rev's acks until all n members acknowledged it, stamping each
+ * (seen[] keyed by position: the view is sorted by id, as snapshots are);
+ * the instant the last was seen in *done_us. */
+static void follow_acks(int n, int64_t rev, st_seen *seen, int64_t t0, int64_t *done_us)
+{
+    coord_acks_t *a = coord_acks_open(fx.obs, rev, 600000);
+    if (!a) fail("out of memory");
+    coord_acks_view_t v = {0};
+    for (;;) {
+        int64_t now = coord_trace_now_us();
+        if (coord_acks_next(a, 1000, &v) == 0) {
+            now = coord_trace_now_us();
+            int acked = 0;
+            for (size_t i = 0; i < v.count && (int)i < n; i++)
+                if (v.members[i].ack == COORD_ACK_APPLIED) {
+                    if (!seen[i].seen_us) seen[i].seen_us = now;
+                    acked++;
+                }
+            if ((int)v.count == n && acked == n) break;
+        }
+        if (now - t0 > 30000000) fail("push not acknowledged within 30 s");
+    }
+    *done_us = coord_trace_now_us();
+    coord_acks_view_free(&v);
+    coord_acks_close(a);
+    while (!traces_in(n, rev, seen)) {
+        if (coord_trace_now_us() - t0 > 60000000) fail("traces not in within 60 s");
+        sleep_ms(1);
+    }
+}
+
 static double load_avg(void)
 {
     double l[1] = {0};
@@ -200,6 +248,7 @@ static double agents_cpu_ms(int n)
 static void pushes(int n, char *out, size_t cap)
 {
     int count = pushes_per_size();
+    bool acks = !getenv("BENCH_ACKS") || strcmp(getenv("BENCH_ACKS"), "0") != 0;
     st_stats st = {0};
     st_seen seen[CF_MAX_NODES];
     /* the agents' CPU per push: what they used over the pushes less what
@@ -217,11 +266,14 @@ static void pushes(int n, char *out, size_t cap)
         rev_now = cf_push(&fx, b);
         int64_t t_commit = coord_trace_now_us();
         free(b);
-        while (!all_applied(n, rev_now, seen)) {
+        int64_t done = 0;
+        if (acks) follow_acks(n, rev_now, seen, t0, &done);
+        while (!acks && !all_applied(n, rev_now, seen)) {
             if (coord_trace_now_us() - t0 > 30000000) fail("push not applied within 30 s");
             sleep_ms(1);
         }
-        st_add_push(&st, seen, n, t_commit, (double)(coord_trace_now_us() - t0) / 1000.0);
+        if (!acks) done = coord_trace_now_us();
+        st_add_push(&st, seen, n, t_commit, (double)(done - t0) / 1000.0);
         sleep_ms(250); /* let the handover of the previous move start */
     }
     double used = agents_cpu_ms(n) - cpu0 - idle_rate * (double)(cf_wall_ms() - t_first);
@@ -405,11 +457,13 @@ int main(void)
     grow(10, 20);
     pushes(20, p20, sizeof p20);
     double load_after_pushes = load_avg();
+    const char *acks_on =
+        !getenv("BENCH_ACKS") || strcmp(getenv("BENCH_ACKS"), "0") != 0 ? "true" : "false";
     if (getenv("BENCH_PUSH_ONLY")) {
         cf_stop(&fx);
-        printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
+        printf("{\"acks\":%s,\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
                "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s}}\n",
-               load_start, load_after_pushes, p3, p10, p20);
+               acks_on, load_start, load_after_pushes, p3, p10, p20);
         return 0;
     }
     failovers(20, fo, sizeof fo);
@@ -433,11 +487,11 @@ int main(void)
     cf_samples_free(&s);
     cf_stop(&fx);
 
-    printf("{\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
+    printf("{\"acks\":%s,\"zk_force_sync\":\"yes\",\"load\":[%.2f,%.2f],"
            "\"session_timeout_ms\":%d,\"handover_ms\":1000,\"targets\":%d,\"interval_s\":1,"
            "\"push_apply_ms\":{\"3\":%s,\"10\":%s,\"20\":%s},\"failover_ms\":%s,"
            "\"leave_sigterm_to_exit_max_ms\":%lld,",
-           load_start, load_after_pushes, SESSION_MS, TARGETS, p3, p10, p20, fo,
+           acks_on, load_start, load_after_pushes, SESSION_MS, TARGETS, p3, p10, p20, fo,
            (long long)leave_ms);
     const char *keys[] = {"duplicate_polls", "missed_polls", "due_instants"};
     for (int k = 0; k < 3; k++) {

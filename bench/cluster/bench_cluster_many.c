@@ -23,7 +23,11 @@
  * copy whose signature verifies without a read (BENCH_PUBSUB=confirm: each
  * confirmed by a read, the path before issue 19). BENCH_PARSE=each: every
  * member checks and parses its own copy (default: once per revision for the
- * process, see checked()).
+ * process, see checked()). The members acknowledge under acks/<N> and the
+ * pusher follows those names, as meterctl push --wait does (docs/CLUSTER.md
+ * "Aggregated acks"; each member's trace for the breakdown is taken from
+ * its memory, without a read); BENCH_ACKS=0: the members write their node
+ * only and the pusher watches every member node (the path before).
  *
  * Run: build/bench/cluster/bench_cluster_many
  */
@@ -52,7 +56,8 @@ typedef struct light {
     int idx;
     char id[64];
     coord_t *c;
-    coord_member_info_t info; /* its event thread only */
+    pthread_mutex_t mu; /* info: written on its event thread, read by the pusher */
+    coord_member_info_t info;
     /* leader's planning (its event thread only) */
     bool leading;
     partition_table *table;
@@ -66,6 +71,7 @@ struct bench {
     group_trust *trust;
     int targets;
     bool pubsub, pubsub_verify;
+    bool acks; /* members ack under acks/<N>, the pusher lists them (default) */
     /* light mode (BENCH_PARSE unset): one check and one parse per revision
      * for the whole process, see checked() */
     bool each;
@@ -173,6 +179,7 @@ static void on_revision(void *arg, const coord_revision_t *r)
         return;
     }
     int64_t validated = coord_trace_now_us();
+    pthread_mutex_lock(&l->mu);
     l->info.applied_revision = r->number;
     snprintf(l->info.applied_sha256, sizeof l->info.applied_sha256, "%s", r->sha256);
     snprintf(l->info.state, sizeof l->info.state, "running");
@@ -183,7 +190,11 @@ static void on_revision(void *arg, const coord_revision_t *r)
                                           .validated_us = validated,
                                           .applied_us = coord_trace_now_us(),
                                           .via_pubsub = r->via_pubsub};
-    coord_member_update(l->c, &l->info);
+    if (l->b->acks)
+        coord_member_ack(l->c, &l->info, r->number, false);
+    else
+        coord_member_update(l->c, &l->info);
+    pthread_mutex_unlock(&l->mu);
 }
 
 /* pubsub_verify: the same check as on_revision's (group/), on the event
@@ -270,6 +281,7 @@ static void on_log(void *arg, int level, const char *msg)
 static void light_start(bench *b, int i)
 {
     light *l = &b->m[i];
+    pthread_mutex_init(&l->mu, NULL);
     l->b = b;
     l->idx = i;
     snprintf(l->id, sizeof l->id, "light-%03d", i);
@@ -312,8 +324,55 @@ static void obs_members(void *arg, const coord_members_t *m)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* Acks: follows revision rev's until `until` says enough or 60 s pass
+ * (then fails); `until` sees each view, and each member's first ack at
+ * seen_us. */
+static void follow_acks(bench *b, int64_t rev, bool (*until)(bench *, const coord_acks_view_t *))
+{
+    coord_acks_t *a = coord_acks_open(b->obs, rev, 600000);
+    if (!a) fail("out of memory");
+    coord_acks_view_t v = {0};
+    int64_t t0 = now_ms();
+    for (;;) {
+        int rc = coord_acks_next(a, 1000, &v);
+        if (rc == 0 && until(b, &v)) break;
+        if (now_ms() - t0 > 60000) fail("revision not acknowledged within 60 s");
+    }
+    coord_acks_view_free(&v);
+    coord_acks_close(a);
+}
+
+static bool all_acked(bench *b, const coord_acks_view_t *v)
+{
+    int n = 0;
+    for (size_t i = 0; i < v->count; i++)
+        n += v->members[i].ack == COORD_ACK_APPLIED;
+    return n == b->n && (int)v->count == b->n;
+}
+
+/* Stamps the members whose ack is new (the pusher's side of the stages). */
+static bool stamp_acks(bench *b, const coord_acks_view_t *v)
+{
+    int64_t now = coord_trace_now_us();
+    for (size_t i = 0; i < v->count; i++) {
+        int k = atoi(v->members[i].id + 6); /* light-NNN */
+        if (v->members[i].ack != COORD_ACK_APPLIED || k < 0 || k >= b->n || b->seen[k].seen_us)
+            continue;
+        b->seen[k].seen_us = now;
+        pthread_mutex_lock(&b->m[k].mu);
+        b->seen[k].info = b->m[k].info; /* its trace, from memory: no read */
+        pthread_mutex_unlock(&b->m[k].mu);
+        b->n_seen++;
+    }
+    return b->n_seen >= b->n;
+}
+
 static bool group_is(bench *b, int n, int64_t rev)
 {
+    if (b->acks) {
+        follow_acks(b, rev, all_acked); /* b->n is n already */
+        return true;
+    }
     coord_members_t m;
     if (coord_members_get(b->obs, &m) != 0) return false;
     bool ok = (int)m.count == n;
@@ -423,6 +482,7 @@ static void measure(bench *b, int pushes, FILE *out)
         int64_t t0 = coord_trace_now_us();
         push(b, k);
         int64_t t_commit = coord_trace_now_us();
+        if (b->acks) follow_acks(b, rev_now, stamp_acks); /* seen: this thread only */
         pthread_mutex_lock(&b->mu);
         while (b->n_seen < b->n) {
             struct timespec ts;
@@ -504,19 +564,21 @@ int main(void)
                         no_fsync ? "maxClientCnxns=0\nforceSync=no\n" : "maxClientCnxns=0\n") != 0)
         fail("ZooKeeper did not start");
     snprintf(b.url, sizeof b.url, "zookeeper://%s/meterd", b.zk.hosts);
+    b.acks = !getenv("BENCH_ACKS") || strcmp(getenv("BENCH_ACKS"), "0") != 0;
     coord_config_t cc = {.backend_url = b.url,
                          .group = "central",
                          .session_timeout_ms = SESSION_MS,
-                         .cb = {.members = obs_members},
+                         .without_members = b.acks,
+                         .cb = {.members = b.acks ? NULL : obs_members},
                          .cb_arg = &b};
     char err[300];
     if (!(b.obs = coord_open(&cc, err, sizeof err)) || coord_wait_ready(b.obs, 30000) != 0)
         fail("the observer did not connect");
     push(&b, -2);
 
-    printf("{\"zk_force_sync\":\"%s\",\"parse\":\"%s\",\"pubsub\":\"%s\",\"targets\":%d,"
-           "\"pushes\":%d,\"load_start\":%.2f,\"sizes\":{",
-           no_fsync ? "no" : "yes", b.each ? "each" : "once",
+    printf("{\"acks\":%s,\"zk_force_sync\":\"%s\",\"parse\":\"%s\",\"pubsub\":\"%s\","
+           "\"targets\":%d,\"pushes\":%d,\"load_start\":%.2f,\"sizes\":{",
+           b.acks ? "true" : "false", no_fsync ? "no" : "yes", b.each ? "each" : "once",
            !b.pubsub         ? "off"
            : b.pubsub_verify ? "verified"
                              : "confirm",

@@ -366,13 +366,18 @@ static void expect_raw_writes_refused(const char *who, const char *auth, bool op
         snprintf(path, sizeof path, "%s/revisions/0000000099", base);
         rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
         if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
+        snprintf(path, sizeof path, "%s/acks/0000000099", base); /* a push's */
+        rc = zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
     }
     if (member_nodes) {
         snprintf(path, sizeof path, "%s/assignment", base);
         rc = zoo_set(zh, path, "x", 1, -1);
         if (rc != ZNOAUTH) fail_msg("%s: set %s: %s", who, path, zerror(rc));
-        static const char *const dirs[] = {"members/intruder.central", "election/n_"};
-        for (int i = 0; i < 2; i++) {
+        /* a forged ack of revision 1 too (issue 19) */
+        static const char *const dirs[] = {"members/intruder.central", "election/n_",
+                                           "acks/0000000001/applied-intruder.central"};
+        for (int i = 0; i < 3; i++) {
             snprintf(path, sizeof path, "%s/%s", base, dirs[i]);
             rc = zoo_create(zh, path, "x", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
             if (rc != ZNOAUTH) fail_msg("%s: create %s: %s", who, path, zerror(rc));
@@ -389,6 +394,11 @@ static void expect_raw_writes_refused(const char *who, const char *auth, bool op
         if (rc != ZNOAUTH) fail_msg("%s: delete %s: %s", who, path, zerror(rc));
     }
     zookeeper_close(zh);
+}
+
+static bool ack_exists(void *zh)
+{
+    return zoo_exists(zh, "/roles/central/acks/0000000001/applied-node-0.central", 0, NULL) == ZOK;
 }
 
 /*
@@ -417,6 +427,12 @@ static void test_roles(void **state)
     coord_t *squatter = open_as(url, NULL);
     assert_int_equal(coord_wait_ready(squatter, 10000 * th_slack()), 0);
     coord_close(squatter);
+    /* ...acks/ included, where pushes put acks/<N> (the repair must reach
+     * it: the writes refused below would pass under an open acks/) */
+    zhandle_t *szh = raw_connect(NULL);
+    assert_int_equal(
+        zoo_create(szh, "/roles/central/acks", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    zookeeper_close(szh);
 
     snprintf(extra, sizeof extra,
              "backend_url = %s\nauth_file = %s\nacl_file = %s\ntrusted_keys_file = %s\n", url, mem,
@@ -446,6 +462,10 @@ static void test_roles(void **state)
     cf_sole_want w = {&fx, "running", 1, NULL};
     assert_true(th_wait_until(cf_sole_member_is, &w, 30000 * th_slack()));
     expect_health_says("\"status\":\"ok\""); /* the refusal is gone */
+    /* ...and acknowledges under acks/<N>, which the reader may read */
+    zhandle_t *rzh = raw_connect(reader_auth);
+    assert_true(th_wait_until(ack_exists, rzh, 10000 * th_slack()));
+    zookeeper_close(rzh);
 
     /* wrong roles: the member and the reader cannot write the pipeline */
     const char *writers[] = {member_auth, reader_auth};

@@ -181,6 +181,7 @@ typedef struct sim {
     coord_member_info_t info;
     pthread_mutex_t mu;
     atomic_int mode;
+    bool legacy; /* an agent without acks: writes its member node only */
 } sim;
 
 static void sim_on_revision(void *arg, const coord_revision_t *rev)
@@ -207,7 +208,10 @@ static void sim_on_revision(void *arg, const coord_revision_t *rev)
                      "revision %lld: pipeline.yaml:4:15: error: interval must be a number",
                      (long long)rev->number);
         }
-        coord_member_update(s->c, &s->info);
+        if (s->legacy)
+            coord_member_update(s->c, &s->info);
+        else
+            coord_member_ack(s->c, &s->info, rev->number, mode == ON_REV_REJECT);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -814,6 +818,11 @@ static void test_push_wait(void **state)
     sim_open(&s[0], group, "w1.central", ON_REV_APPLY);
     sim_open(&s[1], group, "w2.central", ON_REV_APPLY);
     sim_open(&s[2], group, "w3.central", ON_REV_APPLY);
+    /* a group of new agents and an old one, which acknowledges in its
+     * member node only: the wait reads that node once the others acked */
+    pthread_mutex_lock(&s[1].mu);
+    s[1].legacy = true;
+    pthread_mutex_unlock(&s[1].mu);
 
     run_result r = run("push '%s' --group %s --zk '%s' --wait -o json %s", a, group, url, creds);
     expect_status(&r, 0, NULL);
