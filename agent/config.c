@@ -70,7 +70,8 @@ static const option_desc options[] = {
         "Pipeline file (Ceilometer polling.yaml + sinks); empty: the embedded default"),
     INT("polling", "workers", workers, "4", 1, 256, "Poll worker threads"),
     INT("polling", "drain_timeout", drain_timeout, "10", 0, 3600,
-        "Seconds a changed or removed source may take to finish in-flight polls"),
+        "Seconds a removed source may take to finish in-flight polls (a changed one waits for "
+        "none)"),
     STR("polling", "allow_targets", allow_targets, "",
         "What pollsters may contact: CIDRs, addresses, host patterns, optional :port (empty: "
         "anything); a revision naming another target is refused"),

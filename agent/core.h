@@ -44,19 +44,45 @@ typedef struct task_stats {
     uint64_t consecutive_errors; /* failed polls since the last success */
 } task_stats;
 
+/*
+ * What a source's polls read of its definition. A revision that changes the
+ * source swaps in a new one (the source and its tasks stay); each poll holds
+ * a reference to the one it was fired with, so a poll in flight finishes
+ * with the definition it started under. Immutable once published.
+ */
+typedef struct src_conf {
+    atomic_int refs;
+    struct agent *a;
+    int64_t interval_ms;
+    char **meters, **sinks;
+    size_t n_meters, n_sinks;
+    pipeline_param *params; /* `parameters:` */
+    size_t n_params;
+    pipeline_param *labels; /* `target_labels:`; tasks' target.labels point here */
+    size_t n_labels;
+    unsigned char digest[32];
+    pipeline_source selection; /* meters only (points at `meters`): for poll_wants */
+    void **configs;            /* per agent pollster: what its configure() made of params */
+    bool *want;                /* per (pollster, meter), flattened */
+} src_conf;
+
 typedef struct task {
     loop_timer timer;
     src_rt *src;
     const pollster_plugin *pp;
-    size_t pp_index;  /* into agent.pollsters, for per-pollster self-metrics */
-    const bool *want; /* into src->want, for pp */
+    size_t pp_index; /* into agent.pollsters, for per-pollster self-metrics */
+    size_t want_off; /* this pollster's meters in src_conf.want */
     poll_target target;
     void *state;
     int64_t offset_ms;   /* stable phase within the interval */
     int64_t due_wall_ms; /* next due instant, wall clock */
-    /* the instant the queued poll belongs to: written by task_fire before
-     * the hand-off to a worker, read by that worker (busy keeps it stable) */
+    /* what the poll in flight was fired with: written by task_fire before
+     * the hand-off to a worker, read by that worker (busy keeps them
+     * stable), so a revision applied meanwhile changes none of it */
     int64_t fired_due_ms;
+    src_conf *fired_conf; /* a reference */
+    poll_target fired_target;
+    atomic_int refs; /* the source's task list, and the poll in flight */
     atomic_bool busy;
     task_stats stats; /* under agent.stats_mu */
 } task;
@@ -70,23 +96,10 @@ struct src_rt {
     atomic_int state;    /* src_state; written by the loop thread only */
     atomic_int inflight; /* polls queued or running */
     int64_t generation;  /* revision number that created it */
-    /* own copy of the definition: survives the pipeline it came from */
     char *name;
-    int64_t interval_ms;
-    char **meters, **sinks;
-    size_t n_meters, n_sinks;
-    pipeline_param *params; /* `parameters:` */
-    size_t n_params;
-    unsigned char digest[32];
-    pipeline_source selection; /* meters only (points at `meters`): for poll_wants */
-    /* runtime */
-    void **configs; /* per agent pollster: what its configure() made of params */
-    bool *want;     /* per (pollster, meter), flattened */
-    task **tasks;
+    src_conf *conf; /* the definition in force: loop thread; others under a->mu */
+    task **tasks;   /* changed by the loop thread under a->mu */
     size_t n_tasks;
-    src_rt *successor;       /* changed source: starts once this one drained */
-    int64_t retired_wall_ms; /* when it stopped being scheduled: its successor
-                              * takes over every due instant from there */
     loop_timer drain_timer;
     char discovery_error[256];
 };
@@ -187,9 +200,14 @@ bool agent_ns_enabled(const agent *a, const agent_group *g, const char *ns);
 /* scheduler.c (loop thread unless noted) */
 src_rt *src_new(agent_group *g, const pipeline_source *def);
 void src_start(src_rt *s);
-/* Stops scheduling; calls successor's start once in-flight polls finish or
- * the drain timeout passes. */
-void src_retire(src_rt *s, src_rt *successor);
+/* Applies a changed definition of the same source in place: the targets
+ * that stay keep their task (phase, state, statistics), added ones start,
+ * removed ones stop at once (a poll in flight finishes). 0, or -1 out of
+ * memory (the old definition keeps running). */
+int src_update(src_rt *s, const pipeline_source *def);
+/* Stops scheduling; the source leaves the list once in-flight polls finish
+ * or the drain timeout passes. */
+void src_retire(src_rt *s);
 void src_unref(src_rt *s);
 src_rt *group_find_source(agent_group *g, const char *name); /* running or pending */
 void group_list_add(agent_group *g, src_rt *s);

@@ -23,11 +23,11 @@
  *
  * A source's `parameters:` (validated against the pollster's registry row)
  * reach the pollster as a config: configure() turns them into whatever the
- * pollster wants (parsed once per source runtime, shared read-only by its
- * targets and polls); env->config is that. Per-target state (init/destroy)
- * survives a change of its source: the successor's task for the same
- * pollster and target id takes the predecessor's state (baselines, backoff)
- * instead of a fresh one, as an unchanged source keeps its own.
+ * pollster wants (parsed once per definition of the source, shared
+ * read-only by its targets and polls, kept until the last poll that used it
+ * ends); env->config is that. Per-target state (init/destroy) survives a
+ * change of its source: a target that stays in a changed source keeps its
+ * task and state (baselines, backoff), as an unchanged source does.
  *
  * Meters: want[] covers the row's fixed meters. A row with dynamic_meters
  * ("scrape.*") also emits names only known at poll time; poll_wants() says
@@ -51,8 +51,9 @@ typedef struct poll_target {
     char *resource; /* resource id written into samples */
     bool local;     /* of this host: always polled here, never partitioned */
     /* Per-target labels (the source's target_labels, e.g. from file_sd), kind
-     * MAP: key, value...; NULL: none. A task owns a copy; a target_list
-     * borrows the pipeline's. The scrape pollster adds them to its samples. */
+     * MAP: key, value...; NULL: none. A task's point into its source's
+     * definition (kept alive for a poll in flight); a target_list borrows
+     * the pipeline's. The scrape pollster adds them to its samples. */
     pipeline_param *labels;
 } poll_target;
 
@@ -98,8 +99,8 @@ void poll_call_done(poll_call *c, int rc, const char *err);
 
 typedef struct pollster_plugin {
     const registry_pollster *desc; /* name, namespace, meters (want[] indexes them), params */
-    /* Optional per-target state (cumulative baselines); inherited by a changed
-     * source's successor. */
+    /* Optional per-target state (cumulative baselines); kept while the target
+     * stays in its source, whatever else of the source changes. */
     int (*init)(const poll_target *t, void **state, char *err, size_t errlen);
     /* Synchronous form: polls one target into out; 0, or -1 with err (samples
      * added so far are kept). Runs on a worker thread. */

@@ -13,9 +13,9 @@
  *
  * Apply: sinks first (if a publisher cannot open, the revision is refused and
  * nothing changes), then sources by diff: unchanged ones are left alone (same
- * objects, same timers, same state), removed ones retire, changed ones
- * retire and hand over to their replacement once their in-flight polls have
- * finished, added ones start.
+ * objects, same timers, same state), changed ones are diffed in place (the
+ * targets that stay keep their task, phase and state: scheduler_diff.c),
+ * removed ones retire, added ones start.
  */
 #include "agent/core.h"
 #include "agent/readfile.h"
@@ -42,6 +42,19 @@ void reload_refuse(agent_group *g, const char *msg)
     metrics_counter(a->m_reload_refused, 1);
     log_error(&a->log, "reload", "%s: pipeline refused, the previous one keeps running: %s",
               g->name, msg);
+}
+
+/* 1 started, 0 not (out of memory, logged). */
+static int start_source(agent_group *g, const pipeline_source *def)
+{
+    src_rt *s = src_new(g, def);
+    if (!s) {
+        log_error(&g->a->log, "reload", "source %s: out of memory; not started", def->name);
+        return 0;
+    }
+    group_list_add(g, s);
+    src_start(s);
+    return 1;
 }
 
 int reload_apply(agent_group *g, pipeline *p)
@@ -72,7 +85,7 @@ int reload_apply(agent_group *g, pipeline *p)
         reload_refuse(g, err);
         return -1;
     }
-    size_t kept = 0, started = 0, replaced = 0, stopped = 0;
+    size_t kept = 0, started = 0, changed = 0, stopped = 0;
     /* readers see the new number only once everything below is in place */
     uint64_t revision = g->revision + 1;
     for (size_t i = 0; i < d.n_sources; i++) {
@@ -83,27 +96,22 @@ int reload_apply(agent_group *g, pipeline *p)
             kept++;
             break;
         case PIPELINE_REMOVED:
-            if (old) src_retire(old, NULL);
+            if (old) src_retire(old);
             stopped++;
             break;
-        case PIPELINE_ADDED:
-        case PIPELINE_CHANGED: {
-            src_rt *s = src_new(g, sd->new_src);
-            if (!s) {
-                log_error(&a->log, "reload", "source %s: out of memory; %s", sd->name,
-                          old ? "keeping the old definition" : "not started");
+        case PIPELINE_CHANGED:
+            if (old) {
+                if (src_update(old, sd->new_src) != 0)
+                    log_error(&a->log, "reload",
+                              "source %s: out of memory; keeping the old definition", sd->name);
+                changed++;
                 break;
             }
-            group_list_add(g, s);
-            if (old) {
-                src_retire(old, s);
-                replaced++;
-            } else {
-                src_start(s);
-                started++;
-            }
+            started += start_source(g, sd->new_src); /* not running: it failed to start */
             break;
-        }
+        case PIPELINE_ADDED:
+            started += start_source(g, sd->new_src);
+            break;
         }
     }
     pipeline_diff_free(&d);
@@ -124,7 +132,7 @@ int reload_apply(agent_group *g, pipeline *p)
     log_info(&a->log, "reload",
              "%s: pipeline %.12s applied in %lld us: %zu sources unchanged, %zu added, %zu "
              "changed, %zu removed%s",
-             g->name, p->sha256_hex, (long long)apply_us, kept, started, replaced, stopped,
+             g->name, p->sha256_hex, (long long)apply_us, kept, started, changed, stopped,
              sinks_changed ? ", sinks updated" : "");
     return 0;
 }

@@ -2,9 +2,11 @@
  * scheduler.c: source runtimes, their poll tasks, and the cadence.
  *
  * A source runtime (src_rt) is what a pipeline source becomes when it runs:
- * its own copy of the definition, the meter selection computed once per
- * pollster, and one task per (pollster, target). Unchanged sources survive a
- * reload as the very same objects; that is the whole point of seed 000.
+ * its definition in force (src_conf: the meter selection computed once per
+ * pollster, the pollsters' configs, the sinks) and one task per (pollster,
+ * target). Unchanged sources survive a reload as the very same objects; a
+ * changed one is diffed in place (scheduler_diff.c): the same source, the
+ * targets that stay keep their task.
  *
  * Cadence: a task is due at instants k * interval + offset on the wall
  * clock, where offset is a stable hash of (source, pollster, target). Every
@@ -14,34 +16,19 @@
  * A task whose previous poll is still queued or running when it is due again
  * is skipped and counted, never queued twice.
  *
- * Lifetime: the source list holds one reference, each queued or running poll
- * another. A retired source stops its timers at once, lets in-flight polls
- * finish (bounded by drain_timeout) and then hands over to its successor.
+ * Lifetime: the source list holds one reference to a source, each queued or
+ * running poll another; the same for a task (the source's task list, the
+ * poll) and for a src_conf (the source, each poll fired with it). A removed
+ * source stops its timers at once and leaves the list once its in-flight
+ * polls finished (bounded by drain_timeout).
  */
-#include "agent/core.h"
+#include "agent/scheduler_int.h"
 #include "partition/partition.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* The phase of a task: the partition module's frozen hash of
- * "source\0pollster\0target", so every member computes the same one. */
-static int64_t stable_offset(const char *source, const char *pollster, const char *target,
-                             int64_t interval_ms)
-{
-    size_t a = strlen(source) + 1, b = strlen(pollster) + 1, c = strlen(target);
-    char small[512];
-    char *key = a + b + c <= sizeof small ? small : malloc(a + b + c);
-    if (!key) return 0; /* out of memory: phase 0 is still a valid phase */
-    memcpy(key, source, a);
-    memcpy(key + a, pollster, b);
-    memcpy(key + a + b, target, c);
-    uint64_t h = partition_hash64(key, a + b + c);
-    if (key != small) free(key);
-    return (int64_t)(h % (uint64_t)interval_ms);
-}
 
 static char **dup_strv(char *const *v, size_t n)
 {
@@ -75,9 +62,10 @@ static const discovery_plugin *find_discovery(const agent *a, const char *name, 
 }
 
 /* Targets for one pollster of a source: resources, else discovery, else the
- * pollster's default discovery (Ceilometer's order). */
+ * pollster's default discovery (Ceilometer's order). A discovery that fails
+ * is reported in derr and polls nothing. */
 static int source_targets(src_rt *s, const pipeline_source *def, const pollster_plugin *pp,
-                          target_list *out)
+                          target_list *out, char *derr, size_t derrlen)
 {
     agent *a = s->a;
     if (def->n_resources) {
@@ -102,14 +90,13 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
         size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
         const discovery_plugin *d = find_discovery(a, entry, len);
         if (!d) {
-            snprintf(s->discovery_error, sizeof s->discovery_error,
-                     "unknown discovery \"%.*s\" in source %s", (int)len, entry, s->name);
+            snprintf(derr, derrlen, "unknown discovery \"%.*s\" in source %s", (int)len, entry,
+                     s->name);
             continue;
         }
         char err[200] = "";
         if (d->discover(&env, colon ? colon + 1 : "", out, err, sizeof err) != 0)
-            snprintf(s->discovery_error, sizeof s->discovery_error, "discovery %s: %s",
-                     d->desc->name, err);
+            snprintf(derr, derrlen, "discovery %s: %s", d->desc->name, err);
     }
     return 0;
 }
@@ -117,23 +104,167 @@ static int source_targets(src_rt *s, const pipeline_source *def, const pollster_
 static void task_fire(void *arg);
 static void src_drained(void *arg);
 
-static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_target *t)
+/* ---- a source's definition (src_conf) and what it polls (src_plan) ---- */
+
+static void conf_free(src_conf *c)
+{
+    agent *a = c->a;
+    for (size_t i = 0; c->configs && i < a->n_pollsters; i++)
+        if (c->configs[i] && a->pollsters[i]->unconfigure)
+            a->pollsters[i]->unconfigure(c->configs[i]);
+    free(c->configs);
+    pipeline_params_free(c->params, c->n_params);
+    pipeline_params_free(c->labels, c->n_labels);
+    free(c->want);
+    free_strv(c->meters, c->n_meters);
+    free_strv(c->sinks, c->n_sinks);
+    free(c);
+}
+
+void src_conf_unref(src_conf *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) conf_free(c);
+}
+
+void src_plan_free(src_plan *p)
+{
+    for (size_t i = 0; p->lists && i < p->n; i++)
+        target_list_free(&p->lists[i]);
+    free(p->lists);
+    free(p->want_off);
+    memset(p, 0, sizeof *p);
+}
+
+src_conf *src_conf_build(src_rt *s, const pipeline_source *def, src_plan *plan, char *derr,
+                         size_t derrlen)
+{
+    agent *a = s->a;
+    agent_group *g = s->g;
+    derr[0] = 0;
+    memset(plan, 0, sizeof *plan);
+    src_conf *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    atomic_init(&c->refs, 1);
+    c->a = a;
+    c->interval_ms = def->interval * 1000;
+    c->meters = dup_strv(def->meters, def->n_meters);
+    c->n_meters = def->n_meters;
+    c->sinks = dup_strv(def->sinks, def->n_sinks);
+    c->n_sinks = def->n_sinks;
+    c->selection.meters = c->meters;
+    c->selection.n_meters = c->meters ? def->n_meters : 0;
+    if (pipeline_params_copy(def->params, def->n_params, &c->params) == 0)
+        c->n_params = def->n_params;
+    if (pipeline_params_copy(def->target_labels, def->n_target_labels, &c->labels) == 0)
+        c->n_labels = def->n_target_labels;
+    memcpy(c->digest, def->digest, sizeof c->digest);
+    size_t np = a->n_pollsters, total = 0;
+    c->configs = calloc(np ? np : 1, sizeof *c->configs);
+    for (size_t i = 0; i < np; i++)
+        total += pollster_meter_count(a->pollsters[i]);
+    c->want = calloc(total ? total : 1, sizeof *c->want);
+    plan->lists = calloc(np ? np : 1, sizeof *plan->lists);
+    plan->want_off = calloc(np ? np : 1, sizeof *plan->want_off);
+    plan->n = plan->lists ? np : 0;
+    if (!c->meters || !c->sinks || !c->want || !c->params || !c->labels || !c->configs ||
+        !plan->lists || !plan->want_off)
+        goto fail;
+
+    /* the tasks' labels point into this definition, which outlives its polls */
+    pipeline_source d = *def;
+    d.target_labels = c->labels;
+    size_t base = 0;
+    for (size_t i = 0; i < np; i++) {
+        const pollster_plugin *pp = a->pollsters[i];
+        size_t nm = pollster_meter_count(pp);
+        bool *want = c->want + base;
+        plan->want_off[i] = base;
+        base += nm;
+        if (!agent_ns_enabled(a, g, pp->desc->ns)) continue;
+        bool any = false;
+        for (size_t m = 0; m < nm; m++)
+            any |= want[m] = pipeline_source_selects(def, pp->desc->meters[m]);
+        if (!any && !(pp->desc->dynamic_meters && registry_pollster_selected(pp->desc, def)))
+            continue;
+        if (pp->configure) {
+            char err[200] = "";
+            if (pp->configure(c->params, c->n_params, &c->configs[i], err, sizeof err) != 0) {
+                snprintf(derr, derrlen, "pollster %s: parameters: %s", pp->desc->name, err);
+                c->configs[i] = NULL;
+                continue; /* nothing to poll with: reported, not guessed */
+            }
+        }
+        if (source_targets(s, &d, pp, &plan->lists[i], derr, derrlen) != 0) goto fail;
+    }
+    return c;
+fail:
+    conf_free(c);
+    src_plan_free(plan);
+    return NULL;
+}
+
+/* ---- tasks ---- */
+
+/* The phase of a task: the partition module's frozen hash of
+ * "source\0pollster\0target", so every member computes the same one. */
+int64_t task_offset(const char *source, const char *pollster, const char *target,
+                    int64_t interval_ms)
+{
+    size_t a = strlen(source) + 1, b = strlen(pollster) + 1, c = strlen(target);
+    char small[512];
+    char *key = a + b + c <= sizeof small ? small : malloc(a + b + c);
+    if (!key) return 0; /* out of memory: phase 0 is still a valid phase */
+    memcpy(key, source, a);
+    memcpy(key + a, pollster, b);
+    memcpy(key + a + b, target, c);
+    uint64_t h = partition_hash64(key, a + b + c);
+    if (key != small) free(key);
+    return (int64_t)(h % (uint64_t)interval_ms);
+}
+
+static void task_free(task *k)
+{
+    if (k->state && k->pp->destroy) k->pp->destroy(k->state);
+    free(k->target.id);
+    free(k->target.resource);
+    free(k);
+}
+
+static void task_free_posted(void *arg)
+{
+    task_free(arg);
+}
+
+void task_unref(task *k)
+{
+    if (!k || atomic_fetch_sub(&k->refs, 1) != 1) return;
+    /* the last poll of a removed task may end on a pollster's own thread,
+     * inside its completion: its state is destroyed on the loop instead */
+    if (loop_post(k->src->a->loop, task_free_posted, k) != 0) task_free(k);
+}
+
+task *task_new(src_rt *s, size_t pp_index, size_t want_off, const poll_target *t,
+               int64_t interval_ms)
 {
     const pollster_plugin *pp = s->a->pollsters[pp_index];
     task *k = calloc(1, sizeof *k);
-    if (!k) return -1;
+    if (!k) return NULL;
     k->src = s;
     k->pp = pp;
     k->pp_index = pp_index;
-    k->want = want;
+    k->want_off = want_off;
     k->target.id = strdup(t->id);
     k->target.resource = strdup(t->resource);
     k->target.local = t->local;
-    k->offset_ms = stable_offset(s->name, pp->desc->name, t->id, s->interval_ms);
+    k->target.labels = t->labels;
+    k->offset_ms = task_offset(s->name, pp->desc->name, t->id, interval_ms);
     loop_timer_init(&k->timer, task_fire, k);
     atomic_init(&k->busy, false);
-    if (!k->target.id || !k->target.resource) goto fail;
-    if (t->labels && pipeline_params_copy(t->labels, 1, &k->target.labels) != 0) goto fail;
+    atomic_init(&k->refs, 1);
+    if (!k->target.id || !k->target.resource) {
+        task_free(k);
+        return NULL;
+    }
     if (pp->init) {
         char err[200] = "";
         if (pp->init(&k->target, &k->state, err, sizeof err) != 0) {
@@ -141,40 +272,26 @@ static int add_task(src_rt *s, size_t pp_index, const bool *want, const poll_tar
             k->state = NULL;
         }
     }
-    task **nv = realloc(s->tasks, (s->n_tasks + 1) * sizeof *nv);
-    if (!nv) goto fail;
-    s->tasks = nv;
-    s->tasks[s->n_tasks++] = k;
-    return 0;
-fail:
-    if (k->state && pp->destroy) pp->destroy(k->state);
-    free(k->target.id);
-    free(k->target.resource);
-    pipeline_params_free(k->target.labels, 1);
-    free(k);
-    return -1;
+    return k;
 }
+
+size_t src_plan_count(const src_plan *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += p->lists[i].n;
+    return n;
+}
+
+/* ---- sources ---- */
 
 static void src_free(src_rt *s)
 {
-    for (size_t i = 0; i < s->n_tasks; i++) {
-        task *k = s->tasks[i];
-        if (k->state && k->pp->destroy) k->pp->destroy(k->state);
-        free(k->target.id);
-        free(k->target.resource);
-        pipeline_params_free(k->target.labels, 1);
-        free(k);
-    }
+    for (size_t i = 0; i < s->n_tasks; i++)
+        task_unref(s->tasks[i]);
     free(s->tasks);
-    for (size_t i = 0; s->configs && i < s->a->n_pollsters; i++)
-        if (s->configs[i] && s->a->pollsters[i]->unconfigure)
-            s->a->pollsters[i]->unconfigure(s->configs[i]);
-    free(s->configs);
-    pipeline_params_free(s->params, s->n_params);
-    free(s->want);
+    src_conf_unref(s->conf);
     free(s->name);
-    free_strv(s->meters, s->n_meters);
-    free_strv(s->sinks, s->n_sinks);
     free(s);
 }
 
@@ -194,60 +311,30 @@ src_rt *src_new(agent_group *g, const pipeline_source *def)
     atomic_init(&s->inflight, 0);
     s->state = SRC_PENDING;
     s->generation = (int64_t)g->revision + 1; /* the revision being applied */
-    s->name = strdup(def->name);
-    s->interval_ms = def->interval * 1000;
-    s->meters = dup_strv(def->meters, def->n_meters);
-    s->n_meters = def->n_meters;
-    s->sinks = dup_strv(def->sinks, def->n_sinks);
-    s->n_sinks = def->n_sinks;
-    s->selection.meters = s->meters;
-    s->selection.n_meters = s->meters ? def->n_meters : 0;
-    if (pipeline_params_copy(def->params, def->n_params, &s->params) == 0)
-        s->n_params = def->n_params;
-    s->configs = calloc(a->n_pollsters ? a->n_pollsters : 1, sizeof *s->configs);
-    memcpy(s->digest, def->digest, sizeof s->digest);
     loop_timer_init(&s->drain_timer, NULL, NULL);
-    size_t total = 0;
-    for (size_t i = 0; i < a->n_pollsters; i++)
-        total += pollster_meter_count(a->pollsters[i]);
-    s->want = calloc(total ? total : 1, sizeof *s->want);
-    if (!s->name || !s->meters || !s->sinks || !s->want || !s->params || !s->configs) goto fail;
-
-    size_t base = 0;
-    for (size_t i = 0; i < a->n_pollsters; i++) {
-        const pollster_plugin *pp = a->pollsters[i];
-        size_t nm = pollster_meter_count(pp);
-        bool *want = s->want + base;
-        base += nm;
-        if (!agent_ns_enabled(a, g, pp->desc->ns)) continue;
-        bool any = false;
-        for (size_t m = 0; m < nm; m++)
-            any |= want[m] = pipeline_source_selects(def, pp->desc->meters[m]);
-        if (!any && !(pp->desc->dynamic_meters && registry_pollster_selected(pp->desc, def)))
-            continue;
-        if (pp->configure) {
-            char err[200] = "";
-            if (pp->configure(s->params, s->n_params, &s->configs[i], err, sizeof err) != 0) {
-                snprintf(s->discovery_error, sizeof s->discovery_error,
-                         "pollster %s: parameters: %s", pp->desc->name, err);
-                s->configs[i] = NULL;
-                continue; /* nothing to poll with: reported, not guessed */
-            }
+    src_plan plan = {0};
+    s->name = strdup(def->name);
+    if (!s->name) goto fail;
+    s->conf = src_conf_build(s, def, &plan, s->discovery_error, sizeof s->discovery_error);
+    if (!s->conf) goto fail;
+    size_t total = src_plan_count(&plan);
+    s->tasks = calloc(total ? total : 1, sizeof *s->tasks);
+    if (!s->tasks) goto fail;
+    for (size_t i = 0; i < plan.n; i++)
+        for (size_t t = 0; t < plan.lists[i].n; t++) {
+            task *k = task_new(s, i, plan.want_off[i], &plan.lists[i].v[t], s->conf->interval_ms);
+            if (!k) goto fail;
+            s->tasks[s->n_tasks++] = k;
         }
-        target_list targets = {0};
-        int rc = source_targets(s, def, pp, &targets);
-        for (size_t t = 0; rc == 0 && t < targets.n; t++)
-            rc = add_task(s, i, want, &targets.v[t]);
-        target_list_free(&targets);
-        if (rc != 0) goto fail;
-    }
+    src_plan_free(&plan);
     return s;
 fail:
+    src_plan_free(&plan);
     src_free(s);
     return NULL;
 }
 
-static int64_t next_due(int64_t now_wall, int64_t interval, int64_t offset)
+int64_t task_next_due(int64_t now_wall, int64_t interval, int64_t offset)
 {
     int64_t due = now_wall - now_wall % interval + offset;
     while (due <= now_wall)
@@ -255,73 +342,31 @@ static int64_t next_due(int64_t now_wall, int64_t interval, int64_t offset)
     return due;
 }
 
-static void arm(task *k, int64_t now_wall, int64_t now_mono)
+void task_arm(task *k, int64_t now_wall, int64_t now_mono)
 {
     loop_timer_at(k->src->a->loop, &k->timer, now_mono + (k->due_wall_ms - now_wall));
 }
 
-/* A task of the retired source that polled the same thing at the same
- * cadence, or NULL. */
-static task *same_task(const src_rt *pred, const task *k)
-{
-    if (!pred || pred->interval_ms != k->src->interval_ms) return NULL;
-    for (size_t i = 0; i < pred->n_tasks; i++) {
-        task *o = pred->tasks[i];
-        if (o->pp == k->pp && o->due_wall_ms > 0 && !strcmp(o->target.id, k->target.id)) return o;
-    }
-    return NULL;
-}
-
-/* The retired source's task for the same pollster and target, at any cadence. */
-static task *pred_task(src_rt *pred, const task *k)
-{
-    for (size_t i = 0; pred && i < pred->n_tasks; i++) {
-        task *o = pred->tasks[i];
-        if (o->pp == k->pp && !strcmp(o->target.id, k->target.id)) return o;
-    }
-    return NULL;
-}
-
-/*
- * Starts a source. A successor (pred: the changed source it replaces) picks
- * up exactly where its predecessor stopped: a task polling the same target at
- * the same cadence keeps the predecessor's next due instant; others start at
- * the first due instant after the retirement. Instants that passed while the
- * predecessor drained are polled late, at once, rather than lost. A task for
- * the same pollster and target takes over its predecessor's state (cumulative
- * baselines, backoff), as if its source had not changed; not from a poll the
- * drain timeout abandoned, which may still be using it.
- */
-static void src_start_after(src_rt *s, src_rt *pred)
+/* Starts a new source: each task at its first due instant from now (the
+ * first poll of a new task is at its next instant, not at once). */
+void src_start(src_rt *s)
 {
     agent *a = s->a;
     s->state = SRC_RUNNING;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
-    int64_t from = pred ? pred->retired_wall_ms - 1 : now_wall;
     for (size_t i = 0; i < s->n_tasks; i++) {
         task *k = s->tasks[i];
-        const task *o = same_task(pred, k);
-        k->due_wall_ms = o ? o->due_wall_ms : next_due(from, s->interval_ms, k->offset_ms);
-        task *heir = pred_task(pred, k);
-        if (heir && heir->state && !atomic_load(&heir->busy)) {
-            if (k->state && k->pp->destroy) k->pp->destroy(k->state);
-            k->state = heir->state;
-            heir->state = NULL;
-        }
-        arm(k, now_wall, now_mono);
+        k->due_wall_ms = task_next_due(now_wall, s->conf->interval_ms, k->offset_ms);
+        task_arm(k, now_wall, now_mono);
     }
     if (s->discovery_error[0]) log_warn(&a->log, "scheduler", "%s", s->discovery_error);
     log_info(&a->log, "scheduler", "source %s started: %zu tasks every %" PRId64 " s", s->name,
-             s->n_tasks, s->interval_ms / 1000);
-}
-
-void src_start(src_rt *s)
-{
-    src_start_after(s, NULL);
+             s->n_tasks, s->conf->interval_ms / 1000);
 }
 
 struct poll_call {
     task *k;
+    src_conf *conf; /* the definition the poll was fired with */
     poll_env env;
     sample_batch *b;
     struct timespec t0;
@@ -334,7 +379,7 @@ bool poll_wants(const poll_env *env, const char *name)
 
 const poll_target *poll_call_target(const poll_call *c)
 {
-    return &c->k->target;
+    return &c->k->fired_target;
 }
 
 const poll_env *poll_call_env(const poll_call *c)
@@ -348,14 +393,14 @@ sample_batch *poll_call_batch(poll_call *c)
 }
 
 /* Drops the samples of a dynamic-meter pollster the source does not select. */
-static void select_dynamic(const src_rt *s, sample_batch *b)
+static void select_dynamic(const src_conf *conf, sample_batch *b)
 {
     size_t o = 0;
     const char *last = NULL; /* a scraped page lists a family's series together: ask once */
     bool keep = false;
     for (size_t i = 0; i < b->n; i++) {
         if (!last || strcmp(last, b->v[i].name) != 0)
-            keep = pipeline_source_selects(&s->selection, last = b->v[i].name);
+            keep = pipeline_source_selects(&conf->selection, last = b->v[i].name);
         if (keep) b->v[o++] = b->v[i];
     }
     b->n = o;
@@ -369,11 +414,16 @@ static bool group_exports(void *ctx, const char *target, int64_t wall_ms)
     return !g->owns || !g->cluster || cluster_exports(g->cluster, target, wall_ms);
 }
 
-/* A poll's end, run or not: the task may fire again, the source may retire. */
+/* A poll's end, run or not: the task may fire again (or, removed by a
+ * revision meanwhile, go), the source may retire. */
 static void call_release(task *k)
 {
     src_rt *s = k->src;
+    src_conf *conf = k->fired_conf;
+    k->fired_conf = NULL; /* before busy clears: the next fire sets its own */
     atomic_store(&k->busy, false);
+    src_conf_unref(conf);
+    task_unref(k);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && s->state == SRC_DRAINING) {
         if (loop_post(s->a->loop, src_drained, s) == 0) return; /* the post keeps our ref */
     }
@@ -395,22 +445,24 @@ static void call_begin(task *k, poll_call *c)
 {
     src_rt *s = k->src;
     agent *a = s->a;
+    src_conf *conf = k->fired_conf;
     c->k = k;
+    c->conf = conf;
     c->env = (poll_env){
         .host = a->cfg.host,
         .proc_root = a->cfg.proc_root,
-        .want = k->want,
+        .want = conf->want + k->want_off,
         .now_ms = loop_wall_ms(),
         .process_state = a->pstate_poll[k->pp_index],
-        .config = s->configs[k->pp_index],
-        .deadline_ms = loop_now_ms() + s->interval_ms,
-        .selection = &s->selection,
+        .config = conf->configs[k->pp_index],
+        .deadline_ms = loop_now_ms() + conf->interval_ms,
+        .selection = &conf->selection,
         .allow = a->allow_targets,
     };
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     c->b = sample_batch_new(s->name, s->g->epoch, c->env.now_ms);
-    if (c->b && !k->target.local && s->g->owns) {
-        c->b->target = sample_batch_strdup(c->b, k->target.id);
+    if (c->b && !k->fired_target.local && s->g->owns) {
+        c->b->target = sample_batch_strdup(c->b, k->fired_target.id);
         c->b->owned = group_exports;
         c->b->owned_ctx = s->g;
     }
@@ -425,9 +477,9 @@ static void call_end(poll_call *c, int rc, const char *err)
     agent *a = s->a;
     sample_batch *b = c->b;
     if (!err) err = "failed";
-    if (b && k->pp->desc->dynamic_meters) select_dynamic(s, b);
+    if (b && k->pp->desc->dynamic_meters) select_dynamic(c->conf, b);
     size_t n = b ? b->n : 0;
-    if (n) sinks_publish(s->g, s->sinks, s->n_sinks, b);
+    if (n) sinks_publish(s->g, c->conf->sinks, c->conf->n_sinks, b);
     sample_batch_unref(b);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -476,7 +528,7 @@ static void task_run(void *arg)
      * soak on a starved machine), and in a group the instant may have moved */
     src_rt *s = k->src;
     int64_t late = loop_wall_ms() - k->fired_due_ms;
-    if (late > s->interval_ms / 2) {
+    if (late > k->fired_conf->interval_ms / 2) {
         count_skipped(k, 1);
         log_info(&s->a->log, "scheduler", "%s/%s/%s: queued %lld ms past its instant, skipped",
                  s->name, k->pp->desc->name, k->target.id, (long long)late);
@@ -486,7 +538,7 @@ static void task_run(void *arg)
     poll_call c;
     call_begin(k, &c);
     char err[200] = "";
-    int rc = c.b ? k->pp->poll(k->state, &k->target, &c.env, c.b, err, sizeof err) : -1;
+    int rc = c.b ? k->pp->poll(k->state, &k->fired_target, &c.env, c.b, err, sizeof err) : -1;
     if (!c.b) snprintf(err, sizeof err, "out of memory");
     call_end(&c, rc, err);
 }
@@ -510,22 +562,23 @@ static void task_fire(void *arg)
     src_rt *s = k->src;
     agent *a = s->a;
     if (s->state != SRC_RUNNING) return;
+    int64_t interval = s->conf->interval_ms;
     int64_t now_wall = loop_wall_ms(), now_mono = loop_now_ms();
     int64_t first = k->due_wall_ms;
     if (first > now_wall) { /* the monotonic timer ran ahead of the wall clock */
-        arm(k, now_wall, now_mono);
+        task_arm(k, now_wall, now_mono);
         return;
     }
     while (k->due_wall_ms <= now_wall)
-        k->due_wall_ms += s->interval_ms;
-    arm(k, now_wall, now_mono);
+        k->due_wall_ms += interval;
+    task_arm(k, now_wall, now_mono);
     /* the instant this poll belongs to: the latest one that has come; older
      * ones were missed (the loop was late by whole intervals) */
-    int64_t due = k->due_wall_ms - s->interval_ms;
-    uint64_t missed = (uint64_t)((due - first) / s->interval_ms);
+    int64_t due = k->due_wall_ms - interval;
+    uint64_t missed = (uint64_t)((due - first) / interval);
     /* more than half an interval late (a frozen or starved agent): the
      * instant is gone, and in a group its new owner may have polled it */
-    bool stale = now_wall - due > s->interval_ms / 2;
+    bool stale = now_wall - due > interval / 2;
 
     agent_group *g = s->g;
     if (!k->target.local && g->owns && !g->owns(g->owns_ctx, &k->target, due)) return;
@@ -544,17 +597,17 @@ static void task_fire(void *arg)
     }
     atomic_store(&k->busy, true);
     k->fired_due_ms = due;
+    k->fired_conf = s->conf;
+    atomic_fetch_add(&s->conf->refs, 1);
+    k->fired_target = k->target;
+    atomic_fetch_add(&k->refs, 1);
     atomic_fetch_add(&s->inflight, 1);
     atomic_fetch_add(&s->refs, 1);
     if (k->pp->start) {
         task_start(k);
         return;
     }
-    if (workers_submit(a->workers, task_run, k) != 0) {
-        atomic_store(&k->busy, false);
-        atomic_fetch_sub(&s->inflight, 1);
-        atomic_fetch_sub(&s->refs, 1);
-    }
+    if (workers_submit(a->workers, task_run, k) != 0) call_release(k);
 }
 
 /* ---- retirement ---- */
@@ -570,9 +623,6 @@ static void src_finish(src_rt *s)
         log_warn(&a->log, "scheduler",
                  "source %s: drain timeout, %d poll(s) still running are abandoned", s->name, left);
     group_list_remove(s->g, s);
-    src_rt *next = s->successor;
-    s->successor = NULL;
-    if (next) src_start_after(next, s);
     src_unref(s); /* the list's reference */
 }
 
@@ -588,27 +638,11 @@ static void drain_timeout(void *arg)
     src_finish(arg);
 }
 
-void src_retire(src_rt *s, src_rt *successor)
+void src_retire(src_rt *s)
 {
     agent *a = s->a;
-    s->retired_wall_ms = loop_wall_ms();
     for (size_t i = 0; i < s->n_tasks; i++)
         loop_timer_cancel(a->loop, &s->tasks[i]->timer);
-    if (s->state == SRC_PENDING) {
-        /* never started, so nothing in flight; it may be waiting as the
-         * successor of a draining source: that one hands over to ours now */
-        agent_group *g = s->g;
-        for (size_t i = 0; i < g->n_sources; i++)
-            if (g->sources[i]->successor == s) {
-                g->sources[i]->successor = successor;
-                successor = NULL;
-            }
-        s->successor = successor;
-        s->state = SRC_DRAINING;
-        src_finish(s);
-        return;
-    }
-    s->successor = successor;
     s->state = SRC_DRAINING;
     if (atomic_load(&s->inflight) == 0) {
         src_finish(s);
@@ -671,7 +705,6 @@ void scheduler_shutdown(agent *a)
                 loop_timer_cancel(a->loop, &s->tasks[k]->timer);
             loop_timer_cancel(a->loop, &s->drain_timer);
             s->state = SRC_DEAD;
-            s->successor = NULL; /* it is in the list: released below */
         }
     }
     /* asynchronous polls in flight end now (as errors), and publish */

@@ -48,15 +48,15 @@ void scheduler_status_json(agent_group *g, strbuf *out)
         }
         if (!last_error[0]) last_error = s->discovery_error;
         char digest[65];
-        pipeline_digest_hex(s->digest, digest);
+        pipeline_digest_hex(s->conf->digest, digest);
         strbuf_printf(out, "%s{\"name\":", i ? "," : "");
         strbuf_put_json_string(out, s->name);
         strbuf_printf(out,
                       ",\"state\":\"%s\",\"interval\":%" PRId64 ",\"sha256\":\"%s\","
                       "\"tasks\":%zu,\"tasks_owned\":%zu,\"polls\":%" PRIu64 ",\"errors\":%" PRIu64
                       ",\"skipped\":%" PRIu64 ",\"last_poll_ms\":%" PRId64 ",\"last_error\":",
-                      state_name(s->state), s->interval_ms / 1000, digest, s->n_tasks, owned, polls,
-                      errors, skipped, last);
+                      state_name(s->state), s->conf->interval_ms / 1000, digest, s->n_tasks, owned,
+                      polls, errors, skipped, last);
         strbuf_put_json_string(out, last_error);
         strbuf_putc(out, '}');
     }

@@ -126,6 +126,23 @@ uint64_t fx_revision(fixture *f, char *err, size_t errlen)
     return r;
 }
 
+typedef struct rev_wait {
+    fixture *f;
+    uint64_t rev;
+} rev_wait;
+
+static bool revision_reached(void *arg)
+{
+    rev_wait *w = arg;
+    return fx_revision(w->f, NULL, 0) >= w->rev;
+}
+
+bool fx_wait_revision(fixture *f, uint64_t rev, int timeout_ms)
+{
+    rev_wait w = {f, rev};
+    return th_wait_until(revision_reached, &w, timeout_ms);
+}
+
 void fx_stop(fixture *f)
 {
     if (!f->running) return;

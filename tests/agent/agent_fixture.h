@@ -39,6 +39,9 @@ src_rt *fx_source(fixture *f, const char *name);
 /* The applied revision counter and the pipeline error (copied). */
 uint64_t fx_revision(fixture *f, char *err, size_t errlen);
 
+/* Waits up to timeout_ms for the applied revision counter to reach rev. */
+bool fx_wait_revision(fixture *f, uint64_t rev, int timeout_ms);
+
 int64_t fx_wall_ms(void);
 
 #endif

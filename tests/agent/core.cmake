@@ -75,9 +75,13 @@ meterd_test(NAME test_cluster_loop SOURCES test_cluster_loop.c cluster_fixture.c
                  PkgConfig::CRYPTO Threads::Threads
             LABELS integration TIMEOUT 180)
 target_compile_definitions(test_cluster_loop PRIVATE MeterdBinary="$<TARGET_FILE:meterd>")
-# a changed source's successor keeps per-target state (issue 14)
+# a changed source keeps per-target state (issue 14)
 meterd_test(NAME test_agent_inherit SOURCES test_agent_inherit.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness LABELS agent TIMEOUT 120 VALGRIND)
+# a changed source is diffed in place: kept targets polled once per instant
+# across the reload, the interval-change rule, CPU per reload (issue 19)
+meterd_test(NAME test_agent_reload_diff SOURCES test_agent_reload_diff.c ${AgentFixture}
+            LIBS meterd_agent meterd_testharness LABELS agent TIMEOUT 120)
 # dynamic meters (scrape.*): selection per emitted name (issue 14)
 meterd_test(NAME test_agent_dynamic SOURCES test_agent_dynamic.c ${AgentFixture}
             LIBS meterd_agent meterd_testharness PkgConfig::JANSSON LABELS agent TIMEOUT 120)

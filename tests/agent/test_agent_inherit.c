@@ -1,11 +1,12 @@
 /*
- * test_agent_inherit.c: a changed source's successor keeps per-target state
- * (issue 14). An unchanged source keeps its tasks across a reload; a changed
- * one used to start every task from a fresh init(), so cumulative
- * baselines and backoff were lost whenever someone edited an interval or a
- * parameter. Here a pollster counts its polls in its per-target state; the
- * count must carry on across a change of the source's interval, and a target
- * that is new in the changed source starts from a fresh state.
+ * test_agent_inherit.c: a changed source keeps per-target state (issue 14).
+ * An unchanged source keeps its tasks across a reload; a changed one used to
+ * start every task from a fresh init(), so cumulative baselines and backoff
+ * were lost whenever someone edited an interval or a parameter (since issue
+ * 19 a changed source keeps the very tasks of the targets that stay). Here a
+ * pollster counts its polls in its per-target state; the count must carry
+ * on across a change of the source's interval, and a target that is new in
+ * the changed source starts from a fresh state.
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -145,7 +146,7 @@ static void test_changed_source_keeps_target_state(void **state)
     size_t ones = 0;
     for (size_t i = 0; i < rec.n; i++)
         ones += !strcmp(rec.v[i].target, "a") && rec.v[i].count == 1;
-    /* a: init for the first source, one for the successor (then replaced) */
+    /* a: one init, kept across the change */
     assert_int_equal(ones, 1);
     assert_int_equal(rec.inits, rec.destroys);
     pthread_mutex_unlock(&rec.mu);

@@ -1,9 +1,9 @@
 /*
  * test_agent_reload.c: seed 000's promise. A revision that changes one source
  * out of 500 leaves the other 499 untouched (same objects, same phase); an
- * invalid revision is refused and the old one keeps running; a changed source
- * is replaced only after its in-flight poll finished; stopping the agent
- * loses no sample already polled.
+ * invalid revision is refused and the old one keeps running; a poll in flight
+ * across a change of its source completes and the next one starts after it;
+ * stopping the agent loses no sample already polled.
  */
 #include "agent_fixture.h"
 #include "harness/harness.h"
@@ -58,17 +58,6 @@ static void take_snapshot(agent *a, void *arg)
     }
 }
 
-typedef struct rev_wait {
-    fixture *f;
-    uint64_t rev;
-} rev_wait;
-
-static bool revision_reached(void *arg)
-{
-    rev_wait *w = arg;
-    return fx_revision(w->f, NULL, 0) >= w->rev;
-}
-
 static bool error_shown(void *arg)
 {
     char err[512];
@@ -93,8 +82,7 @@ static void test_one_of_500_changed(void **state)
     int64_t t0 = th_now_ms();
     fx_write_pipeline(&f, y2); /* inotify picks it up */
     free(y2);
-    rev_wait w = {&f, 2};
-    assert_true(th_wait_until(revision_reached, &w, 5000 * th_slack()));
+    assert_true(fx_wait_revision(&f, 2, 5000 * th_slack()));
     int64_t seen_ms = th_now_ms() - t0;
     fx_on_loop(&f, take_snapshot, after);
     int untouched = 0;
@@ -107,8 +95,10 @@ static void test_one_of_500_changed(void **state)
             untouched++;
     }
     assert_int_equal(untouched, N_SOURCES - 1);
-    assert_ptr_not_equal(after->src[250], before->src[250]);
-    assert_int_equal(after->src[250]->interval_ms, 45000);
+    /* the changed one is changed in place: same source, same task, new interval */
+    assert_ptr_equal(after->src[250], before->src[250]);
+    assert_ptr_equal(after->task[250], before->task[250]);
+    assert_int_equal(after->src[250]->conf->interval_ms, 45000);
     pthread_mutex_lock(&f.a->mu);
     int64_t apply_us = f.a->groups[0]->last_apply_us;
     pthread_mutex_unlock(&f.a->mu);
@@ -144,8 +134,7 @@ static void test_invalid_revision_keeps_old(void **state)
     fx_write_pipeline(&f,
                       "sources:\n  - name: a\n    interval: 30\n    meters: [test.clock.value]\n"
                       "    resources: [x, y]\n");
-    rev_wait w = {&f, 2};
-    assert_true(th_wait_until(revision_reached, &w, 5000));
+    assert_true(fx_wait_revision(&f, 2, 5000));
     fx_revision(&f, err, sizeof err);
     assert_string_equal(err, "");
     fx_stop(&f);
@@ -174,15 +163,14 @@ static void test_inflight_completes_across_reload(void **state)
     /* change the source while its poll is in flight */
     fx_write_pipeline(&f, "sources:\n  - name: x\n    interval: 2\n    meters: [test.clock.value]\n"
                           "    resources: [slow-1200]\n");
-    rev_wait w = {&f, 2};
-    assert_true(th_wait_until(revision_reached, &w, 5000));
-    /* the replacement's first poll */
+    assert_true(fx_wait_revision(&f, 2, 5000));
+    /* the first poll under the new interval */
     assert_true(th_wait_until(two_polls, "slow-1200", 8000));
     tp_event ev[8];
     size_t n = tp_events("slow-1200", ev, 8);
     assert_true(n >= 2);
     assert_true(ev[0].end_ms > 0);               /* the in-flight poll completed */
-    assert_true(ev[1].start_ms >= ev[0].end_ms); /* and the new source started after it */
+    assert_true(ev[1].start_ms >= ev[0].end_ms); /* and the next poll started after it */
     fx_stop(&f);
 }
 
