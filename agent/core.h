@@ -102,6 +102,9 @@ struct src_rt {
     size_t n_tasks;
     loop_timer drain_timer;
     char discovery_error[256];
+    /* counts of the tasks a revision removed (under agent.stats_mu): the
+     * source's totals stay monotonic counters when its targets change */
+    uint64_t gone_polls, gone_errors, gone_skipped;
 };
 
 /*

@@ -58,7 +58,7 @@ static void source_rows(agent *a, strbuf *out)
         for (size_t gi = 0; gi < a->n_groups; gi++)
             for (size_t i = 0; i < a->groups[gi]->n_sources; i++) {
                 src_rt *s = a->groups[gi]->sources[i];
-                uint64_t v = 0;
+                uint64_t v = m == 0 ? s->gone_polls : m == 1 ? s->gone_errors : s->gone_skipped;
                 for (size_t k = 0; k < s->n_tasks; k++)
                     v += m == 0   ? s->tasks[k]->stats.polls
                          : m == 1 ? s->tasks[k]->stats.errors

@@ -143,6 +143,14 @@ int src_update(src_rt *s, const pipeline_source *def)
     for (size_t i = 0; i < n; i++)
         if (fresh[i] || reschedule) task_arm(nv[i], now_wall, now_mono);
     size_t removed = 0;
+    pthread_mutex_lock(&a->stats_mu);
+    for (size_t i = 0; i < n_old; i++)
+        if (!taken[i]) {
+            s->gone_polls += prev_tasks[i]->stats.polls;
+            s->gone_errors += prev_tasks[i]->stats.errors;
+            s->gone_skipped += prev_tasks[i]->stats.skipped;
+        }
+    pthread_mutex_unlock(&a->stats_mu);
     for (size_t i = 0; i < n_old; i++)
         if (!taken[i]) {
             loop_timer_cancel(a->loop, &prev_tasks[i]->timer);

@@ -33,7 +33,7 @@ void scheduler_status_json(agent_group *g, strbuf *out)
     strbuf_putc(out, '[');
     for (size_t i = 0; i < g->n_sources; i++) {
         src_rt *s = g->sources[i];
-        uint64_t polls = 0, errors = 0, skipped = 0;
+        uint64_t polls = s->gone_polls, errors = s->gone_errors, skipped = s->gone_skipped;
         int64_t last = 0;
         const char *last_error = "";
         size_t owned = 0;

@@ -402,6 +402,23 @@ static bool has_polls(void *arg)
     return tp_count(w->target) >= w->n;
 }
 
+/* The source's polls counter as /metrics and /v1/status count it. */
+typedef struct polls_total {
+    const char *source;
+    uint64_t n;
+} polls_total;
+
+static void read_polls_total(agent *a, void *arg)
+{
+    polls_total *t = arg;
+    src_rt *s = group_find_source(a->groups[0], t->source);
+    pthread_mutex_lock(&a->stats_mu);
+    t->n = s ? s->gone_polls : 0;
+    for (size_t i = 0; s && i < s->n_tasks; i++)
+        t->n += s->tasks[i]->stats.polls;
+    pthread_mutex_unlock(&a->stats_mu);
+}
+
 /* A removed target stops at once: no poll of it starts after the apply,
  * while the one that stays goes on with the same task. */
 static void test_removed_target_stops(void **state)
@@ -420,9 +437,14 @@ static void test_removed_target_stops(void **state)
     v->source = "s";
     fx_on_loop(&f, read_tasks, v);
     const void *kept = task_of(v, "keep", NULL);
+    polls_total before = {"s", 0}, after = {"s", 0};
+    fx_on_loop(&f, read_polls_total, &before);
     fx_write_pipeline(&f, "sources:\n  - name: s\n    interval: 1\n"
                           "    meters: [test.clock.value]\n    resources: [keep]\n");
     assert_true(fx_wait_revision(&f, 2, 5000 * th_slack()));
+    /* the removed target's polls stay counted: the total is a counter */
+    fx_on_loop(&f, read_polls_total, &after);
+    assert_true(after.n >= before.n);
     int64_t t_applied = fx_wall_ms();
     polls_at_least keep3 = {"keep", tp_count("keep") + 3};
     assert_true(th_wait_until(has_polls, &keep3, 10000 * th_slack()));
