@@ -136,6 +136,7 @@ void cluster_replan(void *arg)
         cg->replan_again = true;
         return;
     }
+    int64_t now = loop_wall_ms();
     pthread_mutex_lock(&cg->mu);
     const group_clock_table *newest = group_clock_newest(&cg->clock);
     /* over a refused (forged) table too: planned from the last trusted one */
@@ -143,11 +144,18 @@ void cluster_replan(void *arg)
     /* a table we know is stored has not reached us yet: its handler replans */
     bool behind = epoch < cg->await_epoch;
     partition_table *prev = newest && !behind ? partition_table_copy(newest->t) : NULL;
+    /* the table in force until the new one's instant, named in it: a member
+     * that reads only the new one polls under the same table as the others
+     * meanwhile (group.h). Our effective timer may not have run yet. */
+    group_clock_promote(&cg->clock, now);
+    partition_prev in_force;
+    bool named = !behind && group_clock_in_force(&cg->clock, &in_force) == 0;
     pthread_mutex_unlock(&cg->mu);
     if (behind) return;
     uint32_t *load = NULL;
     if (targets_load(cg, &load) != 0) {
         partition_table_free(prev);
+        if (named) partition_table_free(in_force.t);
         return;
     }
 
@@ -157,7 +165,6 @@ void cluster_replan(void *arg)
     partition_table *next = NULL;
     partition_plan_stats st;
     char err[300];
-    int64_t now = loop_wall_ms();
     opt.effective_ms = now; /* refined below once we know what moves */
     if (partition_plan(prev, cg->members, cg->n_members, load, &opt, &next, &st, err, sizeof err) !=
         0) {
@@ -177,7 +184,10 @@ void cluster_replan(void *arg)
             : now + cluster_opts_of(cg)->handover_ms;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (partition_table_encode(next, &buf, &len, err, sizeof err) != 0) {
+    /* a table in force is older than the one planned (its epoch is the
+     * stored one's or before) */
+    if (partition_table_encode_prev(next, named ? &in_force : NULL, &buf, &len, err, sizeof err) !=
+        0) {
         log_error(&a->log, "cluster", "%s: encoding the table: %s", cg->member_id, err);
         goto out;
     }
@@ -198,6 +208,7 @@ void cluster_replan(void *arg)
 out:
     partition_table_free(next);
     partition_table_free(prev);
+    if (named) partition_table_free(in_force.t);
     free(load);
 }
 
