@@ -8,7 +8,10 @@
  * every instant (no duplicates, no gaps); a departed member's slots are
  * reassigned with immediate effect. Until a table exists every member owns
  * every slot; a member absent from the table in force (it just joined)
- * polls nothing shared until the leader includes it.
+ * polls nothing shared until the leader includes it. Each table the leader
+ * writes names the table in force when it was planned (format version 2):
+ * ZooKeeper keeps only the newest, and a member that reads just that one
+ * learns from it which table holds until its instant.
  *
  * Losing ZooKeeper: `on_loss = keep` (default) keeps polling the last
  * assignment: no gaps, but if the session expires meanwhile another member
