@@ -164,7 +164,7 @@ static int put_prev(wbuf *w, const partition_table *t, const partition_prev *pre
     put_le(w, prev->epoch, 8);
     put(w, prev->digest, 32);
     put_le(w, plen, 4);
-    put(w, pb, plen);
+    if (plen) put(w, pb, plen);
     free(pb);
     return 0;
 }
