@@ -193,10 +193,19 @@ void cluster_replan(void *arg)
     /* slots of departed members move at once (nobody polls them); moves
      * between live members, leaving ones included (they poll until then),
      * take effect after a margin every member can meet */
+    int handover = cluster_opts_of(cg)->handover_ms;
     next->effective_ms =
         st.slots_orphan && st.slots_orphan == st.slots_moved && !holds_leaver(cg, prev)
             ? now
-            : now + cluster_opts_of(cg)->handover_ms;
+            : now + handover;
+    /* nor is a pending table superseded when the new one may reach members
+     * after its instant: those that put it in force keep it (never going
+     * back: a leaver out of it may have gone), the others the one before
+     * (named in the new one), and they would disagree until the new instant */
+    if (next->effective_ms > now && pending_at >= 0 && pending_at - now < handover / 2) {
+        cluster_schedule_replan(cg, (int)(pending_at - now) + 1);
+        goto out;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     /* a table in force is older than the one planned (its epoch is the

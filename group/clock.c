@@ -38,17 +38,21 @@ static void promote_first(group_clock *c)
 
 /*
  * The table stored names the one in force when it was planned (version 2):
- * that one holds until the stored one's instant, whatever this clock held.
- * Ours when it is the same; else the leader's (it lagged behind a write, or
- * lost its session while the others moved on: polling under ours would
- * duplicate them); else none (named only: nothing shared is ours until the
- * instant, a gap, never a duplicate). Takes prev->t.
+ * that one holds until the stored one's instant. Ours when it is the same;
+ * ours too when ours is newer (we put in force a table the leader still had
+ * pending when it planned: going back would undo a handover that a leaver
+ * may have acted on already, leaving its slots unpolled); else the leader's
+ * (we lagged behind a write, or lost our session while the others moved on:
+ * polling under ours would duplicate them); else none (named only: nothing
+ * shared is ours until the instant, a gap, never a duplicate). Takes
+ * prev->t.
  */
 static void settle_in_force(group_clock *c, partition_prev *prev)
 {
     char digest[65];
     pipeline_digest_hex(prev->digest, digest);
-    if (c->cur.t && c->cur.epoch == (int64_t)prev->epoch && !strcmp(c->cur.digest, digest)) {
+    if (c->cur.t && (c->cur.epoch > (int64_t)prev->epoch ||
+                     (c->cur.epoch == (int64_t)prev->epoch && !strcmp(c->cur.digest, digest)))) {
         partition_table_free(prev->t);
         return;
     }

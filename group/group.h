@@ -199,11 +199,14 @@ bool group_targets_has(const group_targets *t, const char *id);
  * Which table is in force until then is the leader's to say: a table of
  * serialised version 2 names (and embeds) the one in force when it was
  * planned (group_clock_in_force). Installing it keeps the table in force
- * here when it is that one, and otherwise replaces it with the embedded one,
- * or with none when it is named only. So a member that read only the newest
- * table (it lagged behind two writes, or it lost its session while the
- * leader planned it out and back in) polls under the same table as the
- * others until the new instant, never under one they left. A version 1
+ * here when it is that one or a newer one (put in force here before the
+ * newest arrived: never go back), and otherwise replaces it with the
+ * embedded one, or with none when it is named only. So a member that read
+ * only the newest table (it lagged behind two writes, or it lost its
+ * session while the leader planned it out and back in) polls under the same
+ * table as the others until the new instant, never under one they left. The
+ * leader does not supersede a table whose instant is too near for the new
+ * one to reach everyone before it (agent/cluster_table.c). A version 1
  * table (written by an older leader) says nothing: the table in force here
  * stays, as before.
  *

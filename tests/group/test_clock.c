@@ -313,6 +313,31 @@ static void test_predecessor_after_two_writes(void **state)
     group_clock_free(&behind);
 }
 
+/* The leader planned epoch 3 while epoch 2 was still pending there, and it
+ * reached this member after epoch 2's instant: epoch 2 stays in force here
+ * (a leaver out of it may have gone already), it does not go back to the
+ * epoch 1 named. */
+static void test_predecessor_older_than_ours(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    install_v2(&leader, &member, "b", 1000, 2, false);
+    group_clock_promote(&leader, 990); /* epoch 1 still in force there */
+    assert_int_equal(group_clock_promote(&member, 1010), 1);
+    install_v2(&leader, &member, "c", 2000, 3, false);
+    assert_int_equal(member.cur.epoch, 2);
+    expect_owner(&member, 1500, GROUP_OWNER_MEMBER, "b");
+    expect_owner(&member, 2000, GROUP_OWNER_MEMBER, "c");
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
 /* A version 1 table (an older leader) names nothing: ours stays. */
 static void test_version1_keeps_ours(void **state)
 {
@@ -424,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_predecessor_keeps_ours),
         cmocka_unit_test(test_predecessor_named_only),
         cmocka_unit_test(test_predecessor_after_two_writes),
+        cmocka_unit_test(test_predecessor_older_than_ours),
         cmocka_unit_test(test_version1_keeps_ours),
         cmocka_unit_test(test_predecessor_digest_differs),
         cmocka_unit_test(test_in_force_none),
