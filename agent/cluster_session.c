@@ -5,7 +5,13 @@
  * duplicates them (and a table read in the old session says nothing about
  * the one in force in the new). Such a member "forgets" (cluster_forget):
  * it polls no shared target until it has read the stored table again, which
- * it can only do in a live session.
+ * it can only do in a live session. It keeps the tables it held: the table
+ * it reads names the one in force until its instant (group.h), which stays
+ * when it is ours (a short stall: still an owner, it polls on at once) and
+ * replaces ours when the leader moved on meanwhile (planned out while we
+ * were gone, and back in a handover ahead: polling under ours until then
+ * duplicated the others). A table from an older leader names none: ours
+ * stays until the stored one's instant, as before.
  *
  * When the session may have expired:
  *   - the coordinator reports it expired (certain);

@@ -146,7 +146,12 @@ int cli_cmd_assignment(int argc, char **argv, FILE *out, FILE *err)
         if (v.table) {
             char eff[48];
             groupview_format_ms(v.table->effective_ms, eff, sizeof eff);
-            if (group_clock_next_ms(&v.clock) >= 0) /* the stored table is not in force yet */
+            if (group_clock_next_ms(&v.clock) >= 0 && v.clock.cur.t) /* named in it */
+                fprintf(out,
+                        "slot table epoch %lld, pending: in force from %s (epoch %lld until "
+                        "then), %zu targets",
+                        (long long)v.epoch, eff, (long long)v.clock.cur.epoch, v.targets.n);
+            else if (group_clock_next_ms(&v.clock) >= 0) /* an older leader's: not named */
                 fprintf(out,
                         "slot table epoch %lld, pending: in force from %s (the table in force "
                         "until then is no longer stored), %zu targets",

@@ -3,7 +3,8 @@
  *
  * At most one table is pending (a new one supersedes it, see group.h); the
  * table in force is separate because it answers for every instant before
- * the pending one's.
+ * the pending one's, and a stored table that names its predecessor settles
+ * which table that is.
  */
 #include "group/group.h"
 
@@ -35,20 +36,47 @@ static void promote_first(group_clock *c)
     memset(&c->pending[c->n_pending], 0, sizeof c->pending[0]);
 }
 
+/*
+ * The table stored names the one in force when it was planned (version 2):
+ * that one holds until the stored one's instant. Ours when it is the same;
+ * ours too when ours is newer (we put in force a table the leader still had
+ * pending when it planned: going back would undo a handover that a leaver
+ * may have acted on already, leaving its slots unpolled); else the leader's
+ * (we lagged behind a write, or lost our session while the others moved on:
+ * polling under ours would duplicate them); else none (named only: nothing
+ * shared is ours until the instant, a gap, never a duplicate). Takes
+ * prev->t.
+ */
+static void settle_in_force(group_clock *c, partition_prev *prev)
+{
+    char digest[65];
+    pipeline_digest_hex(prev->digest, digest);
+    if (c->cur.t && (c->cur.epoch > (int64_t)prev->epoch ||
+                     (c->cur.epoch == (int64_t)prev->epoch && !strcmp(c->cur.digest, digest)))) {
+        partition_table_free(prev->t);
+        return;
+    }
+    partition_table_free(c->cur.t);
+    c->cur = (group_clock_table){.t = prev->t, .epoch = prev->t ? (int64_t)prev->epoch : 0};
+    if (prev->t) memcpy(c->cur.digest, digest, sizeof digest);
+}
+
 int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t epoch, char *err,
                         size_t errlen)
 {
     if (epoch <= c->epoch) return 1;
     partition_table *t = NULL;
+    partition_prev prev;
     const char *sig;
     const void *table;
     size_t siglen, tlen;
     group_table_split(bytes, len, &sig, &siglen, &table, &tlen); /* checked by the caller */
-    if (partition_table_decode(table, tlen, &t, err, errlen) != 0) return -1;
+    if (partition_table_decode_prev(table, tlen, &t, &prev, err, errlen) != 0) return -1;
     group_clock_table e = {.t = t, .epoch = epoch};
     unsigned char sha[32];
     SHA256(bytes, len, sha);
     pipeline_digest_hex(sha, e.digest);
+    if (prev.epoch) settle_in_force(c, &prev);
     /* ZooKeeper stores the newest table only: a member whose read lags
      * behind two writes never sees the one between them, so keeping it here
      * would make the members that did see it disagree with those that did
@@ -140,5 +168,27 @@ int group_member_moves(const partition_table *before, const partition_table *aft
     }
     if (!slot_load) out->targets_gained = out->targets_lost = 0;
     partition_diff_free(d);
+    return 0;
+}
+
+static int hexval(char h)
+{
+    return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+}
+
+int group_clock_in_force(const group_clock *c, partition_prev *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c->cur.t || c->cur.epoch < 1) return -1;
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(c->cur.digest[2 * i]), lo = hexval(c->cur.digest[2 * i + 1]);
+        if (hi < 0 || lo < 0) return -1;
+        out->digest[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (!(out->t = partition_table_copy(c->cur.t))) return -1;
+    out->epoch = (uint64_t)c->cur.epoch;
+    /* the stored epoch is the node's version; a table written by hand may
+     * carry another in its bytes: what is embedded must name itself */
+    out->t->epoch = out->epoch;
     return 0;
 }

@@ -196,6 +196,20 @@ bool group_targets_has(const group_targets *t, const char *id);
  * made the members that saw the middle table disagree with those that did
  * not between the two instants: the join-burst duplicates of issue 11.)
  *
+ * Which table is in force until then is the leader's to say: a table of
+ * serialised version 2 names (and embeds) the one in force when it was
+ * planned (group_clock_in_force). Installing it keeps the table in force
+ * here when it is that one or a newer one (put in force here before the
+ * newest arrived: never go back), and otherwise replaces it with the
+ * embedded one, or with none when it is named only. So a member that read
+ * only the newest table (it lagged behind two writes, or it lost its
+ * session while the leader planned it out and back in) polls under the same
+ * table as the others until the new instant, never under one they left. The
+ * leader does not supersede a table whose instant is too near for the new
+ * one to reach everyone before it (agent/cluster_table.c). A version 1
+ * table (written by an older leader) says nothing: the table in force here
+ * stays, as before.
+ *
  * The clock keeps no history: once a table is in force, the one before it
  * is forgotten, and the table in force also answers for instants before its
  * own (a decision taken late about an earlier instant follows the table now
@@ -222,7 +236,8 @@ void group_clock_init(group_clock *c);
 void group_clock_free(group_clock *c);
 
 /* Decodes a stored table (a signature envelope is skipped: the caller checks
- * it first, group_table_check) and makes it the pending one. Returns 1 when
+ * it first, group_table_check), settles the table in force from the
+ * predecessor it names (above), and makes it the pending one. Returns 1 when
  * it is not newer than the newest installed (ignored), 0 installed, -1
  * malformed (err says why; the clock is unchanged). */
 int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t epoch, char *err,
@@ -230,6 +245,10 @@ int group_clock_install(group_clock *c, const void *bytes, size_t len, int64_t e
 /* Puts in force every pending table whose instant is <= now_ms. Returns how
  * many came into force. */
 int group_clock_promote(group_clock *c, int64_t now_ms);
+/* What a table planned now names as its predecessor: the table in force
+ * (promote first), with out->t a copy the caller frees. 0, or -1 when none
+ * is in force here (write version 1) or on ENOMEM. */
+int group_clock_in_force(const group_clock *c, partition_prev *out);
 
 /* The table in force at t (see above), or NULL when none is known for t. */
 const partition_table *group_clock_table_at(const group_clock *c, int64_t t_ms);

@@ -1,7 +1,8 @@
 /*
  * codec.c: the slot table as bytes, for a ZooKeeper node.
  *
- * Layout (version 1, integers little-endian, written byte by byte):
+ * Layout (version 1, or 2 with a predecessor block; integers little-endian,
+ * written byte by byte):
  *
  *   0  "MTPT"            magic
  *   4  u8  version = 1
@@ -18,6 +19,10 @@
  *                (length >= 1, adjacent runs differ, lengths sum to 16384)
  *        packed: 16384 indexes of b bits each, LSB first, b = bits(members-1)
  *                (at least 1), zero padding to a byte
+ *      version 2 only, the table in force when this one was planned:
+ *        u64 its epoch (1 .. this table's epoch - 1), 32 bytes its digest,
+ *        u32 length, then that many bytes: a complete version 1 table with
+ *        that epoch, or none (0: named only, too big to embed)
  *  end u32 CRC32C (Castagnoli) of every byte before it
  *
  * Varints are unsigned LEB128, minimal, at most 5 bytes. The encoder writes
@@ -37,12 +42,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC       "MTPT"
-#define VERSION     1
-#define ENC_RUNS    0
-#define ENC_PACKED  1
-#define HEADER_LEN  32
-#define TRAILER_LEN 4
+#define MAGIC        "MTPT"
+#define VERSION      1
+#define VERSION_PREV 2 /* version 1 + the predecessor block */
+#define ENC_RUNS     0
+#define ENC_PACKED   1
+#define HEADER_LEN   32
+#define TRAILER_LEN  4
 
 /* Bitwise CRC32C: a few KB per table change does not deserve a table. */
 static uint32_t crc32c(const uint8_t *p, size_t len)
@@ -141,8 +147,36 @@ static bool choose_runs(const uint16_t *owner, uint32_t n_members, uint32_t *run
     return runs_len <= (PARTITION_SLOTS * bits_for(n_members) + 7) / 8;
 }
 
+/* The predecessor block (version 2): prev's table embedded when the whole
+ * stays within PARTITION_ENCODED_MAX, else named only. */
+static int put_prev(wbuf *w, const partition_table *t, const partition_prev *prev, char *err,
+                    size_t errlen)
+{
+    if (prev->epoch < 1 || prev->epoch >= t->epoch || (prev->t && prev->t->epoch != prev->epoch)) {
+        seterr(err, errlen, "predecessor epoch %llu is not before the table's %llu",
+               (unsigned long long)prev->epoch, (unsigned long long)t->epoch);
+        return -1;
+    }
+    uint8_t *pb = NULL;
+    size_t plen = 0;
+    if (prev->t && partition_table_encode(prev->t, &pb, &plen, err, errlen) != 0) return -1;
+    if (w->len + 8 + 32 + 4 + plen + TRAILER_LEN > PARTITION_ENCODED_MAX) plen = 0;
+    put_le(w, prev->epoch, 8);
+    put(w, prev->digest, 32);
+    put_le(w, plen, 4);
+    if (plen) put(w, pb, plen);
+    free(pb);
+    return 0;
+}
+
 int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len, char *err,
                            size_t errlen)
+{
+    return partition_table_encode_prev(t, NULL, buf, len, err, errlen);
+}
+
+int partition_table_encode_prev(const partition_table *t, const partition_prev *prev, uint8_t **buf,
+                                size_t *len, char *err, size_t errlen)
 {
     *buf = NULL;
     *len = 0;
@@ -162,7 +196,7 @@ int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len,
 
     wbuf w = {0};
     put(&w, MAGIC, 4);
-    put_le(&w, VERSION, 1);
+    put_le(&w, prev ? VERSION_PREV : VERSION, 1);
     put_le(&w, use_runs ? ENC_RUNS : ENC_PACKED, 1);
     put_le(&w, 0, 2);
     put_le(&w, PARTITION_SLOTS, 4);
@@ -205,6 +239,10 @@ int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len,
             }
         }
         if (have) put_le(&w, acc & 0xff, 1);
+    }
+    if (prev && put_prev(&w, t, prev, err, errlen) != 0) {
+        free(w.p);
+        return -1;
     }
     if (!w.failed) put_le(&w, crc32c(w.p, w.len), 4);
     if (w.failed) {
@@ -284,11 +322,15 @@ static int bad(rbuf *r, size_t off, const char *fmt, ...)
     return -1;
 }
 
-static int read_header(rbuf *r, uint64_t *enc, uint64_t *epoch, uint64_t *eff, uint64_t *n)
+static int read_header(rbuf *r, uint64_t *version, uint64_t *enc, uint64_t *epoch, uint64_t *eff,
+                       uint64_t *n)
 {
     uint64_t v = 0;
     if (get_le(r, &v, 1, "version") != 0) return -1;
-    if (v != VERSION) return bad(r, 4, "version %llu, expected %d", (unsigned long long)v, VERSION);
+    if (v != VERSION && v != VERSION_PREV)
+        return bad(r, 4, "version %llu, expected %d or %d", (unsigned long long)v, VERSION,
+                   VERSION_PREV);
+    *version = v;
     if (get_le(r, enc, 1, "owner encoding") != 0) return -1;
     if (*enc != ENC_RUNS && *enc != ENC_PACKED)
         return bad(r, 5, "owner encoding %llu is neither 0 (runs) nor 1 (packed)",
@@ -391,10 +433,50 @@ static int read_packed(rbuf *r, uint16_t *owner, uint32_t n)
     return 0;
 }
 
+/* The predecessor block of a table of `epoch` (version 2). */
+static int read_prev(rbuf *r, uint64_t epoch, partition_prev *prev)
+{
+    size_t at = r->off;
+    uint64_t pe = 0, plen = 0;
+    if (get_le(r, &pe, 8, "predecessor epoch") != 0) return -1;
+    if (pe < 1 || pe >= epoch)
+        return bad(r, at, "predecessor epoch %llu is outside 1..%llu", (unsigned long long)pe,
+                   (unsigned long long)epoch - 1);
+    if (need(r, 32, "predecessor digest") != 0) return -1;
+    memcpy(prev->digest, r->p + r->off, 32);
+    r->off += 32;
+    if (get_le(r, &plen, 4, "predecessor length") != 0 || need(r, plen, "predecessor") != 0)
+        return -1;
+    prev->epoch = pe;
+    if (!plen) return 0;
+    char why[200];
+    /* one level only: a predecessor's own predecessor is history nobody needs */
+    if (plen > 4 && r->p[r->off + 4] != VERSION)
+        return bad(r, r->off + 4, "the embedded predecessor is version %u, expected %d",
+                   (unsigned)r->p[r->off + 4], VERSION);
+    if (partition_table_decode(r->p + r->off, plen, &prev->t, why, sizeof why) != 0)
+        return bad(r, r->off, "the embedded predecessor: %s (offsets from its start)", why);
+    if (prev->t->epoch != pe)
+        return bad(r, r->off + 12, "the embedded predecessor's epoch %llu is not the named %llu",
+                   (unsigned long long)prev->t->epoch, (unsigned long long)pe);
+    r->off += plen;
+    return 0;
+}
+
 int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out, char *err,
                            size_t errlen)
 {
+    partition_prev prev;
+    int rc = partition_table_decode_prev(buf, len, out, &prev, err, errlen);
+    if (rc == 0) partition_table_free(prev.t);
+    return rc;
+}
+
+int partition_table_decode_prev(const uint8_t *buf, size_t len, partition_table **out,
+                                partition_prev *prev, char *err, size_t errlen)
+{
     *out = NULL;
+    memset(prev, 0, sizeof *prev);
     if (len > PARTITION_ENCODED_MAX) {
         seterr(err, errlen, "%zu bytes is above the %u limit", len, PARTITION_ENCODED_MAX);
         return -1;
@@ -418,8 +500,8 @@ int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out
         return -1;
     }
     rbuf r = {.p = buf, .len = body, .off = 4, .err = err, .errlen = errlen};
-    uint64_t enc = 0, epoch = 0, eff = 0, n = 0;
-    if (read_header(&r, &enc, &epoch, &eff, &n) != 0) return -1;
+    uint64_t version = 0, enc = 0, epoch = 0, eff = 0, n = 0;
+    if (read_header(&r, &version, &enc, &epoch, &eff, &n) != 0) return -1;
     if (n * 3 > r.len - r.off) /* each member takes at least 3 bytes: bound the allocation */
         return bad(&r, 28, "member count %llu cannot fit in %zu bytes", (unsigned long long)n,
                    r.len - r.off);
@@ -436,8 +518,10 @@ int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out
     if ((enc == ENC_RUNS ? read_runs(&r, owner, (uint32_t)n)
                          : read_packed(&r, owner, (uint32_t)n)) != 0)
         goto done;
+    if (version == VERSION_PREV && read_prev(&r, epoch, prev) != 0) goto done;
     if (r.off != r.len) {
-        bad(&r, r.off, "%zu unexpected bytes after the owners", r.len - r.off);
+        bad(&r, r.off, "%zu unexpected bytes after the %s", r.len - r.off,
+            version == VERSION_PREV ? "predecessor" : "owners");
         goto done;
     }
     uint32_t runs = 0;
@@ -454,6 +538,10 @@ int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out
     *out = t;
     rc = 0;
 done:
+    if (rc != 0) {
+        partition_table_free(prev->t);
+        memset(prev, 0, sizeof *prev);
+    }
     free(m);
     free(ids);
     free(owner);

@@ -140,8 +140,30 @@ void partition_diff_free(partition_diff *d);
  * (docs/PARTITION.md). Caller frees *buf. 0, or -1 with err set. */
 int partition_table_encode(const partition_table *t, uint8_t **buf, size_t *len, char *err,
                            size_t errlen);
-/* Rejects anything malformed with what is wrong and at which byte offset. */
+/* Rejects anything malformed with what is wrong and at which byte offset.
+ * Reads both versions; a version 2 table's predecessor is dropped. */
 int partition_table_decode(const uint8_t *buf, size_t len, partition_table **out, char *err,
                            size_t errlen);
+
+/*
+ * Version 2: a table that also names the table in force when it was
+ * planned (its predecessor), and embeds it unless the two would exceed
+ * PARTITION_ENCODED_MAX. A group stores only its newest table; a member
+ * that reads just that one (it lagged behind two writes, or lost its
+ * session meanwhile) learns from it what holds until its instant.
+ */
+typedef struct partition_prev {
+    uint64_t epoch;     /* 1 .. the table's epoch - 1; 0: none said (version 1) */
+    uint8_t digest[32]; /* how the writer names it (meterd: sha256 of its stored bytes) */
+    partition_table *t; /* the table itself (epoch equal); NULL: named only */
+} partition_prev;
+
+/* prev NULL: version 1, as partition_table_encode(). */
+int partition_table_encode_prev(const partition_table *t, const partition_prev *prev, uint8_t **buf,
+                                size_t *len, char *err, size_t errlen);
+/* Either version; *prev zeroed for version 1. On success the caller frees
+ * prev->t (partition_table_free) as well as *out. */
+int partition_table_decode_prev(const uint8_t *buf, size_t len, partition_table **out,
+                                partition_prev *prev, char *err, size_t errlen);
 
 #endif

@@ -23,13 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     fuzz_patch_crc32c(buf, size);
     partition_table *t = NULL;
+    partition_prev prev;
     char err[256];
-    if (partition_table_decode(buf, size, &t, err, sizeof err) == 0) {
+    if (partition_table_decode_prev(buf, size, &t, &prev, err, sizeof err) == 0) {
         uint8_t *again = NULL;
         size_t len = 0;
-        if (partition_table_encode(t, &again, &len, err, sizeof err) != 0) abort();
+        if (partition_table_encode_prev(t, prev.epoch ? &prev : NULL, &again, &len, err,
+                                        sizeof err) != 0)
+            abort();
         if (len != size || memcmp(again, buf, size) != 0) abort(); /* not canonical */
         free(again);
+        partition_table_free(prev.t);
         partition_table_free(t);
     }
     free(buf);

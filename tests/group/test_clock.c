@@ -42,6 +42,50 @@ static int install(group_clock *c, const char *owner, int64_t eff, int64_t epoch
     return rc;
 }
 
+/* Version 2: the table as `epoch`, naming `prev` as the one in force when it
+ * was planned (embedded unless named_only), as a leader writes it. */
+static uint8_t *table_bytes_prev(const char *owner, int64_t eff, int64_t epoch,
+                                 const partition_prev *prev, bool named_only, size_t *len)
+{
+    size_t l1 = 0;
+    uint8_t *b1 = table_bytes(owner, eff, &l1);
+    partition_table *t = NULL;
+    char err[200];
+    assert_int_equal(partition_table_decode(b1, l1, &t, err, sizeof err), 0);
+    free(b1);
+    t->epoch = (uint64_t)epoch;
+    partition_prev p = *prev;
+    if (named_only) p.t = NULL;
+    uint8_t *buf = NULL;
+    if (partition_table_encode_prev(t, &p, &buf, len, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(buf[4], 2);
+    partition_table_free(t);
+    return buf;
+}
+
+/* What `leader` names now as its predecessor (its table in force). */
+static void in_force(const group_clock *leader, partition_prev *p)
+{
+    assert_int_equal(group_clock_in_force(leader, p), 0);
+}
+
+/* Installs owner's table as epoch in both clocks (a leader's write that both
+ * read); for the member's clock only when member is not NULL. */
+static void install_v2(group_clock *leader, group_clock *member, const char *owner, int64_t eff,
+                       int64_t epoch, bool named_only)
+{
+    partition_prev p;
+    in_force(leader, &p);
+    size_t len = 0;
+    uint8_t *b = table_bytes_prev(owner, eff, epoch, &p, named_only, &len);
+    partition_table_free(p.t);
+    char err[200];
+    assert_int_equal(group_clock_install(leader, b, len, epoch, err, sizeof err), 0);
+    if (member && group_clock_install(member, b, len, epoch, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    free(b);
+}
+
 static void expect_owner(const group_clock *c, int64_t t, group_owner_kind kind, const char *id)
 {
     group_owner o;
@@ -146,6 +190,205 @@ static void test_burst(void **state)
     group_clock_free(&c);
 }
 
+/* The defect of issue 11 after a lost session: the member held "a" in force
+ * (epoch 1), missed epoch 2 ("b" at once: the leader planned it out) and
+ * reads only epoch 3 ("a" again, pending). Until 3000 the others poll under
+ * epoch 2: so must it, not under its forgotten epoch 1. */
+static void test_predecessor_replaces_ours(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    install_v2(&leader, NULL, "b", 200, 2, false); /* the member is away */
+    group_clock_promote(&leader, 200);
+    char in_force_digest[65];
+    memcpy(in_force_digest, leader.cur.digest, sizeof in_force_digest);
+    install_v2(&leader, &member, "a", 3000, 3, false);
+    group_clock_promote(&member, 1000);
+    expect_owner(&member, 1000, GROUP_OWNER_MEMBER, "b");
+    expect_owner(&member, 2999, GROUP_OWNER_MEMBER, "b");
+    expect_owner(&member, 3000, GROUP_OWNER_MEMBER, "a");
+    assert_int_equal(member.cur.epoch, 2);
+    assert_string_equal(member.cur.digest, in_force_digest); /* what the others report */
+    assert_int_equal(member.epoch, 3);
+    assert_int_equal(group_clock_promote(&member, 3000), 1);
+    expect_owner(&member, 3000, GROUP_OWNER_MEMBER, "a");
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
+/* The member's table in force is the one named: it stays (the churn case:
+ * a member that re-read after a short stall is still an owner meanwhile). */
+static void test_predecessor_keeps_ours(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    const partition_table *ours = member.cur.t;
+    /* tables superseded again and again (joins and leaves), each naming the
+     * same table in force */
+    for (int i = 0; i < 5; i++)
+        install_v2(&leader, &member, i % 2 ? "b" : "c", 5000 + i, 2 + i, i == 2);
+    assert_ptr_equal(member.cur.t, ours);
+    assert_int_equal(member.cur.epoch, 1);
+    expect_owner(&member, 4999, GROUP_OWNER_MEMBER, "a");
+    expect_owner(&member, 5004, GROUP_OWNER_MEMBER, "c");
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
+/* Named only (too big to embed), not ours: nothing known before the
+ * instant, so nothing shared is polled: a gap, never a duplicate. */
+static void test_predecessor_named_only(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    install_v2(&leader, NULL, "b", 200, 2, false);
+    group_clock_promote(&leader, 200);
+    install_v2(&leader, &member, "a", 3000, 3, true);
+    expect_owner(&member, 2999, GROUP_OWNER_UNKNOWN, NULL);
+    expect_owner(&member, 3000, GROUP_OWNER_MEMBER, "a");
+    assert_null(member.cur.t);
+    assert_true(group_clock_has_table(&member));
+    group_clock_promote(&member, 3000);
+    expect_owner(&member, 2999, GROUP_OWNER_MEMBER, "a");
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
+/* A read that lagged behind two writes (the join strays): the leader put
+ * epoch 2 in force at 1000, then planned epoch 3 for 2000. A member that
+ * never saw epoch 2 polls under it from the moment it reads epoch 3, as the
+ * others do; one that saw it still pending (its clock behind) too. */
+static void test_predecessor_after_two_writes(void **state)
+{
+    (void)state;
+    group_clock leader, missed, behind;
+    group_clock_init(&leader);
+    group_clock_init(&missed);
+    group_clock_init(&behind);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&missed, "a", 0, 1), 0);
+    assert_int_equal(install(&behind, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&missed, 100);
+    group_clock_promote(&behind, 100);
+    install_v2(&leader, &behind, "b", 1000, 2, false);
+    group_clock_promote(&leader, 1000);
+    assert_int_equal(group_clock_promote(&behind, 900), 0);
+    partition_prev p;
+    in_force(&leader, &p);
+    assert_int_equal(p.epoch, 2);
+    size_t len = 0;
+    uint8_t *b = table_bytes_prev("c", 2000, 3, &p, false, &len);
+    partition_table_free(p.t);
+    char err[200];
+    assert_int_equal(group_clock_install(&missed, b, len, 3, err, sizeof err), 0);
+    assert_int_equal(group_clock_install(&behind, b, len, 3, err, sizeof err), 0);
+    free(b);
+    expect_owner(&missed, 1500, GROUP_OWNER_MEMBER, "b");
+    expect_owner(&missed, 2000, GROUP_OWNER_MEMBER, "c");
+    expect_owner(&behind, 950, GROUP_OWNER_MEMBER, "b"); /* the leader's view, not its own */
+    expect_owner(&behind, 2000, GROUP_OWNER_MEMBER, "c");
+    assert_int_equal(missed.cur.epoch, 2);
+    assert_int_equal(behind.cur.epoch, 2);
+    group_clock_free(&leader);
+    group_clock_free(&missed);
+    group_clock_free(&behind);
+}
+
+/* The leader planned epoch 3 while epoch 2 was still pending there, and it
+ * reached this member after epoch 2's instant: epoch 2 stays in force here
+ * (a leaver out of it may have gone already), it does not go back to the
+ * epoch 1 named. */
+static void test_predecessor_older_than_ours(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "a", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    install_v2(&leader, &member, "b", 1000, 2, false);
+    group_clock_promote(&leader, 990); /* epoch 1 still in force there */
+    assert_int_equal(group_clock_promote(&member, 1010), 1);
+    install_v2(&leader, &member, "c", 2000, 3, false);
+    assert_int_equal(member.cur.epoch, 2);
+    expect_owner(&member, 1500, GROUP_OWNER_MEMBER, "b");
+    expect_owner(&member, 2000, GROUP_OWNER_MEMBER, "c");
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
+/* A version 1 table (an older leader) names nothing: ours stays. */
+static void test_version1_keeps_ours(void **state)
+{
+    (void)state;
+    group_clock member;
+    group_clock_init(&member);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&member, 100);
+    assert_int_equal(install(&member, "c", 3000, 3), 0);
+    expect_owner(&member, 2999, GROUP_OWNER_MEMBER, "a");
+    assert_int_equal(member.cur.epoch, 1);
+    group_clock_free(&member);
+}
+
+/* Same epoch, other bytes (a group's assignment node deleted and written
+ * again): not ours. */
+static void test_predecessor_digest_differs(void **state)
+{
+    (void)state;
+    group_clock leader, member;
+    group_clock_init(&leader);
+    group_clock_init(&member);
+    assert_int_equal(install(&leader, "b", 0, 1), 0);
+    assert_int_equal(install(&member, "a", 0, 1), 0);
+    group_clock_promote(&leader, 100);
+    group_clock_promote(&member, 100);
+    install_v2(&leader, &member, "c", 3000, 2, false);
+    expect_owner(&member, 2999, GROUP_OWNER_MEMBER, "b");
+    assert_string_equal(member.cur.digest, leader.cur.digest);
+    group_clock_free(&leader);
+    group_clock_free(&member);
+}
+
+static void test_in_force_none(void **state)
+{
+    (void)state;
+    group_clock c;
+    group_clock_init(&c);
+    partition_prev p;
+    assert_int_equal(group_clock_in_force(&c, &p), -1);
+    assert_int_equal(install(&c, "a", 1000, 1), 0);
+    assert_int_equal(group_clock_in_force(&c, &p), -1); /* only pending */
+    assert_null(p.t);
+    group_clock_promote(&c, 1000);
+    assert_int_equal(group_clock_in_force(&c, &p), 0);
+    assert_int_equal(p.epoch, 1);
+    assert_int_equal(p.t->epoch, 1); /* the bytes said 0: what is embedded names itself */
+    partition_table_free(p.t);
+    group_clock_free(&c);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -202,6 +445,14 @@ int main(void)
         cmocka_unit_test(test_pending_only),
         cmocka_unit_test(test_order_and_supersede),
         cmocka_unit_test(test_burst),
+        cmocka_unit_test(test_predecessor_replaces_ours),
+        cmocka_unit_test(test_predecessor_keeps_ours),
+        cmocka_unit_test(test_predecessor_named_only),
+        cmocka_unit_test(test_predecessor_after_two_writes),
+        cmocka_unit_test(test_predecessor_older_than_ours),
+        cmocka_unit_test(test_version1_keeps_ours),
+        cmocka_unit_test(test_predecessor_digest_differs),
+        cmocka_unit_test(test_in_force_none),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_member_moves),
     };

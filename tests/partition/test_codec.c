@@ -182,7 +182,7 @@ static void test_structural(void **state)
         expect_reject(b, blen, what);                                                              \
     } while (0)
 
-    MUTATE(b[4] = 2, "byte 4: version 2");
+    MUTATE(b[4] = 3, "byte 4: version 3");
     MUTATE(b[5] = 7, "byte 5: owner encoding 7");
     MUTATE(b[6] = 1, "byte 6: reserved");
     MUTATE(b[9] = 0x10, "byte 8: slot count");
@@ -254,13 +254,112 @@ static void test_encode_limits(void **state)
     assert_non_null(strstr(err, "above the"));
 }
 
+/* Version 2: the predecessor round-trips embedded and named only, and
+ * every field of its block is checked. */
+static void test_predecessor(void **state)
+{
+    (void)state;
+    partition_table *t = sample(10, false), *pt = sample(7, true);
+    t->epoch = 9;
+    pt->epoch = 8;
+    partition_prev prev = {.epoch = 8, .t = pt};
+    for (int i = 0; i < 32; i++)
+        prev.digest[i] = (uint8_t)(0xa0 + i);
+    char err[256];
+    for (int named_only = 0; named_only < 2; named_only++) {
+        prev.t = named_only ? NULL : pt;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(partition_table_encode_prev(t, &prev, &buf, &len, err, sizeof err), 0);
+        assert_int_equal(buf[4], 2);
+        partition_table *u = NULL;
+        partition_prev got;
+        if (partition_table_decode_prev(buf, len, &u, &got, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        assert_int_equal(u->epoch, 9);
+        assert_memory_equal(u->owner, t->owner, sizeof t->owner);
+        assert_int_equal(got.epoch, 8);
+        assert_memory_equal(got.digest, prev.digest, 32);
+        if (named_only) {
+            assert_null(got.t);
+        } else {
+            assert_non_null(got.t);
+            assert_int_equal(got.t->n_members, 7);
+            assert_memory_equal(got.t->owner, pt->owner, sizeof pt->owner);
+        }
+        uint8_t *again = NULL;
+        size_t len2 = 0;
+        assert_int_equal(partition_table_encode_prev(u, &got, &again, &len2, err, sizeof err), 0);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, buf, len); /* one canonical form */
+        free(again);
+        partition_table_free(got.t);
+        partition_table_free(u);
+        /* the plain reader takes it too, dropping the predecessor */
+        assert_int_equal(partition_table_decode(buf, len, &u, err, sizeof err), 0);
+        partition_table_free(u);
+        free(buf);
+    }
+    /* the block starts where a version 1 table's CRC would */
+    uint8_t *v1 = NULL, *v2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    prev.t = NULL;
+    assert_int_equal(partition_table_encode(t, &v1, &l1, err, sizeof err), 0);
+    assert_int_equal(partition_table_encode_prev(t, &prev, &v2, &l2, err, sizeof err), 0);
+    assert_int_equal(l2, l1 + 44);
+    size_t blk = l1 - 4; /* where the predecessor block starts */
+    uint8_t *b = malloc(l2);
+    partition_table *u = NULL;
+    partition_prev got;
+#define PMUTATE(stmt, what)                                                                        \
+    do {                                                                                           \
+        memcpy(b, v2, l2);                                                                         \
+        stmt;                                                                                      \
+        reseal(b, l2);                                                                             \
+        char e[256] = "";                                                                          \
+        assert_int_equal(partition_table_decode_prev(b, l2, &u, &got, e, sizeof e), -1);           \
+        assert_null(u);                                                                            \
+        assert_null(got.t);                                                                        \
+        if (!strstr(e, what)) fail_msg("error \"%s\" does not mention \"%s\"", e, what);           \
+    } while (0)
+    PMUTATE(memset(b + blk, 0, 8), "predecessor epoch 0 is outside 1..8");
+    PMUTATE(b[blk] = 9, "predecessor epoch 9 is outside 1..8");
+    PMUTATE(b[blk + 40] = 1, "predecessor needs 1 bytes");
+    PMUTATE(b[4] = 1, "unexpected bytes after the owners");
+    free(b);
+    /* an embedded predecessor that is not a version 1 table of its epoch */
+    free(v2);
+    prev.t = pt;
+    pt->epoch = 7;
+    assert_int_equal(partition_table_encode_prev(t, &prev, &v2, &l2, err, sizeof err), -1);
+    pt->epoch = 8;
+    assert_int_equal(partition_table_encode_prev(t, &prev, &v2, &l2, err, sizeof err), 0);
+    b = malloc(l2);
+    size_t inner = l2 - 4 - blk - 44; /* its own CRC is resealed too */
+    PMUTATE((b[blk + 44 + 12] = 7, reseal(b + blk + 44, inner)),
+            "predecessor's epoch 7 is not the named 8");
+    PMUTATE((b[blk + 44 + 4] = 2, reseal(b + blk + 44, inner)),
+            "embedded predecessor is version 2");
+    PMUTATE(b[blk + 44] = 'X', "the embedded predecessor: byte 0: magic");
+    /* the table's own epoch must come after it */
+    free(v2);
+    t->epoch = 8;
+    assert_int_equal(partition_table_encode_prev(t, &prev, &v2, &l2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "predecessor epoch 8 is not before the table's 8"));
+#undef PMUTATE
+    free(b);
+    free(v1);
+    free(v2);
+    partition_table_free(pt);
+    partition_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_truncated_and_corrupt),
-        cmocka_unit_test(test_structural),
-        cmocka_unit_test(test_encode_limits),
+        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_truncated_and_corrupt),
+        cmocka_unit_test(test_structural),  cmocka_unit_test(test_encode_limits),
+        cmocka_unit_test(test_predecessor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
