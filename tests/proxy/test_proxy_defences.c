@@ -98,18 +98,6 @@ static bool health_ok(void)
     return px_http(px.port, "GET", "/health", NULL, NULL, out, sizeof out) == 200;
 }
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb;
-}
-
 /* utime + stime of pid, in clock ticks. */
 static long long cpu_ticks(pid_t pid)
 {
@@ -196,7 +184,7 @@ static void test_status_codes(void **state)
 static void test_huge_body_refused_at_header(void **state)
 {
     (void)state;
-    long before = rss_kb(px.proc.pid);
+    long before = th_proc_rss_kib(px.proc.pid);
     int fd = dial(px.port);
     assert_true(fd >= 0);
     const char *head = "PUT /v1/groups/central/pipeline HTTP/1.1\r\nHost: x\r\n"
@@ -214,7 +202,7 @@ static void test_huge_body_refused_at_header(void **state)
         send_all(fd, chunk, sizeof chunk);
     close(fd);
     assert_true(health_ok());
-    long after = rss_kb(px.proc.pid);
+    long after = th_proc_rss_kib(px.proc.pid);
     assert_true(before > 0 && after > 0);
     assert_true(after < 64 * 1024); /* the bound, whatever the request */
     assert_true(after - before < 16 * 1024);
